@@ -1,0 +1,531 @@
+//! Registered clients (RFC 6749 §2, RFC 7591 §2 metadata names) and the validation
+//! shared by the configuration file and the admin CLI.
+
+pub mod authentication;
+
+use crate::UnixTime;
+use crate::keys::SigningAlgorithm;
+use crate::scope::is_scope_token;
+use crate::secret::SecretDigest;
+use portcullis_proto::grant::{GrantType, TokenEndpointAuthMethod};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use url::Url;
+
+/// Minimum length of a client secret chosen by an operator (characters). Generated
+/// secrets are 43 characters of base64url (256 bits).
+pub const MIN_CLIENT_SECRET_LEN: usize = 32;
+
+/// Claim names that protocol logic owns; configuration may not set them
+/// (RFC 7519 §4.1, RFC 9068 §2.2, OIDC Core §2 and §5.1).
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "cnf",
+    "act",
+    "may_act",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "sid",
+    "typ",
+    "email",
+    "email_verified",
+    "name",
+    "preferred_username",
+    "updated_at",
+];
+
+/// Where a record came from: config records are re-synchronised at every start
+/// (config as code), admin records only change through the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordSource {
+    /// Declared in the configuration file.
+    Config,
+    /// Created with the admin CLI (or `--dev`).
+    Admin,
+}
+
+impl RecordSource {
+    /// Storage spelling: `config` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses the storage spelling.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "config" => Some(Self::Config),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The secrets a confidential client may present, as digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSecrets {
+    /// Digest of the current secret.
+    pub current: SecretDigest,
+    /// After `rotate-secret --keep-old-for`, the previous secret and when it stops working.
+    pub previous: Option<(SecretDigest, UnixTime)>,
+}
+
+impl ClientSecrets {
+    /// Whether `presented` is the current secret, or the previous one before it expires.
+    /// Both digests are always compared (constant time, no early exit that tells which).
+    pub fn accepts(&self, presented: &str, now: UnixTime) -> bool {
+        let current = self.current.matches(presented);
+        let previous = self
+            .previous
+            .as_ref()
+            .is_some_and(|(digest, expires_at)| digest.matches(presented) && now < *expires_at);
+        current | previous
+    }
+}
+
+/// A registered client as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    /// RFC 6749 §2.2 client identifier.
+    pub client_id: String,
+    /// Display name for consent pages; defaults to the client_id.
+    pub client_name: Option<String>,
+    /// `None` for a public client.
+    pub secrets: Option<ClientSecrets>,
+    /// How it authenticates at the token endpoint.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// Exact redirect URIs (RFC 6749 §3.1.2).
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URIs (OIDC RP-Initiated Logout §3).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Grants it may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes it may request.
+    pub scopes: Vec<String>,
+    /// Resources it may request (RFC 8707); the first is the default `aud`.
+    pub audiences: Vec<String>,
+    /// First-party client: no consent page.
+    pub skip_consent: bool,
+    /// Algorithm of its id_tokens.
+    pub id_token_signed_response_alg: SigningAlgorithm,
+    /// Extra claims added to its tokens.
+    pub claims: Map<String, Value>,
+    /// Config file or admin CLI.
+    pub source: RecordSource,
+    /// Seconds since the epoch.
+    pub created_at: UnixTime,
+    /// Seconds since the epoch.
+    pub updated_at: UnixTime,
+}
+
+impl Client {
+    /// Whether the client is registered for `grant`.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Whether the client is confidential (holds a secret).
+    pub fn is_confidential(&self) -> bool {
+        self.secrets.is_some()
+    }
+}
+
+/// A client as an operator describes it (config file or CLI), before validation.
+#[derive(Debug, Default)]
+pub struct ClientRegistration {
+    /// Required, 1–255 visible ASCII characters.
+    pub client_id: String,
+    /// Optional display name.
+    pub client_name: Option<String>,
+    /// Operator-chosen secret (≥ 32 characters); `None` for a public client, or when
+    /// `secret_digest` carries a generated one.
+    pub client_secret: Option<SecretString>,
+    /// A digest already computed (generated secrets, secrets kept on update).
+    pub secret_digest: Option<ClientSecrets>,
+    /// Defaults to `client_secret_basic` with a secret, `none` without.
+    pub token_endpoint_auth_method: Option<String>,
+    /// See [`Client::redirect_uris`].
+    pub redirect_uris: Vec<String>,
+    /// See [`Client::post_logout_redirect_uris`].
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Defaults to `["authorization_code"]` (RFC 7591 §2).
+    pub grant_types: Option<Vec<String>>,
+    /// See [`Client::scopes`].
+    pub scopes: Vec<String>,
+    /// See [`Client::audiences`].
+    pub audiences: Vec<String>,
+    /// See [`Client::skip_consent`].
+    pub skip_consent: bool,
+    /// `RS256` (default) or `ES256`.
+    pub id_token_signed_response_alg: Option<String>,
+    /// See [`Client::claims`].
+    pub claims: Map<String, Value>,
+}
+
+/// Why a client registration was refused: the metadata field and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("client `{client_id}`: `{field}` {problem}")]
+pub struct RegistrationError {
+    /// The client being registered.
+    pub client_id: String,
+    /// The offending key, e.g. `client_secret`, `redirect_uris`.
+    pub field: &'static str,
+    /// What is wrong and what to do.
+    pub problem: String,
+}
+
+impl ClientRegistration {
+    /// Validates the registration and builds the stored form.
+    ///
+    /// # Errors
+    /// [`RegistrationError`] naming the field: a secret shorter than
+    /// [`MIN_CLIENT_SECRET_LEN`], an auth method that does not fit the secret, an
+    /// unknown grant type, a redirect URI that is not absolute or has a fragment
+    /// (RFC 6749 §3.1.2), plain http other than loopback (OAuth 2.1 §2.3.1), a
+    /// malformed scope (RFC 6749 §3.3), an audience that is not an absolute URI
+    /// (RFC 8707 §2), a reserved claim name, or `client_credentials` on a public
+    /// client or without an audience.
+    pub fn validate(
+        self,
+        source: RecordSource,
+        now: UnixTime,
+    ) -> Result<Client, RegistrationError> {
+        let id = self.client_id.clone();
+        let err = |field: &'static str, problem: String| RegistrationError {
+            client_id: id.clone(),
+            field,
+            problem,
+        };
+        if self.client_id.is_empty()
+            || self.client_id.len() > 255
+            || !self.client_id.bytes().all(|b| (0x21..=0x7E).contains(&b))
+        {
+            return Err(err(
+                "client_id",
+                "must be 1 to 255 visible ASCII characters (no spaces)".into(),
+            ));
+        }
+        let secrets = match (self.client_secret, self.secret_digest) {
+            (Some(secret), _) => {
+                let len = secret.expose_secret().chars().count();
+                if len < MIN_CLIENT_SECRET_LEN {
+                    return Err(err(
+                        "client_secret",
+                        format!(
+                            "is {len} characters; it must be at least {MIN_CLIENT_SECRET_LEN} (generate one with `openssl rand -base64 32`)"
+                        ),
+                    ));
+                }
+                Some(ClientSecrets {
+                    current: SecretDigest::of(secret.expose_secret()),
+                    previous: None,
+                })
+            }
+            (None, digest) => digest,
+        };
+        let method = match self.token_endpoint_auth_method.as_deref() {
+            None if secrets.is_some() => TokenEndpointAuthMethod::ClientSecretBasic,
+            None => TokenEndpointAuthMethod::None,
+            Some(m) => TokenEndpointAuthMethod::parse(m).ok_or_else(|| {
+                err(
+                    "token_endpoint_auth_method",
+                    format!("`{m}` is not one of client_secret_basic, client_secret_post, none"),
+                )
+            })?,
+        };
+        match (method, secrets.is_some()) {
+            (TokenEndpointAuthMethod::None, true) => {
+                return Err(err(
+                    "token_endpoint_auth_method",
+                    "is `none` (public client) but a client_secret is set; remove one of them"
+                        .into(),
+                ));
+            }
+            (
+                TokenEndpointAuthMethod::ClientSecretBasic
+                | TokenEndpointAuthMethod::ClientSecretPost,
+                false,
+            ) => {
+                return Err(err(
+                    "client_secret",
+                    format!(
+                        "is required for token_endpoint_auth_method `{}`",
+                        method.as_str()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let grant_names = self
+            .grant_types
+            .unwrap_or_else(|| vec![GrantType::AuthorizationCode.as_str().to_owned()]);
+        let mut grant_types = Vec::new();
+        for name in &grant_names {
+            let grant = GrantType::parse(name).ok_or_else(|| {
+                err(
+                    "grant_types",
+                    format!(
+                        "has `{name}`; supported: authorization_code, client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:device_code (implicit and password are not supported)"
+                    ),
+                )
+            })?;
+            if !grant_types.contains(&grant) {
+                grant_types.push(grant);
+            }
+        }
+        if grant_types.contains(&GrantType::ClientCredentials) {
+            if secrets.is_none() {
+                return Err(err(
+                    "grant_types",
+                    "has client_credentials, which needs a confidential client (set client_secret)"
+                        .into(),
+                ));
+            }
+            if self.audiences.is_empty() {
+                return Err(err(
+                    "audiences",
+                    "is empty, but client_credentials tokens need an `aud` (RFC 9068 §2.2); list the APIs this client may call".into(),
+                ));
+            }
+        }
+        if grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err(err(
+                "redirect_uris",
+                "is empty, but the authorization_code grant needs at least one".into(),
+            ));
+        }
+        for uri in &self.redirect_uris {
+            check_redirect_uri(uri).map_err(|p| err("redirect_uris", p))?;
+        }
+        for uri in &self.post_logout_redirect_uris {
+            check_redirect_uri(uri).map_err(|p| err("post_logout_redirect_uris", p))?;
+        }
+        for scope in &self.scopes {
+            if !is_scope_token(scope) {
+                return Err(err(
+                    "scopes",
+                    format!(
+                        "has `{scope}`, which is not a scope-token (RFC 6749 §3.3: visible ASCII, no space, `\"` or `\\`)"
+                    ),
+                ));
+            }
+        }
+        for audience in &self.audiences {
+            check_resource_uri(audience).map_err(|p| err("audiences", p))?;
+        }
+        let id_token_signed_response_alg = match self.id_token_signed_response_alg.as_deref() {
+            None => SigningAlgorithm::Rs256,
+            Some(alg) => SigningAlgorithm::parse(alg).ok_or_else(|| {
+                err(
+                    "id_token_signed_response_alg",
+                    format!("`{alg}` is not one of RS256, ES256"),
+                )
+            })?,
+        };
+        check_claims(&self.claims).map_err(|p| err("claims", p))?;
+        Ok(Client {
+            client_id: self.client_id,
+            client_name: self.client_name,
+            secrets,
+            token_endpoint_auth_method: method,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            grant_types,
+            scopes: self.scopes,
+            audiences: self.audiences,
+            skip_consent: self.skip_consent,
+            id_token_signed_response_alg,
+            claims: self.claims,
+            source,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// Refuses claim names the protocol owns ([`RESERVED_CLAIMS`]).
+///
+/// # Errors
+/// A sentence naming the first reserved claim found.
+pub fn check_claims(claims: &Map<String, Value>) -> Result<(), String> {
+    match claims
+        .keys()
+        .find(|k| RESERVED_CLAIMS.contains(&k.as_str()))
+    {
+        Some(name) => Err(format!(
+            "sets `{name}`, a registered claim that Portcullis sets itself; rename it"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// RFC 6749 §3.1.2 / OAuth 2.1 §2.3.1 / RFC 8252 §7: absolute, no fragment; `https`,
+/// `http` only on a loopback host, or a private-use scheme containing a dot.
+fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let parsed =
+        Url::parse(uri).map_err(|e| format!("has `{uri}`, which is not an absolute URI ({e})"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!(
+            "has `{uri}`, which has a fragment (RFC 6749 §3.1.2 forbids it)"
+        ));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&parsed) => Ok(()),
+        "http" => Err(format!(
+            "has `{uri}`: plain http is allowed only on a loopback host (OAuth 2.1 §2.3.1); use https"
+        )),
+        scheme if scheme.contains('.') => Ok(()),
+        scheme => Err(format!(
+            "has `{uri}`: scheme `{scheme}` is neither https nor a private-use scheme in reverse-domain form (RFC 8252 §7.1)"
+        )),
+    }
+}
+
+/// RFC 8707 §2: a resource is an absolute URI without a fragment.
+///
+/// # Errors
+/// A sentence saying what is wrong with `uri`.
+pub fn check_resource_uri(uri: &str) -> Result<(), String> {
+    let parsed =
+        Url::parse(uri).map_err(|e| format!("has `{uri}`, which is not an absolute URI ({e})"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!(
+            "has `{uri}`, which has a fragment (RFC 8707 §2 forbids it)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the URL's host is a loopback address or `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine() -> ClientRegistration {
+        ClientRegistration {
+            client_id: "svc".into(),
+            client_secret: Some(SecretString::from("0123456789abcdef0123456789abcdef")),
+            grant_types: Some(vec!["client_credentials".into()]),
+            audiences: vec!["https://api.example.com".into()],
+            scopes: vec!["read:orders".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn accepts_a_machine_client_with_defaults() {
+        let c = machine().validate(RecordSource::Config, 5).unwrap();
+        assert_eq!(
+            c.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
+        assert_eq!(c.grant_types, vec![GrantType::ClientCredentials]);
+        assert!(
+            c.secrets
+                .unwrap()
+                .accepts("0123456789abcdef0123456789abcdef", 5)
+        );
+    }
+
+    #[test]
+    fn rejects_a_short_secret_naming_the_client() {
+        let mut r = machine();
+        r.client_secret = Some(SecretString::from("short"));
+        let e = r.validate(RecordSource::Config, 0).unwrap_err();
+        assert_eq!(e.field, "client_secret");
+        assert!(
+            e.to_string()
+                .starts_with("client `svc`: `client_secret` is 5 characters"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rejects_password_and_implicit_grants() {
+        for g in ["password", "implicit", "token"] {
+            let mut r = machine();
+            r.grant_types = Some(vec![g.into()]);
+            assert_eq!(
+                r.validate(RecordSource::Config, 0).unwrap_err().field,
+                "grant_types"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_reserved_claims() {
+        let mut r = machine();
+        r.claims.insert("aud".into(), Value::String("x".into()));
+        assert_eq!(
+            r.validate(RecordSource::Config, 0).unwrap_err().field,
+            "claims"
+        );
+    }
+
+    #[test]
+    fn rejects_client_credentials_without_audience_or_secret() {
+        let mut r = machine();
+        r.audiences.clear();
+        assert_eq!(
+            r.validate(RecordSource::Config, 0).unwrap_err().field,
+            "audiences"
+        );
+        let mut r = machine();
+        r.client_secret = None;
+        r.token_endpoint_auth_method = Some("none".into());
+        assert_eq!(
+            r.validate(RecordSource::Config, 0).unwrap_err().field,
+            "grant_types"
+        );
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1/cb").is_ok());
+        assert!(check_redirect_uri("http://[::1]:8080/cb").is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb").is_ok());
+        assert!(check_redirect_uri("http://app.example.com/cb").is_err());
+        assert!(check_redirect_uri("https://app.example.com/cb#x").is_err());
+        assert!(check_redirect_uri("/cb").is_err());
+        assert!(check_redirect_uri("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn previous_secret_works_until_it_expires() {
+        let secrets = ClientSecrets {
+            current: SecretDigest::of("new-secret"),
+            previous: Some((SecretDigest::of("old-secret"), 100)),
+        };
+        assert!(secrets.accepts("new-secret", 100));
+        assert!(secrets.accepts("old-secret", 99));
+        assert!(!secrets.accepts("old-secret", 100));
+        assert!(!secrets.accepts("old-secret", 101));
+    }
+}

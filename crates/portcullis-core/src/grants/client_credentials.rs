@@ -1,0 +1,132 @@
+//! RFC 6749 §4.4 client credentials grant: a client gets an access token for itself.
+//!
+//! No database write and no slow hash on this path: the client comes from a bounded
+//! cache, its secret is checked against a SHA-256 digest, and one ES256 signature
+//! makes the token. No refresh token is issued (§4.4.3).
+
+use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use crate::UnixTime;
+use crate::client::authentication::AuthenticatedClient;
+use crate::client::check_resource_uri;
+use crate::scope::{is_oidc_scope, join_scope, parse_scope};
+use crate::tokens::access_token::{AccessTokenGrant, mint};
+use portcullis_proto::ErrorCode;
+use portcullis_proto::grant::GrantType;
+use portcullis_proto::token::TokenResponse;
+use std::collections::BTreeSet;
+
+/// Why a client credentials request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientCredentialsReason {
+    /// RFC 6749 §3.3: not a scope-token.
+    #[error("scope `{0}` is malformed (RFC 6749 §3.3: visible ASCII, separated by single spaces)")]
+    MalformedScope(String),
+    /// The scope is not among the client's allowed scopes.
+    #[error("scope `{0}` is not allowed for this client")]
+    ScopeNotAllowed(String),
+    /// An OpenID Connect user scope: there is no user in this grant.
+    #[error("scope `{0}` describes a user, and the client credentials grant has none")]
+    UserScope(String),
+    /// RFC 8707 §2: not an absolute URI, or has a fragment.
+    #[error("resource `{0}` must be an absolute URI without a fragment (RFC 8707 §2)")]
+    MalformedResource(String),
+    /// The resource is not among the client's audiences.
+    #[error("resource `{0}` is not an audience this client may request")]
+    ResourceNotAllowed(String),
+}
+
+impl ClientCredentialsReason {
+    /// `invalid_scope` (RFC 6749 §5.2) or `invalid_target` (RFC 8707 §2).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::MalformedScope(_) | Self::ScopeNotAllowed(_) | Self::UserScope(_) => {
+                ErrorCode::InvalidScope
+            }
+            Self::MalformedResource(_) | Self::ResourceNotAllowed(_) => ErrorCode::InvalidTarget,
+        }
+    }
+}
+
+/// Issues an access token to `client` for itself.
+///
+/// - `scope` (RFC 6749 §4.4.2): every scope must be allowed for the client; omitted
+///   means every allowed scope that is not an OpenID Connect user scope.
+/// - `resources` (RFC 8707 §2): each must be one of the client's audiences; none means
+///   its first audience. They become `aud`.
+///
+/// # Errors
+/// [`ClientCredentialsReason`] for scope and resource problems; key failures.
+pub fn issue(
+    endpoint: &TokenEndpoint<'_>,
+    authenticated: &AuthenticatedClient,
+    scope: Option<&str>,
+    resources: &[String],
+    now: UnixTime,
+) -> Result<TokenSuccess, TokenErrorReason> {
+    let client = authenticated.client();
+    let scopes: BTreeSet<String> = match scope {
+        None => client
+            .scopes
+            .iter()
+            .filter(|s| !is_oidc_scope(s))
+            .cloned()
+            .collect(),
+        Some(requested) => {
+            let requested =
+                parse_scope(requested).map_err(ClientCredentialsReason::MalformedScope)?;
+            for s in &requested {
+                if !client.scopes.contains(s) {
+                    return Err(ClientCredentialsReason::ScopeNotAllowed(s.clone()).into());
+                }
+                if is_oidc_scope(s) {
+                    return Err(ClientCredentialsReason::UserScope(s.clone()).into());
+                }
+            }
+            requested
+        }
+    };
+    let audiences = if resources.is_empty() {
+        client.audiences.iter().take(1).cloned().collect::<Vec<_>>()
+    } else {
+        let mut out: Vec<String> = Vec::with_capacity(resources.len());
+        for resource in resources {
+            check_resource_uri(resource)
+                .map_err(|_| ClientCredentialsReason::MalformedResource(resource.clone()))?;
+            if !client.audiences.contains(resource) {
+                return Err(ClientCredentialsReason::ResourceNotAllowed(resource.clone()).into());
+            }
+            if !out.contains(resource) {
+                out.push(resource.clone());
+            }
+        }
+        out
+    };
+    let scope = join_scope(&scopes);
+    let issued = mint(
+        endpoint.keys,
+        endpoint.issuer,
+        endpoint.access_token_ttl,
+        now,
+        AccessTokenGrant {
+            subject: &client.client_id,
+            client_id: &client.client_id,
+            audiences,
+            scope: scope.clone(),
+            extra: client.claims.clone(),
+        },
+    )?;
+    Ok(TokenSuccess {
+        response: TokenResponse {
+            access_token: issued.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: u64::try_from(endpoint.access_token_ttl).unwrap_or(0),
+            scope,
+            refresh_token: None,
+            id_token: None,
+        },
+        client_id: client.client_id.clone(),
+        subject: issued.claims.sub,
+        grant_type: GrantType::ClientCredentials,
+        jti: issued.claims.jti,
+    })
+}

@@ -1,0 +1,195 @@
+//! RFC 6749 §3.2 token endpoint: one entry point that authenticates the client and
+//! dispatches on `grant_type`. The server calls [`token_request`] and maps the
+//! [`TokenError`] to the wire with [`TokenError::code`] (RFC 6749 §5.2).
+
+use super::client_credentials::{self, ClientCredentialsReason};
+use crate::UnixTime;
+use crate::client::authentication::{
+    ClientAuthReason, ClientDirectory, UnverifiedClientCredentials,
+};
+use crate::keys::{KeyRing, KeyRingError};
+use crate::store::StoreError;
+use portcullis_proto::ErrorCode;
+use portcullis_proto::grant::{GrantType, TokenEndpointAuthMethod};
+use portcullis_proto::token::{TokenRequest, TokenResponse};
+
+/// What the token endpoint needs besides the request.
+pub struct TokenEndpoint<'a> {
+    /// The issuer identifier (`iss`).
+    pub issuer: &'a str,
+    /// Access token lifetime in seconds.
+    pub access_token_ttl: i64,
+    /// Current signing keys.
+    pub keys: &'a KeyRing,
+    /// Where clients are looked up.
+    pub clients: &'a dyn ClientDirectory,
+}
+
+/// A successful token request: the response body and what the audit log records.
+#[derive(Debug)]
+pub struct TokenSuccess {
+    /// RFC 6749 §5.1 body.
+    pub response: TokenResponse,
+    /// The authenticated client.
+    pub client_id: String,
+    /// `sub` of the access token.
+    pub subject: String,
+    /// The grant used.
+    pub grant_type: GrantType,
+    /// `jti` of the access token.
+    pub jti: String,
+}
+
+/// Precise reasons a token request failed (CONVENTIONS §2: inside, precise; on the
+/// wire, the RFC code from [`TokenError::code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenErrorReason {
+    /// No `grant_type` parameter.
+    #[error("the grant_type parameter is missing")]
+    MissingGrantType,
+    /// The password grant, removed by OAuth 2.1 §10.
+    #[error(
+        "the password grant is not supported (OAuth 2.1 removed it); use authorization_code with PKCE, or the device grant"
+    )]
+    PasswordGrant,
+    /// A grant type this server does not implement.
+    #[error("grant_type `{0}` is not supported; supported: client_credentials")]
+    UnsupportedGrantType(String),
+    /// Client authentication failed or was malformed.
+    #[error(transparent)]
+    ClientAuth(#[from] ClientAuthReason),
+    /// The client is not registered for this grant.
+    #[error("this client is not registered for the {0} grant")]
+    UnauthorizedClient(&'static str),
+    /// A client credentials rule.
+    #[error(transparent)]
+    ClientCredentials(#[from] ClientCredentialsReason),
+    /// The database failed.
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Keys(#[from] KeyRingError),
+}
+
+/// A failed token request: the reason, and the client it concerned (for the audit log).
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct TokenError {
+    /// Why it failed.
+    pub reason: TokenErrorReason,
+    /// The client id as claimed by the request (unverified unless authentication passed).
+    pub unverified_client_id: Option<String>,
+    /// Whether the client tried HTTP Basic (then 401 carries `WWW-Authenticate: Basic`).
+    pub used_basic: bool,
+}
+
+impl TokenError {
+    /// The RFC 6749 §5.2 / RFC 8707 §2 error code.
+    pub fn code(&self) -> ErrorCode {
+        match &self.reason {
+            TokenErrorReason::MissingGrantType => ErrorCode::InvalidRequest,
+            TokenErrorReason::PasswordGrant | TokenErrorReason::UnsupportedGrantType(_) => {
+                ErrorCode::UnsupportedGrantType
+            }
+            TokenErrorReason::ClientAuth(r) if r.is_malformed_request() => {
+                ErrorCode::InvalidRequest
+            }
+            TokenErrorReason::ClientAuth(_) => ErrorCode::InvalidClient,
+            TokenErrorReason::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
+            TokenErrorReason::ClientCredentials(r) => r.code(),
+            TokenErrorReason::Store(StoreError::Unavailable(_)) => {
+                ErrorCode::TemporarilyUnavailable
+            }
+            TokenErrorReason::Store(_) | TokenErrorReason::Keys(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// `error_description`: says what to fix; generic for server-side failures, whose
+    /// detail goes to the log only.
+    pub fn description(&self) -> String {
+        match self.code() {
+            ErrorCode::ServerError => "the server could not complete the request".to_owned(),
+            ErrorCode::TemporarilyUnavailable => {
+                "the server is temporarily unable to complete the request; retry later".to_owned()
+            }
+            _ => self.reason.to_string(),
+        }
+    }
+}
+
+/// Handles one token request at `now`. `authorization` is the raw `Authorization`
+/// header value, if any.
+///
+/// # Errors
+/// A [`TokenError`]; see [`TokenErrorReason`] for each case and [`TokenError::code`]
+/// for the wire code.
+pub async fn token_request(
+    endpoint: &TokenEndpoint<'_>,
+    authorization: Option<&str>,
+    request: TokenRequest,
+    now: UnixTime,
+) -> Result<TokenSuccess, TokenError> {
+    let mut failure = TokenError {
+        reason: TokenErrorReason::MissingGrantType,
+        unverified_client_id: request.client_id.clone(),
+        used_basic: authorization.is_some(),
+    };
+    let grant_type = match request.grant_type.as_deref() {
+        None => return Err(failure),
+        Some("password") => {
+            failure.reason = TokenErrorReason::PasswordGrant;
+            return Err(failure);
+        }
+        Some(name) => match GrantType::parse(name) {
+            Some(GrantType::ClientCredentials) => GrantType::ClientCredentials,
+            // Registered grant names that later issues implement; until then they are
+            // not supported, and discovery does not advertise them.
+            _ => {
+                failure.reason = TokenErrorReason::UnsupportedGrantType(name.to_owned());
+                return Err(failure);
+            }
+        },
+    };
+    let credentials = match UnverifiedClientCredentials::parse(
+        authorization,
+        request.client_id.as_deref(),
+        request.client_secret.as_deref(),
+    ) {
+        Ok(c) => c,
+        Err(reason) => {
+            failure.reason = reason.into();
+            return Err(failure);
+        }
+    };
+    failure.unverified_client_id = Some(credentials.unverified_client_id().to_owned());
+    failure.used_basic = credentials.method() == TokenEndpointAuthMethod::ClientSecretBasic;
+    let client = match credentials.verify(endpoint.clients, now).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(reason)) => {
+            failure.reason = reason.into();
+            return Err(failure);
+        }
+        Err(store) => {
+            failure.reason = store.into();
+            return Err(failure);
+        }
+    };
+    if !client.client().allows_grant(grant_type) {
+        failure.reason = TokenErrorReason::UnauthorizedClient(grant_type.as_str());
+        return Err(failure);
+    }
+    let result = match grant_type {
+        GrantType::ClientCredentials => client_credentials::issue(
+            endpoint,
+            &client,
+            request.scope.as_deref(),
+            &request.resource,
+            now,
+        ),
+        GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode => Err(
+            TokenErrorReason::UnsupportedGrantType(grant_type.as_str().to_owned()),
+        ),
+    };
+    result.map_err(|reason| TokenError { reason, ..failure })
+}

@@ -1,0 +1,136 @@
+//! Signing keys: generation, encryption at rest, the published JWK Set (RFC 7517),
+//! and signing with key pairs held parsed in memory.
+//!
+//! Access tokens are signed with ES256 by default; id_tokens with RS256 (OpenID
+//! Connect Core §15.1 requires RS256 support). Private keys are stored as PKCS#8,
+//! sealed with AES-256-GCM under the master key; the key id (`kid`) is the RFC 7638
+//! JWK thumbprint, and it is also the AEAD associated data, so a sealed key cannot be
+//! moved to another row unnoticed.
+
+mod jwk;
+mod jws;
+mod master_key;
+mod ring;
+
+pub use jwk::thumbprint;
+pub use jws::SigningKeyPair;
+pub use master_key::{MASTER_KEY_BYTES, MasterKey, MasterKeyError};
+pub use ring::{KeyRing, KeyRingError};
+
+use crate::UnixTime;
+use portcullis_proto::jwk::Jwk;
+
+/// A JWS algorithm Portcullis signs with (RFC 7518 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SigningAlgorithm {
+    /// ECDSA P-256 with SHA-256; the default for access tokens.
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit keys); the default for id_tokens.
+    Rs256,
+}
+
+impl SigningAlgorithm {
+    /// Every algorithm; start-up ensures each has an active key.
+    pub const ALL: [SigningAlgorithm; 2] = [SigningAlgorithm::Es256, SigningAlgorithm::Rs256];
+
+    /// The JOSE name, `ES256` or `RS256`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+        }
+    }
+
+    /// Parses the JOSE name.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == value)
+    }
+}
+
+/// Life stage of a signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// Signs new tokens and is published. At most one per algorithm.
+    Active,
+    /// No longer signs; published until `publish_until` so tokens it signed still verify.
+    Retired,
+}
+
+impl KeyStatus {
+    /// Storage spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Parses the storage spelling.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A signing key as stored: public JWK in clear, private key sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSigningKey {
+    /// RFC 7638 thumbprint (base64url SHA-256).
+    pub kid: String,
+    /// Its algorithm.
+    pub alg: SigningAlgorithm,
+    /// Active or retired.
+    pub status: KeyStatus,
+    /// The public key as published.
+    pub public_jwk: Jwk,
+    /// AES-256-GCM: 12-byte nonce followed by ciphertext and tag, AAD = `kid`.
+    pub sealed_private_key: Vec<u8>,
+    /// Seconds since the epoch.
+    pub created_at: UnixTime,
+    /// When it stopped signing.
+    pub retired_at: Option<UnixTime>,
+    /// Published until then (seconds since the epoch); `None` while active.
+    pub publish_until: Option<UnixTime>,
+}
+
+impl StoredSigningKey {
+    /// Whether the JWK Set publishes this key at `now`.
+    pub fn is_published(&self, now: UnixTime) -> bool {
+        match self.status {
+            KeyStatus::Active => true,
+            KeyStatus::Retired => self.publish_until.is_some_and(|until| now < until),
+        }
+    }
+}
+
+/// Generates a new active key for `alg`, sealed under `master`.
+///
+/// # Errors
+/// [`KeyRingError::Crypto`] if key generation or sealing fails.
+pub fn generate(
+    alg: SigningAlgorithm,
+    master: &MasterKey,
+    now: UnixTime,
+) -> Result<(StoredSigningKey, SigningKeyPair), KeyRingError> {
+    let (pair, pkcs8) = SigningKeyPair::generate(alg)?;
+    let sealed = master.seal(pair.kid().as_bytes(), &pkcs8)?;
+    let stored = StoredSigningKey {
+        kid: pair.kid().to_owned(),
+        alg,
+        status: KeyStatus::Active,
+        public_jwk: pair.public_jwk().clone(),
+        sealed_private_key: sealed,
+        created_at: now,
+        retired_at: None,
+        publish_until: None,
+    };
+    Ok((stored, pair))
+}
+
+/// Seconds a retired key stays published beyond the lifetime of the longest token it
+/// signed: covers clock skew between nodes and the key ring refresh interval
+/// (a node may sign with a just-retired key until its next refresh).
+pub const RETIRED_KEY_GRACE: i64 = 120;

@@ -1,0 +1,159 @@
+//! The master key that seals private signing keys at rest (AES-256-GCM, via aws-lc-rs).
+
+use super::ring::KeyRingError;
+use crate::secret::random_bytes;
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use std::fmt;
+
+/// Length of the master key in bytes (AES-256).
+pub const MASTER_KEY_BYTES: usize = 32;
+
+/// AES-256-GCM key that seals and opens private signing keys.
+pub struct MasterKey {
+    key: LessSafeKey,
+}
+
+/// Why a master key could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MasterKeyError {
+    /// Not base64 (standard alphabet, padded).
+    #[error("is not base64 ({0})")]
+    NotBase64(String),
+    /// Decoded to the wrong number of bytes.
+    #[error(
+        "decodes to {0} bytes; it must be exactly 32 (generate one with `openssl rand -base64 32`)"
+    )]
+    WrongLength(usize),
+}
+
+impl MasterKey {
+    /// Builds the key from 32 raw bytes.
+    ///
+    /// # Errors
+    /// [`MasterKeyError::WrongLength`] unless exactly 32 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MasterKeyError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| MasterKeyError::WrongLength(bytes.len()))?;
+        if bytes.len() != MASTER_KEY_BYTES {
+            return Err(MasterKeyError::WrongLength(bytes.len()));
+        }
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+        })
+    }
+
+    /// Parses base64 of 32 bytes, as in `PORTCULLIS_MASTER_KEY` or the key file.
+    ///
+    /// # Errors
+    /// [`MasterKeyError`] saying what is wrong.
+    pub fn from_base64(text: &str) -> Result<Self, MasterKeyError> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|e| MasterKeyError::NotBase64(e.to_string()))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Generates a new random key and returns it with its base64 form (for the key file).
+    ///
+    /// # Errors
+    /// [`KeyRingError::Crypto`] if the CSPRNG fails.
+    pub fn generate() -> Result<(Self, String), KeyRingError> {
+        let mut bytes = [0u8; MASTER_KEY_BYTES];
+        random_bytes(&mut bytes).map_err(|_| KeyRingError::Crypto("random"))?;
+        let key = Self::from_bytes(&bytes).map_err(|_| KeyRingError::Crypto("master key"))?;
+        Ok((key, STANDARD.encode(bytes)))
+    }
+
+    /// Seals `plaintext`, binding it to `aad`: returns nonce ‖ ciphertext ‖ tag.
+    /// A fresh random 96-bit nonce per call (why: nonce reuse under GCM leaks the
+    /// authentication key and the XOR of plaintexts).
+    ///
+    /// # Errors
+    /// [`KeyRingError::Crypto`] if the CSPRNG or the cipher fails.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyRingError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        random_bytes(&mut nonce).map_err(|_| KeyRingError::Crypto("random"))?;
+        let mut in_out = plaintext.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut in_out,
+            )
+            .map_err(|_| KeyRingError::Crypto("seal"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&in_out);
+        Ok(out)
+    }
+
+    /// Opens what [`MasterKey::seal`] produced with the same `aad`.
+    ///
+    /// # Errors
+    /// [`KeyRingError::WrongMasterKey`] if the tag does not verify: another master
+    /// key, a different `aad`, or tampered bytes.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyRingError> {
+        let (nonce, ciphertext) = sealed
+            .split_at_checked(NONCE_LEN)
+            .ok_or(KeyRingError::WrongMasterKey)?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyRingError::WrongMasterKey)?;
+        let mut in_out = ciphertext.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(aad), &mut in_out)
+            .map_err(|_| KeyRingError::WrongMasterKey)?;
+        Ok(plain.to_vec())
+    }
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_then_open_round_trips_and_binds_aad() {
+        let (key, b64) = MasterKey::generate().unwrap();
+        let sealed = key.seal(b"kid-1", b"private key bytes").unwrap();
+        assert_eq!(key.open(b"kid-1", &sealed).unwrap(), b"private key bytes");
+        assert!(matches!(
+            key.open(b"kid-2", &sealed),
+            Err(KeyRingError::WrongMasterKey)
+        ));
+        let same = MasterKey::from_base64(&b64).unwrap();
+        assert_eq!(same.open(b"kid-1", &sealed).unwrap(), b"private key bytes");
+        let (other, _) = MasterKey::generate().unwrap();
+        assert!(matches!(
+            other.open(b"kid-1", &sealed),
+            Err(KeyRingError::WrongMasterKey)
+        ));
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let (key, _) = MasterKey::generate().unwrap();
+        let mut sealed = key.seal(b"k", b"secret").unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert!(key.open(b"k", &sealed).is_err());
+        assert!(key.open(b"k", &sealed[..5]).is_err());
+    }
+
+    #[test]
+    fn rejects_wrong_lengths_and_bad_base64() {
+        assert_eq!(
+            MasterKey::from_base64("AAAA").unwrap_err(),
+            MasterKeyError::WrongLength(3)
+        );
+        assert!(matches!(
+            MasterKey::from_base64("!!").unwrap_err(),
+            MasterKeyError::NotBase64(_)
+        ));
+    }
+}

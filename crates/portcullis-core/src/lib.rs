@@ -1,0 +1,18 @@
+//! Portcullis protocol logic.
+//!
+//! No HTTP and no SQL: functions take `now` (seconds since the epoch, from a
+//! [`clock::Clock`]) and a [`store::Store`], and return precise reasons on failure
+//! that the server maps to RFC error codes in one place.
+
+pub mod client;
+pub mod clock;
+pub mod grants;
+pub mod keys;
+pub mod scope;
+pub mod secret;
+pub mod store;
+pub mod tokens;
+pub mod user;
+
+pub use clock::{Clock, UnixTime};
+pub use store::{Store, StoreError};

@@ -1,0 +1,3 @@
+//! Tokens Portcullis issues.
+
+pub mod access_token;

@@ -1,0 +1,83 @@
+//! RFC 6749 §5.2 (token endpoint) and §4.1.2.1 (authorization endpoint) error codes,
+//! plus RFC 8707 §2 `invalid_target` and RFC 6750 §3.1 bearer-token errors.
+
+use serde::{Deserialize, Serialize};
+
+/// An error code as it appears in the `error` member of an error response.
+///
+/// The HTTP status that goes with each code is decided in one place, in the server's
+/// error mapping; see [`ErrorCode::http_status`] for the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// RFC 6749 §5.2: missing, repeated or malformed parameter; wrong content type.
+    InvalidRequest,
+    /// RFC 6749 §5.2: client authentication failed (401).
+    InvalidClient,
+    /// RFC 6749 §5.2: the grant (code, refresh token, device code) is invalid.
+    InvalidGrant,
+    /// RFC 6749 §5.2: the client may not use this grant type.
+    UnauthorizedClient,
+    /// RFC 6749 §5.2: the server does not support this grant type.
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2: a requested scope is unknown or not allowed for the client.
+    InvalidScope,
+    /// RFC 8707 §2: a requested `resource` is not acceptable.
+    InvalidTarget,
+    /// RFC 6749 §4.1.2.1: the resource owner or server denied the request.
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1: the `response_type` is not supported.
+    UnsupportedResponseType,
+    /// RFC 6750 §3.1: the access token is expired, revoked or malformed (401).
+    InvalidToken,
+    /// RFC 6750 §3.1: the token lacks a required scope (403).
+    InsufficientScope,
+    /// RFC 6749 §4.1.2.1: an unexpected condition on the server (500).
+    ServerError,
+    /// RFC 6749 §4.1.2.1: the server is temporarily unable to answer (503).
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The wire spelling, e.g. `"invalid_client"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status for this code at the token endpoint (RFC 6749 §5.2):
+    /// `invalid_client` and `invalid_token` 401, `insufficient_scope` 403,
+    /// `server_error` 500, `temporarily_unavailable` 503, everything else 400.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InsufficientScope => 403,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+/// RFC 6749 §5.2 error response body: `{"error": "...", "error_description": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// The error code.
+    pub error: ErrorCode,
+    /// Human-readable text that helps the client developer fix the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}

@@ -1,0 +1,15 @@
+//! Portcullis wire types: what travels over HTTP, spelled as the RFCs spell it.
+//!
+//! No logic lives here beyond (de)serialisation: requests, responses, claims, JWKs,
+//! the metadata document, error codes, and the route table that both the router
+//! and the discovery document read.
+
+pub mod claims;
+pub mod discovery;
+pub mod error;
+pub mod grant;
+pub mod jwk;
+pub mod routes;
+pub mod token;
+
+pub use error::{ErrorCode, ErrorResponse};

@@ -1,0 +1,39 @@
+//! The route table: every path the server answers, in one place.
+//!
+//! The router mounts handlers on these constants and the discovery document
+//! (RFC 8414 §2) advertises them from the same table, so the two cannot drift.
+
+/// RFC 6749 §3.2 token endpoint.
+pub const TOKEN: &str = "/token";
+/// RFC 7517 JWK Set (`jwks_uri`).
+pub const JWKS: &str = "/jwks";
+/// OpenID Connect Discovery 1.0 §4.
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+/// RFC 8414 §3 authorization server metadata.
+pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+/// Liveness: the process answers.
+pub const HEALTH_LIVE: &str = "/health/live";
+/// Readiness: the database answers (503 otherwise).
+pub const HEALTH_READY: &str = "/health/ready";
+
+/// An endpoint that the metadata document advertises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdvertisedEndpoint {
+    /// The metadata member, e.g. `token_endpoint` (RFC 8414 §2).
+    pub metadata_name: &'static str,
+    /// The path under the issuer, e.g. `/token`.
+    pub path: &'static str,
+}
+
+/// Endpoints that are implemented and therefore advertised. A later issue adds a
+/// row here when it mounts a new endpoint; discovery picks it up from this table.
+pub const ADVERTISED: &[AdvertisedEndpoint] = &[
+    AdvertisedEndpoint {
+        metadata_name: "token_endpoint",
+        path: TOKEN,
+    },
+    AdvertisedEndpoint {
+        metadata_name: "jwks_uri",
+        path: JWKS,
+    },
+];
