@@ -147,7 +147,7 @@ impl Client {
 }
 
 /// A client as an operator describes it (config file or CLI), before validation.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ClientRegistration {
     /// Required, 1–255 visible ASCII characters.
     pub client_id: String,

@@ -37,7 +37,7 @@ pub struct User {
 }
 
 /// A user as an operator describes it, before validation and hashing.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct UserRegistration {
     /// 1–255 characters, no control characters or spaces.
     pub username: String,
@@ -64,17 +64,11 @@ pub struct UserRegistrationError {
 }
 
 impl UserRegistration {
-    /// Validates and hashes the password with argon2id (≈ 15 ms, 19 MiB: call it from
-    /// a blocking thread in async code).
+    /// Checks every field without hashing (cheap: for configuration loading).
     ///
     /// # Errors
     /// [`UserRegistrationError`] naming the field.
-    pub fn validate(
-        self,
-        user_id: String,
-        source: RecordSource,
-        now: UnixTime,
-    ) -> Result<User, UserRegistrationError> {
+    pub fn check(&self) -> Result<(), UserRegistrationError> {
         let err = |field, problem: String| UserRegistrationError {
             username: self.username.clone(),
             field,
@@ -99,13 +93,32 @@ impl UserRegistration {
                 format!("is {len} characters; it must be at least {MIN_PASSWORD_LEN}"),
             ));
         }
-        if let Some(email) = &self.email {
-            if !email.contains('@') || email.chars().any(char::is_whitespace) {
-                return Err(err("email", format!("`{email}` is not an e-mail address")));
-            }
+        if let Some(email) = &self.email
+            && (!email.contains('@') || email.chars().any(char::is_whitespace))
+        {
+            return Err(err("email", format!("`{email}` is not an e-mail address")));
         }
-        check_claims(&self.claims).map_err(|p| err("claims", p))?;
-        let password_hash = hash_password(&self.password).map_err(|p| err("password", p))?;
+        check_claims(&self.claims).map_err(|p| err("claims", p))
+    }
+
+    /// Checks, then hashes the password with argon2id (≈ 15 ms, 19 MiB: call it from
+    /// a blocking thread in async code).
+    ///
+    /// # Errors
+    /// [`UserRegistrationError`] naming the field.
+    pub fn validate(
+        self,
+        user_id: String,
+        source: RecordSource,
+        now: UnixTime,
+    ) -> Result<User, UserRegistrationError> {
+        self.check()?;
+        let password_hash =
+            hash_password(&self.password).map_err(|problem| UserRegistrationError {
+                username: self.username.clone(),
+                field: "password",
+                problem,
+            })?;
         Ok(User {
             user_id,
             username: self.username,

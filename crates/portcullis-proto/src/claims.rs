@@ -29,10 +29,10 @@ pub enum Audience {
 impl Audience {
     /// Builds the compact form: a string for one audience, an array otherwise.
     pub fn from_list(mut list: Vec<String>) -> Self {
-        if list.len() == 1 {
-            if let Some(one) = list.pop() {
-                return Self::One(one);
-            }
+        if list.len() == 1
+            && let Some(one) = list.pop()
+        {
+            return Self::One(one);
         }
         Self::Many(list)
     }

@@ -1,1 +1,87 @@
-//! placeholder
+//! Portcullis storage: the core [`Store`] trait on SQLite (the embedded default) and
+//! PostgreSQL (the scale-out path), with sqlx.
+//!
+//! Both backends run the same SQL through one generic implementation
+//! ([`SqlStore`]); each has its own migration folder (`migrations/sqlite`,
+//! `migrations/postgres`, same file names), applied by [`connect`].
+
+mod codec;
+mod error;
+mod postgres;
+mod sql;
+mod sqlite;
+mod store;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use store::{Backend, SqlStore};
+
+use portcullis_core::{Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opens the database named by `database_url`, applies pending migrations and returns
+/// it as a [`Store`].
+///
+/// - `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite::memory:` →
+///   [`SqliteStore::connect`] (creates the file and its directory when
+///   [`ConnectOptions::create_if_missing`]);
+/// - `postgres://…` or `postgresql://…` → [`PostgresStore::connect`].
+///
+/// # Errors
+/// [`StoreError::Other`] for any other scheme (the message names the accepted ones),
+/// a malformed URL or a failed migration; [`StoreError::Unavailable`] if the database
+/// cannot be reached or opened. Errors never contain the URL, which may hold a password.
+pub async fn connect(
+    database_url: &str,
+    options: &ConnectOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
+    match database_url.split_once(':').map(|(scheme, _)| scheme) {
+        Some("sqlite") => Ok(Arc::new(SqliteStore::connect(database_url, options).await?)),
+        Some("postgres" | "postgresql") => {
+            Ok(Arc::new(PostgresStore::connect(database_url, options).await?))
+        }
+        scheme => Err(StoreError::Other(format!(
+            "unsupported database URL{}: use sqlite://path/to/file.db, sqlite::memory:, \
+             postgres://… or postgresql://…",
+            scheme
+                .filter(|s| is_scheme(s))
+                .map(|s| format!(" scheme `{s}`"))
+                .unwrap_or_default()
+        ))),
+    }
+}
+
+/// Pool settings for [`connect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Most connections the pool opens. Default 16, which PostgreSQL uses as is;
+    /// SQLite caps it at 8 (one writer at a time; more would only queue), and an
+    /// in-memory SQLite database always has exactly 1. Zero counts as 1.
+    pub max_connections: u32,
+    /// How long a query waits for a free connection (or for the first connection at
+    /// start-up) before failing with [`StoreError::Unavailable`]. Default 3 s.
+    pub acquire_timeout: Duration,
+    /// SQLite only: create the database file and its parent directory if missing.
+    /// Default `true`. A PostgreSQL database must already exist.
+    pub create_if_missing: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+            create_if_missing: true,
+        }
+    }
+}
+
+/// Whether `s` looks like a URL scheme (RFC 3986 §3.1), so it is safe to echo: a
+/// string without one (`user:password@host`) is not repeated in the error.
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && s.len() <= 32
+}

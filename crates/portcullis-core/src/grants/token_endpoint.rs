@@ -13,6 +13,10 @@ use portcullis_proto::ErrorCode;
 use portcullis_proto::grant::{GrantType, TokenEndpointAuthMethod};
 use portcullis_proto::token::{TokenRequest, TokenResponse};
 
+/// Grant types the token endpoint implements; discovery advertises exactly these
+/// (RFC 8414 §2 `grant_types_supported`).
+pub const SUPPORTED_GRANT_TYPES: &[GrantType] = &[GrantType::ClientCredentials];
+
 /// What the token endpoint needs besides the request.
 pub struct TokenEndpoint<'a> {
     /// The issuer identifier (`iss`).
@@ -141,11 +145,9 @@ pub async fn token_request(
             failure.reason = TokenErrorReason::PasswordGrant;
             return Err(failure);
         }
-        Some(name) => match GrantType::parse(name) {
-            Some(GrantType::ClientCredentials) => GrantType::ClientCredentials,
-            // Registered grant names that later issues implement; until then they are
-            // not supported, and discovery does not advertise them.
-            _ => {
+        Some(name) => match GrantType::parse(name).filter(|g| SUPPORTED_GRANT_TYPES.contains(g)) {
+            Some(grant) => grant,
+            None => {
                 failure.reason = TokenErrorReason::UnsupportedGrantType(name.to_owned());
                 return Err(failure);
             }

@@ -1,0 +1,70 @@
+//! Audit events: one structured event per security-relevant action, on the `audit`
+//! log target (filter with `RUST_LOG=audit=info`). Fields: `event`, `outcome`,
+//! `client_id`, `subject`, `request_id`, and what the event concerns. Never a secret,
+//! token or code: access tokens are identified by `jti`.
+
+/// Log target for audit events.
+pub const TARGET: &str = "audit";
+
+/// An access token was issued.
+pub fn token_issued(
+    request_id: &str,
+    client_id: &str,
+    subject: &str,
+    grant_type: &str,
+    jti: &str,
+    scope: Option<&str>,
+) {
+    tracing::info!(
+        target: "audit",
+        event = "token_issued",
+        outcome = "success",
+        request_id,
+        client_id,
+        subject,
+        grant_type,
+        jti,
+        scope = scope.unwrap_or(""),
+    );
+}
+
+/// Client authentication failed at the token endpoint. `client_id` is as claimed.
+pub fn client_authentication_failed(request_id: &str, client_id: Option<&str>, reason: &str) {
+    tracing::warn!(
+        target: "audit",
+        event = "client_authentication_failed",
+        outcome = "failure",
+        request_id,
+        client_id = client_id.unwrap_or(""),
+        reason,
+    );
+}
+
+/// A token request from an authenticated client was refused (scope, target, grant).
+pub fn token_refused(request_id: &str, client_id: Option<&str>, error: &str, reason: &str) {
+    tracing::info!(
+        target: "audit",
+        event = "token_refused",
+        outcome = "failure",
+        request_id,
+        client_id = client_id.unwrap_or(""),
+        error,
+        reason,
+    );
+}
+
+/// A client was created, updated, deleted or had its secret rotated.
+/// `actor` is `config`, `cli` or `dev`.
+pub fn client_changed(actor: &str, client_id: &str, action: &str) {
+    tracing::info!(target: "audit", event = "client_changed", outcome = "success", request_id = actor, client_id, action);
+}
+
+/// A user was created, updated or deleted.
+pub fn user_changed(actor: &str, username: &str, action: &str) {
+    tracing::info!(target: "audit", event = "user_changed", outcome = "success", request_id = actor, subject = username, action);
+}
+
+/// A signing key was generated, rotated or purged.
+pub fn key_changed(actor: &str, kid: &str, alg: &str, action: &str) {
+    tracing::info!(target: "audit", event = "key_changed", outcome = "success", request_id = actor, kid, alg, action);
+}

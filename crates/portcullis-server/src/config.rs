@@ -1,0 +1,592 @@
+//! Configuration: the TOML file as written ([`FileConfig`], `deny_unknown_fields`),
+//! resolved with environment overrides and defaults into a validated [`Config`].
+//!
+//! Precedence: environment variable > file > default. Every error names where the
+//! value came from (file path or variable), the key, and what is wrong.
+
+use portcullis_core::client::{Client, ClientRegistration, RecordSource, is_loopback};
+use portcullis_core::user::UserRegistration;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default database: an SQLite file in `./portcullis-data`, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./portcullis-data/portcullis.db";
+/// Default data directory when the database is not an SQLite file.
+pub const DEFAULT_DATA_DIR: &str = "./portcullis-data";
+/// Name of the master key file inside the data directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// Environment variable overriding `issuer`.
+pub const ENV_ISSUER: &str = "PORTCULLIS_ISSUER";
+/// Environment variable overriding `listen`.
+pub const ENV_LISTEN: &str = "PORTCULLIS_LISTEN";
+/// Environment variable overriding `database_url`.
+pub const ENV_DATABASE_URL: &str = "PORTCULLIS_DATABASE_URL";
+/// Environment variable holding the master key: base64 of 32 bytes.
+pub const ENV_MASTER_KEY: &str = "PORTCULLIS_MASTER_KEY";
+
+/// The configuration file, as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Issuer identifier: `https://…`, or `http://` on a loopback host.
+    pub issuer: Option<String>,
+    /// Socket address to listen on, e.g. `127.0.0.1:8080`.
+    pub listen: Option<String>,
+    /// `sqlite://path` or `postgres://…`.
+    pub database_url: Option<String>,
+    /// Token lifetimes in seconds.
+    #[serde(default)]
+    pub tokens: FileTokens,
+    /// Clients upserted at start-up.
+    #[serde(default)]
+    pub clients: Vec<FileClient>,
+    /// Users upserted at start-up.
+    #[serde(default)]
+    pub users: Vec<FileUser>,
+}
+
+/// `[tokens]`: lifetimes in seconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTokens {
+    /// Access token lifetime; default 900 (15 min), at most 86 400.
+    pub access_token_ttl: Option<i64>,
+    /// Refresh token lifetime; default 2 592 000 (30 days).
+    pub refresh_token_ttl: Option<i64>,
+    /// Authorization code lifetime; default 60, at most 600 (RFC 6749 §4.1.2).
+    pub authorization_code_ttl: Option<i64>,
+    /// Device code lifetime; default 600.
+    pub device_code_ttl: Option<i64>,
+}
+
+/// `[[clients]]`: one registered client (RFC 7591 §2 metadata names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileClient {
+    /// Required.
+    pub client_id: String,
+    /// Display name for consent pages.
+    pub client_name: Option<String>,
+    /// ≥ 32 characters; omitted means a public client.
+    pub client_secret: Option<SecretString>,
+    /// `client_secret_basic` (default with a secret), `client_secret_post` or `none`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Exact redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Grant types; default `["authorization_code"]`.
+    pub grant_types: Option<Vec<String>>,
+    /// Scopes the client may request.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Resources it may request; the first is the default `aud`.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Exact post-logout redirect URIs.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// First-party client: skip the consent page.
+    #[serde(default)]
+    pub skip_consent: bool,
+    /// `RS256` (default) or `ES256`.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Extra claims for its tokens.
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+}
+
+/// `[[users]]`: one user.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUser {
+    /// Login name.
+    pub username: String,
+    /// Hashed with argon2id at start-up; never stored in clear.
+    pub password: SecretString,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Extra claims.
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+}
+
+/// Token lifetimes in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLifetimes {
+    /// Access token lifetime.
+    pub access_token_ttl: i64,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl: i64,
+    /// Authorization code lifetime.
+    pub authorization_code_ttl: i64,
+    /// Device code lifetime.
+    pub device_code_ttl: i64,
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: 900,
+            refresh_token_ttl: 2_592_000,
+            authorization_code_ttl: 60,
+            device_code_ttl: 600,
+        }
+    }
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// `PORTCULLIS_MASTER_KEY`: base64 of 32 bytes.
+    Env(SecretString),
+    /// A file with mode 0600, created if missing.
+    File(PathBuf),
+}
+
+/// The resolved, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Issuer identifier without a trailing slash, e.g. `http://127.0.0.1:8080`.
+    pub issuer: String,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Database URL.
+    pub database_url: String,
+    /// Directory for the SQLite file, the master key file and dev credentials.
+    pub data_dir: PathBuf,
+    /// Master key source.
+    pub master_key: MasterKeySource,
+    /// Token lifetimes.
+    pub tokens: TokenLifetimes,
+    /// Validated clients from the file (timestamps are set when stored).
+    pub clients: Vec<Client>,
+    /// Users from the file, checked but not yet hashed (hashing happens at start-up).
+    pub users: Vec<UserRegistration>,
+}
+
+/// A configuration error: where, which key, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    /// The file path or environment variable the value came from.
+    pub origin: String,
+    /// The key and the problem.
+    pub message: String,
+}
+
+impl Config {
+    /// Reads and resolves a configuration file (or none) with the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file or variable, the key, and the problem.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = match path {
+            None => None,
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    origin: origin.clone(),
+                    message: format!("cannot read the configuration file: {e}"),
+                })?;
+                Some((origin, parse_file(path, &text)?))
+            }
+        };
+        Self::resolve(file, &|name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
+    }
+
+    /// Applies environment overrides and defaults to a parsed file, and validates.
+    /// `file` is `(origin, parsed)`; `env` looks up a variable.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for the first problem found.
+    pub fn resolve(
+        file: Option<(String, FileConfig)>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let (origin, file) = file.unwrap_or_else(|| ("defaults".to_owned(), FileConfig::default()));
+        let pick = |var: &'static str, from_file: Option<String>| match env(var) {
+            Some(v) => Some((var.to_owned(), v)),
+            None => from_file.map(|v| (origin.clone(), v)),
+        };
+        let err = |at: &str, message: String| ConfigError {
+            origin: at.to_owned(),
+            message,
+        };
+
+        let listen = match pick(ENV_LISTEN, file.listen) {
+            Some((at, v)) => v.parse::<SocketAddr>().map_err(|e| {
+                err(
+                    &at,
+                    format!("`listen` = {v:?} is not a socket address like 127.0.0.1:8080 ({e})"),
+                )
+            })?,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|e| err("defaults", format!("`listen`: {e}")))?,
+        };
+        let issuer = match pick(ENV_ISSUER, file.issuer) {
+            Some((at, v)) => {
+                check_issuer(&v).map_err(|m| err(&at, format!("`issuer` = {v:?} {m}")))?
+            }
+            None if listen.ip().is_loopback() => format!("http://{listen}"),
+            None => {
+                return Err(err(
+                    &origin,
+                    format!(
+                        "`issuer` is required when listening on a non-loopback address ({listen}); set it to the public https URL"
+                    ),
+                ));
+            }
+        };
+        let database_url = match pick(ENV_DATABASE_URL, file.database_url) {
+            Some((at, v)) => {
+                if !(v.starts_with("sqlite:")
+                    || v.starts_with("postgres://")
+                    || v.starts_with("postgresql://"))
+                {
+                    return Err(err(
+                        &at,
+                        "`database_url` must start with sqlite:// or postgres://".to_owned(),
+                    ));
+                }
+                v
+            }
+            None => DEFAULT_DATABASE_URL.to_owned(),
+        };
+        let data_dir = sqlite_path(&database_url)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let master_key = match env(ENV_MASTER_KEY) {
+            Some(v) => MasterKeySource::Env(SecretString::from(v)),
+            None => MasterKeySource::File(data_dir.join(MASTER_KEY_FILE)),
+        };
+        let tokens = resolve_tokens(&file.tokens).map_err(|m| err(&origin, m))?;
+
+        let mut seen = BTreeSet::new();
+        let mut clients = Vec::with_capacity(file.clients.len());
+        for c in file.clients {
+            if !seen.insert(c.client_id.clone()) {
+                return Err(err(
+                    &origin,
+                    format!("[[clients]]: client_id `{}` appears twice", c.client_id),
+                ));
+            }
+            let registration = ClientRegistration {
+                client_id: c.client_id,
+                client_name: c.client_name,
+                client_secret: c.client_secret,
+                secret_digest: None,
+                token_endpoint_auth_method: c.token_endpoint_auth_method,
+                redirect_uris: c.redirect_uris,
+                post_logout_redirect_uris: c.post_logout_redirect_uris,
+                grant_types: c.grant_types,
+                scopes: c.scopes,
+                audiences: c.audiences,
+                skip_consent: c.skip_consent,
+                id_token_signed_response_alg: c.id_token_signed_response_alg,
+                claims: c.claims,
+            };
+            let client = registration
+                .validate(RecordSource::Config, 0)
+                .map_err(|e| err(&origin, format!("[[clients]]: {e}")))?;
+            clients.push(client);
+        }
+        let mut seen = BTreeSet::new();
+        let mut users = Vec::with_capacity(file.users.len());
+        for u in file.users {
+            if !seen.insert(u.username.clone()) {
+                return Err(err(
+                    &origin,
+                    format!("[[users]]: username `{}` appears twice", u.username),
+                ));
+            }
+            let registration = UserRegistration {
+                username: u.username,
+                password: u.password,
+                email: u.email,
+                name: u.name,
+                claims: u.claims,
+            };
+            registration
+                .check()
+                .map_err(|e| err(&origin, format!("[[users]]: {e}")))?;
+            users.push(registration);
+        }
+        Ok(Self {
+            issuer,
+            listen,
+            database_url,
+            data_dir,
+            master_key,
+            tokens,
+            clients,
+            users,
+        })
+    }
+
+    /// Whether the issuer is on a loopback host (required by `--dev`).
+    pub fn issuer_is_loopback(&self) -> bool {
+        Url::parse(&self.issuer).is_ok_and(|u| is_loopback(&u))
+    }
+}
+
+/// Parses TOML text; errors carry toml's line, column and key.
+///
+/// # Errors
+/// [`ConfigError`] with the file path as origin.
+pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError {
+        origin: path.display().to_string(),
+        message: format!("invalid configuration: {}", e.to_string().trim_end()),
+    })
+}
+
+/// RFC 8414 §2: the issuer is an https URL with no query or fragment; plain http is
+/// accepted only on a loopback host (development). Returns it without a trailing slash.
+fn check_issuer(value: &str) -> Result<String, String> {
+    let url = Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment (RFC 8414 §2)".to_owned());
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err("must use https; plain http is allowed only on a loopback host (127.0.0.1, [::1], localhost)".to_owned());
+        }
+        other => return Err(format!("has scheme `{other}`; it must be https")),
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String> {
+    let d = TokenLifetimes::default();
+    let check = |key: &str, value: Option<i64>, default: i64, max: i64| -> Result<i64, String> {
+        match value {
+            None => Ok(default),
+            Some(v) if v >= 1 && v <= max => Ok(v),
+            Some(v) => Err(format!(
+                "`tokens.{key}` = {v} must be between 1 and {max} seconds"
+            )),
+        }
+    };
+    Ok(TokenLifetimes {
+        access_token_ttl: check(
+            "access_token_ttl",
+            file.access_token_ttl,
+            d.access_token_ttl,
+            86_400,
+        )?,
+        refresh_token_ttl: check(
+            "refresh_token_ttl",
+            file.refresh_token_ttl,
+            d.refresh_token_ttl,
+            31_536_000,
+        )?,
+        authorization_code_ttl: check(
+            "authorization_code_ttl",
+            file.authorization_code_ttl,
+            d.authorization_code_ttl,
+            600,
+        )?,
+        device_code_ttl: check(
+            "device_code_ttl",
+            file.device_code_ttl,
+            d.device_code_ttl,
+            3_600,
+        )?,
+    })
+}
+
+/// The file path of an `sqlite:` URL (`sqlite://rel/path.db`, `sqlite:///abs.db`).
+pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let file = parse_file(Path::new("/etc/portcullis.toml"), toml_text)?;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::resolve(Some(("/etc/portcullis.toml".into(), file)), &move |name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    const FULL: &str = r#"
+issuer = "http://127.0.0.1:18080"
+listen = "127.0.0.1:18080"
+database_url = "sqlite:///var/lib/portcullis/portcullis.db"
+
+[tokens]
+access_token_ttl = 900
+refresh_token_ttl = 2592000
+authorization_code_ttl = 60
+device_code_ttl = 600
+
+[[clients]]
+client_id = "web"
+client_secret = "0123456789abcdef0123456789abcdef"
+token_endpoint_auth_method = "client_secret_basic"
+redirect_uris = ["https://app.example.com/callback"]
+grant_types = ["authorization_code", "refresh_token"]
+scopes = ["openid", "profile", "email", "offline_access", "read:orders"]
+audiences = ["https://api.example.com"]
+post_logout_redirect_uris = ["https://app.example.com/"]
+skip_consent = false
+id_token_signed_response_alg = "RS256"
+claims = { tenant_id = "abc-tenant" }
+
+[[users]]
+username = "alice"
+password = "correct horse battery staple"
+email = "alice@example.com"
+name = "Alice Example"
+claims = { tenant_id = "abc-tenant" }
+"#;
+
+    #[test]
+    fn accepts_the_documented_example() {
+        let c = resolve(FULL, &[]).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:18080");
+        assert_eq!(c.listen.port(), 18080);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/portcullis"));
+        assert_eq!(c.clients.len(), 1);
+        assert_eq!(c.clients[0].claims["tenant_id"], "abc-tenant");
+        assert_eq!(c.users.len(), 1);
+        assert_eq!(c.tokens, TokenLifetimes::default());
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let c = Config::resolve(None, &|_| None).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.data_dir, PathBuf::from("./portcullis-data"));
+        assert!(matches!(c.master_key, MasterKeySource::File(ref p) if p.ends_with("master.key")));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let c = resolve(
+            FULL,
+            &[
+                (ENV_ISSUER, "https://id.example.com/"),
+                (ENV_LISTEN, "0.0.0.0:9000"),
+                (ENV_DATABASE_URL, "postgres://db/p"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.issuer, "https://id.example.com");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.database_url, "postgres://db/p");
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn rejects_plain_http_issuer_off_loopback_naming_the_variable() {
+        let e = resolve("", &[(ENV_ISSUER, "http://id.example.com")]).unwrap_err();
+        assert_eq!(e.origin, ENV_ISSUER);
+        assert!(e.message.contains("must use https"), "{e}");
+        let e = resolve("issuer = \"ftp://x\"", &[]).unwrap_err();
+        assert_eq!(e.origin, "/etc/portcullis.toml");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_naming_the_key() {
+        let e = resolve("isuer = \"https://x\"", &[]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/etc/portcullis.toml: invalid configuration"),
+            "{e}"
+        );
+        assert!(e.message.contains("isuer"), "{e}");
+        let e = resolve("[tokens]\naccess_ttl = 5", &[]).unwrap_err();
+        assert!(e.message.contains("access_ttl"), "{e}");
+        let e = resolve("[[clients]]\nclient_id = \"a\"\nsecret = \"x\"", &[]).unwrap_err();
+        assert!(e.message.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn rejects_a_short_client_secret_naming_the_client() {
+        let e = resolve("[[clients]]\nclient_id = \"svc\"\nclient_secret = \"tooshort\"\ngrant_types=[\"client_credentials\"]\naudiences=[\"https://a\"]", &[]).unwrap_err();
+        assert!(
+            e.message
+                .contains("client `svc`: `client_secret` is 8 characters"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rejects_registered_claim_names() {
+        let text = FULL.replace(
+            "claims = { tenant_id = \"abc-tenant\" }\n\n[[users]]",
+            "claims = { sub = \"x\" }\n\n[[users]]",
+        );
+        let e = resolve(&text, &[]).unwrap_err();
+        assert!(e.message.contains("`claims` sets `sub`"), "{e}");
+        let text = FULL.replace(
+            "name = \"Alice Example\"\nclaims = { tenant_id = \"abc-tenant\" }",
+            "claims = { exp = 1 }",
+        );
+        let e = resolve(&text, &[]).unwrap_err();
+        assert!(
+            e.message.contains("user `alice`: `claims` sets `exp`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rejects_out_of_range_lifetimes_and_duplicates() {
+        let e = resolve("[tokens]\naccess_token_ttl = 0", &[]).unwrap_err();
+        assert!(e.message.contains("tokens.access_token_ttl"), "{e}");
+        let dup = "[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]\n[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]";
+        assert!(
+            resolve(dup, &[])
+                .unwrap_err()
+                .message
+                .contains("appears twice")
+        );
+    }
+
+    #[test]
+    fn rejects_a_non_loopback_listen_without_issuer() {
+        let e = resolve("listen = \"0.0.0.0:8080\"", &[]).unwrap_err();
+        assert!(e.message.contains("`issuer` is required"), "{e}");
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://./d/p.db"),
+            Some(PathBuf::from("./d/p.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/p.db?mode=rwc"),
+            Some(PathBuf::from("/var/p.db"))
+        );
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+}

@@ -1,0 +1,205 @@
+//! `serve --dev`: demo clients and a demo user for trying Portcullis on a laptop.
+//!
+//! Loopback issuers only. The generated credentials are kept in
+//! `<data dir>/dev-credentials.json` (mode 0600) so every restart prints the same ones
+//! and the records are re-created if deleted (idempotent).
+
+use crate::admin::{AdminError, new_user_id};
+use crate::audit;
+use crate::config::Config;
+use portcullis_core::client::{ClientRegistration, ClientSecrets, RecordSource};
+use portcullis_core::secret::{SecretDigest, generate_secret};
+use portcullis_core::user::UserRegistration;
+use portcullis_core::{Store, UnixTime};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The demo machine client (client credentials).
+pub const DEMO_SERVICE_CLIENT_ID: &str = "demo-service";
+/// The demo public client (authorization code + PKCE).
+pub const DEMO_APP_CLIENT_ID: &str = "demo-app";
+/// The demo user.
+pub const DEMO_USERNAME: &str = "demo";
+/// The API audience the demo clients may request.
+pub const DEMO_AUDIENCE: &str = "http://127.0.0.1:9090/orders";
+/// Redirect URI of the demo public client.
+pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:8081/callback";
+/// File that keeps the generated demo credentials.
+pub const DEV_CREDENTIALS_FILE: &str = "dev-credentials.json";
+
+/// The demo credentials, as printed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DevCredentials {
+    /// Secret of [`DEMO_SERVICE_CLIENT_ID`].
+    pub service_client_secret: String,
+    /// Password of [`DEMO_USERNAME`].
+    pub user_password: String,
+}
+
+/// Why dev seeding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    /// The issuer is not on loopback.
+    #[error(
+        "--dev creates demo credentials and is refused for a non-loopback issuer ({0}); remove --dev or use an http://127.0.0.1 issuer"
+    )]
+    NotLoopback(String),
+    /// The credentials file could not be read or written.
+    #[error("{0}")]
+    File(String),
+    /// Writing the records failed.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+}
+
+/// Creates (or re-creates) the demo clients and user and returns their credentials.
+///
+/// # Errors
+/// [`DevError`].
+pub async fn seed(
+    store: &dyn Store,
+    config: &Config,
+    now: UnixTime,
+) -> Result<DevCredentials, DevError> {
+    if !config.issuer_is_loopback() {
+        return Err(DevError::NotLoopback(config.issuer.clone()));
+    }
+    let path = config.data_dir.join(DEV_CREDENTIALS_FILE);
+    let credentials = load_or_create(&path)?;
+    let secrets = ClientSecrets {
+        current: SecretDigest::of(&credentials.service_client_secret),
+        previous: None,
+    };
+    let service = ClientRegistration {
+        client_id: DEMO_SERVICE_CLIENT_ID.into(),
+        client_name: Some("Demo service (client credentials)".into()),
+        secret_digest: Some(secrets),
+        grant_types: Some(vec!["client_credentials".into()]),
+        scopes: vec!["read:orders".into(), "write:orders".into()],
+        audiences: vec![DEMO_AUDIENCE.into()],
+        ..Default::default()
+    };
+    let app = ClientRegistration {
+        client_id: DEMO_APP_CLIENT_ID.into(),
+        client_name: Some("Demo app (authorization code + PKCE)".into()),
+        token_endpoint_auth_method: Some("none".into()),
+        grant_types: Some(vec!["authorization_code".into(), "refresh_token".into()]),
+        redirect_uris: vec![DEMO_REDIRECT_URI.into()],
+        scopes: [
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "read:orders",
+        ]
+        .map(String::from)
+        .to_vec(),
+        audiences: vec![DEMO_AUDIENCE.into()],
+        ..Default::default()
+    };
+    for registration in [service, app] {
+        let client = registration
+            .validate(RecordSource::Admin, now)
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let existing = store
+            .client_get(&client.client_id)
+            .await
+            .map_err(AdminError::from)?;
+        let unchanged = existing
+            .as_ref()
+            .is_some_and(|e| e.secrets == client.secrets && e.scopes == client.scopes);
+        if !unchanged {
+            store
+                .client_upsert(&client)
+                .await
+                .map_err(AdminError::from)?;
+            audit::client_changed("dev", &client.client_id, "upserted");
+        }
+    }
+    if store
+        .user_get_by_username(DEMO_USERNAME)
+        .await
+        .map_err(AdminError::from)?
+        .is_none()
+    {
+        let registration = UserRegistration {
+            username: DEMO_USERNAME.into(),
+            password: SecretString::from(credentials.user_password.clone()),
+            email: Some("demo@example.com".into()),
+            name: Some("Demo User".into()),
+            claims: serde_json::Map::new(),
+        };
+        let user_id = new_user_id(now);
+        let user = tokio::task::spawn_blocking(move || {
+            registration.validate(user_id, RecordSource::Admin, now)
+        })
+        .await
+        .map_err(|e| DevError::File(e.to_string()))?
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        store.user_upsert(&user).await.map_err(AdminError::from)?;
+        audit::user_changed("dev", DEMO_USERNAME, "created");
+    }
+    Ok(credentials)
+}
+
+/// The banner `serve --dev` prints: ids, secrets and a ready-to-paste curl.
+pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
+    let issuer = &config.issuer;
+    format!(
+        "\n\
+Portcullis is running in DEV mode (demo credentials, loopback only; never use in production)\n\
+  issuer          {issuer}\n\
+  metadata        {issuer}/.well-known/oauth-authorization-server\n\
+  machine client  client_id={DEMO_SERVICE_CLIENT_ID}  client_secret={secret}  (client_credentials; scopes read:orders write:orders; aud {DEMO_AUDIENCE})\n\
+  public client   client_id={DEMO_APP_CLIENT_ID}  (authorization_code + PKCE; redirect_uri {DEMO_REDIRECT_URI})\n\
+  user            username={DEMO_USERNAME}  password={password}\n\
+\n\
+Get an access token:\n\
+  curl -s -u '{DEMO_SERVICE_CLIENT_ID}:{secret}' -d grant_type=client_credentials -d scope=read:orders {issuer}/token\n",
+        secret = credentials.service_client_secret,
+        password = credentials.user_password,
+    )
+}
+
+fn load_or_create(path: &Path) -> Result<DevCredentials, DevError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            DevError::File(format!(
+                "{} is not valid ({e}); delete it to regenerate the demo credentials",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let fresh = || {
+                generate_secret()
+                    .map(|s| s.expose_secret().to_owned())
+                    .map_err(|e| DevError::File(e.to_string()))
+            };
+            let credentials = DevCredentials {
+                service_client_secret: fresh()?,
+                user_password: fresh()?,
+            };
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| DevError::File(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            let json = serde_json::to_vec_pretty(&credentials)
+                .map_err(|e| DevError::File(e.to_string()))?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut f| f.write_all(&json))
+                .map_err(|e| DevError::File(format!("cannot write {}: {e}", path.display())))?;
+            Ok(credentials)
+        }
+        Err(e) => Err(DevError::File(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}

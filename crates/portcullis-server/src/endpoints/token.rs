@@ -1,0 +1,81 @@
+//! RFC 6749 §3.2 token endpoint: POST only, form-encoded, JSON answers with
+//! `Cache-Control: no-store` (§5.1).
+
+use crate::audit;
+use crate::error::OAuthError;
+use crate::extract::{OAuthForm, RequestId};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::grants::token_endpoint::{TokenEndpoint, TokenErrorReason, token_request};
+use portcullis_proto::token::TokenRequest;
+
+/// `POST /token`.
+pub async fn token_post(
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    headers: HeaderMap,
+    OAuthForm(request): OAuthForm<TokenRequest>,
+) -> Response {
+    let keys = state.keys();
+    let endpoint = TokenEndpoint {
+        issuer: &state.config().issuer,
+        access_token_ttl: state.config().tokens.access_token_ttl,
+        keys: &keys.ring,
+        clients: state.clients(),
+    };
+    // A header that is not visible ASCII cannot be valid Basic credentials.
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    match token_request(&endpoint, authorization, request, state.clock().now()).await {
+        Ok(issued) => {
+            audit::token_issued(
+                &request_id,
+                &issued.client_id,
+                &issued.subject,
+                issued.grant_type.as_str(),
+                &issued.jti,
+                issued.response.scope.as_deref(),
+            );
+            let mut response = Json(issued.response).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => {
+            let wire = OAuthError::from(&error);
+            match &error.reason {
+                TokenErrorReason::ClientAuth(reason) => {
+                    audit::client_authentication_failed(
+                        &request_id,
+                        error.unverified_client_id.as_deref(),
+                        &reason.to_string(),
+                    );
+                }
+                TokenErrorReason::Store(_) | TokenErrorReason::Keys(_) => {
+                    tracing::error!(request_id, error = %error.reason, "token request failed on the server side");
+                }
+                reason => audit::token_refused(
+                    &request_id,
+                    error.unverified_client_id.as_deref(),
+                    wire.code.as_str(),
+                    &reason.to_string(),
+                ),
+            }
+            wire.into_response()
+        }
+    }
+}
+
+/// Any method but POST on the token endpoint: 405 with `Allow: POST` (RFC 6749 §3.2).
+pub async fn token_method_not_allowed() -> Response {
+    let mut error =
+        OAuthError::invalid_request("the token endpoint accepts only POST (RFC 6749 §3.2)")
+            .with_status(StatusCode::METHOD_NOT_ALLOWED);
+    error.allow = Some("POST");
+    error.into_response()
+}

@@ -1,0 +1,103 @@
+//! The one place that turns an error into an HTTP response (CONVENTIONS §2).
+//!
+//! RFC 6749 §5.2: JSON `{"error","error_description"}`, `Cache-Control: no-store`;
+//! `invalid_client` is 401 and carries `WWW-Authenticate: Basic` when the client used
+//! Basic; `temporarily_unavailable` is 503 with `Retry-After`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::grants::token_endpoint::TokenError;
+use portcullis_proto::{ErrorCode, ErrorResponse};
+
+/// Realm advertised in `WWW-Authenticate: Basic` (RFC 7617 §2).
+pub const BASIC_REALM: &str = "portcullis";
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// An OAuth error response ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The RFC error code.
+    pub code: ErrorCode,
+    /// Text that helps the developer fix the request; never secret material.
+    pub description: String,
+    /// Overrides the status derived from the code (413, 405).
+    pub status: Option<StatusCode>,
+    /// Add `WWW-Authenticate: Basic realm=…` (RFC 6749 §5.2).
+    pub basic_challenge: bool,
+    /// Add `Allow` (405).
+    pub allow: Option<&'static str>,
+}
+
+impl OAuthError {
+    /// An error with the default status for its code.
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            status: None,
+            basic_challenge: false,
+            allow: None,
+        }
+    }
+
+    /// `invalid_request` (400).
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// Sets an explicit status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The status that will be sent.
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| {
+            StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+        })
+    }
+}
+
+impl From<&TokenError> for OAuthError {
+    fn from(error: &TokenError) -> Self {
+        let code = error.code();
+        Self {
+            code,
+            description: error.description(),
+            status: None,
+            basic_challenge: code == ErrorCode::InvalidClient && error.used_basic,
+            allow: None,
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = ErrorResponse {
+            error: self.code,
+            error_description: Some(self.description),
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if self.basic_challenge {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="portcullis", charset="UTF-8""#),
+            );
+        }
+        if let Some(allow) = self.allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}

@@ -1,0 +1,131 @@
+//! `OAuthForm<T>`: an `application/x-www-form-urlencoded` body read the way RFC 6749
+//! asks, with every rejection answered as OAuth JSON (`invalid_request`).
+//!
+//! - Content type must be `application/x-www-form-urlencoded` (RFC 6749 §3.2).
+//! - "Parameters sent without a value MUST be treated as if they were omitted" (§3.1).
+//! - "Request and response parameters MUST NOT be included more than once" (§3.1),
+//!   except those `T` declares multi-valued (RFC 8707 `resource`).
+//! - Bodies over the router's limit (64 KiB) are 413.
+
+use crate::error::OAuthError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use portcullis_proto::token::TokenRequest;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// A request parameter set that `OAuthForm` can build.
+pub trait OAuthParams: DeserializeOwned {
+    /// Names that may repeat; they deserialize as arrays.
+    const MULTI_VALUED: &'static [&'static str];
+}
+
+impl OAuthParams for TokenRequest {
+    const MULTI_VALUED: &'static [&'static str] = TokenRequest::MULTI_VALUED;
+}
+
+/// The parsed form. Rejections: [`OAuthError`] `invalid_request` (400), or 413.
+#[derive(Debug)]
+pub struct OAuthForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for OAuthForm<T>
+where
+    S: Send + Sync,
+    T: OAuthParams,
+{
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                mime.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return Err(OAuthError::invalid_request(
+                "the request body must be application/x-www-form-urlencoded (RFC 6749 §3.2)",
+            ));
+        }
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                OAuthError::invalid_request(format!(
+                    "the request body is larger than {} bytes",
+                    crate::router::MAX_BODY_BYTES
+                ))
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                OAuthError::invalid_request("the request body could not be read")
+            }
+        })?;
+        parse::<T>(&body).map(OAuthForm)
+    }
+}
+
+/// Parses a form body into `T` (see the module docs for the rules).
+///
+/// # Errors
+/// `invalid_request` naming a repeated parameter or one of the wrong shape.
+pub fn parse<T: OAuthParams>(body: &[u8]) -> Result<T, OAuthError> {
+    let mut map = Map::new();
+    for (name, value) in form_urlencoded::parse(body) {
+        if value.is_empty() {
+            continue;
+        }
+        let multi = T::MULTI_VALUED.contains(&name.as_ref());
+        match map.get_mut(name.as_ref()) {
+            Some(Value::Array(values)) if multi => values.push(Value::String(value.into_owned())),
+            Some(_) => {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter `{name}` is repeated; it may appear only once (RFC 6749 §3.1)"
+                )));
+            }
+            None if multi => {
+                map.insert(
+                    name.into_owned(),
+                    Value::Array(vec![Value::String(value.into_owned())]),
+                );
+            }
+            None => {
+                map.insert(name.into_owned(), Value::String(value.into_owned()));
+            }
+        }
+    }
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| OAuthError::invalid_request(format!("malformed request parameters: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_are_omitted_and_resource_repeats() {
+        let r: TokenRequest = parse(b"grant_type=client_credentials&scope=&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
+        assert_eq!(r.grant_type.as_deref(), Some("client_credentials"));
+        assert_eq!(r.scope, None);
+        assert_eq!(r.resource, vec!["https://a", "https://b"]);
+    }
+
+    #[test]
+    fn repeated_single_valued_parameters_are_refused() {
+        let e =
+            parse::<TokenRequest>(b"grant_type=client_credentials&scope=a&scope=b").unwrap_err();
+        assert_eq!(e.code, portcullis_proto::ErrorCode::InvalidRequest);
+        assert!(
+            e.description.contains("`scope` is repeated"),
+            "{}",
+            e.description
+        );
+    }
+
+    #[test]
+    fn unknown_parameters_are_ignored() {
+        let r: TokenRequest = parse(b"grant_type=x&foo=bar&foo=baz").unwrap();
+        assert_eq!(r.grant_type.as_deref(), Some("x"));
+    }
+}

@@ -1,0 +1,307 @@
+//! Row ⇄ model conversion shared by both backends.
+//!
+//! A `*Record` holds one row as the primitive values both schemas store: text,
+//! bytes, `i64` seconds and `bool`. Lists, claim maps and the public JWK are JSON
+//! text; secret digests are 32 raw bytes. Decoding failures become
+//! [`StoreError::Corrupt`] naming `table.column`.
+
+use portcullis_core::StoreError;
+use portcullis_core::client::{Client, ClientSecrets, RecordSource};
+use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
+use portcullis_core::secret::SecretDigest;
+use portcullis_core::user::User;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// One row of `clients`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ClientRecord {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub secret_digest: Option<Vec<u8>>,
+    pub previous_secret_digest: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<i64>,
+    pub token_endpoint_auth_method: String,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub audiences: String,
+    pub skip_consent: bool,
+    pub id_token_signed_response_alg: String,
+    pub claims: String,
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ClientRecord {
+    /// The row that stores `client`.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] if a list or the claims cannot be serialized as JSON.
+    pub fn encode(client: &Client) -> Result<Self, StoreError> {
+        let (secret_digest, previous) = match &client.secrets {
+            Some(secrets) => (Some(digest_bytes(&secrets.current)), secrets.previous),
+            None => (None, None),
+        };
+        Ok(Self {
+            client_id: client.client_id.clone(),
+            client_name: client.client_name.clone(),
+            secret_digest,
+            previous_secret_digest: previous.map(|(digest, _)| digest_bytes(&digest)),
+            previous_secret_expires_at: previous.map(|(_, expires_at)| expires_at),
+            token_endpoint_auth_method: client.token_endpoint_auth_method.as_str().to_owned(),
+            redirect_uris: to_json("clients.redirect_uris", &client.redirect_uris)?,
+            post_logout_redirect_uris: to_json(
+                "clients.post_logout_redirect_uris",
+                &client.post_logout_redirect_uris,
+            )?,
+            grant_types: to_json("clients.grant_types", &client.grant_types)?,
+            scopes: to_json("clients.scopes", &client.scopes)?,
+            audiences: to_json("clients.audiences", &client.audiences)?,
+            skip_consent: client.skip_consent,
+            id_token_signed_response_alg: client.id_token_signed_response_alg.as_str().to_owned(),
+            claims: to_json("clients.claims", &client.claims)?,
+            source: client.source.as_str().to_owned(),
+            created_at: client.created_at,
+            updated_at: client.updated_at,
+        })
+    }
+
+    /// The client this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the column that does not decode.
+    pub fn decode(self) -> Result<Client, StoreError> {
+        let secrets = client_secrets(
+            self.secret_digest.as_deref(),
+            self.previous_secret_digest.as_deref(),
+            self.previous_secret_expires_at,
+        )?;
+        let token_endpoint_auth_method =
+            portcullis_proto::grant::TokenEndpointAuthMethod::parse(
+                &self.token_endpoint_auth_method,
+            )
+            .ok_or_else(|| {
+                unknown(
+                    "clients.token_endpoint_auth_method",
+                    &self.token_endpoint_auth_method,
+                )
+            })?;
+        let id_token_signed_response_alg = SigningAlgorithm::parse(
+            &self.id_token_signed_response_alg,
+        )
+        .ok_or_else(|| {
+            unknown(
+                "clients.id_token_signed_response_alg",
+                &self.id_token_signed_response_alg,
+            )
+        })?;
+        Ok(Client {
+            client_id: self.client_id,
+            client_name: self.client_name,
+            secrets,
+            token_endpoint_auth_method,
+            redirect_uris: from_json("clients.redirect_uris", &self.redirect_uris)?,
+            post_logout_redirect_uris: from_json(
+                "clients.post_logout_redirect_uris",
+                &self.post_logout_redirect_uris,
+            )?,
+            grant_types: from_json("clients.grant_types", &self.grant_types)?,
+            scopes: from_json("clients.scopes", &self.scopes)?,
+            audiences: from_json("clients.audiences", &self.audiences)?,
+            skip_consent: self.skip_consent,
+            id_token_signed_response_alg,
+            claims: from_json("clients.claims", &self.claims)?,
+            source: source("clients.source", &self.source)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// The secret columns of `clients` as one update: current digest, previous digest
+/// and its expiry.
+pub(crate) type SecretColumns = (Vec<u8>, Option<Vec<u8>>, Option<i64>);
+
+/// The secret columns that store `secrets`.
+pub(crate) fn encode_secrets(secrets: &ClientSecrets) -> SecretColumns {
+    (
+        digest_bytes(&secrets.current),
+        secrets.previous.map(|(digest, _)| digest_bytes(&digest)),
+        secrets.previous.map(|(_, expires_at)| expires_at),
+    )
+}
+
+/// One row of `users`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UserRecord {
+    pub user_id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub claims: String,
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserRecord {
+    /// The row that stores `user`.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] if the claims cannot be serialized as JSON.
+    pub fn encode(user: &User) -> Result<Self, StoreError> {
+        Ok(Self {
+            user_id: user.user_id.clone(),
+            username: user.username.clone(),
+            password_hash: user.password_hash.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            claims: to_json("users.claims", &user.claims)?,
+            source: user.source.as_str().to_owned(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        })
+    }
+
+    /// The user this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the column that does not decode.
+    pub fn decode(self) -> Result<User, StoreError> {
+        Ok(User {
+            claims: from_json("users.claims", &self.claims)?,
+            source: source("users.source", &self.source)?,
+            user_id: self.user_id,
+            username: self.username,
+            password_hash: self.password_hash,
+            email: self.email,
+            name: self.name,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// One row of `signing_keys`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub status: String,
+    pub public_jwk: String,
+    pub sealed_private_key: Vec<u8>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub publish_until: Option<i64>,
+}
+
+impl SigningKeyRecord {
+    /// The row that stores `key` (its status, retired_at and publish_until as given;
+    /// the insert statements decide what they keep).
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] if the JWK cannot be serialized as JSON.
+    pub fn encode(key: &StoredSigningKey) -> Result<Self, StoreError> {
+        Ok(Self {
+            kid: key.kid.clone(),
+            alg: key.alg.as_str().to_owned(),
+            status: key.status.as_str().to_owned(),
+            public_jwk: to_json("signing_keys.public_jwk", &key.public_jwk)?,
+            sealed_private_key: key.sealed_private_key.clone(),
+            created_at: key.created_at,
+            retired_at: key.retired_at,
+            publish_until: key.publish_until,
+        })
+    }
+
+    /// The key this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the column that does not decode.
+    pub fn decode(self) -> Result<StoredSigningKey, StoreError> {
+        Ok(StoredSigningKey {
+            alg: SigningAlgorithm::parse(&self.alg)
+                .ok_or_else(|| unknown("signing_keys.alg", &self.alg))?,
+            status: KeyStatus::parse(&self.status)
+                .ok_or_else(|| unknown("signing_keys.status", &self.status))?,
+            public_jwk: from_json("signing_keys.public_jwk", &self.public_jwk)?,
+            kid: self.kid,
+            sealed_private_key: self.sealed_private_key,
+            created_at: self.created_at,
+            retired_at: self.retired_at,
+            publish_until: self.publish_until,
+        })
+    }
+}
+
+/// The keep-list of `client_delete_config_except` as a JSON array of strings, the
+/// form both backends expand in SQL (`json_each` / `json_array_elements_text`).
+///
+/// # Errors
+/// [`StoreError::Other`] if serialization fails.
+pub(crate) fn id_list(ids: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(ids).map_err(|e| StoreError::Other(format!("encoding id list: {e}")))
+}
+
+fn client_secrets(
+    current: Option<&[u8]>,
+    previous: Option<&[u8]>,
+    previous_expires_at: Option<i64>,
+) -> Result<Option<ClientSecrets>, StoreError> {
+    let previous = match (previous, previous_expires_at) {
+        (None, None) => None,
+        (Some(digest), Some(expires_at)) => Some((
+            digest_from("clients.previous_secret_digest", digest)?,
+            expires_at,
+        )),
+        _ => {
+            return Err(StoreError::Corrupt(
+                "clients.previous_secret_expires_at: set without previous_secret_digest, or the reverse"
+                    .into(),
+            ));
+        }
+    };
+    match current {
+        Some(digest) => Ok(Some(ClientSecrets {
+            current: digest_from("clients.secret_digest", digest)?,
+            previous,
+        })),
+        None if previous.is_some() => Err(StoreError::Corrupt(
+            "clients.secret_digest: NULL next to a previous secret".into(),
+        )),
+        None => Ok(None),
+    }
+}
+
+fn digest_bytes(digest: &SecretDigest) -> Vec<u8> {
+    digest.as_bytes().to_vec()
+}
+
+fn digest_from(column: &str, bytes: &[u8]) -> Result<SecretDigest, StoreError> {
+    SecretDigest::from_bytes(bytes).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "{column}: a SHA-256 digest is 32 bytes, found {}",
+            bytes.len()
+        ))
+    })
+}
+
+fn source(column: &str, value: &str) -> Result<RecordSource, StoreError> {
+    RecordSource::parse(value).ok_or_else(|| unknown(column, value))
+}
+
+fn to_json<T: Serialize + ?Sized>(column: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Other(format!("encoding {column}: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn unknown(column: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{column}: unknown value `{value}`"))
+}

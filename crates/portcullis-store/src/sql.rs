@@ -1,0 +1,206 @@
+//! SQL text shared by both backends.
+//!
+//! Placeholders are `$1`, `$2`, …: PostgreSQL's syntax, which sqlx's SQLite driver
+//! also binds by number. Statements that differ between backends are constants of
+//! [`crate::Backend`] instead.
+
+/// Columns of `clients`, in [`crate::codec::ClientRecord`] and [`bind_client`] order.
+macro_rules! client_columns {
+    () => {
+        "client_id, client_name, secret_digest, previous_secret_digest, \
+         previous_secret_expires_at, token_endpoint_auth_method, redirect_uris, \
+         post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
+         id_token_signed_response_alg, claims, source, created_at, updated_at"
+    };
+}
+
+/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$17`.
+macro_rules! client_insert {
+    () => {
+        concat!(
+            "INSERT INTO clients (",
+            client_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        )
+    };
+}
+
+/// Binds a [`crate::codec::ClientRecord`] as `$1`…`$17` of [`client_insert`].
+macro_rules! bind_client {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.client_id)
+            .bind(r.client_name)
+            .bind(r.secret_digest)
+            .bind(r.previous_secret_digest)
+            .bind(r.previous_secret_expires_at)
+            .bind(r.token_endpoint_auth_method)
+            .bind(r.redirect_uris)
+            .bind(r.post_logout_redirect_uris)
+            .bind(r.grant_types)
+            .bind(r.scopes)
+            .bind(r.audiences)
+            .bind(r.skip_consent)
+            .bind(r.id_token_signed_response_alg)
+            .bind(r.claims)
+            .bind(r.source)
+            .bind(r.created_at)
+            .bind(r.updated_at)
+    }};
+}
+pub(crate) use bind_client;
+
+/// Columns of `users`, in [`crate::codec::UserRecord`] and [`bind_user`] order.
+macro_rules! user_columns {
+    () => {
+        "user_id, username, password_hash, email, name, claims, source, created_at, updated_at"
+    };
+}
+
+/// `INSERT INTO users`, binding [`user_columns`] as `$1`…`$9`.
+macro_rules! user_insert {
+    () => {
+        concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )
+    };
+}
+
+/// Binds a [`crate::codec::UserRecord`] as `$1`…`$9` of [`user_insert`].
+macro_rules! bind_user {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.user_id)
+            .bind(r.username)
+            .bind(r.password_hash)
+            .bind(r.email)
+            .bind(r.name)
+            .bind(r.claims)
+            .bind(r.source)
+            .bind(r.created_at)
+            .bind(r.updated_at)
+    }};
+}
+pub(crate) use bind_user;
+
+/// Columns of `signing_keys`, in [`crate::codec::SigningKeyRecord`] order.
+macro_rules! key_columns {
+    () => {
+        "kid, alg, status, public_jwk, sealed_private_key, created_at, retired_at, publish_until"
+    };
+}
+
+/// Binds a [`crate::codec::SigningKeyRecord`] as `$1`…`$5` of [`KEY_INSERT_ACTIVE`].
+macro_rules! bind_new_key {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.kid)
+            .bind(r.alg)
+            .bind(r.public_jwk)
+            .bind(r.sealed_private_key)
+            .bind(r.created_at)
+    }};
+}
+pub(crate) use bind_new_key;
+
+/// Round trip for readiness checks.
+pub(crate) const PING: &str = "SELECT 1";
+
+/// `$1` = client_id.
+pub(crate) const CLIENT_GET: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    " FROM clients WHERE client_id = $1"
+);
+
+/// Every client; ids compare by code point on both backends.
+pub(crate) const CLIENT_LIST: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    " FROM clients ORDER BY client_id"
+);
+
+/// See [`client_insert`].
+pub(crate) const CLIENT_INSERT: &str = client_insert!();
+
+/// [`client_insert`] that replaces every column but `created_at` on an existing id.
+pub(crate) const CLIENT_UPSERT: &str = concat!(
+    client_insert!(),
+    " ON CONFLICT (client_id) DO UPDATE SET",
+    " client_name = excluded.client_name,",
+    " secret_digest = excluded.secret_digest,",
+    " previous_secret_digest = excluded.previous_secret_digest,",
+    " previous_secret_expires_at = excluded.previous_secret_expires_at,",
+    " token_endpoint_auth_method = excluded.token_endpoint_auth_method,",
+    " redirect_uris = excluded.redirect_uris,",
+    " post_logout_redirect_uris = excluded.post_logout_redirect_uris,",
+    " grant_types = excluded.grant_types,",
+    " scopes = excluded.scopes,",
+    " audiences = excluded.audiences,",
+    " skip_consent = excluded.skip_consent,",
+    " id_token_signed_response_alg = excluded.id_token_signed_response_alg,",
+    " claims = excluded.claims,",
+    " source = excluded.source,",
+    " updated_at = excluded.updated_at"
+);
+
+/// `$1` = client_id.
+pub(crate) const CLIENT_DELETE: &str = "DELETE FROM clients WHERE client_id = $1";
+
+/// `$1` = client_id, `$2` = current digest, `$3`/`$4` = previous digest and its
+/// expiry (both NULL when there is none), `$5` = now.
+pub(crate) const CLIENT_SET_SECRETS: &str = "UPDATE clients SET secret_digest = $2, \
+     previous_secret_digest = $3, previous_secret_expires_at = $4, updated_at = $5 \
+     WHERE client_id = $1";
+
+/// `$1` = username.
+pub(crate) const USER_GET_BY_USERNAME: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1");
+
+/// Every user; usernames compare by code point on both backends.
+pub(crate) const USER_LIST: &str = concat!("SELECT ", user_columns!(), " FROM users ORDER BY username");
+
+/// See [`user_insert`].
+pub(crate) const USER_INSERT: &str = user_insert!();
+
+/// [`user_insert`] that keeps `user_id` and `created_at` of an existing username.
+pub(crate) const USER_UPSERT: &str = concat!(
+    user_insert!(),
+    " ON CONFLICT (username) DO UPDATE SET",
+    " password_hash = excluded.password_hash,",
+    " email = excluded.email,",
+    " name = excluded.name,",
+    " claims = excluded.claims,",
+    " source = excluded.source,",
+    " updated_at = excluded.updated_at"
+);
+
+/// `$1` = username.
+pub(crate) const USER_DELETE: &str = "DELETE FROM users WHERE username = $1";
+
+/// Every key, oldest first (`kid` breaks ties so the order is total).
+pub(crate) const KEY_LIST: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM signing_keys ORDER BY created_at, kid"
+);
+
+/// Inserts an active key: `$1` kid, `$2` alg, `$3` public JWK, `$4` sealed private
+/// key, `$5` created_at. The partial unique index refuses a second active key per alg.
+pub(crate) const KEY_INSERT_ACTIVE: &str = "INSERT INTO signing_keys \
+     (kid, alg, status, public_jwk, sealed_private_key, created_at, retired_at, publish_until) \
+     VALUES ($1, $2, 'active', $3, $4, $5, NULL, NULL)";
+
+/// Retires the active key of `$1` (alg): `$2` retired_at, `$3` publish_until.
+pub(crate) const KEY_RETIRE_ACTIVE: &str = "UPDATE signing_keys \
+     SET status = 'retired', retired_at = $2, publish_until = $3 \
+     WHERE alg = $1 AND status = 'active'";
+
+/// Deletes retired keys no longer published at `$1` (now).
+pub(crate) const KEY_PURGE: &str =
+    "DELETE FROM signing_keys WHERE status = 'retired' AND publish_until <= $1";

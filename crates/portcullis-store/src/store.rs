@@ -1,0 +1,272 @@
+//! The [`Store`] implementation, written once for both backends.
+//!
+//! SQLite and PostgreSQL run the same statements ([`crate::sql`]) through the same
+//! row conversion ([`crate::codec`]) and error mapping ([`crate::error`]); what
+//! differs is a [`Backend`]'s few constants and how its pool is opened
+//! (`sqlite.rs`, `postgres.rs`).
+
+use crate::codec::{ClientRecord, SigningKeyRecord, UserRecord, encode_secrets, id_list};
+use crate::error::classify;
+use crate::sql::{self, bind_client, bind_new_key, bind_user};
+use async_trait::async_trait;
+use portcullis_core::client::{Client, ClientSecrets};
+use portcullis_core::keys::StoredSigningKey;
+use portcullis_core::user::User;
+use portcullis_core::{Store, StoreError, UnixTime};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+
+/// A [`Store`] on an sqlx connection pool. Use the aliases
+/// [`SqliteStore`](crate::SqliteStore) and [`PostgresStore`](crate::PostgresStore),
+/// or [`connect`](crate::connect), which picks one from the URL.
+#[derive(Debug, Clone)]
+pub struct SqlStore<DB: Database> {
+    pub(crate) pool: Pool<DB>,
+}
+
+/// A database Portcullis stores into: [`sqlx::Sqlite`] or [`sqlx::Postgres`]. Sealed.
+pub trait Backend: Database + sealed::Sealed {
+    /// Opens every write transaction: `BEGIN IMMEDIATE` on SQLite (take the write
+    /// lock up front, so two writers queue on `busy_timeout` instead of one failing
+    /// with `SQLITE_BUSY` when it upgrades a read lock), plain `BEGIN` on PostgreSQL.
+    const BEGIN_WRITE: &'static str;
+
+    /// Deletes `source = 'config'` clients whose id is not in `$1`, a JSON array of
+    /// strings, `RETURNING client_id`.
+    const DELETE_CONFIG_CLIENTS_EXCEPT: &'static str;
+
+    /// How many rows a statement inserted, updated or deleted.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+pub(crate) mod sealed {
+    /// Only this crate's backends implement [`super::Backend`].
+    pub trait Sealed {}
+}
+
+#[async_trait]
+impl<DB> Store for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> String: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> Vec<u8>: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> bool: Encode<'a, DB> + Decode<'a, DB> + Type<DB>,
+    for<'a> Option<String>: Encode<'a, DB>,
+    for<'a> Option<Vec<u8>>: Encode<'a, DB>,
+    for<'a> Option<i64>: Encode<'a, DB>,
+{
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query::<DB>(sql::PING)
+            .execute(&self.pool)
+            .await
+            .map_err(classify("ping"))?;
+        Ok(())
+    }
+
+    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        sqlx::query_as::<DB, ClientRecord>(sql::CLIENT_GET)
+            .bind(client_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a client"))?
+            .map(ClientRecord::decode)
+            .transpose()
+    }
+
+    async fn client_list(&self) -> Result<Vec<Client>, StoreError> {
+        sqlx::query_as::<DB, ClientRecord>(sql::CLIENT_LIST)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("listing clients"))?
+            .into_iter()
+            .map(ClientRecord::decode)
+            .collect()
+    }
+
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
+        let record = ClientRecord::encode(client)?;
+        bind_client!(sqlx::query::<DB>(sql::CLIENT_INSERT), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&format!("client `{}`", client.client_id)))?;
+        Ok(())
+    }
+
+    async fn client_upsert(&self, client: &Client) -> Result<(), StoreError> {
+        let record = ClientRecord::encode(client)?;
+        bind_client!(sqlx::query::<DB>(sql::CLIENT_UPSERT), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&format!("client `{}`", client.client_id)))?;
+        Ok(())
+    }
+
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(sql::CLIENT_DELETE)
+            .bind(client_id.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(classify("deleting a client"))?;
+        Ok(DB::rows_affected(&result) > 0)
+    }
+
+    async fn client_delete_config_except(
+        &self,
+        keep: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        // One statement: atomic without a transaction. RETURNING has no defined
+        // order, so sort for a stable answer.
+        let mut deleted = sqlx::query_scalar::<DB, String>(DB::DELETE_CONFIG_CLIENTS_EXCEPT)
+            .bind(id_list(keep)?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("deleting clients removed from the configuration"))?;
+        deleted.sort_unstable();
+        Ok(deleted)
+    }
+
+    async fn client_set_secrets(
+        &self,
+        client_id: &str,
+        secrets: &ClientSecrets,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let (current, previous, previous_expires_at) = encode_secrets(secrets);
+        let result = sqlx::query::<DB>(sql::CLIENT_SET_SECRETS)
+            .bind(client_id.to_owned())
+            .bind(current)
+            .bind(previous)
+            .bind(previous_expires_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(classify("setting client secrets"))?;
+        if DB::rows_affected(&result) == 0 {
+            return Err(StoreError::NotFound(format!("client `{client_id}`")));
+        }
+        Ok(())
+    }
+
+    async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query_as::<DB, UserRecord>(sql::USER_GET_BY_USERNAME)
+            .bind(username.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a user"))?
+            .map(UserRecord::decode)
+            .transpose()
+    }
+
+    async fn user_list(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query_as::<DB, UserRecord>(sql::USER_LIST)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("listing users"))?
+            .into_iter()
+            .map(UserRecord::decode)
+            .collect()
+    }
+
+    async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
+        let record = UserRecord::encode(user)?;
+        bind_user!(sqlx::query::<DB>(sql::USER_INSERT), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&user_conflict(user)))?;
+        Ok(())
+    }
+
+    async fn user_upsert(&self, user: &User) -> Result<(), StoreError> {
+        let record = UserRecord::encode(user)?;
+        bind_user!(sqlx::query::<DB>(sql::USER_UPSERT), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&user_conflict(user)))?;
+        Ok(())
+    }
+
+    async fn user_delete(&self, username: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(sql::USER_DELETE)
+            .bind(username.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(classify("deleting a user"))?;
+        Ok(DB::rows_affected(&result) > 0)
+    }
+
+    async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        sqlx::query_as::<DB, SigningKeyRecord>(sql::KEY_LIST)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("listing signing keys"))?
+            .into_iter()
+            .map(SigningKeyRecord::decode)
+            .collect()
+    }
+
+    async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
+        let record = SigningKeyRecord::encode(key)?;
+        bind_new_key!(sqlx::query::<DB>(sql::KEY_INSERT_ACTIVE), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&key_conflict(key)))?;
+        Ok(())
+    }
+
+    async fn signing_key_rotate(
+        &self,
+        new_key: &StoredSigningKey,
+        now: UnixTime,
+        publish_until: UnixTime,
+    ) -> Result<(), StoreError> {
+        let record = SigningKeyRecord::encode(new_key)?;
+        let what = key_conflict(new_key);
+        // Dropping `tx` on an early return rolls back, so the old key stays active
+        // unless the new one is in.
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify(&what))?;
+        sqlx::query::<DB>(sql::KEY_RETIRE_ACTIVE)
+            .bind(record.alg.clone())
+            .bind(now)
+            .bind(publish_until)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(&what))?;
+        bind_new_key!(sqlx::query::<DB>(sql::KEY_INSERT_ACTIVE), record)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(&what))?;
+        tx.commit().await.map_err(classify(&what))?;
+        Ok(())
+    }
+
+    async fn signing_keys_purge(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let result = sqlx::query::<DB>(sql::KEY_PURGE)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(classify("purging signing keys"))?;
+        Ok(DB::rows_affected(&result))
+    }
+}
+
+fn user_conflict(user: &User) -> String {
+    format!("user `{}` (or user_id `{}`)", user.username, user.user_id)
+}
+
+/// What a failed key insert collided with: the same kid, or (the race this index
+/// exists for) another node's active key of the same algorithm.
+fn key_conflict(key: &StoredSigningKey) -> String {
+    format!(
+        "signing key `{}`, or another active {} key",
+        key.kid,
+        key.alg.as_str()
+    )
+}

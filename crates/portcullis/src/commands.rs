@@ -1,0 +1,362 @@
+//! What each command does. Admin commands work against the same database as `serve`,
+//! also while it runs (a running server sees client changes within its cache TTL and
+//! key rotations within its key refresh interval).
+
+use crate::cli::{
+    Alg, AuthMethod, Cli, ClientCommand, ClientCreate, Command, KeysCommand, UserCommand,
+};
+use crate::logging;
+use portcullis_core::client::{Client, ClientRegistration, RecordSource};
+use portcullis_core::clock::SystemClock;
+use portcullis_core::keys::SigningAlgorithm;
+use portcullis_core::user::UserRegistration;
+use portcullis_core::{Clock, Store};
+use portcullis_server::admin::{self, AdminError};
+use portcullis_server::config::Config;
+use portcullis_server::keys::{KeyError, load_master_key, rotate_signing_keys};
+use portcullis_server::{App, StartError, dev, state::open_store};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A command failure: the one-line message and the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// Printed after `error: `.
+    pub message: String,
+    /// 1 runtime failure, 2 bad input.
+    pub exit_code: u8,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            exit_code: 2,
+        }
+    }
+    fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            exit_code: 1,
+        }
+    }
+}
+
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Store(s) => Self::runtime(s.to_string()),
+            other => Self::usage(other.to_string()),
+        }
+    }
+}
+
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Admin(a) => a.into(),
+            other => Self::runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<KeyError> for Failure {
+    fn from(e: KeyError) -> Self {
+        Self::runtime(e.to_string())
+    }
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// A [`Failure`] with its exit status.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let config = Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
+    match cli.command {
+        Command::Serve { dev } => serve(config, dev).await,
+        command => {
+            let _guard = logging::init("warn,audit=info", true);
+            let store = open_store(&config.database_url).await?;
+            let now = SystemClock.now();
+            match command {
+                Command::Client(c) => client(store.as_ref(), c, now).await,
+                Command::User(u) => user(store.as_ref(), u, now).await,
+                Command::Keys(k) => keys(store.as_ref(), &config, k, now).await,
+                Command::Serve { .. } => Ok(()),
+            }
+        }
+    }
+}
+
+async fn serve(config: Config, dev: bool) -> Result<(), Failure> {
+    let _guard = logging::init("info", false);
+    let started = Instant::now();
+    if dev && !config.issuer_is_loopback() {
+        return Err(Failure::usage(
+            dev::DevError::NotLoopback(config.issuer.clone()).to_string(),
+        ));
+    }
+    let listen = config.listen;
+    let app = App::start(config, Arc::new(SystemClock)).await?;
+    let banner = if dev {
+        let state = app.state();
+        let credentials = dev::seed(state.store().as_ref(), state.config(), state.clock().now())
+            .await
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        Some(dev::banner(state.config(), &credentials))
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
+    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(address = %listen, issuer = %app.state().config().issuer, ready_ms, "portcullis is ready");
+    if let Some(banner) = banner {
+        println!("{banner}");
+    }
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Failure::runtime(format!("server error: {e}")))?;
+    tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; then the server stops accepting and finishes the
+/// requests in flight.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(), Failure> {
+    match command {
+        ClientCommand::Create(args) => {
+            let generate = !args.public;
+            let registration = registration_from(args);
+            let (client, secret) =
+                admin::create_client(store, registration, generate, now, "cli").await?;
+            let mut out = client_json(&client);
+            if let (Some(secret), Value::Object(map)) = (secret, &mut out) {
+                map.insert(
+                    "client_secret".into(),
+                    Value::String(secret.expose_secret().to_owned()),
+                );
+            }
+            print_json(&out)
+        }
+        ClientCommand::List => {
+            let clients = store
+                .client_list()
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            print_json(&Value::Array(clients.iter().map(client_json).collect()))
+        }
+        ClientCommand::Show { client_id } => {
+            let client = store
+                .client_get(&client_id)
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?
+                .ok_or_else(|| Failure::usage(format!("no client `{client_id}`")))?;
+            print_json(&client_json(&client))
+        }
+        ClientCommand::Delete { client_id } => {
+            let existing = store
+                .client_get(&client_id)
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            if !store
+                .client_delete(&client_id)
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?
+            {
+                return Err(Failure::usage(format!("no client `{client_id}`")));
+            }
+            portcullis_server::audit::client_changed("cli", &client_id, "deleted");
+            if existing.is_some_and(|c| c.source == RecordSource::Config) {
+                eprintln!(
+                    "warning: `{client_id}` is declared in the configuration file; it comes back at the next start unless you remove it there"
+                );
+            }
+            print_json(&json!({"deleted": client_id}))
+        }
+        ClientCommand::RotateSecret {
+            client_id,
+            keep_old_for,
+        } => {
+            let secret =
+                admin::rotate_client_secret(store, &client_id, keep_old_for, now, "cli").await?;
+            print_json(&json!({
+                "client_id": client_id,
+                "client_secret": secret.expose_secret(),
+                "previous_secret_expires_at": keep_old_for.map(|s| now + s),
+            }))
+        }
+    }
+}
+
+fn registration_from(args: ClientCreate) -> ClientRegistration {
+    let method = if args.public {
+        "none"
+    } else {
+        match args.auth_method {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    };
+    ClientRegistration {
+        client_id: args.client_id,
+        client_name: args.name,
+        token_endpoint_auth_method: Some(method.to_owned()),
+        grant_types: Some(args.grant_types),
+        scopes: args.scopes,
+        audiences: args.audiences,
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        skip_consent: args.skip_consent,
+        ..Default::default()
+    }
+}
+
+/// A client as JSON (RFC 7591 §3.2.1 member names), without any secret material.
+fn client_json(c: &Client) -> Value {
+    json!({
+        "client_id": c.client_id,
+        "client_name": c.client_name,
+        "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": c.scopes,
+        "audiences": c.audiences,
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "skip_consent": c.skip_consent,
+        "id_token_signed_response_alg": c.id_token_signed_response_alg.as_str(),
+        "claims": c.claims,
+        "source": c.source.as_str(),
+        "previous_secret_expires_at": c.secrets.as_ref().and_then(|s| s.previous.map(|(_, at)| at)),
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+async fn user(store: &dyn Store, command: UserCommand, now: i64) -> Result<(), Failure> {
+    match command {
+        UserCommand::Create {
+            username,
+            email,
+            name,
+            password_stdin: _,
+        } => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                Failure::usage(format!("cannot read the password from standard input: {e}"))
+            })?;
+            let password = line.trim_end_matches(['\r', '\n']).to_owned();
+            if password.is_empty() {
+                return Err(Failure::usage(
+                    "no password on standard input (pipe it in: `echo … | portcullis user create … --password-stdin`)",
+                ));
+            }
+            let registration = UserRegistration {
+                username,
+                password: SecretString::from(password),
+                email,
+                name,
+                claims: serde_json::Map::new(),
+            };
+            let user =
+                admin::create_user(store, registration, RecordSource::Admin, now, "cli").await?;
+            print_json(
+                &json!({"user_id": user.user_id, "username": user.username, "email": user.email, "name": user.name}),
+            )
+        }
+        UserCommand::List => {
+            let users = store
+                .user_list()
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            let out: Vec<Value> = users
+                .iter()
+                .map(|u| json!({"user_id": u.user_id, "username": u.username, "email": u.email, "name": u.name, "source": u.source.as_str(), "created_at": u.created_at}))
+                .collect();
+            print_json(&Value::Array(out))
+        }
+        UserCommand::Delete { username } => {
+            if !store
+                .user_delete(&username)
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?
+            {
+                return Err(Failure::usage(format!("no user `{username}`")));
+            }
+            portcullis_server::audit::user_changed("cli", &username, "deleted");
+            print_json(&json!({"deleted": username}))
+        }
+    }
+}
+
+async fn keys(
+    store: &dyn Store,
+    config: &Config,
+    command: KeysCommand,
+    now: i64,
+) -> Result<(), Failure> {
+    match command {
+        KeysCommand::List => {
+            let keys = store
+                .signing_keys_list()
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            let out: Vec<Value> = keys
+                .iter()
+                .map(|k| {
+                    json!({
+                        "kid": k.kid, "alg": k.alg.as_str(), "status": k.status.as_str(),
+                        "published": k.is_published(now), "created_at": k.created_at,
+                        "retired_at": k.retired_at, "publish_until": k.publish_until,
+                    })
+                })
+                .collect();
+            print_json(&Value::Array(out))
+        }
+        KeysCommand::Rotate { alg } => {
+            let master = load_master_key(&config.master_key)?;
+            let algs: Vec<SigningAlgorithm> = match alg {
+                None => SigningAlgorithm::ALL.to_vec(),
+                Some(Alg::Es256) => vec![SigningAlgorithm::Es256],
+                Some(Alg::Rs256) => vec![SigningAlgorithm::Rs256],
+            };
+            // Retired keys stay published for the longest lifetime of a token they
+            // may have signed: access tokens (and id_tokens, which share that lifetime).
+            let longest = config.tokens.access_token_ttl;
+            let rotations = rotate_signing_keys(store, &master, now, &algs, longest, "cli").await?;
+            print_json(&serde_json::to_value(rotations).unwrap_or(Value::Null))
+        }
+    }
+}
+
+fn print_json(value: &Value) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Logging: `tracing` with `RUST_LOG` filters, text or JSON (`PORTCULLIS_LOG_FORMAT=json`),
+//! written off the request path by a non-blocking writer.
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the subscriber. `default_filter` applies when `RUST_LOG` is unset; `stderr`
+/// selects standard error (CLI commands) instead of standard output (serve).
+/// Keep the guard alive: dropping it flushes the log.
+pub fn init(default_filter: &str, stderr: bool) -> WorkerGuard {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let (writer, guard) = if stderr {
+        tracing_appender::non_blocking(std::io::stderr())
+    } else {
+        tracing_appender::non_blocking(std::io::stdout())
+    };
+    let json = std::env::var("PORTCULLIS_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_target(true);
+    let result = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    if let Err(e) = result {
+        eprintln!("warning: logging was already initialised: {e}");
+    }
+    guard
+}

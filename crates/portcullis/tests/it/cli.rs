@@ -1,0 +1,372 @@
+//! The admin CLI against the same database as a running server.
+
+use crate::support::{API, BASE_CONFIG, SVC_SECRET, TestApp, binary, verify_access_token};
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(binary())
+        .args(args)
+        .env("PORTCULLIS_DATABASE_URL", app.database_url())
+        .env("PORTCULLIS_LISTEN", app.base.trim_start_matches("http://"))
+        .env_remove("PORTCULLIS_ISSUER")
+        .env_remove("PORTCULLIS_CONFIG")
+        .env_remove("PORTCULLIS_MASTER_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn json_out(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn assert_usage_error(out: &Output, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(needle), "{stderr}");
+}
+
+#[tokio::test]
+async fn client_create_prints_a_secret_that_works_against_the_running_server() {
+    let app = TestApp::start().await;
+    let out = cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "reporting",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read:orders",
+            "--audience",
+            API,
+        ],
+        None,
+    );
+    let created = json_out(&out);
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 43, "256-bit base64url");
+    assert_eq!(created["token_endpoint_auth_method"], "client_secret_basic");
+
+    let r = app
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some(("reporting", &secret)),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    verify_access_token(
+        body["access_token"].as_str().unwrap(),
+        &app.jwks().await,
+        &app.base,
+        API,
+    );
+
+    let shown = json_out(&cli(&app, &["client", "show", "reporting"], None));
+    assert!(
+        shown.get("client_secret").is_none(),
+        "show never prints a secret"
+    );
+    assert!(
+        !String::from_utf8_lossy(&cli(&app, &["client", "list"], None).stdout).contains(&secret)
+    );
+    let listed = json_out(&cli(&app, &["client", "list"], None));
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["post-svc", "reporting", "svc", "web"]);
+
+    json_out(&cli(&app, &["client", "delete", "reporting"], None));
+    assert_usage_error(
+        &cli(&app, &["client", "show", "reporting"], None),
+        "no client `reporting`",
+    );
+}
+
+#[tokio::test]
+async fn rotate_secret_keeps_the_old_one_for_the_requested_time() {
+    let app = TestApp::start().await;
+    let out = json_out(&cli(
+        &app,
+        &["client", "rotate-secret", "svc", "--keep-old-for", "300"],
+        None,
+    ));
+    let new_secret = out["client_secret"].as_str().unwrap().to_owned();
+    app.app.state().clients().invalidate("svc");
+    let form = [("grant_type", "client_credentials")];
+    assert_eq!(
+        app.post_token(&form, Some(("svc", &new_secret)))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post_token(&form, Some(("svc", SVC_SECRET)))
+            .await
+            .status(),
+        200
+    );
+
+    json_out(&cli(&app, &["client", "rotate-secret", "svc"], None));
+    app.app.state().clients().invalidate("svc");
+    assert_eq!(
+        app.post_token(&form, Some(("svc", &new_secret)))
+            .await
+            .status(),
+        401,
+        "no grace without --keep-old-for"
+    );
+}
+
+#[tokio::test]
+async fn bad_arguments_exit_2_with_one_line_and_write_nothing() {
+    let app = TestApp::start().await;
+    let before = json_out(&cli(&app, &["client", "list"], None));
+    // (arguments, expected text, rejected by clap itself: its messages carry a usage block)
+    let cases: &[(&[&str], &str, bool)] = &[
+        (
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "x",
+                "--grant-type",
+                "password",
+            ],
+            "grant_types",
+            false,
+        ),
+        (
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "x",
+                "--grant-type",
+                "client_credentials",
+            ],
+            "audiences",
+            false,
+        ),
+        (
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "x",
+                "--grant-type",
+                "authorization_code",
+                "--redirect-uri",
+                "http://evil.example.com/cb",
+            ],
+            "redirect_uris",
+            false,
+        ),
+        (
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "svc",
+                "--grant-type",
+                "client_credentials",
+                "--audience",
+                API,
+            ],
+            "client `svc` already exists",
+            false,
+        ),
+        (
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "bad id",
+                "--grant-type",
+                "client_credentials",
+                "--audience",
+                API,
+            ],
+            "client_id",
+            false,
+        ),
+        (
+            &["client", "rotate-secret", "nope"],
+            "no client `nope`",
+            false,
+        ),
+        (&["client", "delete", "nope"], "no client `nope`", false),
+        (&["user", "delete", "nobody"], "no user `nobody`", false),
+        (
+            &["client", "create", "--client-id", "x"],
+            "--grant-type",
+            true,
+        ),
+        (
+            &["client", "rotate-secret", "svc", "--keep-old-for", "-5"],
+            "'-5'",
+            true,
+        ),
+        (&["keys", "rotate", "--alg", "HS256"], "HS256", true),
+    ];
+    for (args, needle, from_clap) in cases {
+        let out = cli(&app, args, None);
+        assert_usage_error(&out, needle);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !from_clap {
+            assert_eq!(
+                stderr.trim_end().lines().count(),
+                1,
+                "one line for {args:?}: {stderr}"
+            );
+            assert!(stderr.starts_with("error: "), "{stderr}");
+        }
+    }
+    assert_eq!(
+        json_out(&cli(&app, &["client", "list"], None)),
+        before,
+        "nothing half-written"
+    );
+}
+
+#[tokio::test]
+async fn user_create_reads_the_password_from_stdin_and_stores_only_a_hash() {
+    let app = TestApp::start().await;
+    let out = cli(
+        &app,
+        &[
+            "user",
+            "create",
+            "--username",
+            "bob",
+            "--email",
+            "bob@example.com",
+            "--name",
+            "Bob",
+            "--password-stdin",
+        ],
+        Some("bob's long password\n"),
+    );
+    let created = json_out(&out);
+    assert_eq!(created["username"], "bob");
+    let stored = app
+        .app
+        .state()
+        .store()
+        .user_get_by_username("bob")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.password_hash.starts_with("$argon2id$"));
+    assert!(portcullis_core::user::verify_password(
+        &"bob's long password".to_owned().into(),
+        &stored.password_hash
+    ));
+
+    assert_usage_error(
+        &cli(
+            &app,
+            &["user", "create", "--username", "carol", "--password-stdin"],
+            Some("short\n"),
+        ),
+        "password",
+    );
+    assert_usage_error(
+        &cli(
+            &app,
+            &["user", "create", "--username", "bob", "--password-stdin"],
+            Some("another long one\n"),
+        ),
+        "already exists",
+    );
+    let users = json_out(&cli(&app, &["user", "list"], None));
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bob"]);
+    assert!(
+        !String::from_utf8_lossy(&cli(&app, &["user", "list"], None).stdout).contains("argon2")
+    );
+    json_out(&cli(&app, &["user", "delete", "bob"], None));
+    assert!(
+        app.app
+            .state()
+            .store()
+            .user_get_by_username("bob")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn keys_rotate_through_the_cli_is_picked_up_by_the_server() {
+    let app = TestApp::start().await;
+    let before = json_out(&cli(&app, &["keys", "list"], None));
+    assert_eq!(before.as_array().unwrap().len(), 2);
+    let rotated = json_out(&cli(&app, &["keys", "rotate", "--alg", "ES256"], None));
+    let new_kid = rotated[0]["new_kid"].as_str().unwrap().to_owned();
+    let after = json_out(&cli(&app, &["keys", "list"], None));
+    let statuses: Vec<(&str, &str)> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["alg"].as_str().unwrap(), k["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|(a, s)| *a == "ES256" && *s == "retired")
+            .count(),
+        1
+    );
+    assert_eq!(statuses.iter().filter(|(_, s)| *s == "active").count(), 2);
+
+    app.app.refresh_keys().await.unwrap();
+    let r = app
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some(("svc", SVC_SECRET)),
+        )
+        .await;
+    let token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        jsonwebtoken::decode_header(&token).unwrap().kid.unwrap(),
+        new_kid
+    );
+    assert!(app.jwks().await.find(&new_kid).is_some());
+    let _ = BASE_CONFIG;
+}

@@ -1,0 +1,110 @@
+//! RFC 8414 / OIDC Discovery metadata and the RFC 7517 JWK Set.
+
+use crate::support::TestApp;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
+    let app = TestApp::start().await;
+    let oauth: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let oidc: Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(oauth, oidc);
+    assert_eq!(oauth["issuer"], json!(app.base));
+    assert_eq!(oauth["token_endpoint"], json!(app.url("/token")));
+    assert_eq!(oauth["jwks_uri"], json!(app.url("/jwks")));
+    assert_eq!(
+        oauth["grant_types_supported"],
+        json!(["client_credentials"])
+    );
+    assert_eq!(
+        oauth["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+    // Advertise only what works: no authorization endpoint yet, so no response types.
+    assert!(oauth.get("authorization_endpoint").is_none());
+    assert_eq!(oauth["response_types_supported"], json!([]));
+    // Every advertised endpoint answers.
+    for key in ["token_endpoint", "jwks_uri"] {
+        let status = app
+            .http
+            .get(oauth[key].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_ne!(status, 404, "{key}");
+    }
+}
+
+#[tokio::test]
+async fn jwks_publishes_one_es256_and_one_rs256_public_key() {
+    let app = TestApp::start().await;
+    let response = app.http.get(app.url("/jwks")).send().await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/jwk-set+json"
+    );
+    let jwks: Value = response.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert_eq!(algs, ["ES256", "RS256"]);
+    for key in keys {
+        assert_eq!(key["use"], "sig");
+        assert!(
+            key["kid"].as_str().is_some_and(|k| k.len() == 43),
+            "RFC 7638 thumbprint kid"
+        );
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(
+                key.get(private).is_none(),
+                "private member {private} published"
+            );
+        }
+    }
+    // The independent library accepts every key.
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    for jwk in &set.keys {
+        jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_json() {
+    let app = TestApp::start().await;
+    let r = app.http.get(app.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn health_endpoints_answer() {
+    let app = TestApp::start().await;
+    let live = app.http.get(app.url("/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = app.http.get(app.url("/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+    let r = app.http.get(app.url("/health/live")).send().await.unwrap();
+    assert!(
+        r.headers().contains_key("x-request-id"),
+        "every response carries its request id"
+    );
+}

@@ -1,0 +1,18 @@
+//! The one integration test binary (CONVENTIONS §10): the real router on
+//! `127.0.0.1:0`, a temporary SQLite database, a manual clock, and independent client
+//! libraries (`oauth2`, `jsonwebtoken`) as peers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod cli;
+mod client_credentials;
+mod discovery;
+mod keys;
+mod rejections;
+mod serve;
+mod support;
