@@ -65,6 +65,7 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a new user. [`StoreError::Conflict`] if the username exists.
     async fn user_insert(&self, user: &User) -> Result<(), StoreError>;
     /// Inserts or updates a user by username, keeping its `user_id` and `created_at`.
+    /// [`StoreError::Conflict`] if `user.user_id` belongs to another username.
     async fn user_upsert(&self, user: &User) -> Result<(), StoreError>;
     /// Deletes a user by username; `false` if there was none.
     async fn user_delete(&self, username: &str) -> Result<bool, StoreError>;
@@ -76,6 +77,8 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
     /// In one transaction: retires the active key of `new_key.alg` (setting
     /// `retired_at = now` and `publish_until`) and inserts `new_key` as active.
+    /// Two rotations racing from different nodes: on PostgreSQL the loser gets
+    /// [`StoreError::Conflict`] (reload and retry); SQLite serialises them.
     async fn signing_key_rotate(
         &self,
         new_key: &StoredSigningKey,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Every member is optional on the wire; the grant decides which are required.
 /// Empty values have already been dropped (RFC 6749 §3.1: "parameters sent without
 /// a value MUST be treated as if they were omitted").
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct TokenRequest {
     /// RFC 6749 §4.4.2 `grant_type`.
     pub grant_type: Option<String>,
@@ -23,13 +23,39 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
+    /// Every parameter this type reads; others are ignored (RFC 6749 §3.1: "The
+    /// authorization server MUST ignore unrecognized request parameters").
+    pub const PARAMETERS: &'static [&'static str] = &[
+        "grant_type",
+        "client_id",
+        "client_secret",
+        "scope",
+        "resource",
+    ];
+
     /// Parameters that may appear more than once (RFC 8707 §2); every other one
     /// repeated is `invalid_request` (RFC 6749 §3.2: "MUST NOT be included more than once").
     pub const MULTI_VALUED: &'static [&'static str] = &["resource"];
 }
 
+impl std::fmt::Debug for TokenRequest {
+    /// Redacts `client_secret`, so formatting a request never leaks it into a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope)
+            .field("resource", &self.resource)
+            .finish()
+    }
+}
+
 /// RFC 6749 §5.1 successful token response. Sent with `Cache-Control: no-store`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenResponse {
     /// The access token (a JWT per RFC 9068).
     pub access_token: String,
@@ -46,4 +72,47 @@ pub struct TokenResponse {
     /// OIDC Core §3.1.3.3 id_token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    /// Redacts the tokens; shows only their presence, type, lifetime and scope.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_secrets_or_tokens() {
+        let request = TokenRequest {
+            client_secret: Some("s3cret-value".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{request:?}").contains("s3cret-value"));
+        let response = TokenResponse {
+            access_token: "at-value".into(),
+            token_type: "Bearer".into(),
+            expires_in: 1,
+            scope: None,
+            refresh_token: Some("rt-value".into()),
+            id_token: Some("id-value".into()),
+        };
+        let shown = format!("{response:?}");
+        for secret in ["at-value", "rt-value", "id-value"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
 }

@@ -10,6 +10,7 @@ use portcullis_core::client::{Client, ClientSecrets, RecordSource};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::user::User;
+use portcullis_proto::grant::TokenEndpointAuthMethod;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -80,24 +81,19 @@ impl ClientRecord {
             self.previous_secret_expires_at,
         )?;
         let token_endpoint_auth_method =
-            portcullis_proto::grant::TokenEndpointAuthMethod::parse(
-                &self.token_endpoint_auth_method,
-            )
-            .ok_or_else(|| {
+            TokenEndpointAuthMethod::parse(&self.token_endpoint_auth_method).ok_or_else(|| {
                 unknown(
                     "clients.token_endpoint_auth_method",
                     &self.token_endpoint_auth_method,
                 )
             })?;
-        let id_token_signed_response_alg = SigningAlgorithm::parse(
-            &self.id_token_signed_response_alg,
-        )
-        .ok_or_else(|| {
-            unknown(
-                "clients.id_token_signed_response_alg",
-                &self.id_token_signed_response_alg,
-            )
-        })?;
+        let id_token_signed_response_alg =
+            SigningAlgorithm::parse(&self.id_token_signed_response_alg).ok_or_else(|| {
+                unknown(
+                    "clients.id_token_signed_response_alg",
+                    &self.id_token_signed_response_alg,
+                )
+            })?;
         Ok(Client {
             client_id: self.client_id,
             client_name: self.client_name,
@@ -304,4 +300,98 @@ fn from_json<T: DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreEr
 
 fn unknown(column: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{column}: unknown value `{value}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_proto::grant::GrantType;
+    use serde_json::Map;
+
+    fn client() -> Client {
+        Client {
+            client_id: "web".into(),
+            client_name: None,
+            secrets: Some(ClientSecrets {
+                current: SecretDigest::of("current"),
+                previous: Some((SecretDigest::of("previous"), 100)),
+            }),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            redirect_uris: vec!["https://app.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::DeviceCode],
+            scopes: vec!["openid".into()],
+            audiences: vec![],
+            skip_consent: false,
+            id_token_signed_response_alg: SigningAlgorithm::Rs256,
+            claims: Map::new(),
+            source: RecordSource::Admin,
+            created_at: 1,
+            updated_at: 2,
+        }
+    }
+
+    fn corrupt_column(record: ClientRecord) -> String {
+        match record.decode() {
+            Err(StoreError::Corrupt(what)) => what,
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn encodes_lists_as_json_with_wire_names() {
+        let record = ClientRecord::encode(&client()).unwrap();
+        assert_eq!(
+            record.grant_types,
+            r#"["authorization_code","urn:ietf:params:oauth:grant-type:device_code"]"#
+        );
+        assert_eq!(record.token_endpoint_auth_method, "client_secret_basic");
+        assert_eq!(record.secret_digest.as_deref().map(<[u8]>::len), Some(32));
+        assert_eq!(record.previous_secret_expires_at, Some(100));
+        assert_eq!(record.decode().unwrap(), client());
+    }
+
+    #[test]
+    fn a_digest_that_is_not_32_bytes_is_corrupt() {
+        let mut record = ClientRecord::encode(&client()).unwrap();
+        record.secret_digest = Some(vec![1, 2, 3]);
+        assert!(corrupt_column(record).starts_with("clients.secret_digest: "));
+    }
+
+    #[test]
+    fn a_previous_digest_without_expiry_is_corrupt() {
+        let mut record = ClientRecord::encode(&client()).unwrap();
+        record.previous_secret_expires_at = None;
+        assert!(corrupt_column(record).starts_with("clients.previous_secret_expires_at: "));
+    }
+
+    #[test]
+    fn a_previous_digest_without_a_current_one_is_corrupt() {
+        let mut record = ClientRecord::encode(&client()).unwrap();
+        record.secret_digest = None;
+        assert!(corrupt_column(record).starts_with("clients.secret_digest: "));
+    }
+
+    #[test]
+    fn unknown_enum_spellings_are_corrupt() {
+        let mut record = ClientRecord::encode(&client()).unwrap();
+        record.token_endpoint_auth_method = "private_key_jwt".into();
+        assert_eq!(
+            corrupt_column(record),
+            "clients.token_endpoint_auth_method: unknown value `private_key_jwt`"
+        );
+        let mut record = ClientRecord::encode(&client()).unwrap();
+        record.source = "ldap".into();
+        assert_eq!(
+            corrupt_column(record),
+            "clients.source: unknown value `ldap`"
+        );
+    }
+
+    #[test]
+    fn claims_that_are_not_an_object_are_corrupt() {
+        let mut record = ClientRecord::encode(&client()).unwrap();
+        record.claims = "[1, 2]".into();
+        assert!(corrupt_column(record).starts_with("clients.claims: "));
+    }
 }

@@ -72,3 +72,50 @@ const SQLITE_TRANSIENT: [i32; 5] = [5, 6, 10, 13, 14];
 /// session timeout)
 /// (<https://www.postgresql.org/docs/current/errcodes-appendix.html>).
 const PG_TRANSIENT_PREFIXES: [&str; 3] = ["08", "53", "57P0"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_and_connection_failures_are_unavailable() {
+        for err in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        ] {
+            assert!(
+                matches!(classify("x")(err), StoreError::Unavailable(_)),
+                "should be Unavailable"
+            );
+        }
+    }
+
+    #[test]
+    fn decode_failures_are_corrupt_naming_the_column() {
+        let err = sqlx::Error::ColumnDecode {
+            index: "\"grant_types\"".into(),
+            source: "mismatched types".into(),
+        };
+        let StoreError::Corrupt(what) = classify("listing clients")(err) else {
+            panic!("should be Corrupt");
+        };
+        assert_eq!(
+            what,
+            "listing clients: column \"grant_types\": mismatched types"
+        );
+    }
+
+    #[test]
+    fn anything_else_is_other() {
+        assert!(matches!(
+            classify("x")(sqlx::Error::RowNotFound),
+            StoreError::Other(_)
+        ));
+        assert!(matches!(
+            migration(MigrateError::VersionMissing(1)),
+            StoreError::Other(_)
+        ));
+    }
+}

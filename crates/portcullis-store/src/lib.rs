@@ -38,9 +38,9 @@ pub async fn connect(
 ) -> Result<Arc<dyn Store>, StoreError> {
     match database_url.split_once(':').map(|(scheme, _)| scheme) {
         Some("sqlite") => Ok(Arc::new(SqliteStore::connect(database_url, options).await?)),
-        Some("postgres" | "postgresql") => {
-            Ok(Arc::new(PostgresStore::connect(database_url, options).await?))
-        }
+        Some("postgres" | "postgresql") => Ok(Arc::new(
+            PostgresStore::connect(database_url, options).await?,
+        )),
         scheme => Err(StoreError::Other(format!(
             "unsupported database URL{}: use sqlite://path/to/file.db, sqlite::memory:, \
              postgres://… or postgresql://…",

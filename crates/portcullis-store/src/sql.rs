@@ -159,11 +159,15 @@ pub(crate) const CLIENT_SET_SECRETS: &str = "UPDATE clients SET secret_digest = 
      WHERE client_id = $1";
 
 /// `$1` = username.
-pub(crate) const USER_GET_BY_USERNAME: &str =
-    concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1");
+pub(crate) const USER_GET_BY_USERNAME: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE username = $1"
+);
 
 /// Every user; usernames compare by code point on both backends.
-pub(crate) const USER_LIST: &str = concat!("SELECT ", user_columns!(), " FROM users ORDER BY username");
+pub(crate) const USER_LIST: &str =
+    concat!("SELECT ", user_columns!(), " FROM users ORDER BY username");
 
 /// See [`user_insert`].
 pub(crate) const USER_INSERT: &str = user_insert!();

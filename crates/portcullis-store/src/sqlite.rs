@@ -146,7 +146,10 @@ mod tests {
     #[test]
     fn relative_url_is_relative_to_the_working_directory() {
         let t = target("sqlite://portcullis-data/portcullis.db");
-        assert_eq!(t.options.get_filename(), Path::new("portcullis-data/portcullis.db"));
+        assert_eq!(
+            t.options.get_filename(),
+            Path::new("portcullis-data/portcullis.db")
+        );
         assert_eq!(t.create_dir.as_deref(), Some(Path::new("portcullis-data")));
         assert!(!t.in_memory);
     }
@@ -171,7 +174,11 @@ mod tests {
 
     #[test]
     fn memory_urls_create_nothing() {
-        for url in ["sqlite::memory:", "sqlite://:memory:", "sqlite://x.db?mode=memory"] {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://x.db?mode=memory",
+        ] {
             let t = target(url);
             assert!(t.in_memory, "{url}");
             assert_eq!(t.create_dir, None, "{url}");
@@ -188,42 +195,47 @@ mod tests {
         assert_eq!(t.create_dir, None);
     }
 
-    #[tokio::test]
-    async fn connections_use_wal_busy_timeout_foreign_keys_and_normal_sync() {
+    /// A store on a new file; keep the directory alive while using it.
+    async fn temp_store() -> (tempfile::TempDir, String, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/pragmas.db", dir.path().display());
+        let url = format!("sqlite://{}/portcullis.db", dir.path().display());
         let store = SqliteStore::connect(&url, &ConnectOptions::default())
             .await
             .unwrap();
+        (dir, url, store)
+    }
+
+    #[tokio::test]
+    async fn connections_use_wal_busy_timeout_foreign_keys_and_normal_sync() {
+        let (_dir, _, store) = temp_store().await;
         let mut conn = store.pool.acquire().await.unwrap();
-        let pragma = |name: &'static str| sqlx::query_scalar::<Sqlite, String>(name);
-        assert_eq!(
-            pragma("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap(),
-            "wal"
-        );
-        assert_eq!(
-            pragma("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap(),
-            "5000"
-        );
-        assert_eq!(
-            pragma("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap(),
-            "1"
-        );
-        // NORMAL = 1 (https://www.sqlite.org/pragma.html#pragma_synchronous).
-        assert_eq!(
-            pragma("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap(),
-            "1"
-        );
+        let journal_mode = sqlx::query_scalar::<Sqlite, String>("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(journal_mode, "wal");
+        let mut numbers = Vec::new();
+        for pragma in [
+            "PRAGMA busy_timeout",
+            "PRAGMA foreign_keys",
+            "PRAGMA synchronous",
+        ] {
+            numbers.push(
+                sqlx::query_scalar::<Sqlite, i64>(pragma)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap(),
+            );
+        }
+        // busy_timeout in ms; foreign_keys on; synchronous NORMAL = 1
+        // (https://www.sqlite.org/pragma.html#pragma_synchronous).
+        assert_eq!(numbers, [5_000, 1, 1]);
     }
 
     #[tokio::test]
     async fn write_transactions_take_the_write_lock_at_begin() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/immediate.db", dir.path().display());
-        let store = SqliteStore::connect(&url, &ConnectOptions::default())
-            .await
-            .unwrap();
-        let mut writer = store.pool.begin_with(Sqlite::BEGIN_WRITE).await.unwrap();
+        let (_dir, url, store) = temp_store().await;
+        let writer = store.pool.begin_with(Sqlite::BEGIN_WRITE).await.unwrap();
         // A second BEGIN IMMEDIATE cannot start while the first holds the lock; a
         // deferred BEGIN would have succeeded here and failed later, at its first write.
         let mut other = sqlx::ConnectOptions::connect(
@@ -244,10 +256,6 @@ mod tests {
             ),
             "SQLITE_BUSY maps to Unavailable"
         );
-        sqlx::query::<Sqlite>("SELECT 1")
-            .execute(&mut *writer)
-            .await
-            .unwrap();
         writer.rollback().await.unwrap();
     }
 }

@@ -81,7 +81,9 @@ impl Db {
 
     /// Another store on the same database, as a second process would open it.
     async fn reopen(&self) -> Arc<dyn Store> {
-        connect(&self.url, &ConnectOptions::default()).await.unwrap()
+        connect(&self.url, &ConnectOptions::default())
+            .await
+            .unwrap()
     }
 
     /// Runs `sql` behind the store's back (to corrupt a row).
@@ -146,7 +148,10 @@ where
     .execute(&mut admin)
     .await;
     if let Err(e) = dropped {
-        let _ = writeln!(std::io::stderr(), "could not drop test database {name}: {e}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "could not drop test database {name}: {e}"
+        );
     }
     if let Err(failure) = outcome {
         std::panic::resume_unwind(failure.into_panic());
@@ -176,7 +181,10 @@ mod cases {
         );
         assert_eq!(s.client_get("Beta").await.unwrap(), None);
         // Code point order on both backends: upper case before lower case.
-        assert_eq!(ids(&s.client_list().await.unwrap()), ["Zulu", "alpha", "beta"]);
+        assert_eq!(
+            ids(&s.client_list().await.unwrap()),
+            ["Zulu", "alpha", "beta"]
+        );
     }
 
     pub(crate) async fn client_insert_of_an_existing_id_is_a_conflict(db: Db) {
@@ -199,7 +207,10 @@ mod cases {
         let public = public_client("public", RecordSource::Config);
         s.client_insert(&full).await.unwrap();
         s.client_insert(&public).await.unwrap();
-        assert_eq!(s.client_get("confidential").await.unwrap(), Some(full.clone()));
+        assert_eq!(
+            s.client_get("confidential").await.unwrap(),
+            Some(full.clone())
+        );
         assert_eq!(s.client_get("public").await.unwrap(), Some(public.clone()));
         assert_eq!(s.client_list().await.unwrap(), vec![full, public]);
     }
@@ -257,10 +268,7 @@ mod cases {
 
         let rotated = ClientSecrets {
             current: SecretDigest::of("the new secret, at least thirty-two characters"),
-            previous: Some((
-                client.secrets.as_ref().unwrap().current,
-                T0 + 86_400,
-            )),
+            previous: Some((client.secrets.as_ref().unwrap().current, T0 + 86_400)),
         };
         s.client_set_secrets("rotating", &rotated, T0 + 60)
             .await
@@ -342,8 +350,14 @@ mod cases {
         zoe.claims = Map::new();
         s.user_insert(&bob).await.unwrap();
         s.user_insert(&zoe).await.unwrap();
-        assert_eq!(s.user_get_by_username("bob").await.unwrap(), Some(bob.clone()));
-        assert_eq!(s.user_get_by_username("Zoe").await.unwrap(), Some(zoe.clone()));
+        assert_eq!(
+            s.user_get_by_username("bob").await.unwrap(),
+            Some(bob.clone())
+        );
+        assert_eq!(
+            s.user_get_by_username("Zoe").await.unwrap(),
+            Some(zoe.clone())
+        );
         assert_eq!(s.user_get_by_username("zoe").await.unwrap(), None);
         assert_eq!(s.user_list().await.unwrap(), vec![zoe, bob]);
     }
@@ -543,7 +557,10 @@ mod cases {
         // Opening again re-runs the migrator, which must find nothing to do.
         let again = db.reopen().await;
         assert_eq!(again.client_get("persistent").await.unwrap(), Some(client));
-        assert_eq!(again.user_get_by_username("alice").await.unwrap(), Some(alice));
+        assert_eq!(
+            again.user_get_by_username("alice").await.unwrap(),
+            Some(alice)
+        );
         assert_eq!(again.signing_keys_list().await.unwrap(), vec![k]);
     }
 
@@ -627,7 +644,10 @@ async fn connect_refuses_other_schemes_without_echoing_the_url() {
         "portcullis.db",
         "root:hunter2@db.example/portcullis",
     ] {
-        let err = connect(url, &ConnectOptions::default()).await.err().unwrap();
+        let err = connect(url, &ConnectOptions::default())
+            .await
+            .err()
+            .unwrap();
         let StoreError::Other(message) = &err else {
             panic!("{url}: {err:?}");
         };
@@ -650,10 +670,13 @@ async fn unreachable_postgres_is_unavailable() {
         ..ConnectOptions::default()
     };
     // Port 9 (discard) on loopback: nothing listens there in a test environment.
-    let err = connect("postgres://portcullis:s3cret@127.0.0.1:9/portcullis", &options)
-        .await
-        .err()
-        .unwrap();
+    let err = connect(
+        "postgres://portcullis:s3cret@127.0.0.1:9/portcullis",
+        &options,
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }

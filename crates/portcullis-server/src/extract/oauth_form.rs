@@ -17,11 +17,14 @@ use serde_json::{Map, Value};
 
 /// A request parameter set that `OAuthForm` can build.
 pub trait OAuthParams: DeserializeOwned {
+    /// Names this type reads; any other parameter is ignored, repeated or not.
+    const PARAMETERS: &'static [&'static str];
     /// Names that may repeat; they deserialize as arrays.
     const MULTI_VALUED: &'static [&'static str];
 }
 
 impl OAuthParams for TokenRequest {
+    const PARAMETERS: &'static [&'static str] = TokenRequest::PARAMETERS;
     const MULTI_VALUED: &'static [&'static str] = TokenRequest::MULTI_VALUED;
 }
 
@@ -73,7 +76,7 @@ where
 pub fn parse<T: OAuthParams>(body: &[u8]) -> Result<T, OAuthError> {
     let mut map = Map::new();
     for (name, value) in form_urlencoded::parse(body) {
-        if value.is_empty() {
+        if value.is_empty() || !T::PARAMETERS.contains(&name.as_ref()) {
             continue;
         }
         let multi = T::MULTI_VALUED.contains(&name.as_ref());
@@ -124,8 +127,33 @@ mod tests {
     }
 
     #[test]
-    fn unknown_parameters_are_ignored() {
+    fn unknown_parameters_are_ignored_even_when_repeated() {
         let r: TokenRequest = parse(b"grant_type=x&foo=bar&foo=baz").unwrap();
         assert_eq!(r.grant_type.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn every_single_valued_parameter_is_checked_and_deserializes() {
+        for name in TokenRequest::PARAMETERS
+            .iter()
+            .filter(|n| !TokenRequest::MULTI_VALUED.contains(n))
+        {
+            let once = format!("{name}=v");
+            let r = parse::<TokenRequest>(once.as_bytes()).unwrap();
+            let set = [r.grant_type, r.client_id, r.client_secret, r.scope]
+                .into_iter()
+                .flatten()
+                .filter(|v| v == "v")
+                .count();
+            assert_eq!(
+                set, 1,
+                "{name} is not a single-valued field of TokenRequest"
+            );
+            let twice = format!("{name}=a&{name}=b");
+            assert!(
+                parse::<TokenRequest>(twice.as_bytes()).is_err(),
+                "{name} repeated was accepted"
+            );
+        }
     }
 }

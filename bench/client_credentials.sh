@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Load benchmark of the client credentials grant on loopback (not a test).
+#
+# Builds release binaries, starts `portcullis serve` on a fresh SQLite database and the
+# bare axum peer (crates/portcullis/examples/bare_client_credentials.rs), and drives
+# both with wrk at 1, 16 and 64 connections. Prints tokens/s, p50/p99 latency, the
+# ratio to the peer, ready time on an existing database, and idle memory (RSS).
+#
+# Usage: bench/client_credentials.sh            (DURATION=10s CONNECTIONS="1 16 64" to change)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-1 16 64}"
+PORT="${PORT:-18181}"
+PEER_PORT="${PEER_PORT:-18182}"
+SECRET="bench-secret-0123456789abcdefghijklmnop"
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)…" >&2
+  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
+fi
+cargo build --release -q -p portcullis --bin portcullis --example bare_client_credentials
+BIN=target/release/portcullis
+PEER=target/release/examples/bare_client_credentials
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+cat > "$work/portcullis.toml" <<TOML
+listen = "127.0.0.1:$PORT"
+database_url = "sqlite://$work/data/portcullis.db"
+[[clients]]
+client_id = "bench"
+client_secret = "$SECRET"
+grant_types = ["client_credentials"]
+scopes = ["read:orders"]
+audiences = ["https://api.example.com"]
+TOML
+
+wait_ready() { # url -> prints ms from now until the first 200
+  local start end
+  start=$(date +%s%N)
+  until curl -fs -o /dev/null "$1"; do sleep 0.002; done
+  end=$(date +%s%N)
+  echo $(( (end - start) / 1000000 ))
+}
+
+# First start creates the database and keys; the second measures start-up on it.
+"$BIN" --config "$work/portcullis.toml" serve >"$work/first.log" 2>&1 & pids+=($!)
+wait_ready "http://127.0.0.1:$PORT/health/ready" >/dev/null
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
+"$BIN" --config "$work/portcullis.toml" serve >"$work/serve.log" 2>&1 & server=$!; pids+=($server)
+ready_ms=$(wait_ready "http://127.0.0.1:$PORT/health/ready")
+internal_ms=$(grep -o 'ready_ms=[0-9.]*' "$work/serve.log" | head -n1 | cut -d= -f2)
+sleep 1
+idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
+
+PEER_CLIENT_SECRET="$SECRET" "$PEER" "127.0.0.1:$PEER_PORT" & peer=$!; pids+=($peer)
+until curl -s -o /dev/null "http://127.0.0.1:$PEER_PORT/"; do sleep 0.01; done
+
+cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials&scope=read:orders"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $(printf 'bench:%s' "$SECRET" | base64 -w0)"
+LUA
+
+run() { # url connections -> "rps p50 p99 non2xx"
+  local threads=1; [ "$2" -ge 16 ] && threads=2
+  local out; out=$(wrk -t"$threads" -c"$2" -d"$DURATION" --latency -s "$work/post.lua" "$1")
+  local rps p50 p99 bad
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  bad=$(awk '/Non-2xx/ {print $5}' <<<"$out"); bad=${bad:-0}
+  echo "$rps $p50 $p99 $bad"
+}
+
+# Sanity: both answer 200 with a token.
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "bench:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token")
+[ "$code" = 200 ] || { echo "portcullis answered $code" >&2; exit 1; }
+
+printf '\nclient_credentials on loopback, %s per run, wrk on the same 2-core machine\n' "$DURATION"
+printf '%-6s | %-32s | %-32s | %s\n' conns "portcullis tokens/s  p50  p99" "bare axum peer tokens/s  p50  p99" "ratio"
+for c in $CONNECTIONS; do
+  read -r prps pp50 pp99 pbad <<<"$(run "http://127.0.0.1:$PORT/token" "$c")"
+  read -r rrps rp50 rp99 rbad <<<"$(run "http://127.0.0.1:$PEER_PORT/token" "$c")"
+  ratio=$(awk -v a="$prps" -v b="$rrps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+  printf '%-6s | %10s %9s %9s | %10s %9s %9s | %s\n' "$c" "$prps" "$pp50" "$pp99" "$rrps" "$rp50" "$rp99" "$ratio"
+  [ "$pbad" = 0 ] || echo "  warning: portcullis answered $pbad non-2xx responses at $c connections" >&2
+  [ "$rbad" = 0 ] || echo "  warning: the peer answered $rbad non-2xx responses at $c connections" >&2
+done
+busy_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+printf '\nready on an existing database: %s ms (process start → first 200 from /health/ready; internal %s ms)\n' "$ready_ms" "${internal_ms:-?}"
+printf 'memory: idle RSS %s MiB, peak RSS under load %s MiB\n' "$(awk -v k="$idle_rss_kib" 'BEGIN{printf "%.1f", k/1024}')" "$(awk -v k="$busy_rss_kib" 'BEGIN{printf "%.1f", k/1024}')"
