@@ -53,7 +53,7 @@ wait_ready "http://127.0.0.1:$PORT/health/ready" >/dev/null
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
 "$BIN" --config "$work/portcullis.toml" serve >"$work/serve.log" 2>&1 & server=$!; pids+=($server)
 ready_ms=$(wait_ready "http://127.0.0.1:$PORT/health/ready")
-internal_ms=$(grep -o 'ready_ms=[0-9.]*' "$work/serve.log" | head -n1 | cut -d= -f2)
+internal_ms=$(grep -o 'ready_ms=[0-9.]*' "$work/serve.log" | head -n1 | cut -d= -f2 || true)
 sleep 1
 idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
 

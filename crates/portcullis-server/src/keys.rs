@@ -237,3 +237,47 @@ pub async fn refresh_once(
     tracing::info!(purged, "signing keys reloaded");
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn creates_the_key_file_0600_and_reads_it_back() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("sub/master.key");
+        let source = MasterKeySource::File(path.clone());
+        let first = load_master_key(&source).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let sealed = first.seal(b"kid", b"x").unwrap();
+        let again = load_master_key(&source).unwrap();
+        assert_eq!(again.open(b"kid", &sealed).unwrap(), b"x");
+    }
+
+    #[test]
+    fn rejects_a_key_file_readable_by_others() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("master.key");
+        let source = MasterKeySource::File(path.clone());
+        load_master_key(&source).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load_master_key(&source).unwrap_err().to_string();
+        assert!(
+            e.contains("readable by other users") && e.contains("chmod 600"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rejects_a_malformed_environment_key_naming_the_variable() {
+        let e = load_master_key(&MasterKeySource::Env("c2hvcnQ=".to_owned().into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("PORTCULLIS_MASTER_KEY decodes to 5 bytes"),
+            "{e}"
+        );
+    }
+}

@@ -16,10 +16,17 @@ pub fn init(default_filter: &str, stderr: bool) -> WorkerGuard {
         tracing_appender::non_blocking(std::io::stdout())
     };
     let json = std::env::var("PORTCULLIS_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    // Colour only for a person at a terminal; files and log collectors get plain text.
+    let ansi = if stderr {
+        std::io::IsTerminal::is_terminal(&std::io::stderr())
+    } else {
+        std::io::IsTerminal::is_terminal(&std::io::stdout())
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_target(true);
+        .with_target(true)
+        .with_ansi(ansi);
     let result = if json {
         builder.json().try_init()
     } else {

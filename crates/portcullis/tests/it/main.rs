@@ -13,6 +13,7 @@ mod cli;
 mod client_credentials;
 mod discovery;
 mod keys;
+mod postgres;
 mod rejections;
 mod serve;
 mod support;

@@ -68,10 +68,16 @@ impl TestApp {
 
     /// A server with `toml` in `dir` (reuse a directory to test a restart).
     pub async fn start_in(dir: TempDir, toml: &str) -> Self {
+        let db = database_url(dir.path());
+        Self::start_on(dir, toml, &db).await
+    }
+
+    /// A server with `toml` on the database at `database_url`.
+    pub async fn start_on(dir: TempDir, toml: &str, database_url: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
-        let config = config_for(dir.path(), &base, toml);
+        let config = config_for(dir.path(), &base, toml, database_url);
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let app = App::start(config, clock.clone()).await.unwrap();
         let router = app.router();
@@ -132,9 +138,9 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The path of the SQLite database.
+    /// The URL of the database (SQLite in the data directory unless started on another).
     pub fn database_url(&self) -> String {
-        database_url(self.dir.path())
+        self.app.state().config().database_url.clone()
     }
 }
 
@@ -153,16 +159,22 @@ pub fn database_url(dir: &Path) -> String {
 }
 
 /// Resolves `toml` as if it were a file, with the issuer, database and key file of a test.
-pub fn config_for(dir: &Path, issuer: &str, toml: &str) -> Config {
+pub fn config_for(dir: &Path, issuer: &str, toml: &str, database_url: &str) -> Config {
     let file = parse_file(Path::new("test.toml"), toml).unwrap();
     let issuer = issuer.to_owned();
     let listen = issuer.trim_start_matches("http://").to_owned();
-    let db = database_url(dir);
+    let db = database_url.to_owned();
+    let master_key = dir.join("master.key");
     Config::resolve(Some(("test.toml".into(), file)), &move |name| match name {
         "PORTCULLIS_ISSUER" => Some(issuer.clone()),
         "PORTCULLIS_LISTEN" => Some(listen.clone()),
         "PORTCULLIS_DATABASE_URL" => Some(db.clone()),
         _ => None,
+    })
+    .map(|mut config| {
+        // Keep the key file with the test's data even when the database is PostgreSQL.
+        config.master_key = portcullis_server::config::MasterKeySource::File(master_key);
+        config
     })
     .unwrap()
 }
