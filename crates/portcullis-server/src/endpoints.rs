@@ -4,3 +4,22 @@ pub mod discovery;
 pub mod health;
 pub mod jwks;
 pub mod token;
+
+use axum::body::Bytes;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+/// A pre-serialised public JSON document with its media type and a `max-age` in seconds.
+fn public_json(body: Bytes, content_type: &'static str, cache_control: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(cache_control),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -29,7 +29,7 @@ pub struct KeyRing {
     active: BTreeMap<SigningAlgorithm, Arc<SigningKeyPair>>,
     jwks: JwkSet,
     /// Sorted `kid`s of the stored keys it was built from, to tell whether anything changed.
-    fingerprint: Vec<(String, &'static str, Option<UnixTime>)>,
+    fingerprint: Fingerprint,
 }
 
 impl KeyRing {
@@ -72,16 +72,10 @@ impl KeyRing {
             }
         }
         keys.sort_by(|a, b| a.alg.cmp(&b.alg).then(a.kid.cmp(&b.kid)));
-        let mut fingerprint: Vec<_> = stored
-            .iter()
-            .filter(|k| k.is_published(now))
-            .map(|k| (k.kid.clone(), k.status.as_str(), k.publish_until))
-            .collect();
-        fingerprint.sort();
         Ok(Self {
             active,
             jwks: JwkSet { keys },
-            fingerprint,
+            fingerprint: fingerprint(stored, now),
         })
     }
 
@@ -104,15 +98,22 @@ impl KeyRing {
 
     /// Whether `stored` (at `now`) would build the same ring: lets a refresher skip work.
     pub fn is_current(&self, stored: &[StoredSigningKey], now: UnixTime) -> bool {
-        let mut fingerprint: Vec<_> = stored
-            .iter()
-            .filter(|k| k.is_published(now))
-            .map(|k| (k.kid.clone(), k.status.as_str(), k.publish_until))
-            .collect();
-        fingerprint.sort();
-        fingerprint == self.fingerprint
+        fingerprint(stored, now) == self.fingerprint
     }
 }
+
+/// What decides the ring's contents: the published keys, their status and end of publication.
+fn fingerprint(stored: &[StoredSigningKey], now: UnixTime) -> Fingerprint {
+    let mut fingerprint: Fingerprint = stored
+        .iter()
+        .filter(|k| k.is_published(now))
+        .map(|k| (k.kid.clone(), k.status.as_str(), k.publish_until))
+        .collect();
+    fingerprint.sort();
+    fingerprint
+}
+
+type Fingerprint = Vec<(String, &'static str, Option<UnixTime>)>;
 
 #[cfg(test)]
 mod tests {

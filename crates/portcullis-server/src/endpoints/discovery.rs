@@ -3,8 +3,7 @@
 
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use portcullis_core::grants::token_endpoint::SUPPORTED_GRANT_TYPES;
 use portcullis_proto::discovery::ServerMetadata;
 use portcullis_proto::grant::TokenEndpointAuthMethod;
@@ -38,15 +37,9 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
 
 /// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
 pub async fn metadata_get(State(state): State<AppState>) -> Response {
-    let mut response = state.metadata_json().clone().into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    response
+    super::public_json(
+        state.metadata_json().clone(),
+        "application/json",
+        "public, max-age=300",
+    )
 }

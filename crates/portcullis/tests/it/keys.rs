@@ -1,24 +1,10 @@
 //! Key rotation and restart: tokens signed before a rotation verify after it, until
 //! the retired key's publication ends; keys and clients survive a restart.
 
-use crate::support::{API, BASE_CONFIG, SVC_SECRET, TestApp, verify_access_token};
+use crate::support::{API, BASE_CONFIG, TestApp, verify_access_token};
 use portcullis_core::Clock;
 use portcullis_core::keys::{RETIRED_KEY_GRACE, SigningAlgorithm};
 use portcullis_server::keys::{load_master_key, rotate_signing_keys};
-
-async fn token(app: &TestApp) -> String {
-    let r = app
-        .post_token(
-            &[("grant_type", "client_credentials")],
-            Some(("svc", SVC_SECRET)),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    r.json::<serde_json::Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
@@ -27,7 +13,7 @@ fn kid(token: &str) -> String {
 #[tokio::test]
 async fn a_token_signed_before_rotation_still_verifies_after_it() {
     let app = TestApp::start().await;
-    let before = token(&app).await;
+    let before = app.svc_token().await;
     let state = app.app.state();
     let master = load_master_key(&state.config().master_key).unwrap();
     let now = app.clock.now();
@@ -48,7 +34,7 @@ async fn a_token_signed_before_rotation_still_verifies_after_it() {
     );
     assert!(app.app.refresh_keys().await.unwrap(), "the ring changed");
 
-    let after = token(&app).await;
+    let after = app.svc_token().await;
     assert_eq!(
         kid(&after),
         rotations[0].new_kid,
@@ -80,7 +66,7 @@ async fn a_token_signed_before_rotation_still_verifies_after_it() {
 #[tokio::test]
 async fn keys_and_clients_survive_a_restart() {
     let app = TestApp::start().await;
-    let first = token(&app).await;
+    let first = app.svc_token().await;
     let jwks_before = app.jwks().await;
     let first_issuer = app.base.clone();
     let dir = app.stop().await;
@@ -104,7 +90,7 @@ async fn keys_and_clients_survive_a_restart() {
         "same keys after restart"
     );
     verify_access_token(&first, &jwks_after, &first_issuer, API);
-    let second = token(&app).await;
+    let second = app.svc_token().await;
     assert_eq!(kid(&first), kid(&second));
 }
 

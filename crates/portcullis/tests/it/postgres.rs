@@ -1,7 +1,7 @@
 //! The server on PostgreSQL (the scale-out path), when `PORTCULLIS_TEST_POSTGRES_URL`
 //! is set: tokens, restart, and readiness through a database outage.
 
-use crate::support::{API, BASE_CONFIG, SVC_SECRET, TestApp, verify_access_token};
+use crate::support::{API, BASE_CONFIG, TestApp, verify_access_token};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::time::Duration;
 
@@ -72,17 +72,7 @@ async fn tokens_keys_and_clients_work_and_survive_a_restart_on_postgres() {
         return;
     };
     let app = TestApp::start_on(tempfile::TempDir::new().unwrap(), BASE_CONFIG, &db.url).await;
-    let r = app
-        .post_token(
-            &[("grant_type", "client_credentials")],
-            Some(("svc", SVC_SECRET)),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.svc_token().await;
     let first_issuer = app.base.clone();
     verify_access_token(&token, &app.jwks().await, &first_issuer, API);
     let kids_before: Vec<_> = app
@@ -157,13 +147,7 @@ async fn readiness_is_503_while_postgres_refuses_connections_and_recovers_withou
         recovered,
         "readiness did not recover after the database came back"
     );
-    let r = app
-        .post_token(
-            &[("grant_type", "client_credentials")],
-            Some(("svc", SVC_SECRET)),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    app.svc_token().await;
     drop(app);
     db.drop_it().await;
 }

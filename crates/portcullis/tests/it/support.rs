@@ -126,6 +126,21 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// `svc` gets a client credentials token; asserts 200 and returns the access token.
+    pub async fn svc_token(&self) -> String {
+        let r = self
+            .post_token(
+                &[("grant_type", "client_credentials")],
+                Some(("svc", SVC_SECRET)),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Fetches the JWK Set over HTTP.
     pub async fn jwks(&self) -> JwkSet {
         self.http
