@@ -221,6 +221,14 @@ impl ClientRegistration {
                 "must be 1 to 255 visible ASCII characters (no spaces)".into(),
             ));
         }
+        // Client credentials tokens carry the client_id as `sub`; user subjects are
+        // UUIDs, so a UUID-shaped client_id could impersonate a user (RFC 9068 §5).
+        if uuid::Uuid::try_parse(&self.client_id).is_ok() {
+            return Err(err(
+                "client_id",
+                "must not be a UUID (user subjects are UUIDs, and client tokens use the client_id as `sub`)".into(),
+            ));
+        }
         let secrets = match (self.client_secret, self.secret_digest) {
             (Some(secret), _) => {
                 let len = secret.expose_secret().chars().count();
@@ -228,7 +236,7 @@ impl ClientRegistration {
                     return Err(err(
                         "client_secret",
                         format!(
-                            "is {len} characters; it must be at least {MIN_CLIENT_SECRET_LEN} (generate one with `openssl rand -base64 32`)"
+                            "is {len} characters; it must be at least {MIN_CLIENT_SECRET_LEN} (generate one with `openssl rand -hex 32`, or let `portcullis client create` generate it)"
                         ),
                     ));
                 }

@@ -20,8 +20,4 @@ pub struct ServerMetadata {
     pub grant_types_supported: Vec<String>,
     /// RFC 8414 §2 `token_endpoint_auth_methods_supported`.
     pub token_endpoint_auth_methods_supported: Vec<String>,
-    /// OIDC Discovery §3 `subject_types_supported`.
-    pub subject_types_supported: Vec<String>,
-    /// OIDC Discovery §3 `id_token_signing_alg_values_supported`.
-    pub id_token_signing_alg_values_supported: Vec<String>,
 }

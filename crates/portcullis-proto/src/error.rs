@@ -81,3 +81,52 @@ pub struct ErrorResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
 }
+
+/// Longest request value quoted in an `error_description`, in characters.
+pub const MAX_ECHO_CHARS: usize = 64;
+
+/// Whether `c` may appear in `error_description`: %x20-21 / %x23-5B / %x5D-7E
+/// (RFC 6749 §5.2; no `"` and no `\`).
+pub fn is_description_char(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{21}' | '\u{23}'..='\u{5B}' | '\u{5D}'..='\u{7E}')
+}
+
+/// Makes text safe for `error_description` (RFC 6749 §5.2): every other character
+/// becomes `?`.
+pub fn sanitize_description(text: &str) -> String {
+    text.chars()
+        .map(|c| if is_description_char(c) { c } else { '?' })
+        .collect()
+}
+
+/// A request value quoted back in an error: at most [`MAX_ECHO_CHARS`] characters
+/// (then `...`), characters not allowed in `error_description` replaced by `?`. Keeps
+/// error bodies and audit lines short whatever the client sent.
+pub fn echo(value: &str) -> String {
+    let mut out: String = value.chars().take(MAX_ECHO_CHARS).collect();
+    if value.chars().nth(MAX_ECHO_CHARS).is_some() {
+        out.push_str("...");
+    }
+    sanitize_description(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_keeps_only_rfc6749_description_characters() {
+        assert_eq!(
+            sanitize_description("ok: `a` (RFC 6749 section 5.2)"),
+            "ok: `a` (RFC 6749 section 5.2)"
+        );
+        assert_eq!(sanitize_description("é\"<b>\\\n§"), "??<b>???");
+    }
+
+    #[test]
+    fn echo_bounds_the_length() {
+        assert_eq!(echo("abc"), "abc");
+        let long = "x".repeat(70);
+        assert_eq!(echo(&long), format!("{}...", "x".repeat(64)));
+    }
+}

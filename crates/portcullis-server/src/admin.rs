@@ -42,7 +42,8 @@ impl From<StoreError> for AdminError {
 /// that are no longer in the file. Unchanged records are not rewritten.
 ///
 /// # Errors
-/// [`AdminError`] on a database failure or a user that cannot be hashed.
+/// [`AdminError::Conflict`] if a file client has the id of a CLI client; otherwise on
+/// a database failure or a user that cannot be hashed.
 pub async fn sync_config(
     store: &dyn Store,
     config: &Config,
@@ -50,6 +51,15 @@ pub async fn sync_config(
 ) -> Result<(), AdminError> {
     for client in &config.clients {
         let existing = store.client_get(&client.client_id).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|e| e.source != RecordSource::Config)
+        {
+            return Err(AdminError::Conflict(format!(
+                "client `{}` of the configuration file was created with the admin CLI; rename it in the file, or delete the CLI one with `portcullis client delete {}`",
+                client.client_id, client.client_id
+            )));
+        }
         if existing.as_ref().is_some_and(|e| same_client(e, client)) {
             continue;
         }
@@ -126,12 +136,13 @@ pub async fn create_client(
     Ok((client, secret))
 }
 
-/// Generates a new secret for a confidential client. With `keep_old_for` (seconds),
+/// Generates a new secret for a confidential client created with the CLI (a config
+/// client's secret lives in the file). With `keep_old_for` (seconds),
 /// the current secret keeps working until `now + keep_old_for`, so a service can roll
 /// over without downtime; otherwise it stops at once.
 ///
 /// # Errors
-/// [`AdminError::NotFound`], or [`AdminError::Invalid`] for a public client.
+/// [`AdminError::NotFound`], or [`AdminError::Invalid`] for a public or config client.
 pub async fn rotate_client_secret(
     store: &dyn Store,
     client_id: &str,
@@ -143,6 +154,12 @@ pub async fn rotate_client_secret(
         .client_get(client_id)
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}`")))?;
+    if client.source == RecordSource::Config {
+        // Why: the next start would restore the file's secret, reviving a leaked one.
+        return Err(AdminError::Invalid(format!(
+            "client `{client_id}` is declared in the configuration file; change its client_secret there and restart"
+        )));
+    }
     let Some(current) = client.secrets.as_ref().map(|s| s.current) else {
         return Err(AdminError::Invalid(format!(
             "client `{client_id}` is public (no secret to rotate)"

@@ -1,7 +1,8 @@
 //! Audit events: one structured event per security-relevant action, on the `audit`
 //! log target (filter with `RUST_LOG=audit=info`). Fields: `event`, `outcome`,
-//! `client_id`, `subject`, `request_id`, and what the event concerns. Never a secret,
-//! token or code: access tokens are identified by `jti`.
+//! `client_id`, `subject`, `request_id` (events of a request) or `actor` (changes made
+//! by the configuration, the CLI or `--dev`), and what the event concerns. Never a
+//! secret, token or code: access tokens are identified by `jti`.
 
 /// Log target for audit events.
 pub const TARGET: &str = "audit";
@@ -53,18 +54,18 @@ pub fn token_refused(request_id: &str, client_id: Option<&str>, error: &str, rea
     );
 }
 
-/// A client was created, updated, deleted or had its secret rotated.
-/// `actor` is `config`, `cli` or `dev`.
+/// A client was created, updated, deleted or had its secret rotated. `actor` is who
+/// did it outside a request: `config`, `cli`, `dev` or `startup`.
 pub fn client_changed(actor: &str, client_id: &str, action: &str) {
-    tracing::info!(target: "audit", event = "client_changed", outcome = "success", request_id = actor, client_id, action);
+    tracing::info!(target: "audit", event = "client_changed", outcome = "success", actor, client_id, action);
 }
 
 /// A user was created, updated or deleted.
 pub fn user_changed(actor: &str, username: &str, action: &str) {
-    tracing::info!(target: "audit", event = "user_changed", outcome = "success", request_id = actor, subject = username, action);
+    tracing::info!(target: "audit", event = "user_changed", outcome = "success", actor, subject = username, action);
 }
 
 /// A signing key was generated, rotated or purged.
 pub fn key_changed(actor: &str, kid: &str, alg: &str, action: &str) {
-    tracing::info!(target: "audit", event = "key_changed", outcome = "success", request_id = actor, kid, alg, action);
+    tracing::info!(target: "audit", event = "key_changed", outcome = "success", actor, kid, alg, action);
 }

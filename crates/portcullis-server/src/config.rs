@@ -23,6 +23,10 @@ pub const DEFAULT_DATA_DIR: &str = "./portcullis-data";
 /// Name of the master key file inside the data directory.
 pub const MASTER_KEY_FILE: &str = "master.key";
 
+/// Largest accepted `tokens.access_token_ttl`, in seconds (24 h). A retired signing key
+/// rotated by the CLI stays published this long plus a grace.
+pub const MAX_ACCESS_TOKEN_TTL: i64 = 86_400;
+
 /// Environment variable overriding `issuer`.
 pub const ENV_ISSUER: &str = "PORTCULLIS_ISSUER";
 /// Environment variable overriding `listen`.
@@ -337,9 +341,10 @@ impl Config {
         })
     }
 
-    /// Whether the issuer is on a loopback host (required by `--dev`).
-    pub fn issuer_is_loopback(&self) -> bool {
-        Url::parse(&self.issuer).is_ok_and(|u| is_loopback(&u))
+    /// Whether both the issuer and the listen address are on loopback (required by
+    /// `--dev`, whose demo credentials must not be reachable from the network).
+    pub fn is_loopback_only(&self) -> bool {
+        self.listen.ip().is_loopback() && Url::parse(&self.issuer).is_ok_and(|u| is_loopback(&u))
     }
 }
 
@@ -360,6 +365,12 @@ fn check_issuer(value: &str) -> Result<String, String> {
     let url = Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err("must not have a query or fragment (RFC 8414 §2)".to_owned());
+    }
+    if url.path() != "/" {
+        // RFC 8414 §3 puts the well-known segment before such a path; not supported yet.
+        return Err(
+            "must not have a path: serve Portcullis at the root of its own host name".to_owned(),
+        );
     }
     match url.scheme() {
         "https" => {}
@@ -388,7 +399,7 @@ fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String> {
             "access_token_ttl",
             file.access_token_ttl,
             d.access_token_ttl,
-            86_400,
+            MAX_ACCESS_TOKEN_TTL,
         )?,
         refresh_token_ttl: check(
             "refresh_token_ttl",
@@ -569,6 +580,13 @@ claims = { tenant_id = "abc-tenant" }
                 .message
                 .contains("appears twice")
         );
+    }
+
+    #[test]
+    fn rejects_an_issuer_with_a_path() {
+        let e = resolve("", &[(ENV_ISSUER, "https://id.example.com/auth")]).unwrap_err();
+        assert!(e.message.contains("must not have a path"), "{e}");
+        assert!(resolve("", &[(ENV_ISSUER, "https://id.example.com/")]).is_ok());
     }
 
     #[test]

@@ -40,17 +40,32 @@ pub struct DevCredentials {
 /// Why dev seeding failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
-    /// The issuer is not on loopback.
+    /// The issuer or the listen address is not on loopback.
     #[error(
-        "--dev creates demo credentials and is refused for a non-loopback issuer ({0}); remove --dev or use an http://127.0.0.1 issuer"
+        "--dev creates demo credentials, so it needs a loopback issuer and listen address (issuer {issuer}, listen {listen}); remove --dev or use 127.0.0.1"
     )]
-    NotLoopback(String),
+    NotLoopback {
+        /// The configured issuer.
+        issuer: String,
+        /// The configured listen address.
+        listen: String,
+    },
     /// The credentials file could not be read or written.
     #[error("{0}")]
     File(String),
     /// Writing the records failed.
     #[error(transparent)]
     Admin(#[from] AdminError),
+}
+
+impl DevError {
+    /// The refusal for a configuration that is not loopback-only.
+    pub fn not_loopback(config: &Config) -> Self {
+        Self::NotLoopback {
+            issuer: config.issuer.clone(),
+            listen: config.listen.to_string(),
+        }
+    }
 }
 
 /// Creates (or re-creates) the demo clients and user and returns their credentials.
@@ -62,8 +77,8 @@ pub async fn seed(
     config: &Config,
     now: UnixTime,
 ) -> Result<DevCredentials, DevError> {
-    if !config.issuer_is_loopback() {
-        return Err(DevError::NotLoopback(config.issuer.clone()));
+    if !config.is_loopback_only() {
+        return Err(DevError::not_loopback(config));
     }
     let path = config.data_dir.join(DEV_CREDENTIALS_FILE);
     let credentials = load_or_create(&path)?;

@@ -1,13 +1,15 @@
 //! The one place that turns an error into an HTTP response (CONVENTIONS §2).
 //!
-//! RFC 6749 §5.2: JSON `{"error","error_description"}`, `Cache-Control: no-store`;
-//! `invalid_client` is 401 and carries `WWW-Authenticate: Basic` when the client used
-//! Basic; `temporarily_unavailable` is 503 with `Retry-After`.
+//! RFC 6749 §5.2: JSON `{"error","error_description"}`, `Cache-Control: no-store`,
+//! descriptions limited to the characters §5.2 allows; `invalid_client` is 401 and
+//! carries `WWW-Authenticate: Basic` (RFC 9110 §15.5.2: every 401 has a challenge);
+//! `temporarily_unavailable` is 503 with `Retry-After`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::grants::token_endpoint::TokenError;
+use portcullis_proto::error::sanitize_description;
 use portcullis_proto::{ErrorCode, ErrorResponse};
 
 /// Realm advertised in `WWW-Authenticate: Basic` (RFC 7617 §2).
@@ -25,8 +27,6 @@ pub struct OAuthError {
     pub description: String,
     /// Overrides the status derived from the code (413, 405).
     pub status: Option<StatusCode>,
-    /// Add `WWW-Authenticate: Basic realm=…` (RFC 6749 §5.2).
-    pub basic_challenge: bool,
     /// Add `Allow` (405).
     pub allow: Option<&'static str>,
 }
@@ -38,7 +38,6 @@ impl OAuthError {
             code,
             description: description.into(),
             status: None,
-            basic_challenge: false,
             allow: None,
         }
     }
@@ -64,12 +63,10 @@ impl OAuthError {
 
 impl From<&TokenError> for OAuthError {
     fn from(error: &TokenError) -> Self {
-        let code = error.code();
         Self {
-            code,
+            code: error.code(),
             description: error.description(),
             status: None,
-            basic_challenge: code == ErrorCode::InvalidClient && error.used_basic,
             allow: None,
         }
     }
@@ -80,13 +77,13 @@ impl IntoResponse for OAuthError {
         let status = self.status();
         let body = ErrorResponse {
             error: self.code,
-            error_description: Some(self.description),
+            error_description: Some(sanitize_description(&self.description)),
         };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if self.basic_challenge {
+        if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Basic realm="portcullis", charset="UTF-8""#),

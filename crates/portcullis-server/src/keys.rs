@@ -55,19 +55,20 @@ impl KeySnapshot {
 }
 
 /// Loads the master key: `PORTCULLIS_MASTER_KEY`, else the key file, created with mode
-/// 0600 if missing (why 0600: whoever reads it can decrypt every signing key).
+/// 0600 if missing and `create` is set (why 0600: whoever reads it can decrypt every
+/// signing key). Only `serve` creates; the admin CLI must find the server's key.
 ///
 /// # Errors
 /// [`KeyError::MasterKey`] naming the variable or file and the problem.
-pub fn load_master_key(source: &MasterKeySource) -> Result<MasterKey, KeyError> {
+pub fn load_master_key(source: &MasterKeySource, create: bool) -> Result<MasterKey, KeyError> {
     match source {
         MasterKeySource::Env(value) => MasterKey::from_base64(value.expose_secret())
             .map_err(|e| KeyError::MasterKey(format!("{ENV_MASTER_KEY} {e}"))),
-        MasterKeySource::File(path) => load_or_create_key_file(path),
+        MasterKeySource::File(path) => load_or_create_key_file(path, create),
     }
 }
 
-fn load_or_create_key_file(path: &Path) -> Result<MasterKey, KeyError> {
+fn load_or_create_key_file(path: &Path, create: bool) -> Result<MasterKey, KeyError> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let shown = path.display();
@@ -85,6 +86,11 @@ fn load_or_create_key_file(path: &Path) -> Result<MasterKey, KeyError> {
             }
             MasterKey::from_base64(&text)
                 .map_err(|e| KeyError::MasterKey(format!("master key file {shown} {e}")))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => {
+            Err(KeyError::MasterKey(format!(
+                "master key file {shown} does not exist; run this command with the configuration and working directory of `portcullis serve`, or set {ENV_MASTER_KEY}"
+            )))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -159,8 +165,12 @@ pub struct Rotation {
 /// one stays published until `now + longest_token_ttl + RETIRED_KEY_GRACE`, so every
 /// token it signed still verifies until it expires.
 ///
+/// Before writing anything it opens the current keys with `master` (why: a key sealed
+/// under another master key would leave every server unable to start).
+///
 /// # Errors
-/// [`KeyError`] on database or crypto failure.
+/// [`KeyError::Ring`] if `master` does not open the stored keys, or on database or
+/// crypto failure.
 pub async fn rotate_signing_keys(
     store: &dyn Store,
     master: &MasterKey,
@@ -170,6 +180,7 @@ pub async fn rotate_signing_keys(
     actor: &str,
 ) -> Result<Vec<Rotation>, KeyError> {
     let before = store.signing_keys_list().await?;
+    KeyRing::build(&before, master, now, None)?;
     let publish_until = now
         .saturating_add(longest_token_ttl)
         .saturating_add(RETIRED_KEY_GRACE);
@@ -248,12 +259,26 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("sub/master.key");
         let source = MasterKeySource::File(path.clone());
-        let first = load_master_key(&source).unwrap();
+        let first = load_master_key(&source, true).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let sealed = first.seal(b"kid", b"x").unwrap();
-        let again = load_master_key(&source).unwrap();
+        let again = load_master_key(&source, true).unwrap();
         assert_eq!(again.open(b"kid", &sealed).unwrap(), b"x");
+    }
+
+    #[test]
+    fn does_not_create_a_key_file_unless_asked() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("master.key");
+        let e = load_master_key(&MasterKeySource::File(path.clone()), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("does not exist") && e.contains("PORTCULLIS_MASTER_KEY"),
+            "{e}"
+        );
+        assert!(!path.exists());
     }
 
     #[test]
@@ -261,9 +286,9 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("master.key");
         let source = MasterKeySource::File(path.clone());
-        load_master_key(&source).unwrap();
+        load_master_key(&source, true).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = load_master_key(&source).unwrap_err().to_string();
+        let e = load_master_key(&source, true).unwrap_err().to_string();
         assert!(
             e.contains("readable by other users") && e.contains("chmod 600"),
             "{e}"
@@ -272,7 +297,7 @@ mod tests {
 
     #[test]
     fn rejects_a_malformed_environment_key_naming_the_variable() {
-        let e = load_master_key(&MasterKeySource::Env("c2hvcnQ=".to_owned().into()))
+        let e = load_master_key(&MasterKeySource::Env("c2hvcnQ=".to_owned().into()), false)
             .unwrap_err()
             .to_string();
         assert!(

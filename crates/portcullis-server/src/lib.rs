@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod router;
+pub mod serve;
 pub mod state;
 
 pub use state::{App, AppState, StartError};

@@ -90,8 +90,8 @@ impl App {
     /// # Errors
     /// [`StartError`] saying which part failed and why.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        let store = open_store(&config.database_url).await?;
-        let master = Arc::new(load_master_key(&config.master_key)?);
+        let store = open_store(&config.database_url, true).await?;
+        let master = Arc::new(load_master_key(&config.master_key, true)?);
         let now = clock.now();
         let stored = ensure_signing_keys(store.as_ref(), &master, now).await?;
         let ring = KeyRing::build(&stored, &master, now, None).map_err(KeyError::from)?;
@@ -161,26 +161,99 @@ impl Drop for App {
     }
 }
 
-/// Opens the store, naming the database (without credentials) on failure.
+/// Opens the store, naming the database (without credentials) on failure. With
+/// `create` unset (the admin CLI), a missing SQLite file is an error instead of a new
+/// empty database: the CLI was most likely pointed at the wrong place.
 ///
 /// # Errors
 /// [`StartError::Store`].
-pub async fn open_store(database_url: &str) -> Result<Arc<dyn Store>, StartError> {
-    portcullis_store::connect(database_url, &ConnectOptions::default())
+pub async fn open_store(database_url: &str, create: bool) -> Result<Arc<dyn Store>, StartError> {
+    let fail = |message: String| StartError::Store {
+        url: redact_url(database_url),
+        source: StoreError::Other(message),
+    };
+    if !create
+        && let Some(path) = crate::config::sqlite_path(database_url)
+        && !path.exists()
+    {
+        return Err(fail(format!(
+            "{} does not exist; run this command with the configuration and working directory of `portcullis serve` (or set PORTCULLIS_DATABASE_URL)",
+            path.display()
+        )));
+    }
+    secure_sqlite_path(database_url, false).map_err(fail)?;
+    let options = ConnectOptions {
+        create_if_missing: create,
+        ..ConnectOptions::default()
+    };
+    let store = portcullis_store::connect(database_url, &options)
         .await
         .map_err(|source| StartError::Store {
             url: redact_url(database_url),
             source,
-        })
+        })?;
+    secure_sqlite_path(database_url, true).map_err(fail)?;
+    Ok(store)
 }
 
 /// Removes a password from a database URL for messages.
+/// Everything between `://` and the last `@` (user and password) becomes `***`, even
+/// when the URL does not parse (why: a malformed URL is exactly when it gets printed).
 pub fn redact_url(database_url: &str) -> String {
-    match url::Url::parse(database_url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
+    let Some((scheme, rest)) = database_url.split_once("://") else {
+        return database_url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://***{}{path}", authority.get(at..).unwrap_or("")),
+        None => database_url.to_owned(),
+    }
+}
+
+/// Before SQLite creates its file: the data directory is created owner-only (0700).
+/// After: the database file is made owner-only (0600); it holds secret digests and
+/// password hashes. SQLite gives its WAL and shared-memory files the same mode.
+fn secure_sqlite_path(database_url: &str, after_open: bool) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let Some(path) = crate::config::sqlite_path(database_url) else {
+        return Ok(());
+    };
+    if after_open {
+        let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("cannot make {} owner-only: {e}", path.display()))?;
         }
-        _ => database_url.to_owned(),
+    } else if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_credentials_even_from_urls_that_do_not_parse() {
+        assert_eq!(
+            redact_url("postgres://u:hunter2@db:5432/p"),
+            "postgres://***@db:5432/p"
+        );
+        assert_eq!(
+            redact_url("postgres://user:hunter2@127.0.0.1:notaport/db"),
+            "postgres://***@127.0.0.1:notaport/db"
+        );
+        assert_eq!(redact_url("postgres://u:p@ss@db/p"), "postgres://***@db/p");
+        assert_eq!(redact_url("postgres://db/p"), "postgres://db/p");
+        assert_eq!(redact_url("sqlite://./data/p.db"), "sqlite://./data/p.db");
     }
 }

@@ -67,11 +67,12 @@ fn is_transient(db: &dyn DatabaseError) -> bool {
 /// (<https://www.sqlite.org/rescode.html>).
 const SQLITE_TRANSIENT: [i32; 5] = [5, 6, 10, 13, 14];
 
-/// SQLSTATE classes 08 (connection exception) and 53 (insufficient resources), and
-/// 57P01–57P05 (admin or crash shutdown, cannot connect now, database dropped, idle
-/// session timeout)
+/// SQLSTATE classes 08 (connection exception), 53 (insufficient resources) and 55
+/// (object not in prerequisite state: a database not accepting connections, a lock
+/// not available, an object in use), and 57P01–57P05 (admin or crash shutdown, cannot
+/// connect now, database dropped, idle session timeout)
 /// (<https://www.postgresql.org/docs/current/errcodes-appendix.html>).
-const PG_TRANSIENT_PREFIXES: [&str; 3] = ["08", "53", "57P0"];
+const PG_TRANSIENT_PREFIXES: [&str; 4] = ["08", "53", "55", "57P0"];
 
 #[cfg(test)]
 mod tests {

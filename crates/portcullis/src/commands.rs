@@ -12,8 +12,9 @@ use portcullis_core::keys::SigningAlgorithm;
 use portcullis_core::user::UserRegistration;
 use portcullis_core::{Clock, Store};
 use portcullis_server::admin::{self, AdminError};
-use portcullis_server::config::Config;
+use portcullis_server::config::{Config, MAX_ACCESS_TOKEN_TTL};
 use portcullis_server::keys::{KeyError, load_master_key, rotate_signing_keys};
+use portcullis_server::serve::{self, ServeLimits};
 use portcullis_server::{App, StartError, dev, state::open_store};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -79,7 +80,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve { dev } => serve(config, dev).await,
         command => {
             let _guard = logging::init("warn,audit=info", true);
-            let store = open_store(&config.database_url).await?;
+            let store = open_store(&config.database_url, false).await?;
             let now = SystemClock.now();
             match command {
                 Command::Client(c) => client(store.as_ref(), c, now).await,
@@ -94,9 +95,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 async fn serve(config: Config, dev: bool) -> Result<(), Failure> {
     let _guard = logging::init("info", false);
     let started = Instant::now();
-    if dev && !config.issuer_is_loopback() {
+    if dev && !config.is_loopback_only() {
         return Err(Failure::usage(
-            dev::DevError::NotLoopback(config.issuer.clone()).to_string(),
+            dev::DevError::not_loopback(&config).to_string(),
         ));
     }
     let listen = config.listen;
@@ -118,16 +119,20 @@ async fn serve(config: Config, dev: bool) -> Result<(), Failure> {
     if let Some(banner) = banner {
         println!("{banner}");
     }
-    axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Failure::runtime(format!("server error: {e}")))?;
+    serve::serve(
+        listener,
+        app.router(),
+        ServeLimits::default(),
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|e| Failure::runtime(format!("server error: {e}")))?;
     tracing::info!("portcullis stopped");
     Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM; then the server stops accepting and finishes the
-/// requests in flight.
+/// requests in flight (for at most the shutdown grace, 30 s).
 async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -340,15 +345,16 @@ async fn keys(
             print_json(&Value::Array(out))
         }
         KeysCommand::Rotate { alg } => {
-            let master = load_master_key(&config.master_key)?;
+            let master = load_master_key(&config.master_key, false)?;
             let algs: Vec<SigningAlgorithm> = match alg {
                 None => SigningAlgorithm::ALL.to_vec(),
                 Some(Alg::Es256) => vec![SigningAlgorithm::Es256],
                 Some(Alg::Rs256) => vec![SigningAlgorithm::Rs256],
             };
-            // Retired keys stay published for the longest lifetime of a token they
-            // may have signed: access tokens (and id_tokens, which share that lifetime).
-            let longest = config.tokens.access_token_ttl;
+            // Retired keys stay published for the longest lifetime of a token they may
+            // have signed. The servers' access_token_ttl may differ from this process's
+            // configuration, so use the largest any server accepts.
+            let longest = MAX_ACCESS_TOKEN_TTL;
             let rotations = rotate_signing_keys(store, &master, now, &algs, longest, "cli").await?;
             print_json(&serde_json::to_value(rotations).unwrap_or(Value::Null))
         }

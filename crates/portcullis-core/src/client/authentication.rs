@@ -42,7 +42,9 @@ pub enum ClientAuthReason {
     #[error("client_secret was sent without client_id")]
     SecretWithoutId,
     /// The Basic header is not `Basic base64(urlencoded-id:urlencoded-secret)`.
-    #[error("the Authorization header is not valid HTTP Basic credentials (RFC 6749 §2.3.1)")]
+    #[error(
+        "the Authorization header is not valid HTTP Basic credentials (RFC 6749 section 2.3.1)"
+    )]
     MalformedBasic,
     /// No credentials at all.
     #[error(
@@ -52,10 +54,11 @@ pub enum ClientAuthReason {
     /// No client with that id.
     #[error("client authentication failed")]
     UnknownClient,
-    /// The secret does not match (or the client is public and sent one).
+    /// The secret does not match.
     #[error("client authentication failed")]
     WrongSecret,
-    /// The client used a method other than the one it registered.
+    /// The method does not fit the registration: a public client sent a secret, or a
+    /// confidential client sent none.
     #[error("this client is registered for {registered}, but authenticated with {used}")]
     MethodNotRegistered {
         /// Registered method.
@@ -149,9 +152,18 @@ impl UnverifiedClientCredentials {
         let Some(client) = directory.find_client(&self.unverified_client_id).await? else {
             return Ok(Err(ClientAuthReason::UnknownClient));
         };
-        if client.token_endpoint_auth_method != self.method {
-            // A public client may not pretend to have a secret, and a confidential one
-            // must not fall back to `none` (why: that would skip authentication).
+        // RFC 6749 §2.3.1: a client issued a password may use HTTP Basic (which the
+        // server MUST support) or the body; both carry the same secret. What must match
+        // is secret versus none (why: a confidential client falling back to `none`
+        // would skip authentication).
+        let fits = match client.token_endpoint_auth_method {
+            TokenEndpointAuthMethod::None => self.method == TokenEndpointAuthMethod::None,
+            TokenEndpointAuthMethod::ClientSecretBasic
+            | TokenEndpointAuthMethod::ClientSecretPost => {
+                self.method != TokenEndpointAuthMethod::None
+            }
+        };
+        if !fits {
             return Ok(Err(ClientAuthReason::MethodNotRegistered {
                 registered: client.token_endpoint_auth_method.as_str(),
                 used: self.method.as_str(),

@@ -11,15 +11,19 @@ use crate::client::check_resource_uri;
 use crate::scope::{is_oidc_scope, join_scope, parse_scope};
 use crate::tokens::access_token::{AccessTokenGrant, mint};
 use portcullis_proto::ErrorCode;
+use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenResponse;
 use std::collections::BTreeSet;
 
-/// Why a client credentials request was refused.
+/// Why a client credentials request was refused. Quoted values are already bounded
+/// with [`echo`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientCredentialsReason {
     /// RFC 6749 §3.3: not a scope-token.
-    #[error("scope `{0}` is malformed (RFC 6749 §3.3: visible ASCII, separated by single spaces)")]
+    #[error(
+        "scope `{0}` is malformed (RFC 6749 section 3.3: visible ASCII, separated by single spaces)"
+    )]
     MalformedScope(String),
     /// The scope is not among the client's allowed scopes.
     #[error("scope `{0}` is not allowed for this client")]
@@ -28,7 +32,7 @@ pub enum ClientCredentialsReason {
     #[error("scope `{0}` describes a user, and the client credentials grant has none")]
     UserScope(String),
     /// RFC 8707 §2: not an absolute URI, or has a fragment.
-    #[error("resource `{0}` must be an absolute URI without a fragment (RFC 8707 §2)")]
+    #[error("resource `{0}` must be an absolute URI without a fragment (RFC 8707 section 2)")]
     MalformedResource(String),
     /// The resource is not among the client's audiences.
     #[error("resource `{0}` is not an audience this client may request")]
@@ -72,14 +76,14 @@ pub fn issue(
             .cloned()
             .collect(),
         Some(requested) => {
-            let requested =
-                parse_scope(requested).map_err(ClientCredentialsReason::MalformedScope)?;
+            let requested = parse_scope(requested)
+                .map_err(|bad| ClientCredentialsReason::MalformedScope(echo(&bad)))?;
             for s in &requested {
                 if !client.scopes.contains(s) {
-                    return Err(ClientCredentialsReason::ScopeNotAllowed(s.clone()).into());
+                    return Err(ClientCredentialsReason::ScopeNotAllowed(echo(s)).into());
                 }
                 if is_oidc_scope(s) {
-                    return Err(ClientCredentialsReason::UserScope(s.clone()).into());
+                    return Err(ClientCredentialsReason::UserScope(echo(s)).into());
                 }
             }
             requested
@@ -91,9 +95,9 @@ pub fn issue(
         let mut out: Vec<String> = Vec::with_capacity(resources.len());
         for resource in resources {
             check_resource_uri(resource)
-                .map_err(|_| ClientCredentialsReason::MalformedResource(resource.clone()))?;
+                .map_err(|_| ClientCredentialsReason::MalformedResource(echo(resource)))?;
             if !client.audiences.contains(resource) {
-                return Err(ClientCredentialsReason::ResourceNotAllowed(resource.clone()).into());
+                return Err(ClientCredentialsReason::ResourceNotAllowed(echo(resource)).into());
             }
             if !out.contains(resource) {
                 out.push(resource.clone());

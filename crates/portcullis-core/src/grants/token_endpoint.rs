@@ -10,7 +10,8 @@ use crate::client::authentication::{
 use crate::keys::{KeyRing, KeyRingError};
 use crate::store::StoreError;
 use portcullis_proto::ErrorCode;
-use portcullis_proto::grant::{GrantType, TokenEndpointAuthMethod};
+use portcullis_proto::error::echo;
+use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::{TokenRequest, TokenResponse};
 
 /// Grant types the token endpoint implements; discovery advertises exactly these
@@ -84,8 +85,6 @@ pub struct TokenError {
     pub reason: TokenErrorReason,
     /// The client id as claimed by the request (unverified unless authentication passed).
     pub unverified_client_id: Option<String>,
-    /// Whether the client tried HTTP Basic (then 401 carries `WWW-Authenticate: Basic`).
-    pub used_basic: bool,
 }
 
 impl TokenError {
@@ -109,9 +108,16 @@ impl TokenError {
         }
     }
 
-    /// `error_description`: says what to fix; generic for server-side failures, whose
-    /// detail goes to the log only.
+    /// `error_description`: says what to fix; generic for server-side failures and for
+    /// a client that authenticated with a method that does not fit its registration
+    /// (the detail would tell a caller that the client exists), whose detail goes to
+    /// the log only.
     pub fn description(&self) -> String {
+        if let TokenErrorReason::ClientAuth(ClientAuthReason::MethodNotRegistered { .. }) =
+            &self.reason
+        {
+            return ClientAuthReason::WrongSecret.to_string();
+        }
         match self.code() {
             ErrorCode::ServerError => "the server could not complete the request".to_owned(),
             ErrorCode::TemporarilyUnavailable => {
@@ -137,7 +143,6 @@ pub async fn token_request(
     let mut failure = TokenError {
         reason: TokenErrorReason::MissingGrantType,
         unverified_client_id: request.client_id.clone(),
-        used_basic: authorization.is_some(),
     };
     let grant_type = match request.grant_type.as_deref() {
         None => return Err(failure),
@@ -148,7 +153,7 @@ pub async fn token_request(
         Some(name) => match GrantType::parse(name).filter(|g| SUPPORTED_GRANT_TYPES.contains(g)) {
             Some(grant) => grant,
             None => {
-                failure.reason = TokenErrorReason::UnsupportedGrantType(name.to_owned());
+                failure.reason = TokenErrorReason::UnsupportedGrantType(echo(name));
                 return Err(failure);
             }
         },
@@ -165,7 +170,6 @@ pub async fn token_request(
         }
     };
     failure.unverified_client_id = Some(credentials.unverified_client_id().to_owned());
-    failure.used_basic = credentials.method() == TokenEndpointAuthMethod::ClientSecretBasic;
     let client = match credentials.verify(endpoint.clients, now).await {
         Ok(Ok(client)) => client,
         Ok(Err(reason)) => {

@@ -10,7 +10,9 @@ use portcullis_proto::grant::TokenEndpointAuthMethod;
 use portcullis_proto::routes::ADVERTISED;
 
 /// Builds the metadata for `issuer`. Advertises only what works: endpoints from the
-/// route table, grants from the token endpoint's dispatch table.
+/// route table, grants from the token endpoint's dispatch table. The OpenID Provider
+/// members (`authorization_endpoint`, `subject_types_supported`,
+/// `id_token_signing_alg_values_supported`) arrive with id_tokens and `/authorize`.
 pub fn metadata(issuer: &str) -> ServerMetadata {
     ServerMetadata {
         issuer: issuer.to_owned(),
@@ -30,8 +32,6 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
         .iter()
         .map(|m| m.as_str().to_owned())
         .collect(),
-        subject_types_supported: vec!["public".to_owned()],
-        id_token_signing_alg_values_supported: vec!["RS256".to_owned(), "ES256".to_owned()],
     }
 }
 

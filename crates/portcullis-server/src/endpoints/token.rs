@@ -26,10 +26,15 @@ pub async fn token_post(
         keys: &keys.ring,
         clients: state.clients(),
     };
+    // Two Authorization headers would make "which credentials?" ambiguous.
+    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
+    let first = authorizations.next();
+    if authorizations.next().is_some() {
+        return OAuthError::invalid_request("send one Authorization header, not several")
+            .into_response();
+    }
     // A header that is not visible ASCII cannot be valid Basic credentials.
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or(""));
+    let authorization = first.map(|v| v.to_str().unwrap_or(""));
     match token_request(&endpoint, authorization, request, state.clock().now()).await {
         Ok(issued) => {
             audit::token_issued(
@@ -74,7 +79,7 @@ pub async fn token_post(
 /// Any method but POST on the token endpoint: 405 with `Allow: POST` (RFC 6749 §3.2).
 pub async fn token_method_not_allowed() -> Response {
     let mut error =
-        OAuthError::invalid_request("the token endpoint accepts only POST (RFC 6749 §3.2)")
+        OAuthError::invalid_request("the token endpoint accepts only POST (RFC 6749 section 3.2)")
             .with_status(StatusCode::METHOD_NOT_ALLOWED);
     error.allow = Some("POST");
     error.into_response()

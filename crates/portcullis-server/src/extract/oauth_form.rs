@@ -51,7 +51,7 @@ where
             });
         if !is_form {
             return Err(OAuthError::invalid_request(
-                "the request body must be application/x-www-form-urlencoded (RFC 6749 §3.2)",
+                "the request body must be application/x-www-form-urlencoded (RFC 6749 section 3.2)",
             ));
         }
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
@@ -84,7 +84,8 @@ pub fn parse<T: OAuthParams>(body: &[u8]) -> Result<T, OAuthError> {
             Some(Value::Array(values)) if multi => values.push(Value::String(value.into_owned())),
             Some(_) => {
                 return Err(OAuthError::invalid_request(format!(
-                    "parameter `{name}` is repeated; it may appear only once (RFC 6749 §3.1)"
+                    "parameter `{}` is repeated; it may appear only once (RFC 6749 section 3.1)",
+                    portcullis_proto::error::echo(&name)
                 )));
             }
             None if multi => {

@@ -113,35 +113,69 @@ async fn client_create_prints_a_secret_that_works_against_the_running_server() {
 #[tokio::test]
 async fn rotate_secret_keeps_the_old_one_for_the_requested_time() {
     let app = TestApp::start().await;
-    let out = json_out(&cli(
+    let created = json_out(&cli(
         &app,
-        &["client", "rotate-secret", "svc", "--keep-old-for", "300"],
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "rolling",
+            "--grant-type",
+            "client_credentials",
+            "--audience",
+            API,
+        ],
         None,
     ));
-    let new_secret = out["client_secret"].as_str().unwrap().to_owned();
-    app.app.state().clients().invalidate("svc");
+    let old = created["client_secret"].as_str().unwrap().to_owned();
+    let out = json_out(&cli(
+        &app,
+        &[
+            "client",
+            "rotate-secret",
+            "rolling",
+            "--keep-old-for",
+            "300",
+        ],
+        None,
+    ));
+    let new = out["client_secret"].as_str().unwrap().to_owned();
+    app.app.state().clients().invalidate("rolling");
     let form = [("grant_type", "client_credentials")];
     assert_eq!(
-        app.post_token(&form, Some(("svc", &new_secret)))
+        app.post_token(&form, Some(("rolling", &new)))
             .await
             .status(),
         200
+    );
+    assert_eq!(
+        app.post_token(&form, Some(("rolling", &old)))
+            .await
+            .status(),
+        200
+    );
+
+    json_out(&cli(&app, &["client", "rotate-secret", "rolling"], None));
+    app.app.state().clients().invalidate("rolling");
+    assert_eq!(
+        app.post_token(&form, Some(("rolling", &new)))
+            .await
+            .status(),
+        401,
+        "no grace without --keep-old-for"
+    );
+
+    // A config client's secret lives in the file: rotating it here would be undone at
+    // the next start, reviving the old secret.
+    assert_usage_error(
+        &cli(&app, &["client", "rotate-secret", "svc"], None),
+        "declared in the configuration file",
     );
     assert_eq!(
         app.post_token(&form, Some(("svc", SVC_SECRET)))
             .await
             .status(),
         200
-    );
-
-    json_out(&cli(&app, &["client", "rotate-secret", "svc"], None));
-    app.app.state().clients().invalidate("svc");
-    assert_eq!(
-        app.post_token(&form, Some(("svc", &new_secret)))
-            .await
-            .status(),
-        401,
-        "no grace without --keep-old-for"
     );
 }
 
@@ -358,4 +392,82 @@ async fn keys_rotate_through_the_cli_is_picked_up_by_the_server() {
     );
     assert!(app.jwks().await.find(&new_kid).is_some());
     let _ = BASE_CONFIG;
+}
+
+#[tokio::test]
+async fn keys_rotate_refuses_a_master_key_that_does_not_open_the_stored_keys() {
+    let app = TestApp::start().await;
+    let before = json_out(&cli(&app, &["keys", "list"], None));
+    let (_, other) = portcullis_core::keys::MasterKey::generate().unwrap();
+    let out = Command::new(binary())
+        .args(["keys", "rotate"])
+        .env("PORTCULLIS_DATABASE_URL", app.database_url())
+        .env("PORTCULLIS_MASTER_KEY", other)
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot be decrypted"), "{stderr}");
+    assert_eq!(
+        json_out(&cli(&app, &["keys", "list"], None)),
+        before,
+        "nothing written"
+    );
+}
+
+#[test]
+fn admin_commands_create_no_database_or_master_key_when_pointed_at_nothing() {
+    let dir = tempfile::TempDir::new().unwrap();
+    for args in [&["client", "list"][..], &["keys", "rotate"][..]] {
+        let out = Command::new(binary())
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("PORTCULLIS_DATABASE_URL")
+            .env_remove("PORTCULLIS_MASTER_KEY")
+            .env_remove("PORTCULLIS_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("does not exist"), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    assert!(
+        !dir.path().join("portcullis-data").exists(),
+        "nothing created"
+    );
+}
+
+#[tokio::test]
+async fn a_config_client_may_not_take_over_a_cli_client() {
+    let app = TestApp::start().await;
+    json_out(&cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "reporting",
+            "--grant-type",
+            "client_credentials",
+            "--audience",
+            API,
+        ],
+        None,
+    ));
+    let dir = app.stop().await;
+    let config = format!(
+        "{BASE_CONFIG}\n[[clients]]\nclient_id = \"reporting\"\nclient_secret = \"{SVC_SECRET}\"\ngrant_types = [\"client_credentials\"]\naudiences = [\"{API}\"]\n"
+    );
+    let db = crate::support::database_url(dir.path());
+    let config = crate::support::config_for(dir.path(), "http://127.0.0.1:9", &config, &db);
+    let clock = std::sync::Arc::new(portcullis_core::clock::SystemClock);
+    let Err(e) = portcullis_server::App::start(config, clock).await else {
+        panic!("start-up accepted a config client that clashes with a CLI client");
+    };
+    assert!(
+        e.to_string().contains("was created with the admin CLI"),
+        "{e}"
+    );
 }

@@ -5,7 +5,9 @@ use crate::support::{API, POST_SECRET, SVC_SECRET, TestApp, oauth2_http, verify_
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 use portcullis_core::Clock;
+use portcullis_core::client::ClientRegistration;
 use portcullis_server::admin;
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 #[tokio::test]
@@ -132,56 +134,85 @@ async fn a_rotated_secret_keeps_working_only_for_the_grace_window() {
     let app = TestApp::start().await;
     let store = app.app.state().store().clone();
     let now = app.clock.now();
-    let new_secret = admin::rotate_client_secret(store.as_ref(), "svc", Some(60), now, "test")
+    let registration = ClientRegistration {
+        client_id: "rolling".into(),
+        grant_types: Some(vec!["client_credentials".into()]),
+        audiences: vec![API.into()],
+        ..Default::default()
+    };
+    let (_, old) = admin::create_client(store.as_ref(), registration, true, now, "test")
         .await
         .unwrap();
-    app.app.state().clients().invalidate("svc");
-    let new_secret = secrecy::ExposeSecret::expose_secret(&new_secret).to_owned();
+    let old = old.unwrap().expose_secret().to_owned();
+    let status = |secret: String| {
+        let app = &app;
+        async move {
+            app.post_token(
+                &[("grant_type", "client_credentials")],
+                Some(("rolling", &secret)),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(status(old.clone()).await, 200);
 
+    let new = admin::rotate_client_secret(store.as_ref(), "rolling", Some(60), now, "test")
+        .await
+        .unwrap();
+    let new = new.expose_secret().to_owned();
+    app.app.state().clients().invalidate("rolling");
+    assert_eq!(status(new.clone()).await, 200);
+    assert_eq!(status(old.clone()).await, 200, "old secret within 60 s");
+    app.clock.advance(59);
+    assert_eq!(status(old.clone()).await, 200, "old secret at exp - 1 s");
+    app.clock.advance(1);
+    assert_eq!(status(old.clone()).await, 401, "old secret at exp");
+    app.clock.advance(1);
+    assert_eq!(status(old.clone()).await, 401, "old secret at exp + 1 s");
+    assert_eq!(status(new).await, 200);
+}
+
+#[tokio::test]
+async fn a_config_clients_secret_is_rotated_in_the_file_not_the_cli() {
+    let app = TestApp::start().await;
+    let store = app.app.state().store().clone();
+    let e = admin::rotate_client_secret(store.as_ref(), "svc", None, app.clock.now(), "test")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("change its client_secret there"),
+        "{e}"
+    );
+    assert_eq!(
+        app.post_token(
+            &[("grant_type", "client_credentials")],
+            Some(("svc", SVC_SECRET))
+        )
+        .await
+        .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn basic_and_body_authentication_both_work_for_a_confidential_client() {
+    // RFC 6749 section 2.3.1: the server MUST support HTTP Basic for clients issued a
+    // password; the body form carries the same secret.
+    let app = TestApp::start().await;
     let form = [("grant_type", "client_credentials")];
     assert_eq!(
-        app.post_token(&form, Some(("svc", &new_secret)))
+        app.post_token(&form, Some(("post-svc", POST_SECRET)))
             .await
             .status(),
         200
     );
-    assert_eq!(
-        app.post_token(&form, Some(("svc", SVC_SECRET)))
-            .await
-            .status(),
-        200,
-        "old secret within 60 s"
-    );
-    app.clock.advance(59);
-    assert_eq!(
-        app.post_token(&form, Some(("svc", SVC_SECRET)))
-            .await
-            .status(),
-        200,
-        "old secret at exp - 1 s"
-    );
-    app.clock.advance(1);
-    assert_eq!(
-        app.post_token(&form, Some(("svc", SVC_SECRET)))
-            .await
-            .status(),
-        401,
-        "old secret at exp"
-    );
-    app.clock.advance(1);
-    assert_eq!(
-        app.post_token(&form, Some(("svc", SVC_SECRET)))
-            .await
-            .status(),
-        401,
-        "old secret at exp + 1 s"
-    );
-    assert_eq!(
-        app.post_token(&form, Some(("svc", &new_secret)))
-            .await
-            .status(),
-        200
-    );
+    let body = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "svc"),
+        ("client_secret", SVC_SECRET),
+    ];
+    assert_eq!(app.post_token(&body, None).await.status(), 200);
 }
 
 #[tokio::test]

@@ -102,9 +102,17 @@ async fn health_endpoints_answer() {
     let ready = app.http.get(app.url("/health/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
-    let r = app.http.get(app.url("/health/live")).send().await.unwrap();
-    assert!(
-        r.headers().contains_key("x-request-id"),
-        "every response carries its request id"
+    let r = app
+        .http
+        .get(app.url("/health/live"))
+        .header("x-request-id", "forged-by-client")
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(
+        id, "forged-by-client",
+        "the server always makes its own request id"
     );
+    assert_eq!(id.len(), 36, "a UUID");
 }

@@ -15,7 +15,7 @@ async fn a_token_signed_before_rotation_still_verifies_after_it() {
     let app = TestApp::start().await;
     let before = app.svc_token().await;
     let state = app.app.state();
-    let master = load_master_key(&state.config().master_key).unwrap();
+    let master = load_master_key(&state.config().master_key, false).unwrap();
     let now = app.clock.now();
     let ttl = state.config().tokens.access_token_ttl;
     let rotations = rotate_signing_keys(
@@ -69,6 +69,23 @@ async fn keys_and_clients_survive_a_restart() {
     let first = app.svc_token().await;
     let jwks_before = app.jwks().await;
     let first_issuer = app.base.clone();
+    // A client that only the database knows (not re-created from the config file).
+    let registration = portcullis_core::client::ClientRegistration {
+        client_id: "cli-made".into(),
+        grant_types: Some(vec!["client_credentials".into()]),
+        audiences: vec![API.into()],
+        ..Default::default()
+    };
+    let (_, secret) = portcullis_server::admin::create_client(
+        app.app.state().store().as_ref(),
+        registration,
+        true,
+        app.clock.now(),
+        "test",
+    )
+    .await
+    .unwrap();
+    let secret = secrecy::ExposeSecret::expose_secret(&secret.unwrap()).to_owned();
     let dir = app.stop().await;
     let key_file = dir.path().join("master.key");
     let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -77,6 +94,13 @@ async fn keys_and_clients_survive_a_restart() {
     assert_eq!(mode & 0o777, 0o600, "master key file is 0600");
 
     let app = TestApp::start_in(dir, BASE_CONFIG).await;
+    let r = app
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some(("cli-made", &secret)),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "a CLI-created client survives the restart");
     let jwks_after = app.jwks().await;
     let kids = |set: &jsonwebtoken::jwk::JwkSet| {
         set.keys
@@ -102,14 +126,17 @@ async fn private_keys_are_encrypted_at_rest() {
     for key in &keys {
         // PKCS#8 DER starts with a SEQUENCE tag (0x30); the sealed form starts with a
         // random nonce and must open only under the master key.
-        let master = load_master_key(&app.app.state().config().master_key).unwrap();
+        let master = load_master_key(&app.app.state().config().master_key, false).unwrap();
         let opened = master
             .open(key.kid.as_bytes(), &key.sealed_private_key)
             .unwrap();
-        assert_eq!(opened[0], 0x30);
-        assert_ne!(
-            &key.sealed_private_key[..opened.len().min(key.sealed_private_key.len())],
-            &opened[..]
+        assert_eq!(opened[0], 0x30, "PKCS#8 DER");
+        // The plaintext key does not appear anywhere in the stored bytes.
+        assert!(
+            !key.sealed_private_key
+                .windows(32)
+                .any(|w| opened.windows(32).any(|p| p == w)),
+            "a 32-byte run of the private key is stored in clear"
         );
         let (other, _) = portcullis_core::keys::MasterKey::generate().unwrap();
         assert!(

@@ -17,3 +17,4 @@ mod postgres;
 mod rejections;
 mod serve;
 mod support;
+mod timeouts;

@@ -119,6 +119,21 @@ async fn readiness_is_503_while_postgres_refuses_connections_and_recovers_withou
     let (status, retry_after) = ready_status(&app).await;
     assert_eq!(status, 503);
     assert_eq!(retry_after.as_deref(), Some("5"));
+    // A client not in this node's cache needs the database: 503, retry later.
+    let r = app
+        .post_token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "post-svc"),
+                ("client_secret", crate::support::POST_SECRET),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
     assert_eq!(
         app.http
             .get(app.url("/health/live"))

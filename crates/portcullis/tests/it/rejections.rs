@@ -62,8 +62,10 @@ async fn rejects_wrong_secret_with_basic_challenge() {
     );
 }
 
+const CHALLENGE: &str = r#"Basic realm="portcullis", charset="UTF-8""#;
+
 #[tokio::test]
-async fn rejects_wrong_secret_in_body_without_basic_challenge() {
+async fn rejects_wrong_secret_in_body_with_a_challenge() {
     let app = TestApp::start().await;
     let r = app
         .post_token(
@@ -81,24 +83,119 @@ async fn rejects_wrong_secret_in_body_without_basic_challenge() {
         json!({"error": "invalid_client", "error_description": "client authentication failed"}),
     )
     .await;
-    assert!(headers.get("www-authenticate").is_none());
+    assert_eq!(
+        headers["www-authenticate"], CHALLENGE,
+        "RFC 9110 section 15.5.2: every 401 has a challenge"
+    );
 }
 
 #[tokio::test]
-async fn rejects_an_auth_method_the_client_did_not_register() {
+async fn rejects_unknown_client_in_body() {
     let app = TestApp::start().await;
     let r = app
         .post_token(
-            &[CC, ("client_id", "svc"), ("client_secret", SVC_SECRET)],
+            &[CC, ("client_id", "nobody"), ("client_secret", SVC_SECRET)],
             None,
+        )
+        .await;
+    let headers = pinned(
+        r,
+        401,
+        json!({"error": "invalid_client", "error_description": "client authentication failed"}),
+    )
+    .await;
+    assert_eq!(headers["www-authenticate"], CHALLENGE);
+}
+
+#[tokio::test]
+async fn rejects_a_confidential_client_that_sends_no_secret() {
+    // The downgrade to `none`: same answer as a wrong secret, so it does not reveal
+    // that `svc` exists.
+    let app = TestApp::start().await;
+    let r = app.post_token(&[CC, ("client_id", "svc")], None).await;
+    let headers = pinned(
+        r,
+        401,
+        json!({"error": "invalid_client", "error_description": "client authentication failed"}),
+    )
+    .await;
+    assert_eq!(headers["www-authenticate"], CHALLENGE);
+}
+
+#[tokio::test]
+async fn rejects_a_body_client_id_that_differs_from_basic() {
+    let app = TestApp::start().await;
+    let r = app
+        .post_token(&[CC, ("client_id", "post-svc")], Some(("svc", SVC_SECRET)))
+        .await;
+    pinned(
+        r,
+        400,
+        json!({"error": "invalid_request", "error_description": "client_id in the body does not match the client in the Authorization header"}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_a_client_secret_without_client_id() {
+    let app = TestApp::start().await;
+    let r = app
+        .post_token(&[CC, ("client_secret", SVC_SECRET)], None)
+        .await;
+    pinned(r, 400, json!({"error": "invalid_request", "error_description": "client_secret was sent without client_id"})).await;
+}
+
+#[tokio::test]
+async fn rejects_two_authorization_headers() {
+    let app = TestApp::start().await;
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .header("authorization", basic_header("svc", SVC_SECRET))
+        .header("authorization", basic_header("svc", "bogus"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    pinned(r, 400, json!({"error": "invalid_request", "error_description": "send one Authorization header, not several"})).await;
+}
+
+#[tokio::test]
+async fn rejects_a_malformed_scope() {
+    let app = TestApp::start().await;
+    let r = app
+        .post_token(
+            &[CC, ("scope", "read:orders  write:orders")],
+            Some(("svc", SVC_SECRET)),
         )
         .await;
     pinned(
         r,
-        401,
-        json!({"error": "invalid_client", "error_description": "this client is registered for client_secret_basic, but authenticated with client_secret_post"}),
+        400,
+        json!({"error": "invalid_scope", "error_description": "scope `` is malformed (RFC 6749 section 3.3: visible ASCII, separated by single spaces)"}),
     )
     .await;
+}
+
+#[tokio::test]
+async fn rejects_with_descriptions_limited_to_the_rfc6749_character_set() {
+    let app = TestApp::start().await;
+    let long = format!("é\"<script>\\{}", "x".repeat(500));
+    let r = app
+        .post_token(&[("grant_type", &long)], Some(("svc", SVC_SECRET)))
+        .await;
+    let expected = format!(
+        "grant_type `??<script>?{}...` is not supported; supported: client_credentials",
+        "x".repeat(53)
+    );
+    let headers = pinned(
+        r,
+        400,
+        json!({"error": "unsupported_grant_type", "error_description": expected}),
+    )
+    .await;
+    drop(headers);
 }
 
 #[tokio::test]
@@ -185,7 +282,7 @@ async fn rejects_a_malformed_resource() {
     pinned(
         r,
         400,
-        json!({"error": "invalid_target", "error_description": "resource `https://api.example.com#frag` must be an absolute URI without a fragment (RFC 8707 §2)"}),
+        json!({"error": "invalid_target", "error_description": "resource `https://api.example.com#frag` must be an absolute URI without a fragment (RFC 8707 section 2)"}),
     )
     .await;
 }
@@ -260,7 +357,7 @@ async fn rejects_a_repeated_parameter() {
     pinned(
         r,
         400,
-        json!({"error": "invalid_request", "error_description": "parameter `scope` is repeated; it may appear only once (RFC 6749 §3.1)"}),
+        json!({"error": "invalid_request", "error_description": "parameter `scope` is repeated; it may appear only once (RFC 6749 section 3.1)"}),
     )
     .await;
 }
@@ -280,7 +377,7 @@ async fn rejects_the_wrong_content_type() {
     pinned(
         r,
         400,
-        json!({"error": "invalid_request", "error_description": "the request body must be application/x-www-form-urlencoded (RFC 6749 §3.2)"}),
+        json!({"error": "invalid_request", "error_description": "the request body must be application/x-www-form-urlencoded (RFC 6749 section 3.2)"}),
     )
     .await;
 }
@@ -297,7 +394,7 @@ async fn rejects_get_with_405() {
     let headers = pinned(
         r,
         405,
-        json!({"error": "invalid_request", "error_description": "the token endpoint accepts only POST (RFC 6749 §3.2)"}),
+        json!({"error": "invalid_request", "error_description": "the token endpoint accepts only POST (RFC 6749 section 3.2)"}),
     )
     .await;
     assert_eq!(headers["allow"], "POST");
@@ -328,7 +425,7 @@ async fn rejects_a_malformed_basic_header() {
     let headers = pinned(
         r,
         401,
-        json!({"error": "invalid_client", "error_description": "the Authorization header is not valid HTTP Basic credentials (RFC 6749 §2.3.1)"}),
+        json!({"error": "invalid_client", "error_description": "the Authorization header is not valid HTTP Basic credentials (RFC 6749 section 2.3.1)"}),
     )
     .await;
     assert!(headers.contains_key("www-authenticate"));

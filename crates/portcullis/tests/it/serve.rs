@@ -201,9 +201,29 @@ fn dev_mode_refuses_a_non_loopback_issuer() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
-        stderr.contains("--dev") && stderr.contains("non-loopback issuer"),
+        stderr.contains("--dev") && stderr.contains("issuer https://id.example.com"),
         "{stderr}"
     );
+    assert!(
+        !dir.path().join("portcullis-data").exists(),
+        "nothing created"
+    );
+}
+
+#[test]
+fn dev_mode_refuses_a_non_loopback_listen_address() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = Command::new(binary())
+        .current_dir(dir.path())
+        .args(["serve", "--dev"])
+        .env("PORTCULLIS_ISSUER", "http://127.0.0.1:8080")
+        .env("PORTCULLIS_LISTEN", "0.0.0.0:8080")
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("listen 0.0.0.0:8080"), "{stderr}");
     assert!(
         !dir.path().join("portcullis-data").exists(),
         "nothing created"

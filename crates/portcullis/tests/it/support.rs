@@ -82,7 +82,10 @@ impl TestApp {
         let app = App::start(config, clock.clone()).await.unwrap();
         let router = app.router();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            let limits = portcullis_server::serve::ServeLimits::default();
+            portcullis_server::serve::serve(listener, router, limits, std::future::pending())
+                .await
+                .unwrap();
         });
         Self {
             base,
