@@ -514,6 +514,15 @@ mod tests {
     }
 
     #[test]
+    fn rejects_a_uuid_shaped_client_id() {
+        let mut r = machine();
+        r.client_id = "0190f5c2-7a4e-7b3c-9d2e-1f2a3b4c5d6e".into();
+        let e = r.validate(RecordSource::Config, 0).unwrap_err();
+        assert_eq!(e.field, "client_id");
+        assert!(e.problem.contains("UUID"), "{e}");
+    }
+
+    #[test]
     fn redirect_uri_rules() {
         assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
         assert!(check_redirect_uri("http://127.0.0.1/cb").is_ok());

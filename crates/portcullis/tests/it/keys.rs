@@ -92,6 +92,16 @@ async fn keys_and_clients_survive_a_restart() {
         &std::fs::metadata(&key_file).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "master key file is 0600");
+    let db_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("portcullis.db"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(
+        db_mode & 0o777,
+        0o600,
+        "the SQLite file holds secret digests: 0600"
+    );
 
     let app = TestApp::start_in(dir, BASE_CONFIG).await;
     let r = app

@@ -15,7 +15,12 @@ struct FreshDatabase {
 impl FreshDatabase {
     async fn create() -> Option<Self> {
         let Ok(admin_url) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") else {
-            eprintln!("skipping PostgreSQL server tests: PORTCULLIS_TEST_POSTGRES_URL is unset");
+            // Straight to the process's stderr: libtest captures eprintln! output.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "skipping PostgreSQL server tests: PORTCULLIS_TEST_POSTGRES_URL is unset"
+            );
             return None;
         };
         let name = format!("portcullis_it_{}", uuid_simple());
