@@ -161,20 +161,28 @@ pub async fn seed(
 /// The banner `serve --dev` prints: ids, secrets and a ready-to-paste curl.
 pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
     let issuer = &config.issuer;
-    format!(
-        "\n\
-Portcullis is running in DEV mode (demo credentials, loopback only; never use in production)\n\
-  issuer          {issuer}\n\
-  metadata        {issuer}/.well-known/oauth-authorization-server\n\
-  machine client  client_id={DEMO_SERVICE_CLIENT_ID}  client_secret={secret}  (client_credentials; scopes read:orders write:orders; aud {DEMO_AUDIENCE})\n\
-  public client   client_id={DEMO_APP_CLIENT_ID}  (authorization_code + PKCE; redirect_uri {DEMO_REDIRECT_URI})\n\
-  user            username={DEMO_USERNAME}  password={password}\n\
-\n\
-Get an access token:\n\
-  curl -s -u '{DEMO_SERVICE_CLIENT_ID}:{secret}' -d grant_type=client_credentials -d scope=read:orders {issuer}/token\n",
-        secret = credentials.service_client_secret,
-        password = credentials.user_password,
-    )
+    let secret = &credentials.service_client_secret;
+    let password = &credentials.user_password;
+    [
+        String::new(),
+        "Portcullis is running in DEV mode (demo credentials, loopback only; never use in production)".to_owned(),
+        format!("  issuer          {issuer}"),
+        format!("  metadata        {issuer}/.well-known/oauth-authorization-server"),
+        format!(
+            "  machine client  client_id={DEMO_SERVICE_CLIENT_ID}  client_secret={secret}  (client_credentials; scopes read:orders write:orders; aud {DEMO_AUDIENCE})"
+        ),
+        format!(
+            "  public client   client_id={DEMO_APP_CLIENT_ID}  (authorization_code + PKCE; redirect_uri {DEMO_REDIRECT_URI})"
+        ),
+        format!("  user            username={DEMO_USERNAME}  password={password}"),
+        String::new(),
+        "Get an access token:".to_owned(),
+        format!(
+            "  curl -s -u '{DEMO_SERVICE_CLIENT_ID}:{secret}' -d grant_type=client_credentials -d scope=read:orders {issuer}/token"
+        ),
+        String::new(),
+    ]
+    .join("\n")
 }
 
 fn load_or_create(path: &Path) -> Result<DevCredentials, DevError> {

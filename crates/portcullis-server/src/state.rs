@@ -211,21 +211,34 @@ pub fn redact_url(database_url: &str) -> String {
     }
 }
 
-/// Before SQLite creates its file: the data directory is created owner-only (0700).
-/// After: the database file is made owner-only (0600); it holds secret digests and
-/// password hashes. SQLite gives its WAL and shared-memory files the same mode.
+/// Owner-only SQLite files (they hold secret digests and password hashes).
+///
+/// Before opening (`after_open` unset): a missing data directory is created 0700 and a
+/// missing database file is created empty with mode 0600, so that SQLite, which gives
+/// its `-wal` and `-shm` files the mode of the database file, creates those 0600 too.
+/// After opening: any of the three files still readable by others (from an older
+/// start) is made 0600.
 fn secure_sqlite_path(database_url: &str, after_open: bool) -> Result<(), String> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     let Some(path) = crate::config::sqlite_path(database_url) else {
         return Ok(());
     };
     if after_open {
-        let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| format!("cannot make {} owner-only: {e}", path.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let file = std::path::PathBuf::from(file);
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("cannot make {} owner-only: {e}", file.display()))?;
+            }
         }
-    } else if let Some(dir) = path
+        return Ok(());
+    }
+    if let Some(dir) = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
     {
@@ -235,7 +248,16 @@ fn secure_sqlite_path(database_url: &str, after_open: bool) -> Result<(), String
             .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    Ok(())
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+    }
 }
 
 #[cfg(test)]

@@ -162,7 +162,27 @@ async fn dev_mode_prints_working_credentials_and_is_idempotent() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no secret in banner:\n{banner}"))
         .to_owned();
-    assert!(banner.contains("curl -s -u 'demo-service:"), "{banner}");
+    assert!(banner.contains("\n  curl -s -u 'demo-service:"), "{banner}");
+    assert!(
+        banner.contains("\n  user            username=demo  password="),
+        "{banner}"
+    );
+    let data = dir.path().join("portcullis-data");
+    for file in [
+        "portcullis.db",
+        "portcullis.db-wal",
+        "portcullis.db-shm",
+        "master.key",
+        "dev-credentials.json",
+    ] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(data.join(file)).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{file} must be owner-only");
+    }
+    let dir_mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&data).unwrap().permissions());
+    assert_eq!(dir_mode & 0o777, 0o700, "the data directory is owner-only");
     assert!(
         dir.path().join("portcullis-data/portcullis.db").exists(),
         "default SQLite path"
