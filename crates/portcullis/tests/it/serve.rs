@@ -90,7 +90,7 @@ async fn logs_carry_audit_events_but_no_secret_and_sigterm_stops_cleanly() {
         dir.path(),
         port,
         &["--config", "portcullis.toml"],
-        &[("RUST_LOG", "debug")],
+        &[("RUST_LOG", "debug"), ("PORTCULLIS_LOG_FORMAT", "json")],
     );
     wait_ready(port, &mut child).await;
     let http = reqwest::Client::new();
@@ -122,15 +122,32 @@ async fn logs_carry_audit_events_but_no_secret_and_sigterm_stops_cleanly() {
     assert!(status.success(), "exit status after SIGTERM: {status}");
     let logs = std::fs::read_to_string(dir.path().join("stdout.log")).unwrap()
         + &std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
-    assert!(
-        logs.contains("token_issued") && logs.contains("audit"),
-        "audit event missing:\n{logs}"
+    // Structured: every line of standard output is a JSON object.
+    let stdout = std::fs::read_to_string(dir.path().join("stdout.log")).unwrap();
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let audit = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["target"] == "audit" && e["fields"]["event"] == name)
+            .unwrap_or_else(|| panic!("no audit event {name}:\n{stdout}"))
+            .clone()
+    };
+    let issued = audit("token_issued");
+    assert_eq!(issued["fields"]["client_id"], "svc");
+    assert_eq!(issued["fields"]["subject"], "svc");
+    assert_eq!(issued["fields"]["outcome"], "success");
+    assert_eq!(issued["fields"]["grant_type"], "client_credentials");
+    assert_eq!(
+        issued["fields"]["request_id"].as_str().map(str::len),
+        Some(36),
+        "a request id"
     );
-    assert!(
-        logs.contains("client_authentication_failed"),
-        "failed auth not audited:\n{logs}"
-    );
-    assert!(logs.contains("request_id"), "no request id in logs");
+    let failed = audit("client_authentication_failed");
+    assert_eq!(failed["fields"]["client_id"], "svc");
+    assert_eq!(failed["fields"]["outcome"], "failure");
     assert!(logs.contains("portcullis is ready") && logs.contains("portcullis stopped"));
     let basic = basic_header("svc", SVC_SECRET);
     for secret in [
