@@ -225,66 +225,64 @@ async fn dev_mode_prints_working_credentials_and_is_idempotent() {
     assert!(sigterm_and_wait(&mut again).success());
 }
 
-#[test]
-fn dev_mode_refuses_a_non_loopback_issuer() {
+/// Runs `portcullis ARGS` in an empty directory with `env`, expects a refusal at
+/// start-up (exit status 2, nothing created) and returns its standard error.
+fn refused_start(args: &[&str], env: &[(&str, &str)], files: &[(&str, &str)]) -> String {
     let dir = tempfile::TempDir::new().unwrap();
-    let out = Command::new(binary())
-        .current_dir(dir.path())
-        .args(["serve", "--dev"])
-        .env("PORTCULLIS_ISSUER", "https://id.example.com")
-        .env_remove("PORTCULLIS_CONFIG")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let mut cmd = Command::new(binary());
+    cmd.current_dir(dir.path())
+        .args(args)
+        .env_remove("PORTCULLIS_ISSUER")
+        .env_remove("PORTCULLIS_LISTEN")
+        .env_remove("PORTCULLIS_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains("--dev") && stderr.contains("issuer https://id.example.com"),
-        "{stderr}"
-    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(
         !dir.path().join("portcullis-data").exists(),
         "nothing created"
+    );
+    stderr
+}
+
+#[test]
+fn dev_mode_refuses_a_non_loopback_issuer() {
+    let stderr = refused_start(
+        &["serve", "--dev"],
+        &[("PORTCULLIS_ISSUER", "https://id.example.com")],
+        &[],
+    );
+    assert!(
+        stderr.contains("--dev") && stderr.contains("issuer https://id.example.com"),
+        "{stderr}"
     );
 }
 
 #[test]
 fn dev_mode_refuses_a_non_loopback_listen_address() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let out = Command::new(binary())
-        .current_dir(dir.path())
-        .args(["serve", "--dev"])
-        .env("PORTCULLIS_ISSUER", "http://127.0.0.1:8080")
-        .env("PORTCULLIS_LISTEN", "0.0.0.0:8080")
-        .env_remove("PORTCULLIS_CONFIG")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let env = [
+        ("PORTCULLIS_ISSUER", "http://127.0.0.1:8080"),
+        ("PORTCULLIS_LISTEN", "0.0.0.0:8080"),
+    ];
+    let stderr = refused_start(&["serve", "--dev"], &env, &[]);
     assert!(stderr.contains("listen 0.0.0.0:8080"), "{stderr}");
-    assert!(
-        !dir.path().join("portcullis-data").exists(),
-        "nothing created"
-    );
 }
 
 #[test]
 fn rejects_a_config_error_naming_the_file_and_the_key() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
-        "issuer = \"http://127.0.0.1:1\"\n[tokens]\naccess_token_lifetime = 5\n",
-    )
-    .unwrap();
-    let out = Command::new(binary())
-        .current_dir(dir.path())
-        .args(["--config", path.to_str().unwrap(), "serve"])
-        .env_remove("PORTCULLIS_ISSUER")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.starts_with("error: "), "{stderr}");
+    let bad = "issuer = \"http://127.0.0.1:1\"\n[tokens]\naccess_token_lifetime = 5\n";
+    let stderr = refused_start(
+        &["--config", "bad.toml", "serve"],
+        &[],
+        &[("bad.toml", bad)],
+    );
     assert!(
         stderr.contains("bad.toml") && stderr.contains("access_token_lifetime"),
         "{stderr}"
@@ -293,16 +291,11 @@ fn rejects_a_config_error_naming_the_file_and_the_key() {
 
 #[test]
 fn rejects_a_plain_http_issuer_off_loopback() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let out = Command::new(binary())
-        .current_dir(dir.path())
-        .arg("serve")
-        .env("PORTCULLIS_ISSUER", "http://id.example.com")
-        .env_remove("PORTCULLIS_CONFIG")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = refused_start(
+        &["serve"],
+        &[("PORTCULLIS_ISSUER", "http://id.example.com")],
+        &[],
+    );
     assert!(
         stderr.contains("PORTCULLIS_ISSUER") && stderr.contains("https"),
         "{stderr}"
