@@ -83,6 +83,15 @@ pub async fn sync_config(
     }
     for registration in &config.users {
         let existing = store.user_get_by_username(&registration.username).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|u| u.source != RecordSource::Config)
+        {
+            return Err(AdminError::Conflict(format!(
+                "user `{}` of the configuration file was created with the admin CLI; rename it in the file, or delete the CLI one with `portcullis user delete {}`",
+                registration.username, registration.username
+            )));
+        }
         if let Some(existing) = &existing
             && same_user(existing, registration).await
         {

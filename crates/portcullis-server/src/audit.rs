@@ -29,7 +29,8 @@ pub fn token_issued(
     );
 }
 
-/// Client authentication failed at the token endpoint. `client_id` is as claimed.
+/// Client authentication failed at the token endpoint. `client_id` is as claimed;
+/// `reason` is a code such as `unknown_client`, `wrong_secret`, `method_not_registered`.
 pub fn client_authentication_failed(request_id: &str, client_id: Option<&str>, reason: &str) {
     tracing::warn!(
         target: "audit",

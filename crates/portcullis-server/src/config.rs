@@ -363,6 +363,16 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
 /// accepted only on a loopback host (development). Returns it without a trailing slash.
 fn check_issuer(value: &str) -> Result<String, String> {
     let url = Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
+    // The issuer is compared as a string (RFC 8414 §3.3): what is configured must be
+    // exactly what is advertised, so refuse anything the URL parser would rewrite
+    // (case, dot segments, default port, surrounding spaces).
+    let normalized = url.as_str().trim_end_matches('/');
+    if value.trim_end_matches('/') != normalized {
+        return Err(format!("is not in normal form; write it as {normalized:?}"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".to_owned());
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err("must not have a query or fragment (RFC 8414 §2)".to_owned());
     }
@@ -380,7 +390,7 @@ fn check_issuer(value: &str) -> Result<String, String> {
         }
         other => return Err(format!("has scheme `{other}`; it must be https")),
     }
-    Ok(value.trim_end_matches('/').to_owned())
+    Ok(normalized.to_owned())
 }
 
 fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String> {
@@ -422,12 +432,20 @@ fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String> {
     })
 }
 
-/// The file path of an `sqlite:` URL (`sqlite://rel/path.db`, `sqlite:///abs.db`).
+/// The file path of an `sqlite:` URL (`sqlite://rel/path.db`, `sqlite:///abs.db`),
+/// percent-decoded as sqlx decodes it (so `my%20dir` is the directory `my dir`).
+/// `None` for other URLs, `:memory:`, or a path that is not valid UTF-8 once decoded.
 pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
     let rest = database_url.strip_prefix("sqlite:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    Some(PathBuf::from(decoded.as_ref()))
 }
 
 #[cfg(test)]
@@ -573,6 +591,9 @@ claims = { tenant_id = "abc-tenant" }
     fn rejects_out_of_range_lifetimes_and_duplicates() {
         let e = resolve("[tokens]\naccess_token_ttl = 0", &[]).unwrap_err();
         assert!(e.message.contains("tokens.access_token_ttl"), "{e}");
+        let e = resolve("[tokens]\naccess_token_ttl = 86401", &[]).unwrap_err();
+        assert!(e.message.contains("between 1 and 86400"), "{e}");
+        assert!(resolve("[tokens]\naccess_token_ttl = 86400", &[]).is_ok());
         let dup = "[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]\n[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]";
         assert!(
             resolve(dup, &[])
@@ -580,6 +601,22 @@ claims = { tenant_id = "abc-tenant" }
                 .message
                 .contains("appears twice")
         );
+    }
+
+    #[test]
+    fn rejects_an_issuer_that_is_not_in_normal_form() {
+        for bad in [
+            "https://id.example.com/.",
+            "https://id.example.com/foo/..",
+            "HTTPS://ID.example.com",
+            " https://id.example.com",
+            "https://id.example.com:443",
+        ] {
+            let e = resolve("", &[(ENV_ISSUER, bad)]).unwrap_err();
+            assert!(e.message.contains("normal form"), "{bad}: {e}");
+        }
+        let e = resolve("", &[(ENV_ISSUER, "https://user:pw@id.example.com")]).unwrap_err();
+        assert!(e.message.contains("user name or password"), "{e}");
     }
 
     #[test]
@@ -606,5 +643,10 @@ claims = { tenant_id = "abc-tenant" }
             Some(PathBuf::from("/var/p.db"))
         );
         assert_eq!(sqlite_path("postgres://x"), None);
+        assert_eq!(
+            sqlite_path("sqlite://./my%20dir/p.db"),
+            Some(PathBuf::from("./my dir/p.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
     }
 }

@@ -197,17 +197,21 @@ pub async fn open_store(database_url: &str, create: bool) -> Result<Arc<dyn Stor
 }
 
 /// Removes a password from a database URL for messages.
-/// Everything between `://` and the last `@` (user and password) becomes `***`, even
-/// when the URL does not parse (why: a malformed URL is exactly when it gets printed).
+/// A database URL safe to print: the user and password (everything between `://` and
+/// the last `@` before any `?`) become `***`, and the query string, which may carry a
+/// `password=` parameter, is cut. Works on URLs that do not parse too (why: a
+/// malformed URL is exactly when it gets printed).
 pub fn redact_url(database_url: &str) -> String {
-    let Some((scheme, rest)) = database_url.split_once("://") else {
-        return database_url.to_owned();
+    let (base, query) = match database_url.split_once('?') {
+        Some((base, _)) => (base, "?..."),
+        None => (database_url, ""),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rfind('@') {
-        Some(at) => format!("{scheme}://***{}{path}", authority.get(at..).unwrap_or("")),
-        None => database_url.to_owned(),
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return format!("{base}{query}");
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}://***{}{query}", rest.get(at..).unwrap_or("")),
+        None => format!("{base}{query}"),
     }
 }
 
@@ -275,6 +279,18 @@ mod tests {
             "postgres://***@127.0.0.1:notaport/db"
         );
         assert_eq!(redact_url("postgres://u:p@ss@db/p"), "postgres://***@db/p");
+        assert_eq!(
+            redact_url("postgres://u:pa/ss@127.0.0.1:1/db"),
+            "postgres://***@127.0.0.1:1/db"
+        );
+        assert_eq!(
+            redact_url("postgres://db/p?password=hunter2"),
+            "postgres://db/p?..."
+        );
+        assert_eq!(
+            redact_url("postgres://u:x@db/p?sslmode=require"),
+            "postgres://***@db/p?..."
+        );
         assert_eq!(redact_url("postgres://db/p"), "postgres://db/p");
         assert_eq!(redact_url("sqlite://./data/p.db"), "sqlite://./data/p.db");
     }

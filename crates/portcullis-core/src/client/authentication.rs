@@ -69,6 +69,21 @@ pub enum ClientAuthReason {
 }
 
 impl ClientAuthReason {
+    /// A short stable code for the audit log (the wire text is the same for several of
+    /// these, so as not to reveal whether a client exists).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MultipleMethods => "multiple_methods",
+            Self::ClientIdMismatch => "client_id_mismatch",
+            Self::SecretWithoutId => "secret_without_client_id",
+            Self::MalformedBasic => "malformed_basic",
+            Self::Missing => "missing_credentials",
+            Self::UnknownClient => "unknown_client",
+            Self::WrongSecret => "wrong_secret",
+            Self::MethodNotRegistered { .. } => "method_not_registered",
+        }
+    }
+
     /// `true` for malformed requests (`invalid_request`), `false` for failed
     /// authentication (`invalid_client`).
     pub fn is_malformed_request(&self) -> bool {
@@ -228,10 +243,11 @@ fn parse_basic(header: &str) -> Result<(String, SecretString), ClientAuthReason>
 
 /// application/x-www-form-urlencoded decoding of one component (`+` is a space).
 fn form_decode(component: &str) -> String {
-    url::form_urlencoded::parse(format!("x={component}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    // Percent-decoding with `+` as space; `&` and `=` are ordinary characters here.
+    let plus_as_space = component.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -249,6 +265,13 @@ mod tests {
         assert_eq!(c.unverified_client_id(), "my app");
         assert_eq!(c.secret.unwrap().expose_secret(), "s:e t");
         assert_eq!(c.method, TokenEndpointAuthMethod::ClientSecretBasic);
+    }
+
+    #[test]
+    fn basic_credentials_keep_ampersands_and_equals_signs() {
+        let c = UnverifiedClientCredentials::parse(Some(&basic("svc", "a&b=c%26d")), None, None)
+            .unwrap();
+        assert_eq!(c.secret.unwrap().expose_secret(), "a&b=c&d");
     }
 
     #[test]

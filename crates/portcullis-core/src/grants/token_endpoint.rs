@@ -83,7 +83,8 @@ pub enum TokenErrorReason {
 pub struct TokenError {
     /// Why it failed.
     pub reason: TokenErrorReason,
-    /// The client id as claimed by the request (unverified unless authentication passed).
+    /// The client id as claimed by the request (unverified unless authentication
+    /// passed), bounded with [`echo`] since it goes to the audit log.
     pub unverified_client_id: Option<String>,
 }
 
@@ -142,7 +143,7 @@ pub async fn token_request(
 ) -> Result<TokenSuccess, TokenError> {
     let mut failure = TokenError {
         reason: TokenErrorReason::MissingGrantType,
-        unverified_client_id: request.client_id.clone(),
+        unverified_client_id: request.client_id.as_deref().map(echo),
     };
     let grant_type = match request.grant_type.as_deref() {
         None => return Err(failure),
@@ -169,7 +170,7 @@ pub async fn token_request(
             return Err(failure);
         }
     };
-    failure.unverified_client_id = Some(credentials.unverified_client_id().to_owned());
+    failure.unverified_client_id = Some(echo(credentials.unverified_client_id()));
     let client = match credentials.verify(endpoint.clients, now).await {
         Ok(Ok(client)) => client,
         Ok(Err(reason)) => {

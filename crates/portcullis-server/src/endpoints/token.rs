@@ -58,7 +58,7 @@ pub async fn token_post(
                     audit::client_authentication_failed(
                         &request_id,
                         error.unverified_client_id.as_deref(),
-                        &reason.to_string(),
+                        reason.code(),
                     );
                 }
                 TokenErrorReason::Store(_) | TokenErrorReason::Keys(_) => {

@@ -471,3 +471,38 @@ async fn a_config_client_may_not_take_over_a_cli_client() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn keys_rotate_does_not_create_a_master_key_next_to_an_existing_database() {
+    // The database exists but its master key is elsewhere (another working directory,
+    // or the server got PORTCULLIS_MASTER_KEY): the CLI must not invent a new key.
+    let app = TestApp::start().await;
+    let source = app.stop().await;
+    let elsewhere = tempfile::TempDir::new().unwrap();
+    for file in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm"] {
+        let from = source.path().join(file);
+        if from.exists() {
+            std::fs::copy(&from, elsewhere.path().join(file)).unwrap();
+        }
+    }
+    let out = Command::new(binary())
+        .args(["keys", "rotate"])
+        .env(
+            "PORTCULLIS_DATABASE_URL",
+            crate::support::database_url(elsewhere.path()),
+        )
+        .env_remove("PORTCULLIS_MASTER_KEY")
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("master key file") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(
+        !elsewhere.path().join("master.key").exists(),
+        "no key file invented"
+    );
+}

@@ -14,7 +14,10 @@ struct FreshDatabase {
 
 impl FreshDatabase {
     async fn create() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") else {
+        let Some(admin_url) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+        else {
             // Straight to the process's stderr: libtest captures eprintln! output.
             use std::io::Write;
             let _ = writeln!(

@@ -123,6 +123,44 @@ async fn rejects_a_confidential_client_that_sends_no_secret() {
 }
 
 #[tokio::test]
+async fn rejects_a_public_client_that_presents_a_secret() {
+    let app = TestApp::start().await;
+    let registration = portcullis_core::client::ClientRegistration {
+        client_id: "spa".into(),
+        token_endpoint_auth_method: Some("none".into()),
+        redirect_uris: vec!["https://app.example.com/callback".into()],
+        ..Default::default()
+    };
+    let now = portcullis_core::Clock::now(app.clock.as_ref());
+    portcullis_server::admin::create_client(
+        app.app.state().store().as_ref(),
+        registration,
+        false,
+        now,
+        "test",
+    )
+    .await
+    .unwrap();
+    let r = app
+        .post_token(
+            &[
+                CC,
+                ("client_id", "spa"),
+                ("client_secret", "made-up-secret-made-up-secret-made"),
+            ],
+            None,
+        )
+        .await;
+    let headers = pinned(
+        r,
+        401,
+        json!({"error": "invalid_client", "error_description": "client authentication failed"}),
+    )
+    .await;
+    assert_eq!(headers["www-authenticate"], CHALLENGE);
+}
+
+#[tokio::test]
 async fn rejects_a_body_client_id_that_differs_from_basic() {
     let app = TestApp::start().await;
     let r = app

@@ -155,12 +155,28 @@ async fn closes_a_connection_that_sends_nothing() {
 }
 
 #[tokio::test]
-async fn closes_a_connection_that_sends_half_the_http2_preface() {
-    let server = Server::start(SHORT).await;
-    let mut stream = server.connect().await;
-    stream.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-    let outcome = read_outcome(&mut stream, PATIENCE).await;
-    assert_eq!(outcome, Outcome::Closed(Vec::new()));
+async fn refuses_http2_prior_knowledge_and_closes() {
+    // HTTP/1.1 only (an idle HTTP/2 connection would have no deadline): the preface of
+    // an HTTP/2 client is answered 400 and the connection is closed, not held open.
+    for preface in [
+        &b"PRI * HTTP/2.0\r\n"[..],
+        &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
+    ] {
+        let server = Server::start(SHORT).await;
+        let mut stream = server.connect().await;
+        stream.write_all(preface).await.unwrap();
+        let outcome = read_outcome(&mut stream, PATIENCE).await;
+        assert!(
+            matches!(outcome, Outcome::Response(400, _) | Outcome::Closed(_)),
+            "{outcome:?}"
+        );
+        if matches!(outcome, Outcome::Response(..)) {
+            assert!(matches!(
+                read_outcome(&mut stream, PATIENCE).await,
+                Outcome::Closed(_)
+            ));
+        }
+    }
 }
 
 #[tokio::test]
