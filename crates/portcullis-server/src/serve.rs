@@ -149,8 +149,17 @@ fn with_request_timeout(router: Router, limit: Duration) -> Router {
                 Ok(response) => response,
                 Err(_elapsed) => {
                     // Outside the router's trace layer, which never sees this response.
-                    tracing::info!(%method, %path, status = 408, "request timed out");
-                    request_timeout_response(limit)
+                    // Outside the router's request-id layer: give the 408 its own id,
+                    // in the log line and the response alike.
+                    let request_id = uuid::Uuid::new_v4().to_string();
+                    tracing::info!(%method, %path, %request_id, status = 408, "request timed out");
+                    let mut response = request_timeout_response(limit);
+                    if let Ok(value) = HeaderValue::from_str(&request_id) {
+                        response
+                            .headers_mut()
+                            .insert(crate::extract::request_id_header(), value);
+                    }
+                    response
                 }
             }
         },

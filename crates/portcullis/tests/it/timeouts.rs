@@ -219,6 +219,11 @@ async fn request_timeout_response_is_json_and_not_cached() {
     assert_eq!(header(&raw, "content-type"), Some("application/json"));
     assert_eq!(header(&raw, "cache-control"), Some("no-store"));
     assert_eq!(header(&raw, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        header(&raw, "x-request-id").map(str::len),
+        Some(36),
+        "a request id like every response"
+    );
 }
 
 #[tokio::test]
