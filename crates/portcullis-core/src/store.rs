@@ -75,13 +75,14 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts `key` as the active key of its algorithm, only if that algorithm has
     /// none: [`StoreError::Conflict`] otherwise (two nodes starting at once).
     async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
-    /// In one transaction: retires the active key of `new_key.alg` (setting
-    /// `retired_at = now` and `publish_until`) and inserts `new_key` as active.
+    /// In one transaction, for each key of `new_keys` (at most one per algorithm):
+    /// retires the active key of its algorithm (setting `retired_at = now` and
+    /// `publish_until`) and inserts it as active. All or nothing.
     /// Two rotations racing from different nodes: on PostgreSQL the loser gets
     /// [`StoreError::Conflict`] (reload and retry); SQLite serialises them.
     async fn signing_key_rotate(
         &self,
-        new_key: &StoredSigningKey,
+        new_keys: &[StoredSigningKey],
         now: UnixTime,
         publish_until: UnixTime,
     ) -> Result<(), StoreError>;

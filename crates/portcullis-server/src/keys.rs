@@ -184,22 +184,30 @@ pub async fn rotate_signing_keys(
     let publish_until = now
         .saturating_add(longest_token_ttl)
         .saturating_add(RETIRED_KEY_GRACE);
-    let mut done = Vec::new();
+    // Generate every new key first, then swap them in one transaction: a failure
+    // leaves every algorithm as it was.
+    let mut planned = Vec::with_capacity(algs.len());
     for &alg in algs {
         let retired_kid = before
             .iter()
             .find(|k| k.alg == alg && k.status == portcullis_core::keys::KeyStatus::Active)
             .map(|k| k.kid.clone());
         let (stored, _) = generate(alg, master, now)?;
-        store
-            .signing_key_rotate(&stored, now, publish_until)
-            .await?;
-        audit::key_changed(actor, &stored.kid, alg.as_str(), "rotated_in");
+        planned.push((stored, retired_kid));
+    }
+    let new_keys: Vec<StoredSigningKey> = planned.iter().map(|(k, _)| k.clone()).collect();
+    store
+        .signing_key_rotate(&new_keys, now, publish_until)
+        .await?;
+    let mut done = Vec::with_capacity(planned.len());
+    for (stored, retired_kid) in planned {
+        let alg = stored.alg.as_str();
+        audit::key_changed(actor, &stored.kid, alg, "rotated_in");
         if let Some(old) = &retired_kid {
-            audit::key_changed(actor, old, alg.as_str(), "retired");
+            audit::key_changed(actor, old, alg, "retired");
         }
         done.push(Rotation {
-            alg: alg.as_str(),
+            alg,
             new_kid: stored.kid,
             retired_kid,
             retired_published_until: publish_until,

@@ -219,30 +219,39 @@ where
 
     async fn signing_key_rotate(
         &self,
-        new_key: &StoredSigningKey,
+        new_keys: &[StoredSigningKey],
         now: UnixTime,
         publish_until: UnixTime,
     ) -> Result<(), StoreError> {
-        let record = SigningKeyRecord::encode(new_key)?;
-        let what = key_conflict(new_key);
-        // Dropping `tx` on an early return rolls back, so the old key stays active
-        // unless the new one is in.
+        let records = new_keys
+            .iter()
+            .map(SigningKeyRecord::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let what = new_keys
+            .iter()
+            .map(key_conflict)
+            .collect::<Vec<_>>()
+            .join("; ");
+        // Dropping `tx` on an early return rolls back, so every old key stays active
+        // unless every new one is in.
         let mut tx = self
             .pool
             .begin_with(DB::BEGIN_WRITE)
             .await
             .map_err(classify(&what))?;
-        sqlx::query::<DB>(sql::KEY_RETIRE_ACTIVE)
-            .bind(record.alg.clone())
-            .bind(now)
-            .bind(publish_until)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify(&what))?;
-        bind_new_key!(sqlx::query::<DB>(sql::KEY_INSERT_ACTIVE), record)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify(&what))?;
+        for record in records {
+            sqlx::query::<DB>(sql::KEY_RETIRE_ACTIVE)
+                .bind(record.alg.clone())
+                .bind(now)
+                .bind(publish_until)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(&what))?;
+            bind_new_key!(sqlx::query::<DB>(sql::KEY_INSERT_ACTIVE), record)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(&what))?;
+        }
         tx.commit().await.map_err(classify(&what))?;
         Ok(())
     }

@@ -48,6 +48,7 @@ macro_rules! store_tests {
                 signing_key_rotate_retires_the_old_key_and_activates_the_new,
                 signing_key_rotate_without_an_active_key_still_inserts,
                 signing_key_rotate_is_all_or_nothing,
+                signing_key_rotate_of_several_algorithms_is_all_or_nothing,
                 signing_keys_purge_removes_only_expired_retired_keys,
                 reopening_keeps_the_data,
                 undecodable_rows_are_corrupt_naming_the_column,
@@ -473,7 +474,7 @@ mod cases {
         s.signing_key_insert_first(&old).await.unwrap();
         s.signing_key_insert_first(&other_alg).await.unwrap();
 
-        s.signing_key_rotate(&new, T0 + 100, T0 + 1_000)
+        s.signing_key_rotate(std::slice::from_ref(&new), T0 + 100, T0 + 1_000)
             .await
             .unwrap();
         let keys = s.signing_keys_list().await.unwrap();
@@ -497,7 +498,9 @@ mod cases {
     pub(crate) async fn signing_key_rotate_without_an_active_key_still_inserts(db: Db) {
         let s = &db.store;
         let first = key("rs-first", SigningAlgorithm::Rs256, T0);
-        s.signing_key_rotate(&first, T0, T0 + 1_000).await.unwrap();
+        s.signing_key_rotate(std::slice::from_ref(&first), T0, T0 + 1_000)
+            .await
+            .unwrap();
         assert_eq!(s.signing_keys_list().await.unwrap(), vec![first]);
     }
 
@@ -508,11 +511,43 @@ mod cases {
         // The insert fails (same kid) after the retire ran: both must roll back.
         let clash = key("es-1", SigningAlgorithm::Es256, T0 + 10);
         let err = s
-            .signing_key_rotate(&clash, T0 + 10, T0 + 1_000)
+            .signing_key_rotate(std::slice::from_ref(&clash), T0 + 10, T0 + 1_000)
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
         assert_eq!(s.signing_keys_list().await.unwrap(), vec![active]);
+    }
+
+    pub(crate) async fn signing_key_rotate_of_several_algorithms_is_all_or_nothing(db: Db) {
+        let s = &db.store;
+        let es = key("es-1", SigningAlgorithm::Es256, T0);
+        let rs = key("rs-1", SigningAlgorithm::Rs256, T0);
+        s.signing_key_insert_first(&es).await.unwrap();
+        s.signing_key_insert_first(&rs).await.unwrap();
+        // ES256 would rotate fine; the RS256 insert clashes (same kid): nothing changes.
+        let new_es = key("es-2", SigningAlgorithm::Es256, T0 + 10);
+        let clash = key("rs-1", SigningAlgorithm::Rs256, T0 + 10);
+        let err = s
+            .signing_key_rotate(&[new_es.clone(), clash], T0 + 10, T0 + 1_000)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(
+            s.signing_keys_list().await.unwrap(),
+            vec![es.clone(), rs.clone()]
+        );
+        // Both valid: both rotate together.
+        let new_rs = key("rs-2", SigningAlgorithm::Rs256, T0 + 10);
+        s.signing_key_rotate(&[new_es, new_rs], T0 + 10, T0 + 1_000)
+            .await
+            .unwrap();
+        let keys = s.signing_keys_list().await.unwrap();
+        let active: Vec<&str> = keys
+            .iter()
+            .filter(|k| k.status == KeyStatus::Active)
+            .map(|k| k.kid.as_str())
+            .collect();
+        assert_eq!(active, ["es-2", "rs-2"]);
     }
 
     pub(crate) async fn signing_keys_purge_removes_only_expired_retired_keys(db: Db) {
@@ -528,9 +563,13 @@ mod cases {
             ("k3", T0 + 2, now),
             ("k4", T0 + 3, now + 1),
         ] {
-            s.signing_key_rotate(&key(kid, SigningAlgorithm::Es256, created), created, until)
-                .await
-                .unwrap();
+            s.signing_key_rotate(
+                &[key(kid, SigningAlgorithm::Es256, created)],
+                created,
+                until,
+            )
+            .await
+            .unwrap();
         }
         assert_eq!(s.signing_keys_purge(now).await.unwrap(), 2);
         let left = s.signing_keys_list().await.unwrap();
