@@ -5,7 +5,8 @@ use crate::support::{API, BASE_CONFIG, TestApp, verify_access_token};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::time::Duration;
 
-/// A fresh database on the test server, dropped when the guard is.
+/// A fresh database on the test server (see [`with_fresh_database`]).
+#[derive(Clone)]
 struct FreshDatabase {
     admin_url: String,
     name: String,
@@ -59,6 +60,24 @@ impl FreshDatabase {
     }
 }
 
+/// Runs `case` on a fresh database and drops the database afterwards, also when the
+/// case fails (it runs on its own task, so a failed assertion comes back as a value).
+/// Skips, with a visible line, when `PORTCULLIS_TEST_POSTGRES_URL` is unset.
+async fn with_fresh_database<F, Fut>(case: F)
+where
+    F: FnOnce(FreshDatabase) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some(db) = FreshDatabase::create().await else {
+        return;
+    };
+    let outcome = tokio::spawn(case(db.clone())).await;
+    db.drop_it().await;
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+}
+
 fn uuid_simple() -> String {
     let mut b = [0u8; 8];
     portcullis_core::secret::random_bytes(&mut b).unwrap();
@@ -76,101 +95,99 @@ async fn ready_status(app: &TestApp) -> (u16, Option<String>) {
 
 #[tokio::test]
 async fn tokens_keys_and_clients_work_and_survive_a_restart_on_postgres() {
-    let Some(db) = FreshDatabase::create().await else {
-        return;
-    };
-    let app = TestApp::start_on(tempfile::TempDir::new().unwrap(), BASE_CONFIG, &db.url).await;
-    let token = app.svc_token().await;
-    let first_issuer = app.base.clone();
-    verify_access_token(&token, &app.jwks().await, &first_issuer, API);
-    let kids_before: Vec<_> = app
-        .jwks()
-        .await
-        .keys
-        .iter()
-        .map(|k| k.common.key_id.clone())
-        .collect();
-    let dir = app.stop().await;
+    with_fresh_database(|db| async move {
+        let app = TestApp::start_on(tempfile::TempDir::new().unwrap(), BASE_CONFIG, &db.url).await;
+        let token = app.svc_token().await;
+        let first_issuer = app.base.clone();
+        verify_access_token(&token, &app.jwks().await, &first_issuer, API);
+        let kids_before: Vec<_> = app
+            .jwks()
+            .await
+            .keys
+            .iter()
+            .map(|k| k.common.key_id.clone())
+            .collect();
+        let dir = app.stop().await;
 
-    let app = TestApp::start_on(dir, BASE_CONFIG, &db.url).await;
-    let kids_after: Vec<_> = app
-        .jwks()
-        .await
-        .keys
-        .iter()
-        .map(|k| k.common.key_id.clone())
-        .collect();
-    assert_eq!(kids_before, kids_after);
-    verify_access_token(&token, &app.jwks().await, &first_issuer, API);
-    drop(app);
-    db.drop_it().await;
+        let app = TestApp::start_on(dir, BASE_CONFIG, &db.url).await;
+        let kids_after: Vec<_> = app
+            .jwks()
+            .await
+            .keys
+            .iter()
+            .map(|k| k.common.key_id.clone())
+            .collect();
+        assert_eq!(kids_before, kids_after);
+        verify_access_token(&token, &app.jwks().await, &first_issuer, API);
+        drop(app);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn readiness_is_503_while_postgres_refuses_connections_and_recovers_without_restart() {
-    let Some(db) = FreshDatabase::create().await else {
-        return;
-    };
-    let app = TestApp::start_on(tempfile::TempDir::new().unwrap(), BASE_CONFIG, &db.url).await;
-    assert_eq!(ready_status(&app).await.0, 200);
+    with_fresh_database(|db| async move {
+        let app = TestApp::start_on(tempfile::TempDir::new().unwrap(), BASE_CONFIG, &db.url).await;
+        assert_eq!(ready_status(&app).await.0, 200);
 
-    db.exec(&format!(
-        "ALTER DATABASE {} ALLOW_CONNECTIONS false",
-        db.name
-    ))
-    .await;
-    db.exec(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-        db.name
-    ))
-    .await;
-    let (status, retry_after) = ready_status(&app).await;
-    assert_eq!(status, 503);
-    assert_eq!(retry_after.as_deref(), Some("5"));
-    // A client not in this node's cache needs the database: 503, retry later.
-    let r = app
-        .post_token(
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", "post-svc"),
-                ("client_secret", crate::support::POST_SECRET),
-            ],
-            None,
-        )
+        db.exec(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+            db.name
+        ))
         .await;
-    assert_eq!(r.status(), 503);
-    assert_eq!(r.headers()["retry-after"], "5");
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "temporarily_unavailable");
-    assert_eq!(
-        app.http
-            .get(app.url("/health/live"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "live stays 200"
-    );
+        db.exec(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            db.name
+        ))
+        .await;
+        let (status, retry_after) = ready_status(&app).await;
+        assert_eq!(status, 503);
+        assert_eq!(retry_after.as_deref(), Some("5"));
+        // A client not in this node's cache needs the database: 503, retry later.
+        let r = app
+            .post_token(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "post-svc"),
+                    ("client_secret", crate::support::POST_SECRET),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "5");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert_eq!(
+            app.http
+                .get(app.url("/health/live"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "live stays 200"
+        );
 
-    db.exec(&format!(
-        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-        db.name
-    ))
-    .await;
-    let mut recovered = false;
-    for _ in 0..50 {
-        if ready_status(&app).await.0 == 200 {
-            recovered = true;
-            break;
+        db.exec(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            db.name
+        ))
+        .await;
+        let mut recovered = false;
+        for _ in 0..50 {
+            if ready_status(&app).await.0 == 200 {
+                recovered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        recovered,
-        "readiness did not recover after the database came back"
-    );
-    app.svc_token().await;
-    drop(app);
-    db.drop_it().await;
+        assert!(
+            recovered,
+            "readiness did not recover after the database came back"
+        );
+        app.svc_token().await;
+        drop(app);
+    })
+    .await;
 }
