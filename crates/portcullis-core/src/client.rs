@@ -139,11 +139,6 @@ impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
-
-    /// Whether the client is confidential (holds a secret).
-    pub fn is_confidential(&self) -> bool {
-        self.secrets.is_some()
-    }
 }
 
 /// A client as an operator describes it (config file or CLI), before validation.

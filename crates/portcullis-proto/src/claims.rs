@@ -36,14 +36,6 @@ impl Audience {
         }
         Self::Many(list)
     }
-
-    /// Whether `value` is among the audiences.
-    pub fn contains(&self, value: &str) -> bool {
-        match self {
-            Self::One(one) => one == value,
-            Self::Many(many) => many.iter().any(|a| a == value),
-        }
-    }
 }
 
 /// RFC 9068 §2.2 claims of a JWT access token. Times are seconds since the epoch.

@@ -227,7 +227,7 @@ async fn hash_user(
 }
 
 /// Equal apart from timestamps (and so not worth a write or an audit event).
-fn same_client(a: &Client, b: &Client) -> bool {
+pub(crate) fn same_client(a: &Client, b: &Client) -> bool {
     let mut b = b.clone();
     b.created_at = a.created_at;
     b.updated_at = a.updated_at;

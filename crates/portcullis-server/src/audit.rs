@@ -17,7 +17,7 @@ pub fn token_issued(
     scope: Option<&str>,
 ) {
     tracing::info!(
-        target: "audit",
+        target: TARGET,
         event = "token_issued",
         outcome = "success",
         request_id,
@@ -33,7 +33,7 @@ pub fn token_issued(
 /// `reason` is a code such as `unknown_client`, `wrong_secret`, `method_not_registered`.
 pub fn client_authentication_failed(request_id: &str, client_id: Option<&str>, reason: &str) {
     tracing::warn!(
-        target: "audit",
+        target: TARGET,
         event = "client_authentication_failed",
         outcome = "failure",
         request_id,
@@ -45,7 +45,7 @@ pub fn client_authentication_failed(request_id: &str, client_id: Option<&str>, r
 /// A token request from an authenticated client was refused (scope, target, grant).
 pub fn token_refused(request_id: &str, client_id: Option<&str>, error: &str, reason: &str) {
     tracing::info!(
-        target: "audit",
+        target: TARGET,
         event = "token_refused",
         outcome = "failure",
         request_id,
@@ -58,15 +58,15 @@ pub fn token_refused(request_id: &str, client_id: Option<&str>, error: &str, rea
 /// A client was created, updated, deleted or had its secret rotated. `actor` is who
 /// did it outside a request: `config`, `cli`, `dev` or `startup`.
 pub fn client_changed(actor: &str, client_id: &str, action: &str) {
-    tracing::info!(target: "audit", event = "client_changed", outcome = "success", actor, client_id, action);
+    tracing::info!(target: TARGET, event = "client_changed", outcome = "success", actor, client_id, action);
 }
 
 /// A user was created, updated or deleted.
 pub fn user_changed(actor: &str, username: &str, action: &str) {
-    tracing::info!(target: "audit", event = "user_changed", outcome = "success", actor, subject = username, action);
+    tracing::info!(target: TARGET, event = "user_changed", outcome = "success", actor, subject = username, action);
 }
 
 /// A signing key was generated, rotated or purged.
 pub fn key_changed(actor: &str, kid: &str, alg: &str, action: &str) {
-    tracing::info!(target: "audit", event = "key_changed", outcome = "success", actor, kid, alg, action);
+    tracing::info!(target: TARGET, event = "key_changed", outcome = "success", actor, kid, alg, action);
 }

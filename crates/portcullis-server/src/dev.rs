@@ -4,7 +4,7 @@
 //! `<data dir>/dev-credentials.json` (mode 0600) so every restart prints the same ones
 //! and the records are re-created if deleted (idempotent).
 
-use crate::admin::{AdminError, new_user_id};
+use crate::admin::{AdminError, new_user_id, same_client};
 use crate::audit;
 use crate::config::Config;
 use portcullis_core::client::{ClientRegistration, ClientSecrets, RecordSource};
@@ -121,9 +121,7 @@ pub async fn seed(
             .client_get(&client.client_id)
             .await
             .map_err(AdminError::from)?;
-        let unchanged = existing
-            .as_ref()
-            .is_some_and(|e| e.secrets == client.secrets && e.scopes == client.scopes);
+        let unchanged = existing.as_ref().is_some_and(|e| same_client(e, &client));
         if !unchanged {
             store
                 .client_upsert(&client)

@@ -12,8 +12,8 @@ use portcullis_core::grants::token_endpoint::TokenError;
 use portcullis_proto::error::sanitize_description;
 use portcullis_proto::{ErrorCode, ErrorResponse};
 
-/// Realm advertised in `WWW-Authenticate: Basic` (RFC 7617 §2).
-pub const BASIC_REALM: &str = "portcullis";
+/// The challenge of a 401 `invalid_client` (RFC 7617 §2: realm and charset).
+pub const BASIC_CHALLENGE: &str = r#"Basic realm="portcullis", charset="UTF-8""#;
 
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
@@ -88,7 +88,7 @@ impl IntoResponse for OAuthError {
             ErrorCode::InvalidClient => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Basic realm="portcullis", charset="UTF-8""#),
+                    HeaderValue::from_static(BASIC_CHALLENGE),
                 );
             }
             // RFC 6750 §3 (userinfo and other bearer endpoints, later issues).

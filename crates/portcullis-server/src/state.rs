@@ -127,11 +127,6 @@ impl App {
         &self.state
     }
 
-    /// The master key (for `--dev` seeding and key refresh in tests).
-    pub fn master_key(&self) -> &MasterKey {
-        &self.master
-    }
-
     /// Re-reads signing keys now instead of waiting for the refresh interval.
     ///
     /// # Errors

@@ -160,7 +160,7 @@ impl UnverifiedClientCredentials {
     /// [`ClientAuthReason::UnknownClient`], [`ClientAuthReason::WrongSecret`],
     /// [`ClientAuthReason::MethodNotRegistered`]; the outer error is a store failure.
     pub async fn verify(
-        self,
+        &self,
         directory: &dyn ClientDirectory,
         now: UnixTime,
     ) -> Result<Result<AuthenticatedClient, ClientAuthReason>, StoreError> {

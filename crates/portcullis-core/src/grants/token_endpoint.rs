@@ -141,50 +141,41 @@ pub async fn token_request(
     request: TokenRequest,
     now: UnixTime,
 ) -> Result<TokenSuccess, TokenError> {
-    let mut failure = TokenError {
-        reason: TokenErrorReason::MissingGrantType,
-        unverified_client_id: request.client_id.as_deref().map(echo),
+    // The claimed client id goes into the error (for the audit log), bounded by
+    // `echo`; it is only copied on the failure paths.
+    let fail = |reason: TokenErrorReason, claimed: Option<&str>| TokenError {
+        reason,
+        unverified_client_id: claimed.map(echo),
     };
+    let body_client_id = request.client_id.as_deref();
     let grant_type = match request.grant_type.as_deref() {
-        None => return Err(failure),
-        Some("password") => {
-            failure.reason = TokenErrorReason::PasswordGrant;
-            return Err(failure);
-        }
+        None => return Err(fail(TokenErrorReason::MissingGrantType, body_client_id)),
+        Some("password") => return Err(fail(TokenErrorReason::PasswordGrant, body_client_id)),
         Some(name) => match GrantType::parse(name).filter(|g| SUPPORTED_GRANT_TYPES.contains(g)) {
             Some(grant) => grant,
             None => {
-                failure.reason = TokenErrorReason::UnsupportedGrantType(echo(name));
-                return Err(failure);
+                let reason = TokenErrorReason::UnsupportedGrantType(echo(name));
+                return Err(fail(reason, body_client_id));
             }
         },
     };
-    let credentials = match UnverifiedClientCredentials::parse(
+    let credentials = UnverifiedClientCredentials::parse(
         authorization,
-        request.client_id.as_deref(),
+        body_client_id,
         request.client_secret.as_deref(),
-    ) {
-        Ok(c) => c,
-        Err(reason) => {
-            failure.reason = reason.into();
-            return Err(failure);
-        }
-    };
-    failure.unverified_client_id = Some(echo(credentials.unverified_client_id()));
+    )
+    .map_err(|reason| fail(reason.into(), body_client_id))?;
+    let claimed = Some(credentials.unverified_client_id());
     let client = match credentials.verify(endpoint.clients, now).await {
         Ok(Ok(client)) => client,
-        Ok(Err(reason)) => {
-            failure.reason = reason.into();
-            return Err(failure);
-        }
-        Err(store) => {
-            failure.reason = store.into();
-            return Err(failure);
-        }
+        Ok(Err(reason)) => return Err(fail(reason.into(), claimed)),
+        Err(store) => return Err(fail(store.into(), claimed)),
     };
     if !client.client().allows_grant(grant_type) {
-        failure.reason = TokenErrorReason::UnauthorizedClient(grant_type.as_str());
-        return Err(failure);
+        return Err(fail(
+            TokenErrorReason::UnauthorizedClient(grant_type.as_str()),
+            claimed,
+        ));
     }
     let result = match grant_type {
         GrantType::ClientCredentials => client_credentials::issue(
@@ -198,5 +189,5 @@ pub async fn token_request(
             TokenErrorReason::UnsupportedGrantType(grant_type.as_str().to_owned()),
         ),
     };
-    result.map_err(|reason| TokenError { reason, ..failure })
+    result.map_err(|reason| fail(reason, claimed))
 }
