@@ -11,6 +11,7 @@ use portcullis_core::client::{Client, ClientRegistration, RecordSource};
 use portcullis_core::grants::token_endpoint::{TokenEndpoint, token_request};
 use portcullis_core::keys::{KeyRing, MasterKey, SigningAlgorithm, SigningKeyPair, generate};
 use portcullis_core::store::StoreError;
+use portcullis_core::testing::MemoryStore;
 use portcullis_proto::token::TokenRequest;
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -53,11 +54,15 @@ fn ring() -> KeyRing {
 fn issuance(c: &mut Criterion) {
     let ring = ring();
     let directory = Directory(HashMap::from([("svc".to_owned(), Arc::new(client()))]));
+    // Client credentials never touches the store.
+    let store = MemoryStore::new();
     let endpoint = TokenEndpoint {
         issuer: "http://127.0.0.1:8080",
         access_token_ttl: 900,
+        id_token_ttl: 300,
         keys: &ring,
         clients: &directory,
+        store: &store,
     };
     let basic = format!("Basic {}", base64_basic("svc", SECRET));
     let rt = tokio::runtime::Builder::new_current_thread()

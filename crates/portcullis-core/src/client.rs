@@ -2,6 +2,7 @@
 //! shared by the configuration file and the admin CLI.
 
 pub mod authentication;
+pub mod redirect_uri;
 
 use crate::UnixTime;
 use crate::keys::SigningAlgorithm;
@@ -138,6 +139,12 @@ impl Client {
     /// Whether the client is registered for `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Whether it is a public client (RFC 6749 §2.1: no secret, authenticates with
+    /// `none`): native and browser apps, which must use PKCE.
+    pub fn is_public(&self) -> bool {
+        self.secrets.is_none()
     }
 }
 

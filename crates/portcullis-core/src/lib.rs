@@ -4,15 +4,21 @@
 //! [`clock::Clock`]) and a [`store::Store`], and return precise reasons on failure
 //! that the server maps to RFC error codes in one place.
 
+pub mod authorization;
 pub mod client;
 pub mod clock;
 pub mod grants;
 pub mod keys;
+pub mod pkce;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tokens;
 pub mod user;
+pub mod userinfo;
 
 pub use clock::{Clock, UnixTime};
 pub use store::{Store, StoreError};

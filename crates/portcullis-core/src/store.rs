@@ -5,10 +5,15 @@
 //! is one conditional statement, never SELECT-then-UPDATE.
 
 use crate::UnixTime;
+use crate::authorization::code::AuthorizationCode;
+use crate::authorization::pending::PendingAuthorization;
 use crate::client::{Client, ClientSecrets};
 use crate::keys::{SigningAlgorithm, StoredSigningKey};
+use crate::secret::SecretDigest;
+use crate::session::BrowserSession;
 use crate::user::User;
 use async_trait::async_trait;
+use std::collections::BTreeSet;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +93,93 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Deletes retired keys whose `publish_until` is at or before `now`; returns how many.
     async fn signing_keys_purge(&self, now: UnixTime) -> Result<u64, StoreError>;
+
+    /// The user with this id (`sub`), if any.
+    async fn user_get(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+
+    /// Stores a new browser session. [`StoreError::Conflict`] if the digest exists.
+    async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError>;
+    /// The session with this digest if it exists and `now < expires_at`.
+    async fn session_get(
+        &self,
+        session_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<BrowserSession>, StoreError>;
+    /// Deletes a session (logout); `false` if there was none.
+    async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError>;
+
+    /// Stores a pending authorization request. [`StoreError::Conflict`] if the digest exists.
+    async fn pending_authorization_insert(
+        &self,
+        pending: &PendingAuthorization,
+    ) -> Result<(), StoreError>;
+    /// The pending request with this digest if it exists and `now < expires_at`.
+    async fn pending_authorization_get(
+        &self,
+        id_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Records who logged in during the request; `false` if it is gone or expired.
+    async fn pending_authorization_set_user(
+        &self,
+        id_digest: &SecretDigest,
+        user_id: &str,
+        auth_time: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the pending request and returns it if it was live (`now < expires_at`):
+    /// one statement (`DELETE … RETURNING`), so two submissions cannot both finish it.
+    async fn pending_authorization_take(
+        &self,
+        id_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+
+    /// The scopes `user_id` has approved for `client_id` (empty if none).
+    async fn consent_get(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<BTreeSet<String>, StoreError>;
+    /// Adds `scopes` to what `user_id` has approved for `client_id` (a union, atomic).
+    async fn consent_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &BTreeSet<String>,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+
+    /// Stores a new authorization code. [`StoreError::Conflict`] if the digest exists.
+    async fn authorization_code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// The code with this digest, consumed or not, expired or not.
+    async fn authorization_code_get(
+        &self,
+        code_digest: &SecretDigest,
+    ) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// Marks the code used, recording the access token issued for it, in one
+    /// conditional statement (`… WHERE consumed_at IS NULL AND expires_at > now`).
+    /// `true` for exactly one caller; `false` if it was already used, expired or absent.
+    async fn authorization_code_consume(
+        &self,
+        code_digest: &SecretDigest,
+        now: UnixTime,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// RFC 6749 §4.1.2 replay: revokes the tokens issued from a consumed code (its
+    /// access token's `jti` goes to the revocation list until its `exp`). Idempotent;
+    /// `false` if the code is absent or was never consumed.
+    async fn authorization_code_revoke_tokens(
+        &self,
+        code_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Adds an access token's `jti` to the revocation list until `expires_at`. Idempotent.
+    async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
+    /// Whether the access token with this `jti` has been revoked.
+    async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 }
 
 /// Algorithms without an active key in `keys`: what start-up must generate.

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 /// The `typ` header value of an access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
+/// The `typ` header value of an id_token (RFC 7519 §5.1).
+pub const ID_TOKEN_TYP: &str = "JWT";
+
 /// JOSE header of a signed token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JwsHeader {
@@ -59,6 +62,32 @@ pub struct AccessTokenClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Extra claims registered for the client (`claims` in its configuration).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// OIDC Core §2 id_token claims. Times are seconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    /// Issuer identifier.
+    pub iss: String,
+    /// The user's stable id (a UUID), never the username.
+    pub sub: String,
+    /// The client_id of the relying party.
+    pub aud: String,
+    /// Expiry.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// When the user last authenticated (OIDC Core §2 `auth_time`).
+    pub auth_time: i64,
+    /// The authorization request's `nonce`, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// OIDC Core §3.1.3.6: base64url of the left half of SHA-256 of the access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
+    /// Scope-driven user claims (OIDC Core §5.4) and the user's configured claims.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }

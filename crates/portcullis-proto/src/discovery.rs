@@ -20,4 +20,29 @@ pub struct ServerMetadata {
     pub grant_types_supported: Vec<String>,
     /// RFC 8414 §2 `token_endpoint_auth_methods_supported`.
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2 `response_modes_supported`: `["query"]`.
+    pub response_modes_supported: Vec<String>,
+    /// RFC 8414 §2 `code_challenge_methods_supported`: `["S256"]` (RFC 7636 §4.2).
+    pub code_challenge_methods_supported: Vec<String>,
+    /// RFC 9207 §3: every authorization response carries `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 8414 §2 `scopes_supported`: the OpenID Connect scopes (client scopes are
+    /// per client and not listed).
+    pub scopes_supported: Vec<String>,
+    /// OIDC Discovery §3 `claims_supported`.
+    pub claims_supported: Vec<String>,
+    /// OIDC Discovery §3 `subject_types_supported`: `["public"]`.
+    pub subject_types_supported: Vec<String>,
+    /// OIDC Discovery §3 `id_token_signing_alg_values_supported` (RS256 first: OIDC
+    /// Core §15.1 requires it).
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// OIDC Discovery §3 `prompt_values_supported`.
+    pub prompt_values_supported: Vec<String>,
+    /// OIDC Discovery §3: `claims` request parameter not supported.
+    pub claims_parameter_supported: bool,
+    /// OIDC Discovery §3: request objects not supported.
+    pub request_parameter_supported: bool,
+    /// OIDC Discovery §3: `request_uri` not supported (its default is `true`, so it is
+    /// stated).
+    pub request_uri_parameter_supported: bool,
 }

@@ -36,6 +36,15 @@ pub enum ErrorCode {
     ServerError,
     /// RFC 6749 §4.1.2.1: the server is temporarily unable to answer (503).
     TemporarilyUnavailable,
+    /// OIDC Core §3.1.2.6: `prompt=none` but the user is not logged in (or `max_age`
+    /// asks for a fresh login).
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none` but the user has not approved these scopes.
+    ConsentRequired,
+    /// OIDC Core §3.1.2.6: the `request` parameter (request objects) is not supported.
+    RequestNotSupported,
+    /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -55,6 +64,10 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 

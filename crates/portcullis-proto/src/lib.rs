@@ -4,6 +4,7 @@
 //! the metadata document, error codes, and the route table that both the router
 //! and the discovery document read.
 
+pub mod authorize;
 pub mod claims;
 pub mod discovery;
 pub mod error;

@@ -11,6 +11,18 @@ pub const JWKS: &str = "/jwks";
 pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 /// RFC 8414 §3 authorization server metadata.
 pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+/// RFC 6749 §3.1 authorization endpoint (GET and POST).
+pub const AUTHORIZE: &str = "/authorize";
+/// OIDC Core §5.3 UserInfo endpoint (GET and POST, Bearer).
+pub const USERINFO: &str = "/userinfo";
+/// OIDC RP-Initiated Logout 1.0 §2 `end_session_endpoint` (GET and POST).
+pub const END_SESSION: &str = "/logout";
+/// The login page (a Portcullis page, not an OAuth endpoint).
+pub const LOGIN: &str = "/login";
+/// The consent page (a Portcullis page, not an OAuth endpoint).
+pub const CONSENT: &str = "/consent";
+/// The stylesheet of the pages (served by us: the CSP allows only `'self'` styles).
+pub const STYLESHEET: &str = "/assets/portcullis.css";
 /// Liveness: the process answers.
 pub const HEALTH_LIVE: &str = "/health/live";
 /// Readiness: the database answers (503 otherwise).
@@ -28,6 +40,18 @@ pub struct AdvertisedEndpoint {
 /// Endpoints that are implemented and therefore advertised. A later issue adds a
 /// row here when it mounts a new endpoint; discovery picks it up from this table.
 pub const ADVERTISED: &[AdvertisedEndpoint] = &[
+    AdvertisedEndpoint {
+        metadata_name: "authorization_endpoint",
+        path: AUTHORIZE,
+    },
+    AdvertisedEndpoint {
+        metadata_name: "userinfo_endpoint",
+        path: USERINFO,
+    },
+    AdvertisedEndpoint {
+        metadata_name: "end_session_endpoint",
+        path: END_SESSION,
+    },
     AdvertisedEndpoint {
         metadata_name: "token_endpoint",
         path: TOKEN,

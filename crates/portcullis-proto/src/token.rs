@@ -20,6 +20,12 @@ pub struct TokenRequest {
     /// RFC 8707 §2 `resource`; may repeat.
     #[serde(default)]
     pub resource: Vec<String>,
+    /// RFC 6749 §4.1.3 `code` (authorization_code grant). Never logged.
+    pub code: Option<String>,
+    /// RFC 6749 §4.1.3 `redirect_uri`: must equal the one of the authorization request.
+    pub redirect_uri: Option<String>,
+    /// RFC 7636 §4.5 `code_verifier`. Never logged.
+    pub code_verifier: Option<String>,
 }
 
 impl TokenRequest {
@@ -31,6 +37,9 @@ impl TokenRequest {
         "client_secret",
         "scope",
         "resource",
+        "code",
+        "redirect_uri",
+        "code_verifier",
     ];
 
     /// Parameters that may appear more than once (RFC 8707 §2); every other one
@@ -50,6 +59,12 @@ impl std::fmt::Debug for TokenRequest {
             )
             .field("scope", &self.scope)
             .field("resource", &self.resource)
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("redirect_uri", &self.redirect_uri)
+            .field(
+                "code_verifier",
+                &self.code_verifier.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -99,9 +114,14 @@ mod tests {
     fn debug_never_prints_secrets_or_tokens() {
         let request = TokenRequest {
             client_secret: Some("s3cret-value".into()),
+            code: Some("code-value".into()),
+            code_verifier: Some("verifier-value".into()),
             ..Default::default()
         };
-        assert!(!format!("{request:?}").contains("s3cret-value"));
+        let shown = format!("{request:?}");
+        for secret in ["s3cret-value", "code-value", "verifier-value"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
         let response = TokenResponse {
             access_token: "at-value".into(),
             token_type: "Bearer".into(),

@@ -70,3 +70,30 @@ pub fn user_changed(actor: &str, username: &str, action: &str) {
 pub fn key_changed(actor: &str, kid: &str, alg: &str, action: &str) {
     tracing::info!(target: TARGET, event = "key_changed", outcome = "success", actor, kid, alg, action);
 }
+
+/// A user signed in on the login page.
+pub fn login_succeeded(request_id: &str, client_id: &str, subject: &str) {
+    tracing::info!(target: TARGET, event = "login", outcome = "success", request_id, client_id, subject);
+}
+
+/// A sign-in failed. `username` is as typed (bounded); `reason` is `unknown_user`,
+/// `wrong_password` or `throttled` (the page says the same thing for the first two).
+pub fn login_failed(request_id: &str, client_id: &str, username: &str, reason: &str) {
+    let username = portcullis_proto::error::echo(username);
+    tracing::warn!(target: TARGET, event = "login", outcome = "failure", request_id, client_id, username, reason);
+}
+
+/// The user approved or denied a client's scopes on the consent page.
+pub fn consent_decided(request_id: &str, client_id: &str, subject: &str, decision: &str, scope: &str) {
+    tracing::info!(target: TARGET, event = "consent", outcome = decision, request_id, client_id, subject, scope);
+}
+
+/// An authorization code was issued (the code itself is never logged).
+pub fn authorization_code_issued(request_id: &str, client_id: &str, subject: &str, scope: &str) {
+    tracing::info!(target: TARGET, event = "authorization_code_issued", outcome = "success", request_id, client_id, subject, scope);
+}
+
+/// A browser session ended (RP-initiated logout or the sign-out page).
+pub fn logout(request_id: &str, subject: &str, client_id: Option<&str>) {
+    tracing::info!(target: TARGET, event = "logout", outcome = "success", request_id, subject, client_id = client_id.unwrap_or(""));
+}

@@ -55,6 +55,21 @@ pub struct FileConfig {
     /// Users upserted at start-up.
     #[serde(default)]
     pub users: Vec<FileUser>,
+    /// Look of the login, consent and error pages.
+    #[serde(default)]
+    pub branding: FileBranding,
+}
+
+/// `[branding]`: how the pages people see look.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileBranding {
+    /// Product name in titles and headings; default `Portcullis`. At most 64 characters.
+    pub product_name: Option<String>,
+    /// Logo image URL (https, or http on a loopback host); allowed by the pages' CSP.
+    pub logo_url: Option<String>,
+    /// Accent colour of buttons and links, `#rrggbb`; default `#1f5fbf`.
+    pub accent_color: Option<String>,
 }
 
 /// `[tokens]`: lifetimes in seconds.
@@ -69,6 +84,9 @@ pub struct FileTokens {
     pub authorization_code_ttl: Option<i64>,
     /// Device code lifetime; default 600.
     pub device_code_ttl: Option<i64>,
+    /// Browser session (single sign-on) lifetime; default 36 000 (10 h), at most
+    /// 2 592 000 (30 days).
+    pub session_ttl: Option<i64>,
 }
 
 /// `[[clients]]`: one registered client (RFC 7591 §2 metadata names).
@@ -135,6 +153,8 @@ pub struct TokenLifetimes {
     pub authorization_code_ttl: i64,
     /// Device code lifetime.
     pub device_code_ttl: i64,
+    /// Browser session lifetime: after it the user logs in again.
+    pub session_ttl: i64,
 }
 
 impl Default for TokenLifetimes {
@@ -144,6 +164,7 @@ impl Default for TokenLifetimes {
             refresh_token_ttl: 2_592_000,
             authorization_code_ttl: 60,
             device_code_ttl: 600,
+            session_ttl: 36_000,
         }
     }
 }
@@ -176,7 +197,33 @@ pub struct Config {
     pub clients: Vec<Client>,
     /// Users from the file, checked but not yet hashed (hashing happens at start-up).
     pub users: Vec<UserRegistration>,
+    /// Look of the pages.
+    pub branding: Branding,
 }
+
+/// The resolved `[branding]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branding {
+    /// Product name shown on every page.
+    pub product_name: String,
+    /// Logo URL, if any.
+    pub logo_url: Option<Url>,
+    /// `#rrggbb`.
+    pub accent_color: String,
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Self {
+            product_name: "Portcullis".to_owned(),
+            logo_url: None,
+            accent_color: DEFAULT_ACCENT_COLOR.to_owned(),
+        }
+    }
+}
+
+/// Default accent colour (contrast ratio with white text ≥ 4.5, WCAG 2.1 AA).
+pub const DEFAULT_ACCENT_COLOR: &str = "#1f5fbf";
 
 /// A configuration error: where, which key, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -329,6 +376,7 @@ impl Config {
                 .map_err(|e| err(&origin, format!("[[users]]: {e}")))?;
             users.push(registration);
         }
+        let branding = resolve_branding(file.branding).map_err(|m| err(&origin, m))?;
         Ok(Self {
             issuer,
             listen,
@@ -338,6 +386,7 @@ impl Config {
             tokens,
             clients,
             users,
+            branding,
         })
     }
 
@@ -393,6 +442,65 @@ fn check_issuer(value: &str) -> Result<String, String> {
     Ok(normalized.to_owned())
 }
 
+/// Validates `[branding]`: a short product name without control characters, an
+/// https (or loopback http) logo URL, and a `#rrggbb` colour (so it can be written into
+/// the stylesheet as is).
+fn resolve_branding(file: FileBranding) -> Result<Branding, String> {
+    let d = Branding::default();
+    let product_name = match file.product_name {
+        None => d.product_name,
+        Some(name)
+            if !name.trim().is_empty()
+                && name.chars().count() <= 64
+                && !name.chars().any(char::is_control) =>
+        {
+            name
+        }
+        Some(name) => {
+            return Err(format!(
+                "`branding.product_name` = {name:?} must be 1 to 64 characters without control characters"
+            ));
+        }
+    };
+    let logo_url = match file.logo_url {
+        None => None,
+        Some(value) => {
+            let url = Url::parse(&value)
+                .map_err(|e| format!("`branding.logo_url` = {value:?} is not a URL ({e})"))?;
+            match url.scheme() {
+                "https" => {}
+                "http" if is_loopback(&url) => {}
+                _ => {
+                    return Err(format!(
+                        "`branding.logo_url` = {value:?} must be an https URL (http only on a loopback host)"
+                    ));
+                }
+            }
+            Some(url)
+        }
+    };
+    let accent_color = match file.accent_color {
+        None => d.accent_color,
+        Some(c)
+            if c.len() == 7
+                && c.starts_with('#')
+                && c.chars().skip(1).all(|ch| ch.is_ascii_hexdigit()) =>
+        {
+            c.to_ascii_lowercase()
+        }
+        Some(c) => {
+            return Err(format!(
+                "`branding.accent_color` = {c:?} must be a colour like \"#1f5fbf\""
+            ));
+        }
+    };
+    Ok(Branding {
+        product_name,
+        logo_url,
+        accent_color,
+    })
+}
+
 fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String> {
     let d = TokenLifetimes::default();
     let check = |key: &str, value: Option<i64>, default: i64, max: i64| -> Result<i64, String> {
@@ -429,6 +537,7 @@ fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String> {
             d.device_code_ttl,
             3_600,
         )?,
+        session_ttl: check("session_ttl", file.session_ttl, d.session_ttl, 2_592_000)?,
     })
 }
 
@@ -624,6 +733,43 @@ claims = { tenant_id = "abc-tenant" }
         let e = resolve("", &[(ENV_ISSUER, "https://id.example.com/auth")]).unwrap_err();
         assert!(e.message.contains("must not have a path"), "{e}");
         assert!(resolve("", &[(ENV_ISSUER, "https://id.example.com/")]).is_ok());
+    }
+
+    #[test]
+    fn branding_defaults_and_accepts_a_valid_table() {
+        assert_eq!(resolve("", &[]).unwrap().branding, Branding::default());
+        let c = resolve(
+            "[branding]\nproduct_name = \"Acme ID\"\nlogo_url = \"https://cdn.acme.example/logo.svg\"\naccent_color = \"#AA3300\"",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.branding.product_name, "Acme ID");
+        assert_eq!(
+            c.branding.logo_url.unwrap().as_str(),
+            "https://cdn.acme.example/logo.svg"
+        );
+        assert_eq!(c.branding.accent_color, "#aa3300");
+    }
+
+    #[test]
+    fn rejects_bad_branding_naming_the_key() {
+        for (toml_text, key) in [
+            ("[branding]\naccent_color = \"red; } body { display: none\"", "branding.accent_color"),
+            ("[branding]\nlogo_url = \"http://cdn.example/logo.png\"", "branding.logo_url"),
+            ("[branding]\nlogo_url = \"javascript:alert(1)\"", "branding.logo_url"),
+            ("[branding]\nproduct_name = \"\"", "branding.product_name"),
+            ("[branding]\ncolour = \"#000000\"", "colour"),
+        ] {
+            let e = resolve(toml_text, &[]).unwrap_err();
+            assert!(e.message.contains(key), "{toml_text}: {e}");
+        }
+    }
+
+    #[test]
+    fn session_ttl_defaults_to_ten_hours_and_is_bounded() {
+        assert_eq!(resolve("", &[]).unwrap().tokens.session_ttl, 36_000);
+        let e = resolve("[tokens]\nsession_ttl = 0", &[]).unwrap_err();
+        assert!(e.message.contains("tokens.session_ttl"), "{e}");
     }
 
     #[test]

@@ -179,6 +179,41 @@ pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
             "  curl -s -u '{DEMO_SERVICE_CLIENT_ID}:{secret}' -d grant_type=client_credentials -d scope=read:orders {issuer}/token"
         ),
         String::new(),
+        authorization_code_example(issuer),
+    ]
+    .join("\n")
+}
+
+/// The authorization code example of the banner: an authorization URL with a fresh
+/// PKCE pair (RFC 7636 §4.1–4.2) and the curl that redeems the code.
+fn authorization_code_example(issuer: &str) -> String {
+    let Ok(verifier) = generate_secret() else {
+        return String::new();
+    };
+    let verifier = verifier.expose_secret();
+    let challenge = portcullis_core::pkce::s256(verifier);
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("response_type", "code")
+        .append_pair("client_id", DEMO_APP_CLIENT_ID)
+        .append_pair("redirect_uri", DEMO_REDIRECT_URI)
+        .append_pair("scope", "openid profile email")
+        .append_pair("state", "demo-state")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    [
+        "Log a user in (authorization code + PKCE): open this URL in a browser, sign in as the user above and approve;".to_owned(),
+        format!("the browser then goes to {DEMO_REDIRECT_URI}?code=... (nothing listens there: copy `code` from the address bar)"),
+        format!(
+            "  {issuer}{}?{}",
+            portcullis_proto::routes::AUTHORIZE,
+            query.finish()
+        ),
+        "and redeem the code within a minute:".to_owned(),
+        format!(
+            "  curl -s -d grant_type=authorization_code -d client_id={DEMO_APP_CLIENT_ID} --data-urlencode redirect_uri={DEMO_REDIRECT_URI} -d code_verifier={verifier} -d code=PASTE_CODE {issuer}{}",
+            portcullis_proto::routes::TOKEN
+        ),
+        String::new(),
     ]
     .join("\n")
 }

@@ -1,15 +1,21 @@
 //! HTTP endpoints, one module per RFC concept. Handlers are named `<endpoint>_<method>`.
 
+pub mod assets;
+pub mod authorize;
+pub mod consent;
 pub mod discovery;
+pub mod end_session;
 pub mod health;
 pub mod jwks;
+pub mod login;
 pub mod token;
+pub mod userinfo;
 
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-/// A pre-serialised public JSON document with its media type and a `max-age` in seconds.
+/// A pre-serialised public document (JSON, or the stylesheet) with its media type and a `max-age` in seconds.
 fn public_json(body: Bytes, content_type: &'static str, cache_control: &'static str) -> Response {
     (
         [

@@ -29,6 +29,8 @@ pub struct OAuthError {
     pub status: Option<StatusCode>,
     /// Add `Allow` (405).
     pub allow: Option<&'static str>,
+    /// For `insufficient_scope`: the scope the bearer endpoint needs (RFC 6750 §3).
+    pub required_scope: Option<&'static str>,
 }
 
 impl OAuthError {
@@ -39,6 +41,7 @@ impl OAuthError {
             description: description.into(),
             status: None,
             allow: None,
+            required_scope: None,
         }
     }
 
@@ -68,8 +71,19 @@ impl From<&TokenError> for OAuthError {
             description: error.description(),
             status: None,
             allow: None,
+            required_scope: None,
         }
     }
+}
+
+/// RFC 6750 §3.1: a request to a bearer endpoint without any token gets 401 with a
+/// bare `WWW-Authenticate: Bearer` and no error code.
+pub fn missing_bearer_token() -> Response {
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 impl IntoResponse for OAuthError {
@@ -91,12 +105,21 @@ impl IntoResponse for OAuthError {
                     HeaderValue::from_static(BASIC_CHALLENGE),
                 );
             }
-            // RFC 6750 §3 (userinfo and other bearer endpoints, later issues).
+            // RFC 6750 §3: the bearer challenge names the error (and the scope needed).
             ErrorCode::InvalidToken => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer error="invalid_token""#),
                 );
+            }
+            ErrorCode::InsufficientScope => {
+                let challenge = match self.required_scope {
+                    Some(scope) => format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
+                    None => r#"Bearer error="insufficient_scope""#.to_owned(),
+                };
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
             }
             _ => {}
         }

@@ -1,7 +1,11 @@
 //! Our extractors own their rejections (CONVENTIONS §7).
 
+mod client_ip;
 mod oauth_form;
+mod page_form;
 mod request_id;
 
-pub use oauth_form::{OAuthForm, OAuthParams};
+pub use client_ip::ClientIp;
+pub use oauth_form::{OAuthForm, OAuthParams, parse};
+pub use page_form::PageForm;
 pub use request_id::{RequestId, request_id_header};

@@ -5,15 +5,19 @@
 
 pub mod admin;
 pub mod audit;
+pub mod browser;
 pub mod clients;
 pub mod config;
 pub mod dev;
 pub mod endpoints;
 pub mod error;
 pub mod extract;
+pub mod interaction;
 pub mod keys;
+pub mod pages;
 pub mod router;
 pub mod serve;
 pub mod state;
+pub mod throttle;
 
 pub use state::{App, AppState, StartError};

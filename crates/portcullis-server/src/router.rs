@@ -1,7 +1,9 @@
 //! The router: every route from `portcullis_proto::routes`, and the middleware stack
 //! (request id, tracing that never logs secrets, body limit, security headers).
 
-use crate::endpoints::{discovery, health, jwks, token};
+use crate::endpoints::{
+    assets, authorize, consent, discovery, end_session, health, jwks, login, token, userinfo,
+};
 use crate::extract::request_id_header;
 use crate::state::AppState;
 use axum::Router;
@@ -33,6 +35,27 @@ pub fn router(state: AppState) -> Router {
             post(token::token_post).fallback(token::token_method_not_allowed),
         )
         .route(routes::JWKS, get(jwks::jwks_get))
+        .route(
+            routes::AUTHORIZE,
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(
+            routes::LOGIN,
+            get(login::login_get).post(login::login_post),
+        )
+        .route(
+            routes::CONSENT,
+            get(consent::consent_get).post(consent::consent_post),
+        )
+        .route(
+            routes::USERINFO,
+            get(userinfo::userinfo_handler).post(userinfo::userinfo_handler),
+        )
+        .route(
+            routes::END_SESSION,
+            get(end_session::end_session_get).post(end_session::end_session_post),
+        )
+        .route(routes::STYLESHEET, get(assets::stylesheet_get))
         .route(
             routes::OAUTH_AUTHORIZATION_SERVER,
             get(discovery::metadata_get),

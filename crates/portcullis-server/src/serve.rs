@@ -19,7 +19,7 @@
 
 use crate::error::OAuthError;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -104,7 +104,7 @@ pub async fn serve(
                         stream,
                         remote,
                         builder: builder.clone(),
-                        service: TowerToHyperService::new(router.clone()),
+                        service: TowerToHyperService::new(with_peer(router.clone(), remote)),
                         watcher: graceful.watcher(),
                     };
                     connections.spawn(connection.run());
@@ -185,12 +185,20 @@ fn request_timeout_response(limit: Duration) -> Response {
     response
 }
 
+/// The router with the connection's peer address in each request's extensions, as
+/// axum's `ConnectInfo` (login throttling keys on it).
+fn with_peer(router: Router, remote: SocketAddr) -> PeerRouter {
+    tower::Layer::layer(&axum::Extension(ConnectInfo(remote)), router)
+}
+
+type PeerRouter = axum::middleware::AddExtension<Router, ConnectInfo<SocketAddr>>;
+
 /// One accepted connection, before its task starts.
 struct Connection {
     stream: TcpStream,
     remote: SocketAddr,
     builder: Arc<http1::Builder>,
-    service: TowerToHyperService<Router>,
+    service: TowerToHyperService<PeerRouter>,
     watcher: hyper_util::server::graceful::Watcher,
 }
 

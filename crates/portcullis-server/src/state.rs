@@ -1,6 +1,9 @@
 //! Application state and start-up: connect, load keys, apply the configuration.
 
 use crate::admin::{AdminError, sync_config};
+use crate::browser::CookieNames;
+use crate::throttle::LoginThrottle;
+use tokio::sync::Semaphore;
 use crate::clients::ClientCache;
 use crate::config::Config;
 use crate::endpoints::discovery;
@@ -31,6 +34,9 @@ pub enum StartError {
     /// The configuration could not be applied.
     #[error("applying the configuration: {0}")]
     Admin(#[from] AdminError),
+    /// The dummy password hash (for unknown usernames at login) could not be made.
+    #[error("preparing the login page: {0}")]
+    Login(String),
 }
 
 /// Shared state of the running server. Cheap to clone.
@@ -46,6 +52,11 @@ struct Inner {
     keys: Arc<ArcSwap<KeySnapshot>>,
     clients: ClientCache,
     metadata_json: Bytes,
+    stylesheet: Bytes,
+    cookie_names: CookieNames,
+    throttle: Arc<LoginThrottle>,
+    password_slots: Arc<Semaphore>,
+    dummy_password_hash: String,
 }
 
 impl AppState {
@@ -73,6 +84,27 @@ impl AppState {
     pub fn metadata_json(&self) -> &Bytes {
         &self.inner.metadata_json
     }
+    /// The pages' stylesheet, built once at start-up.
+    pub fn stylesheet(&self) -> &Bytes {
+        &self.inner.stylesheet
+    }
+    /// Cookie names and attributes for this issuer.
+    pub fn cookie_names(&self) -> CookieNames {
+        self.inner.cookie_names
+    }
+    /// Failed-login accounting.
+    pub fn throttle(&self) -> &LoginThrottle {
+        &self.inner.throttle
+    }
+    /// Permits for concurrent argon2id verifications (one per core).
+    pub fn password_slots(&self) -> &Semaphore {
+        &self.inner.password_slots
+    }
+    /// An argon2id hash of a random password, verified when the username is unknown
+    /// so that unknown and known usernames take the same time.
+    pub fn dummy_password_hash(&self) -> &str {
+        &self.inner.dummy_password_hash
+    }
 }
 
 /// A started server: state plus background tasks (key refresh). Dropping it stops them.
@@ -98,6 +130,20 @@ impl App {
         sync_config(store.as_ref(), &config, now).await?;
         let metadata = discovery::metadata(&config.issuer);
         let metadata_json = Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default());
+        let stylesheet = Bytes::from(crate::pages::stylesheet(&config.branding));
+        let dummy_password_hash = dummy_password_hash().await?;
+        let throttle = Arc::new(LoginThrottle::new());
+        let pruner = {
+            let throttle = Arc::clone(&throttle);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    throttle.prune();
+                }
+            })
+        };
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let keys = Arc::new(ArcSwap::from_pointee(KeySnapshot::new(ring)));
         let refresher = tokio::spawn(refresh_loop(
             Arc::clone(&store),
@@ -105,6 +151,7 @@ impl App {
             Arc::clone(&clock),
             Arc::clone(&keys),
         ));
+        let config_issuer = config.issuer.clone();
         let state = AppState {
             inner: Arc::new(Inner {
                 clients: ClientCache::new(Arc::clone(&store)),
@@ -113,12 +160,17 @@ impl App {
                 clock,
                 keys,
                 metadata_json,
+                stylesheet,
+                cookie_names: CookieNames::for_issuer(&config_issuer),
+                throttle,
+                password_slots: Arc::new(Semaphore::new(cores)),
+                dummy_password_hash,
             }),
         };
         Ok(Self {
             state,
             master,
-            tasks: vec![refresher],
+            tasks: vec![refresher, pruner],
         })
     }
 
@@ -154,6 +206,16 @@ impl Drop for App {
             task.abort();
         }
     }
+}
+
+/// Hashes a random password once at start-up (≈ 15 ms, on a blocking thread).
+async fn dummy_password_hash() -> Result<String, StartError> {
+    let failed = |e: String| StartError::Login(format!("hashing the dummy password: {e}"));
+    let password = crate::browser::fresh_secret().map_err(|e| failed(e.to_string()))?;
+    tokio::task::spawn_blocking(move || portcullis_core::user::hash_password(&password))
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)
 }
 
 /// Opens the store, naming the database (without credentials) on failure. With

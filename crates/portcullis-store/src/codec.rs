@@ -6,13 +6,17 @@
 //! [`StoreError::Corrupt`] naming `table.column`.
 
 use portcullis_core::StoreError;
+use portcullis_core::authorization::code::AuthorizationCode;
+use portcullis_core::authorization::pending::PendingAuthorization;
 use portcullis_core::client::{Client, ClientSecrets, RecordSource};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
 use portcullis_core::secret::SecretDigest;
+use portcullis_core::session::BrowserSession;
 use portcullis_core::user::User;
 use portcullis_proto::grant::TokenEndpointAuthMethod;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
 
 /// One row of `clients`, column for column.
 #[derive(Debug, sqlx::FromRow)]
@@ -234,6 +238,181 @@ impl SigningKeyRecord {
     }
 }
 
+/// One row of `browser_sessions`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct SessionRecord {
+    pub session_digest: Vec<u8>,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl SessionRecord {
+    /// The row that stores `session`.
+    pub fn encode(session: &BrowserSession) -> Self {
+        Self {
+            session_digest: digest_bytes(&session.session_digest),
+            user_id: session.user_id.clone(),
+            auth_time: session.auth_time,
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+        }
+    }
+
+    /// The session this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the digest is not 32 bytes.
+    pub fn decode(self) -> Result<BrowserSession, StoreError> {
+        Ok(BrowserSession {
+            session_digest: digest_from("browser_sessions.session_digest", &self.session_digest)?,
+            user_id: self.user_id,
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// One row of `pending_authorizations`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PendingAuthorizationRecord {
+    pub id_digest: Vec<u8>,
+    pub request: String,
+    pub browser_digest: Vec<u8>,
+    pub csrf_token: String,
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl PendingAuthorizationRecord {
+    /// The row that stores `pending`.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] if the request cannot be serialized as JSON.
+    pub fn encode(pending: &PendingAuthorization) -> Result<Self, StoreError> {
+        Ok(Self {
+            id_digest: digest_bytes(&pending.id_digest),
+            request: to_json("pending_authorizations.request", &pending.request)?,
+            browser_digest: digest_bytes(&pending.browser_digest),
+            csrf_token: pending.csrf_token.clone(),
+            user_id: pending.user_id.clone(),
+            auth_time: pending.auth_time,
+            created_at: pending.created_at,
+            expires_at: pending.expires_at,
+        })
+    }
+
+    /// The pending request this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the column that does not decode.
+    pub fn decode(self) -> Result<PendingAuthorization, StoreError> {
+        Ok(PendingAuthorization {
+            id_digest: digest_from("pending_authorizations.id_digest", &self.id_digest)?,
+            request: from_json("pending_authorizations.request", &self.request)?,
+            browser_digest: digest_from(
+                "pending_authorizations.browser_digest",
+                &self.browser_digest,
+            )?,
+            csrf_token: self.csrf_token,
+            user_id: self.user_id,
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// One row of `authorization_codes`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AuthorizationCodeRecord {
+    pub code_digest: Vec<u8>,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
+    pub code_challenge: Option<String>,
+    pub scopes: String,
+    pub resources: String,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+    pub access_token_jti: Option<String>,
+    pub access_token_expires_at: Option<i64>,
+}
+
+impl AuthorizationCodeRecord {
+    /// The row that stores `code`.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] if a list cannot be serialized as JSON.
+    pub fn encode(code: &AuthorizationCode) -> Result<Self, StoreError> {
+        Ok(Self {
+            code_digest: digest_bytes(&code.code_digest),
+            client_id: code.client_id.clone(),
+            user_id: code.user_id.clone(),
+            redirect_uri: code.redirect_uri.clone(),
+            redirect_uri_sent: code.redirect_uri_sent,
+            code_challenge: code.code_challenge.clone(),
+            scopes: to_json("authorization_codes.scopes", &code.scopes)?,
+            resources: to_json("authorization_codes.resources", &code.resources)?,
+            nonce: code.nonce.clone(),
+            auth_time: code.auth_time,
+            created_at: code.created_at,
+            expires_at: code.expires_at,
+            consumed_at: code.consumed_at,
+            access_token_jti: code.access_token_jti.clone(),
+            access_token_expires_at: code.access_token_expires_at,
+        })
+    }
+
+    /// The code this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the column that does not decode.
+    pub fn decode(self) -> Result<AuthorizationCode, StoreError> {
+        Ok(AuthorizationCode {
+            code_digest: digest_from("authorization_codes.code_digest", &self.code_digest)?,
+            scopes: from_json("authorization_codes.scopes", &self.scopes)?,
+            resources: from_json("authorization_codes.resources", &self.resources)?,
+            client_id: self.client_id,
+            user_id: self.user_id,
+            redirect_uri: self.redirect_uri,
+            redirect_uri_sent: self.redirect_uri_sent,
+            code_challenge: self.code_challenge,
+            nonce: self.nonce,
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            consumed_at: self.consumed_at,
+            access_token_jti: self.access_token_jti,
+            access_token_expires_at: self.access_token_expires_at,
+        })
+    }
+}
+
+/// A scope set as the JSON array `consents.scopes` stores.
+///
+/// # Errors
+/// [`StoreError::Other`] if serialization fails.
+pub(crate) fn encode_scopes(scopes: &BTreeSet<String>) -> Result<String, StoreError> {
+    to_json("consents.scopes", scopes)
+}
+
+/// The scope set in `consents.scopes`.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if it is not a JSON array of strings.
+pub(crate) fn decode_scopes(text: &str) -> Result<BTreeSet<String>, StoreError> {
+    from_json("consents.scopes", text)
+}
+
 /// The keep-list of `client_delete_config_except` as a JSON array of strings, the
 /// form both backends expand in SQL (`json_each` / `json_array_elements_text`).
 ///
@@ -273,7 +452,8 @@ fn client_secrets(
     }
 }
 
-fn digest_bytes(digest: &SecretDigest) -> Vec<u8> {
+/// The 32 bytes a digest column stores.
+pub(crate) fn digest_bytes(digest: &SecretDigest) -> Vec<u8> {
     digest.as_bytes().to_vec()
 }
 

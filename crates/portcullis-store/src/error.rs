@@ -7,6 +7,8 @@ use sqlx::migrate::MigrateError;
 /// Maps an sqlx error met while doing `what` (e.g. "inserting client `web`"):
 ///
 /// - unique or primary key violation → [`StoreError::Conflict`] naming `what`;
+/// - foreign key violation (a session, consent or code for a user or client that
+///   does not exist, or was deleted meanwhile) → [`StoreError::NotFound`] naming `what`;
 /// - connection, I/O, TLS, pool timeout or closed pool, a busy or locked SQLite
 ///   file, a PostgreSQL connection/resource/shutdown error → [`StoreError::Unavailable`];
 /// - a value that does not decode into its Rust type → [`StoreError::Corrupt`]
@@ -15,6 +17,9 @@ use sqlx::migrate::MigrateError;
 pub(crate) fn classify(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     move |err| match err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.into()),
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::NotFound(format!("the user or client of {what}"))
+        }
         sqlx::Error::Database(db) if is_transient(db.as_ref()) => {
             StoreError::Unavailable(format!("{what}: {db}"))
         }

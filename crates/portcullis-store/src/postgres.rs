@@ -56,6 +56,17 @@ impl Backend for Postgres {
          AND client_id NOT IN (SELECT json_array_elements_text($1::json)) \
          RETURNING client_id";
 
+    // ON CONFLICT DO UPDATE locks the conflicting row and evaluates the SET on its
+    // latest committed version, so concurrent grants queue instead of overwriting
+    // each other. `json_agg` of nothing is NULL, hence the COALESCE.
+    const CONSENT_GRANT: &'static str = "INSERT INTO consents \
+         (user_id, client_id, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (user_id, client_id) DO UPDATE SET \
+         scopes = (SELECT COALESCE(json_agg(scope ORDER BY scope COLLATE \"C\"), '[]')::text FROM (\
+             SELECT json_array_elements_text(consents.scopes::json) AS scope \
+             UNION SELECT json_array_elements_text(excluded.scopes::json)) AS merged), \
+         updated_at = excluded.updated_at";
+
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -108,6 +108,89 @@ macro_rules! bind_new_key {
 }
 pub(crate) use bind_new_key;
 
+/// Columns of `browser_sessions`, in [`crate::codec::SessionRecord`] and
+/// [`bind_session`] order.
+macro_rules! session_columns {
+    () => {
+        "session_digest, user_id, auth_time, created_at, expires_at"
+    };
+}
+
+/// Binds a [`crate::codec::SessionRecord`] as `$1`…`$5` of [`SESSION_INSERT`].
+macro_rules! bind_session {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.session_digest)
+            .bind(r.user_id)
+            .bind(r.auth_time)
+            .bind(r.created_at)
+            .bind(r.expires_at)
+    }};
+}
+pub(crate) use bind_session;
+
+/// Columns of `pending_authorizations`, in
+/// [`crate::codec::PendingAuthorizationRecord`] and [`bind_pending`] order.
+macro_rules! pending_columns {
+    () => {
+        "id_digest, request, browser_digest, csrf_token, user_id, auth_time, created_at, \
+         expires_at"
+    };
+}
+
+/// Binds a [`crate::codec::PendingAuthorizationRecord`] as `$1`…`$8` of
+/// [`PENDING_INSERT`].
+macro_rules! bind_pending {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.id_digest)
+            .bind(r.request)
+            .bind(r.browser_digest)
+            .bind(r.csrf_token)
+            .bind(r.user_id)
+            .bind(r.auth_time)
+            .bind(r.created_at)
+            .bind(r.expires_at)
+    }};
+}
+pub(crate) use bind_pending;
+
+/// Columns of `authorization_codes`, in [`crate::codec::AuthorizationCodeRecord`] and
+/// [`bind_code`] order.
+macro_rules! code_columns {
+    () => {
+        "code_digest, client_id, user_id, redirect_uri, redirect_uri_sent, code_challenge, \
+         scopes, resources, nonce, auth_time, created_at, expires_at, consumed_at, \
+         access_token_jti, access_token_expires_at"
+    };
+}
+
+/// Binds a [`crate::codec::AuthorizationCodeRecord`] as `$1`…`$15` of [`CODE_INSERT`].
+macro_rules! bind_code {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.code_digest)
+            .bind(r.client_id)
+            .bind(r.user_id)
+            .bind(r.redirect_uri)
+            .bind(r.redirect_uri_sent)
+            .bind(r.code_challenge)
+            .bind(r.scopes)
+            .bind(r.resources)
+            .bind(r.nonce)
+            .bind(r.auth_time)
+            .bind(r.created_at)
+            .bind(r.expires_at)
+            .bind(r.consumed_at)
+            .bind(r.access_token_jti)
+            .bind(r.access_token_expires_at)
+    }};
+}
+pub(crate) use bind_code;
+
 /// Round trip for readiness checks.
 pub(crate) const PING: &str = "SELECT 1";
 
@@ -165,6 +248,10 @@ pub(crate) const USER_GET_BY_USERNAME: &str = concat!(
     " FROM users WHERE username = $1"
 );
 
+/// `$1` = user_id.
+pub(crate) const USER_GET: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE user_id = $1");
+
 /// Every user; usernames compare by code point on both backends.
 pub(crate) const USER_LIST: &str =
     concat!("SELECT ", user_columns!(), " FROM users ORDER BY username");
@@ -208,3 +295,78 @@ pub(crate) const KEY_RETIRE_ACTIVE: &str = "UPDATE signing_keys \
 /// Deletes retired keys no longer published at `$1` (now).
 pub(crate) const KEY_PURGE: &str =
     "DELETE FROM signing_keys WHERE status = 'retired' AND publish_until <= $1";
+
+/// See [`session_columns`].
+pub(crate) const SESSION_INSERT: &str = concat!(
+    "INSERT INTO browser_sessions (",
+    session_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5)"
+);
+
+/// `$1` = session digest, `$2` = now: only a live session.
+pub(crate) const SESSION_GET: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM browser_sessions WHERE session_digest = $1 AND expires_at > $2"
+);
+
+/// `$1` = session digest.
+pub(crate) const SESSION_DELETE: &str = "DELETE FROM browser_sessions WHERE session_digest = $1";
+
+/// See [`pending_columns`].
+pub(crate) const PENDING_INSERT: &str = concat!(
+    "INSERT INTO pending_authorizations (",
+    pending_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+
+/// `$1` = id digest, `$2` = now: only a live request.
+pub(crate) const PENDING_GET: &str = concat!(
+    "SELECT ",
+    pending_columns!(),
+    " FROM pending_authorizations WHERE id_digest = $1 AND expires_at > $2"
+);
+
+/// `$1` = id digest, `$2` = user_id, `$3` = auth_time, `$4` = now: only a live request.
+pub(crate) const PENDING_SET_USER: &str = "UPDATE pending_authorizations \
+     SET user_id = $2, auth_time = $3 WHERE id_digest = $1 AND expires_at > $4";
+
+/// `$1` = id digest, `$2` = now. Single use in one statement: of two concurrent
+/// takes, only one deletes the row and gets it back.
+pub(crate) const PENDING_TAKE: &str = concat!(
+    "DELETE FROM pending_authorizations WHERE id_digest = $1 AND expires_at > $2 RETURNING ",
+    pending_columns!()
+);
+
+/// `$1` = user_id, `$2` = client_id.
+pub(crate) const CONSENT_GET: &str =
+    "SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2";
+
+/// See [`code_columns`].
+pub(crate) const CODE_INSERT: &str = concat!(
+    "INSERT INTO authorization_codes (",
+    code_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+);
+
+/// `$1` = code digest; consumed or not, expired or not.
+pub(crate) const CODE_GET: &str = concat!(
+    "SELECT ",
+    code_columns!(),
+    " FROM authorization_codes WHERE code_digest = $1"
+);
+
+/// `$1` = code digest, `$2` = now, `$3` = access token jti, `$4` = its exp. Single
+/// use in one conditional statement (DESIGN.md "Storage"): of any number of
+/// concurrent redemptions, exactly one affects a row.
+pub(crate) const CODE_CONSUME: &str = "UPDATE authorization_codes \
+     SET consumed_at = $2, access_token_jti = $3, access_token_expires_at = $4 \
+     WHERE code_digest = $1 AND consumed_at IS NULL AND expires_at > $2";
+
+/// `$1` = jti, `$2` = the token's exp. Revoking twice keeps the first row.
+pub(crate) const ACCESS_TOKEN_REVOKE: &str = "INSERT INTO revoked_access_tokens (jti, expires_at) \
+     VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING";
+
+/// `$1` = jti.
+pub(crate) const ACCESS_TOKEN_IS_REVOKED: &str =
+    "SELECT jti FROM revoked_access_tokens WHERE jti = $1";

@@ -77,6 +77,15 @@ impl Backend for Sqlite {
          WHERE source = 'config' AND client_id NOT IN (SELECT value FROM json_each($1)) \
          RETURNING client_id";
 
+    // The upsert's UPDATE runs under the single writer lock: atomic as it stands.
+    const CONSENT_GRANT: &'static str = "INSERT INTO consents \
+         (user_id, client_id, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (user_id, client_id) DO UPDATE SET \
+         scopes = (SELECT json_group_array(value) FROM (\
+             SELECT value FROM json_each(consents.scopes) \
+             UNION SELECT value FROM json_each(excluded.scopes) ORDER BY value)), \
+         updated_at = excluded.updated_at";
+
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -5,15 +5,26 @@
 //! differs is a [`Backend`]'s few constants and how its pool is opened
 //! (`sqlite.rs`, `postgres.rs`).
 
-use crate::codec::{ClientRecord, SigningKeyRecord, UserRecord, encode_secrets, id_list};
+use crate::codec::{
+    AuthorizationCodeRecord, ClientRecord, PendingAuthorizationRecord, SessionRecord,
+    SigningKeyRecord, UserRecord, decode_scopes, digest_bytes, encode_scopes, encode_secrets,
+    id_list,
+};
 use crate::error::classify;
-use crate::sql::{self, bind_client, bind_new_key, bind_user};
+use crate::sql::{
+    self, bind_client, bind_code, bind_new_key, bind_pending, bind_session, bind_user,
+};
 use async_trait::async_trait;
+use portcullis_core::authorization::code::AuthorizationCode;
+use portcullis_core::authorization::pending::PendingAuthorization;
 use portcullis_core::client::{Client, ClientSecrets};
 use portcullis_core::keys::StoredSigningKey;
+use portcullis_core::secret::SecretDigest;
+use portcullis_core::session::BrowserSession;
 use portcullis_core::user::User;
 use portcullis_core::{Store, StoreError, UnixTime};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use std::collections::BTreeSet;
 
 /// A [`Store`] on an sqlx connection pool. Use the aliases
 /// [`SqliteStore`](crate::SqliteStore) and [`PostgresStore`](crate::PostgresStore),
@@ -33,6 +44,13 @@ pub trait Backend: Database + sealed::Sealed {
     /// Deletes `source = 'config'` clients whose id is not in `$1`, a JSON array of
     /// strings, `RETURNING client_id`.
     const DELETE_CONFIG_CLIENTS_EXCEPT: &'static str;
+
+    /// Adds scopes to a consent in one statement, so two grants racing on different
+    /// nodes cannot lose each other's scopes: inserts (`$1` user_id, `$2` client_id,
+    /// `$3` scopes as a JSON array of strings, `$4` now as created_at and updated_at),
+    /// or on an existing (user_id, client_id) sets `scopes` to the union of the stored
+    /// and the new array and `updated_at` to `$4`.
+    const CONSENT_GRANT: &'static str;
 
     /// How many rows a statement inserted, updated or deleted.
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -263,6 +281,240 @@ where
             .await
             .map_err(classify("purging signing keys"))?;
         Ok(DB::rows_affected(&result))
+    }
+
+    async fn user_get(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query_as::<DB, UserRecord>(sql::USER_GET)
+            .bind(user_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a user"))?
+            .map(UserRecord::decode)
+            .transpose()
+    }
+
+    async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
+        let what = format!("browser session of user `{}`", session.user_id);
+        bind_session!(
+            sqlx::query::<DB>(sql::SESSION_INSERT),
+            SessionRecord::encode(session)
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(classify(&what))?;
+        Ok(())
+    }
+
+    async fn session_get(
+        &self,
+        session_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        sqlx::query_as::<DB, SessionRecord>(sql::SESSION_GET)
+            .bind(digest_bytes(session_digest))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a browser session"))?
+            .map(SessionRecord::decode)
+            .transpose()
+    }
+
+    async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(sql::SESSION_DELETE)
+            .bind(digest_bytes(session_digest))
+            .execute(&self.pool)
+            .await
+            .map_err(classify("deleting a browser session"))?;
+        Ok(DB::rows_affected(&result) > 0)
+    }
+
+    async fn pending_authorization_insert(
+        &self,
+        pending: &PendingAuthorization,
+    ) -> Result<(), StoreError> {
+        let what = format!(
+            "pending authorization request of client `{}`",
+            pending.request.client_id
+        );
+        let record = PendingAuthorizationRecord::encode(pending)?;
+        bind_pending!(sqlx::query::<DB>(sql::PENDING_INSERT), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&what))?;
+        Ok(())
+    }
+
+    async fn pending_authorization_get(
+        &self,
+        id_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        sqlx::query_as::<DB, PendingAuthorizationRecord>(sql::PENDING_GET)
+            .bind(digest_bytes(id_digest))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a pending authorization request"))?
+            .map(PendingAuthorizationRecord::decode)
+            .transpose()
+    }
+
+    async fn pending_authorization_set_user(
+        &self,
+        id_digest: &SecretDigest,
+        user_id: &str,
+        auth_time: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(sql::PENDING_SET_USER)
+            .bind(digest_bytes(id_digest))
+            .bind(user_id.to_owned())
+            .bind(auth_time)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(
+                "recording the user of a pending authorization request",
+            ))?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn pending_authorization_take(
+        &self,
+        id_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        // fetch_all, not fetch_optional: the DELETE … RETURNING runs to completion
+        // whatever the driver does with a half-read result. The primary key makes it
+        // at most one row.
+        sqlx::query_as::<DB, PendingAuthorizationRecord>(sql::PENDING_TAKE)
+            .bind(digest_bytes(id_digest))
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("taking a pending authorization request"))?
+            .into_iter()
+            .next()
+            .map(PendingAuthorizationRecord::decode)
+            .transpose()
+    }
+
+    async fn consent_get(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<BTreeSet<String>, StoreError> {
+        let scopes = sqlx::query_scalar::<DB, String>(sql::CONSENT_GET)
+            .bind(user_id.to_owned())
+            .bind(client_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a consent"))?;
+        scopes.map_or_else(|| Ok(BTreeSet::new()), |text| decode_scopes(&text))
+    }
+
+    async fn consent_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &BTreeSet<String>,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        // One statement (see `Backend::CONSENT_GRANT`): a read-union-write in a
+        // transaction would lose a concurrent grant under PostgreSQL's READ COMMITTED.
+        let what = format!("consent of user `{user_id}` to client `{client_id}`");
+        sqlx::query::<DB>(DB::CONSENT_GRANT)
+            .bind(user_id.to_owned())
+            .bind(client_id.to_owned())
+            .bind(encode_scopes(scopes)?)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&what))?;
+        Ok(())
+    }
+
+    async fn authorization_code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let what = format!(
+            "authorization code for client `{}` and user `{}`",
+            code.client_id, code.user_id
+        );
+        let record = AuthorizationCodeRecord::encode(code)?;
+        bind_code!(sqlx::query::<DB>(sql::CODE_INSERT), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&what))?;
+        Ok(())
+    }
+
+    async fn authorization_code_get(
+        &self,
+        code_digest: &SecretDigest,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        sqlx::query_as::<DB, AuthorizationCodeRecord>(sql::CODE_GET)
+            .bind(digest_bytes(code_digest))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading an authorization code"))?
+            .map(AuthorizationCodeRecord::decode)
+            .transpose()
+    }
+
+    async fn authorization_code_consume(
+        &self,
+        code_digest: &SecretDigest,
+        now: UnixTime,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(sql::CODE_CONSUME)
+            .bind(digest_bytes(code_digest))
+            .bind(now)
+            .bind(access_token_jti.to_owned())
+            .bind(access_token_expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(classify("redeeming an authorization code"))?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn authorization_code_revoke_tokens(
+        &self,
+        code_digest: &SecretDigest,
+        _now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        // Read, then insert, without a transaction: the consume columns are written
+        // once (the consume UPDATE requires `consumed_at IS NULL`), so what the read
+        // sees cannot change before the insert, and the insert is idempotent.
+        let Some(code) = self.authorization_code_get(code_digest).await? else {
+            return Ok(false);
+        };
+        let (Some(jti), Some(expires_at)) = (code.access_token_jti, code.access_token_expires_at)
+        else {
+            return Ok(false);
+        };
+        self.access_token_revoke(&jti, expires_at).await?;
+        Ok(true)
+    }
+
+    async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+        sqlx::query::<DB>(sql::ACCESS_TOKEN_REVOKE)
+            .bind(jti.to_owned())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(classify("revoking an access token"))?;
+        Ok(())
+    }
+
+    async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let found = sqlx::query_scalar::<DB, String>(sql::ACCESS_TOKEN_IS_REVOKED)
+            .bind(jti.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading the access token revocation list"))?;
+        Ok(found.is_some())
     }
 }
 

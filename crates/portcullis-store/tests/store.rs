@@ -9,9 +9,13 @@
 //! runs when `PORTCULLIS_TEST_POSTGRES_URL` names a server, each test in a fresh
 //! database `portcullis_test_<uuid>` that is dropped afterwards.
 
+use portcullis_core::authorization::code::AuthorizationCode;
+use portcullis_core::authorization::pending::{PENDING_AUTHORIZATION_TTL, PendingAuthorization};
+use portcullis_core::authorization::request::{Prompt, ValidatedAuthorizationRequest};
 use portcullis_core::client::{Client, ClientSecrets, RecordSource};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
 use portcullis_core::secret::SecretDigest;
+use portcullis_core::session::BrowserSession;
 use portcullis_core::user::User;
 use portcullis_core::{Store, StoreError};
 use portcullis_proto::grant::{GrantType, TokenEndpointAuthMethod};
@@ -19,6 +23,7 @@ use portcullis_proto::jwk::Jwk;
 use portcullis_store::{ConnectOptions, connect};
 use serde_json::{Map, Value, json};
 use sqlx::{AssertSqlSafe, Connection};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Once};
@@ -52,6 +57,34 @@ macro_rules! store_tests {
                 signing_keys_purge_removes_only_expired_retired_keys,
                 reopening_keeps_the_data,
                 undecodable_rows_are_corrupt_naming_the_column,
+                user_get_finds_a_user_by_id_not_by_username,
+                session_insert_get_and_delete,
+                session_get_stops_at_expires_at,
+                session_insert_of_an_existing_digest_is_a_conflict,
+                session_insert_for_an_unknown_user_is_not_found,
+                pending_authorization_round_trip_keeps_every_field,
+                pending_authorization_insert_of_an_existing_digest_is_a_conflict,
+                pending_authorization_set_user_records_the_user_until_expires_at,
+                pending_authorization_get_stops_at_expires_at,
+                pending_authorization_take_returns_it_once,
+                pending_authorization_take_race_has_one_winner,
+                pending_authorization_take_refuses_an_expired_request,
+                consent_get_of_no_consent_is_empty,
+                consent_grant_adds_to_the_approved_scopes,
+                consent_grant_race_loses_no_scope,
+                authorization_code_round_trip_keeps_every_field,
+                authorization_code_insert_of_an_existing_digest_is_a_conflict,
+                authorization_code_insert_for_an_unknown_client_or_user_is_not_found,
+                authorization_code_consume_succeeds_once_and_records_the_token,
+                authorization_code_consume_race_has_one_winner,
+                authorization_code_consume_refuses_at_and_after_expires_at,
+                authorization_code_consume_of_an_unknown_code_is_false,
+                authorization_code_revoke_tokens_revokes_the_access_token_idempotently,
+                authorization_code_revoke_tokens_of_an_unused_or_unknown_code_is_false,
+                access_token_revoke_is_idempotent_and_keeps_the_first_expiry,
+                deleting_a_client_or_user_deletes_its_sessions_consents_and_codes,
+                upserting_a_client_or_user_keeps_its_consents_and_codes,
+                undecodable_authorization_rows_are_corrupt_naming_the_column,
             );
         }
     };
@@ -85,6 +118,17 @@ impl Db {
         connect(&self.url, &ConnectOptions::default())
             .await
             .unwrap()
+    }
+
+    /// Reads one integer behind the store's back.
+    async fn scalar(&self, sql: &'static str) -> i64 {
+        if self.url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
     }
 
     /// Runs `sql` behind the store's back (to corrupt a row).
@@ -631,6 +675,762 @@ mod cases {
             "{err:?}"
         );
     }
+
+    pub(crate) async fn user_get_finds_a_user_by_id_not_by_username(db: Db) {
+        let s = &db.store;
+        let alice = user("alice", "0190-alice", RecordSource::Admin);
+        s.user_insert(&alice).await.unwrap();
+        s.user_insert(&user("bob", "0190-bob", RecordSource::Config))
+            .await
+            .unwrap();
+        assert_eq!(s.user_get("0190-alice").await.unwrap(), Some(alice));
+        assert_eq!(s.user_get("alice").await.unwrap(), None);
+        assert_eq!(s.user_get("0190-ALICE").await.unwrap(), None);
+        assert_eq!(s.user_get("0190-nobody").await.unwrap(), None);
+    }
+
+    pub(crate) async fn session_insert_get_and_delete(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        let first = session("cookie-1", ALICE);
+        let second = session("cookie-2", ALICE);
+        s.session_insert(&first).await.unwrap();
+        s.session_insert(&second).await.unwrap();
+        assert_eq!(
+            s.session_get(&first.session_digest, T0).await.unwrap(),
+            Some(first.clone())
+        );
+        assert_eq!(
+            s.session_get(&SecretDigest::of("cookie-3"), T0)
+                .await
+                .unwrap(),
+            None
+        );
+
+        assert!(s.session_delete(&first.session_digest).await.unwrap());
+        assert_eq!(
+            s.session_get(&first.session_digest, T0).await.unwrap(),
+            None
+        );
+        assert!(!s.session_delete(&first.session_digest).await.unwrap());
+        // Logging out one browser leaves the other logged in.
+        assert_eq!(
+            s.session_get(&second.session_digest, T0).await.unwrap(),
+            Some(second)
+        );
+    }
+
+    pub(crate) async fn session_get_stops_at_expires_at(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        let live = session("cookie", ALICE);
+        s.session_insert(&live).await.unwrap();
+        let digest = live.session_digest;
+        assert_eq!(
+            s.session_get(&digest, live.expires_at - 1).await.unwrap(),
+            Some(live.clone())
+        );
+        assert_eq!(s.session_get(&digest, live.expires_at).await.unwrap(), None);
+        assert_eq!(
+            s.session_get(&digest, live.expires_at + 1).await.unwrap(),
+            None
+        );
+    }
+
+    pub(crate) async fn session_insert_of_an_existing_digest_is_a_conflict(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_user(s, BOB).await;
+        let first = session("cookie", ALICE);
+        s.session_insert(&first).await.unwrap();
+        let err = s.session_insert(&session("cookie", BOB)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(
+            s.session_get(&first.session_digest, T0).await.unwrap(),
+            Some(first)
+        );
+    }
+
+    pub(crate) async fn session_insert_for_an_unknown_user_is_not_found(db: Db) {
+        let err = db
+            .store
+            .session_insert(&session("cookie", "0190-nobody"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotFound(what) if what.contains("`0190-nobody`")),
+            "{err:?}"
+        );
+    }
+
+    pub(crate) async fn pending_authorization_round_trip_keeps_every_field(db: Db) {
+        let s = &db.store;
+        let bare = pending("bare", T0);
+        let mut full = pending("full", T0);
+        full.request = full_request();
+        full.user_id = Some(ALICE.into());
+        full.auth_time = Some(T0 - 30);
+        s.pending_authorization_insert(&bare).await.unwrap();
+        s.pending_authorization_insert(&full).await.unwrap();
+        assert_eq!(
+            s.pending_authorization_get(&bare.id_digest, T0)
+                .await
+                .unwrap(),
+            Some(bare)
+        );
+        assert_eq!(
+            s.pending_authorization_get(&full.id_digest, T0)
+                .await
+                .unwrap(),
+            Some(full)
+        );
+        assert_eq!(
+            s.pending_authorization_get(&SecretDigest::of("other"), T0)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    pub(crate) async fn pending_authorization_insert_of_an_existing_digest_is_a_conflict(db: Db) {
+        let s = &db.store;
+        let first = pending("id", T0);
+        s.pending_authorization_insert(&first).await.unwrap();
+        let mut second = pending("id", T0 + 5);
+        second.csrf_token = "another".into();
+        let err = s.pending_authorization_insert(&second).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(
+            s.pending_authorization_get(&first.id_digest, T0)
+                .await
+                .unwrap(),
+            Some(first)
+        );
+    }
+
+    pub(crate) async fn pending_authorization_set_user_records_the_user_until_expires_at(db: Db) {
+        let s = &db.store;
+        let p = pending("id", T0);
+        s.pending_authorization_insert(&p).await.unwrap();
+        assert!(
+            s.pending_authorization_set_user(&p.id_digest, ALICE, T0 + 10, T0 + 10)
+                .await
+                .unwrap()
+        );
+        // Logging in again (another account) replaces the first.
+        let last_live = p.expires_at - 1;
+        assert!(
+            s.pending_authorization_set_user(&p.id_digest, BOB, last_live, last_live)
+                .await
+                .unwrap()
+        );
+        let stored = s
+            .pending_authorization_get(&p.id_digest, T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored,
+            PendingAuthorization {
+                user_id: Some(BOB.into()),
+                auth_time: Some(last_live),
+                ..p.clone()
+            }
+        );
+        for late in [p.expires_at, p.expires_at + 1] {
+            assert!(
+                !s.pending_authorization_set_user(&p.id_digest, ALICE, late, late)
+                    .await
+                    .unwrap()
+            );
+        }
+        assert!(
+            !s.pending_authorization_set_user(&SecretDigest::of("other"), ALICE, T0, T0)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.pending_authorization_get(&p.id_digest, T0).await.unwrap(),
+            Some(stored)
+        );
+    }
+
+    pub(crate) async fn pending_authorization_get_stops_at_expires_at(db: Db) {
+        let s = &db.store;
+        let p = pending("id", T0);
+        s.pending_authorization_insert(&p).await.unwrap();
+        assert_eq!(
+            s.pending_authorization_get(&p.id_digest, p.expires_at - 1)
+                .await
+                .unwrap(),
+            Some(p.clone())
+        );
+        for late in [p.expires_at, p.expires_at + 1] {
+            assert_eq!(
+                s.pending_authorization_get(&p.id_digest, late)
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+    }
+
+    pub(crate) async fn pending_authorization_take_returns_it_once(db: Db) {
+        let s = &db.store;
+        let p = pending("id", T0);
+        let other = pending("other", T0);
+        s.pending_authorization_insert(&p).await.unwrap();
+        s.pending_authorization_insert(&other).await.unwrap();
+        assert_eq!(
+            s.pending_authorization_take(&p.id_digest, p.expires_at - 1)
+                .await
+                .unwrap(),
+            Some(p.clone())
+        );
+        assert_eq!(
+            s.pending_authorization_take(&p.id_digest, T0)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            s.pending_authorization_get(&p.id_digest, T0).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.pending_authorization_get(&other.id_digest, T0)
+                .await
+                .unwrap(),
+            Some(other)
+        );
+    }
+
+    pub(crate) async fn pending_authorization_take_race_has_one_winner(db: Db) {
+        // Two submissions of the consent form, on two "nodes", at once.
+        let nodes = [db.store.clone(), db.reopen().await];
+        for round in 0..10 {
+            let p = pending(&format!("id-{round}"), T0);
+            nodes[0].pending_authorization_insert(&p).await.unwrap();
+            let takes: Vec<_> = nodes
+                .iter()
+                .map(|store| {
+                    let store = store.clone();
+                    let digest = p.id_digest;
+                    tokio::spawn(async move { store.pending_authorization_take(&digest, T0).await })
+                })
+                .collect();
+            let mut won = Vec::new();
+            for take in takes {
+                if let Some(taken) = take.await.unwrap().unwrap() {
+                    won.push(taken);
+                }
+            }
+            assert_eq!(won, vec![p], "round {round}");
+        }
+    }
+
+    pub(crate) async fn pending_authorization_take_refuses_an_expired_request(db: Db) {
+        let s = &db.store;
+        let p = pending("id", T0);
+        s.pending_authorization_insert(&p).await.unwrap();
+        for late in [p.expires_at, p.expires_at + 1] {
+            assert_eq!(
+                s.pending_authorization_take(&p.id_digest, late)
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+    }
+
+    pub(crate) async fn consent_get_of_no_consent_is_empty(db: Db) {
+        assert_eq!(
+            db.store.consent_get(ALICE, "web").await.unwrap(),
+            BTreeSet::new()
+        );
+    }
+
+    pub(crate) async fn consent_grant_adds_to_the_approved_scopes(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_user(s, BOB).await;
+        with_client(s, "web").await;
+        with_client(s, "cli").await;
+
+        s.consent_grant(ALICE, "web", &scopes(&["openid", "profile"]), T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.consent_get(ALICE, "web").await.unwrap(),
+            scopes(&["openid", "profile"])
+        );
+        // A union: overlapping scopes once, nothing lost, an empty grant changes nothing.
+        s.consent_grant(ALICE, "web", &scopes(&["profile", "email"]), T0 + 1)
+            .await
+            .unwrap();
+        s.consent_grant(ALICE, "web", &BTreeSet::new(), T0 + 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.consent_get(ALICE, "web").await.unwrap(),
+            scopes(&["email", "openid", "profile"])
+        );
+        // Per user and per client.
+        s.consent_grant(BOB, "cli", &scopes(&["offline_access"]), T0)
+            .await
+            .unwrap();
+        assert_eq!(s.consent_get(ALICE, "cli").await.unwrap(), BTreeSet::new());
+        assert_eq!(s.consent_get(BOB, "web").await.unwrap(), BTreeSet::new());
+        assert_eq!(
+            s.consent_get(BOB, "cli").await.unwrap(),
+            scopes(&["offline_access"])
+        );
+        // A first grant of nothing is an empty consent.
+        s.consent_grant(BOB, "web", &BTreeSet::new(), T0)
+            .await
+            .unwrap();
+        assert_eq!(s.consent_get(BOB, "web").await.unwrap(), BTreeSet::new());
+    }
+
+    pub(crate) async fn consent_grant_race_loses_no_scope(db: Db) {
+        with_user(&db.store, ALICE).await;
+        with_client(&db.store, "web").await;
+        let nodes = [db.store.clone(), db.reopen().await];
+        let names: Vec<String> = (0..12).map(|i| format!("scope-{i:02}")).collect();
+        let grants: Vec<_> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let store = nodes[i % 2].clone();
+                // Each grant shares "openid" with the others and adds its own scope.
+                let granted = scopes(&["openid", name]);
+                tokio::spawn(async move { store.consent_grant(ALICE, "web", &granted, T0).await })
+            })
+            .collect();
+        for grant in grants {
+            grant.await.unwrap().unwrap();
+        }
+        let mut expected: BTreeSet<String> = names.into_iter().collect();
+        expected.insert("openid".into());
+        assert_eq!(db.store.consent_get(ALICE, "web").await.unwrap(), expected);
+    }
+
+    pub(crate) async fn authorization_code_round_trip_keeps_every_field(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let bare = code("bare", T0);
+        let full = AuthorizationCode {
+            redirect_uri_sent: false,
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            scopes: vec!["email".into(), "openid".into(), "profile".into()],
+            resources: vec![
+                "https://api.example/".into(),
+                "https://reports.example/v1".into(),
+            ],
+            nonce: Some("n-0S6_WzA2Mj ünï".into()),
+            consumed_at: Some(T0 + 7),
+            access_token_jti: Some("jti-full".into()),
+            access_token_expires_at: Some(T0 + 3_607),
+            ..code("full", T0)
+        };
+        s.authorization_code_insert(&bare).await.unwrap();
+        s.authorization_code_insert(&full).await.unwrap();
+        assert_eq!(
+            s.authorization_code_get(&bare.code_digest).await.unwrap(),
+            Some(bare)
+        );
+        assert_eq!(
+            s.authorization_code_get(&full.code_digest).await.unwrap(),
+            Some(full)
+        );
+        assert_eq!(
+            s.authorization_code_get(&SecretDigest::of("other"))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    pub(crate) async fn authorization_code_insert_of_an_existing_digest_is_a_conflict(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let first = code("code", T0);
+        s.authorization_code_insert(&first).await.unwrap();
+        let err = s
+            .authorization_code_insert(&code("code", T0 + 1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(
+            s.authorization_code_get(&first.code_digest).await.unwrap(),
+            Some(first)
+        );
+    }
+
+    pub(crate) async fn authorization_code_insert_for_an_unknown_client_or_user_is_not_found(
+        db: Db,
+    ) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let no_client = AuthorizationCode {
+            client_id: "gone".into(),
+            ..code("a", T0)
+        };
+        let no_user = AuthorizationCode {
+            user_id: "0190-gone".into(),
+            ..code("b", T0)
+        };
+        for c in [no_client, no_user] {
+            let err = s.authorization_code_insert(&c).await.unwrap_err();
+            assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+            assert_eq!(
+                s.authorization_code_get(&c.code_digest).await.unwrap(),
+                None
+            );
+        }
+    }
+
+    pub(crate) async fn authorization_code_consume_succeeds_once_and_records_the_token(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let c = code("code", T0);
+        s.authorization_code_insert(&c).await.unwrap();
+        assert!(
+            s.authorization_code_consume(&c.code_digest, T0 + 5, "jti-1", T0 + 3_605)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.authorization_code_consume(&c.code_digest, T0 + 6, "jti-2", T0 + 3_606)
+                .await
+                .unwrap()
+        );
+        // The first redemption's record stays; the refused one wrote nothing.
+        assert_eq!(
+            s.authorization_code_get(&c.code_digest).await.unwrap(),
+            Some(AuthorizationCode {
+                consumed_at: Some(T0 + 5),
+                access_token_jti: Some("jti-1".into()),
+                access_token_expires_at: Some(T0 + 3_605),
+                ..c
+            })
+        );
+    }
+
+    pub(crate) async fn authorization_code_consume_race_has_one_winner(db: Db) {
+        with_user(&db.store, ALICE).await;
+        with_client(&db.store, "web").await;
+        let c = code("code", T0);
+        db.store.authorization_code_insert(&c).await.unwrap();
+        // 20 token requests with the same code, on two "nodes", at once.
+        let nodes = [db.store.clone(), db.reopen().await];
+        let attempts: Vec<_> = (0..20)
+            .map(|i| {
+                let store = nodes[i % 2].clone();
+                let digest = c.code_digest;
+                tokio::spawn(async move {
+                    let jti = format!("jti-{i}");
+                    let won = store
+                        .authorization_code_consume(&digest, T0 + 1, &jti, T0 + 3_601)
+                        .await
+                        .unwrap();
+                    won.then_some(jti)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for attempt in attempts {
+            winners.extend(attempt.await.unwrap());
+        }
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        let stored = db
+            .store
+            .authorization_code_get(&c.code_digest)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.access_token_jti, winners.pop());
+    }
+
+    pub(crate) async fn authorization_code_consume_refuses_at_and_after_expires_at(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let last_second = code("last-second", T0);
+        let at_expiry = code("at-expiry", T0);
+        let after_expiry = code("after-expiry", T0);
+        for c in [&last_second, &at_expiry, &after_expiry] {
+            s.authorization_code_insert(c).await.unwrap();
+        }
+        let exp = last_second.expires_at;
+        assert!(
+            s.authorization_code_consume(&last_second.code_digest, exp - 1, "j1", exp + 3_600)
+                .await
+                .unwrap()
+        );
+        for (c, now) in [(&at_expiry, exp), (&after_expiry, exp + 1)] {
+            assert!(
+                !s.authorization_code_consume(&c.code_digest, now, "j2", now + 3_600)
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                s.authorization_code_get(&c.code_digest).await.unwrap(),
+                Some(c.clone()),
+                "a refused redemption leaves the code unused"
+            );
+        }
+    }
+
+    pub(crate) async fn authorization_code_consume_of_an_unknown_code_is_false(db: Db) {
+        assert!(
+            !db.store
+                .authorization_code_consume(&SecretDigest::of("never issued"), T0, "j", T0 + 60)
+                .await
+                .unwrap()
+        );
+    }
+
+    pub(crate) async fn authorization_code_revoke_tokens_revokes_the_access_token_idempotently(
+        db: Db,
+    ) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let c = code("code", T0);
+        let bystander = code("other", T0);
+        s.authorization_code_insert(&c).await.unwrap();
+        s.authorization_code_insert(&bystander).await.unwrap();
+        s.authorization_code_consume(&c.code_digest, T0 + 1, "jti-replayed", T0 + 3_601)
+            .await
+            .unwrap();
+        s.authorization_code_consume(&bystander.code_digest, T0 + 1, "jti-innocent", T0 + 3_601)
+            .await
+            .unwrap();
+        assert!(!s.access_token_is_revoked("jti-replayed").await.unwrap());
+
+        // The replay: the code's token goes on the revocation list, and only it.
+        assert!(
+            s.authorization_code_revoke_tokens(&c.code_digest, T0 + 2)
+                .await
+                .unwrap()
+        );
+        assert!(s.access_token_is_revoked("jti-replayed").await.unwrap());
+        assert!(!s.access_token_is_revoked("jti-innocent").await.unwrap());
+        // A second replay changes nothing and still answers true.
+        assert!(
+            s.authorization_code_revoke_tokens(&c.code_digest, T0 + 3)
+                .await
+                .unwrap()
+        );
+        assert!(s.access_token_is_revoked("jti-replayed").await.unwrap());
+        assert_eq!(
+            s.authorization_code_get(&c.code_digest)
+                .await
+                .unwrap()
+                .unwrap()
+                .access_token_jti
+                .as_deref(),
+            Some("jti-replayed")
+        );
+    }
+
+    pub(crate) async fn authorization_code_revoke_tokens_of_an_unused_or_unknown_code_is_false(
+        db: Db,
+    ) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let unused = code("unused", T0);
+        s.authorization_code_insert(&unused).await.unwrap();
+        assert!(
+            !s.authorization_code_revoke_tokens(&unused.code_digest, T0 + 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.authorization_code_revoke_tokens(&SecretDigest::of("never issued"), T0)
+                .await
+                .unwrap()
+        );
+        // The unused code can still be redeemed.
+        assert!(
+            s.authorization_code_consume(&unused.code_digest, T0 + 2, "jti", T0 + 3_602)
+                .await
+                .unwrap()
+        );
+        assert!(!s.access_token_is_revoked("jti").await.unwrap());
+    }
+
+    pub(crate) async fn access_token_revoke_is_idempotent_and_keeps_the_first_expiry(db: Db) {
+        let s = &db.store;
+        assert!(!s.access_token_is_revoked("jti-1").await.unwrap());
+        s.access_token_revoke("jti-1", T0 + 60).await.unwrap();
+        s.access_token_revoke("jti-1", T0 + 60).await.unwrap();
+        s.access_token_revoke("jti-1", T0 + 999).await.unwrap();
+        assert!(s.access_token_is_revoked("jti-1").await.unwrap());
+        assert!(!s.access_token_is_revoked("jti-2").await.unwrap());
+        assert!(!s.access_token_is_revoked("JTI-1").await.unwrap());
+        assert_eq!(
+            db.scalar("SELECT expires_at FROM revoked_access_tokens WHERE jti = 'jti-1'")
+                .await,
+            T0 + 60
+        );
+    }
+
+    pub(crate) async fn deleting_a_client_or_user_deletes_its_sessions_consents_and_codes(db: Db) {
+        let s = &db.store;
+        s.user_insert(&user("alice", ALICE, RecordSource::Admin))
+            .await
+            .unwrap();
+        s.user_insert(&user("bob", BOB, RecordSource::Admin))
+            .await
+            .unwrap();
+        with_client(s, "web").await;
+        with_client(s, "cli").await;
+        for (user_id, client_id, name) in [
+            (ALICE, "web", "aw"),
+            (ALICE, "cli", "ac"),
+            (BOB, "web", "bw"),
+            (BOB, "cli", "bc"),
+        ] {
+            s.consent_grant(user_id, client_id, &scopes(&["openid"]), T0)
+                .await
+                .unwrap();
+            s.authorization_code_insert(&AuthorizationCode {
+                client_id: client_id.into(),
+                user_id: user_id.into(),
+                ..code(name, T0)
+            })
+            .await
+            .unwrap();
+        }
+        s.session_insert(&session("alice-cookie", ALICE))
+            .await
+            .unwrap();
+        s.session_insert(&session("bob-cookie", BOB)).await.unwrap();
+
+        assert!(s.client_delete("web").await.unwrap());
+        assert!(s.user_delete("alice").await.unwrap());
+
+        let live = |name: &str| SecretDigest::of(&format!("code {name}"));
+        for name in ["aw", "ac", "bw"] {
+            assert_eq!(s.authorization_code_get(&live(name)).await.unwrap(), None);
+        }
+        assert!(
+            s.authorization_code_get(&live("bc"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(s.consent_get(ALICE, "cli").await.unwrap(), BTreeSet::new());
+        assert_eq!(s.consent_get(BOB, "web").await.unwrap(), BTreeSet::new());
+        assert_eq!(
+            s.consent_get(BOB, "cli").await.unwrap(),
+            scopes(&["openid"])
+        );
+        assert_eq!(
+            s.session_get(&SecretDigest::of("alice-cookie"), T0)
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            s.session_get(&SecretDigest::of("bob-cookie"), T0)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    pub(crate) async fn upserting_a_client_or_user_keeps_its_consents_and_codes(db: Db) {
+        // The upserts update in place: a delete and re-insert would fire the cascades.
+        let s = &db.store;
+        let alice = user("alice", ALICE, RecordSource::Config);
+        s.user_upsert(&alice).await.unwrap();
+        let web = public_client("web", RecordSource::Config);
+        s.client_upsert(&web).await.unwrap();
+        s.consent_grant(ALICE, "web", &scopes(&["openid"]), T0)
+            .await
+            .unwrap();
+        let c = code("code", T0);
+        s.authorization_code_insert(&c).await.unwrap();
+        let live = session("cookie", ALICE);
+        s.session_insert(&live).await.unwrap();
+
+        s.client_upsert(&Client {
+            updated_at: T0 + 100,
+            ..full_client("web")
+        })
+        .await
+        .unwrap();
+        s.user_upsert(&User {
+            name: Some("Alice Renamed".into()),
+            updated_at: T0 + 100,
+            ..alice
+        })
+        .await
+        .unwrap();
+
+        assert_eq!(
+            s.consent_get(ALICE, "web").await.unwrap(),
+            scopes(&["openid"])
+        );
+        assert_eq!(
+            s.authorization_code_get(&c.code_digest).await.unwrap(),
+            Some(c)
+        );
+        assert_eq!(
+            s.session_get(&live.session_digest, T0).await.unwrap(),
+            Some(live)
+        );
+    }
+
+    pub(crate) async fn undecodable_authorization_rows_are_corrupt_naming_the_column(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let p = pending("id", T0);
+        s.pending_authorization_insert(&p).await.unwrap();
+        let c = code("code", T0);
+        s.authorization_code_insert(&c).await.unwrap();
+        s.consent_grant(ALICE, "web", &scopes(&["openid"]), T0)
+            .await
+            .unwrap();
+        db.raw("UPDATE pending_authorizations SET request = '{\"client_id\": 7}'")
+            .await;
+        db.raw("UPDATE authorization_codes SET resources = 'not json'")
+            .await;
+        db.raw("UPDATE consents SET scopes = '{}'").await;
+
+        for err in [
+            s.pending_authorization_get(&p.id_digest, T0)
+                .await
+                .unwrap_err(),
+            s.pending_authorization_take(&p.id_digest, T0)
+                .await
+                .unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, StoreError::Corrupt(what) if what.contains("pending_authorizations.request")),
+                "{err:?}"
+            );
+        }
+        let err = s.authorization_code_get(&c.code_digest).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(what) if what.contains("authorization_codes.resources")),
+            "{err:?}"
+        );
+        let err = s.consent_get(ALICE, "web").await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(what) if what.contains("consents.scopes")),
+            "{err:?}"
+        );
+    }
 }
 
 // SQLite-only behaviour of `connect`.
@@ -847,6 +1647,119 @@ fn key(kid: &str, alg: SigningAlgorithm, created_at: i64) -> StoredSigningKey {
         retired_at: None,
         publish_until: None,
     }
+}
+
+/// Subjects of the users [`with_user`] creates.
+const ALICE: &str = "0190-alice";
+const BOB: &str = "0190-bob";
+
+/// Stores a user with this `user_id` (the username is derived from it).
+async fn with_user(store: &Arc<dyn Store>, user_id: &str) {
+    let username = user_id.trim_start_matches("0190-");
+    store
+        .user_insert(&user(username, user_id, RecordSource::Admin))
+        .await
+        .unwrap();
+}
+
+/// Stores a public client with this id.
+async fn with_client(store: &Arc<dyn Store>, client_id: &str) {
+    store
+        .client_insert(&public_client(client_id, RecordSource::Admin))
+        .await
+        .unwrap();
+}
+
+/// A session of `user_id` whose cookie is `cookie`, live from T0 for an hour.
+fn session(cookie: &str, user_id: &str) -> BrowserSession {
+    BrowserSession {
+        session_digest: SecretDigest::of(cookie),
+        user_id: user_id.into(),
+        auth_time: T0 - 60,
+        created_at: T0 - 60,
+        expires_at: T0 + 3_600,
+    }
+}
+
+/// A request with only the required fields.
+fn bare_request() -> ValidatedAuthorizationRequest {
+    ValidatedAuthorizationRequest {
+        client_id: "web".into(),
+        redirect_uri: "http://127.0.0.1:8080/callback".into(),
+        redirect_uri_sent: false,
+        scopes: BTreeSet::new(),
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        resources: vec![],
+        prompt: Prompt::default(),
+        max_age: None,
+        login_hint: None,
+    }
+}
+
+/// A request with every field set, none to its default.
+fn full_request() -> ValidatedAuthorizationRequest {
+    ValidatedAuthorizationRequest {
+        client_id: "ledger".into(),
+        redirect_uri: "https://ledger.example/callback?x=1&y=ü".into(),
+        redirect_uri_sent: true,
+        scopes: scopes(&["openid", "profile", "ledger:write"]),
+        state: Some("af0ifjsldkj \"quoted\"".into()),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        resources: vec![
+            "https://reports.example".into(),
+            "https://api.ledger.example".into(),
+        ],
+        prompt: Prompt {
+            none: false,
+            login: true,
+            consent: true,
+        },
+        max_age: Some(300),
+        login_hint: Some("alice@example.com".into()),
+    }
+}
+
+/// A pending request whose id is `id`, created at `created_at`, nobody logged in yet.
+fn pending(id: &str, created_at: i64) -> PendingAuthorization {
+    PendingAuthorization {
+        id_digest: SecretDigest::of(id),
+        request: bare_request(),
+        browser_digest: SecretDigest::of(&format!("browser of {id}")),
+        csrf_token: format!("csrf {id}"),
+        user_id: None,
+        auth_time: None,
+        created_at,
+        expires_at: created_at + PENDING_AUTHORIZATION_TTL,
+    }
+}
+
+/// An unused code `code {name}` of [`ALICE`] for client `web`, valid 60 s from
+/// `created_at`.
+fn code(name: &str, created_at: i64) -> AuthorizationCode {
+    AuthorizationCode {
+        code_digest: SecretDigest::of(&format!("code {name}")),
+        client_id: "web".into(),
+        user_id: ALICE.into(),
+        redirect_uri: "http://127.0.0.1:8080/callback".into(),
+        redirect_uri_sent: true,
+        code_challenge: None,
+        scopes: vec![],
+        resources: vec![],
+        nonce: None,
+        auth_time: created_at - 30,
+        created_at,
+        expires_at: created_at + 60,
+        consumed_at: None,
+        access_token_jti: None,
+        access_token_expires_at: None,
+    }
+}
+
+fn scopes(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|&s| s.to_owned()).collect()
 }
 
 fn ids(clients: &[Client]) -> Vec<&str> {

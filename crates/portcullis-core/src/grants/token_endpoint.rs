@@ -2,13 +2,14 @@
 //! dispatches on `grant_type`. The server calls [`token_request`] and maps the
 //! [`TokenError`] to the wire with [`TokenError::code`] (RFC 6749 §5.2).
 
+use super::authorization_code::{self, CodeGrantReason};
 use super::client_credentials::{self, ClientCredentialsReason};
 use crate::UnixTime;
 use crate::client::authentication::{
     ClientAuthReason, ClientDirectory, UnverifiedClientCredentials,
 };
 use crate::keys::{KeyRing, KeyRingError};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
@@ -16,7 +17,8 @@ use portcullis_proto::token::{TokenRequest, TokenResponse};
 
 /// Grant types the token endpoint implements; discovery advertises exactly these
 /// (RFC 8414 §2 `grant_types_supported`).
-pub const SUPPORTED_GRANT_TYPES: &[GrantType] = &[GrantType::ClientCredentials];
+pub const SUPPORTED_GRANT_TYPES: &[GrantType] =
+    &[GrantType::AuthorizationCode, GrantType::ClientCredentials];
 
 /// What the token endpoint needs besides the request.
 pub struct TokenEndpoint<'a> {
@@ -24,10 +26,15 @@ pub struct TokenEndpoint<'a> {
     pub issuer: &'a str,
     /// Access token lifetime in seconds.
     pub access_token_ttl: i64,
+    /// id_token lifetime in seconds (OIDC Core §2 `exp`).
+    pub id_token_ttl: i64,
     /// Current signing keys.
     pub keys: &'a KeyRing,
-    /// Where clients are looked up.
+    /// Where clients are looked up (the server's bounded cache).
     pub clients: &'a dyn ClientDirectory,
+    /// Authorization codes, users and the revocation list (the authorization code
+    /// grant; client credentials never touches it).
+    pub store: &'a dyn Store,
 }
 
 /// A successful token request: the response body and what the audit log records.
@@ -58,7 +65,7 @@ pub enum TokenErrorReason {
     )]
     PasswordGrant,
     /// A grant type this server does not implement.
-    #[error("grant_type `{0}` is not supported; supported: client_credentials")]
+    #[error("grant_type `{0}` is not supported; supported: {supported}", supported = supported_grant_types())]
     UnsupportedGrantType(String),
     /// Client authentication failed or was malformed.
     #[error(transparent)]
@@ -69,6 +76,9 @@ pub enum TokenErrorReason {
     /// A client credentials rule.
     #[error(transparent)]
     ClientCredentials(#[from] ClientCredentialsReason),
+    /// An authorization code rule.
+    #[error(transparent)]
+    AuthorizationCode(#[from] CodeGrantReason),
     /// The database failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
@@ -102,6 +112,7 @@ impl TokenError {
             TokenErrorReason::ClientAuth(_) => ErrorCode::InvalidClient,
             TokenErrorReason::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
             TokenErrorReason::ClientCredentials(r) => r.code(),
+            TokenErrorReason::AuthorizationCode(r) => r.code(),
             TokenErrorReason::Store(StoreError::Unavailable(_)) => {
                 ErrorCode::TemporarilyUnavailable
             }
@@ -178,6 +189,9 @@ pub async fn token_request(
         ));
     }
     let result = match grant_type {
+        GrantType::AuthorizationCode => {
+            authorization_code::issue(endpoint, &client, &request, now).await
+        }
         GrantType::ClientCredentials => client_credentials::issue(
             endpoint,
             &client,
@@ -185,9 +199,18 @@ pub async fn token_request(
             &request.resource,
             now,
         ),
-        GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode => Err(
+        GrantType::RefreshToken | GrantType::DeviceCode => Err(
             TokenErrorReason::UnsupportedGrantType(grant_type.as_str().to_owned()),
         ),
     };
     result.map_err(|reason| fail(reason, claimed))
+}
+
+/// `authorization_code, client_credentials`: the list quoted in errors.
+fn supported_grant_types() -> String {
+    SUPPORTED_GRANT_TYPES
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,7 +1,10 @@
-//! RFC 9068 JWT access tokens: header `typ: at+jwt`, signed by the active ES256 key.
+//! RFC 9068 JWT access tokens: header `typ: at+jwt`, signed by the active ES256 key;
+//! [`verify`] checks one for our own endpoints (userinfo).
 
+use super::verify::{SignatureReason, verify_signature};
 use crate::UnixTime;
 use crate::keys::{KeyRing, KeyRingError, SigningAlgorithm};
+use portcullis_proto::ErrorCode;
 use portcullis_proto::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use serde_json::{Map, Value};
 use uuid::{NoContext, Timestamp, Uuid};
@@ -58,4 +61,230 @@ pub fn mint(
         .signer(SigningAlgorithm::Es256)?
         .sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
     Ok(IssuedAccessToken { token, claims })
+}
+
+/// Why an access token presented to us was refused (RFC 6750 §3.1 `invalid_token`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessTokenReason {
+    /// Malformed, not ours, wrong `typ` or algorithm, or a bad signature.
+    #[error(transparent)]
+    Signature(#[from] SignatureReason),
+    /// `iss` is not this server's issuer identifier.
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    /// `exp` is at or before `now`.
+    #[error("the token has expired")]
+    Expired,
+}
+
+impl AccessTokenReason {
+    /// Always `invalid_token` (401 with `WWW-Authenticate: Bearer`, RFC 6750 §3.1).
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidToken
+    }
+}
+
+/// RFC 9068 §4: verifies an access token that this server issued: `typ: at+jwt`,
+/// `alg` ES256 or RS256 matching the key that `kid` names in our published JWK Set,
+/// the signature, `iss` exactly `issuer`, and `exp > now` with no leeway (we issued it
+/// with our own clock). `aud` is not checked here: the caller decides which audiences
+/// it serves.
+///
+/// # Errors
+/// An [`AccessTokenReason`].
+pub fn verify(
+    ring: &KeyRing,
+    issuer: &str,
+    token: &str,
+    now: UnixTime,
+) -> Result<AccessTokenClaims, AccessTokenReason> {
+    let claims: AccessTokenClaims = verify_signature(ring, token, ACCESS_TOKEN_TYP)?;
+    if claims.iss != issuer {
+        return Err(AccessTokenReason::WrongIssuer);
+    }
+    if claims.exp <= now {
+        return Err(AccessTokenReason::Expired);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::key_ring;
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use serde_json::json;
+
+    const ISS: &str = "https://id.example";
+    const NOW: UnixTime = 1_800_000_000;
+
+    fn token(ring: &KeyRing) -> IssuedAccessToken {
+        mint(
+            ring,
+            ISS,
+            900,
+            NOW,
+            AccessTokenGrant {
+                subject: "u1",
+                client_id: "app",
+                audiences: vec!["https://api.example".into()],
+                scope: Some("openid".into()),
+                extra: Map::new(),
+            },
+        )
+        .unwrap()
+    }
+
+    /// The token with its header replaced (the signature no longer covers it).
+    fn with_header(token: &str, header: &serde_json::Value) -> String {
+        let (_, rest) = token.split_once('.').unwrap();
+        format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()))
+    }
+
+    fn kid(ring: &KeyRing, alg: SigningAlgorithm) -> String {
+        ring.signer(alg).unwrap().kid().to_owned()
+    }
+
+    #[test]
+    fn verifies_its_own_token_until_exp() {
+        let ring = key_ring(NOW).unwrap();
+        let issued = token(&ring);
+        let claims = verify(&ring, ISS, &issued.token, NOW + 899).unwrap();
+        assert_eq!(claims, issued.claims);
+    }
+
+    #[test]
+    fn rejects_an_expired_token() {
+        let ring = key_ring(NOW).unwrap();
+        let issued = token(&ring);
+        for now in [NOW + 900, NOW + 901] {
+            let e = verify(&ring, ISS, &issued.token, now).unwrap_err();
+            assert_eq!(e, AccessTokenReason::Expired);
+            assert_eq!(e.code(), ErrorCode::InvalidToken);
+        }
+    }
+
+    #[test]
+    fn rejects_another_issuer() {
+        let ring = key_ring(NOW).unwrap();
+        let issued = token(&ring);
+        assert_eq!(
+            verify(&ring, "https://other.example", &issued.token, NOW).unwrap_err(),
+            AccessTokenReason::WrongIssuer
+        );
+    }
+
+    #[test]
+    fn rejects_a_token_signed_by_another_server() {
+        let ring = key_ring(NOW).unwrap();
+        let other = key_ring(NOW).unwrap();
+        assert_eq!(
+            verify(&ring, ISS, &token(&other).token, NOW).unwrap_err(),
+            SignatureReason::UnknownKey.into()
+        );
+    }
+
+    #[test]
+    fn rejects_a_tampered_signature() {
+        let ring = key_ring(NOW).unwrap();
+        let issued = token(&ring).token;
+        let (signed, signature) = issued.rsplit_once('.').unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        bytes[0] ^= 1;
+        let tampered = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(bytes));
+        assert_eq!(
+            verify(&ring, ISS, &tampered, NOW).unwrap_err(),
+            SignatureReason::BadSignature.into()
+        );
+    }
+
+    #[test]
+    fn rejects_tampered_claims() {
+        let ring = key_ring(NOW).unwrap();
+        let issued = token(&ring).token;
+        let parts: Vec<&str> = issued.split('.').collect();
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        claims["sub"] = json!("admin");
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            parts[2]
+        );
+        assert_eq!(
+            verify(&ring, ISS, &forged, NOW).unwrap_err(),
+            SignatureReason::BadSignature.into()
+        );
+    }
+
+    #[test]
+    fn rejects_a_wrong_typ() {
+        let ring = key_ring(NOW).unwrap();
+        let issued = token(&ring).token;
+        let es = kid(&ring, SigningAlgorithm::Es256);
+        let forged = with_header(&issued, &json!({"alg": "ES256", "typ": "JWT", "kid": es}));
+        assert!(matches!(
+            verify(&ring, ISS, &forged, NOW).unwrap_err(),
+            AccessTokenReason::Signature(SignatureReason::WrongType { .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_an_algorithm_that_does_not_match_the_key() {
+        let ring = key_ring(NOW).unwrap();
+        let issued = token(&ring).token;
+        let rs = kid(&ring, SigningAlgorithm::Rs256);
+        let forged = with_header(
+            &issued,
+            &json!({"alg": "ES256", "typ": "at+jwt", "kid": rs}),
+        );
+        assert_eq!(
+            verify(&ring, ISS, &forged, NOW).unwrap_err(),
+            SignatureReason::AlgorithmMismatch.into()
+        );
+    }
+
+    #[test]
+    fn rejects_unsupported_algorithms() {
+        let ring = key_ring(NOW).unwrap();
+        let issued = token(&ring).token;
+        let es = kid(&ring, SigningAlgorithm::Es256);
+        let hs = with_header(
+            &issued,
+            &json!({"alg": "HS256", "typ": "at+jwt", "kid": es}),
+        );
+        assert_eq!(
+            verify(&ring, ISS, &hs, NOW).unwrap_err(),
+            SignatureReason::UnsupportedAlgorithm.into()
+        );
+        let none = with_header(&issued, &json!({"alg": "none", "typ": "at+jwt", "kid": es}));
+        assert_eq!(
+            verify(&ring, ISS, &none, NOW).unwrap_err(),
+            SignatureReason::Malformed.into()
+        );
+    }
+
+    #[test]
+    fn rejects_a_missing_kid() {
+        let ring = key_ring(NOW).unwrap();
+        let issued = token(&ring).token;
+        let forged = with_header(&issued, &json!({"alg": "ES256", "typ": "at+jwt"}));
+        assert_eq!(
+            verify(&ring, ISS, &forged, NOW).unwrap_err(),
+            SignatureReason::UnknownKey.into()
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        let ring = key_ring(NOW).unwrap();
+        for bad in ["", "a.b.c", "not a token", "e30.e30"] {
+            assert_eq!(
+                verify(&ring, ISS, bad, NOW).unwrap_err(),
+                SignatureReason::Malformed.into(),
+                "{bad}"
+            );
+        }
+    }
 }

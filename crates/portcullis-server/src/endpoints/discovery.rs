@@ -10,9 +10,8 @@ use portcullis_proto::grant::TokenEndpointAuthMethod;
 use portcullis_proto::routes::ADVERTISED;
 
 /// Builds the metadata for `issuer`. Advertises only what works: endpoints from the
-/// route table, grants from the token endpoint's dispatch table. The OpenID Provider
-/// members (`authorization_endpoint`, `subject_types_supported`,
-/// `id_token_signing_alg_values_supported`) arrive with id_tokens and `/authorize`.
+/// route table, grants from the token endpoint's dispatch table, `code` as the only
+/// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method.
 pub fn metadata(issuer: &str) -> ServerMetadata {
     ServerMetadata {
         issuer: issuer.to_owned(),
@@ -20,7 +19,31 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
             .iter()
             .map(|e| (e.metadata_name.to_owned(), format!("{issuer}{}", e.path)))
             .collect(),
-        response_types_supported: Vec::new(),
+        response_types_supported: strings(&["code"]),
+        response_modes_supported: strings(&["query"]),
+        code_challenge_methods_supported: strings(&["S256"]),
+        authorization_response_iss_parameter_supported: true,
+        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
+        claims_supported: strings(&[
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "name",
+            "preferred_username",
+            "email",
+            "email_verified",
+        ]),
+        subject_types_supported: strings(&["public"]),
+        id_token_signing_alg_values_supported: strings(&["RS256", "ES256"]),
+        prompt_values_supported: strings(&["none", "login", "consent"]),
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
         grant_types_supported: SUPPORTED_GRANT_TYPES
             .iter()
             .map(|g| g.as_str().to_owned())
@@ -28,11 +51,16 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
         token_endpoint_auth_methods_supported: [
             TokenEndpointAuthMethod::ClientSecretBasic,
             TokenEndpointAuthMethod::ClientSecretPost,
+            TokenEndpointAuthMethod::None,
         ]
         .iter()
         .map(|m| m.as_str().to_owned())
         .collect(),
     }
+}
+
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
 }
 
 /// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.

@@ -23,8 +23,11 @@ pub async fn token_post(
     let endpoint = TokenEndpoint {
         issuer: &state.config().issuer,
         access_token_ttl: state.config().tokens.access_token_ttl,
+        // An id_token lives as long as the access token issued with it.
+        id_token_ttl: state.config().tokens.access_token_ttl,
         keys: &keys.ring,
         clients: state.clients(),
+        store: state.store().as_ref(),
     };
     // Two Authorization headers would make "which credentials?" ambiguous.
     let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();

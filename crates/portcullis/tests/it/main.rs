@@ -9,10 +9,16 @@
     missing_docs
 )]
 
+mod authorization_code;
+mod authorize_rejections;
+mod browser;
 mod cli;
 mod client_credentials;
 mod discovery;
+mod flow;
 mod keys;
+mod oidc;
+mod pages;
 mod postgres;
 mod rejections;
 mod serve;

@@ -1,0 +1,109 @@
+//! RFC 6749 §4.1.2 authorization codes: 256-bit random, stored as a SHA-256 digest,
+//! single use, bound to the client, redirect URI, PKCE challenge, scopes, resources,
+//! nonce and auth_time.
+
+use super::request::{AuthorizeReason, ValidatedAuthorizationRequest};
+use crate::UnixTime;
+use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
+use crate::store::{Store, StoreError};
+use portcullis_proto::ErrorCode;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Issues a code for `request`, approved by `user_id` who authenticated at
+/// `auth_time`, valid for `ttl` seconds from `now`. Returns the code to put in the
+/// redirect ([`super::request::success_location`]); only its SHA-256 is stored (why:
+/// a database leak must not yield redeemable codes).
+///
+/// # Errors
+/// [`IssueCodeError`]: the CSPRNG or the store failed.
+pub async fn issue_code(
+    store: &dyn Store,
+    request: &ValidatedAuthorizationRequest,
+    user_id: &str,
+    auth_time: UnixTime,
+    ttl: i64,
+    now: UnixTime,
+) -> Result<SecretString, IssueCodeError> {
+    let code = generate_secret()?;
+    let record = AuthorizationCode {
+        code_digest: SecretDigest::of(code.expose_secret()),
+        client_id: request.client_id.clone(),
+        user_id: user_id.to_owned(),
+        redirect_uri: request.redirect_uri.clone(),
+        redirect_uri_sent: request.redirect_uri_sent,
+        code_challenge: request.code_challenge.clone(),
+        scopes: request.scopes.iter().cloned().collect(),
+        resources: request.resources.clone(),
+        nonce: request.nonce.clone(),
+        auth_time,
+        created_at: now,
+        expires_at: now.saturating_add(ttl),
+        consumed_at: None,
+        access_token_jti: None,
+        access_token_expires_at: None,
+    };
+    store.authorization_code_insert(&record).await?;
+    Ok(code)
+}
+
+/// Why a code could not be issued (a server-side failure).
+#[derive(Debug, thiserror::Error)]
+pub enum IssueCodeError {
+    /// The system CSPRNG failed.
+    #[error(transparent)]
+    Random(#[from] RandomUnavailable),
+    /// The store failed.
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl IssueCodeError {
+    /// `temporarily_unavailable` when the database is unreachable, else `server_error`.
+    pub fn code(&self) -> ErrorCode {
+        self.reason().code()
+    }
+
+    /// The reason to redirect with ([`super::request::RedirectError::new`]).
+    pub fn reason(&self) -> AuthorizeReason {
+        match self {
+            Self::Store(StoreError::Unavailable(_)) => AuthorizeReason::TemporarilyUnavailable,
+            Self::Store(_) | Self::Random(_) => AuthorizeReason::ServerError,
+        }
+    }
+}
+
+/// An authorization code as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    /// SHA-256 of the code.
+    pub code_digest: SecretDigest,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who approved it (`sub`).
+    pub user_id: String,
+    /// The redirect URI the code was sent to.
+    pub redirect_uri: String,
+    /// Whether the authorization request carried `redirect_uri`; if so the token
+    /// request must repeat it (RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
+    /// RFC 7636 §4.3 `code_challenge` (S256), if the request had one.
+    pub code_challenge: Option<String>,
+    /// Granted scopes, sorted.
+    pub scopes: Vec<String>,
+    /// Granted resources (RFC 8707), the access token's `aud`.
+    pub resources: Vec<String>,
+    /// OIDC `nonce`, for the id_token.
+    pub nonce: Option<String>,
+    /// When the user authenticated (OIDC `auth_time`).
+    pub auth_time: UnixTime,
+    /// Seconds since the epoch.
+    pub created_at: UnixTime,
+    /// Seconds since the epoch; redeeming at or after it fails.
+    pub expires_at: UnixTime,
+    /// When it was redeemed; `None` while unused.
+    pub consumed_at: Option<UnixTime>,
+    /// `jti` of the access token issued for it (revoked if the code is replayed).
+    pub access_token_jti: Option<String>,
+    /// `exp` of that access token.
+    pub access_token_expires_at: Option<UnixTime>,
+}

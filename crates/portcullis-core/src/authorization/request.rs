@@ -1,0 +1,447 @@
+//! RFC 6749 §4.1.1 / OIDC Core §3.1.2.1–3.1.2.2: validating an authorization request.
+//!
+//! Order matters (RFC 6749 §4.1.2.1): the client and the redirect URI are checked
+//! first, and if either is wrong the user sees an error page and is never redirected
+//! (an open redirector otherwise). Every later error is sent to the verified redirect
+//! URI with `state` and `iss` (RFC 9207), built by [`RedirectError::location`].
+
+pub use super::response::{RedirectError, response_uri, success_location};
+
+use crate::client::Client;
+use crate::client::authentication::ClientDirectory;
+use crate::client::check_resource_uri;
+use crate::client::redirect_uri::{RedirectUriReason, match_redirect_uri};
+use crate::pkce::{PkceReason, parse_challenge};
+use crate::scope::parse_scope;
+use crate::store::StoreError;
+use portcullis_proto::ErrorCode;
+use portcullis_proto::authorize::AuthorizationRequest;
+use portcullis_proto::error::echo;
+use portcullis_proto::grant::GrantType;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Validates an authorization request.
+///
+/// Rules, in order:
+/// 1. `client_id` names a registered client, and `redirect_uri` matches one of its
+///    URIs ([`match_redirect_uri`]); otherwise [`AuthorizationError::ErrorPage`].
+/// 2. From here every failure is an [`AuthorizationError::Redirect`] carrying `state`
+///    unchanged (even when other parameters, or `state` itself, are bad: the client
+///    needs it to match the answer to its request).
+/// 3. `request` / `request_uri` (OIDC Core §6): not supported.
+/// 4. `response_type` exactly `code` (OAuth 2.1 §4.1.1: no implicit or hybrid);
+///    `response_mode` absent or `query`.
+/// 5. The client is registered for `authorization_code` (`unauthorized_client`).
+/// 6. `scope`: scope-tokens, each allowed for the client (`invalid_scope`). An absent
+///    scope is an empty set (RFC 6749 §3.3 leaves the default to the server; the
+///    token then carries no scope, and an empty request cannot be widened by accident).
+/// 7. PKCE (RFC 7636, RFC 9700 §2.1.1): `S256` only. A public client must send a
+///    challenge; a confidential client without one is accepted only for an OpenID
+///    request with a `nonce` (RFC 9700 §2.1.1 allows the nonce as the injection
+///    countermeasure: it binds the id_token to the client's session).
+/// 8. `resource` (RFC 8707 §2): absolute URIs without a fragment, each one of the
+///    client's audiences (`invalid_target`); duplicates dropped, order kept.
+/// 9. OIDC `prompt` (`none`, `login`, `consent`; `none` alone), `max_age` (a
+///    non-negative integer), and lengths: `state` and `nonce` at most 2048 bytes,
+///    `login_hint` at most 255 characters (they are stored with the request).
+///
+/// # Errors
+/// An [`AuthorizationError`].
+pub async fn validate(
+    directory: &dyn ClientDirectory,
+    params: AuthorizationRequest,
+) -> Result<(Arc<Client>, ValidatedAuthorizationRequest), AuthorizationError> {
+    let Some(client_id) = params.client_id.as_deref() else {
+        return Err(ErrorPageReason::MissingClientId.into());
+    };
+    let client = match directory.find_client(client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Err(ErrorPageReason::UnknownClient(echo(client_id)).into()),
+        Err(e) => return Err(ErrorPageReason::Store(e).into()),
+    };
+    let (redirect_uri, redirect_uri_sent) =
+        match_redirect_uri(&client, params.redirect_uri.as_deref())
+            .map_err(ErrorPageReason::RedirectUri)?;
+    // The redirect URI is now verified: errors go back to the client.
+    let state = params.state.clone();
+    match validate_redirectable(&client, params, redirect_uri.clone(), redirect_uri_sent) {
+        Ok(request) => Ok((client, request)),
+        Err(reason) => Err(AuthorizationError::Redirect(RedirectError {
+            redirect_uri,
+            state,
+            reason,
+        })),
+    }
+}
+
+/// Why an authorization request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizationError {
+    /// Show an HTML error page; never redirect (the redirect URI is not verified).
+    #[error(transparent)]
+    ErrorPage(ErrorPageReason),
+    /// Redirect to the verified redirect URI with the error ([`RedirectError::location`]).
+    #[error(transparent)]
+    Redirect(RedirectError),
+}
+
+impl From<ErrorPageReason> for AuthorizationError {
+    fn from(reason: ErrorPageReason) -> Self {
+        Self::ErrorPage(reason)
+    }
+}
+
+/// Failures shown on an error page (RFC 6749 §4.1.2.1: "MUST NOT automatically redirect
+/// the user-agent to the invalid redirection URI"). The texts complete the sentence
+/// "The application sent an invalid request: …".
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorPageReason {
+    /// No `client_id`.
+    #[error("the client_id parameter is missing")]
+    MissingClientId,
+    /// No client with this id (bounded with [`echo`]).
+    #[error("no application is registered with client_id `{0}`")]
+    UnknownClient(String),
+    /// The redirect URI is missing, or not registered.
+    #[error(transparent)]
+    RedirectUri(RedirectUriReason),
+    /// The client could not be looked up.
+    #[error("storage failed: {0}")]
+    Store(StoreError),
+}
+
+impl ErrorPageReason {
+    /// `invalid_request`; `temporarily_unavailable` / `server_error` for the store.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::MissingClientId | Self::UnknownClient(_) | Self::RedirectUri(_) => {
+                ErrorCode::InvalidRequest
+            }
+            Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
+            Self::Store(_) => ErrorCode::ServerError,
+        }
+    }
+}
+
+/// Why an authorization request failed after its redirect URI was verified: sent to
+/// the client as `error` (from [`AuthorizeReason::code`]) and `error_description`.
+/// Quoted values are bounded with [`echo`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorizeReason {
+    /// The parameters could not be read (e.g. a repeated parameter); the text says why.
+    #[error("{0}")]
+    Malformed(String),
+    /// OIDC Core §6.1 `request` (request objects).
+    #[error("the request parameter (request objects) is not supported")]
+    RequestObject,
+    /// OIDC Core §6.2 `request_uri`.
+    #[error("the request_uri parameter is not supported")]
+    RequestUri,
+    /// No `response_type`.
+    #[error("the response_type parameter is missing; use response_type=code")]
+    MissingResponseType,
+    /// Anything but `code`: implicit and hybrid flows are not supported (OAuth 2.1).
+    #[error("response_type `{0}` is not supported; use response_type=code")]
+    UnsupportedResponseType(String),
+    /// Anything but `query` (OAuth 2.0 Multiple Response Type Encoding Practices §2.1).
+    #[error("response_mode `{0}` is not supported; omit it or use query")]
+    UnsupportedResponseMode(String),
+    /// The client is not registered for the authorization code grant.
+    #[error("this application is not registered for the authorization_code grant")]
+    GrantNotAllowed,
+    /// RFC 6749 §3.3: not a scope-token.
+    #[error(
+        "scope `{0}` is malformed (RFC 6749 section 3.3: visible ASCII, separated by single spaces)"
+    )]
+    MalformedScope(String),
+    /// The scope is not among the client's allowed scopes.
+    #[error("scope `{0}` is not allowed for this application")]
+    ScopeNotAllowed(String),
+    /// `code_challenge` / `code_challenge_method` problems.
+    #[error(transparent)]
+    Pkce(PkceReason),
+    /// A public client without `code_challenge` (RFC 7636 §4.4.1, OAuth 2.1 §4.1.1).
+    #[error("code_challenge is required (PKCE with code_challenge_method=S256)")]
+    PkceRequired,
+    /// A confidential client without PKCE, outside an OpenID request with a nonce.
+    #[error(
+        "code_challenge is required (PKCE with S256), unless this is an OpenID Connect request with a nonce"
+    )]
+    PkceOrNonceRequired,
+    /// RFC 8707 §2: not an absolute URI, or has a fragment.
+    #[error("resource `{0}` must be an absolute URI without a fragment (RFC 8707 section 2)")]
+    MalformedResource(String),
+    /// The resource is not among the client's audiences.
+    #[error("resource `{0}` is not an audience this application may request")]
+    ResourceNotAllowed(String),
+    /// `state` longer than [`MAX_STATE_BYTES`].
+    #[error("state is longer than 2048 bytes")]
+    StateTooLong,
+    /// `nonce` longer than [`MAX_NONCE_BYTES`].
+    #[error("nonce is longer than 2048 bytes")]
+    NonceTooLong,
+    /// `login_hint` longer than [`MAX_LOGIN_HINT_CHARS`].
+    #[error("login_hint is longer than 255 characters")]
+    LoginHintTooLong,
+    /// A `prompt` value other than `none`, `login`, `consent` (e.g. `select_account`).
+    #[error("prompt `{0}` is not supported; supported: none, login, consent")]
+    UnsupportedPrompt(String),
+    /// `prompt` with an empty value between spaces.
+    #[error("prompt is malformed: values are separated by single spaces")]
+    MalformedPrompt,
+    /// OIDC Core §3.1.2.1: `none` with any other value.
+    #[error("prompt=none cannot be combined with other prompt values")]
+    PromptNoneWithOthers,
+    /// OIDC Core §3.1.2.1: not a non-negative integer.
+    #[error("max_age `{0}` is not a non-negative integer number of seconds")]
+    MalformedMaxAge(String),
+    /// OIDC Core §3.1.2.6: `prompt=none`, but the user must log in.
+    #[error("the user must log in, and prompt=none forbids showing the login page")]
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none`, but the user must approve scopes.
+    #[error("the user must approve the request, and prompt=none forbids showing the consent page")]
+    ConsentRequired,
+    /// RFC 6749 §4.1.2.1: the user denied the request.
+    #[error("the user denied the request")]
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1: the server failed (details in the log only).
+    #[error("the server could not complete the request")]
+    ServerError,
+    /// RFC 6749 §4.1.2.1: the database is unreachable; retry later.
+    #[error("the server is temporarily unable to complete the request; retry later")]
+    TemporarilyUnavailable,
+}
+
+impl AuthorizeReason {
+    /// The RFC 6749 §4.1.2.1 / RFC 8707 §2 / OIDC Core §3.1.2.6 error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Malformed(_)
+            | Self::MissingResponseType
+            | Self::UnsupportedResponseMode(_)
+            | Self::PkceRequired
+            | Self::PkceOrNonceRequired
+            | Self::StateTooLong
+            | Self::NonceTooLong
+            | Self::LoginHintTooLong
+            | Self::UnsupportedPrompt(_)
+            | Self::MalformedPrompt
+            | Self::PromptNoneWithOthers
+            | Self::MalformedMaxAge(_) => ErrorCode::InvalidRequest,
+            Self::Pkce(reason) => reason.code(),
+            Self::RequestObject => ErrorCode::RequestNotSupported,
+            Self::RequestUri => ErrorCode::RequestUriNotSupported,
+            Self::UnsupportedResponseType(_) => ErrorCode::UnsupportedResponseType,
+            Self::GrantNotAllowed => ErrorCode::UnauthorizedClient,
+            Self::MalformedScope(_) | Self::ScopeNotAllowed(_) => ErrorCode::InvalidScope,
+            Self::MalformedResource(_) | Self::ResourceNotAllowed(_) => ErrorCode::InvalidTarget,
+            Self::LoginRequired => ErrorCode::LoginRequired,
+            Self::ConsentRequired => ErrorCode::ConsentRequired,
+            Self::AccessDenied => ErrorCode::AccessDenied,
+            Self::ServerError => ErrorCode::ServerError,
+            Self::TemporarilyUnavailable => ErrorCode::TemporarilyUnavailable,
+        }
+    }
+}
+
+/// OIDC Core §3.1.2.1 `prompt` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    /// `none`: show no page; fail with `login_required` / `consent_required` instead.
+    pub none: bool,
+    /// `login`: authenticate again even with a session.
+    pub login: bool,
+    /// `consent`: show the consent page even if approved before.
+    pub consent: bool,
+}
+
+impl Prompt {
+    /// Parses the space-delimited `prompt` parameter.
+    ///
+    /// # Errors
+    /// [`AuthorizeReason::UnsupportedPrompt`] (e.g. `select_account`: there is one
+    /// account per browser session), [`AuthorizeReason::MalformedPrompt`],
+    /// [`AuthorizeReason::PromptNoneWithOthers`].
+    pub fn parse(value: &str) -> Result<Self, AuthorizeReason> {
+        let mut prompt = Self::default();
+        let mut others = false;
+        for token in value.split(' ') {
+            match token {
+                "none" => prompt.none = true,
+                "login" => {
+                    prompt.login = true;
+                    others = true;
+                }
+                "consent" => {
+                    prompt.consent = true;
+                    others = true;
+                }
+                "" => return Err(AuthorizeReason::MalformedPrompt),
+                other => return Err(AuthorizeReason::UnsupportedPrompt(echo(other))),
+            }
+        }
+        if prompt.none && others {
+            return Err(AuthorizeReason::PromptNoneWithOthers);
+        }
+        Ok(prompt)
+    }
+}
+
+/// An authorization request that passed every check. Only [`validate`] builds one
+/// from the wire; the serde impls exist to keep it in the pending-request row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatedAuthorizationRequest {
+    /// The client.
+    pub client_id: String,
+    /// Where the response goes: the URI the client sent (for a native client's
+    /// loopback URI, with the port it sent), or its only registered URI.
+    pub redirect_uri: String,
+    /// Whether `redirect_uri` was in the request (then the token request must repeat it).
+    pub redirect_uri_sent: bool,
+    /// Requested scopes (⊆ the client's scopes).
+    pub scopes: BTreeSet<String>,
+    /// `state`, returned unchanged.
+    pub state: Option<String>,
+    /// OIDC `nonce`.
+    pub nonce: Option<String>,
+    /// RFC 7636 `code_challenge` (method S256), if sent.
+    pub code_challenge: Option<String>,
+    /// RFC 8707 resources (⊆ the client's audiences), in request order, no duplicates.
+    pub resources: Vec<String>,
+    /// OIDC `prompt`.
+    pub prompt: Prompt,
+    /// OIDC `max_age` in seconds.
+    pub max_age: Option<i64>,
+    /// OIDC `login_hint`, to pre-fill the username.
+    pub login_hint: Option<String>,
+}
+
+impl ValidatedAuthorizationRequest {
+    /// Whether this is an OpenID Connect request (`openid` requested).
+    pub fn is_openid(&self) -> bool {
+        self.scopes.contains("openid")
+    }
+}
+
+/// Rules 3–9 of [`validate`], once the client and redirect URI are known.
+fn validate_redirectable(
+    client: &Client,
+    params: AuthorizationRequest,
+    redirect_uri: String,
+    redirect_uri_sent: bool,
+) -> Result<ValidatedAuthorizationRequest, AuthorizeReason> {
+    if params.request.is_some() {
+        return Err(AuthorizeReason::RequestObject);
+    }
+    if params.request_uri.is_some() {
+        return Err(AuthorizeReason::RequestUri);
+    }
+    match params.response_type.as_deref() {
+        Some("code") => {}
+        Some(other) => return Err(AuthorizeReason::UnsupportedResponseType(echo(other))),
+        None => return Err(AuthorizeReason::MissingResponseType),
+    }
+    match params.response_mode.as_deref() {
+        None | Some("query") => {}
+        Some(other) => return Err(AuthorizeReason::UnsupportedResponseMode(echo(other))),
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(AuthorizeReason::GrantNotAllowed);
+    }
+    let scopes = match params.scope.as_deref() {
+        None => BTreeSet::new(),
+        Some(value) => {
+            parse_scope(value).map_err(|bad| AuthorizeReason::MalformedScope(echo(&bad)))?
+        }
+    };
+    if let Some(denied) = scopes.iter().find(|s| !client.scopes.contains(s)) {
+        return Err(AuthorizeReason::ScopeNotAllowed(echo(denied)));
+    }
+    if params
+        .state
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_STATE_BYTES)
+    {
+        return Err(AuthorizeReason::StateTooLong);
+    }
+    if params
+        .nonce
+        .as_ref()
+        .is_some_and(|n| n.len() > MAX_NONCE_BYTES)
+    {
+        return Err(AuthorizeReason::NonceTooLong);
+    }
+    let code_challenge = parse_challenge(
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    )
+    .map_err(AuthorizeReason::Pkce)?;
+    if code_challenge.is_none() {
+        // Why: without PKCE a stolen code can be redeemed (RFC 9700 §4.5); a public
+        // client has no other binding, a confidential one may rely on the OIDC nonce.
+        if client.is_public() {
+            return Err(AuthorizeReason::PkceRequired);
+        }
+        if !(scopes.contains("openid") && params.nonce.is_some()) {
+            return Err(AuthorizeReason::PkceOrNonceRequired);
+        }
+    }
+    let mut resources: Vec<String> = Vec::with_capacity(params.resource.len());
+    for resource in params.resource {
+        if check_resource_uri(&resource).is_err() {
+            return Err(AuthorizeReason::MalformedResource(echo(&resource)));
+        }
+        if !client.audiences.contains(&resource) {
+            return Err(AuthorizeReason::ResourceNotAllowed(echo(&resource)));
+        }
+        if !resources.contains(&resource) {
+            resources.push(resource);
+        }
+    }
+    let prompt = match params.prompt.as_deref() {
+        None => Prompt::default(),
+        Some(value) => Prompt::parse(value)?,
+    };
+    let max_age = params.max_age.as_deref().map(parse_max_age).transpose()?;
+    if params
+        .login_hint
+        .as_ref()
+        .is_some_and(|h| h.chars().count() > MAX_LOGIN_HINT_CHARS)
+    {
+        return Err(AuthorizeReason::LoginHintTooLong);
+    }
+    Ok(ValidatedAuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        redirect_uri_sent,
+        scopes,
+        state: params.state,
+        nonce: params.nonce,
+        code_challenge: code_challenge.map(|c| c.into_string()),
+        resources,
+        prompt,
+        max_age,
+        login_hint: params.login_hint,
+    })
+}
+
+/// OIDC Core §3.1.2.1 `max_age`: ASCII digits only (no sign, no spaces), fits an i64.
+fn parse_max_age(value: &str) -> Result<i64, AuthorizeReason> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| value.parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| AuthorizeReason::MalformedMaxAge(echo(value)))
+}
+
+/// Longest `state` kept, in bytes.
+pub const MAX_STATE_BYTES: usize = 2048;
+/// Longest `nonce` kept, in bytes.
+pub const MAX_NONCE_BYTES: usize = 2048;
+/// Longest `login_hint` kept, in characters (the longest username).
+pub const MAX_LOGIN_HINT_CHARS: usize = 255;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,754 @@
+//! RFC 6749 §4.1.3–4.1.4 authorization code grant, with RFC 7636 §4.6 PKCE and an
+//! OpenID Connect id_token (OIDC Core §3.1.3.3).
+//!
+//! Every check runs before the code is consumed (why: a request with a stolen code but
+//! no verifier, or from another client, must not burn the legitimate client's code).
+//! Tokens are signed before the consume too, which is the commit point: a token is
+//! returned only if the store recorded its `jti` against the code, so a later replay
+//! revokes exactly what was issued.
+
+use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use crate::UnixTime;
+use crate::authorization::code::AuthorizationCode;
+use crate::client::Client;
+use crate::client::authentication::AuthenticatedClient;
+use crate::pkce::{self, PkceReason, VerifiedCodeVerifier};
+use crate::scope::join_scope;
+use crate::secret::SecretDigest;
+use crate::tokens::access_token::{AccessTokenGrant, mint};
+use crate::tokens::id_token::{IdTokenGrant, mint_id_token};
+use crate::user::User;
+use portcullis_proto::ErrorCode;
+use portcullis_proto::grant::GrantType;
+use portcullis_proto::routes;
+use portcullis_proto::token::{TokenRequest, TokenResponse};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+/// Why an authorization code was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeGrantReason {
+    /// No `code` parameter.
+    #[error("the code parameter is missing")]
+    MissingCode,
+    /// No code with this digest was ever issued (or it was purged).
+    #[error("the authorization code is invalid")]
+    UnknownCode,
+    /// RFC 6749 §4.1.2: redeemed before; the tokens issued from it are revoked.
+    #[error("the authorization code was already used; the tokens issued from it are revoked")]
+    AlreadyUsed,
+    /// `now >= expires_at`.
+    #[error("the authorization code has expired")]
+    Expired,
+    /// RFC 6749 §4.1.3: issued to another client.
+    #[error("the authorization code was issued to another client")]
+    WrongClient,
+    /// RFC 6749 §4.1.3: the authorization request had `redirect_uri`, this one not.
+    #[error("redirect_uri is required: the authorization request included it")]
+    RedirectUriMissing,
+    /// RFC 6749 §4.1.3: `redirect_uri` differs from the authorization request's.
+    #[error("redirect_uri does not match the one of the authorization request")]
+    RedirectUriMismatch,
+    /// RFC 7636 §4.5: the code has a challenge, the request no `code_verifier`.
+    #[error("code_verifier is required: the authorization request had a code_challenge")]
+    VerifierMissing,
+    /// A `code_verifier` for a code issued without a challenge (why: accepting it would
+    /// let an attacker who injected a PKCE-less code pass as a PKCE client, RFC 9700
+    /// §4.8.2 PKCE downgrade).
+    #[error("code_verifier was sent, but the authorization request had no code_challenge")]
+    UnexpectedVerifier,
+    /// The verifier is malformed or does not match.
+    #[error(transparent)]
+    Pkce(PkceReason),
+    /// The user who approved the code no longer exists.
+    #[error("the user of this authorization code no longer exists")]
+    UnknownUser,
+}
+
+impl CodeGrantReason {
+    /// `invalid_request` for a missing `code`; `invalid_grant` for everything else
+    /// (RFC 6749 §5.2, RFC 7636 §4.6).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::MissingCode => ErrorCode::InvalidRequest,
+            _ => ErrorCode::InvalidGrant,
+        }
+    }
+}
+
+/// Exchanges a code for an access token (and an id_token when `openid` was granted).
+///
+/// Rules, in order: `code` present; a code with its digest exists; not consumed (a
+/// replay revokes the tokens issued from it, RFC 6749 §4.1.2); not expired; issued to
+/// this client; `redirect_uri` repeated exactly if the authorization request had it,
+/// and equal if sent anyway; PKCE (verifier required iff the code has a challenge);
+/// the user exists. Then the tokens are signed and the code consumed atomically; a
+/// lost race is a replay.
+///
+/// The access token: `sub` = the user, `aud` = the code's resources, else the
+/// client's first audience, else `{issuer}/userinfo` (a token that only serves
+/// UserInfo), `scope` = the granted scopes, extra claims = the client's `claims`
+/// overlaid by the user's (claims about the token's subject come from the subject's
+/// record). No refresh token yet.
+///
+/// # Errors
+/// [`CodeGrantReason`] (as [`TokenErrorReason::AuthorizationCode`]), store or key failures.
+pub async fn issue(
+    endpoint: &TokenEndpoint<'_>,
+    authenticated: &AuthenticatedClient,
+    request: &TokenRequest,
+    now: UnixTime,
+) -> Result<TokenSuccess, TokenErrorReason> {
+    let client = authenticated.client();
+    let code = request
+        .code
+        .as_deref()
+        .ok_or(CodeGrantReason::MissingCode)?;
+    let digest = SecretDigest::of(code);
+    let store = endpoint.store;
+    let stored = store
+        .authorization_code_get(&digest)
+        .await?
+        .ok_or(CodeGrantReason::UnknownCode)?;
+    if stored.consumed_at.is_some() {
+        store.authorization_code_revoke_tokens(&digest, now).await?;
+        return Err(CodeGrantReason::AlreadyUsed.into());
+    }
+    if now >= stored.expires_at {
+        return Err(CodeGrantReason::Expired.into());
+    }
+    if stored.client_id != client.client_id {
+        return Err(CodeGrantReason::WrongClient.into());
+    }
+    check_redirect_uri(&stored, request.redirect_uri.as_deref())?;
+    let _proof: Option<VerifiedCodeVerifier> =
+        check_pkce(&stored, request.code_verifier.as_deref())?;
+    let user = store
+        .user_get(&stored.user_id)
+        .await?
+        .ok_or(CodeGrantReason::UnknownUser)?;
+
+    let scopes: BTreeSet<String> = stored.scopes.iter().cloned().collect();
+    let scope = join_scope(&scopes);
+    let access = mint(
+        endpoint.keys,
+        endpoint.issuer,
+        endpoint.access_token_ttl,
+        now,
+        AccessTokenGrant {
+            subject: &user.user_id,
+            client_id: &client.client_id,
+            audiences: audiences(&stored, client, endpoint.issuer),
+            scope: scope.clone(),
+            extra: extra_claims(client, &user),
+        },
+    )?;
+    let id_token = if scopes.contains("openid") {
+        Some(mint_id_token(
+            endpoint.keys,
+            endpoint.issuer,
+            endpoint.id_token_ttl,
+            now,
+            IdTokenGrant {
+                client,
+                user: &user,
+                auth_time: stored.auth_time,
+                nonce: stored.nonce.as_deref(),
+                access_token: Some(&access.token),
+                scopes: &scopes,
+            },
+        )?)
+    } else {
+        None
+    };
+    let consumed = store
+        .authorization_code_consume(&digest, now, &access.claims.jti, access.claims.exp)
+        .await?;
+    if !consumed {
+        // Another request redeemed it between our read and now: a replay.
+        store.authorization_code_revoke_tokens(&digest, now).await?;
+        return Err(CodeGrantReason::AlreadyUsed.into());
+    }
+    Ok(TokenSuccess {
+        response: TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: u64::try_from(endpoint.access_token_ttl).unwrap_or(0),
+            scope,
+            refresh_token: None,
+            id_token,
+        },
+        client_id: client.client_id.clone(),
+        subject: user.user_id,
+        grant_type: GrantType::AuthorizationCode,
+        jti: access.claims.jti,
+    })
+}
+
+/// RFC 6749 §4.1.3: `redirect_uri` "REQUIRED, if the redirect_uri parameter was
+/// included in the authorization request", "and their values MUST be identical"; a
+/// value sent when it was not required must still be the one the code went to.
+fn check_redirect_uri(
+    stored: &AuthorizationCode,
+    requested: Option<&str>,
+) -> Result<(), CodeGrantReason> {
+    match requested {
+        None if stored.redirect_uri_sent => Err(CodeGrantReason::RedirectUriMissing),
+        None => Ok(()),
+        Some(uri) if uri == stored.redirect_uri => Ok(()),
+        Some(_) => Err(CodeGrantReason::RedirectUriMismatch),
+    }
+}
+
+/// RFC 7636 §4.6: with a challenge, the verifier must hash to it; without one, no
+/// verifier may be sent ([`CodeGrantReason::UnexpectedVerifier`]). `None` when the
+/// code was issued without PKCE (a confidential client's OpenID request with a nonce).
+fn check_pkce(
+    stored: &AuthorizationCode,
+    verifier: Option<&str>,
+) -> Result<Option<VerifiedCodeVerifier>, CodeGrantReason> {
+    match (stored.code_challenge.as_deref(), verifier) {
+        (Some(challenge), Some(verifier)) => pkce::verify(challenge, verifier)
+            .map(Some)
+            .map_err(CodeGrantReason::Pkce),
+        (Some(_), None) => Err(CodeGrantReason::VerifierMissing),
+        (None, Some(_)) => Err(CodeGrantReason::UnexpectedVerifier),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `aud`: the code's resources (RFC 8707 §2.2), else the client's first audience, else
+/// our UserInfo endpoint.
+fn audiences(stored: &AuthorizationCode, client: &Client, issuer: &str) -> Vec<String> {
+    if !stored.resources.is_empty() {
+        return stored.resources.clone();
+    }
+    match client.audiences.first() {
+        Some(first) => vec![first.clone()],
+        None => vec![format!("{issuer}{}", routes::USERINFO)],
+    }
+}
+
+/// The client's `claims`, then the user's on top (the user wins a name both set).
+fn extra_claims(client: &Client, user: &User) -> Map<String, Value> {
+    let mut extra = client.claims.clone();
+    extra.extend(user.claims.clone());
+    extra
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorization::code::issue_code;
+    use crate::authorization::request::{Prompt, ValidatedAuthorizationRequest};
+    use crate::client::{ClientRegistration, RecordSource};
+    use crate::grants::token_endpoint::{TokenError, token_request};
+    use crate::keys::KeyRing;
+    use crate::store::Store;
+    use crate::testing::{MemoryStore, key_ring};
+    use crate::tokens::access_token::verify;
+    use crate::tokens::id_token::{at_hash, verify_id_token_hint};
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use portcullis_proto::claims::Audience;
+    use secrecy::{ExposeSecret, SecretString};
+    use serde_json::json;
+
+    const ISS: &str = "https://id.example";
+    const NOW: UnixTime = 1_800_000_000;
+    const TTL: i64 = 60;
+    const SUB: &str = "0190f5c2-7a4e-7b3c-9d2e-1f2a3b4c5d6e";
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const NATIVE_CB: &str = "http://127.0.0.1:51000/cb";
+    const WEB_CB: &str = "https://app.example/cb";
+
+    struct Fixture {
+        ring: KeyRing,
+        store: MemoryStore,
+    }
+
+    impl Fixture {
+        async fn new() -> Self {
+            let store = MemoryStore::new();
+            let mut native_claims = Map::new();
+            native_claims.insert("tier".into(), json!("client"));
+            native_claims.insert("app".into(), json!("native"));
+            let clients = [
+                ClientRegistration {
+                    client_id: "native".into(),
+                    redirect_uris: vec!["http://127.0.0.1/cb".into()],
+                    scopes: vec!["openid".into(), "profile".into(), "read".into()],
+                    audiences: vec!["https://api.example".into(), "https://b.example".into()],
+                    claims: native_claims,
+                    ..Default::default()
+                },
+                ClientRegistration {
+                    client_id: "web".into(),
+                    client_secret: Some(SecretString::from(SECRET)),
+                    redirect_uris: vec![WEB_CB.into()],
+                    scopes: vec!["openid".into(), "email".into()],
+                    id_token_signed_response_alg: Some("ES256".into()),
+                    ..Default::default()
+                },
+            ];
+            for c in clients {
+                let c = c.validate(RecordSource::Config, 0).unwrap();
+                store.client_insert(&c).await.unwrap();
+            }
+            let mut claims = Map::new();
+            claims.insert("tier".into(), json!("user"));
+            store
+                .user_insert(&User {
+                    user_id: SUB.into(),
+                    username: "alice".into(),
+                    password_hash: "$argon2id$unused".into(),
+                    email: Some("alice@example.com".into()),
+                    name: Some("Alice".into()),
+                    claims,
+                    source: RecordSource::Admin,
+                    created_at: 0,
+                    updated_at: 0,
+                })
+                .await
+                .unwrap();
+            Self {
+                ring: key_ring(NOW).unwrap(),
+                store,
+            }
+        }
+
+        fn endpoint(&self) -> TokenEndpoint<'_> {
+            TokenEndpoint {
+                issuer: ISS,
+                access_token_ttl: 900,
+                id_token_ttl: 300,
+                keys: &self.ring,
+                clients: &self.store,
+                store: &self.store,
+            }
+        }
+
+        async fn code(&self, request: &ValidatedAuthorizationRequest) -> String {
+            issue_code(&self.store, request, SUB, NOW - 30, TTL, NOW)
+                .await
+                .unwrap()
+                .expose_secret()
+                .to_owned()
+        }
+
+        /// Redeems as the public client `native` (client_id only).
+        async fn redeem(
+            &self,
+            request: TokenRequest,
+            now: UnixTime,
+        ) -> Result<TokenSuccess, TokenError> {
+            let request = TokenRequest {
+                grant_type: Some("authorization_code".into()),
+                client_id: request.client_id.or(Some("native".into())),
+                ..request
+            };
+            token_request(&self.endpoint(), None, request, now).await
+        }
+
+        /// Redeems as the confidential client `web` (HTTP Basic).
+        async fn redeem_web(&self, request: TokenRequest) -> Result<TokenSuccess, TokenError> {
+            let basic = format!("Basic {}", STANDARD.encode(format!("web:{SECRET}")));
+            let request = TokenRequest {
+                grant_type: Some("authorization_code".into()),
+                ..request
+            };
+            token_request(&self.endpoint(), Some(&basic), request, NOW).await
+        }
+    }
+
+    fn native_request() -> ValidatedAuthorizationRequest {
+        ValidatedAuthorizationRequest {
+            client_id: "native".into(),
+            redirect_uri: NATIVE_CB.into(),
+            redirect_uri_sent: true,
+            scopes: ["openid", "profile"].map(String::from).into(),
+            state: Some("xyz".into()),
+            nonce: Some("n-0S6".into()),
+            code_challenge: Some(CHALLENGE.into()),
+            resources: vec![],
+            prompt: Prompt::default(),
+            max_age: None,
+            login_hint: None,
+        }
+    }
+
+    fn web_request() -> ValidatedAuthorizationRequest {
+        ValidatedAuthorizationRequest {
+            client_id: "web".into(),
+            redirect_uri: WEB_CB.into(),
+            redirect_uri_sent: false,
+            scopes: ["openid", "email"].map(String::from).into(),
+            code_challenge: None,
+            ..native_request()
+        }
+    }
+
+    fn exchange(code: &str) -> TokenRequest {
+        TokenRequest {
+            code: Some(code.into()),
+            redirect_uri: Some(NATIVE_CB.into()),
+            code_verifier: Some(VERIFIER.into()),
+            ..Default::default()
+        }
+    }
+
+    fn reason(result: Result<TokenSuccess, TokenError>) -> (CodeGrantReason, ErrorCode) {
+        let error = result.unwrap_err();
+        let code = error.code();
+        match error.reason {
+            TokenErrorReason::AuthorizationCode(reason) => (reason, code),
+            other => panic!("expected a code grant reason, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn issue_code_stores_only_the_digest() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        assert_eq!(code.len(), 43);
+        let stored = f.store.code(&SecretDigest::of(&code)).unwrap();
+        assert_eq!(stored.client_id, "native");
+        assert_eq!(stored.user_id, SUB);
+        assert_eq!(stored.scopes, ["openid", "profile"]);
+        assert_eq!(stored.code_challenge.as_deref(), Some(CHALLENGE));
+        assert_eq!(
+            (stored.auth_time, stored.created_at, stored.expires_at),
+            (NOW - 30, NOW, NOW + TTL)
+        );
+        assert_eq!(stored.consumed_at, None);
+    }
+
+    #[tokio::test]
+    async fn exchanges_a_code_for_an_access_token_and_an_id_token() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        let issued = f.redeem(exchange(&code), NOW + 1).await.unwrap();
+        let response = &issued.response;
+        assert_eq!(response.token_type, "Bearer");
+        assert_eq!(response.expires_in, 900);
+        assert_eq!(response.scope.as_deref(), Some("openid profile"));
+        assert_eq!(response.refresh_token, None);
+        assert_eq!(
+            (issued.subject.as_str(), issued.client_id.as_str()),
+            (SUB, "native")
+        );
+        assert_eq!(issued.grant_type, GrantType::AuthorizationCode);
+
+        let access = verify(&f.ring, ISS, &response.access_token, NOW + 1).unwrap();
+        assert_eq!(access.sub, SUB);
+        assert_eq!(access.client_id, "native");
+        assert_eq!(access.jti, issued.jti);
+        assert_eq!(access.aud, Audience::One("https://api.example".into()));
+        // Client claims, overlaid by the user's.
+        assert_eq!(access.extra.get("tier"), Some(&json!("user")));
+        assert_eq!(access.extra.get("app"), Some(&json!("native")));
+
+        let id = verify_id_token_hint(&f.ring, ISS, response.id_token.as_deref().unwrap()).unwrap();
+        assert_eq!((id.sub.as_str(), id.aud.as_str()), (SUB, "native"));
+        assert_eq!(
+            (id.iat, id.exp, id.auth_time),
+            (NOW + 1, NOW + 301, NOW - 30)
+        );
+        assert_eq!(id.nonce.as_deref(), Some("n-0S6"));
+        assert_eq!(id.at_hash, Some(at_hash(&response.access_token)));
+        assert_eq!(id.extra.get("preferred_username"), Some(&json!("alice")));
+
+        let stored = f.store.code(&SecretDigest::of(&code)).unwrap();
+        assert_eq!(stored.consumed_at, Some(NOW + 1));
+        assert_eq!(
+            stored.access_token_jti.as_deref(),
+            Some(issued.jti.as_str())
+        );
+        assert_eq!(stored.access_token_expires_at, Some(NOW + 901));
+    }
+
+    #[tokio::test]
+    async fn a_confidential_openid_client_with_nonce_needs_no_pkce() {
+        let f = Fixture::new().await;
+        let code = f.code(&web_request()).await;
+        let issued = f
+            .redeem_web(TokenRequest {
+                code: Some(code),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let access = verify(&f.ring, ISS, &issued.response.access_token, NOW).unwrap();
+        // No resources and no audiences: the token is for UserInfo.
+        assert_eq!(access.aud, Audience::One(format!("{ISS}/userinfo")));
+        let header = jsonwebtoken::decode_header(issued.response.id_token.unwrap()).unwrap();
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    }
+
+    #[tokio::test]
+    async fn resources_become_the_audience_and_no_openid_means_no_id_token() {
+        let f = Fixture::new().await;
+        let request = ValidatedAuthorizationRequest {
+            scopes: ["read"].map(String::from).into(),
+            resources: vec!["https://b.example".into(), "https://api.example".into()],
+            ..native_request()
+        };
+        let issued = f
+            .redeem(exchange(&f.code(&request).await), NOW)
+            .await
+            .unwrap();
+        assert_eq!(issued.response.id_token, None);
+        let access = verify(&f.ring, ISS, &issued.response.access_token, NOW).unwrap();
+        assert_eq!(
+            access.aud,
+            Audience::Many(vec![
+                "https://b.example".into(),
+                "https://api.example".into()
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_missing_code() {
+        let f = Fixture::new().await;
+        let (reason, code) = reason(f.redeem(TokenRequest::default(), NOW).await);
+        assert_eq!(
+            (reason, code),
+            (CodeGrantReason::MissingCode, ErrorCode::InvalidRequest)
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_an_unknown_code() {
+        let f = Fixture::new().await;
+        let (reason, code) = reason(f.redeem(exchange("no-such-code"), NOW).await);
+        assert_eq!(
+            (reason, code),
+            (CodeGrantReason::UnknownCode, ErrorCode::InvalidGrant)
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_replayed_code_and_revokes_its_tokens() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        let first = f.redeem(exchange(&code), NOW).await.unwrap();
+        assert!(!f.store.access_token_is_revoked(&first.jti).await.unwrap());
+        let (reason, wire) = reason(f.redeem(exchange(&code), NOW + 1).await);
+        assert_eq!(
+            (reason, wire),
+            (CodeGrantReason::AlreadyUsed, ErrorCode::InvalidGrant)
+        );
+        assert!(f.store.access_token_is_revoked(&first.jti).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn rejects_an_expired_code() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        for now in [NOW + TTL, NOW + TTL + 1] {
+            let (reason, wire) = reason(f.redeem(exchange(&code), now).await);
+            assert_eq!(
+                (reason, wire),
+                (CodeGrantReason::Expired, ErrorCode::InvalidGrant)
+            );
+        }
+        assert!(f.redeem(exchange(&code), NOW + TTL - 1).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn rejects_a_code_of_another_client_without_consuming_it() {
+        let f = Fixture::new().await;
+        let code = f.code(&web_request()).await;
+        let (reason, wire) = reason(
+            f.redeem(
+                TokenRequest {
+                    code: Some(code.clone()),
+                    ..Default::default()
+                },
+                NOW,
+            )
+            .await,
+        );
+        assert_eq!(
+            (reason, wire),
+            (CodeGrantReason::WrongClient, ErrorCode::InvalidGrant)
+        );
+        assert!(
+            f.redeem_web(TokenRequest {
+                code: Some(code),
+                ..Default::default()
+            })
+            .await
+            .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_missing_redirect_uri() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        let request = TokenRequest {
+            redirect_uri: None,
+            ..exchange(&code)
+        };
+        let (reason, wire) = reason(f.redeem(request, NOW).await);
+        assert_eq!(
+            (reason, wire),
+            (CodeGrantReason::RedirectUriMissing, ErrorCode::InvalidGrant)
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_different_redirect_uri() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        for uri in [
+            "http://127.0.0.1:51001/cb",
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51000/cb/",
+        ] {
+            let request = TokenRequest {
+                redirect_uri: Some(uri.into()),
+                ..exchange(&code)
+            };
+            let (reason, wire) = reason(f.redeem(request, NOW).await);
+            assert_eq!(
+                (reason, wire),
+                (
+                    CodeGrantReason::RedirectUriMismatch,
+                    ErrorCode::InvalidGrant
+                )
+            );
+        }
+        assert!(f.redeem(exchange(&code), NOW).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn rejects_a_different_redirect_uri_even_when_it_was_not_required() {
+        let f = Fixture::new().await;
+        let code = f.code(&web_request()).await;
+        let request = TokenRequest {
+            code: Some(code),
+            redirect_uri: Some("https://app.example/other".into()),
+            ..Default::default()
+        };
+        let (reason, _) = reason(f.redeem_web(request).await);
+        assert_eq!(reason, CodeGrantReason::RedirectUriMismatch);
+    }
+
+    #[tokio::test]
+    async fn rejects_a_missing_code_verifier() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        let request = TokenRequest {
+            code_verifier: None,
+            ..exchange(&code)
+        };
+        let (reason, wire) = reason(f.redeem(request, NOW).await);
+        assert_eq!(
+            (reason, wire),
+            (CodeGrantReason::VerifierMissing, ErrorCode::InvalidGrant)
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_wrong_code_verifier_without_consuming_the_code() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        let wrong = "x".repeat(43);
+        let request = TokenRequest {
+            code_verifier: Some(wrong),
+            ..exchange(&code)
+        };
+        let (reason, wire) = reason(f.redeem(request, NOW).await);
+        assert_eq!(
+            (reason, wire),
+            (
+                CodeGrantReason::Pkce(PkceReason::VerifierMismatch),
+                ErrorCode::InvalidGrant
+            )
+        );
+        assert!(f.redeem(exchange(&code), NOW).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn rejects_a_malformed_code_verifier() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        let request = TokenRequest {
+            code_verifier: Some("short".into()),
+            ..exchange(&code)
+        };
+        let (reason, wire) = reason(f.redeem(request, NOW).await);
+        assert_eq!(
+            (reason, wire),
+            (
+                CodeGrantReason::Pkce(PkceReason::MalformedVerifier),
+                ErrorCode::InvalidGrant
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_code_verifier_when_no_challenge_was_sent() {
+        let f = Fixture::new().await;
+        let code = f.code(&web_request()).await;
+        let request = TokenRequest {
+            code: Some(code),
+            code_verifier: Some(VERIFIER.into()),
+            ..Default::default()
+        };
+        let (reason, wire) = reason(f.redeem_web(request).await);
+        assert_eq!(
+            (reason, wire),
+            (CodeGrantReason::UnexpectedVerifier, ErrorCode::InvalidGrant)
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_code_of_a_deleted_user() {
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        f.store.user_delete("alice").await.unwrap();
+        let (reason, wire) = reason(f.redeem(exchange(&code), NOW).await);
+        assert_eq!(
+            (reason, wire),
+            (CodeGrantReason::UnknownUser, ErrorCode::InvalidGrant)
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_code_consumed_by_a_concurrent_request() {
+        // The read saw it unused, but the conditional consume lost the race: the stored
+        // row is marked used by "another node" just before ours commits.
+        let f = Fixture::new().await;
+        let code = f.code(&native_request()).await;
+        let digest = SecretDigest::of(&code);
+        f.store.consume_after_next_get("other-node-jti", NOW + 900);
+        let (reason, _) = reason(f.redeem(exchange(&code), NOW).await);
+        assert_eq!(reason, CodeGrantReason::AlreadyUsed);
+        let stored = f.store.code(&digest).unwrap();
+        let other_jti = stored.access_token_jti.unwrap();
+        assert_eq!(other_jti, "other-node-jti");
+        assert!(f.store.access_token_is_revoked(&other_jti).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unsupported_grant_types_list_the_supported_ones() {
+        let f = Fixture::new().await;
+        let request = TokenRequest {
+            grant_type: Some("refresh_token".into()),
+            client_id: Some("native".into()),
+            ..Default::default()
+        };
+        let error = token_request(&f.endpoint(), None, request, NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.description(),
+            "grant_type `refresh_token` is not supported; supported: authorization_code, client_credentials"
+        );
+    }
+}

@@ -1,0 +1,456 @@
+//! Test support: an in-memory [`Store`] and a key ring, for core's unit tests and
+//! benchmarks (feature `testing`; never built into the server). The SQL stores are the
+//! real implementations; this one keeps the same contract in the simplest way (one
+//! mutex, so every method is atomic), without persistence.
+
+use crate::UnixTime;
+use crate::authorization::code::AuthorizationCode;
+use crate::authorization::pending::PendingAuthorization;
+use crate::client::{Client, ClientSecrets, RecordSource};
+use crate::keys::{
+    KeyRing, KeyRingError, KeyStatus, MasterKey, SigningAlgorithm, StoredSigningKey,
+};
+use crate::secret::SecretDigest;
+use crate::session::BrowserSession;
+use crate::store::{Store, StoreError};
+use crate::user::User;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// A key ring with a fresh key per algorithm, built at `now`.
+///
+/// # Errors
+/// [`KeyRingError`] if key generation fails.
+pub fn key_ring(now: UnixTime) -> Result<KeyRing, KeyRingError> {
+    let (master, _) = MasterKey::generate()?;
+    let mut keys = Vec::new();
+    for alg in SigningAlgorithm::ALL {
+        keys.push(crate::keys::generate(alg, &master, now)?.0);
+    }
+    KeyRing::build(&keys, &master, now, None)
+}
+
+/// An in-memory [`Store`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+/// A simulated concurrent redemption: `(jti, exp)` of the other request's token.
+type Race = (String, UnixTime);
+
+#[derive(Debug, Default)]
+struct Inner {
+    clients: BTreeMap<String, Client>,
+    users: BTreeMap<String, User>,
+    keys: Vec<StoredSigningKey>,
+    sessions: BTreeMap<[u8; 32], BrowserSession>,
+    pending: BTreeMap<[u8; 32], PendingAuthorization>,
+    consents: BTreeMap<(String, String), BTreeSet<String>>,
+    codes: BTreeMap<[u8; 32], AuthorizationCode>,
+    revoked: BTreeMap<String, UnixTime>,
+    race_after_next_code_get: Option<Race>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The stored code with this digest (for assertions).
+    pub fn code(&self, digest: &SecretDigest) -> Option<AuthorizationCode> {
+        self.lock().codes.get(digest.as_bytes()).cloned()
+    }
+
+    /// Simulates another node redeeming the code right after the next
+    /// `authorization_code_get` read it: that read returns the unused code, then the
+    /// code is consumed with `(jti, exp)` before the caller's own consume runs.
+    pub fn consume_after_next_get(&self, jti: &str, exp: UnixTime) {
+        self.lock().race_after_next_code_get = Some((jti.to_owned(), exp));
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        Ok(self.lock().clients.get(client_id).cloned())
+    }
+
+    async fn client_list(&self) -> Result<Vec<Client>, StoreError> {
+        Ok(self.lock().clients.values().cloned().collect())
+    }
+
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.clients.contains_key(&client.client_id) {
+            return Err(StoreError::Conflict(client.client_id.clone()));
+        }
+        inner
+            .clients
+            .insert(client.client_id.clone(), client.clone());
+        Ok(())
+    }
+
+    async fn client_upsert(&self, client: &Client) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let mut client = client.clone();
+        if let Some(old) = inner.clients.get(&client.client_id) {
+            client.created_at = old.created_at;
+        }
+        inner.clients.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().clients.remove(client_id).is_some())
+    }
+
+    async fn client_delete_config_except(
+        &self,
+        keep: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut inner = self.lock();
+        let gone: Vec<String> = inner
+            .clients
+            .values()
+            .filter(|c| c.source == RecordSource::Config && !keep.contains(&c.client_id))
+            .map(|c| c.client_id.clone())
+            .collect();
+        for id in &gone {
+            inner.clients.remove(id);
+        }
+        Ok(gone)
+    }
+
+    async fn client_set_secrets(
+        &self,
+        client_id: &str,
+        secrets: &ClientSecrets,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let client = inner
+            .clients
+            .get_mut(client_id)
+            .ok_or_else(|| StoreError::NotFound(client_id.to_owned()))?;
+        client.secrets = Some(secrets.clone());
+        client.updated_at = now;
+        Ok(())
+    }
+
+    async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .lock()
+            .users
+            .values()
+            .find(|u| u.username == username)
+            .cloned())
+    }
+
+    async fn user_list(&self) -> Result<Vec<User>, StoreError> {
+        let mut users: Vec<User> = self.lock().users.values().cloned().collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
+    }
+
+    async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner
+            .users
+            .values()
+            .any(|u| u.username == user.username || u.user_id == user.user_id)
+        {
+            return Err(StoreError::Conflict(user.username.clone()));
+        }
+        inner.users.insert(user.user_id.clone(), user.clone());
+        Ok(())
+    }
+
+    async fn user_upsert(&self, user: &User) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let existing = inner
+            .users
+            .values()
+            .find(|u| u.username == user.username)
+            .cloned();
+        let mut user = user.clone();
+        match existing {
+            Some(old) => {
+                user.user_id = old.user_id;
+                user.created_at = old.created_at;
+            }
+            None if inner.users.contains_key(&user.user_id) => {
+                return Err(StoreError::Conflict(user.user_id.clone()));
+            }
+            None => {}
+        }
+        inner.users.insert(user.user_id.clone(), user);
+        Ok(())
+    }
+
+    async fn user_delete(&self, username: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.users.len();
+        inner.users.retain(|_, u| u.username != username);
+        Ok(inner.users.len() != before)
+    }
+
+    async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner
+            .keys
+            .iter()
+            .any(|k| k.alg == key.alg && k.status == KeyStatus::Active)
+        {
+            return Err(StoreError::Conflict(key.alg.as_str().to_owned()));
+        }
+        inner.keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn signing_key_rotate(
+        &self,
+        new_keys: &[StoredSigningKey],
+        now: UnixTime,
+        publish_until: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for new in new_keys {
+            for old in inner
+                .keys
+                .iter_mut()
+                .filter(|k| k.alg == new.alg && k.status == KeyStatus::Active)
+            {
+                old.status = KeyStatus::Retired;
+                old.retired_at = Some(now);
+                old.publish_until = Some(publish_until);
+            }
+            inner.keys.push(new.clone());
+        }
+        Ok(())
+    }
+
+    async fn signing_keys_purge(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.keys.len();
+        inner.keys.retain(|k| {
+            k.status == KeyStatus::Active || k.publish_until.is_some_and(|until| now < until)
+        });
+        Ok(u64::try_from(before - inner.keys.len()).unwrap_or(0))
+    }
+
+    async fn user_get(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.get(user_id).cloned())
+    }
+
+    async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = *session.session_digest.as_bytes();
+        if inner.sessions.contains_key(&key) {
+            return Err(StoreError::Conflict("session".into()));
+        }
+        inner.sessions.insert(key, session.clone());
+        Ok(())
+    }
+
+    async fn session_get(
+        &self,
+        session_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .get(session_digest.as_bytes())
+            .filter(|s| now < s.expires_at)
+            .cloned())
+    }
+
+    async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .remove(session_digest.as_bytes())
+            .is_some())
+    }
+
+    async fn pending_authorization_insert(
+        &self,
+        pending: &PendingAuthorization,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = *pending.id_digest.as_bytes();
+        if inner.pending.contains_key(&key) {
+            return Err(StoreError::Conflict("pending authorization".into()));
+        }
+        inner.pending.insert(key, pending.clone());
+        Ok(())
+    }
+
+    async fn pending_authorization_get(
+        &self,
+        id_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        Ok(self
+            .lock()
+            .pending
+            .get(id_digest.as_bytes())
+            .filter(|p| now < p.expires_at)
+            .cloned())
+    }
+
+    async fn pending_authorization_set_user(
+        &self,
+        id_digest: &SecretDigest,
+        user_id: &str,
+        auth_time: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner
+            .pending
+            .get_mut(id_digest.as_bytes())
+            .filter(|p| now < p.expires_at)
+        {
+            Some(p) => {
+                p.user_id = Some(user_id.to_owned());
+                p.auth_time = Some(auth_time);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn pending_authorization_take(
+        &self,
+        id_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        Ok(self
+            .lock()
+            .pending
+            .remove(id_digest.as_bytes())
+            .filter(|p| now < p.expires_at))
+    }
+
+    async fn consent_get(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<BTreeSet<String>, StoreError> {
+        Ok(self
+            .lock()
+            .consents
+            .get(&(user_id.to_owned(), client_id.to_owned()))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn consent_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &BTreeSet<String>,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .consents
+            .entry((user_id.to_owned(), client_id.to_owned()))
+            .or_default()
+            .extend(scopes.iter().cloned());
+        Ok(())
+    }
+
+    async fn authorization_code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = *code.code_digest.as_bytes();
+        if inner.codes.contains_key(&key) {
+            return Err(StoreError::Conflict("authorization code".into()));
+        }
+        inner.codes.insert(key, code.clone());
+        Ok(())
+    }
+
+    async fn authorization_code_get(
+        &self,
+        code_digest: &SecretDigest,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        let mut inner = self.lock();
+        let found = inner.codes.get(code_digest.as_bytes()).cloned();
+        if let Some((jti, exp)) = inner.race_after_next_code_get.take()
+            && let Some(code) = inner.codes.get_mut(code_digest.as_bytes())
+        {
+            code.consumed_at = code.consumed_at.or(Some(code.created_at));
+            code.access_token_jti = Some(jti);
+            code.access_token_expires_at = Some(exp);
+        }
+        Ok(found)
+    }
+
+    async fn authorization_code_consume(
+        &self,
+        code_digest: &SecretDigest,
+        now: UnixTime,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner
+            .codes
+            .get_mut(code_digest.as_bytes())
+            .filter(|c| c.consumed_at.is_none() && now < c.expires_at)
+        {
+            Some(code) => {
+                code.consumed_at = Some(now);
+                code.access_token_jti = Some(access_token_jti.to_owned());
+                code.access_token_expires_at = Some(access_token_expires_at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn authorization_code_revoke_tokens(
+        &self,
+        code_digest: &SecretDigest,
+        _now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(code) = inner
+            .codes
+            .get(code_digest.as_bytes())
+            .filter(|c| c.consumed_at.is_some())
+            .cloned()
+        else {
+            return Ok(false);
+        };
+        if let (Some(jti), Some(exp)) = (code.access_token_jti, code.access_token_expires_at) {
+            inner.revoked.insert(jti, exp);
+        }
+        Ok(true)
+    }
+
+    async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+        self.lock().revoked.insert(jti.to_owned(), expires_at);
+        Ok(())
+    }
+
+    async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().revoked.contains_key(jti))
+    }
+}

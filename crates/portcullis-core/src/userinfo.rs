@@ -1,0 +1,254 @@
+//! OIDC Core §5.3 UserInfo: claims about the user an access token was issued for,
+//! and the scope → claims mapping (§5.4) that id_tokens share.
+
+use crate::UnixTime;
+use crate::keys::KeyRing;
+use crate::store::{Store, StoreError};
+use crate::tokens::access_token::{AccessTokenReason, verify};
+use crate::user::User;
+use portcullis_proto::ErrorCode;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+/// Answers a UserInfo request (GET or POST, RFC 6750 Bearer) at `now`: verifies the
+/// access token ([`verify`]), requires the [`REQUIRED_SCOPE`] scope, refuses a revoked
+/// `jti` (e.g. after a code replay) and a user who no longer exists, and returns `sub`
+/// with [`user_claims`] for the token's scopes.
+///
+/// The token's `aud` is not checked: every access token we issue with `openid` was
+/// granted for the user's identity, whichever API it also serves (as at other OPs).
+///
+/// # Errors
+/// A [`UserInfoReason`]; [`UserInfoReason::code`] gives the RFC 6750 §3.1 code.
+pub async fn userinfo(
+    ring: &KeyRing,
+    store: &dyn Store,
+    issuer: &str,
+    bearer_token: &str,
+    now: UnixTime,
+) -> Result<Map<String, Value>, UserInfoReason> {
+    let claims = verify(ring, issuer, bearer_token, now)?;
+    let scopes: BTreeSet<String> = claims
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !scopes.contains(REQUIRED_SCOPE) {
+        return Err(UserInfoReason::MissingOpenidScope);
+    }
+    if store.access_token_is_revoked(&claims.jti).await? {
+        return Err(UserInfoReason::Revoked);
+    }
+    let user = store
+        .user_get(&claims.sub)
+        .await?
+        .ok_or(UserInfoReason::UnknownUser)?;
+    let mut out = Map::new();
+    out.insert("sub".to_owned(), Value::String(user.user_id.clone()));
+    out.extend(user_claims(&user, &scopes));
+    Ok(out)
+}
+
+/// OIDC Core §5.4: the claims the granted `scopes` release about `user`, plus the
+/// user's configured `claims` (always: the operator attached them to the user's
+/// tokens). `sub` is not included (the caller sets it).
+///
+/// - `profile` → `name` (if set) and `preferred_username` (the username).
+/// - `email` → `email` and `email_verified: false` (if an address is set). Portcullis
+///   never verifies addresses; claiming `true` would let a relying party link accounts
+///   by an unproven address (an account takeover path).
+///
+/// Configured claims cannot collide with these: their names are reserved at load.
+pub fn user_claims(user: &User, scopes: &BTreeSet<String>) -> Map<String, Value> {
+    let mut out = user.claims.clone();
+    if scopes.contains("profile") {
+        if let Some(name) = &user.name {
+            out.insert("name".to_owned(), Value::String(name.clone()));
+        }
+        out.insert(
+            "preferred_username".to_owned(),
+            Value::String(user.username.clone()),
+        );
+    }
+    if scopes.contains("email")
+        && let Some(email) = &user.email
+    {
+        out.insert("email".to_owned(), Value::String(email.clone()));
+        out.insert("email_verified".to_owned(), Value::Bool(false));
+    }
+    out
+}
+
+/// Why a UserInfo request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UserInfoReason {
+    /// The access token is malformed, not ours, or expired.
+    #[error(transparent)]
+    Token(#[from] AccessTokenReason),
+    /// The token was not granted `openid` (OIDC Core §5.3.1).
+    #[error("the access token was not granted the openid scope")]
+    MissingOpenidScope,
+    /// The token's `jti` is on the revocation list.
+    #[error("the access token has been revoked")]
+    Revoked,
+    /// The user (`sub`) no longer exists.
+    #[error("the access token's user no longer exists")]
+    UnknownUser,
+    /// The store failed.
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl UserInfoReason {
+    /// RFC 6750 §3.1: `invalid_token` (401), `insufficient_scope` (403, with
+    /// `scope="openid"` in the challenge); store failures `temporarily_unavailable` or
+    /// `server_error`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Token(_) | Self::Revoked | Self::UnknownUser => ErrorCode::InvalidToken,
+            Self::MissingOpenidScope => ErrorCode::InsufficientScope,
+            Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
+            Self::Store(_) => ErrorCode::ServerError,
+        }
+    }
+}
+
+/// The scope a token needs at UserInfo (OIDC Core §5.3).
+pub const REQUIRED_SCOPE: &str = "openid";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::RecordSource;
+    use crate::testing::{MemoryStore, key_ring};
+    use crate::tokens::access_token::{AccessTokenGrant, mint};
+    use serde_json::json;
+
+    const ISS: &str = "https://id.example";
+    const NOW: UnixTime = 1_800_000_000;
+    const SUB: &str = "0190f5c2-7a4e-7b3c-9d2e-1f2a3b4c5d6e";
+
+    fn user() -> User {
+        User {
+            user_id: SUB.into(),
+            username: "alice".into(),
+            password_hash: "$argon2id$unused".into(),
+            email: Some("alice@example.com".into()),
+            name: None,
+            claims: Map::from_iter([("tenant_id".to_owned(), json!("t1"))]),
+            source: RecordSource::Admin,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn scopes(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    async fn store() -> MemoryStore {
+        let store = MemoryStore::new();
+        store.user_insert(&user()).await.unwrap();
+        store
+    }
+
+    fn token(ring: &KeyRing, scope: Option<&str>, subject: &str) -> (String, String) {
+        let issued = mint(
+            ring,
+            ISS,
+            900,
+            NOW,
+            AccessTokenGrant {
+                subject,
+                client_id: "app",
+                audiences: vec![format!("{ISS}/userinfo")],
+                scope: scope.map(Into::into),
+                extra: Map::new(),
+            },
+        )
+        .unwrap();
+        (issued.token, issued.claims.jti)
+    }
+
+    #[test]
+    fn scopes_release_claims() {
+        let u = user();
+        assert_eq!(
+            Value::Object(user_claims(&u, &scopes(&["openid"]))),
+            json!({"tenant_id": "t1"})
+        );
+        assert_eq!(
+            Value::Object(user_claims(&u, &scopes(&["openid", "profile", "email"]))),
+            json!({
+                "tenant_id": "t1",
+                "preferred_username": "alice",
+                "email": "alice@example.com",
+                "email_verified": false,
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_with_sub_and_claims() {
+        let ring = key_ring(NOW).unwrap();
+        let store = store().await;
+        let (token, _) = token(&ring, Some("openid email"), SUB);
+        let answer = userinfo(&ring, &store, ISS, &token, NOW + 1).await.unwrap();
+        assert_eq!(
+            Value::Object(answer),
+            json!({"sub": SUB, "tenant_id": "t1", "email": "alice@example.com", "email_verified": false})
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_token_without_openid() {
+        let ring = key_ring(NOW).unwrap();
+        let store = store().await;
+        for scope in [None, Some("profile email")] {
+            let (token, _) = token(&ring, scope, SUB);
+            let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+            assert!(matches!(e, UserInfoReason::MissingOpenidScope));
+            assert_eq!(e.code(), ErrorCode::InsufficientScope);
+        }
+    }
+
+    #[tokio::test]
+    async fn rejects_a_revoked_token() {
+        let ring = key_ring(NOW).unwrap();
+        let store = store().await;
+        let (token, jti) = token(&ring, Some("openid"), SUB);
+        store.access_token_revoke(&jti, NOW + 900).await.unwrap();
+        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        assert!(matches!(e, UserInfoReason::Revoked));
+        assert_eq!(e.code(), ErrorCode::InvalidToken);
+    }
+
+    #[tokio::test]
+    async fn rejects_a_token_of_a_deleted_user() {
+        let ring = key_ring(NOW).unwrap();
+        let store = store().await;
+        let (token, _) = token(&ring, Some("openid"), SUB);
+        store.user_delete("alice").await.unwrap();
+        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        assert!(matches!(e, UserInfoReason::UnknownUser));
+        assert_eq!(e.code(), ErrorCode::InvalidToken);
+    }
+
+    #[tokio::test]
+    async fn rejects_an_expired_token() {
+        let ring = key_ring(NOW).unwrap();
+        let store = store().await;
+        let (token, _) = token(&ring, Some("openid"), SUB);
+        let e = userinfo(&ring, &store, ISS, &token, NOW + 900)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            UserInfoReason::Token(AccessTokenReason::Expired)
+        ));
+        assert_eq!(e.code(), ErrorCode::InvalidToken);
+    }
+}

@@ -1,0 +1,195 @@
+//! The consent page (OIDC Core §3.1.2.4 "Authorization Server Obtains End-User
+//! Consent"): the client's name and each scope to approve in plain words; `approve`
+//! remembers the scopes for this user and client (so the next request for them skips
+//! the page, and a request for more shows only the new ones), `deny` sends
+//! `access_denied` to the client.
+
+use crate::audit;
+use crate::browser::current_session;
+use crate::extract::{PageForm, RequestId};
+use crate::interaction::{
+    Pending, PendingError, PendingQuery, error_page, issue_and_redirect, load_pending,
+    page_url, pending_error_page, redirect_error, see_other, store_error_page,
+};
+use crate::pages::{Chrome, ConsentView, ScopeView, describe_scope, render};
+use crate::state::AppState;
+use portcullis_core::client::authentication::ClientDirectory;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum_extra::extract::cookie::CookieJar;
+use portcullis_core::authorization::request::AuthorizeReason;
+use portcullis_core::session::BrowserSession;
+use portcullis_proto::authorize::consent_form;
+use portcullis_proto::routes;
+use serde::Deserialize;
+
+/// The consent form (`decision` = `approve` | `deny` is a contract).
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    /// Pending request id.
+    pub request: Option<String>,
+    /// CSRF token.
+    pub csrf_token: Option<String>,
+    /// `approve` or `deny`.
+    pub decision: Option<String>,
+}
+
+impl crate::extract::OAuthParams for ConsentForm {
+    const PARAMETERS: &'static [&'static str] = &["request", "csrf_token", "decision"];
+    const MULTI_VALUED: &'static [&'static str] = &[];
+}
+
+/// `GET /consent?request=…`.
+pub async fn consent_get(
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    jar: CookieJar,
+    query: Result<Query<PendingQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let id = query.ok().and_then(|Query(q)| q.request);
+    let (pending, session) = match load(&state, &jar, id.as_deref(), &request_id).await {
+        Ok(loaded) => loaded,
+        Err(response) => return response,
+    };
+    let request = &pending.row.request;
+    let client = match state.clients().find_client(&request.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return pending_error_page(&state, PendingError::Gone, &request_id),
+        Err(e) => return store_error_page(&state, &e, &request_id),
+    };
+    let approved = match state
+        .store()
+        .consent_get(&session.user_id, &client.client_id)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return store_error_page(&state, &e, &request_id),
+    };
+    let to_approve: Vec<&String> = if request.prompt.consent {
+        request.scopes.iter().collect()
+    } else {
+        request.scopes.iter().filter(|s| !approved.contains(*s)).collect()
+    };
+    let shown = if to_approve.is_empty() {
+        request.scopes.iter().collect()
+    } else {
+        to_approve
+    };
+    let already_approved = request.scopes.len().saturating_sub(shown.len());
+    let username = match state.store().user_get(&session.user_id).await {
+        Ok(Some(u)) => u.username,
+        Ok(None) => return pending_error_page(&state, PendingError::Gone, &request_id),
+        Err(e) => return store_error_page(&state, &e, &request_id),
+    };
+    let view = ConsentView {
+        chrome: Chrome::new(&state.config().branding),
+        action: routes::CONSENT,
+        client_name: client.client_name.clone().unwrap_or_else(|| client.client_id.clone()),
+        username,
+        scopes: shown
+            .into_iter()
+            .map(|s| ScopeView {
+                name: s.clone(),
+                description: describe_scope(s),
+            })
+            .collect(),
+        already_approved,
+        request: pending.id.clone(),
+        csrf_token: pending.row.csrf_token.clone(),
+    };
+    render(
+        StatusCode::OK,
+        &view,
+        state.config().branding.logo_url.as_ref(),
+        Some(&request.redirect_uri),
+    )
+}
+
+/// `POST /consent`.
+pub async fn consent_post(
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    jar: CookieJar,
+    PageForm(form): PageForm<ConsentForm>,
+) -> Response {
+    let now = state.clock().now();
+    let (pending, session) = match load(&state, &jar, form.request.as_deref(), &request_id).await {
+        Ok(loaded) => loaded,
+        Err(response) => return response,
+    };
+    if !pending.csrf_matches(form.csrf_token.as_deref()) {
+        return pending_error_page(&state, PendingError::Gone, &request_id);
+    }
+    let approve = match form.decision.as_deref() {
+        Some(consent_form::APPROVE) => true,
+        Some(consent_form::DENY) => false,
+        _ => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "Something went wrong",
+                "Choose Allow or Deny.",
+                Some(&request_id),
+            );
+        }
+    };
+    // Single use: of two submissions (double click, two tabs) only one goes on.
+    match state.store().pending_authorization_take(&pending.digest, now).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return pending_error_page(&state, PendingError::Gone, &request_id),
+        Err(e) => return store_error_page(&state, &e, &request_id),
+    }
+    let request = pending.row.request;
+    let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
+    if !approve {
+        audit::consent_decided(&request_id, &request.client_id, &session.user_id, "deny", &scope);
+        return redirect_error(&state, &request, AuthorizeReason::AccessDenied, Vec::new());
+    }
+    if let Err(e) = state
+        .store()
+        .consent_grant(&session.user_id, &request.client_id, &request.scopes, now)
+        .await
+    {
+        return store_error_page(&state, &e, &request_id);
+    }
+    audit::consent_decided(&request_id, &request.client_id, &session.user_id, "approve", &scope);
+    let auth_time = pending.row.auth_time.unwrap_or(session.auth_time);
+    issue_and_redirect(&state, &request_id, &request, &session.user_id, auth_time, Vec::new()).await
+}
+
+/// Loads the pending request and this browser's session; the session's user must be
+/// the one the request is for. Without a session (it expired, or the user signed out
+/// in another tab), back to the login page.
+async fn load(
+    state: &AppState,
+    jar: &CookieJar,
+    id: Option<&str>,
+    request_id: &str,
+) -> Result<(Pending, BrowserSession), Response> {
+    let now = state.clock().now();
+    let pending = load_pending(state, jar, id, now)
+        .await
+        .map_err(|e| pending_error_page(state, e, request_id))?;
+    let session = current_session(state, jar, now)
+        .await
+        .map_err(|e| store_error_page(state, &e, request_id))?;
+    let Some(session) = session else {
+        return Err(see_other(&page_url(routes::LOGIN, &pending.id), Vec::new()));
+    };
+    if pending
+        .row
+        .user_id
+        .as_ref()
+        .is_some_and(|u| *u != session.user_id)
+    {
+        return Err(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "You signed in as someone else",
+            "The account signed in now is not the one this request was started with.",
+            Some(request_id),
+        ));
+    }
+    Ok((pending, session))
+}

@@ -1,0 +1,132 @@
+//! Login throttling (RFC 9700 §4.16 / NIST SP 800-63B §5.2.2: limit failed
+//! authentication attempts): per account and per client IP, after at most
+//! [`FAILURES_BEFORE_THROTTLE`] failures, one more attempt per
+//! [`REPLENISH_SECONDS`] until the failures stop.
+//!
+//! Failures are counted with governor (GCRA) keyed limiters; only failures consume
+//! the budget, so a user who signs in correctly is never slowed by others' successes.
+//! Kept per node, in memory, bounded (governor's keys are pruned every minute; the
+//! lock table is a bounded cache): with N nodes behind a balancer an attacker gets at
+//! most N times the budget. (A later issue moves attempt limits to the database.)
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+/// Failures allowed per account and per IP before attempts are throttled.
+pub const FAILURES_BEFORE_THROTTLE: u32 = 10;
+/// Once throttled, one attempt is allowed per this many seconds.
+pub const REPLENISH_SECONDS: u64 = 60;
+/// Most keys remembered as locked (per node); beyond it the oldest are forgotten.
+const MAX_LOCKED_KEYS: u64 = 100_000;
+
+/// Failed-login accounting for one node.
+pub struct LoginThrottle {
+    failures: DefaultKeyedRateLimiter<String>,
+    locked: moka::sync::Cache<String, Instant>,
+    clock: DefaultClock,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LoginThrottle {
+    /// A throttle with the documented limits.
+    pub fn new() -> Self {
+        // The tenth failure is refused by the limiter, which locks the key: a burst of
+        // nine cells plus the refusal make ten failures.
+        let burst = NonZeroU32::new(FAILURES_BEFORE_THROTTLE - 1).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(Duration::from_secs(REPLENISH_SECONDS))
+            .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
+            .allow_burst(burst);
+        Self {
+            failures: RateLimiter::keyed(quota),
+            locked: moka::sync::Cache::builder()
+                .max_capacity(MAX_LOCKED_KEYS)
+                .time_to_live(Duration::from_secs(REPLENISH_SECONDS))
+                .build(),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// How long this account or address must wait before trying again, if locked.
+    pub fn locked_for(&self, username: &str, ip: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
+        keys(username, ip)
+            .iter()
+            .filter_map(|key| self.locked.get(key))
+            .filter_map(|until| until.checked_duration_since(now))
+            .max()
+    }
+
+    /// Counts a failed attempt; returns how long to wait if this failure locks the
+    /// account or the address.
+    pub fn record_failure(&self, username: &str, ip: IpAddr) -> Option<Duration> {
+        let mut wait = None;
+        for key in keys(username, ip) {
+            if let Err(not_until) = self.failures.check_key(&key) {
+                let delay = not_until.wait_time_from(self.clock.now());
+                self.locked.insert(key, Instant::now() + delay);
+                wait = wait.max(Some(delay));
+            }
+        }
+        wait
+    }
+
+    /// Forgets keys whose budget is full again (keeps memory bounded).
+    pub fn prune(&self) {
+        self.failures.retain_recent();
+        self.failures.shrink_to_fit();
+        self.locked.run_pending_tasks();
+    }
+}
+
+/// The account key (case-folded: `Alice` and `alice` share a budget) and the address
+/// key (an IPv6 address by its /64, which one client usually holds whole).
+fn keys(username: &str, ip: IpAddr) -> [String; 2] {
+    let address = match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+    };
+    [
+        format!("account:{}", username.to_lowercase()),
+        format!("ip:{address}"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tenth_failure_locks_the_account_and_the_address() {
+        let t = LoginThrottle::new();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for n in 1..FAILURES_BEFORE_THROTTLE {
+            assert_eq!(t.record_failure("alice", ip), None, "failure {n}");
+            assert_eq!(t.locked_for("alice", ip), None);
+        }
+        assert!(t.record_failure("Alice", ip).is_some());
+        assert!(t.locked_for("alice", "198.51.100.7".parse().unwrap()).is_some());
+        assert!(t.locked_for("bob", ip).is_some());
+        assert!(t.locked_for("bob", "198.51.100.7".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn ipv6_addresses_share_their_64() {
+        let [_, a] = keys("x", "2001:db8:1:2:aaaa::1".parse().unwrap());
+        let [_, b] = keys("x", "2001:db8:1:2:bbbb::9".parse().unwrap());
+        assert_eq!(a, b);
+    }
+}
