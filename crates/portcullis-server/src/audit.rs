@@ -84,7 +84,13 @@ pub fn login_failed(request_id: &str, client_id: &str, username: &str, reason: &
 }
 
 /// The user approved or denied a client's scopes on the consent page.
-pub fn consent_decided(request_id: &str, client_id: &str, subject: &str, decision: &str, scope: &str) {
+pub fn consent_decided(
+    request_id: &str,
+    client_id: &str,
+    subject: &str,
+    decision: &str,
+    scope: &str,
+) {
     tracing::info!(target: TARGET, event = "consent", outcome = decision, request_id, client_id, subject, scope);
 }
 

@@ -754,9 +754,18 @@ claims = { tenant_id = "abc-tenant" }
     #[test]
     fn rejects_bad_branding_naming_the_key() {
         for (toml_text, key) in [
-            ("[branding]\naccent_color = \"red; } body { display: none\"", "branding.accent_color"),
-            ("[branding]\nlogo_url = \"http://cdn.example/logo.png\"", "branding.logo_url"),
-            ("[branding]\nlogo_url = \"javascript:alert(1)\"", "branding.logo_url"),
+            (
+                "[branding]\naccent_color = \"red; } body { display: none\"",
+                "branding.accent_color",
+            ),
+            (
+                "[branding]\nlogo_url = \"http://cdn.example/logo.png\"",
+                "branding.logo_url",
+            ),
+            (
+                "[branding]\nlogo_url = \"javascript:alert(1)\"",
+                "branding.logo_url",
+            ),
             ("[branding]\nproduct_name = \"\"", "branding.product_name"),
             ("[branding]\ncolour = \"#000000\"", "colour"),
         ] {

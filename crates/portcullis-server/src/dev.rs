@@ -193,7 +193,8 @@ fn authorization_code_example(issuer: &str) -> String {
     let verifier = verifier.expose_secret();
     let challenge = portcullis_core::pkce::s256(verifier);
     let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query.append_pair("response_type", "code")
+    query
+        .append_pair("response_type", "code")
         .append_pair("client_id", DEMO_APP_CLIENT_ID)
         .append_pair("redirect_uri", DEMO_REDIRECT_URI)
         .append_pair("scope", "openid profile email")

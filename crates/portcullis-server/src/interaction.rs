@@ -132,7 +132,11 @@ pub async fn proceed(
 ) -> Response {
     let now = state.clock().now();
     let approved = match &authentication {
-        Some(a) => match state.store().consent_get(&a.user_id, &client.client_id).await {
+        Some(a) => match state
+            .store()
+            .consent_get(&a.user_id, &client.client_id)
+            .await
+        {
             Ok(scopes) => scopes,
             Err(e) => return redirect_store_error(state, &request, &e, request_id, cookies),
         },
@@ -142,7 +146,10 @@ pub async fn proceed(
         Ok(step) => step,
         Err(reason) => {
             if let Some(p) = &pending {
-                let _ = state.store().pending_authorization_take(&p.digest, now).await;
+                let _ = state
+                    .store()
+                    .pending_authorization_take(&p.digest, now)
+                    .await;
             }
             return redirect_error(state, &request, reason, cookies);
         }
@@ -153,13 +160,27 @@ pub async fn proceed(
                 return redirect_error(state, &request, AuthorizeReason::LoginRequired, cookies);
             };
             if let Some(p) = &pending {
-                match state.store().pending_authorization_take(&p.digest, now).await {
+                match state
+                    .store()
+                    .pending_authorization_take(&p.digest, now)
+                    .await
+                {
                     Ok(Some(_)) => {}
                     Ok(None) => return pending_error_page(state, PendingError::Gone, request_id),
-                    Err(e) => return redirect_store_error(state, &request, &e, request_id, cookies),
+                    Err(e) => {
+                        return redirect_store_error(state, &request, &e, request_id, cookies);
+                    }
                 }
             }
-            issue_and_redirect(state, request_id, &request, &auth.user_id, auth.auth_time, cookies).await
+            issue_and_redirect(
+                state,
+                request_id,
+                &request,
+                &auth.user_id,
+                auth.auth_time,
+                cookies,
+            )
+            .await
         }
         NextStep::Login | NextStep::Consent { .. } => {
             let page = if matches!(step, NextStep::Login) {
@@ -203,7 +224,16 @@ pub async fn issue_and_redirect(
 ) -> Response {
     let now = state.clock().now();
     let ttl = state.config().tokens.authorization_code_ttl;
-    match issue_code(state.store().as_ref(), request, user_id, auth_time, ttl, now).await {
+    match issue_code(
+        state.store().as_ref(),
+        request,
+        user_id,
+        auth_time,
+        ttl,
+        now,
+    )
+    .await
+    {
         Ok(code) => {
             let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
             audit::authorization_code_issued(request_id, &request.client_id, user_id, &scope);
@@ -285,7 +315,10 @@ pub fn see_other(location: &str, cookies: Vec<HeaderValue>) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, value);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     append_cookies(headers, cookies);
     response
 }
@@ -310,7 +343,12 @@ pub fn error_page(
         advice: advice.to_owned(),
         request_id: request_id.map(str::to_owned),
     };
-    let mut response = render(status, &view, state.config().branding.logo_url.as_ref(), None);
+    let mut response = render(
+        status,
+        &view,
+        state.config().branding.logo_url.as_ref(),
+        None,
+    );
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
             header::RETRY_AFTER,

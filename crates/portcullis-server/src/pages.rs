@@ -230,7 +230,10 @@ mod tests {
             "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' http://127.0.0.1:4000; frame-ancestors 'none'; base-uri 'none'"
         );
         let csp = content_security_policy(None, Some("com.example.app:/callback"));
-        assert!(csp.contains("form-action 'self' com.example.app:;"), "{csp}");
+        assert!(
+            csp.contains("form-action 'self' com.example.app:;"),
+            "{csp}"
+        );
     }
 
     #[test]

@@ -39,10 +39,7 @@ pub fn router(state: AppState) -> Router {
             routes::AUTHORIZE,
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
-        .route(
-            routes::LOGIN,
-            get(login::login_get).post(login::login_post),
-        )
+        .route(routes::LOGIN, get(login::login_get).post(login::login_post))
         .route(
             routes::CONSENT,
             get(consent::consent_get).post(consent::consent_post),

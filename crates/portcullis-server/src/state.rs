@@ -2,12 +2,11 @@
 
 use crate::admin::{AdminError, sync_config};
 use crate::browser::CookieNames;
-use crate::throttle::LoginThrottle;
-use tokio::sync::Semaphore;
 use crate::clients::ClientCache;
 use crate::config::Config;
 use crate::endpoints::discovery;
 use crate::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_key, refresh_loop};
+use crate::throttle::LoginThrottle;
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use portcullis_core::keys::{KeyRing, MasterKey};
@@ -15,6 +14,7 @@ use portcullis_core::store::StoreError;
 use portcullis_core::{Clock, Store};
 use portcullis_store::ConnectOptions;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 /// Why the server could not start. Each message says what to fix.

@@ -118,9 +118,15 @@ mod tests {
             assert_eq!(t.locked_for("alice", ip), None);
         }
         assert!(t.record_failure("Alice", ip).is_some());
-        assert!(t.locked_for("alice", "198.51.100.7".parse().unwrap()).is_some());
+        assert!(
+            t.locked_for("alice", "198.51.100.7".parse().unwrap())
+                .is_some()
+        );
         assert!(t.locked_for("bob", ip).is_some());
-        assert!(t.locked_for("bob", "198.51.100.7".parse().unwrap()).is_none());
+        assert!(
+            t.locked_for("bob", "198.51.100.7".parse().unwrap())
+                .is_none()
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub(crate) fn classify(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '
     move |err| match err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.into()),
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            StoreError::NotFound(format!("the user or client of {what}"))
+            StoreError::NotFound(format!("{what}: its user or client does not exist"))
         }
         sqlx::Error::Database(db) if is_transient(db.as_ref()) => {
             StoreError::Unavailable(format!("{what}: {db}"))

@@ -48,7 +48,10 @@ pub async fn authorize_post(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !is_form {
         return error_page(
             &state,
@@ -86,7 +89,17 @@ async fn authorize(state: &AppState, request_id: &str, jar: &CookieJar, raw: &[u
         auth_time: s.auth_time,
         during_this_request: false,
     });
-    proceed(state, jar, request_id, &client, request, authentication, None, Vec::new()).await
+    proceed(
+        state,
+        jar,
+        request_id,
+        &client,
+        request,
+        authentication,
+        None,
+        Vec::new(),
+    )
+    .await
 }
 
 /// A request that failed to parse (a repeated parameter): `invalid_request` at the
@@ -126,7 +139,10 @@ async fn malformed(state: &AppState, request_id: &str, raw: &[u8], error: &OAuth
             state,
             StatusCode::BAD_REQUEST,
             "This sign-in link is not valid",
-            &format!("The application sent an invalid request: {}.", error.description),
+            &format!(
+                "The application sent an invalid request: {}.",
+                error.description
+            ),
             Some(request_id),
         ),
     }

@@ -8,17 +8,17 @@ use crate::audit;
 use crate::browser::current_session;
 use crate::extract::{PageForm, RequestId};
 use crate::interaction::{
-    Pending, PendingError, PendingQuery, error_page, issue_and_redirect, load_pending,
-    page_url, pending_error_page, redirect_error, see_other, store_error_page,
+    Pending, PendingError, PendingQuery, error_page, issue_and_redirect, load_pending, page_url,
+    pending_error_page, redirect_error, see_other, store_error_page,
 };
 use crate::pages::{Chrome, ConsentView, ScopeView, describe_scope, render};
 use crate::state::AppState;
-use portcullis_core::client::authentication::ClientDirectory;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 use portcullis_core::authorization::request::AuthorizeReason;
+use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::session::BrowserSession;
 use portcullis_proto::authorize::consent_form;
 use portcullis_proto::routes;
@@ -69,7 +69,11 @@ pub async fn consent_get(
     let to_approve: Vec<&String> = if request.prompt.consent {
         request.scopes.iter().collect()
     } else {
-        request.scopes.iter().filter(|s| !approved.contains(*s)).collect()
+        request
+            .scopes
+            .iter()
+            .filter(|s| !approved.contains(*s))
+            .collect()
     };
     let shown = if to_approve.is_empty() {
         request.scopes.iter().collect()
@@ -85,7 +89,10 @@ pub async fn consent_get(
     let view = ConsentView {
         chrome: Chrome::new(&state.config().branding),
         action: routes::CONSENT,
-        client_name: client.client_name.clone().unwrap_or_else(|| client.client_id.clone()),
+        client_name: client
+            .client_name
+            .clone()
+            .unwrap_or_else(|| client.client_id.clone()),
         username,
         scopes: shown
             .into_iter()
@@ -135,7 +142,11 @@ pub async fn consent_post(
         }
     };
     // Single use: of two submissions (double click, two tabs) only one goes on.
-    match state.store().pending_authorization_take(&pending.digest, now).await {
+    match state
+        .store()
+        .pending_authorization_take(&pending.digest, now)
+        .await
+    {
         Ok(Some(_)) => {}
         Ok(None) => return pending_error_page(&state, PendingError::Gone, &request_id),
         Err(e) => return store_error_page(&state, &e, &request_id),
@@ -143,7 +154,13 @@ pub async fn consent_post(
     let request = pending.row.request;
     let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
     if !approve {
-        audit::consent_decided(&request_id, &request.client_id, &session.user_id, "deny", &scope);
+        audit::consent_decided(
+            &request_id,
+            &request.client_id,
+            &session.user_id,
+            "deny",
+            &scope,
+        );
         return redirect_error(&state, &request, AuthorizeReason::AccessDenied, Vec::new());
     }
     if let Err(e) = state
@@ -153,9 +170,23 @@ pub async fn consent_post(
     {
         return store_error_page(&state, &e, &request_id);
     }
-    audit::consent_decided(&request_id, &request.client_id, &session.user_id, "approve", &scope);
+    audit::consent_decided(
+        &request_id,
+        &request.client_id,
+        &session.user_id,
+        "approve",
+        &scope,
+    );
     let auth_time = pending.row.auth_time.unwrap_or(session.auth_time);
-    issue_and_redirect(&state, &request_id, &request, &session.user_id, auth_time, Vec::new()).await
+    issue_and_redirect(
+        &state,
+        &request_id,
+        &request,
+        &session.user_id,
+        auth_time,
+        Vec::new(),
+    )
+    .await
 }
 
 /// Loads the pending request and this browser's session; the session's user must be

@@ -95,14 +95,22 @@ async fn logout(state: &AppState, request_id: &str, jar: &CookieJar, raw: &[u8])
             Ok(claims) => Some(claims),
             Err(reason) => {
                 tracing::info!(request_id, %reason, "id_token_hint refused");
-                return invalid(state, request_id, "the id_token_hint is not a valid id_token from this server");
+                return invalid(
+                    state,
+                    request_id,
+                    "the id_token_hint is not a valid id_token from this server",
+                );
             }
         },
         None => None,
     };
     let client_id = match (&hint, params.client_id.as_deref()) {
         (Some(h), Some(id)) if h.aud != id => {
-            return invalid(state, request_id, "client_id does not match the id_token_hint");
+            return invalid(
+                state,
+                request_id,
+                "client_id does not match the id_token_hint",
+            );
         }
         (Some(h), _) => Some(h.aud.clone()),
         (None, id) => id.map(str::to_owned),
@@ -125,16 +133,25 @@ async fn logout(state: &AppState, request_id: &str, jar: &CookieJar, raw: &[u8])
         Ok(s) => s,
         Err(e) => return store_error_page(state, &e, request_id),
     };
-    let session_cookie = jar.get(state.cookie_names().session).map(|c| c.value().to_owned());
+    let session_cookie = jar
+        .get(state.cookie_names().session)
+        .map(|c| c.value().to_owned());
     let expected_csrf = session_cookie.as_deref().map(logout_csrf);
     let confirmed = match &session {
         None => true,
         Some(s) => {
             hint.as_ref().is_some_and(|h| h.sub == s.user_id)
-                || params.csrf_token.as_deref().zip(expected_csrf.as_deref()).is_some_and(|(a, b)| {
-                    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes())
+                || params
+                    .csrf_token
+                    .as_deref()
+                    .zip(expected_csrf.as_deref())
+                    .is_some_and(|(a, b)| {
+                        aws_lc_rs::constant_time::verify_slices_are_equal(
+                            a.as_bytes(),
+                            b.as_bytes(),
+                        )
                         .is_ok()
-                })
+                    })
         }
     };
     let logo = state.config().branding.logo_url.as_ref();

@@ -93,7 +93,14 @@ pub async fn login_post(
     if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
         audit::login_failed(&request_id, &client_id, &username, "too_long");
         let message = wrong_credentials();
-        return login_page(&state, &pending, String::new(), Some(message), StatusCode::OK).await;
+        return login_page(
+            &state,
+            &pending,
+            String::new(),
+            Some(message),
+            StatusCode::OK,
+        )
+        .await;
     }
     if let Some(wait) = state.throttle().locked_for(&username, ip) {
         audit::login_failed(&request_id, &client_id, &username, "throttled");
@@ -103,9 +110,10 @@ pub async fn login_post(
         Ok(user) => user,
         Err(e) => return store_error_page(&state, &e, &request_id),
     };
-    let hash = user
-        .as_ref()
-        .map_or_else(|| state.dummy_password_hash().to_owned(), |u| u.password_hash.clone());
+    let hash = user.as_ref().map_or_else(
+        || state.dummy_password_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
     let verified = match check_password(&state, password, hash).await {
         Some(v) => v,
         None => {
@@ -116,12 +124,22 @@ pub async fn login_post(
     let user = match user {
         Some(user) if verified => user,
         other => {
-        let reason = if other.is_none() { "unknown_user" } else { "wrong_password" };
-        audit::login_failed(&request_id, &client_id, &username, reason);
-        if let Some(wait) = state.throttle().record_failure(&username, ip) {
-            return throttled_page(&state, &pending, username, wait).await;
-        }
-        return login_page(&state, &pending, username, Some(wrong_credentials()), StatusCode::OK)
+            let reason = if other.is_none() {
+                "unknown_user"
+            } else {
+                "wrong_password"
+            };
+            audit::login_failed(&request_id, &client_id, &username, reason);
+            if let Some(wait) = state.throttle().record_failure(&username, ip) {
+                return throttled_page(&state, &pending, username, wait).await;
+            }
+            return login_page(
+                &state,
+                &pending,
+                username,
+                Some(wrong_credentials()),
+                StatusCode::OK,
+            )
             .await;
         }
     };
@@ -192,8 +210,14 @@ async fn throttled_page(
     let message = format!(
         "Too many failed sign-in attempts for this account or from your network. Wait {seconds} seconds, then try again."
     );
-    let mut response =
-        login_page(state, pending, username, Some(message), StatusCode::TOO_MANY_REQUESTS).await;
+    let mut response = login_page(
+        state,
+        pending,
+        username,
+        Some(message),
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -207,7 +231,11 @@ async fn login_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let client_name = match state.clients().find_client(&pending.row.request.client_id).await {
+    let client_name = match state
+        .clients()
+        .find_client(&pending.row.request.client_id)
+        .await
+    {
         Ok(Some(c)) => c.client_name.clone().unwrap_or_else(|| c.client_id.clone()),
         Ok(None) => {
             return error_page(

@@ -56,7 +56,8 @@ pub async fn userinfo_handler(
                 _ => {
                     tracing::info!(request_id, reason = %reason, "userinfo refused");
                     // RFC 6750 §3: say no more than needed to an unauthenticated caller.
-                    error.description = "the access token is invalid, expired or revoked".to_owned();
+                    error.description =
+                        "the access token is invalid, expired or revoked".to_owned();
                 }
             }
             error.into_response()

@@ -141,11 +141,19 @@ mod tests {
         {
             let once = format!("{name}=v");
             let r = parse::<TokenRequest>(once.as_bytes()).unwrap();
-            let set = [r.grant_type, r.client_id, r.client_secret, r.scope]
-                .into_iter()
-                .flatten()
-                .filter(|v| v == "v")
-                .count();
+            let set = [
+                r.grant_type,
+                r.client_id,
+                r.client_secret,
+                r.scope,
+                r.code,
+                r.redirect_uri,
+                r.code_verifier,
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|v| v == "v")
+            .count();
             assert_eq!(
                 set, 1,
                 "{name} is not a single-valued field of TokenRequest"
@@ -156,5 +164,30 @@ mod tests {
                 "{name} repeated was accepted"
             );
         }
+    }
+
+    #[test]
+    fn every_single_valued_authorization_parameter_is_checked_and_deserializes() {
+        use portcullis_proto::authorize::AuthorizationRequest;
+        for name in AuthorizationRequest::PARAMETERS
+            .iter()
+            .filter(|n| !AuthorizationRequest::MULTI_VALUED.contains(n))
+        {
+            let once = format!("{name}=v");
+            let r = parse::<AuthorizationRequest>(once.as_bytes()).unwrap();
+            let value = serde_json::to_value(&r).unwrap();
+            assert_eq!(
+                value[*name], "v",
+                "{name} is not a field of AuthorizationRequest"
+            );
+            let twice = format!("{name}=a&{name}=b");
+            assert!(
+                parse::<AuthorizationRequest>(twice.as_bytes()).is_err(),
+                "{name} repeated was accepted"
+            );
+        }
+        let r: AuthorizationRequest =
+            parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
+        assert_eq!(r.resource, vec!["https://a", "https://b"]);
     }
 }

@@ -23,7 +23,10 @@ impl<T: OAuthParams> FromRequest<AppState> for PageForm<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+            .is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
         let bad = |message: &str| {
             error_page(
                 state,
@@ -34,7 +37,9 @@ impl<T: OAuthParams> FromRequest<AppState> for PageForm<T> {
             )
         };
         if !is_form {
-            return Err(bad("The form was sent in a format this page does not accept."));
+            return Err(bad(
+                "The form was sent in a format this page does not accept.",
+            ));
         }
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
