@@ -107,6 +107,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<BrowserSession>, StoreError>;
     /// Deletes a session (logout); `false` if there was none.
     async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError>;
+    /// Deletes every browser session of `user_id` (their password changed, or an
+    /// administrator ends their logins); returns how many rows were deleted. One
+    /// statement, so a session inserted afterwards is the only one that survives.
+    async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
 
     /// Stores a pending authorization request. [`StoreError::Conflict`] if the digest exists.
     async fn pending_authorization_insert(
@@ -180,6 +184,45 @@ pub trait Store: Send + Sync + 'static {
     async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
     /// Whether the access token with this `jti` has been revoked.
     async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// Deletes rows that can no longer matter at `now` (seconds since the epoch), at
+    /// most `limit` rows per table:
+    ///
+    /// - `pending_authorizations` and `browser_sessions` with `expires_at <= now`;
+    /// - `authorization_codes` with `expires_at <= now` whose access token (if the
+    ///   code was redeemed) has expired too, `access_token_expires_at <= now`: a
+    ///   redeemed code is kept while its token lives, so a replay can still revoke it
+    ///   (RFC 6749 §4.1.2);
+    /// - `revoked_access_tokens` with `expires_at <= now` (the token is dead anyway).
+    ///
+    /// One short statement per table, each its own transaction, so no lock is held
+    /// across tables or for long: `limit` is the batch size. Meant to be called
+    /// periodically; a count equal to `limit` means that table may have more to purge.
+    /// Safe to run on several nodes at once (a row is deleted once).
+    async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError>;
+}
+
+/// How many rows one [`Store::purge_expired`] call deleted, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    /// Expired pending authorization requests, in rows.
+    pub pending_authorizations: u64,
+    /// Expired browser sessions, in rows.
+    pub browser_sessions: u64,
+    /// Expired authorization codes whose access token (if any) has expired, in rows.
+    pub authorization_codes: u64,
+    /// Revocation-list entries of expired access tokens, in rows.
+    pub revoked_access_tokens: u64,
+}
+
+impl PurgeCounts {
+    /// Rows deleted from all tables together.
+    pub fn total(&self) -> u64 {
+        self.pending_authorizations
+            .saturating_add(self.browser_sessions)
+            .saturating_add(self.authorization_codes)
+            .saturating_add(self.revoked_access_tokens)
+    }
 }
 
 /// Algorithms without an active key in `keys`: what start-up must generate.

@@ -12,7 +12,7 @@ use crate::keys::{
 };
 use crate::secret::SecretDigest;
 use crate::session::BrowserSession;
-use crate::store::{Store, StoreError};
+use crate::store::{PurgeCounts, Store, StoreError};
 use crate::user::User;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
@@ -288,6 +288,13 @@ impl Store for MemoryStore {
             .is_some())
     }
 
+    async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.sessions.len();
+        inner.sessions.retain(|_, s| s.user_id != user_id);
+        Ok(count(before - inner.sessions.len()))
+    }
+
     async fn pending_authorization_insert(
         &self,
         pending: &PendingAuthorization,
@@ -453,4 +460,39 @@ impl Store for MemoryStore {
     async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         Ok(self.lock().revoked.contains_key(jti))
     }
+
+    async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError> {
+        let mut inner = self.lock();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(PurgeCounts {
+            pending_authorizations: purge(&mut inner.pending, limit, |p| p.expires_at <= now),
+            browser_sessions: purge(&mut inner.sessions, limit, |s| s.expires_at <= now),
+            authorization_codes: purge(&mut inner.codes, limit, |c| {
+                c.expires_at <= now && c.access_token_expires_at.is_none_or(|exp| exp <= now)
+            }),
+            revoked_access_tokens: purge(&mut inner.revoked, limit, |exp| *exp <= now),
+        })
+    }
+}
+
+/// Removes at most `limit` entries of `map` matching `expired`; returns how many.
+fn purge<K: Ord + Clone, V>(
+    map: &mut BTreeMap<K, V>,
+    limit: usize,
+    expired: impl Fn(&V) -> bool,
+) -> u64 {
+    let gone: Vec<K> = map
+        .iter()
+        .filter(|(_, v)| expired(v))
+        .map(|(k, _)| k.clone())
+        .take(limit)
+        .collect();
+    for key in &gone {
+        map.remove(key);
+    }
+    count(gone.len())
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }

@@ -100,8 +100,17 @@ pub async fn sync_config(
         let user_id = existing
             .as_ref()
             .map_or_else(|| new_user_id(now), |u| u.user_id.clone());
+        let password_changed = match &existing {
+            Some(existing) => !password_matches(existing, registration).await,
+            None => false,
+        };
         let user = hash_user(registration.clone(), user_id, RecordSource::Config, now).await?;
         store.user_upsert(&user).await?;
+        if password_changed {
+            // A new password ends every session signed in with the old one.
+            let ended = store.session_delete_for_user(&user.user_id).await?;
+            tracing::info!(username = %user.username, sessions = ended, "password changed; sessions ended");
+        }
         audit::user_changed(
             "config",
             &user.username,
@@ -242,6 +251,11 @@ async fn same_user(existing: &User, registration: &UserRegistration) -> bool {
     {
         return false;
     }
+    password_matches(existing, registration).await
+}
+
+/// Whether the registration's password is the stored one (argon2id, on a blocking thread).
+async fn password_matches(existing: &User, registration: &UserRegistration) -> bool {
     let password = registration.password.clone();
     let hash = existing.password_hash.clone();
     tokio::task::spawn_blocking(move || verify_password(&password, &hash))

@@ -183,22 +183,25 @@ pub async fn proceed(
             .await
         }
         NextStep::Login | NextStep::Consent { .. } => {
-            let page = if matches!(step, NextStep::Login) {
+            let login = matches!(step, NextStep::Login);
+            let page = if login {
                 routes::LOGIN
             } else {
                 routes::CONSENT
             };
+            // The request records a user only once the consent page may be shown for
+            // them: at a Login step the existing session does not count (prompt=login,
+            // max_age), and the consent page refuses a request without a user.
+            let user = authentication.as_ref().filter(|_| !login);
             let id = match pending {
                 Some(p) => p.id,
-                None => {
-                    match create_pending(state, jar, request, authentication.as_ref(), now).await {
-                        Ok((id, cookie)) => {
-                            cookies.extend(cookie);
-                            id
-                        }
-                        Err(e) => return store_error_page(state, &e, request_id),
+                None => match create_pending(state, jar, request, user, now).await {
+                    Ok((id, cookie)) => {
+                        cookies.extend(cookie);
+                        id
                     }
-                }
+                    Err(e) => return store_error_page(state, &e, request_id),
+                },
             };
             see_other(&page_url(page, &id), cookies)
         }

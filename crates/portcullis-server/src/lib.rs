@@ -12,6 +12,7 @@ pub mod dev;
 pub mod endpoints;
 pub mod error;
 pub mod extract;
+pub mod housekeeping;
 pub mod interaction;
 pub mod keys;
 pub mod pages;

@@ -143,6 +143,10 @@ impl App {
                 }
             })
         };
+        let purger = tokio::spawn(crate::housekeeping::purge_loop(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+        ));
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let keys = Arc::new(ArcSwap::from_pointee(KeySnapshot::new(ring)));
         let refresher = tokio::spawn(refresh_loop(
@@ -170,7 +174,7 @@ impl App {
         Ok(Self {
             state,
             master,
-            tasks: vec![refresher, pruner],
+            tasks: vec![refresher, pruner, purger],
         })
     }
 

@@ -5,6 +5,10 @@
 //!
 //! Failures are counted with governor (GCRA) keyed limiters; only failures consume
 //! the budget, so a user who signs in correctly is never slowed by others' successes.
+//! Attempts on one account, and from one address, run one at a time
+//! ([`LoginThrottle::serialize`]): the lock check, the password verification and the
+//! failure count happen in order, so concurrent guesses cannot all slip in before the
+//! tenth failure is counted (and one address cannot queue argon2 work on every core).
 //! Kept per node, in memory, bounded (governor's keys are pruned every minute; the
 //! lock table is a bounded cache): with N nodes behind a balancer an attacker gets at
 //! most N times the budget. (A later issue moves attempt limits to the database.)
@@ -13,7 +17,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::OwnedMutexGuard;
 
 /// Failures allowed per account and per IP before attempts are throttled.
 pub const FAILURES_BEFORE_THROTTLE: u32 = 10;
@@ -26,7 +32,15 @@ const MAX_LOCKED_KEYS: u64 = 100_000;
 pub struct LoginThrottle {
     failures: DefaultKeyedRateLimiter<String>,
     locked: moka::sync::Cache<String, Instant>,
+    in_progress: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
     clock: DefaultClock,
+}
+
+/// Held while one login attempt is checked, verified and counted: no other attempt on
+/// the same account or from the same address runs meanwhile.
+pub struct AttemptSlot {
+    _account: OwnedMutexGuard<()>,
+    _address: OwnedMutexGuard<()>,
 }
 
 impl Default for LoginThrottle {
@@ -50,7 +64,30 @@ impl LoginThrottle {
                 .max_capacity(MAX_LOCKED_KEYS)
                 .time_to_live(Duration::from_secs(REPLENISH_SECONDS))
                 .build(),
+            in_progress: moka::sync::Cache::builder()
+                .max_capacity(MAX_LOCKED_KEYS)
+                .time_to_idle(Duration::from_secs(REPLENISH_SECONDS))
+                .build(),
             clock: DefaultClock::default(),
+        }
+    }
+
+    /// Waits until no other attempt on this account or from this address is running,
+    /// and returns the slot that keeps it so. Always account first, then address, so
+    /// two waiters never hold each other's second lock.
+    pub async fn serialize(&self, username: &str, ip: IpAddr) -> AttemptSlot {
+        let [account, address] = keys(username, ip);
+        let account = self
+            .in_progress
+            .get_with(account, || Arc::new(tokio::sync::Mutex::new(())));
+        let address = self
+            .in_progress
+            .get_with(address, || Arc::new(tokio::sync::Mutex::new(())));
+        let account = account.lock_owned().await;
+        let address = address.lock_owned().await;
+        AttemptSlot {
+            _account: account,
+            _address: address,
         }
     }
 
@@ -127,6 +164,35 @@ mod tests {
             t.locked_for("bob", "198.51.100.7".parse().unwrap())
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn attempts_on_one_account_run_one_at_a_time() {
+        let t = Arc::new(LoginThrottle::new());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = t.serialize("alice", ip).await;
+        let t2 = Arc::clone(&t);
+        let waiter = tokio::spawn(async move {
+            let _slot = t2.serialize("ALICE", "198.51.100.7".parse().unwrap()).await;
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiter.is_finished(),
+            "a second attempt ran while the first held the slot"
+        );
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        // Another account from another address does not wait.
+        let _a = t.serialize("alice", ip).await;
+        tokio::time::timeout(
+            Duration::from_millis(100),
+            t.serialize("bob", "198.51.100.8".parse().unwrap()),
+        )
+        .await
+        .unwrap();
     }
 
     #[test]

@@ -313,6 +313,9 @@ pub(crate) const SESSION_GET: &str = concat!(
 /// `$1` = session digest.
 pub(crate) const SESSION_DELETE: &str = "DELETE FROM browser_sessions WHERE session_digest = $1";
 
+/// `$1` = user_id: every session of the user (served by `browser_sessions_user_id`).
+pub(crate) const SESSION_DELETE_FOR_USER: &str = "DELETE FROM browser_sessions WHERE user_id = $1";
+
 /// See [`pending_columns`].
 pub(crate) const PENDING_INSERT: &str = concat!(
     "INSERT INTO pending_authorizations (",
@@ -370,3 +373,26 @@ pub(crate) const ACCESS_TOKEN_REVOKE: &str = "INSERT INTO revoked_access_tokens 
 /// `$1` = jti.
 pub(crate) const ACCESS_TOKEN_IS_REVOKED: &str =
     "SELECT jti FROM revoked_access_tokens WHERE jti = $1";
+
+// The purge of expired rows (`Store::purge_expired`): `$1` = now, `$2` = the most rows
+// to delete. Each is one statement that picks a batch by primary key through the
+// `expires_at` index, then deletes it: `DELETE … LIMIT` exists on neither backend
+// (SQLite only when built with SQLITE_ENABLE_UPDATE_DELETE_LIMIT).
+
+/// Expired pending authorization requests.
+pub(crate) const PURGE_PENDING: &str = "DELETE FROM pending_authorizations WHERE id_digest IN \
+     (SELECT id_digest FROM pending_authorizations WHERE expires_at <= $1 LIMIT $2)";
+
+/// Expired browser sessions.
+pub(crate) const PURGE_SESSIONS: &str = "DELETE FROM browser_sessions WHERE session_digest IN \
+     (SELECT session_digest FROM browser_sessions WHERE expires_at <= $1 LIMIT $2)";
+
+/// Expired codes, except a redeemed one whose access token still lives: a replay
+/// of it must still find the token to revoke (RFC 6749 §4.1.2).
+pub(crate) const PURGE_CODES: &str = "DELETE FROM authorization_codes WHERE code_digest IN \
+     (SELECT code_digest FROM authorization_codes WHERE expires_at <= $1 \
+     AND (access_token_expires_at IS NULL OR access_token_expires_at <= $1) LIMIT $2)";
+
+/// Revocation-list entries of tokens that have expired anyway.
+pub(crate) const PURGE_REVOKED: &str = "DELETE FROM revoked_access_tokens WHERE jti IN \
+     (SELECT jti FROM revoked_access_tokens WHERE expires_at <= $1 LIMIT $2)";

@@ -21,6 +21,7 @@ use portcullis_core::client::{Client, ClientSecrets};
 use portcullis_core::keys::StoredSigningKey;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
+use portcullis_core::store::PurgeCounts;
 use portcullis_core::user::User;
 use portcullis_core::{Store, StoreError, UnixTime};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
@@ -329,6 +330,17 @@ where
         Ok(DB::rows_affected(&result) > 0)
     }
 
+    async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let result = sqlx::query::<DB>(sql::SESSION_DELETE_FOR_USER)
+            .bind(user_id.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&format!(
+                "deleting the browser sessions of user `{user_id}`"
+            )))?;
+        Ok(DB::rows_affected(&result))
+    }
+
     async fn pending_authorization_insert(
         &self,
         pending: &PendingAuthorization,
@@ -515,6 +527,36 @@ where
             .await
             .map_err(classify("reading the access token revocation list"))?;
         Ok(found.is_some())
+    }
+
+    async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError> {
+        // Each statement commits on its own: no transaction spans the tables, and
+        // none holds its locks longer than one batch takes to delete.
+        let purge = |statement: &'static str, what: &'static str| async move {
+            let result = sqlx::query::<DB>(statement)
+                .bind(now)
+                .bind(i64::from(limit))
+                .execute(&self.pool)
+                .await
+                .map_err(classify(what))?;
+            Ok::<_, StoreError>(DB::rows_affected(&result))
+        };
+        Ok(PurgeCounts {
+            pending_authorizations: purge(
+                sql::PURGE_PENDING,
+                "purging expired pending authorization requests",
+            )
+            .await?,
+            browser_sessions: purge(sql::PURGE_SESSIONS, "purging expired browser sessions")
+                .await?,
+            authorization_codes: purge(sql::PURGE_CODES, "purging expired authorization codes")
+                .await?,
+            revoked_access_tokens: purge(
+                sql::PURGE_REVOKED,
+                "purging the revocation list of expired access tokens",
+            )
+            .await?,
+        })
     }
 }
 

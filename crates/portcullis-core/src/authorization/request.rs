@@ -34,9 +34,10 @@ use std::sync::Arc;
 /// 4. `response_type` exactly `code` (OAuth 2.1 §4.1.1: no implicit or hybrid);
 ///    `response_mode` absent or `query`.
 /// 5. The client is registered for `authorization_code` (`unauthorized_client`).
-/// 6. `scope`: scope-tokens, each allowed for the client (`invalid_scope`). An absent
-///    scope is an empty set (RFC 6749 §3.3 leaves the default to the server; the
-///    token then carries no scope, and an empty request cannot be widened by accident).
+/// 6. `scope`: scope-tokens, each allowed for the client (`invalid_scope`). At least
+///    one is required (RFC 6749 §3.3 lets the server refuse a missing scope): an empty
+///    request would otherwise get a code, and a token with the user's `sub` and claims,
+///    without ever showing the consent page.
 /// 7. PKCE (RFC 7636, RFC 9700 §2.1.1): `S256` only. A public client must send a
 ///    challenge; a confidential client without one is accepted only for an OpenID
 ///    request with a `nonce` (RFC 9700 §2.1.1 allows the nonce as the injection
@@ -159,6 +160,9 @@ pub enum AuthorizeReason {
     /// The scope is not among the client's allowed scopes.
     #[error("scope `{0}` is not allowed for this application")]
     ScopeNotAllowed(String),
+    /// No `scope` (or an empty one).
+    #[error("scope is required: request at least one scope, e.g. openid")]
+    MissingScope,
     /// `code_challenge` / `code_challenge_method` problems.
     #[error(transparent)]
     Pkce(PkceReason),
@@ -235,7 +239,9 @@ impl AuthorizeReason {
             Self::RequestUri => ErrorCode::RequestUriNotSupported,
             Self::UnsupportedResponseType(_) => ErrorCode::UnsupportedResponseType,
             Self::GrantNotAllowed => ErrorCode::UnauthorizedClient,
-            Self::MalformedScope(_) | Self::ScopeNotAllowed(_) => ErrorCode::InvalidScope,
+            Self::MalformedScope(_) | Self::ScopeNotAllowed(_) | Self::MissingScope => {
+                ErrorCode::InvalidScope
+            }
             Self::MalformedResource(_) | Self::ResourceNotAllowed(_) => ErrorCode::InvalidTarget,
             Self::LoginRequired => ErrorCode::LoginRequired,
             Self::ConsentRequired => ErrorCode::ConsentRequired,
@@ -351,11 +357,14 @@ fn validate_redirectable(
         return Err(AuthorizeReason::GrantNotAllowed);
     }
     let scopes = match params.scope.as_deref() {
-        None => BTreeSet::new(),
+        None => return Err(AuthorizeReason::MissingScope),
         Some(value) => {
             parse_scope(value).map_err(|bad| AuthorizeReason::MalformedScope(echo(&bad)))?
         }
     };
+    if scopes.is_empty() {
+        return Err(AuthorizeReason::MissingScope);
+    }
     if let Some(denied) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return Err(AuthorizeReason::ScopeNotAllowed(echo(denied)));
     }

@@ -19,6 +19,7 @@ use portcullis_core::authorization::request::{
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::redirect_uri::match_redirect_uri;
 use portcullis_proto::authorize::AuthorizationRequest;
+use portcullis_proto::routes;
 
 impl crate::extract::OAuthParams for AuthorizationRequest {
     const PARAMETERS: &'static [&'static str] = AuthorizationRequest::PARAMETERS;
@@ -36,11 +37,14 @@ pub async fn authorize_get(
     authorize(&state, &request_id, &jar, query.as_bytes()).await
 }
 
-/// `POST /authorize` (OIDC Core §3.1.2.1: form-encoded body).
+/// `POST /authorize` (OIDC Core §3.1.2.1: form-encoded body): answered with a 303 to
+/// `GET /authorize` with the same parameters. Why: a cross-site POST carries no
+/// `SameSite=Lax` cookie, so answering it directly would lose the user's session (no
+/// single sign-on, `prompt=none` always `login_required`) and replace the browser
+/// binding of sign-ins open in other tabs; the top-level GET that follows carries them.
 pub async fn authorize_post(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
-    jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -61,7 +65,11 @@ pub async fn authorize_post(
             Some(&request_id),
         );
     }
-    authorize(&state, &request_id, &jar, &body).await
+    // Re-encoded pair by pair, so the Location is always plain ASCII whatever the body.
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(url::form_urlencoded::parse(&body))
+        .finish();
+    see_other(&format!("{}?{query}", routes::AUTHORIZE), Vec::new())
 }
 
 async fn authorize(state: &AppState, request_id: &str, jar: &CookieJar, raw: &[u8]) -> Response {

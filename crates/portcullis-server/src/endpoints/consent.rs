@@ -191,7 +191,8 @@ pub async fn consent_post(
 
 /// Loads the pending request and this browser's session; the session's user must be
 /// the one the request is for. Without a session (it expired, or the user signed out
-/// in another tab), back to the login page.
+/// in another tab), or when the request still needs a login (no user recorded yet:
+/// `prompt=login` or `max_age` asked for a fresh one), back to the login page.
 async fn load(
     state: &AppState,
     jar: &CookieJar,
@@ -205,15 +206,10 @@ async fn load(
     let session = current_session(state, jar, now)
         .await
         .map_err(|e| store_error_page(state, &e, request_id))?;
-    let Some(session) = session else {
+    let (Some(session), Some(user_id)) = (session, pending.row.user_id.as_ref()) else {
         return Err(see_other(&page_url(routes::LOGIN, &pending.id), Vec::new()));
     };
-    if pending
-        .row
-        .user_id
-        .as_ref()
-        .is_some_and(|u| *u != session.user_id)
-    {
+    if *user_id != session.user_id {
         return Err(error_page(
             state,
             StatusCode::BAD_REQUEST,

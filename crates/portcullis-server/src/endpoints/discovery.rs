@@ -23,7 +23,7 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
         response_modes_supported: strings(&["query"]),
         code_challenge_methods_supported: strings(&["S256"]),
         authorization_response_iss_parameter_supported: true,
-        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
+        scopes_supported: strings(&["openid", "profile", "email"]),
         claims_supported: strings(&[
             "iss",
             "sub",

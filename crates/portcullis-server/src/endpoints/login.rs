@@ -102,6 +102,9 @@ pub async fn login_post(
         )
         .await;
     }
+    // Check, verify and count in one slot per account and address (no racing past the
+    // limit with concurrent guesses); the slot is released when this function returns.
+    let _slot = state.throttle().serialize(&username, ip).await;
     if let Some(wait) = state.throttle().locked_for(&username, ip) {
         audit::login_failed(&request_id, &client_id, &username, "throttled");
         return throttled_page(&state, &pending, username, wait).await;

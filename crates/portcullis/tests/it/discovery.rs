@@ -30,17 +30,51 @@ async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
     assert_eq!(oauth["jwks_uri"], json!(app.url("/jwks")));
     assert_eq!(
         oauth["grant_types_supported"],
-        json!(["client_credentials"])
+        json!(["authorization_code", "client_credentials"])
     );
     assert_eq!(
         oauth["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "none"])
     );
-    // Advertise only what works: no authorization endpoint yet, so no response types.
-    assert!(oauth.get("authorization_endpoint").is_none());
-    assert_eq!(oauth["response_types_supported"], json!([]));
-    // Every advertised endpoint answers.
-    for key in ["token_endpoint", "jwks_uri"] {
+    assert_eq!(
+        oauth["authorization_endpoint"],
+        json!(app.url("/authorize"))
+    );
+    assert_eq!(oauth["userinfo_endpoint"], json!(app.url("/userinfo")));
+    assert_eq!(oauth["end_session_endpoint"], json!(app.url("/logout")));
+    // OAuth 2.1: code only (no implicit, no hybrid), S256 only, iss in responses.
+    assert_eq!(oauth["response_types_supported"], json!(["code"]));
+    assert_eq!(oauth["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        oauth["authorization_response_iss_parameter_supported"],
+        json!(true)
+    );
+    assert_eq!(
+        oauth["id_token_signing_alg_values_supported"],
+        json!(["RS256", "ES256"])
+    );
+    assert_eq!(oauth["subject_types_supported"], json!(["public"]));
+    // Not advertised until refresh tokens exist (a later issue).
+    assert!(
+        !oauth["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("offline_access"))
+    );
+    assert!(
+        !oauth["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("refresh_token"))
+    );
+    // Every advertised endpoint answers (not 404).
+    for key in [
+        "token_endpoint",
+        "jwks_uri",
+        "authorization_endpoint",
+        "userinfo_endpoint",
+        "end_session_endpoint",
+    ] {
         let status = app
             .http
             .get(oauth[key].as_str().unwrap())

@@ -153,14 +153,11 @@ async fn accepts_a_public_client_with_pkce() {
 }
 
 #[tokio::test]
-async fn a_missing_scope_is_an_empty_set() {
-    let r = run(AuthorizationRequest {
-        scope: None,
-        ..params()
-    })
-    .await
-    .unwrap();
-    assert!(r.scopes.is_empty());
+async fn rejects_a_missing_or_empty_scope() {
+    for scope in [None, Some(" ".to_owned())] {
+        let reason = redirected(AuthorizationRequest { scope, ..params() }).await;
+        assert_eq!(reason.code(), ErrorCode::InvalidScope, "{reason:?}");
+    }
 }
 
 #[tokio::test]
