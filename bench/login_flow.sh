@@ -44,7 +44,8 @@ credentials="$work/portcullis-data/dev-credentials.json"
 phc=$(cat "$work"/portcullis-data/portcullis.db* 2>/dev/null | grep -a -o '\$argon2id\$v=[0-9]*\$m=[0-9]*,t=[0-9]*,p=[0-9]*' | head -n1 || true)
 
 printf '\nauthorization code flow on loopback (authorize → login → token; consent remembered), %s s per run\n' "$DURATION"
-printf 'load generator and server on the same %s-core machine (%s)\n' "$(nproc)" "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+printf 'load generator and server on the same %s-core machine (%s); load average before: %s\n' \
+  "$(nproc)" "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 for c in $CONCURRENCY; do
   "$LOAD" --issuer "http://127.0.0.1:$PORT" --client-id demo-app \
     --redirect-uri http://127.0.0.1:8081/callback --username demo \

@@ -102,13 +102,11 @@ pub async fn login_post(
         )
         .await;
     }
-    // Check, verify and count in one slot per account and address (no racing past the
-    // limit with concurrent guesses); the slot is released when this function returns.
-    let _slot = state.throttle().serialize(&username, ip).await;
-    if let Some(wait) = state.throttle().locked_for(&username, ip) {
-        audit::login_failed(&request_id, &client_id, &username, "throttled");
-        return throttled_page(&state, &pending, username, wait).await;
-    }
+    // Attempts on one account run one at a time, so concurrent guesses cannot slip past
+    // the limit before the tenth failure is counted. The lock is checked, and a failure
+    // counted, while a verification permit is held: of concurrent attempts from one
+    // address, at most (permits - 1) = (cores - 1) can pass the limit.
+    let _account_slot = state.throttle().serialize_account(&username).await;
     let user = match state.store().user_get_by_username(&username).await {
         Ok(user) => user,
         Err(e) => return store_error_page(&state, &e, &request_id),
@@ -117,15 +115,28 @@ pub async fn login_post(
         || state.dummy_password_hash().to_owned(),
         |u| u.password_hash.clone(),
     );
-    let verified = match check_password(&state, password, hash).await {
-        Some(v) => v,
-        None => {
-            let e = portcullis_core::StoreError::Other("password verification task failed".into());
-            return store_error_page(&state, &e, &request_id);
-        }
+    let Ok(permit) = state.password_slots().acquire().await else {
+        let e = portcullis_core::StoreError::Other("password verification is shut down".into());
+        return store_error_page(&state, &e, &request_id);
     };
+    if let Some(wait) = state.throttle().locked_for(&username, ip) {
+        drop(permit);
+        audit::login_failed(&request_id, &client_id, &username, "throttled");
+        return throttled_page(&state, &pending, username, wait).await;
+    }
+    let Some(verified) = verify_blocking(password, hash).await else {
+        let e = portcullis_core::StoreError::Other("password verification task failed".into());
+        return store_error_page(&state, &e, &request_id);
+    };
+    let accepted = verified && user.is_some();
+    let lock = if accepted {
+        None
+    } else {
+        state.throttle().record_failure(&username, ip)
+    };
+    drop(permit);
     let user = match user {
-        Some(user) if verified => user,
+        Some(user) if accepted => user,
         other => {
             let reason = if other.is_none() {
                 "unknown_user"
@@ -133,7 +144,7 @@ pub async fn login_post(
                 "wrong_password"
             };
             audit::login_failed(&request_id, &client_id, &username, reason);
-            if let Some(wait) = state.throttle().record_failure(&username, ip) {
+            if let Some(wait) = lock {
                 return throttled_page(&state, &pending, username, wait).await;
             }
             return login_page(
@@ -190,10 +201,10 @@ pub async fn login_post(
     .await
 }
 
-/// Verifies on a blocking thread, at most one per core at a time. `None` if the task
-/// failed (it cannot panic on input, but a runtime shutdown can cancel it).
-async fn check_password(state: &AppState, password: String, hash: String) -> Option<bool> {
-    let _permit = state.password_slots().acquire().await.ok()?;
+/// Verifies on a blocking thread (the caller holds a permit: at most one per core at a
+/// time). `None` if the task failed (it cannot panic on input, but a runtime shutdown
+/// can cancel it).
+async fn verify_blocking(password: String, hash: String) -> Option<bool> {
     tokio::task::spawn_blocking(move || verify_password(&SecretString::from(password), &hash))
         .await
         .ok()

@@ -31,9 +31,11 @@ const report = {
   iss: null,
   token_response: null,
   nonce: null,
+  authorize_status: null,
   consent_shown: false,
   login_headers: null,
   console_errors: [],
+  ignored_console: [],
   failed_requests: [],
   screenshots: {},
 };
@@ -111,9 +113,19 @@ async function run(env) {
     });
   failFast.catch(() => {}); // raced below; not an unhandled rejection.
   page.on("console", (msg) => {
-    if (msg.type() === "error") consoleError({ url: page.url(), text: msg.text() });
+    if (msg.type() !== "error") return;
+    const entry = { url: page.url(), source: msg.location()?.url || null, text: msg.text() };
+    // Chromium fetches /favicon.ico by itself; its 404 is not something a page did.
+    if (entry.source && new URL(entry.source).pathname === "/favicon.ico") {
+      report.ignored_console.push(entry);
+    } else {
+      consoleError(entry);
+    }
   });
   page.on("pageerror", (err) => consoleError({ url: page.url(), text: String(err) }));
+  page.on("response", (res) => {
+    if (res.status() >= 400) report.failed_requests.push({ url: res.url(), status: res.status() });
+  });
   page.on("requestfailed", (req) =>
     report.failed_requests.push({ url: req.url(), error: req.failure()?.errorText ?? "failed" }),
   );
@@ -124,6 +136,8 @@ async function run(env) {
   if (new URL(page.url()).pathname !== "/login") {
     throw new Error(`expected the login page, got ${login.status()} at ${page.url()}`);
   }
+  const authorizeResponse = await login.request().redirectedFrom()?.response();
+  report.authorize_status = authorizeResponse?.status() ?? null;
   const headers = await login.allHeaders();
   report.login_headers = {
     status: login.status(),

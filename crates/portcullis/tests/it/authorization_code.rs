@@ -5,15 +5,15 @@
 
 use crate::flow::{
     self, ALICE, ALICE_PASSWORD, API, AuthRequest, Browser, CODE_TTL, NATIVE, NATIVE_REDIRECT,
-    STATE, WEB, WEB_POST, WEB_POST_REDIRECT, WEB_POST_SECRET, WEB_REDIRECT, pkce,
-    redeem_native, redeem_web, redirect_params, token_ok, user_id, userinfo,
+    STATE, WEB, WEB_POST, WEB_POST_REDIRECT, WEB_POST_SECRET, WEB_REDIRECT, pkce, redeem_native,
+    redeem_web, redirect_params, token_ok, user_id, userinfo,
 };
 use crate::support::{TestApp, WEB_SECRET, oauth2_http, verify_access_token};
 use base64::Engine;
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
-    RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl,
+    RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -257,6 +257,32 @@ async fn rejects_wrong_code_verifier() {
 }
 
 #[tokio::test]
+async fn rejects_loopback_code_redeemed_with_another_port() {
+    // The port may vary at /authorize (RFC 8252 §7.3), but the code is bound to the
+    // exact URI it was sent to.
+    let app = flow::start().await;
+    let (challenge, verifier) = pkce();
+    let sent_to = "http://127.0.0.1:53124/callback";
+    let request = AuthRequest::native(&challenge).set("redirect_uri", sent_to);
+    let (code, _) = Browser::new(&app)
+        .code(&request, ALICE, ALICE_PASSWORD)
+        .await;
+    let r = app
+        .post_token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:53125/callback"),
+                ("code_verifier", &verifier),
+                ("client_id", NATIVE),
+            ],
+            None,
+        )
+        .await;
+    assert_invalid_grant(r).await;
+}
+
+#[tokio::test]
 async fn rejects_missing_code_verifier() {
     let app = flow::start().await;
     let (code, _) = web_code(&app).await;
@@ -330,6 +356,23 @@ async fn rejects_replayed_code_and_revokes_the_access_token_issued_from_it() {
     );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn code_redeemed_twice_at_once_is_honoured_once() {
+    // Single use under concurrency (one conditional UPDATE): of two simultaneous
+    // redemptions exactly one gets tokens.
+    let app = flow::start().await;
+    let (code, verifier) = web_code(&app).await;
+    let (a, b) = tokio::join!(
+        redeem_web(&app, &code, Some(&verifier)),
+        redeem_web(&app, &code, Some(&verifier))
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400]);
+    let loser = if a.status() == 400 { a } else { b };
+    assert_invalid_grant(loser).await;
 }
 
 #[tokio::test]

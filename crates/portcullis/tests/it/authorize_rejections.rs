@@ -9,8 +9,9 @@
 use crate::flow::{
     self, ALICE, ALICE_PASSWORD, AuthRequest, Browser, LOOPBACK_WEB, LOOPBACK_WEB_REDIRECT,
     MACHINE, NATIVE, NATIVE_REDIRECT, SPA, SPA_REDIRECT, STATE, TWO_URIS, WEB, WEB_REDIRECT,
-    assert_page_headers, location, pkce, redirect_params, token_ok,
+    location, pkce, redirect_params, token_ok,
 };
+use crate::html::{assert_page_headers, elements};
 use crate::support::{TestApp, WEB_SECRET};
 use std::collections::BTreeMap;
 
@@ -24,7 +25,11 @@ fn assert_redirected_error(
 ) -> BTreeMap<String, String> {
     assert_eq!(response.status(), 303, "a redirect to the client");
     let params = redirect_params(&location(response), redirect_uri);
-    assert_eq!(params.get("error").map(String::as_str), Some(error), "{params:?}");
+    assert_eq!(
+        params.get("error").map(String::as_str),
+        Some(error),
+        "{params:?}"
+    );
     assert!(
         params
             .get("error_description")
@@ -70,7 +75,7 @@ async fn assert_error_page(response: reqwest::Response, bad: Option<&str>) -> St
     let body = response.text().await.unwrap();
     assert!(body.to_ascii_lowercase().contains("<html"), "an HTML page");
     if let Some(bad) = bad {
-        for (tag, attrs) in flow::elements(&body) {
+        for (tag, attrs) in elements(&body) {
             for attr in ["href", "action", "src", "content"] {
                 assert!(
                     !attrs.get(attr).is_some_and(|v| v.contains(bad)),
@@ -147,9 +152,7 @@ async fn rejects_missing_response_type() {
 
 async fn refused_redirect_uri(client: &str, bad: &str) {
     let app = flow::start().await;
-    let request = web()
-        .set("client_id", client)
-        .set("redirect_uri", bad);
+    let request = web().set("client_id", client).set("redirect_uri", bad);
     let r = Browser::new(&app).authorize(&request).await;
     assert_error_page(r, Some(bad)).await;
 }
@@ -162,6 +165,7 @@ async fn rejects_redirect_uri_with_extra_path() {
 #[tokio::test]
 async fn rejects_redirect_uri_with_extra_query() {
     refused_redirect_uri(WEB, "https://app.example.com/callback?next=1").await;
+    refused_redirect_uri(WEB, "https://app.example.com/callback?").await;
 }
 
 #[tokio::test]
@@ -208,6 +212,11 @@ async fn rejects_redirect_uri_with_a_fragment() {
 #[tokio::test]
 async fn rejects_redirect_uri_differing_in_case() {
     refused_redirect_uri(WEB, "https://app.example.com/CALLBACK").await;
+}
+
+#[tokio::test]
+async fn rejects_redirect_uri_with_percent_encoding() {
+    refused_redirect_uri(WEB, "https://app.example.com/%63allback").await;
 }
 
 #[tokio::test]
@@ -443,6 +452,17 @@ async fn rejects_scope_not_allowed() {
 }
 
 #[tokio::test]
+async fn rejects_missing_scope() {
+    // An empty request would get a code (and the user's `sub`) without consent.
+    let app = flow::start().await;
+    let browser = Browser::new(&app);
+    let r = browser.authorize(&web().remove("scope")).await;
+    assert_redirected_error(&app, &r, WEB_REDIRECT, "invalid_scope");
+    let r = browser.authorize(&web().set("scope", "")).await;
+    assert_redirected_error(&app, &r, WEB_REDIRECT, "invalid_scope");
+}
+
+#[tokio::test]
 async fn rejects_resource_not_allowed() {
     let app = flow::start().await;
     let r = Browser::new(&app)
@@ -499,4 +519,21 @@ async fn error_redirect_without_state_has_no_state() {
     assert_eq!(params["error"], "unsupported_response_type");
     assert_eq!(params["iss"], app.base);
     assert!(!params.contains_key("state"));
+}
+
+#[tokio::test]
+async fn error_description_uses_only_the_characters_rfc_6749_allows() {
+    // RFC 6749 §4.1.2.1: %x20-21 / %x23-5B / %x5D-7E, even when echoing input.
+    let app = flow::start().await;
+    let r = Browser::new(&app)
+        .authorize(&web().set("response_type", "tøken\"\\\u{7}<x>"))
+        .await;
+    let params = assert_redirected_error(&app, &r, WEB_REDIRECT, "unsupported_response_type");
+    let description = &params["error_description"];
+    assert!(
+        description
+            .chars()
+            .all(|c| matches!(c, '\u{20}'..='\u{21}' | '\u{23}'..='\u{5B}' | '\u{5D}'..='\u{7E}')),
+        "{description:?}"
+    );
 }

@@ -7,6 +7,7 @@
 //! The browser never follows redirects by itself: each test sees every 303 and its
 //! `Location`, and only requests to our own server are followed.
 
+use crate::html::Form;
 use crate::support::{TestApp, WEB_SECRET};
 use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use reqwest::cookie::{CookieStore, Jar};
@@ -77,6 +78,9 @@ pub const MACHINE: &str = "svc";
 /// `[tokens] authorization_code_ttl` in [`CONFIG`].
 pub const CODE_TTL: i64 = 60;
 
+/// `[tokens] session_ttl` in [`CONFIG`].
+pub const SESSION_TTL: i64 = 3600;
+
 /// The API most clients may ask tokens for.
 pub const API: &str = crate::support::API;
 
@@ -85,6 +89,7 @@ pub const CONFIG: &str = r#"
 [tokens]
 access_token_ttl = 900
 authorization_code_ttl = 60
+session_ttl = 3600
 
 [[users]]
 username = "alice"
@@ -310,10 +315,24 @@ impl Browser {
 
     /// Whether the browser holds a cookie named `name` for our server.
     pub fn has_cookie(&self, name: &str) -> bool {
+        self.cookie(name).is_some()
+    }
+
+    /// The value of this browser's cookie `name` for our server, if it has one.
+    pub fn cookie(&self, name: &str) -> Option<String> {
         self.cookies()
             .split(';')
             .filter_map(|c| c.trim().split_once('='))
-            .any(|(n, v)| n == name && !v.is_empty())
+            .find(|(n, v)| *n == name && !v.is_empty())
+            .map(|(_, v)| v.to_owned())
+    }
+
+    /// Stores a cookie `name=value` for our server, as if the server had set it (to
+    /// replay a stolen or stale cookie in another browser).
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        let url = Url::parse(&self.base).unwrap();
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
     }
 
     /// GET a path on our server, or an absolute URL.
@@ -340,22 +359,36 @@ impl Browser {
         self.get(&format!("/authorize?{}", request.encoded())).await
     }
 
-    /// `POST /authorize` with the parameters as a form body.
+    /// `POST /authorize` with the parameters as a form body; if the server answers
+    /// with a 303 to `GET /authorize` (so that the request carries the `SameSite=Lax`
+    /// cookies a cross-site POST lacks), follows it as a browser would.
     pub async fn authorize_post(&self, request: &AuthRequest) -> reqwest::Response {
-        self.http
+        let response = self
+            .http
             .post(self.url("/authorize"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(request.encoded())
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        match response.headers().get("location") {
+            Some(to) if to.to_str().unwrap().starts_with("/authorize?") => {
+                let to = to.to_str().unwrap().to_owned();
+                self.get(&to).await
+            }
+            _ => response,
+        }
     }
 
     /// Follows a 303 to a page of our server (`/login?…`, `/consent?…`) and returns
     /// the page: asserts 200 and HTML.
     pub async fn page(&self, redirect: reqwest::Response) -> String {
         let to = location(&redirect);
-        assert_eq!(redirect.status(), 303, "expected a redirect to a page, got {to}");
+        assert_eq!(
+            redirect.status(),
+            303,
+            "expected a redirect to a page, got {to}"
+        );
         assert!(to.starts_with('/'), "expected a page of ours, got {to}");
         let page = self.get(&to).await;
         assert_eq!(page.status(), 200, "GET {to}");
@@ -411,7 +444,7 @@ impl Browser {
         password: &str,
     ) -> (String, Vec<&'static str>) {
         let mut shown = Vec::new();
-        for _ in 0..4 {
+        for _ in 0..5 {
             assert_eq!(
                 response.status(),
                 303,
@@ -420,7 +453,9 @@ impl Browser {
                 response.text().await.unwrap()
             );
             let to = location(&response);
-            if to.starts_with("/login?") {
+            if to.starts_with("/authorize?") {
+                response = self.get(&to).await;
+            } else if to.starts_with("/login?") {
                 shown.push("login");
                 let page = self.page(response).await;
                 response = self.login(&page, username, password).await;
@@ -448,9 +483,35 @@ impl Browser {
         let redirect_uri = request.get("redirect_uri").unwrap();
         let params = redirect_params(&to, redirect_uri);
         assert_eq!(params.get("error"), None, "{to}");
-        assert_eq!(params.get("state").map(String::as_str), request.get("state"));
+        assert_eq!(
+            params.get("state").map(String::as_str),
+            request.get("state")
+        );
         assert_eq!(params["iss"], self.base, "RFC 9207 iss");
         (params["code"].clone(), shown)
+    }
+
+    /// Whether this browser is signed in (and has approved `native`): `/authorize`
+    /// for `native` goes straight back with a code rather than to the login page.
+    pub async fn is_signed_in(&self) -> bool {
+        let r = self.authorize(&AuthRequest::native(&pkce().0)).await;
+        assert_eq!(r.status(), 303);
+        let to = location(&r);
+        if to.starts_with("/login?") {
+            return false;
+        }
+        assert!(to.starts_with(NATIVE_REDIRECT), "{to}");
+        true
+    }
+
+    /// Signs `username` in for `native` (consenting if asked) and returns an id_token.
+    pub async fn id_token(&self, app: &TestApp, username: &str, password: &str) -> String {
+        let (challenge, verifier) = pkce();
+        let (code, _) = self
+            .code(&AuthRequest::native(&challenge), username, password)
+            .await;
+        let token = token_ok(redeem_native(app, &code, &verifier).await).await;
+        token["id_token"].as_str().unwrap().to_owned()
     }
 }
 
@@ -470,7 +531,8 @@ pub fn location(response: &reqwest::Response) -> String {
 /// must appear once.
 pub fn redirect_params(to: &str, redirect_uri: &str) -> BTreeMap<String, String> {
     let registered = Url::parse(redirect_uri).unwrap();
-    let url = Url::parse(to).unwrap_or_else(|e| panic!("{to}: {e}"));
+    let url = Url::parse(to)
+        .unwrap_or_else(|e| panic!("expected a redirect to {redirect_uri}, got {to} ({e})"));
     assert_eq!(
         url[..url::Position::AfterPath],
         registered[..url::Position::AfterPath],
@@ -488,25 +550,6 @@ pub fn redirect_params(to: &str, redirect_uri: &str) -> BTreeMap<String, String>
     params
 }
 
-/// Asserts the headers every page carries: a strict CSP (no inline or eval'd script,
-/// no framing), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`.
-pub fn assert_page_headers(headers: &HeaderMap) {
-    let csp = headers
-        .get("content-security-policy")
-        .expect("Content-Security-Policy")
-        .to_str()
-        .unwrap();
-    assert!(!csp.contains("unsafe-inline"), "{csp}");
-    assert!(!csp.contains("unsafe-eval"), "{csp}");
-    assert!(
-        csp.contains("default-src 'none'") || csp.contains("script-src 'none'"),
-        "no script may run: {csp}"
-    );
-    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert_eq!(headers["x-frame-options"], "DENY");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
-}
-
 /// The `Set-Cookie` header values of a response whose cookie is named `name`.
 pub fn set_cookies<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
     headers
@@ -515,148 +558,6 @@ pub fn set_cookies<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
         .map(|v| v.to_str().unwrap())
         .filter(|v| v.split('=').next() == Some(name))
         .collect()
-}
-
-/// A form on a page: where it posts, its hidden fields and its submit buttons.
-#[derive(Debug, Clone)]
-pub struct Form {
-    pub action: String,
-    pub method: String,
-    pub hidden: Vec<(String, String)>,
-    /// Every `<input>` (name, type).
-    pub inputs: Vec<(String, String)>,
-    /// Submit buttons: (name, value).
-    pub buttons: Vec<(String, String)>,
-}
-
-impl Form {
-    /// The first form of `html` whose `action` is `action`.
-    pub fn find(html: &str, action: &str) -> Option<Self> {
-        let lower = html.to_ascii_lowercase();
-        let mut from = 0;
-        while let Some(start) = lower[from..].find("<form").map(|i| i + from) {
-            let end = lower[start..]
-                .find("</form>")
-                .map_or(html.len(), |i| i + start);
-            let inner = &html[start..end];
-            let tags = elements(inner);
-            let (_, attrs) = tags.first()?;
-            let form_action = attrs.get("action").cloned().unwrap_or_default();
-            if form_action == action {
-                let mut form = Form {
-                    action: form_action,
-                    method: attrs
-                        .get("method")
-                        .cloned()
-                        .unwrap_or_default()
-                        .to_ascii_lowercase(),
-                    hidden: Vec::new(),
-                    inputs: Vec::new(),
-                    buttons: Vec::new(),
-                };
-                for (tag, attrs) in &tags[1..] {
-                    let name = attrs.get("name").cloned().unwrap_or_default();
-                    let kind = attrs.get("type").cloned().unwrap_or_default();
-                    let value = attrs.get("value").cloned().unwrap_or_default();
-                    match tag.as_str() {
-                        "input" if kind == "hidden" => {
-                            form.hidden.push((name.clone(), value));
-                            form.inputs.push((name, kind));
-                        }
-                        "input" => form.inputs.push((name, kind)),
-                        "button" if kind.is_empty() || kind == "submit" => {
-                            form.buttons.push((name, value));
-                        }
-                        _ => {}
-                    }
-                }
-                return Some(form);
-            }
-            from = end;
-        }
-        None
-    }
-
-    /// The value of hidden field `name`.
-    pub fn hidden(&self, name: &str) -> Option<&str> {
-        self.hidden
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Every start tag of `html`: its lower-case name and attributes (entities decoded;
-/// attributes without a value map to "").
-pub fn elements(html: &str) -> Vec<(String, BTreeMap<String, String>)> {
-    let mut out = Vec::new();
-    let mut rest = html;
-    while let Some(i) = rest.find('<') {
-        rest = &rest[i + 1..];
-        if rest.starts_with('/') || rest.starts_with('!') {
-            continue;
-        }
-        let name_end = rest
-            .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
-            .unwrap_or(rest.len());
-        let name = rest[..name_end].to_ascii_lowercase();
-        if name.is_empty() {
-            continue;
-        }
-        let mut attrs = BTreeMap::new();
-        let mut s = &rest[name_end..];
-        loop {
-            s = s.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
-            if s.is_empty() || s.starts_with('>') {
-                break;
-            }
-            let key_end = s
-                .find(|c: char| c.is_whitespace() || c == '=' || c == '>' || c == '/')
-                .unwrap_or(s.len());
-            let key = s[..key_end].to_ascii_lowercase();
-            s = s[key_end..].trim_start();
-            let value = if let Some(after) = s.strip_prefix('=') {
-                let after = after.trim_start();
-                if let Some(q) = after.chars().next().filter(|c| *c == '"' || *c == '\'') {
-                    let body = &after[1..];
-                    let end = body.find(q).unwrap_or(body.len());
-                    s = body.get(end + 1..).unwrap_or("");
-                    decode_entities(&body[..end])
-                } else {
-                    let end = after
-                        .find(|c: char| c.is_whitespace() || c == '>')
-                        .unwrap_or(after.len());
-                    s = &after[end..];
-                    decode_entities(&after[..end])
-                }
-            } else {
-                String::new()
-            };
-            if key.is_empty() {
-                // Not an attribute: skip one character to make progress.
-                s = s.get(1..).unwrap_or("");
-                continue;
-            }
-            attrs.insert(key, value);
-        }
-        out.push((name, attrs));
-        rest = s;
-    }
-    out
-}
-
-/// Decodes the character references askama's HTML escaping produces.
-pub fn decode_entities(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&#60;", "<")
-        .replace("&gt;", ">")
-        .replace("&#62;", ">")
-        .replace("&amp;", "&")
-        .replace("&#38;", "&")
 }
 
 /// POSTs a form to `/token` without client authentication headers.
@@ -680,11 +581,7 @@ pub async fn redeem_native(app: &TestApp, code: &str, verifier: &str) -> reqwest
 }
 
 /// Redeems a code for [`WEB`] with HTTP Basic authentication.
-pub async fn redeem_web(
-    app: &TestApp,
-    code: &str,
-    verifier: Option<&str>,
-) -> reqwest::Response {
+pub async fn redeem_web(app: &TestApp, code: &str, verifier: Option<&str>) -> reqwest::Response {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -699,6 +596,13 @@ pub async fn redeem_web(
 /// Asserts a 200 token response and returns its JSON body.
 pub async fn token_ok(response: reqwest::Response) -> serde_json::Value {
     let status = response.status();
+    if status == 200 {
+        assert_eq!(
+            response.headers()["cache-control"],
+            "no-store",
+            "RFC 6749 §5.1"
+        );
+    }
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
     body
@@ -757,4 +661,11 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp {
             Ok(builder.body(bytes.to_vec()).unwrap())
         })
     }
+}
+
+/// Form-urlencodes `pairs` (a query string or a form body).
+pub fn encode(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }

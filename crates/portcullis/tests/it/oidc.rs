@@ -42,8 +42,12 @@ struct TenantClaims {
 impl AdditionalClaims for TenantClaims {}
 
 /// An id_token that also reads [`TenantClaims`].
-type TenantIdToken =
-    IdToken<TenantClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type TenantIdToken = IdToken<
+    TenantClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 
 /// A relying party configured from discovery.
 struct Rp {
@@ -91,8 +95,12 @@ impl Rp {
         scopes: &[&str],
         customize: impl FnOnce(
             AuthorizationRequest<'_, CoreAuthDisplay, CoreAuthPrompt, CoreResponseType>,
-        )
-            -> AuthorizationRequest<'_, CoreAuthDisplay, CoreAuthPrompt, CoreResponseType>,
+        ) -> AuthorizationRequest<
+            '_,
+            CoreAuthDisplay,
+            CoreAuthPrompt,
+            CoreResponseType,
+        >,
     ) -> Started {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = self
@@ -179,11 +187,17 @@ async fn discovery_advertises_the_authorization_code_flow() {
         .json()
         .await
         .unwrap();
-    assert_eq!(metadata["authorization_endpoint"], json!(app.url("/authorize")));
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        json!(app.url("/authorize"))
+    );
     assert_eq!(metadata["userinfo_endpoint"], json!(app.url("/userinfo")));
     assert_eq!(metadata["end_session_endpoint"], json!(app.url("/logout")));
     assert_eq!(metadata["response_types_supported"], json!(["code"]));
-    assert_eq!(metadata["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
     assert_eq!(
         metadata["authorization_response_iss_parameter_supported"],
         json!(true)
@@ -237,7 +251,11 @@ async fn openidconnect_rp_completes_the_flow_and_verifies_the_id_token() {
 
     let alice = user_id(&app, ALICE).await;
     assert_eq!(claims.subject().as_str(), alice);
-    assert_ne!(claims.subject().as_str(), ALICE, "sub is never the username");
+    assert_ne!(
+        claims.subject().as_str(),
+        ALICE,
+        "sub is never the username"
+    );
     assert!(uuid_like(&alice), "sub is a UUID: {alice}");
     assert_eq!(claims.issuer().as_str(), app.base);
     assert_eq!(
@@ -264,7 +282,10 @@ async fn openidconnect_rp_completes_the_flow_and_verifies_the_id_token() {
     );
     assert_eq!(claims.preferred_username().unwrap().as_str(), ALICE);
     assert_eq!(claims.email().unwrap().as_str(), "alice@example.com");
-    assert!(claims.email_verified().is_some(), "email_verified with email");
+    assert!(
+        claims.email_verified().is_some(),
+        "email_verified with email"
+    );
 
     // UserInfo through the crate, which checks that `sub` is the id_token's.
     let info: UserInfoClaims<TenantClaims, CoreGenderClaim> = rp
@@ -529,6 +550,93 @@ async fn prompt_none_with_a_session_and_consent_returns_a_code() {
     let response = browser.get(started.url.as_str()).await;
     assert_eq!(response.status(), 303);
     let code = rp.code(&app, &started, &location(&response));
+    let (token, nonce) = rp.exchange(code, started).await;
+    rp.verify(&token, &nonce);
+}
+
+#[tokio::test]
+async fn prompt_consent_shows_the_consent_page_again() {
+    let app = flow::start().await;
+    let rp = Rp::discover(&app, NATIVE, NATIVE_REDIRECT).await;
+    let browser = Browser::new(&app);
+    let started = rp.start(&["profile"], |r| r);
+    sign_in(&browser, &started, ALICE, ALICE_PASSWORD).await;
+
+    let started = rp.start(&["profile"], |r| r.add_prompt(CoreAuthPrompt::Consent));
+    let (to, shown) = sign_in(&browser, &started, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(shown, ["consent"], "approved before, asked again");
+    rp.code(&app, &started, &to);
+}
+
+#[tokio::test]
+async fn prompt_none_with_an_elapsed_max_age_is_login_required() {
+    let app = flow::start().await;
+    let rp = Rp::discover(&app, NATIVE, NATIVE_REDIRECT).await;
+    let browser = Browser::new(&app);
+    let started = rp.start(&[], |r| r);
+    sign_in(&browser, &started, ALICE, ALICE_PASSWORD).await;
+
+    app.clock.advance(61);
+    let started = rp.start(&[], |r| {
+        r.add_prompt(CoreAuthPrompt::None)
+            .set_max_age(std::time::Duration::from_secs(60))
+    });
+    let response = browser.get(started.url.as_str()).await;
+    assert_eq!(response.status(), 303);
+    let params = redirect_params(&location(&response), NATIVE_REDIRECT);
+    assert_eq!(params["error"], "login_required");
+    assert_eq!(&params["state"], started.state.secret());
+    assert_eq!(params["iss"], app.base);
+}
+
+#[tokio::test]
+async fn prompt_login_may_sign_in_another_user() {
+    let app = flow::start().await;
+    let rp = Rp::discover(&app, NATIVE, NATIVE_REDIRECT).await;
+    let browser = Browser::new(&app);
+    let started = rp.start(&[], |r| r);
+    sign_in(&browser, &started, ALICE, ALICE_PASSWORD).await;
+
+    let started = rp.start(&[], |r| r.add_prompt(CoreAuthPrompt::Login));
+    let (to, shown) = sign_in(&browser, &started, BOB, BOB_PASSWORD).await;
+    assert_eq!(
+        shown,
+        ["login", "consent"],
+        "Bob has not approved native yet"
+    );
+    let code = rp.code(&app, &started, &to);
+    let (token, nonce) = rp.exchange(code, started).await;
+    let claims = rp.verify(&token, &nonce);
+    assert_eq!(claims.subject().as_str(), user_id(&app, BOB).await);
+
+    // The browser's session is Bob's now.
+    let started = rp.start(&[], |r| r.add_prompt(CoreAuthPrompt::None));
+    let response = browser.get(started.url.as_str()).await;
+    let code = rp.code(&app, &started, &location(&response));
+    let (token, nonce) = rp.exchange(code, started).await;
+    let claims = rp.verify(&token, &nonce);
+    assert_eq!(claims.subject().as_str(), user_id(&app, BOB).await);
+}
+
+#[tokio::test]
+async fn authorization_request_may_be_posted() {
+    // OIDC Core §3.1.2.1: GET and POST.
+    let app = flow::start().await;
+    let rp = Rp::discover(&app, NATIVE, NATIVE_REDIRECT).await;
+    let started = rp.start(&["profile"], |r| r);
+    let query = started.url.query().unwrap().to_owned();
+    let browser = Browser::new(&app);
+    let response = browser
+        .http
+        .post(app.url("/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query)
+        .send()
+        .await
+        .unwrap();
+    let (to, shown) = browser.complete(response, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(shown, ["login", "consent"]);
+    let code = rp.code(&app, &started, &to);
     let (token, nonce) = rp.exchange(code, started).await;
     rp.verify(&token, &nonce);
 }
