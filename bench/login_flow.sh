@@ -46,9 +46,17 @@ phc=$(cat "$work"/portcullis-data/portcullis.db* 2>/dev/null | grep -a -o '\$arg
 printf '\nauthorization code flow on loopback (authorize → login → token; consent remembered), %s s per run\n' "$DURATION"
 printf 'load generator and server on the same %s-core machine (%s); load average before: %s\n' \
   "$(nproc)" "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+# Concurrent logins in real traffic are for different accounts (attempts on one
+# account run one at a time): add bench-1..bench-8 with the demo user's password.
+password=$(sed -n 's/.*"user_password": *"\([^"]*\)".*/\1/p' "$credentials")
+users=demo
+for i in $(seq 1 8); do
+  (cd "$work" && printf '%s\n' "$password" | "$BIN" user create --username "bench-$i" --password-stdin >/dev/null 2>&1)
+  users="$users,bench-$i"
+done
 for c in $CONCURRENCY; do
   "$LOAD" --issuer "http://127.0.0.1:$PORT" --client-id demo-app \
-    --redirect-uri http://127.0.0.1:8081/callback --username demo \
+    --redirect-uri http://127.0.0.1:8081/callback --username "$users" \
     --credentials-file "$credentials" --concurrency "$c" --duration "$DURATION"
 done
 printf '\npassword hashing: argon2id v=19 m=19456 KiB, t=2, p=1 (argon2 0.6 defaults, Argon2::default() in portcullis-core/src/user.rs)\n'

@@ -33,9 +33,11 @@ struct Args {
     /// Scopes to request.
     #[arg(long, default_value = "openid profile")]
     scope: String,
-    /// The user to log in as.
-    #[arg(long, default_value = "demo")]
-    username: String,
+    /// The user(s) to log in as, comma-separated; worker `i` uses the `i`-th (mod n), so
+    /// concurrent logins are for different accounts, as in real traffic (attempts on
+    /// one account run one at a time). All share the password.
+    #[arg(long, default_value = "demo", value_delimiter = ',')]
+    username: Vec<String>,
     /// The user's password; default: `user_password` from --credentials-file.
     #[arg(long)]
     password: Option<String>,
@@ -71,7 +73,7 @@ async fn run(args: Args) -> Result<(), String> {
         client_id: args.client_id.clone(),
         redirect_uri: args.redirect_uri.clone(),
         scope: args.scope.clone(),
-        username: args.username.clone(),
+        username: args.username.first().cloned().unwrap_or_default(),
         password,
     });
     // One connection pool; each simulated browser brings its own cookie jar.
@@ -90,8 +92,17 @@ async fn run(args: Args) -> Result<(), String> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration);
     let workers: Vec<_> = (0..args.concurrency.max(1))
-        .map(|_| {
-            let (http, target) = (http.clone(), target.clone());
+        .map(|worker| {
+            let http = http.clone();
+            let username = args
+                .username
+                .get(worker % args.username.len().max(1))
+                .cloned()
+                .unwrap_or_default();
+            let target = Arc::new(Target {
+                username,
+                ..Target::clone(&target)
+            });
             tokio::spawn(async move {
                 let mut stats = Stats::default();
                 while Instant::now() < deadline {
@@ -143,6 +154,7 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 /// What every simulated browser talks to.
+#[derive(Clone)]
 struct Target {
     issuer: String,
     client_id: String,
