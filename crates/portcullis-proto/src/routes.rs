@@ -23,6 +23,8 @@ pub const LOGIN: &str = "/login";
 pub const CONSENT: &str = "/consent";
 /// The stylesheet of the pages (served by us: the CSP allows only `'self'` styles).
 pub const STYLESHEET: &str = "/assets/portcullis.css";
+/// Browsers ask for it on every page; answered 204 (no icon) rather than 404.
+pub const FAVICON: &str = "/favicon.ico";
 /// Liveness: the process answers.
 pub const HEALTH_LIVE: &str = "/health/live";
 /// Readiness: the database answers (503 otherwise).

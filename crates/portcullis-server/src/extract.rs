@@ -6,6 +6,6 @@ mod page_form;
 mod request_id;
 
 pub use client_ip::ClientIp;
-pub use oauth_form::{OAuthForm, OAuthParams, parse};
+pub use oauth_form::{OAuthForm, OAuthParams, is_form_urlencoded, parse};
 pub use page_form::PageForm;
 pub use request_id::{RequestId, request_id_header};

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             get(end_session::end_session_get).post(end_session::end_session_post),
         )
         .route(routes::STYLESHEET, get(assets::stylesheet_get))
+        .route(routes::FAVICON, get(assets::favicon_get))
         .route(
             routes::OAUTH_AUTHORIZATION_SERVER,
             get(discovery::metadata_get),

@@ -2,7 +2,7 @@
 
 use crate::state::AppState;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 /// `GET /assets/portcullis.css`.
 pub async fn stylesheet_get(State(state): State<AppState>) -> Response {
@@ -11,4 +11,16 @@ pub async fn stylesheet_get(State(state): State<AppState>) -> Response {
         "text/css; charset=utf-8",
         "public, max-age=3600",
     )
+}
+
+/// `GET /favicon.ico`: 204 No Content, cacheable for a day (no icon, no console error).
+pub async fn favicon_get() -> Response {
+    (
+        axum::http::StatusCode::NO_CONTENT,
+        [(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("public, max-age=86400"),
+        )],
+    )
+        .into_response()
 }

@@ -4,12 +4,12 @@
 
 use crate::browser::current_session;
 use crate::error::OAuthError;
-use crate::extract::{RequestId, parse};
+use crate::extract::{RequestId, is_form_urlencoded, parse};
 use crate::interaction::{error_page, proceed, see_other, store_error_page};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 use portcullis_core::authorization::decision::Authentication;
@@ -48,15 +48,7 @@ pub async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+    if !is_form_urlencoded(&headers) {
         return error_page(
             &state,
             StatusCode::BAD_REQUEST,

@@ -11,7 +11,7 @@
 
 use crate::audit;
 use crate::browser::{current_session, end_session};
-use crate::extract::{RequestId, parse};
+use crate::extract::{RequestId, is_form_urlencoded, parse};
 use crate::interaction::{error_page, see_other, store_error_page};
 use crate::pages::{Chrome, LogoutConfirmView, SignedOutView, render};
 use crate::state::AppState;
@@ -74,11 +74,7 @@ pub async fn end_session_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    if !is_form_urlencoded(&headers) {
         return invalid(&state, &request_id, "the request must be a form");
     }
     logout(&state, &request_id, &jar, &body).await

@@ -10,7 +10,7 @@
 use crate::error::OAuthError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use portcullis_proto::token::TokenRequest;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -40,15 +40,7 @@ where
     type Rejection = OAuthError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                mime.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
+        let is_form = is_form_urlencoded(req.headers());
         if !is_form {
             return Err(OAuthError::invalid_request(
                 "the request body must be application/x-www-form-urlencoded (RFC 6749 section 3.2)",
@@ -67,6 +59,19 @@ where
         })?;
         parse::<T>(&body).map(OAuthForm)
     }
+}
+
+/// Whether the `Content-Type` is `application/x-www-form-urlencoded` (parameters such
+/// as `charset` allowed, case-insensitive).
+pub fn is_form_urlencoded(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// Parses a form body into `T` (see the module docs for the rules).

@@ -2,12 +2,12 @@
 //! with the same rules as [`super::OAuthForm`] (one value per parameter, empty values
 //! omitted), but a rejection is an HTML error page, not JSON.
 
-use super::oauth_form::{OAuthParams, parse};
+use super::oauth_form::{OAuthParams, is_form_urlencoded, parse};
 use crate::interaction::error_page;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 /// The parsed form; rejections are HTML pages (400, 413).
@@ -18,15 +18,7 @@ impl<T: OAuthParams> FromRequest<AppState> for PageForm<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
+        let is_form = is_form_urlencoded(req.headers());
         let bad = |message: &str| {
             error_page(
                 state,

@@ -35,7 +35,6 @@ const report = {
   consent_shown: false,
   login_headers: null,
   console_errors: [],
-  ignored_console: [],
   failed_requests: [],
   screenshots: {},
 };
@@ -114,13 +113,9 @@ async function run(env) {
   failFast.catch(() => {}); // raced below; not an unhandled rejection.
   page.on("console", (msg) => {
     if (msg.type() !== "error") return;
-    const entry = { url: page.url(), source: msg.location()?.url || null, text: msg.text() };
-    // Chromium fetches /favicon.ico by itself; its 404 is not something a page did.
-    if (entry.source && new URL(entry.source).pathname === "/favicon.ico") {
-      report.ignored_console.push(entry);
-    } else {
-      consoleError(entry);
-    }
+    // Any console error fails the run, including a 404 for the /favicon.ico Chromium
+    // fetches by itself (the server answers it 204).
+    consoleError({ url: page.url(), source: msg.location()?.url || null, text: msg.text() });
   });
   page.on("pageerror", (err) => consoleError({ url: page.url(), text: String(err) }));
   page.on("response", (res) => {
