@@ -123,6 +123,10 @@ pub struct Client {
     pub audiences: Vec<String>,
     /// First-party client: no consent page.
     pub skip_consent: bool,
+    /// Resource servers (RFC 8707 resource URIs) this client serves: besides its own
+    /// tokens, it may introspect tokens whose `aud` includes one of them (RFC 7662 §4
+    /// leaves the policy to the server).
+    pub introspection_audiences: Vec<String>,
     /// Algorithm of its id_tokens.
     pub id_token_signed_response_alg: SigningAlgorithm,
     /// Extra claims added to its tokens.
@@ -174,6 +178,8 @@ pub struct ClientRegistration {
     pub audiences: Vec<String>,
     /// See [`Client::skip_consent`].
     pub skip_consent: bool,
+    /// See [`Client::introspection_audiences`].
+    pub introspection_audiences: Vec<String>,
     /// `RS256` (default) or `ES256`.
     pub id_token_signed_response_alg: Option<String>,
     /// See [`Client::claims`].
@@ -360,6 +366,7 @@ impl ClientRegistration {
             scopes: self.scopes,
             audiences: self.audiences,
             skip_consent: self.skip_consent,
+            introspection_audiences: self.introspection_audiences,
             id_token_signed_response_alg,
             claims: self.claims,
             source,

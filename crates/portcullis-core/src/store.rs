@@ -11,6 +11,7 @@ use crate::client::{Client, ClientSecrets};
 use crate::keys::{SigningAlgorithm, StoredSigningKey};
 use crate::secret::SecretDigest;
 use crate::session::BrowserSession;
+use crate::tokens::refresh_token::RefreshToken;
 use crate::user::User;
 use async_trait::async_trait;
 use std::collections::BTreeSet;
@@ -179,6 +180,43 @@ pub trait Store: Send + Sync + 'static {
         code_digest: &SecretDigest,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
+
+    /// Stores the first refresh token of a family (at code redemption or the device
+    /// grant), and records `access_token_jti` (valid until `access_token_expires_at`) as
+    /// issued in that family, so revoking the family revokes it. One transaction.
+    /// [`StoreError::Conflict`] if the digest exists.
+    async fn refresh_token_insert(
+        &self,
+        token: &RefreshToken,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// The refresh token with this digest, whatever its state.
+    async fn refresh_token_get(
+        &self,
+        token_digest: &SecretDigest,
+    ) -> Result<Option<RefreshToken>, StoreError>;
+    /// Rotation, in one transaction: marks `old` rotated (`rotated_at = now`) only if it
+    /// is live (`rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now`, one
+    /// conditional UPDATE), then inserts `successor` (same family) and records
+    /// `access_token_jti` in the family. `true` for exactly one of racing callers;
+    /// `false` (nothing written) when `old` was not live.
+    async fn refresh_token_rotate(
+        &self,
+        old: &SecretDigest,
+        successor: &RefreshToken,
+        now: UnixTime,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Revokes a family in one transaction: every refresh token of it gets
+    /// `revoked_at = now` (those already revoked keep theirs), and every access token
+    /// recorded in it goes on the revocation list until its `exp`. Returns how many
+    /// refresh tokens were newly revoked. Idempotent.
+    async fn refresh_family_revoke(&self, family_id: &str, now: UnixTime)
+    -> Result<u64, StoreError>;
+    /// The family an access token was issued in, if it was recorded in one.
+    async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError>;
 
     /// Adds an access token's `jti` to the revocation list until `expires_at`. Idempotent.
     async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;

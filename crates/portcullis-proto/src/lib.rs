@@ -9,6 +9,7 @@ pub mod claims;
 pub mod discovery;
 pub mod error;
 pub mod grant;
+pub mod introspection;
 pub mod jwk;
 pub mod routes;
 pub mod token;

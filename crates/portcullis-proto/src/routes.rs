@@ -17,6 +17,10 @@ pub const AUTHORIZE: &str = "/authorize";
 pub const USERINFO: &str = "/userinfo";
 /// OIDC RP-Initiated Logout 1.0 §2 `end_session_endpoint` (GET and POST).
 pub const END_SESSION: &str = "/logout";
+/// RFC 7662 §2 token introspection endpoint (POST, client authentication).
+pub const INTROSPECTION: &str = "/introspect";
+/// RFC 7009 §2 token revocation endpoint (POST, client authentication).
+pub const REVOCATION: &str = "/revoke";
 /// The login page (a Portcullis page, not an OAuth endpoint).
 pub const LOGIN: &str = "/login";
 /// The consent page (a Portcullis page, not an OAuth endpoint).
@@ -53,6 +57,14 @@ pub const ADVERTISED: &[AdvertisedEndpoint] = &[
     AdvertisedEndpoint {
         metadata_name: "end_session_endpoint",
         path: END_SESSION,
+    },
+    AdvertisedEndpoint {
+        metadata_name: "introspection_endpoint",
+        path: INTROSPECTION,
+    },
+    AdvertisedEndpoint {
+        metadata_name: "revocation_endpoint",
+        path: REVOCATION,
     },
     AdvertisedEndpoint {
         metadata_name: "token_endpoint",

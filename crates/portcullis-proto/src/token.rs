@@ -26,6 +26,8 @@ pub struct TokenRequest {
     pub redirect_uri: Option<String>,
     /// RFC 7636 §4.5 `code_verifier`. Never logged.
     pub code_verifier: Option<String>,
+    /// RFC 6749 §6 `refresh_token` (refresh_token grant). Never logged.
+    pub refresh_token: Option<String>,
 }
 
 impl TokenRequest {
@@ -40,6 +42,7 @@ impl TokenRequest {
         "code",
         "redirect_uri",
         "code_verifier",
+        "refresh_token",
     ];
 
     /// Parameters that may appear more than once (RFC 8707 §2); every other one
@@ -64,6 +67,10 @@ impl std::fmt::Debug for TokenRequest {
             .field(
                 "code_verifier",
                 &self.code_verifier.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -116,10 +123,11 @@ mod tests {
             client_secret: Some("s3cret-value".into()),
             code: Some("code-value".into()),
             code_verifier: Some("verifier-value".into()),
+            refresh_token: Some("refresh-value".into()),
             ..Default::default()
         };
         let shown = format!("{request:?}");
-        for secret in ["s3cret-value", "code-value", "verifier-value"] {
+        for secret in ["s3cret-value", "code-value", "verifier-value", "refresh-value"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         let response = TokenResponse {
