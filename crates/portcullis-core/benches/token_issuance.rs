@@ -60,6 +60,8 @@ fn issuance(c: &mut Criterion) {
         issuer: "http://127.0.0.1:8080",
         access_token_ttl: 900,
         id_token_ttl: 300,
+        refresh_token_ttl: 86_400,
+        refresh_token_reuse_grace: 0,
         keys: &ring,
         clients: &directory,
         store: &store,

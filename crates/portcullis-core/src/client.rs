@@ -178,7 +178,8 @@ pub struct ClientRegistration {
     pub audiences: Vec<String>,
     /// See [`Client::skip_consent`].
     pub skip_consent: bool,
-    /// See [`Client::introspection_audiences`].
+    /// See [`Client::introspection_audiences`]. Default empty: a client introspects
+    /// only its own tokens.
     pub introspection_audiences: Vec<String>,
     /// `RS256` (default) or `ES256`.
     pub id_token_signed_response_alg: Option<String>,
@@ -207,8 +208,9 @@ impl ClientRegistration {
     /// unknown grant type, a redirect URI that is not absolute or has a fragment
     /// (RFC 6749 §3.1.2), plain http other than loopback (OAuth 2.1 §2.3.1), a
     /// malformed scope (RFC 6749 §3.3), an audience that is not an absolute URI
-    /// (RFC 8707 §2), a reserved claim name, or `client_credentials` on a public
-    /// client or without an audience.
+    /// (RFC 8707 §2), a reserved claim name, `client_credentials` on a public
+    /// client or without an audience, or `introspection_audiences` on a public client
+    /// or that are not absolute URIs (RFC 7662 §2.1, RFC 8707 §2).
     pub fn validate(
         self,
         source: RecordSource,
@@ -344,6 +346,19 @@ impl ClientRegistration {
         }
         for audience in &self.audiences {
             check_resource_uri(audience).map_err(|p| err("audiences", p))?;
+        }
+        // RFC 7662 §2.1: the introspection endpoint requires client authentication, so
+        // only a client that holds a secret can ever use these (why: a public client's
+        // id is no credential; letting it see other clients' tokens would disclose them
+        // to anyone who knows the id).
+        if !self.introspection_audiences.is_empty() && secrets.is_none() {
+            return Err(err(
+                "introspection_audiences",
+                "is set on a public client, but introspection needs a confidential client (set client_secret)".into(),
+            ));
+        }
+        for audience in &self.introspection_audiences {
+            check_resource_uri(audience).map_err(|p| err("introspection_audiences", p))?;
         }
         let id_token_signed_response_alg = match self.id_token_signed_response_alg.as_deref() {
             None => SigningAlgorithm::Rs256,
@@ -529,6 +544,44 @@ mod tests {
         let e = r.validate(RecordSource::Config, 0).unwrap_err();
         assert_eq!(e.field, "client_id");
         assert!(e.problem.contains("UUID"), "{e}");
+    }
+
+    #[test]
+    fn introspection_audiences_default_to_empty_and_keep_absolute_uris() {
+        assert!(
+            machine()
+                .validate(RecordSource::Config, 0)
+                .unwrap()
+                .introspection_audiences
+                .is_empty()
+        );
+        let mut r = machine();
+        r.introspection_audiences = vec!["https://api.example.com".into()];
+        let c = r.validate(RecordSource::Config, 0).unwrap();
+        assert_eq!(c.introspection_audiences, ["https://api.example.com"]);
+    }
+
+    #[test]
+    fn rejects_introspection_audiences_that_are_not_absolute_uris() {
+        for bad in ["api", "/orders", "https://api.example.com/#x"] {
+            let mut r = machine();
+            r.introspection_audiences = vec![bad.into()];
+            let e = r.validate(RecordSource::Config, 0).unwrap_err();
+            assert_eq!(e.field, "introspection_audiences", "{bad}");
+        }
+    }
+
+    #[test]
+    fn rejects_introspection_audiences_on_a_public_client() {
+        let r = ClientRegistration {
+            client_id: "spa".into(),
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            introspection_audiences: vec!["https://api.example.com".into()],
+            ..Default::default()
+        };
+        let e = r.validate(RecordSource::Config, 0).unwrap_err();
+        assert_eq!(e.field, "introspection_audiences");
+        assert!(e.problem.contains("confidential"), "{e}");
     }
 
     #[test]

@@ -200,7 +200,10 @@ pub trait Store: Send + Sync + 'static {
     /// is live (`rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now`, one
     /// conditional UPDATE), then inserts `successor` (same family) and records
     /// `access_token_jti` in the family. `true` for exactly one of racing callers;
-    /// `false` (nothing written) when `old` was not live.
+    /// `false` (nothing written) when `old` was not live. [`StoreError::Other`]
+    /// (nothing written) if `successor` is not in the family of `old`. Serialised with
+    /// [`Store::refresh_family_revoke`] of the same family, so a revoke never misses a
+    /// successor committed while it runs.
     async fn refresh_token_rotate(
         &self,
         old: &SecretDigest,
@@ -213,8 +216,11 @@ pub trait Store: Send + Sync + 'static {
     /// `revoked_at = now` (those already revoked keep theirs), and every access token
     /// recorded in it goes on the revocation list until its `exp`. Returns how many
     /// refresh tokens were newly revoked. Idempotent.
-    async fn refresh_family_revoke(&self, family_id: &str, now: UnixTime)
-    -> Result<u64, StoreError>;
+    async fn refresh_family_revoke(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError>;
     /// The family an access token was issued in, if it was recorded in one.
     async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError>;
 
@@ -231,7 +237,10 @@ pub trait Store: Send + Sync + 'static {
     ///   code was redeemed) has expired too, `access_token_expires_at <= now`: a
     ///   redeemed code is kept while its token lives, so a replay can still revoke it
     ///   (RFC 6749 §4.1.2);
-    /// - `revoked_access_tokens` with `expires_at <= now` (the token is dead anyway).
+    /// - `revoked_access_tokens` with `expires_at <= now` (the token is dead anyway);
+    /// - `refresh_tokens` with `expires_at <= now`, whatever their state (an expired
+    ///   token is refused anyway);
+    /// - the family records of access tokens with `expires_at <= now`.
     ///
     /// One short statement per table, each its own transaction, so no lock is held
     /// across tables or for long: `limit` is the batch size. Meant to be called
@@ -251,6 +260,10 @@ pub struct PurgeCounts {
     pub authorization_codes: u64,
     /// Revocation-list entries of expired access tokens, in rows.
     pub revoked_access_tokens: u64,
+    /// Expired refresh tokens (live, rotated or revoked), in rows.
+    pub refresh_tokens: u64,
+    /// Family records of expired access tokens, in rows.
+    pub family_access_tokens: u64,
 }
 
 impl PurgeCounts {
@@ -260,6 +273,8 @@ impl PurgeCounts {
             .saturating_add(self.browser_sessions)
             .saturating_add(self.authorization_codes)
             .saturating_add(self.revoked_access_tokens)
+            .saturating_add(self.refresh_tokens)
+            .saturating_add(self.family_access_tokens)
     }
 }
 

@@ -2,6 +2,6 @@
 //! the verification of our own signatures ([`verify`]).
 
 pub mod access_token;
-pub mod refresh_token;
 pub mod id_token;
+pub mod refresh_token;
 pub mod verify;

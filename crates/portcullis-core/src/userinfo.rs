@@ -125,6 +125,7 @@ mod tests {
     use crate::client::RecordSource;
     use crate::testing::{MemoryStore, key_ring};
     use crate::tokens::access_token::{AccessTokenGrant, mint};
+    use crate::tokens::refresh_token::{RefreshTokenGrant, mint_refresh_token};
     use serde_json::json;
 
     const ISS: &str = "https://id.example";
@@ -221,6 +222,37 @@ mod tests {
         let store = store().await;
         let (token, jti) = token(&ring, Some("openid"), SUB);
         store.access_token_revoke(&jti, NOW + 900).await.unwrap();
+        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        assert!(matches!(e, UserInfoReason::Revoked));
+        assert_eq!(e.code(), ErrorCode::InvalidToken);
+    }
+
+    #[tokio::test]
+    async fn rejects_a_token_whose_refresh_family_was_revoked() {
+        // Revoking a family (reuse detection, revocation, code replay) puts the jtis
+        // recorded in it on the revocation list, which this endpoint checks.
+        let ring = key_ring(NOW).unwrap();
+        let store = store().await;
+        let (token, jti) = token(&ring, Some("openid"), SUB);
+        let refresh = mint_refresh_token(
+            RefreshTokenGrant {
+                family_id: "family-1",
+                client_id: "app",
+                user_id: SUB,
+                scopes: &["openid".to_owned()],
+                resources: &[],
+                auth_time: NOW,
+            },
+            3600,
+            NOW,
+        )
+        .unwrap();
+        store
+            .refresh_token_insert(&refresh.record, &jti, NOW + 900)
+            .await
+            .unwrap();
+        assert!(userinfo(&ring, &store, ISS, &token, NOW).await.is_ok());
+        store.refresh_family_revoke("family-1", NOW).await.unwrap();
         let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(e.code(), ErrorCode::InvalidToken);

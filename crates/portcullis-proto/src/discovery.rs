@@ -38,6 +38,12 @@ pub struct ServerMetadata {
     pub id_token_signing_alg_values_supported: Vec<String>,
     /// OIDC Discovery §3 `prompt_values_supported`.
     pub prompt_values_supported: Vec<String>,
+    /// RFC 8414 §2 `introspection_endpoint_auth_methods_supported` (confidential
+    /// clients only).
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2 `revocation_endpoint_auth_methods_supported` (public clients may
+    /// revoke their own tokens, RFC 7009 §2.1).
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
     /// OIDC Discovery §3: `claims` request parameter not supported.
     pub claims_parameter_supported: bool,
     /// OIDC Discovery §3: request objects not supported.

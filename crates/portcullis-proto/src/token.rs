@@ -127,7 +127,12 @@ mod tests {
             ..Default::default()
         };
         let shown = format!("{request:?}");
-        for secret in ["s3cret-value", "code-value", "verifier-value", "refresh-value"] {
+        for secret in [
+            "s3cret-value",
+            "code-value",
+            "verifier-value",
+            "refresh-value",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
         }
         let response = TokenResponse {

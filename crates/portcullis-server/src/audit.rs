@@ -103,3 +103,9 @@ pub fn authorization_code_issued(request_id: &str, client_id: &str, subject: &st
 pub fn logout(request_id: &str, subject: &str, client_id: Option<&str>) {
     tracing::info!(target: TARGET, event = "logout", outcome = "success", request_id, subject, client_id = client_id.unwrap_or(""));
 }
+
+/// A client revoked a token (RFC 7009): `what` is `refresh_token_family`,
+/// `access_token` or `nothing` (unknown, or another client's).
+pub fn token_revoked(request_id: &str, client_id: &str, what: &str) {
+    tracing::info!(target: TARGET, event = "token_revoked", outcome = "success", request_id, client_id, revoked = what);
+}

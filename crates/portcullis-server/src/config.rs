@@ -87,6 +87,10 @@ pub struct FileTokens {
     /// Browser session (single sign-on) lifetime; default 36 000 (10 h), at most
     /// 2 592 000 (30 days).
     pub session_ttl: Option<i64>,
+    /// Seconds after a refresh token's rotation during which presenting it again is
+    /// refused without revoking its family (for clients that race themselves);
+    /// default 0 (every reuse revokes), at most 60.
+    pub refresh_token_reuse_grace: Option<i64>,
 }
 
 /// `[[clients]]`: one registered client (RFC 7591 §2 metadata names).
@@ -118,6 +122,10 @@ pub struct FileClient {
     /// First-party client: skip the consent page.
     #[serde(default)]
     pub skip_consent: bool,
+    /// Resource servers this (confidential) client serves: it may introspect tokens
+    /// whose `aud` includes one of them.
+    #[serde(default)]
+    pub introspection_audiences: Vec<String>,
     /// `RS256` (default) or `ES256`.
     pub id_token_signed_response_alg: Option<String>,
     /// Extra claims for its tokens.
@@ -155,6 +163,8 @@ pub struct TokenLifetimes {
     pub device_code_ttl: i64,
     /// Browser session lifetime: after it the user logs in again.
     pub session_ttl: i64,
+    /// Reuse grace after a refresh token's rotation (0: none).
+    pub refresh_token_reuse_grace: i64,
 }
 
 impl Default for TokenLifetimes {
@@ -165,6 +175,7 @@ impl Default for TokenLifetimes {
             authorization_code_ttl: 60,
             device_code_ttl: 600,
             session_ttl: 36_000,
+            refresh_token_reuse_grace: 0,
         }
     }
 }
@@ -347,6 +358,7 @@ impl Config {
                 scopes: c.scopes,
                 audiences: c.audiences,
                 skip_consent: c.skip_consent,
+                introspection_audiences: c.introspection_audiences,
                 id_token_signed_response_alg: c.id_token_signed_response_alg,
                 claims: c.claims,
             };
@@ -538,6 +550,15 @@ fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String> {
             3_600,
         )?,
         session_ttl: check("session_ttl", file.session_ttl, d.session_ttl, 2_592_000)?,
+        refresh_token_reuse_grace: match file.refresh_token_reuse_grace {
+            None => d.refresh_token_reuse_grace,
+            Some(v) if (0..=60).contains(&v) => v,
+            Some(v) => {
+                return Err(format!(
+                    "`tokens.refresh_token_reuse_grace` = {v} must be between 0 and 60 seconds"
+                ));
+            }
+        },
     })
 }
 
@@ -772,6 +793,21 @@ claims = { tenant_id = "abc-tenant" }
             let e = resolve(toml_text, &[]).unwrap_err();
             assert!(e.message.contains(key), "{toml_text}: {e}");
         }
+    }
+
+    #[test]
+    fn refresh_token_reuse_grace_defaults_to_zero_and_is_bounded() {
+        assert_eq!(
+            resolve("", &[]).unwrap().tokens.refresh_token_reuse_grace,
+            0
+        );
+        let c = resolve("[tokens]\nrefresh_token_reuse_grace = 5", &[]).unwrap();
+        assert_eq!(c.tokens.refresh_token_reuse_grace, 5);
+        let e = resolve("[tokens]\nrefresh_token_reuse_grace = 61", &[]).unwrap_err();
+        assert!(
+            e.message.contains("tokens.refresh_token_reuse_grace"),
+            "{e}"
+        );
     }
 
     #[test]

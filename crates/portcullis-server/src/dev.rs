@@ -93,6 +93,8 @@ pub async fn seed(
         grant_types: Some(vec!["client_credentials".into()]),
         scopes: vec!["read:orders".into(), "write:orders".into()],
         audiences: vec![DEMO_AUDIENCE.into()],
+        // The demo orders API authenticates as this client to introspect its tokens.
+        introspection_audiences: vec![DEMO_AUDIENCE.into()],
         ..Default::default()
     };
     let app = ClientRegistration {

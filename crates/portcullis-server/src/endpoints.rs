@@ -6,8 +6,10 @@ pub mod consent;
 pub mod discovery;
 pub mod end_session;
 pub mod health;
+pub mod introspection;
 pub mod jwks;
 pub mod login;
+pub mod revocation;
 pub mod token;
 pub mod userinfo;
 

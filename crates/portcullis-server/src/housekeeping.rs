@@ -38,6 +38,8 @@ pub async fn purge_once(store: &dyn Store, now: portcullis_core::UnixTime) -> u6
                     counts.browser_sessions,
                     counts.authorization_codes,
                     counts.revoked_access_tokens,
+                    counts.refresh_tokens,
+                    counts.family_access_tokens,
                 ]
                 .contains(&u64::from(PURGE_BATCH));
                 if !full {

@@ -2,7 +2,8 @@
 //! (request id, tracing that never logs secrets, body limit, security headers).
 
 use crate::endpoints::{
-    assets, authorize, consent, discovery, end_session, health, jwks, login, token, userinfo,
+    assets, authorize, consent, discovery, end_session, health, introspection, jwks, login,
+    revocation, token, userinfo,
 };
 use crate::extract::request_id_header;
 use crate::state::AppState;
@@ -35,6 +36,15 @@ pub fn router(state: AppState) -> Router {
             post(token::token_post).fallback(token::token_method_not_allowed),
         )
         .route(routes::JWKS, get(jwks::jwks_get))
+        .route(
+            routes::INTROSPECTION,
+            post(introspection::introspection_post)
+                .fallback(introspection::introspection_method_not_allowed),
+        )
+        .route(
+            routes::REVOCATION,
+            post(revocation::revocation_post).fallback(revocation::revocation_method_not_allowed),
+        )
         .route(
             routes::AUTHORIZE,
             get(authorize::authorize_get).post(authorize::authorize_post),

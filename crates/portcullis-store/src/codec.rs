@@ -12,6 +12,7 @@ use portcullis_core::client::{Client, ClientSecrets, RecordSource};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
+use portcullis_core::tokens::refresh_token::RefreshToken;
 use portcullis_core::user::User;
 use portcullis_proto::grant::TokenEndpointAuthMethod;
 use serde::Serialize;
@@ -33,6 +34,7 @@ pub(crate) struct ClientRecord {
     pub scopes: String,
     pub audiences: String,
     pub skip_consent: bool,
+    pub introspection_audiences: String,
     pub id_token_signed_response_alg: String,
     pub claims: String,
     pub source: String,
@@ -66,6 +68,10 @@ impl ClientRecord {
             scopes: to_json("clients.scopes", &client.scopes)?,
             audiences: to_json("clients.audiences", &client.audiences)?,
             skip_consent: client.skip_consent,
+            introspection_audiences: to_json(
+                "clients.introspection_audiences",
+                &client.introspection_audiences,
+            )?,
             id_token_signed_response_alg: client.id_token_signed_response_alg.as_str().to_owned(),
             claims: to_json("clients.claims", &client.claims)?,
             source: client.source.as_str().to_owned(),
@@ -112,6 +118,10 @@ impl ClientRecord {
             scopes: from_json("clients.scopes", &self.scopes)?,
             audiences: from_json("clients.audiences", &self.audiences)?,
             skip_consent: self.skip_consent,
+            introspection_audiences: from_json(
+                "clients.introspection_audiences",
+                &self.introspection_audiences,
+            )?,
             id_token_signed_response_alg,
             claims: from_json("clients.claims", &self.claims)?,
             source: source("clients.source", &self.source)?,
@@ -397,6 +407,64 @@ impl AuthorizationCodeRecord {
     }
 }
 
+/// One row of `refresh_tokens`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RefreshTokenRecord {
+    pub token_digest: Vec<u8>,
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scopes: String,
+    pub resources: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl RefreshTokenRecord {
+    /// The row that stores `token`.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] if a list cannot be serialized as JSON.
+    pub fn encode(token: &RefreshToken) -> Result<Self, StoreError> {
+        Ok(Self {
+            token_digest: digest_bytes(&token.token_digest),
+            family_id: token.family_id.clone(),
+            client_id: token.client_id.clone(),
+            user_id: token.user_id.clone(),
+            scopes: to_json("refresh_tokens.scopes", &token.scopes)?,
+            resources: to_json("refresh_tokens.resources", &token.resources)?,
+            auth_time: token.auth_time,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            rotated_at: token.rotated_at,
+            revoked_at: token.revoked_at,
+        })
+    }
+
+    /// The refresh token this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the column that does not decode.
+    pub fn decode(self) -> Result<RefreshToken, StoreError> {
+        Ok(RefreshToken {
+            token_digest: digest_from("refresh_tokens.token_digest", &self.token_digest)?,
+            scopes: from_json("refresh_tokens.scopes", &self.scopes)?,
+            resources: from_json("refresh_tokens.resources", &self.resources)?,
+            family_id: self.family_id,
+            client_id: self.client_id,
+            user_id: self.user_id,
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            rotated_at: self.rotated_at,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
 /// A scope set as the JSON array `consents.scopes` stores.
 ///
 /// # Errors
@@ -503,6 +571,7 @@ mod tests {
             scopes: vec!["openid".into()],
             audiences: vec![],
             skip_consent: false,
+            introspection_audiences: vec!["https://api.example".into()],
             id_token_signed_response_alg: SigningAlgorithm::Rs256,
             claims: Map::new(),
             source: RecordSource::Admin,

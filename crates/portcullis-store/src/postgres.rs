@@ -67,6 +67,12 @@ impl Backend for Postgres {
              UNION SELECT json_array_elements_text(excluded.scopes::json)) AS merged), \
          updated_at = excluded.updated_at";
 
+    // A transaction-scoped advisory lock on (class, hash of the family id), the class
+    // being "RFAM" in ASCII: released at commit or rollback. The two-key form never meets sqlx's single-key migration lock;
+    // two families whose hashes collide only queue behind each other.
+    const LOCK_REFRESH_FAMILY: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(1380335949, hashtext($1))");
+
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -10,22 +10,24 @@ macro_rules! client_columns {
         "client_id, client_name, secret_digest, previous_secret_digest, \
          previous_secret_expires_at, token_endpoint_auth_method, redirect_uris, \
          post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
-         id_token_signed_response_alg, claims, source, created_at, updated_at"
+         introspection_audiences, id_token_signed_response_alg, claims, source, created_at, \
+         updated_at"
     };
 }
 
-/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$17`.
+/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$18`.
 macro_rules! client_insert {
     () => {
         concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18)"
         )
     };
 }
 
-/// Binds a [`crate::codec::ClientRecord`] as `$1`…`$17` of [`client_insert`].
+/// Binds a [`crate::codec::ClientRecord`] as `$1`…`$18` of [`client_insert`].
 macro_rules! bind_client {
     ($query:expr, $record:expr) => {{
         let r = $record;
@@ -42,6 +44,7 @@ macro_rules! bind_client {
             .bind(r.scopes)
             .bind(r.audiences)
             .bind(r.skip_consent)
+            .bind(r.introspection_audiences)
             .bind(r.id_token_signed_response_alg)
             .bind(r.claims)
             .bind(r.source)
@@ -191,6 +194,36 @@ macro_rules! bind_code {
 }
 pub(crate) use bind_code;
 
+/// Columns of `refresh_tokens`, in [`crate::codec::RefreshTokenRecord`] and
+/// [`bind_refresh_token`] order.
+macro_rules! refresh_token_columns {
+    () => {
+        "token_digest, family_id, client_id, user_id, scopes, resources, auth_time, \
+         created_at, expires_at, rotated_at, revoked_at"
+    };
+}
+
+/// Binds a [`crate::codec::RefreshTokenRecord`] as `$1`…`$11` of
+/// [`REFRESH_TOKEN_INSERT`].
+macro_rules! bind_refresh_token {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.token_digest)
+            .bind(r.family_id)
+            .bind(r.client_id)
+            .bind(r.user_id)
+            .bind(r.scopes)
+            .bind(r.resources)
+            .bind(r.auth_time)
+            .bind(r.created_at)
+            .bind(r.expires_at)
+            .bind(r.rotated_at)
+            .bind(r.revoked_at)
+    }};
+}
+pub(crate) use bind_refresh_token;
+
 /// Round trip for readiness checks.
 pub(crate) const PING: &str = "SELECT 1";
 
@@ -226,6 +259,7 @@ pub(crate) const CLIENT_UPSERT: &str = concat!(
     " scopes = excluded.scopes,",
     " audiences = excluded.audiences,",
     " skip_consent = excluded.skip_consent,",
+    " introspection_audiences = excluded.introspection_audiences,",
     " id_token_signed_response_alg = excluded.id_token_signed_response_alg,",
     " claims = excluded.claims,",
     " source = excluded.source,",
@@ -374,6 +408,46 @@ pub(crate) const ACCESS_TOKEN_REVOKE: &str = "INSERT INTO revoked_access_tokens 
 pub(crate) const ACCESS_TOKEN_IS_REVOKED: &str =
     "SELECT jti FROM revoked_access_tokens WHERE jti = $1";
 
+/// See [`refresh_token_columns`].
+pub(crate) const REFRESH_TOKEN_INSERT: &str = concat!(
+    "INSERT INTO refresh_tokens (",
+    refresh_token_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
+
+/// `$1` = token digest; live, rotated, revoked or expired.
+pub(crate) const REFRESH_TOKEN_GET: &str = concat!(
+    "SELECT ",
+    refresh_token_columns!(),
+    " FROM refresh_tokens WHERE token_digest = $1"
+);
+
+/// `$1` = token digest, `$2` = now. Rotation in one conditional statement (DESIGN.md
+/// "Storage"): of any number of concurrent uses, exactly one affects the row and gets
+/// its family back; the others find it rotated. On PostgreSQL the losers wait on the
+/// winner's row lock, then re-check the WHERE on the committed row (READ COMMITTED).
+pub(crate) const REFRESH_TOKEN_ROTATE: &str = "UPDATE refresh_tokens SET rotated_at = $2 \
+     WHERE token_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL \
+     AND expires_at > $2 RETURNING family_id";
+
+/// `$1` = family_id, `$2` = now: every token of the family not yet revoked.
+pub(crate) const REFRESH_FAMILY_REVOKE: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
+     WHERE family_id = $1 AND revoked_at IS NULL";
+
+/// `$1` = family_id: the access tokens issued in the family go on the revocation list
+/// until their exp; those already on it keep their row.
+pub(crate) const REFRESH_FAMILY_REVOKE_ACCESS_TOKENS: &str = "INSERT INTO revoked_access_tokens \
+     (jti, expires_at) SELECT jti, expires_at FROM family_access_tokens WHERE family_id = $1 \
+     ON CONFLICT (jti) DO NOTHING";
+
+/// `$1` = jti, `$2` = family_id, `$3` = the access token's exp.
+pub(crate) const FAMILY_ACCESS_TOKEN_INSERT: &str =
+    "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, $3)";
+
+/// `$1` = jti.
+pub(crate) const ACCESS_TOKEN_FAMILY: &str =
+    "SELECT family_id FROM family_access_tokens WHERE jti = $1";
+
 // The purge of expired rows (`Store::purge_expired`): `$1` = now, `$2` = the most rows
 // to delete. Each is one statement that picks a batch by primary key through the
 // `expires_at` index, then deletes it: `DELETE … LIMIT` exists on neither backend
@@ -396,3 +470,12 @@ pub(crate) const PURGE_CODES: &str = "DELETE FROM authorization_codes WHERE code
 /// Revocation-list entries of tokens that have expired anyway.
 pub(crate) const PURGE_REVOKED: &str = "DELETE FROM revoked_access_tokens WHERE jti IN \
      (SELECT jti FROM revoked_access_tokens WHERE expires_at <= $1 LIMIT $2)";
+
+/// Expired refresh tokens, live, rotated or revoked: an expired token is refused
+/// whatever its state, so its row no longer decides anything.
+pub(crate) const PURGE_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE token_digest IN \
+     (SELECT token_digest FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2)";
+
+/// Family records of access tokens that have expired anyway.
+pub(crate) const PURGE_FAMILY_ACCESS_TOKENS: &str = "DELETE FROM family_access_tokens \
+     WHERE jti IN (SELECT jti FROM family_access_tokens WHERE expires_at <= $1 LIMIT $2)";

@@ -86,6 +86,9 @@ impl Backend for Sqlite {
              UNION SELECT value FROM json_each(excluded.scopes) ORDER BY value)), \
          updated_at = excluded.updated_at";
 
+    // BEGIN IMMEDIATE already runs write transactions one at a time.
+    const LOCK_REFRESH_FAMILY: Option<&'static str> = None;
+
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -6,13 +6,14 @@
 //! (`sqlite.rs`, `postgres.rs`).
 
 use crate::codec::{
-    AuthorizationCodeRecord, ClientRecord, PendingAuthorizationRecord, SessionRecord,
-    SigningKeyRecord, UserRecord, decode_scopes, digest_bytes, encode_scopes, encode_secrets,
-    id_list,
+    AuthorizationCodeRecord, ClientRecord, PendingAuthorizationRecord, RefreshTokenRecord,
+    SessionRecord, SigningKeyRecord, UserRecord, decode_scopes, digest_bytes, encode_scopes,
+    encode_secrets, id_list,
 };
 use crate::error::classify;
 use crate::sql::{
-    self, bind_client, bind_code, bind_new_key, bind_pending, bind_session, bind_user,
+    self, bind_client, bind_code, bind_new_key, bind_pending, bind_refresh_token, bind_session,
+    bind_user,
 };
 use async_trait::async_trait;
 use portcullis_core::authorization::code::AuthorizationCode;
@@ -22,6 +23,7 @@ use portcullis_core::keys::StoredSigningKey;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
 use portcullis_core::store::PurgeCounts;
+use portcullis_core::tokens::refresh_token::RefreshToken;
 use portcullis_core::user::User;
 use portcullis_core::{Store, StoreError, UnixTime};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
@@ -52,6 +54,14 @@ pub trait Backend: Database + sealed::Sealed {
     /// or on an existing (user_id, client_id) sets `scopes` to the union of the stored
     /// and the new array and `updated_at` to `$4`.
     const CONSENT_GRANT: &'static str;
+
+    /// Run first in a transaction that rotates a refresh token or revokes a family
+    /// (`$1` = family_id), so that the two serialise per family; `None` where write
+    /// transactions are serial anyway (SQLite). Why: on PostgreSQL (READ COMMITTED) a
+    /// family revoke that runs while a rotation commits would wait for the old token's
+    /// row lock and revoke it, but never see the successor the rotation inserted: a
+    /// replayed token would leave a live successor behind (RFC 9700 §4.14.2).
+    const LOCK_REFRESH_FAMILY: Option<&'static str>;
 
     /// How many rows a statement inserted, updated or deleted.
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -510,6 +520,150 @@ where
         Ok(true)
     }
 
+    async fn refresh_token_insert(
+        &self,
+        token: &RefreshToken,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        let what = format!(
+            "refresh token for client `{}` and user `{}`, or access token `{access_token_jti}`",
+            token.client_id, token.user_id
+        );
+        let record = RefreshTokenRecord::encode(token)?;
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify(&what))?;
+        bind_refresh_token!(sqlx::query::<DB>(sql::REFRESH_TOKEN_INSERT), record)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(&what))?;
+        sqlx::query::<DB>(sql::FAMILY_ACCESS_TOKEN_INSERT)
+            .bind(access_token_jti.to_owned())
+            .bind(token.family_id.clone())
+            .bind(access_token_expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(&what))?;
+        tx.commit().await.map_err(classify(&what))?;
+        Ok(())
+    }
+
+    async fn refresh_token_get(
+        &self,
+        token_digest: &SecretDigest,
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        sqlx::query_as::<DB, RefreshTokenRecord>(sql::REFRESH_TOKEN_GET)
+            .bind(digest_bytes(token_digest))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a refresh token"))?
+            .map(RefreshTokenRecord::decode)
+            .transpose()
+    }
+
+    async fn refresh_token_rotate(
+        &self,
+        old: &SecretDigest,
+        successor: &RefreshToken,
+        now: UnixTime,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let what = format!(
+            "rotating a refresh token of client `{}` and user `{}`",
+            successor.client_id, successor.user_id
+        );
+        let record = RefreshTokenRecord::encode(successor)?;
+        // Dropping `tx` on an early return rolls back: a refused rotation writes nothing.
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify(&what))?;
+        if let Some(lock) = DB::LOCK_REFRESH_FAMILY {
+            sqlx::query::<DB>(lock)
+                .bind(successor.family_id.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(&what))?;
+        }
+        // fetch_all: the UPDATE … RETURNING runs to completion; the primary key makes
+        // it at most one row.
+        let rotated = sqlx::query_scalar::<DB, String>(sql::REFRESH_TOKEN_ROTATE)
+            .bind(digest_bytes(old))
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(classify(&what))?;
+        let Some(family_id) = rotated.first() else {
+            return Ok(false);
+        };
+        // The family is what reuse detection revokes: a successor outside it would
+        // survive a replay of its predecessor.
+        if *family_id != successor.family_id {
+            return Err(StoreError::Other(format!(
+                "{what}: the successor is not in the family of the token it replaces"
+            )));
+        }
+        bind_refresh_token!(sqlx::query::<DB>(sql::REFRESH_TOKEN_INSERT), record)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(&what))?;
+        sqlx::query::<DB>(sql::FAMILY_ACCESS_TOKEN_INSERT)
+            .bind(access_token_jti.to_owned())
+            .bind(successor.family_id.clone())
+            .bind(access_token_expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(&what))?;
+        tx.commit().await.map_err(classify(&what))?;
+        Ok(true)
+    }
+
+    async fn refresh_family_revoke(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let what = "revoking a refresh token family";
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify(what))?;
+        if let Some(lock) = DB::LOCK_REFRESH_FAMILY {
+            sqlx::query::<DB>(lock)
+                .bind(family_id.to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(what))?;
+        }
+        let revoked = sqlx::query::<DB>(sql::REFRESH_FAMILY_REVOKE)
+            .bind(family_id.to_owned())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(what))?;
+        sqlx::query::<DB>(sql::REFRESH_FAMILY_REVOKE_ACCESS_TOKENS)
+            .bind(family_id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(what))?;
+        tx.commit().await.map_err(classify(what))?;
+        Ok(DB::rows_affected(&revoked))
+    }
+
+    async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar::<DB, String>(sql::ACCESS_TOKEN_FAMILY)
+            .bind(jti.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading the family of an access token"))
+    }
+
     async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
         sqlx::query::<DB>(sql::ACCESS_TOKEN_REVOKE)
             .bind(jti.to_owned())
@@ -554,6 +708,13 @@ where
             revoked_access_tokens: purge(
                 sql::PURGE_REVOKED,
                 "purging the revocation list of expired access tokens",
+            )
+            .await?,
+            refresh_tokens: purge(sql::PURGE_REFRESH_TOKENS, "purging expired refresh tokens")
+                .await?,
+            family_access_tokens: purge(
+                sql::PURGE_FAMILY_ACCESS_TOKENS,
+                "purging family records of expired access tokens",
             )
             .await?,
         })

@@ -17,6 +17,7 @@ use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
 use portcullis_core::store::PurgeCounts;
+use portcullis_core::tokens::refresh_token::{RefreshToken, family_of_code};
 use portcullis_core::user::User;
 use portcullis_core::{Store, StoreError};
 use portcullis_proto::grant::{GrantType, TokenEndpointAuthMethod};
@@ -90,6 +91,20 @@ macro_rules! store_tests {
                 purge_expired_keeps_a_redeemed_code_while_its_access_token_lives,
                 purge_expired_deletes_at_most_limit_rows_per_table,
                 session_delete_for_user_removes_only_that_users_sessions,
+                client_introspection_audiences_round_trip_and_default_to_empty,
+                refresh_token_round_trip_keeps_every_field,
+                refresh_token_insert_of_an_existing_digest_or_jti_is_a_conflict,
+                refresh_token_insert_for_an_unknown_client_or_user_is_not_found,
+                refresh_token_rotate_succeeds_once_and_stores_the_successor,
+                refresh_token_rotate_refuses_at_and_after_expires_at,
+                refresh_token_rotate_refuses_a_revoked_token,
+                refresh_token_rotate_into_another_family_is_refused_and_writes_nothing,
+                refresh_token_rotate_race_has_one_winner,
+                refresh_family_revoke_revokes_the_family_only_and_its_access_tokens,
+                refresh_family_revoke_racing_rotations_leaves_no_live_token,
+                access_token_family_names_only_recorded_tokens,
+                deleting_a_client_or_user_deletes_its_refresh_tokens,
+                undecodable_refresh_token_rows_are_corrupt_naming_the_column,
             );
         }
     };
@@ -1366,6 +1381,8 @@ mod cases {
         s.authorization_code_insert(&c).await.unwrap();
         let live = session("cookie", ALICE);
         s.session_insert(&live).await.unwrap();
+        let r = refresh("token", "family", T0);
+        s.refresh_token_insert(&r, "jti", T0 + 900).await.unwrap();
 
         s.client_upsert(&Client {
             updated_at: T0 + 100,
@@ -1393,6 +1410,7 @@ mod cases {
             s.session_get(&live.session_digest, T0).await.unwrap(),
             Some(live)
         );
+        assert_eq!(s.refresh_token_get(&r.token_digest).await.unwrap(), Some(r));
     }
 
     pub(crate) async fn undecodable_authorization_rows_are_corrupt_naming_the_column(db: Db) {
@@ -1475,6 +1493,23 @@ mod cases {
         s.authorization_code_insert(&c_kept).await.unwrap();
         s.access_token_revoke("jti-gone", now).await.unwrap();
         s.access_token_revoke("jti-kept", now + 1).await.unwrap();
+        // A refresh token is purged at its expiry whatever its state; its family record
+        // of an access token at the token's exp.
+        let r_gone = RefreshToken {
+            expires_at: now,
+            rotated_at: Some(T0 + 1),
+            ..refresh("gone", "family", T0)
+        };
+        let r_kept = RefreshToken {
+            expires_at: now + 1,
+            ..refresh("kept", "family", T0)
+        };
+        s.refresh_token_insert(&r_gone, "fat-gone", now)
+            .await
+            .unwrap();
+        s.refresh_token_insert(&r_kept, "fat-kept", now + 1)
+            .await
+            .unwrap();
 
         assert_eq!(
             s.purge_expired(now, 100).await.unwrap(),
@@ -1483,6 +1518,8 @@ mod cases {
                 browser_sessions: 1,
                 authorization_codes: 1,
                 revoked_access_tokens: 1,
+                refresh_tokens: 1,
+                family_access_tokens: 1,
             }
         );
         // Looked up at T0, when every row would be live: only existence matters.
@@ -1516,6 +1553,19 @@ mod cases {
         );
         assert!(!s.access_token_is_revoked("jti-gone").await.unwrap());
         assert!(s.access_token_is_revoked("jti-kept").await.unwrap());
+        assert_eq!(
+            s.refresh_token_get(&r_gone.token_digest).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.refresh_token_get(&r_kept.token_digest).await.unwrap(),
+            Some(r_kept)
+        );
+        assert_eq!(s.access_token_family("fat-gone").await.unwrap(), None);
+        assert_eq!(
+            s.access_token_family("fat-kept").await.unwrap().as_deref(),
+            Some("family")
+        );
 
         // Nothing more is due at `now`; everything left is a second later.
         assert_eq!(
@@ -1523,7 +1573,14 @@ mod cases {
             PurgeCounts::default()
         );
         let later = s.purge_expired(now + 1, 100).await.unwrap();
-        assert_eq!((later.total(), later.authorization_codes), (4, 1));
+        assert_eq!(
+            (
+                later.total(),
+                later.authorization_codes,
+                later.refresh_tokens
+            ),
+            (6, 1, 1)
+        );
         assert_eq!(remaining_rows(&db).await, 0);
     }
 
@@ -1606,12 +1663,24 @@ mod cases {
             .await
             .unwrap();
             s.access_token_revoke(&name, expires_at).await.unwrap();
+            s.refresh_token_insert(
+                &RefreshToken {
+                    expires_at,
+                    ..refresh(&name, "family", T0)
+                },
+                &name,
+                expires_at,
+            )
+            .await
+            .unwrap();
         }
         let each = |n: u64| PurgeCounts {
             pending_authorizations: n,
             browser_sessions: n,
             authorization_codes: n,
             revoked_access_tokens: n,
+            refresh_tokens: n,
+            family_access_tokens: n,
         };
         for (round, expected) in [2, 2, 1, 0].into_iter().enumerate() {
             assert_eq!(
@@ -1620,10 +1689,14 @@ mod cases {
                 "round {round}"
             );
         }
-        assert_eq!(each(2).total(), 8);
+        assert_eq!(each(2).total(), 12);
         assert_eq!(s.purge_expired(now + 1, 0).await.unwrap(), each(0));
         // The live rows are all that is left.
-        assert_eq!(remaining_rows(&db).await, 4);
+        assert_eq!(remaining_rows(&db).await, 6);
+        assert_eq!(
+            s.access_token_family("row-5").await.unwrap().as_deref(),
+            Some("family")
+        );
         assert!(s.access_token_is_revoked("row-5").await.unwrap());
         assert!(
             s.session_get(&SecretDigest::of("row-5"), now)
@@ -1676,13 +1749,663 @@ mod cases {
         assert_eq!(db.scalar("SELECT COUNT(*) FROM browser_sessions").await, 1);
     }
 
+    pub(crate) async fn client_introspection_audiences_round_trip_and_default_to_empty(db: Db) {
+        let s = &db.store;
+        let mut client = public_client("rs", RecordSource::Admin);
+        client.introspection_audiences = vec![
+            "https://api.example/".into(),
+            "https://reports.example/v1".into(),
+        ];
+        s.client_insert(&client).await.unwrap();
+        assert_eq!(s.client_get("rs").await.unwrap(), Some(client.clone()));
+        // The upsert replaces them, as every other column.
+        client.introspection_audiences = vec!["urn:example:only".into()];
+        client.updated_at += 1;
+        s.client_upsert(&client).await.unwrap();
+        assert_eq!(s.client_get("rs").await.unwrap(), Some(client.clone()));
+        client.introspection_audiences = vec![];
+        s.client_upsert(&client).await.unwrap();
+        assert_eq!(s.client_get("rs").await.unwrap(), Some(client));
+
+        // A client written without the column (as before migration 0003) has none.
+        db.raw(
+            "INSERT INTO clients (client_id, token_endpoint_auth_method, redirect_uris, \
+             post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
+             id_token_signed_response_alg, claims, source, created_at, updated_at) \
+             VALUES ('old', 'none', '[]', '[]', '[]', '[]', '[]', false, 'RS256', '{}', \
+             'config', 1, 1)",
+        )
+        .await;
+        let old = s.client_get("old").await.unwrap().unwrap();
+        assert_eq!(old.introspection_audiences, Vec::<String>::new());
+
+        db.raw("UPDATE clients SET introspection_audiences = '{}' WHERE client_id = 'old'")
+            .await;
+        let err = s.client_get("old").await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(what) if what.contains("clients.introspection_audiences")),
+            "{err:?}"
+        );
+    }
+
+    pub(crate) async fn refresh_token_round_trip_keeps_every_field(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let family = family_of_code(&SecretDigest::of("code c"));
+        let bare = refresh("bare", &family, T0);
+        let full = RefreshToken {
+            scopes: vec!["email".into(), "offline_access".into(), "openid".into()],
+            resources: vec![
+                "https://api.example/".into(),
+                "https://reports.example/v1 ünï".into(),
+            ],
+            auth_time: T0 - 600,
+            expires_at: T0 + 1_209_600,
+            rotated_at: Some(T0 + 7),
+            revoked_at: Some(T0 + 9),
+            ..refresh("full", "another family", T0 + 1)
+        };
+        s.refresh_token_insert(&bare, "jti-bare", T0 + 900)
+            .await
+            .unwrap();
+        s.refresh_token_insert(&full, "jti-full", T0 + 901)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.refresh_token_get(&bare.token_digest).await.unwrap(),
+            Some(bare)
+        );
+        assert_eq!(
+            s.refresh_token_get(&full.token_digest).await.unwrap(),
+            Some(full)
+        );
+        assert_eq!(
+            s.refresh_token_get(&SecretDigest::of("refresh other"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            s.access_token_family("jti-bare").await.unwrap(),
+            Some(family)
+        );
+        assert_eq!(
+            db.scalar("SELECT expires_at FROM family_access_tokens WHERE jti = 'jti-full'")
+                .await,
+            T0 + 901
+        );
+    }
+
+    pub(crate) async fn refresh_token_insert_of_an_existing_digest_or_jti_is_a_conflict(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let first = refresh("token", "family-a", T0);
+        s.refresh_token_insert(&first, "jti-1", T0 + 900)
+            .await
+            .unwrap();
+        // Same digest: refused, and its access token is not recorded either.
+        let err = s
+            .refresh_token_insert(&refresh("token", "family-b", T0 + 1), "jti-2", T0 + 901)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(s.access_token_family("jti-2").await.unwrap(), None);
+        // Same jti: refused, and the refresh token is not stored either.
+        let other = refresh("other", "family-b", T0);
+        let err = s
+            .refresh_token_insert(&other, "jti-1", T0 + 901)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(
+            s.refresh_token_get(&other.token_digest).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.refresh_token_get(&first.token_digest).await.unwrap(),
+            Some(first)
+        );
+        assert_eq!(
+            s.access_token_family("jti-1").await.unwrap().as_deref(),
+            Some("family-a")
+        );
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM family_access_tokens").await,
+            1
+        );
+    }
+
+    pub(crate) async fn refresh_token_insert_for_an_unknown_client_or_user_is_not_found(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let no_client = RefreshToken {
+            client_id: "gone".into(),
+            ..refresh("a", "family-a", T0)
+        };
+        let no_user = RefreshToken {
+            user_id: "0190-gone".into(),
+            ..refresh("b", "family-b", T0)
+        };
+        for (t, jti) in [(no_client, "jti-a"), (no_user, "jti-b")] {
+            let err = s.refresh_token_insert(&t, jti, T0 + 900).await.unwrap_err();
+            assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+            assert_eq!(s.refresh_token_get(&t.token_digest).await.unwrap(), None);
+            assert_eq!(s.access_token_family(jti).await.unwrap(), None);
+        }
+    }
+
+    pub(crate) async fn refresh_token_rotate_succeeds_once_and_stores_the_successor(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let t0 = refresh("t0", "family", T0);
+        s.refresh_token_insert(&t0, "jti-0", T0 + 900)
+            .await
+            .unwrap();
+        let t1 = refresh("t1", "family", T0 + 10);
+        assert!(
+            s.refresh_token_rotate(&t0.token_digest, &t1, T0 + 10, "jti-1", T0 + 910)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.refresh_token_get(&t0.token_digest).await.unwrap(),
+            Some(RefreshToken {
+                rotated_at: Some(T0 + 10),
+                ..t0.clone()
+            })
+        );
+        assert_eq!(
+            s.refresh_token_get(&t1.token_digest).await.unwrap(),
+            Some(t1.clone())
+        );
+        assert_eq!(
+            s.access_token_family("jti-1").await.unwrap().as_deref(),
+            Some("family")
+        );
+
+        // The replay: refused, and nothing of it is written.
+        let replay = refresh("t1-replay", "family", T0 + 20);
+        assert!(
+            !s.refresh_token_rotate(&t0.token_digest, &replay, T0 + 20, "jti-r", T0 + 920)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.refresh_token_get(&replay.token_digest).await.unwrap(),
+            None
+        );
+        assert_eq!(s.access_token_family("jti-r").await.unwrap(), None);
+        assert_eq!(
+            s.refresh_token_get(&t0.token_digest)
+                .await
+                .unwrap()
+                .unwrap()
+                .rotated_at,
+            Some(T0 + 10),
+            "the first rotation's time stays"
+        );
+
+        // The successor rotates in turn; an unknown token does not.
+        let t2 = refresh("t2", "family", T0 + 30);
+        assert!(
+            s.refresh_token_rotate(&t1.token_digest, &t2, T0 + 30, "jti-2", T0 + 930)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.refresh_token_rotate(
+                &SecretDigest::of("refresh never issued"),
+                &refresh("t3", "family", T0 + 40),
+                T0 + 40,
+                "jti-3",
+                T0 + 940
+            )
+            .await
+            .unwrap()
+        );
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM refresh_tokens WHERE family_id = 'family'")
+                .await,
+            3
+        );
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM family_access_tokens WHERE family_id = 'family'")
+                .await,
+            3
+        );
+    }
+
+    pub(crate) async fn refresh_token_rotate_refuses_at_and_after_expires_at(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let last_second = refresh("last-second", "f-1", T0);
+        let at_expiry = refresh("at-expiry", "f-2", T0);
+        let after_expiry = refresh("after-expiry", "f-3", T0);
+        for (i, t) in [&last_second, &at_expiry, &after_expiry]
+            .into_iter()
+            .enumerate()
+        {
+            s.refresh_token_insert(t, &format!("jti-{i}"), T0 + 900)
+                .await
+                .unwrap();
+        }
+        let exp = last_second.expires_at;
+        let successor = |family: &str| refresh("next", family, exp);
+        assert!(
+            s.refresh_token_rotate(
+                &last_second.token_digest,
+                &successor("f-1"),
+                exp - 1,
+                "jti-next-1",
+                exp + 899
+            )
+            .await
+            .unwrap()
+        );
+        for (t, now, family) in [(&at_expiry, exp, "f-2"), (&after_expiry, exp + 1, "f-3")] {
+            let next = RefreshToken {
+                token_digest: SecretDigest::of(&format!("refresh next {family}")),
+                ..successor(family)
+            };
+            assert!(
+                !s.refresh_token_rotate(&t.token_digest, &next, now, "jti-refused", now + 900)
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                s.refresh_token_get(&t.token_digest).await.unwrap(),
+                Some(t.clone()),
+                "a refused rotation leaves the token as it was"
+            );
+            assert_eq!(s.refresh_token_get(&next.token_digest).await.unwrap(), None);
+        }
+        assert_eq!(s.access_token_family("jti-refused").await.unwrap(), None);
+    }
+
+    pub(crate) async fn refresh_token_rotate_refuses_a_revoked_token(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let t0 = refresh("t0", "family", T0);
+        s.refresh_token_insert(&t0, "jti-0", T0 + 900)
+            .await
+            .unwrap();
+        assert_eq!(s.refresh_family_revoke("family", T0 + 5).await.unwrap(), 1);
+        let t1 = refresh("t1", "family", T0 + 10);
+        assert!(
+            !s.refresh_token_rotate(&t0.token_digest, &t1, T0 + 10, "jti-1", T0 + 910)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.refresh_token_get(&t1.token_digest).await.unwrap(), None);
+        assert_eq!(
+            s.refresh_token_get(&t0.token_digest).await.unwrap(),
+            Some(RefreshToken {
+                revoked_at: Some(T0 + 5),
+                ..t0
+            })
+        );
+    }
+
+    pub(crate) async fn refresh_token_rotate_into_another_family_is_refused_and_writes_nothing(
+        db: Db,
+    ) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let t0 = refresh("t0", "family", T0);
+        s.refresh_token_insert(&t0, "jti-0", T0 + 900)
+            .await
+            .unwrap();
+        let stray = refresh("stray", "another family", T0 + 10);
+        let err = s
+            .refresh_token_rotate(&t0.token_digest, &stray, T0 + 10, "jti-1", T0 + 910)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+        assert_eq!(
+            s.refresh_token_get(&t0.token_digest).await.unwrap(),
+            Some(t0.clone()),
+            "still live"
+        );
+        assert_eq!(
+            s.refresh_token_get(&stray.token_digest).await.unwrap(),
+            None
+        );
+        assert_eq!(s.access_token_family("jti-1").await.unwrap(), None);
+    }
+
+    pub(crate) async fn refresh_token_rotate_race_has_one_winner(db: Db) {
+        with_user(&db.store, ALICE).await;
+        with_client(&db.store, "web").await;
+        let t0 = refresh("t0", "family", T0);
+        db.store
+            .refresh_token_insert(&t0, "jti-0", T0 + 900)
+            .await
+            .unwrap();
+        // 20 refresh requests with the same token, on two "nodes", at once, each with
+        // its own successor and access token.
+        let nodes = [db.store.clone(), db.reopen().await];
+        let attempts: Vec<_> = (0..20)
+            .map(|i| {
+                let store = nodes[i % 2].clone();
+                let old = t0.token_digest;
+                tokio::spawn(async move {
+                    let successor = refresh(&format!("t1-{i}"), "family", T0 + 1);
+                    let jti = format!("jti-{i}-1");
+                    let won = store
+                        .refresh_token_rotate(&old, &successor, T0 + 1, &jti, T0 + 901)
+                        .await
+                        .unwrap();
+                    won.then_some((successor, jti))
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for attempt in attempts {
+            winners.extend(attempt.await.unwrap());
+        }
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        let (successor, jti) = winners.pop().unwrap();
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM refresh_tokens WHERE family_id = 'family'")
+                .await,
+            2,
+            "the token and exactly one successor"
+        );
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM family_access_tokens WHERE family_id = 'family'")
+                .await,
+            2
+        );
+        assert_eq!(
+            db.store
+                .refresh_token_get(&successor.token_digest)
+                .await
+                .unwrap(),
+            Some(successor)
+        );
+        assert_eq!(
+            db.store.access_token_family(&jti).await.unwrap().as_deref(),
+            Some("family")
+        );
+    }
+
+    pub(crate) async fn refresh_family_revoke_revokes_the_family_only_and_its_access_tokens(
+        db: Db,
+    ) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        // Family A: t0 rotated to t1. Family B: one token.
+        let t0 = refresh("t0", "family-a", T0);
+        let t1 = refresh("t1", "family-a", T0 + 10);
+        let b0 = refresh("b0", "family-b", T0);
+        s.refresh_token_insert(&t0, "jti-a0", T0 + 900)
+            .await
+            .unwrap();
+        assert!(
+            s.refresh_token_rotate(&t0.token_digest, &t1, T0 + 10, "jti-a1", T0 + 910)
+                .await
+                .unwrap()
+        );
+        s.refresh_token_insert(&b0, "jti-b0", T0 + 900)
+            .await
+            .unwrap();
+        // Already revoked on its own (RFC 7009), with its own expiry: that row stays.
+        s.access_token_revoke("jti-a0", T0 + 500).await.unwrap();
+
+        assert_eq!(
+            s.refresh_family_revoke("family-a", T0 + 20).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            s.refresh_token_get(&t0.token_digest).await.unwrap(),
+            Some(RefreshToken {
+                rotated_at: Some(T0 + 10),
+                revoked_at: Some(T0 + 20),
+                ..t0.clone()
+            })
+        );
+        assert_eq!(
+            s.refresh_token_get(&t1.token_digest).await.unwrap(),
+            Some(RefreshToken {
+                revoked_at: Some(T0 + 20),
+                ..t1.clone()
+            })
+        );
+        assert_eq!(
+            s.refresh_token_get(&b0.token_digest).await.unwrap(),
+            Some(b0.clone())
+        );
+        assert!(s.access_token_is_revoked("jti-a0").await.unwrap());
+        assert!(s.access_token_is_revoked("jti-a1").await.unwrap());
+        assert!(!s.access_token_is_revoked("jti-b0").await.unwrap());
+        assert_eq!(
+            db.scalar("SELECT expires_at FROM revoked_access_tokens WHERE jti = 'jti-a1'")
+                .await,
+            T0 + 910,
+            "revoked until the access token's exp"
+        );
+        assert_eq!(
+            db.scalar("SELECT expires_at FROM revoked_access_tokens WHERE jti = 'jti-a0'")
+                .await,
+            T0 + 500
+        );
+
+        // Idempotent: nothing newly revoked, the first revocation time stays.
+        assert_eq!(
+            s.refresh_family_revoke("family-a", T0 + 30).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            s.refresh_token_get(&t1.token_digest)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            Some(T0 + 20)
+        );
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM revoked_access_tokens")
+                .await,
+            2
+        );
+        // The revoked successor cannot rotate; family B still can.
+        assert!(
+            !s.refresh_token_rotate(
+                &t1.token_digest,
+                &refresh("t2", "family-a", T0 + 40),
+                T0 + 40,
+                "jti-a2",
+                T0 + 940
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            s.refresh_token_rotate(
+                &b0.token_digest,
+                &refresh("b1", "family-b", T0 + 40),
+                T0 + 40,
+                "jti-b1",
+                T0 + 940
+            )
+            .await
+            .unwrap()
+        );
+        assert_eq!(
+            s.refresh_family_revoke("no such family", T0).await.unwrap(),
+            0
+        );
+    }
+
+    pub(crate) async fn refresh_family_revoke_racing_rotations_leaves_no_live_token(db: Db) {
+        // A replay revokes the family while the legitimate client keeps rotating it on
+        // another node: whichever way they interleave, nothing of the family stays live.
+        with_user(&db.store, ALICE).await;
+        with_client(&db.store, "web").await;
+        let other_node = db.reopen().await;
+        for round in 0..25 {
+            let family = format!("family-{round}");
+            let first = refresh(&format!("{round}-0"), &family, T0);
+            db.store
+                .refresh_token_insert(&first, &format!("jti-{round}-0"), T0 + 900)
+                .await
+                .unwrap();
+            let rotations = {
+                let store = db.store.clone();
+                let family = family.clone();
+                tokio::spawn(async move {
+                    let mut chain = vec![first.token_digest];
+                    for step in 1..=20 {
+                        let next = refresh(&format!("{round}-{step}"), &family, T0 + step);
+                        let old = chain[chain.len() - 1];
+                        let jti = format!("jti-{round}-{step}");
+                        if !store
+                            .refresh_token_rotate(&old, &next, T0 + step, &jti, T0 + 900)
+                            .await
+                            .unwrap()
+                        {
+                            break;
+                        }
+                        chain.push(next.token_digest);
+                    }
+                    chain
+                })
+            };
+            let revoke = {
+                let store = other_node.clone();
+                let family = family.clone();
+                tokio::spawn(async move {
+                    for _ in 0..round % 5 {
+                        tokio::task::yield_now().await;
+                    }
+                    store
+                        .refresh_family_revoke(&family, T0 + 100)
+                        .await
+                        .unwrap()
+                })
+            };
+            let chain = rotations.await.unwrap();
+            revoke.await.unwrap();
+            for (step, digest) in chain.iter().enumerate() {
+                let token = db.store.refresh_token_get(digest).await.unwrap().unwrap();
+                assert_eq!(
+                    token.revoked_at,
+                    Some(T0 + 100),
+                    "round {round}: token {step} of {} is not revoked",
+                    chain.len()
+                );
+                assert!(
+                    db.store
+                        .access_token_is_revoked(&format!("jti-{round}-{step}"))
+                        .await
+                        .unwrap(),
+                    "round {round}: access token {step} is not revoked"
+                );
+            }
+        }
+    }
+
+    pub(crate) async fn access_token_family_names_only_recorded_tokens(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let t0 = refresh("t0", "family", T0);
+        s.refresh_token_insert(&t0, "jti-0", T0 + 900)
+            .await
+            .unwrap();
+        s.refresh_token_rotate(
+            &t0.token_digest,
+            &refresh("t1", "family", T0 + 1),
+            T0 + 1,
+            "jti-1",
+            T0 + 901,
+        )
+        .await
+        .unwrap();
+        // An access token revoked on its own, and one issued without a refresh token.
+        s.access_token_revoke("jti-revoked", T0 + 900)
+            .await
+            .unwrap();
+        for (jti, family) in [
+            ("jti-0", Some("family")),
+            ("jti-1", Some("family")),
+            ("jti-revoked", None),
+            ("jti-never", None),
+            ("JTI-0", None),
+        ] {
+            assert_eq!(
+                s.access_token_family(jti).await.unwrap().as_deref(),
+                family,
+                "{jti}"
+            );
+        }
+    }
+
+    pub(crate) async fn deleting_a_client_or_user_deletes_its_refresh_tokens(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_user(s, BOB).await;
+        with_client(s, "web").await;
+        with_client(s, "cli").await;
+        for (user_id, client_id, name) in [
+            (ALICE, "web", "aw"),
+            (ALICE, "cli", "ac"),
+            (BOB, "web", "bw"),
+            (BOB, "cli", "bc"),
+        ] {
+            s.refresh_token_insert(
+                &RefreshToken {
+                    client_id: client_id.into(),
+                    user_id: user_id.into(),
+                    ..refresh(name, name, T0)
+                },
+                &format!("jti-{name}"),
+                T0 + 900,
+            )
+            .await
+            .unwrap();
+        }
+        assert!(s.client_delete("web").await.unwrap());
+        assert!(s.user_delete("alice").await.unwrap());
+        let digest = |name: &str| SecretDigest::of(&format!("refresh {name}"));
+        for name in ["aw", "ac", "bw"] {
+            assert_eq!(s.refresh_token_get(&digest(name)).await.unwrap(), None);
+        }
+        assert!(s.refresh_token_get(&digest("bc")).await.unwrap().is_some());
+    }
+
+    pub(crate) async fn undecodable_refresh_token_rows_are_corrupt_naming_the_column(db: Db) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let t = refresh("t", "family", T0);
+        s.refresh_token_insert(&t, "jti", T0 + 900).await.unwrap();
+        db.raw("UPDATE refresh_tokens SET scopes = 'openid profile'")
+            .await;
+        let err = s.refresh_token_get(&t.token_digest).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(what) if what.contains("refresh_tokens.scopes")),
+            "{err:?}"
+        );
+    }
+
     /// Rows left in the tables `purge_expired` cleans, behind the store's back.
     async fn remaining_rows(db: &Db) -> i64 {
         db.scalar(
             "SELECT (SELECT COUNT(*) FROM pending_authorizations) \
              + (SELECT COUNT(*) FROM browser_sessions) \
              + (SELECT COUNT(*) FROM authorization_codes) \
-             + (SELECT COUNT(*) FROM revoked_access_tokens)",
+             + (SELECT COUNT(*) FROM revoked_access_tokens) \
+             + (SELECT COUNT(*) FROM refresh_tokens) \
+             + (SELECT COUNT(*) FROM family_access_tokens)",
         )
         .await
     }
@@ -1792,6 +2515,7 @@ fn public_client(id: &str, source: RecordSource) -> Client {
         scopes: vec!["openid".into()],
         audiences: vec![],
         skip_consent: false,
+        introspection_audiences: vec![],
         id_token_signed_response_alg: SigningAlgorithm::Rs256,
         claims: Map::new(),
         source,
@@ -1830,6 +2554,10 @@ fn full_client(id: &str) -> Client {
             "https://reports.example".into(),
         ],
         skip_consent: true,
+        introspection_audiences: vec![
+            "https://api.ledger.example".into(),
+            "urn:ledger:reports ✓".into(),
+        ],
         id_token_signed_response_alg: SigningAlgorithm::Es256,
         claims: claims(),
         source: RecordSource::Config,
@@ -2010,6 +2738,24 @@ fn code(name: &str, created_at: i64) -> AuthorizationCode {
         consumed_at: None,
         access_token_jti: None,
         access_token_expires_at: None,
+    }
+}
+
+/// A live refresh token `refresh {name}` of [`ALICE`] for client `web` in `family`,
+/// valid a day from `created_at`.
+fn refresh(name: &str, family: &str, created_at: i64) -> RefreshToken {
+    RefreshToken {
+        token_digest: SecretDigest::of(&format!("refresh {name}")),
+        family_id: family.into(),
+        client_id: "web".into(),
+        user_id: ALICE.into(),
+        scopes: vec![],
+        resources: vec![],
+        auth_time: created_at - 30,
+        created_at,
+        expires_at: created_at + 86_400,
+        rotated_at: None,
+        revoked_at: None,
     }
 }
 

@@ -97,6 +97,10 @@ pub struct ClientCreate {
     /// First-party client: skip the consent page.
     #[arg(long)]
     pub skip_consent: bool,
+    /// A resource server this (confidential) client serves: it may introspect tokens
+    /// whose `aud` includes it (RFC 7662). Repeatable.
+    #[arg(long = "introspection-audience", value_name = "URI")]
+    pub introspection_audiences: Vec<String>,
 }
 
 /// Client authentication methods for a confidential client.

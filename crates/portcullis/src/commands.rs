@@ -239,6 +239,7 @@ fn registration_from(args: ClientCreate) -> ClientRegistration {
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         skip_consent: args.skip_consent,
+        introspection_audiences: args.introspection_audiences,
         ..Default::default()
     }
 }
@@ -255,6 +256,7 @@ fn client_json(c: &Client) -> Value {
         "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "skip_consent": c.skip_consent,
+        "introspection_audiences": c.introspection_audiences,
         "id_token_signed_response_alg": c.id_token_signed_response_alg.as_str(),
         "claims": c.claims,
         "source": c.source.as_str(),

@@ -1,11 +1,16 @@
 //! RFC 6749 §2.3.1 client authentication at the token endpoint:
-//! `client_secret_basic` (HTTP Basic) and `client_secret_post` (body parameters).
+//! `client_secret_basic` (HTTP Basic) and `client_secret_post` (body parameters), and
+//! `none` for public clients. [`authenticate`] is the one entry point, shared by the
+//! token, introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) endpoints, so
+//! all three authenticate a client exactly alike.
 
 use super::Client;
 use crate::store::StoreError;
 use crate::{Store, UnixTime};
 use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::STANDARD};
+use portcullis_proto::ErrorCode;
+use portcullis_proto::error::echo;
 use portcullis_proto::grant::TokenEndpointAuthMethod;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -22,6 +27,103 @@ pub trait ClientDirectory: Send + Sync {
 impl<S: Store + ?Sized> ClientDirectory for S {
     async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         Ok(self.client_get(client_id).await?.map(Arc::new))
+    }
+}
+
+/// Whether an endpoint accepts public clients (`token_endpoint_auth_method = none`,
+/// which only name themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicClients {
+    /// The token endpoint (RFC 6749 §2.1, PKCE protects the code) and revocation (RFC
+    /// 7009 §2.1: a public client may revoke its own tokens; holding the token is the
+    /// proof).
+    Allowed,
+    /// Introspection (RFC 7662 §2.1 requires authorization of the caller; a public
+    /// client's id is no credential, so anyone could pose as it).
+    Refused,
+}
+
+/// Authenticates the client of a request to the token, introspection or revocation
+/// endpoint from the raw `Authorization` header value (if any) and the body's
+/// `client_id` / `client_secret`: [`UnverifiedClientCredentials::parse`], then
+/// [`UnverifiedClientCredentials::verify`], then the `public_clients` policy.
+///
+/// # Errors
+/// A [`ClientAuthError`] carrying the claimed client id for the audit log;
+/// [`ClientAuthError::code`] gives the wire code.
+pub async fn authenticate(
+    directory: &dyn ClientDirectory,
+    authorization: Option<&str>,
+    body_client_id: Option<&str>,
+    body_client_secret: Option<&str>,
+    public_clients: PublicClients,
+    now: UnixTime,
+) -> Result<AuthenticatedClient, ClientAuthError> {
+    let fail = |failure: ClientAuthFailure, claimed: Option<&str>| ClientAuthError {
+        failure,
+        unverified_client_id: claimed.map(echo),
+    };
+    let credentials =
+        UnverifiedClientCredentials::parse(authorization, body_client_id, body_client_secret)
+            .map_err(|reason| fail(ClientAuthFailure::Rejected(reason), body_client_id))?;
+    let claimed = Some(credentials.unverified_client_id());
+    let client = match credentials.verify(directory, now).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(reason)) => return Err(fail(ClientAuthFailure::Rejected(reason), claimed)),
+        Err(store) => return Err(fail(ClientAuthFailure::Store(store), claimed)),
+    };
+    if public_clients == PublicClients::Refused && client.client().is_public() {
+        let reason = ClientAuthReason::PublicClientRefused;
+        return Err(fail(ClientAuthFailure::Rejected(reason), claimed));
+    }
+    Ok(client)
+}
+
+/// A failed [`authenticate`]: why, and the client id the request claimed.
+#[derive(Debug, thiserror::Error)]
+#[error("{failure}")]
+pub struct ClientAuthError {
+    /// Why it failed.
+    pub failure: ClientAuthFailure,
+    /// The client id as claimed by the request (unverified), bounded with [`echo`]
+    /// since it goes to the audit log.
+    pub unverified_client_id: Option<String>,
+}
+
+/// Why [`authenticate`] failed: the client's fault, or the store's.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAuthFailure {
+    /// The credentials were malformed or wrong.
+    #[error(transparent)]
+    Rejected(ClientAuthReason),
+    /// The client could not be looked up.
+    #[error("storage failed: {0}")]
+    Store(StoreError),
+}
+
+impl ClientAuthError {
+    /// `invalid_request` or `invalid_client` ([`ClientAuthReason::error_code`]);
+    /// `temporarily_unavailable` or `server_error` for store failures.
+    pub fn code(&self) -> ErrorCode {
+        match &self.failure {
+            ClientAuthFailure::Rejected(reason) => reason.error_code(),
+            ClientAuthFailure::Store(StoreError::Unavailable(_)) => {
+                ErrorCode::TemporarilyUnavailable
+            }
+            ClientAuthFailure::Store(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// `error_description`: [`ClientAuthReason::description`], or a generic sentence
+    /// for server-side failures (their detail goes to the log only).
+    pub fn description(&self) -> String {
+        match &self.failure {
+            ClientAuthFailure::Rejected(reason) => reason.description(),
+            ClientAuthFailure::Store(StoreError::Unavailable(_)) => {
+                "the server is temporarily unable to complete the request; retry later".to_owned()
+            }
+            ClientAuthFailure::Store(_) => "the server could not complete the request".to_owned(),
+        }
     }
 }
 
@@ -66,6 +168,12 @@ pub enum ClientAuthReason {
         /// Method used in the request.
         used: &'static str,
     },
+    /// A public client at an endpoint that needs a confidential one
+    /// ([`PublicClients::Refused`]: introspection).
+    #[error(
+        "this endpoint requires a confidential client: authenticate with client_secret_basic or client_secret_post"
+    )]
+    PublicClientRefused,
 }
 
 impl ClientAuthReason {
@@ -81,6 +189,27 @@ impl ClientAuthReason {
             Self::UnknownClient => "unknown_client",
             Self::WrongSecret => "wrong_secret",
             Self::MethodNotRegistered { .. } => "method_not_registered",
+            Self::PublicClientRefused => "public_client_refused",
+        }
+    }
+
+    /// The wire code (RFC 6749 §5.2): `invalid_request` for a malformed request,
+    /// `invalid_client` (401) for failed authentication.
+    pub fn error_code(&self) -> ErrorCode {
+        if self.is_malformed_request() {
+            ErrorCode::InvalidRequest
+        } else {
+            ErrorCode::InvalidClient
+        }
+    }
+
+    /// `error_description`: the reason, except for a method that does not fit the
+    /// registration, which reads like a wrong secret (why: the detail would tell a
+    /// caller that the client exists and how it is registered; it goes to the log).
+    pub fn description(&self) -> String {
+        match self {
+            Self::MethodNotRegistered { .. } => Self::WrongSecret.to_string(),
+            other => other.to_string(),
         }
     }
 
@@ -253,6 +382,133 @@ fn form_decode(component: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::{ClientRegistration, RecordSource};
+    use crate::testing::MemoryStore;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    async fn directory() -> MemoryStore {
+        let store = MemoryStore::new();
+        for registration in [
+            ClientRegistration {
+                client_id: "rs".into(),
+                client_secret: Some(SecretString::from(SECRET)),
+                grant_types: Some(vec![]),
+                ..Default::default()
+            },
+            ClientRegistration {
+                client_id: "spa".into(),
+                redirect_uris: vec!["https://app.example/cb".into()],
+                ..Default::default()
+            },
+        ] {
+            let client = registration.validate(RecordSource::Config, 0).unwrap();
+            store.client_insert(&client).await.unwrap();
+        }
+        store
+    }
+
+    async fn auth(
+        authorization: Option<&str>,
+        id: Option<&str>,
+        secret: Option<&str>,
+        public_clients: PublicClients,
+    ) -> Result<AuthenticatedClient, ClientAuthError> {
+        let store = directory().await;
+        authenticate(&store, authorization, id, secret, public_clients, 0).await
+    }
+
+    #[tokio::test]
+    async fn authenticate_accepts_basic_post_and_public_clients() {
+        let header = basic("rs", SECRET);
+        for public_clients in [PublicClients::Allowed, PublicClients::Refused] {
+            let c = auth(Some(&header), None, None, public_clients)
+                .await
+                .unwrap();
+            assert_eq!(c.method(), TokenEndpointAuthMethod::ClientSecretBasic);
+            let c = auth(None, Some("rs"), Some(SECRET), public_clients)
+                .await
+                .unwrap();
+            assert_eq!(c.method(), TokenEndpointAuthMethod::ClientSecretPost);
+        }
+        let c = auth(None, Some("spa"), None, PublicClients::Allowed)
+            .await
+            .unwrap();
+        assert_eq!(
+            (c.client().client_id.as_str(), c.method()),
+            ("spa", TokenEndpointAuthMethod::None)
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_a_public_client_where_a_confidential_one_is_required() {
+        let e = auth(None, Some("spa"), None, PublicClients::Refused)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            e.failure,
+            ClientAuthFailure::Rejected(ClientAuthReason::PublicClientRefused)
+        ));
+        assert_eq!(e.code(), ErrorCode::InvalidClient);
+        assert_eq!(e.unverified_client_id.as_deref(), Some("spa"));
+    }
+
+    #[tokio::test]
+    async fn rejects_a_wrong_secret_with_the_claimed_client_id() {
+        let e = auth(
+            Some(&basic("rs", "wrong")),
+            None,
+            None,
+            PublicClients::Refused,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            e.failure,
+            ClientAuthFailure::Rejected(ClientAuthReason::WrongSecret)
+        ));
+        assert_eq!(e.code(), ErrorCode::InvalidClient);
+        assert_eq!(e.unverified_client_id.as_deref(), Some("rs"));
+    }
+
+    #[tokio::test]
+    async fn rejects_an_unregistered_method_with_a_generic_description() {
+        // A confidential client naming itself only: the description does not say how
+        // it is registered.
+        let e = auth(None, Some("rs"), None, PublicClients::Allowed)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            e.failure,
+            ClientAuthFailure::Rejected(ClientAuthReason::MethodNotRegistered { .. })
+        ));
+        assert_eq!(e.description(), "client authentication failed");
+        assert_eq!(e.code(), ErrorCode::InvalidClient);
+    }
+
+    #[tokio::test]
+    async fn rejects_malformed_credentials_as_invalid_request() {
+        let e = auth(
+            Some(&basic("rs", SECRET)),
+            Some("rs"),
+            Some(SECRET),
+            PublicClients::Allowed,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidRequest);
+        let e = auth(None, None, None, PublicClients::Refused)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            e.failure,
+            ClientAuthFailure::Rejected(ClientAuthReason::Missing)
+        ));
+        assert_eq!(
+            (e.code(), e.unverified_client_id),
+            (ErrorCode::InvalidClient, None)
+        );
+    }
 
     fn basic(id: &str, secret: &str) -> String {
         format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))

@@ -5,24 +5,29 @@
 //! no verifier, or from another client, must not burn the legitimate client's code).
 //! Tokens are signed before the consume too, which is the commit point: a token is
 //! returned only if the store recorded its `jti` against the code, so a later replay
-//! revokes exactly what was issued.
+//! revokes exactly what was issued. The refresh token (if any) is stored before the
+//! consume, in the family [`family_of_code`] names, so a replay that sees the code
+//! consumed always finds it to revoke (stored after, a racing replay could revoke the
+//! family just before it appeared).
 
 use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::user_tokens::{access_token_audiences, user_extra_claims};
 use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
-use crate::client::Client;
 use crate::client::authentication::AuthenticatedClient;
 use crate::pkce::{self, PkceReason, VerifiedCodeVerifier};
 use crate::scope::join_scope;
 use crate::secret::SecretDigest;
+use crate::store::{Store, StoreError};
 use crate::tokens::access_token::{AccessTokenGrant, mint};
 use crate::tokens::id_token::{IdTokenGrant, mint_id_token};
-use crate::user::User;
+use crate::tokens::refresh_token::{
+    RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
+};
 use portcullis_proto::ErrorCode;
 use portcullis_proto::grant::GrantType;
-use portcullis_proto::routes;
 use portcullis_proto::token::{TokenRequest, TokenResponse};
-use serde_json::{Map, Value};
+use secrecy::ExposeSecret;
 use std::collections::BTreeSet;
 
 /// Why an authorization code was refused.
@@ -34,7 +39,8 @@ pub enum CodeGrantReason {
     /// No code with this digest was ever issued (or it was purged).
     #[error("the authorization code is invalid")]
     UnknownCode,
-    /// RFC 6749 §4.1.2: redeemed before; the tokens issued from it are revoked.
+    /// RFC 6749 §4.1.2: redeemed before; the tokens issued from it (the access token,
+    /// and the refresh token family with every access token minted from it) are revoked.
     #[error("the authorization code was already used; the tokens issued from it are revoked")]
     AlreadyUsed,
     /// `now >= expires_at`.
@@ -76,20 +82,24 @@ impl CodeGrantReason {
     }
 }
 
-/// Exchanges a code for an access token (and an id_token when `openid` was granted).
+/// Exchanges a code for an access token, an id_token when `openid` was granted, and a
+/// refresh token when [`issues_refresh_token`] says so.
 ///
 /// Rules, in order: `code` present; a code with its digest exists; not consumed (a
-/// replay revokes the tokens issued from it, RFC 6749 §4.1.2); not expired; issued to
-/// this client; `redirect_uri` repeated exactly if the authorization request had it,
-/// and equal if sent anyway; PKCE (verifier required iff the code has a challenge);
-/// the user exists. Then the tokens are signed and the code consumed atomically; a
+/// replay revokes the tokens issued from it, RFC 6749 §4.1.2, refresh family
+/// included, RFC 9700 §4.14.2); not expired; issued to this client; `redirect_uri`
+/// repeated exactly if the authorization request had it, and equal if sent anyway;
+/// PKCE (verifier required iff the code has a challenge); the user exists. Then the
+/// tokens are signed, the refresh token stored, and the code consumed atomically; a
 /// lost race is a replay.
 ///
 /// The access token: `sub` = the user, `aud` = the code's resources, else the
 /// client's first audience, else `{issuer}/userinfo` (a token that only serves
 /// UserInfo), `scope` = the granted scopes, extra claims = the client's `claims`
 /// overlaid by the user's (claims about the token's subject come from the subject's
-/// record). No refresh token yet.
+/// record). The refresh token (RFC 6749 §6): 256-bit random, stored as its digest,
+/// bound to the client, user, scopes, resources and `auth_time`, valid for
+/// `refresh_token_ttl`, first of the family [`family_of_code`]`(code digest)`.
 ///
 /// # Errors
 /// [`CodeGrantReason`] (as [`TokenErrorReason::AuthorizationCode`]), store or key failures.
@@ -111,7 +121,7 @@ pub async fn issue(
         .await?
         .ok_or(CodeGrantReason::UnknownCode)?;
     if stored.consumed_at.is_some() {
-        store.authorization_code_revoke_tokens(&digest, now).await?;
+        revoke_issued_tokens(store, &digest, now).await?;
         return Err(CodeGrantReason::AlreadyUsed.into());
     }
     if now >= stored.expires_at {
@@ -138,9 +148,9 @@ pub async fn issue(
         AccessTokenGrant {
             subject: &user.user_id,
             client_id: &client.client_id,
-            audiences: audiences(&stored, client, endpoint.issuer),
+            audiences: access_token_audiences(&stored.resources, client, endpoint.issuer),
             scope: scope.clone(),
-            extra: extra_claims(client, &user),
+            extra: user_extra_claims(client, &user),
         },
     )?;
     let id_token = if scopes.contains("openid") {
@@ -161,12 +171,33 @@ pub async fn issue(
     } else {
         None
     };
+    let refresh_token = if issues_refresh_token(client, &scopes) {
+        let issued = mint_refresh_token(
+            RefreshTokenGrant {
+                family_id: &family_of_code(&digest),
+                client_id: &client.client_id,
+                user_id: &user.user_id,
+                scopes: &stored.scopes,
+                resources: &stored.resources,
+                auth_time: stored.auth_time,
+            },
+            endpoint.refresh_token_ttl,
+            now,
+        )?;
+        store
+            .refresh_token_insert(&issued.record, &access.claims.jti, access.claims.exp)
+            .await?;
+        Some(issued.token)
+    } else {
+        None
+    };
     let consumed = store
         .authorization_code_consume(&digest, now, &access.claims.jti, access.claims.exp)
         .await?;
     if !consumed {
-        // Another request redeemed it between our read and now: a replay.
-        store.authorization_code_revoke_tokens(&digest, now).await?;
+        // Another request redeemed it between our read and now: a replay. The refresh
+        // token we just stored is in the family, so it is revoked with the winner's.
+        revoke_issued_tokens(store, &digest, now).await?;
         return Err(CodeGrantReason::AlreadyUsed.into());
     }
     Ok(TokenSuccess {
@@ -175,7 +206,7 @@ pub async fn issue(
             token_type: "Bearer".to_owned(),
             expires_in: u64::try_from(endpoint.access_token_ttl).unwrap_or(0),
             scope,
-            refresh_token: None,
+            refresh_token: refresh_token.map(|t| t.expose_secret().to_owned()),
             id_token,
         },
         client_id: client.client_id.clone(),
@@ -183,6 +214,22 @@ pub async fn issue(
         grant_type: GrantType::AuthorizationCode,
         jti: access.claims.jti,
     })
+}
+
+/// RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+/// authorization server … SHOULD revoke (when possible) all tokens previously issued
+/// based on that authorization code": its access token, and the refresh token family
+/// with every access token rotated out of it (RFC 9700 §4.14.2).
+async fn revoke_issued_tokens(
+    store: &dyn Store,
+    digest: &SecretDigest,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    store.authorization_code_revoke_tokens(digest, now).await?;
+    store
+        .refresh_family_revoke(&family_of_code(digest), now)
+        .await?;
+    Ok(())
 }
 
 /// RFC 6749 §4.1.3: `redirect_uri` "REQUIRED, if the redirect_uri parameter was
@@ -217,186 +264,16 @@ fn check_pkce(
     }
 }
 
-/// `aud`: the code's resources (RFC 8707 §2.2), else the client's first audience, else
-/// our UserInfo endpoint.
-fn audiences(stored: &AuthorizationCode, client: &Client, issuer: &str) -> Vec<String> {
-    if !stored.resources.is_empty() {
-        return stored.resources.clone();
-    }
-    match client.audiences.first() {
-        Some(first) => vec![first.clone()],
-        None => vec![format!("{issuer}{}", routes::USERINFO)],
-    }
-}
-
-/// The client's `claims`, then the user's on top (the user wins a name both set).
-fn extra_claims(client: &Client, user: &User) -> Map<String, Value> {
-    let mut extra = client.claims.clone();
-    extra.extend(user.claims.clone());
-    extra
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorization::code::issue_code;
-    use crate::authorization::request::{Prompt, ValidatedAuthorizationRequest};
-    use crate::client::{ClientRegistration, RecordSource};
+    use crate::authorization::request::ValidatedAuthorizationRequest;
+    use crate::grants::fixture::*;
     use crate::grants::token_endpoint::{TokenError, token_request};
-    use crate::keys::KeyRing;
-    use crate::store::Store;
-    use crate::testing::{MemoryStore, key_ring};
     use crate::tokens::access_token::verify;
     use crate::tokens::id_token::{at_hash, verify_id_token_hint};
-    use base64::{Engine, engine::general_purpose::STANDARD};
     use portcullis_proto::claims::Audience;
-    use secrecy::{ExposeSecret, SecretString};
     use serde_json::json;
-
-    const ISS: &str = "https://id.example";
-    const NOW: UnixTime = 1_800_000_000;
-    const TTL: i64 = 60;
-    const SUB: &str = "0190f5c2-7a4e-7b3c-9d2e-1f2a3b4c5d6e";
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
-    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-    const NATIVE_CB: &str = "http://127.0.0.1:51000/cb";
-    const WEB_CB: &str = "https://app.example/cb";
-
-    struct Fixture {
-        ring: KeyRing,
-        store: MemoryStore,
-    }
-
-    impl Fixture {
-        async fn new() -> Self {
-            let store = MemoryStore::new();
-            let mut native_claims = Map::new();
-            native_claims.insert("tier".into(), json!("client"));
-            native_claims.insert("app".into(), json!("native"));
-            let clients = [
-                ClientRegistration {
-                    client_id: "native".into(),
-                    redirect_uris: vec!["http://127.0.0.1/cb".into()],
-                    scopes: vec!["openid".into(), "profile".into(), "read".into()],
-                    audiences: vec!["https://api.example".into(), "https://b.example".into()],
-                    claims: native_claims,
-                    ..Default::default()
-                },
-                ClientRegistration {
-                    client_id: "web".into(),
-                    client_secret: Some(SecretString::from(SECRET)),
-                    redirect_uris: vec![WEB_CB.into()],
-                    scopes: vec!["openid".into(), "email".into()],
-                    id_token_signed_response_alg: Some("ES256".into()),
-                    ..Default::default()
-                },
-            ];
-            for c in clients {
-                let c = c.validate(RecordSource::Config, 0).unwrap();
-                store.client_insert(&c).await.unwrap();
-            }
-            let mut claims = Map::new();
-            claims.insert("tier".into(), json!("user"));
-            store
-                .user_insert(&User {
-                    user_id: SUB.into(),
-                    username: "alice".into(),
-                    password_hash: "$argon2id$unused".into(),
-                    email: Some("alice@example.com".into()),
-                    name: Some("Alice".into()),
-                    claims,
-                    source: RecordSource::Admin,
-                    created_at: 0,
-                    updated_at: 0,
-                })
-                .await
-                .unwrap();
-            Self {
-                ring: key_ring(NOW).unwrap(),
-                store,
-            }
-        }
-
-        fn endpoint(&self) -> TokenEndpoint<'_> {
-            TokenEndpoint {
-                issuer: ISS,
-                access_token_ttl: 900,
-                id_token_ttl: 300,
-                keys: &self.ring,
-                clients: &self.store,
-                store: &self.store,
-            }
-        }
-
-        async fn code(&self, request: &ValidatedAuthorizationRequest) -> String {
-            issue_code(&self.store, request, SUB, NOW - 30, TTL, NOW)
-                .await
-                .unwrap()
-                .expose_secret()
-                .to_owned()
-        }
-
-        /// Redeems as the public client `native` (client_id only).
-        async fn redeem(
-            &self,
-            request: TokenRequest,
-            now: UnixTime,
-        ) -> Result<TokenSuccess, TokenError> {
-            let request = TokenRequest {
-                grant_type: Some("authorization_code".into()),
-                client_id: request.client_id.or(Some("native".into())),
-                ..request
-            };
-            token_request(&self.endpoint(), None, request, now).await
-        }
-
-        /// Redeems as the confidential client `web` (HTTP Basic).
-        async fn redeem_web(&self, request: TokenRequest) -> Result<TokenSuccess, TokenError> {
-            let basic = format!("Basic {}", STANDARD.encode(format!("web:{SECRET}")));
-            let request = TokenRequest {
-                grant_type: Some("authorization_code".into()),
-                ..request
-            };
-            token_request(&self.endpoint(), Some(&basic), request, NOW).await
-        }
-    }
-
-    fn native_request() -> ValidatedAuthorizationRequest {
-        ValidatedAuthorizationRequest {
-            client_id: "native".into(),
-            redirect_uri: NATIVE_CB.into(),
-            redirect_uri_sent: true,
-            scopes: ["openid", "profile"].map(String::from).into(),
-            state: Some("xyz".into()),
-            nonce: Some("n-0S6".into()),
-            code_challenge: Some(CHALLENGE.into()),
-            resources: vec![],
-            prompt: Prompt::default(),
-            max_age: None,
-            login_hint: None,
-        }
-    }
-
-    fn web_request() -> ValidatedAuthorizationRequest {
-        ValidatedAuthorizationRequest {
-            client_id: "web".into(),
-            redirect_uri: WEB_CB.into(),
-            redirect_uri_sent: false,
-            scopes: ["openid", "email"].map(String::from).into(),
-            code_challenge: None,
-            ..native_request()
-        }
-    }
-
-    fn exchange(code: &str) -> TokenRequest {
-        TokenRequest {
-            code: Some(code.into()),
-            redirect_uri: Some(NATIVE_CB.into()),
-            code_verifier: Some(VERIFIER.into()),
-            ..Default::default()
-        }
-    }
 
     fn reason(result: Result<TokenSuccess, TokenError>) -> (CodeGrantReason, ErrorCode) {
         let error = result.unwrap_err();
@@ -739,7 +616,7 @@ mod tests {
     async fn unsupported_grant_types_list_the_supported_ones() {
         let f = Fixture::new().await;
         let request = TokenRequest {
-            grant_type: Some("refresh_token".into()),
+            grant_type: Some("urn:ietf:params:oauth:grant-type:device_code".into()),
             client_id: Some("native".into()),
             ..Default::default()
         };
@@ -748,7 +625,127 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.description(),
-            "grant_type `refresh_token` is not supported; supported: authorization_code, client_credentials"
+            "grant_type `urn:ietf:params:oauth:grant-type:device_code` is not supported; supported: authorization_code, client_credentials, refresh_token"
+        );
+    }
+
+    #[tokio::test]
+    async fn issues_a_refresh_token_to_a_confidential_openid_client() {
+        let f = Fixture::new().await;
+        let code = f.code(&web_request()).await;
+        let issued = f
+            .redeem_web(TokenRequest {
+                code: Some(code.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let token = issued.response.refresh_token.unwrap();
+        let code_digest = SecretDigest::of(&code);
+        let stored = f
+            .store
+            .refresh_token_get(&SecretDigest::of(&token))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.family_id, family_of_code(&code_digest));
+        assert_eq!(
+            (stored.client_id.as_str(), stored.user_id.as_str()),
+            ("web", SUB)
+        );
+        assert_eq!(stored.scopes, ["email", "openid"]);
+        assert_eq!(
+            (stored.auth_time, stored.created_at, stored.expires_at),
+            (NOW - 30, NOW, NOW + REFRESH_TTL)
+        );
+        assert_eq!((stored.rotated_at, stored.revoked_at), (None, None));
+        // The access token is recorded in the family.
+        assert_eq!(
+            f.store.access_token_family(&issued.jti).await.unwrap(),
+            Some(stored.family_id)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_public_openid_client_gets_a_refresh_token_only_with_offline_access() {
+        let f = Fixture::new().await;
+        let without = f.login_cli(&["openid", "profile"], &[]).await;
+        assert_eq!(without.response.refresh_token, None);
+        let with = f.login_cli(&["openid", "offline_access"], &[]).await;
+        assert!(with.response.refresh_token.is_some());
+        // A plain OAuth request needs no offline_access.
+        let plain = f.login_cli(&["read"], &[API]).await;
+        assert!(plain.response.refresh_token.is_some());
+    }
+
+    #[tokio::test]
+    async fn no_refresh_token_without_the_refresh_token_grant() {
+        let f = Fixture::new().await;
+        let request = ValidatedAuthorizationRequest {
+            scopes: ["read"].map(String::from).into(),
+            ..native_request()
+        };
+        let code = f.code(&request).await;
+        let issued = f.redeem(exchange(&code), NOW).await.unwrap();
+        assert_eq!(issued.response.refresh_token, None);
+    }
+
+    #[tokio::test]
+    async fn rejects_a_replayed_code_and_revokes_its_refresh_family() {
+        let f = Fixture::new().await;
+        let code = f.code(&web_request()).await;
+        let redeem = || {
+            f.redeem_web(TokenRequest {
+                code: Some(code.clone()),
+                ..Default::default()
+            })
+        };
+        let first = redeem().await.unwrap();
+        let token = first.response.refresh_token.unwrap();
+        // A rotation before the replay: the replay revokes the successor too.
+        let second = f.refresh_web(&token, NOW + 1).await.unwrap();
+        let (reason, wire) = reason(redeem().await);
+        assert_eq!(
+            (reason, wire),
+            (CodeGrantReason::AlreadyUsed, ErrorCode::InvalidGrant)
+        );
+        let successor = second.response.refresh_token.unwrap();
+        let stored = f
+            .store
+            .refresh_token_get(&SecretDigest::of(&successor))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.revoked_at, Some(NOW));
+        assert!(f.store.access_token_is_revoked(&first.jti).await.unwrap());
+        assert!(f.store.access_token_is_revoked(&second.jti).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_lost_redemption_race_revokes_the_refresh_family() {
+        let f = Fixture::new().await;
+        let request = ValidatedAuthorizationRequest {
+            client_id: "cli".into(),
+            scopes: ["read"].map(String::from).into(),
+            ..native_request()
+        };
+        let code = f.code(&request).await;
+        let family = family_of_code(&SecretDigest::of(&code));
+        f.store.consume_after_next_get("other-node-jti", NOW + 900);
+        let request = TokenRequest {
+            client_id: Some("cli".into()),
+            ..exchange(&code)
+        };
+        let (reason, _) = reason(f.redeem(request, NOW).await);
+        assert_eq!(reason, CodeGrantReason::AlreadyUsed);
+        // The refresh token this request stored before losing was revoked with its
+        // family: nothing in it is left to revoke.
+        assert_eq!(
+            f.store
+                .refresh_family_revoke(&family, NOW + 1)
+                .await
+                .unwrap(),
+            0
         );
     }
 }

@@ -4,11 +4,13 @@
 
 use super::authorization_code::{self, CodeGrantReason};
 use super::client_credentials::{self, ClientCredentialsReason};
+use super::refresh_token::{self, RefreshGrantReason};
 use crate::UnixTime;
 use crate::client::authentication::{
-    ClientAuthReason, ClientDirectory, UnverifiedClientCredentials,
+    ClientAuthFailure, ClientAuthReason, ClientDirectory, PublicClients, authenticate,
 };
 use crate::keys::{KeyRing, KeyRingError};
+use crate::secret::RandomUnavailable;
 use crate::store::{Store, StoreError};
 use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
@@ -17,8 +19,11 @@ use portcullis_proto::token::{TokenRequest, TokenResponse};
 
 /// Grant types the token endpoint implements; discovery advertises exactly these
 /// (RFC 8414 §2 `grant_types_supported`).
-pub const SUPPORTED_GRANT_TYPES: &[GrantType] =
-    &[GrantType::AuthorizationCode, GrantType::ClientCredentials];
+pub const SUPPORTED_GRANT_TYPES: &[GrantType] = &[
+    GrantType::AuthorizationCode,
+    GrantType::ClientCredentials,
+    GrantType::RefreshToken,
+];
 
 /// What the token endpoint needs besides the request.
 pub struct TokenEndpoint<'a> {
@@ -28,12 +33,19 @@ pub struct TokenEndpoint<'a> {
     pub access_token_ttl: i64,
     /// id_token lifetime in seconds (OIDC Core §2 `exp`).
     pub id_token_ttl: i64,
+    /// Refresh token lifetime in seconds (RFC 6749 §6); each rotation starts a fresh
+    /// one for the successor.
+    pub refresh_token_ttl: i64,
+    /// Seconds after a refresh token's rotation during which presenting it again is
+    /// refused without revoking its family (RFC 9700 §4.14.2 reuse detection, relaxed
+    /// for clients that race themselves); 0: every replay revokes.
+    pub refresh_token_reuse_grace: i64,
     /// Current signing keys.
     pub keys: &'a KeyRing,
     /// Where clients are looked up (the server's bounded cache).
     pub clients: &'a dyn ClientDirectory,
-    /// Authorization codes, users and the revocation list (the authorization code
-    /// grant; client credentials never touches it).
+    /// Authorization codes, refresh tokens, users and the revocation list (client
+    /// credentials never touches it).
     pub store: &'a dyn Store,
 }
 
@@ -79,12 +91,26 @@ pub enum TokenErrorReason {
     /// An authorization code rule.
     #[error(transparent)]
     AuthorizationCode(#[from] CodeGrantReason),
+    /// A refresh token rule.
+    #[error(transparent)]
+    RefreshToken(#[from] RefreshGrantReason),
     /// The database failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
     /// Signing failed.
     #[error("signing failed: {0}")]
     Keys(#[from] KeyRingError),
+    /// The system CSPRNG failed (a new refresh token could not be generated).
+    #[error(transparent)]
+    Random(#[from] RandomUnavailable),
+}
+
+impl TokenErrorReason {
+    /// Whether the server, not the client, is at fault (store, keys, CSPRNG): logged as
+    /// an error with the detail, answered with a generic description.
+    pub fn is_server_side(&self) -> bool {
+        matches!(self, Self::Store(_) | Self::Keys(_) | Self::Random(_))
+    }
 }
 
 /// A failed token request: the reason, and the client it concerned (for the audit log).
@@ -106,17 +132,17 @@ impl TokenError {
             TokenErrorReason::PasswordGrant | TokenErrorReason::UnsupportedGrantType(_) => {
                 ErrorCode::UnsupportedGrantType
             }
-            TokenErrorReason::ClientAuth(r) if r.is_malformed_request() => {
-                ErrorCode::InvalidRequest
-            }
-            TokenErrorReason::ClientAuth(_) => ErrorCode::InvalidClient,
+            TokenErrorReason::ClientAuth(r) => r.error_code(),
             TokenErrorReason::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
             TokenErrorReason::ClientCredentials(r) => r.code(),
             TokenErrorReason::AuthorizationCode(r) => r.code(),
+            TokenErrorReason::RefreshToken(r) => r.code(),
             TokenErrorReason::Store(StoreError::Unavailable(_)) => {
                 ErrorCode::TemporarilyUnavailable
             }
-            TokenErrorReason::Store(_) | TokenErrorReason::Keys(_) => ErrorCode::ServerError,
+            TokenErrorReason::Store(_)
+            | TokenErrorReason::Keys(_)
+            | TokenErrorReason::Random(_) => ErrorCode::ServerError,
         }
     }
 
@@ -125,10 +151,8 @@ impl TokenError {
     /// (the detail would tell a caller that the client exists), whose detail goes to
     /// the log only.
     pub fn description(&self) -> String {
-        if let TokenErrorReason::ClientAuth(ClientAuthReason::MethodNotRegistered { .. }) =
-            &self.reason
-        {
-            return ClientAuthReason::WrongSecret.to_string();
+        if let TokenErrorReason::ClientAuth(reason) = &self.reason {
+            return reason.description();
         }
         match self.code() {
             ErrorCode::ServerError => "the server could not complete the request".to_owned(),
@@ -170,18 +194,23 @@ pub async fn token_request(
             }
         },
     };
-    let credentials = UnverifiedClientCredentials::parse(
+    let client = authenticate(
+        endpoint.clients,
         authorization,
         body_client_id,
         request.client_secret.as_deref(),
+        PublicClients::Allowed,
+        now,
     )
-    .map_err(|reason| fail(reason.into(), body_client_id))?;
-    let claimed = Some(credentials.unverified_client_id());
-    let client = match credentials.verify(endpoint.clients, now).await {
-        Ok(Ok(client)) => client,
-        Ok(Err(reason)) => return Err(fail(reason.into(), claimed)),
-        Err(store) => return Err(fail(store.into(), claimed)),
-    };
+    .await
+    .map_err(|error| TokenError {
+        reason: match error.failure {
+            ClientAuthFailure::Rejected(reason) => TokenErrorReason::ClientAuth(reason),
+            ClientAuthFailure::Store(store) => TokenErrorReason::Store(store),
+        },
+        unverified_client_id: error.unverified_client_id,
+    })?;
+    let claimed = Some(client.client().client_id.as_str());
     if !client.client().allows_grant(grant_type) {
         return Err(fail(
             TokenErrorReason::UnauthorizedClient(grant_type.as_str()),
@@ -199,14 +228,15 @@ pub async fn token_request(
             &request.resource,
             now,
         ),
-        GrantType::RefreshToken | GrantType::DeviceCode => Err(
-            TokenErrorReason::UnsupportedGrantType(grant_type.as_str().to_owned()),
-        ),
+        GrantType::RefreshToken => refresh_token::issue(endpoint, &client, &request, now).await,
+        GrantType::DeviceCode => Err(TokenErrorReason::UnsupportedGrantType(
+            grant_type.as_str().to_owned(),
+        )),
     };
     result.map_err(|reason| fail(reason, claimed))
 }
 
-/// `authorization_code, client_credentials`: the list quoted in errors.
+/// `authorization_code, client_credentials, refresh_token`: the list quoted in errors.
 fn supported_grant_types() -> String {
     SUPPORTED_GRANT_TYPES
         .iter()

@@ -5,7 +5,96 @@
 //! presenting a rotated token again revokes the whole family.
 
 use crate::UnixTime;
-use crate::secret::SecretDigest;
+use crate::client::Client;
+use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
+use portcullis_proto::grant::GrantType;
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::BTreeSet;
+
+/// Whether an authorization that granted `scopes` to `client` comes with a refresh
+/// token (at code redemption; the device grant will apply the same rule).
+///
+/// The client must be registered for the `refresh_token` grant, and then:
+///
+/// - a plain OAuth request (no `openid`) gets one: RFC 6749 §6 leaves it to the server,
+///   and the client asked for the grant at registration;
+/// - an OpenID request gets one if `offline_access` was granted (OIDC Core §11: that
+///   scope is how a relying party asks for access while the user is not present);
+/// - or if the client is confidential: it keeps the token server-side and must
+///   authenticate to use it, so a leaked token alone is useless (a common OP choice).
+///
+/// So a public OpenID client (a SPA, a native app) must ask for `offline_access`,
+/// which the user sees on the consent page (why: a refresh token in a public client
+/// is a bearer credential that outlives the login; the user should agree to it).
+pub fn issues_refresh_token(client: &Client, scopes: &BTreeSet<String>) -> bool {
+    client.allows_grant(GrantType::RefreshToken)
+        && (!scopes.contains(OPENID) || scopes.contains(OFFLINE_ACCESS) || !client.is_public())
+}
+
+/// What a new refresh token is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshTokenGrant<'a> {
+    /// The family ([`family_of_code`] for the first token of a code; the predecessor's
+    /// family on rotation).
+    pub family_id: &'a str,
+    /// The client it is issued to.
+    pub client_id: &'a str,
+    /// The user (`sub`).
+    pub user_id: &'a str,
+    /// The scopes of the original grant (stored sorted, without repeats).
+    pub scopes: &'a [String],
+    /// The resources of the original grant (RFC 8707).
+    pub resources: &'a [String],
+    /// When the user authenticated (OIDC `auth_time`).
+    pub auth_time: UnixTime,
+}
+
+/// A new refresh token: the secret for the client, and the record to store.
+pub struct IssuedRefreshToken {
+    /// The token, returned once in the token response and never stored.
+    pub token: SecretString,
+    /// What the store keeps: the digest and the binding.
+    pub record: RefreshToken,
+}
+
+impl std::fmt::Debug for IssuedRefreshToken {
+    /// Shows the record only; the token is a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedRefreshToken")
+            .field("token", &"[redacted]")
+            .field("record", &self.record)
+            .finish()
+    }
+}
+
+/// Generates a refresh token for `grant`: 256 bits from the CSPRNG (RFC 6749 §10.10),
+/// valid from `now` for `ttl` seconds; only its SHA-256 digest goes to the store (why:
+/// a database leak must not yield usable refresh tokens).
+///
+/// # Errors
+/// [`RandomUnavailable`] if the CSPRNG fails.
+pub fn mint_refresh_token(
+    grant: RefreshTokenGrant<'_>,
+    ttl: i64,
+    now: UnixTime,
+) -> Result<IssuedRefreshToken, RandomUnavailable> {
+    let token = generate_secret()?;
+    let scopes: BTreeSet<&String> = grant.scopes.iter().collect();
+    let record = RefreshToken {
+        token_digest: SecretDigest::of(token.expose_secret()),
+        family_id: grant.family_id.to_owned(),
+        client_id: grant.client_id.to_owned(),
+        user_id: grant.user_id.to_owned(),
+        scopes: scopes.into_iter().cloned().collect(),
+        resources: grant.resources.to_vec(),
+        auth_time: grant.auth_time,
+        created_at: now,
+        expires_at: now.saturating_add(ttl),
+        rotated_at: None,
+        revoked_at: None,
+    };
+    Ok(IssuedRefreshToken { token, record })
+}
 
 /// A refresh token as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,4 +133,110 @@ pub fn family_of_code(code_digest: &SecretDigest) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+impl RefreshToken {
+    /// Whether it can be used at `now`: not rotated, not revoked, `now < expires_at`.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.rotated_at.is_none() && self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// The OpenID Connect scope (OIDC Core §3.1.2.1).
+const OPENID: &str = "openid";
+/// OIDC Core §11: the scope that asks for a refresh token in an OpenID request.
+const OFFLINE_ACCESS: &str = "offline_access";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientRegistration, RecordSource};
+
+    const NOW: UnixTime = 1_800_000_000;
+
+    fn client(confidential: bool, grants: &[&str]) -> Client {
+        ClientRegistration {
+            client_id: "app".into(),
+            client_secret: confidential
+                .then(|| SecretString::from("0123456789abcdef0123456789abcdef")),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            grant_types: Some(grants.iter().map(|g| (*g).to_owned()).collect()),
+            ..Default::default()
+        }
+        .validate(RecordSource::Config, 0)
+        .unwrap()
+    }
+
+    fn scopes(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn issuance_rule() {
+        let both = ["authorization_code", "refresh_token"];
+        let public = client(false, &both);
+        let confidential = client(true, &both);
+        // Plain OAuth: any client with the grant.
+        assert!(issues_refresh_token(&public, &scopes(&["read"])));
+        assert!(issues_refresh_token(&confidential, &scopes(&["read"])));
+        // OpenID: offline_access, or a confidential client.
+        assert!(!issues_refresh_token(&public, &scopes(&["openid", "read"])));
+        assert!(issues_refresh_token(
+            &public,
+            &scopes(&["openid", "offline_access"])
+        ));
+        assert!(issues_refresh_token(&confidential, &scopes(&["openid"])));
+        // Never without the grant.
+        let no_grant = client(true, &["authorization_code"]);
+        assert!(!issues_refresh_token(
+            &no_grant,
+            &scopes(&["openid", "offline_access"])
+        ));
+        assert!(!issues_refresh_token(&no_grant, &scopes(&["read"])));
+    }
+
+    #[test]
+    fn minted_tokens_are_random_stored_as_digests_and_sorted() {
+        let scopes = ["read".to_owned(), "openid".to_owned(), "read".to_owned()];
+        let grant = RefreshTokenGrant {
+            family_id: "f1",
+            client_id: "app",
+            user_id: "u1",
+            scopes: &scopes,
+            resources: &["https://api.example".to_owned()],
+            auth_time: NOW - 5,
+        };
+        let a = mint_refresh_token(grant, 100, NOW).unwrap();
+        let b = mint_refresh_token(grant, 100, NOW).unwrap();
+        assert_eq!(a.token.expose_secret().len(), 43);
+        assert_ne!(a.token.expose_secret(), b.token.expose_secret());
+        assert!(a.record.token_digest.matches(a.token.expose_secret()));
+        assert_eq!(a.record.scopes, ["openid", "read"]);
+        assert_eq!(
+            (a.record.created_at, a.record.expires_at, a.record.auth_time),
+            (NOW, NOW + 100, NOW - 5)
+        );
+        assert!(!format!("{a:?}").contains(a.token.expose_secret()));
+    }
+
+    #[test]
+    fn liveness_steps_over_expiry() {
+        let grant = RefreshTokenGrant {
+            family_id: "f1",
+            client_id: "app",
+            user_id: "u1",
+            scopes: &[],
+            resources: &[],
+            auth_time: NOW,
+        };
+        let mut token = mint_refresh_token(grant, 100, NOW).unwrap().record;
+        assert!(token.is_live(NOW + 99));
+        assert!(!token.is_live(NOW + 100));
+        assert!(!token.is_live(NOW + 101));
+        token.rotated_at = Some(NOW);
+        assert!(!token.is_live(NOW));
+        token.rotated_at = None;
+        token.revoked_at = Some(NOW);
+        assert!(!token.is_live(NOW));
+    }
 }

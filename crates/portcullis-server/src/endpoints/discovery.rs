@@ -23,7 +23,7 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
         response_modes_supported: strings(&["query"]),
         code_challenge_methods_supported: strings(&["S256"]),
         authorization_response_iss_parameter_supported: true,
-        scopes_supported: strings(&["openid", "profile", "email"]),
+        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
         claims_supported: strings(&[
             "iss",
             "sub",
@@ -41,6 +41,15 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
         subject_types_supported: strings(&["public"]),
         id_token_signing_alg_values_supported: strings(&["RS256", "ES256"]),
         prompt_values_supported: strings(&["none", "login", "consent"]),
+        introspection_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+        ]),
+        revocation_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ]),
         claims_parameter_supported: false,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,

@@ -3,7 +3,7 @@
 
 use crate::audit;
 use crate::error::OAuthError;
-use crate::extract::{OAuthForm, RequestId};
+use crate::extract::{OAuthForm, RequestId, single_authorization};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -25,19 +25,16 @@ pub async fn token_post(
         access_token_ttl: state.config().tokens.access_token_ttl,
         // An id_token lives as long as the access token issued with it.
         id_token_ttl: state.config().tokens.access_token_ttl,
+        refresh_token_ttl: state.config().tokens.refresh_token_ttl,
+        refresh_token_reuse_grace: state.config().tokens.refresh_token_reuse_grace,
         keys: &keys.ring,
         clients: state.clients(),
         store: state.store().as_ref(),
     };
-    // Two Authorization headers would make "which credentials?" ambiguous.
-    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
-    let first = authorizations.next();
-    if authorizations.next().is_some() {
-        return OAuthError::invalid_request("send one Authorization header, not several")
-            .into_response();
-    }
-    // A header that is not visible ASCII cannot be valid Basic credentials.
-    let authorization = first.map(|v| v.to_str().unwrap_or(""));
+    let authorization = match single_authorization(&headers) {
+        Ok(authorization) => authorization,
+        Err(error) => return error.into_response(),
+    };
     match token_request(&endpoint, authorization, request, state.clock().now()).await {
         Ok(issued) => {
             audit::token_issued(
@@ -64,7 +61,7 @@ pub async fn token_post(
                         reason.code(),
                     );
                 }
-                TokenErrorReason::Store(_) | TokenErrorReason::Keys(_) => {
+                reason if reason.is_server_side() => {
                     tracing::error!(request_id, error = %error.reason, "token request failed on the server side");
                 }
                 reason => audit::token_refused(

@@ -28,6 +28,11 @@ impl OAuthParams for TokenRequest {
     const MULTI_VALUED: &'static [&'static str] = TokenRequest::MULTI_VALUED;
 }
 
+impl OAuthParams for portcullis_proto::introspection::TokenInquiry {
+    const PARAMETERS: &'static [&'static str] = Self::PARAMETERS;
+    const MULTI_VALUED: &'static [&'static str] = Self::MULTI_VALUED;
+}
+
 /// The parsed form. Rejections: [`OAuthError`] `invalid_request` (400), or 413.
 #[derive(Debug)]
 pub struct OAuthForm<T>(pub T);

@@ -30,7 +30,7 @@ async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
     assert_eq!(oauth["jwks_uri"], json!(app.url("/jwks")));
     assert_eq!(
         oauth["grant_types_supported"],
-        json!(["authorization_code", "client_credentials"])
+        json!(["authorization_code", "client_credentials", "refresh_token"])
     );
     assert_eq!(
         oauth["token_endpoint_auth_methods_supported"],
@@ -54,18 +54,27 @@ async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
         json!(["RS256", "ES256"])
     );
     assert_eq!(oauth["subject_types_supported"], json!(["public"]));
-    // Not advertised until refresh tokens exist (a later issue).
+    // Refresh tokens (issue 4): OIDC Core §11 offline_access.
     assert!(
-        !oauth["scopes_supported"]
+        oauth["scopes_supported"]
             .as_array()
             .unwrap()
             .contains(&json!("offline_access"))
     );
-    assert!(
-        !oauth["grant_types_supported"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("refresh_token"))
+    // RFC 8414 §2: introspection (RFC 7662) needs a confidential client; revocation
+    // (RFC 7009 §2.1) also takes a public client's client_id.
+    assert_eq!(
+        oauth["introspection_endpoint"],
+        json!(app.url("/introspect"))
+    );
+    assert_eq!(oauth["revocation_endpoint"], json!(app.url("/revoke")));
+    assert_eq!(
+        oauth["introspection_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(
+        oauth["revocation_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "none"])
     );
     // Every advertised endpoint answers (not 404).
     for key in [
@@ -74,6 +83,8 @@ async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
         "authorization_endpoint",
         "userinfo_endpoint",
         "end_session_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
     ] {
         let status = app
             .http

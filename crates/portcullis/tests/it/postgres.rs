@@ -7,10 +7,11 @@ use std::time::Duration;
 
 /// A fresh database on the test server (see [`with_fresh_database`]).
 #[derive(Clone)]
-struct FreshDatabase {
+pub struct FreshDatabase {
     admin_url: String,
     name: String,
-    url: String,
+    /// Its URL, for [`TestApp::start_on`].
+    pub url: String,
 }
 
 impl FreshDatabase {
@@ -63,7 +64,7 @@ impl FreshDatabase {
 /// Runs `case` on a fresh database and drops the database afterwards, also when the
 /// case fails (it runs on its own task, so a failed assertion comes back as a value).
 /// Skips, with a visible line, when `PORTCULLIS_TEST_POSTGRES_URL` is unset.
-async fn with_fresh_database<F, Fut>(case: F)
+pub async fn with_fresh_database<F, Fut>(case: F)
 where
     F: FnOnce(FreshDatabase) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,

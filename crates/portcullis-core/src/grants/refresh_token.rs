@@ -1,0 +1,339 @@
+//! RFC 6749 §6 refresh token grant, with rotation and reuse detection (RFC 9700
+//! §4.14.2) and a new id_token for OpenID grants (OIDC Core §12.2).
+//!
+//! **Rotation.** Every use mints one successor in the same family and retires the
+//! presented token, in one conditional store write
+//! ([`Store::refresh_token_rotate`]): when requests race with one token, exactly one
+//! gets a successor. The tokens are signed before that write, which is the commit
+//! point, so a token is returned only if the store recorded it in the family.
+//!
+//! **Reuse detection.** A retired (rotated) token presented again means two parties
+//! hold it, the client and perhaps an attacker; the server cannot tell which is which,
+//! so it revokes the whole family: every refresh token of it and every access token
+//! minted from it (RFC 9700 §4.14.2). `refresh_token_reuse_grace` seconds after a
+//! rotation, a replay is only refused (for clients that race themselves, e.g. two
+//! browser tabs); after it, a replay revokes. A request that lost a rotation race is
+//! a replay like any other.
+//!
+//! **Scope.** A `scope` parameter may narrow the grant (RFC 6749 §6: "MUST NOT include
+//! any scope not originally granted"); the new access token carries only it, while the
+//! successor keeps the original scopes, so a later refresh may ask for any of them
+//! again (the user granted them; narrowing one access token gives nothing up). Scopes
+//! the client is no longer registered for are dropped from the access token (why: an
+//! operator's removal must not be outlived by a 30-day refresh token).
+
+use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::user_tokens::{access_token_audiences, user_extra_claims};
+use crate::UnixTime;
+use crate::client::authentication::AuthenticatedClient;
+use crate::client::{Client, check_resource_uri};
+use crate::scope::{join_scope, parse_scope};
+use crate::secret::SecretDigest;
+use crate::store::{Store, StoreError};
+use crate::tokens::access_token::{AccessTokenGrant, mint};
+use crate::tokens::id_token::{IdTokenGrant, mint_id_token};
+use crate::tokens::refresh_token::{RefreshToken, RefreshTokenGrant, mint_refresh_token};
+use portcullis_proto::ErrorCode;
+use portcullis_proto::error::echo;
+use portcullis_proto::grant::GrantType;
+use portcullis_proto::token::{TokenRequest, TokenResponse};
+use secrecy::ExposeSecret;
+use std::collections::BTreeSet;
+
+/// Why a refresh token request was refused. Quoted values are bounded with [`echo`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefreshGrantReason {
+    /// No `refresh_token` parameter (RFC 6749 §6: REQUIRED).
+    #[error("the refresh_token parameter is missing")]
+    MissingRefreshToken,
+    /// No refresh token with this digest was ever issued (or it was purged).
+    #[error("the refresh token is invalid")]
+    UnknownToken,
+    /// RFC 6749 §6: "bound to the client to which it was issued". The token is left
+    /// untouched (why: a client must not be able to revoke another's family by
+    /// presenting its token).
+    #[error("the refresh token was issued to another client")]
+    WrongClient,
+    /// Its family was revoked (reuse, revocation, code replay).
+    #[error("the refresh token has been revoked")]
+    Revoked,
+    /// A rotated token presented again within `refresh_token_reuse_grace` of its
+    /// rotation: refused, the family is kept.
+    #[error("the refresh token was already used; use the one issued in its place")]
+    ReplayWithinGrace,
+    /// RFC 9700 §4.14.2: a rotated token presented again; its family is revoked.
+    #[error("the refresh token was already used; it and every token issued from it are revoked")]
+    ReuseDetected,
+    /// `now >= expires_at`.
+    #[error("the refresh token has expired")]
+    Expired,
+    /// RFC 6749 §3.3: not a scope-token.
+    #[error(
+        "scope `{0}` is malformed (RFC 6749 section 3.3: visible ASCII, separated by single spaces)"
+    )]
+    MalformedScope(String),
+    /// RFC 6749 §6: a scope the original grant did not include.
+    #[error("scope `{0}` was not granted with this refresh token")]
+    ScopeNotGranted(String),
+    /// RFC 8707 §2: not an absolute URI, or has a fragment.
+    #[error("resource `{0}` must be an absolute URI without a fragment (RFC 8707 section 2)")]
+    MalformedResource(String),
+    /// RFC 8707 §2.2: a resource the original grant did not include.
+    #[error("resource `{0}` was not granted with this refresh token")]
+    ResourceNotGranted(String),
+    /// The user of the grant no longer exists.
+    #[error("the user of this refresh token no longer exists")]
+    UnknownUser,
+}
+
+impl RefreshGrantReason {
+    /// `invalid_request` for a missing token, `invalid_scope` for scope problems,
+    /// `invalid_target` for resource problems (RFC 8707 §2), `invalid_grant` for
+    /// everything else (RFC 6749 §5.2).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::MissingRefreshToken => ErrorCode::InvalidRequest,
+            Self::MalformedScope(_) | Self::ScopeNotGranted(_) => ErrorCode::InvalidScope,
+            Self::MalformedResource(_) | Self::ResourceNotGranted(_) => ErrorCode::InvalidTarget,
+            Self::UnknownToken
+            | Self::WrongClient
+            | Self::Revoked
+            | Self::ReplayWithinGrace
+            | Self::ReuseDetected
+            | Self::Expired
+            | Self::UnknownUser => ErrorCode::InvalidGrant,
+        }
+    }
+}
+
+/// Exchanges a refresh token for a new access token and its successor refresh token
+/// (and a new id_token when the scope includes `openid`).
+///
+/// Rules, in order: `refresh_token` present; a token with its digest exists; issued to
+/// this client (else refused, the token untouched); not revoked; not rotated (a
+/// replay: within the grace window refused, after it the family is revoked; checked
+/// before expiry, since the successors of an expired token may be live); not expired
+/// (`now >= expires_at`); `scope` ⊆ the original scopes; `resource` ⊆ the original
+/// resources (RFC 8707 §2.2); the user exists. Then the tokens are signed and the
+/// rotation committed; a lost race is handled as a replay.
+///
+/// The access token: `sub` = the user, `aud` = the requested resources, else the
+/// grant's, else the client's first audience, else UserInfo (as at code redemption),
+/// `scope` = the requested or original scopes that the client may still use. The
+/// id_token (OIDC Core §12.2): same `sub` and `aud`, the original `auth_time`, a new
+/// `iat`, no `nonce`. The successor: same family, user, original scopes, resources and
+/// `auth_time`; valid for `refresh_token_ttl` from now (so a family lives as long as
+/// it is used at least once per `refresh_token_ttl`).
+///
+/// # Errors
+/// [`RefreshGrantReason`] (as [`TokenErrorReason::RefreshToken`]); store, key or
+/// CSPRNG failures.
+pub async fn issue(
+    endpoint: &TokenEndpoint<'_>,
+    authenticated: &AuthenticatedClient,
+    request: &TokenRequest,
+    now: UnixTime,
+) -> Result<TokenSuccess, TokenErrorReason> {
+    let client = authenticated.client();
+    let presented = request
+        .refresh_token
+        .as_deref()
+        .ok_or(RefreshGrantReason::MissingRefreshToken)?;
+    let digest = SecretDigest::of(presented);
+    let store = endpoint.store;
+    let stored = store
+        .refresh_token_get(&digest)
+        .await?
+        .ok_or(RefreshGrantReason::UnknownToken)?;
+    if stored.client_id != client.client_id {
+        return Err(RefreshGrantReason::WrongClient.into());
+    }
+    let grace = endpoint.refresh_token_reuse_grace;
+    if let Some(reason) = refusal(store, &stored, grace, now).await? {
+        return Err(reason.into());
+    }
+    let scopes = granted_scopes(&stored, client, request.scope.as_deref())?;
+    let audiences = granted_audiences(&stored, client, endpoint.issuer, &request.resource)?;
+    let user = store
+        .user_get(&stored.user_id)
+        .await?
+        .ok_or(RefreshGrantReason::UnknownUser)?;
+
+    let scope = join_scope(&scopes);
+    let access = mint(
+        endpoint.keys,
+        endpoint.issuer,
+        endpoint.access_token_ttl,
+        now,
+        AccessTokenGrant {
+            subject: &user.user_id,
+            client_id: &client.client_id,
+            audiences,
+            scope: scope.clone(),
+            extra: user_extra_claims(client, &user),
+        },
+    )?;
+    let id_token = if scopes.contains(OPENID) {
+        Some(mint_id_token(
+            endpoint.keys,
+            endpoint.issuer,
+            endpoint.id_token_ttl,
+            now,
+            IdTokenGrant {
+                client,
+                user: &user,
+                auth_time: stored.auth_time,
+                // OIDC Core §12.2: "it SHOULD NOT have a nonce Claim".
+                nonce: None,
+                access_token: Some(&access.token),
+                scopes: &scopes,
+            },
+        )?)
+    } else {
+        None
+    };
+    let successor = mint_refresh_token(
+        RefreshTokenGrant {
+            family_id: &stored.family_id,
+            client_id: &client.client_id,
+            user_id: &user.user_id,
+            scopes: &stored.scopes,
+            resources: &stored.resources,
+            auth_time: stored.auth_time,
+        },
+        endpoint.refresh_token_ttl,
+        now,
+    )?;
+    let rotated = store
+        .refresh_token_rotate(
+            &digest,
+            &successor.record,
+            now,
+            &access.claims.jti,
+            access.claims.exp,
+        )
+        .await?;
+    if !rotated {
+        return Err(after_lost_rotation(store, &digest, grace, now)
+            .await?
+            .into());
+    }
+    Ok(TokenSuccess {
+        response: TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: u64::try_from(endpoint.access_token_ttl).unwrap_or(0),
+            scope,
+            refresh_token: Some(successor.token.expose_secret().to_owned()),
+            id_token,
+        },
+        client_id: client.client_id.clone(),
+        subject: user.user_id,
+        grant_type: GrantType::RefreshToken,
+        jti: access.claims.jti,
+    })
+}
+
+/// Why this client's `token` cannot be used at `now`, if it cannot: revoked; rotated
+/// (a replay: refused within `grace` seconds of the rotation, else the family is
+/// revoked, RFC 9700 §4.14.2); expired. `None` if it is live.
+async fn refusal(
+    store: &dyn Store,
+    token: &RefreshToken,
+    grace: i64,
+    now: UnixTime,
+) -> Result<Option<RefreshGrantReason>, StoreError> {
+    if token.revoked_at.is_some() {
+        return Ok(Some(RefreshGrantReason::Revoked));
+    }
+    if let Some(rotated_at) = token.rotated_at {
+        if now.saturating_sub(rotated_at) < grace {
+            return Ok(Some(RefreshGrantReason::ReplayWithinGrace));
+        }
+        store.refresh_family_revoke(&token.family_id, now).await?;
+        return Ok(Some(RefreshGrantReason::ReuseDetected));
+    }
+    if now >= token.expires_at {
+        return Ok(Some(RefreshGrantReason::Expired));
+    }
+    Ok(None)
+}
+
+/// The rotation found the token no longer live although our read said it was:
+/// another request rotated it (or revoked its family) in between. Reads it again and
+/// refuses as [`refusal`] would, so a lost race is a replay (RFC 9700 §4.14.2: of two
+/// parties using one token, at most one may go on).
+///
+/// # Errors
+/// A store failure, or [`StoreError::Other`] if the token reads as live though the
+/// store refused to rotate it (a broken store contract).
+pub(crate) async fn after_lost_rotation(
+    store: &dyn Store,
+    digest: &SecretDigest,
+    grace: i64,
+    now: UnixTime,
+) -> Result<RefreshGrantReason, StoreError> {
+    let Some(current) = store.refresh_token_get(digest).await? else {
+        return Ok(RefreshGrantReason::UnknownToken);
+    };
+    refusal(store, &current, grace, now).await?.ok_or_else(|| {
+        StoreError::Other("refresh_token_rotate refused a token that reads as live".into())
+    })
+}
+
+/// The scopes of the new access token: the `scope` parameter if sent (each in the
+/// original grant, RFC 6749 §6), else the original scopes; then only those the client
+/// is still registered for.
+fn granted_scopes(
+    token: &RefreshToken,
+    client: &Client,
+    requested: Option<&str>,
+) -> Result<BTreeSet<String>, RefreshGrantReason> {
+    let wanted = match requested {
+        None => token.scopes.iter().cloned().collect(),
+        Some(value) => {
+            let requested =
+                parse_scope(value).map_err(|bad| RefreshGrantReason::MalformedScope(echo(&bad)))?;
+            if let Some(extra) = requested.iter().find(|s| !token.scopes.contains(s)) {
+                return Err(RefreshGrantReason::ScopeNotGranted(echo(extra)));
+            }
+            requested
+        }
+    };
+    Ok(wanted
+        .into_iter()
+        .filter(|s| client.scopes.contains(s))
+        .collect())
+}
+
+/// `aud` of the new access token: the `resource` parameters if sent (RFC 8707 §2.2:
+/// each an absolute URI among the original grant's resources), else as at code
+/// redemption.
+fn granted_audiences(
+    token: &RefreshToken,
+    client: &Client,
+    issuer: &str,
+    requested: &[String],
+) -> Result<Vec<String>, RefreshGrantReason> {
+    if requested.is_empty() {
+        return Ok(access_token_audiences(&token.resources, client, issuer));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(requested.len());
+    for resource in requested {
+        check_resource_uri(resource)
+            .map_err(|_| RefreshGrantReason::MalformedResource(echo(resource)))?;
+        if !token.resources.contains(resource) {
+            return Err(RefreshGrantReason::ResourceNotGranted(echo(resource)));
+        }
+        if !out.contains(resource) {
+            out.push(resource.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The OpenID Connect scope: an id_token comes with the access token.
+const OPENID: &str = "openid";
+
+#[cfg(test)]
+mod tests;
