@@ -4,7 +4,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 pub mod token_endpoint;
-mod user_tokens;
+pub(crate) mod user_tokens;
 
 #[cfg(test)]
 pub(crate) mod fixture;

@@ -22,6 +22,7 @@
 use crate::UnixTime;
 use crate::client::Client;
 use crate::client::authentication::AuthenticatedClient;
+use crate::grants::user_tokens::access_token_audiences;
 use crate::keys::KeyRing;
 use crate::scope::join_scope;
 use crate::secret::SecretDigest;
@@ -126,7 +127,13 @@ async fn as_refresh_token(
     if store.user_get(&stored.user_id).await?.is_none() {
         return Ok(None);
     }
-    let aud = (!stored.resources.is_empty()).then(|| Audience::from_list(stored.resources));
+    // The audience of the access tokens this refresh token mints (same rule as the
+    // grants: its resources, else the client's first audience, else UserInfo).
+    let aud = Some(Audience::from_list(access_token_audiences(
+        &stored.resources,
+        caller,
+        issuer,
+    )));
     Ok(Some(IntrospectionResponse {
         active: true,
         scope: join_scope(&stored.scopes),
@@ -172,6 +179,17 @@ mod tests {
     use crate::tokens::access_token::{AccessTokenGrant, mint};
     use portcullis_proto::token::TokenRequest;
     use serde_json::{Map, json};
+
+    /// The `aud` of a JWT, read without verification (the test minted it).
+    fn unverified_aud(jwt: &str) -> Audience {
+        use base64::Engine;
+        let payload = jwt.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        serde_json::from_value(claims["aud"].clone()).unwrap()
+    }
 
     /// `cli` logged in with offline_access and the API as resource: (access token,
     /// its jti, refresh token).
@@ -301,14 +319,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refresh_token_without_resources_has_no_aud() {
+    async fn a_refresh_token_without_resources_names_the_audience_of_its_access_tokens() {
         let f = Fixture::new().await;
         let issued = f.login_web().await;
         let refresh = issued.response.refresh_token.unwrap();
         for hint in [None, Some("refresh_token"), Some("access_token")] {
             let answer = ask(&f, "web", &refresh, hint, NOW).await;
             assert!(answer.active);
-            assert_eq!(answer.aud, None);
+            let access = unverified_aud(&issued.response.access_token);
+            assert_eq!(answer.aud, Some(access));
             assert_eq!(answer.token_type.as_deref(), Some("refresh_token"));
             assert_eq!(answer.scope.as_deref(), Some("email openid"));
         }

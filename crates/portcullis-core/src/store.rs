@@ -75,6 +75,10 @@ pub trait Store: Send + Sync + 'static {
     async fn user_upsert(&self, user: &User) -> Result<(), StoreError>;
     /// Deletes a user by username; `false` if there was none.
     async fn user_delete(&self, username: &str) -> Result<bool, StoreError>;
+    /// Deletes users whose source is `config` and whose username is not in `keep` (a
+    /// user removed from the file can no longer sign in; their sessions, consents and
+    /// tokens go with them). Returns the deleted usernames, sorted.
+    async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
 
     /// Every stored signing key (active, retired, expired), oldest first.
     async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError>;

@@ -119,6 +119,19 @@ impl Store for MemoryStore {
         Ok(self.lock().clients.remove(client_id).is_some())
     }
 
+    async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut inner = self.lock();
+        let mut gone: Vec<String> = inner
+            .users
+            .values()
+            .filter(|u| u.source == RecordSource::Config && !keep.contains(&u.username))
+            .map(|u| u.username.clone())
+            .collect();
+        gone.sort_unstable();
+        inner.users.retain(|_, u| !gone.contains(&u.username));
+        Ok(gone)
+    }
+
     async fn client_delete_config_except(
         &self,
         keep: &[String],

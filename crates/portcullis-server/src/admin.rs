@@ -121,6 +121,10 @@ pub async fn sync_config(
             },
         );
     }
+    let keep: Vec<String> = config.users.iter().map(|u| u.username.clone()).collect();
+    for removed in store.user_delete_config_except(&keep).await? {
+        audit::user_changed("config", &removed, "deleted");
+    }
     Ok(())
 }
 

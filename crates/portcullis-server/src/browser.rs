@@ -158,3 +158,37 @@ pub fn append_cookies(headers: &mut HeaderMap, cookies: impl IntoIterator<Item =
 pub fn fresh_secret() -> Result<SecretString, StoreError> {
     generate_secret().map_err(|e| StoreError::Other(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_issuers_get_secure_host_prefixed_cookies() {
+        let names = CookieNames::for_issuer("https://id.example.com");
+        assert_eq!(names.session, "__Host-portcullis_session");
+        assert_eq!(names.browser, "__Host-portcullis_browser");
+        let cookie = names.set_cookie(names.session, "v", Some(60));
+        let cookie = cookie.to_str().unwrap();
+        for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=60"] {
+            assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+        }
+        assert!(
+            !cookie.contains("Domain"),
+            "__Host- cookies have no Domain: {cookie}"
+        );
+    }
+
+    #[test]
+    fn loopback_http_issuers_get_plain_cookies_without_secure() {
+        let names = CookieNames::for_issuer("http://127.0.0.1:8080");
+        assert_eq!(names.session, "portcullis_session");
+        let cookie = names.set_cookie(names.browser, "v", None);
+        let cookie = cookie.to_str().unwrap();
+        assert!(!cookie.contains("Secure"), "{cookie}");
+        assert!(
+            !cookie.contains("Max-Age"),
+            "a browser-session cookie: {cookie}"
+        );
+    }
+}

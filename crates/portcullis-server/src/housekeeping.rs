@@ -11,8 +11,12 @@ use std::time::Duration;
 pub const PURGE_INTERVAL_SECONDS: u64 = 60;
 /// Rows deleted per table per statement.
 pub const PURGE_BATCH: u32 = 500;
-/// Batches per table per purge; the rest waits for the next interval.
-const MAX_BATCHES: u32 = 20;
+/// Batches per purge before it pauses for [`PURGE_PAUSE`] and goes on (why: the purge
+/// must keep up with any rate of anonymous `/authorize` requests, without holding a
+/// database connection for long stretches).
+const BATCHES_BEFORE_PAUSE: u64 = 20;
+/// Pause between runs of [`BATCHES_BEFORE_PAUSE`] batches.
+const PURGE_PAUSE: Duration = Duration::from_millis(100);
 
 /// Runs forever: a purge every [`PURGE_INTERVAL_SECONDS`].
 pub async fn purge_loop(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
@@ -24,12 +28,15 @@ pub async fn purge_loop(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
     }
 }
 
-/// Deletes expired rows in batches of [`PURGE_BATCH`] until a batch comes back short,
-/// at most [`MAX_BATCHES`] times. Failures are logged and retried at the next interval.
-/// Returns how many rows were deleted.
+/// Deletes expired rows in batches of [`PURGE_BATCH`] until every table's batch comes
+/// back short, pausing briefly every [`BATCHES_BEFORE_PAUSE`] batches. Failures are
+/// logged and retried at the next interval. Returns how many rows were deleted.
 pub async fn purge_once(store: &dyn Store, now: portcullis_core::UnixTime) -> u64 {
     let mut total = 0;
-    for _ in 0..MAX_BATCHES {
+    for batch in 1u64.. {
+        if batch % BATCHES_BEFORE_PAUSE == 0 {
+            tokio::time::sleep(PURGE_PAUSE).await;
+        }
         match store.purge_expired(now, PURGE_BATCH).await {
             Ok(counts) => {
                 total += counts.total();

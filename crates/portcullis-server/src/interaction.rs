@@ -245,7 +245,8 @@ pub async fn issue_and_redirect(
         }
         Err(e) => {
             tracing::error!(request_id, error = %e, "issuing an authorization code failed");
-            redirect_error(state, request, AuthorizeReason::ServerError, cookies)
+            // `temporarily_unavailable` when the database is unreachable, else `server_error`.
+            redirect_error(state, request, e.reason(), cookies)
         }
     }
 }

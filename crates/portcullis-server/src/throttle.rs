@@ -16,7 +16,9 @@
 //! most N times the budget. (A later issue moves attempt limits to the database.)
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -32,11 +34,17 @@ const MAX_LOCKED_KEYS: u64 = 100_000;
 
 /// Failed-login accounting for one node.
 pub struct LoginThrottle {
-    failures: DefaultKeyedRateLimiter<String>,
+    failures: FailureLimiter,
     locked: moka::sync::Cache<String, Instant>,
     in_progress: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
     clock: DefaultClock,
 }
+
+/// Failures per key; the middleware reports how many remain, so the failure that uses
+/// the last one locks the key at once (no further attempt is verified until a failure
+/// is allowed again).
+type FailureLimiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
 /// Held while one login attempt is checked, verified and counted: no other attempt on
 /// the same account runs meanwhile.
@@ -53,14 +61,14 @@ impl Default for LoginThrottle {
 impl LoginThrottle {
     /// A throttle with the documented limits.
     pub fn new() -> Self {
-        // The tenth failure is refused by the limiter, which locks the key: a burst of
-        // nine cells plus the refusal make ten failures.
-        let burst = NonZeroU32::new(FAILURES_BEFORE_THROTTLE - 1).unwrap_or(NonZeroU32::MIN);
+        // Ten cells: the tenth failure empties the bucket and locks the key; after that,
+        // one cell (one attempt) comes back per REPLENISH_SECONDS.
+        let burst = NonZeroU32::new(FAILURES_BEFORE_THROTTLE).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(Duration::from_secs(REPLENISH_SECONDS))
             .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
             .allow_burst(burst);
         Self {
-            failures: RateLimiter::keyed(quota),
+            failures: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             locked: moka::sync::Cache::builder()
                 .max_capacity(MAX_LOCKED_KEYS)
                 .time_to_live(Duration::from_secs(REPLENISH_SECONDS))
@@ -100,11 +108,14 @@ impl LoginThrottle {
     pub fn record_failure(&self, username: &str, ip: IpAddr) -> Option<Duration> {
         let mut wait = None;
         for key in keys(username, ip) {
-            if let Err(not_until) = self.failures.check_key(&key) {
-                let delay = not_until.wait_time_from(self.clock.now());
-                self.locked.insert(key, Instant::now() + delay);
-                wait = wait.max(Some(delay));
-            }
+            let delay = match self.failures.check_key(&key) {
+                Ok(state) if state.remaining_burst_capacity() > 0 => continue,
+                // This failure used the last cell: locked until the next one is back.
+                Ok(_) => Duration::from_secs(REPLENISH_SECONDS),
+                Err(not_until) => not_until.wait_time_from(self.clock.now()),
+            };
+            self.locked.insert(key, Instant::now() + delay);
+            wait = wait.max(Some(delay));
         }
         wait
     }

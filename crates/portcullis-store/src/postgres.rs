@@ -56,6 +56,11 @@ impl Backend for Postgres {
          AND client_id NOT IN (SELECT json_array_elements_text($1::json)) \
          RETURNING client_id";
 
+    const DELETE_CONFIG_USERS_EXCEPT: &'static str = "DELETE FROM users \
+         WHERE source = 'config' \
+         AND username NOT IN (SELECT json_array_elements_text($1::json)) \
+         RETURNING username";
+
     // ON CONFLICT DO UPDATE locks the conflicting row and evaluates the SET on its
     // latest committed version, so concurrent grants queue instead of overwriting
     // each other. `json_agg` of nothing is NULL, hence the COALESCE.

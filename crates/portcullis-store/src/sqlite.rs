@@ -77,6 +77,10 @@ impl Backend for Sqlite {
          WHERE source = 'config' AND client_id NOT IN (SELECT value FROM json_each($1)) \
          RETURNING client_id";
 
+    const DELETE_CONFIG_USERS_EXCEPT: &'static str = "DELETE FROM users \
+         WHERE source = 'config' AND username NOT IN (SELECT value FROM json_each($1)) \
+         RETURNING username";
+
     // The upsert's UPDATE runs under the single writer lock: atomic as it stands.
     const CONSENT_GRANT: &'static str = "INSERT INTO consents \
          (user_id, client_id, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \

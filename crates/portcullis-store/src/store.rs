@@ -48,6 +48,10 @@ pub trait Backend: Database + sealed::Sealed {
     /// strings, `RETURNING client_id`.
     const DELETE_CONFIG_CLIENTS_EXCEPT: &'static str;
 
+    /// Deletes `source = 'config'` users whose username is not in `$1`, a JSON array of
+    /// strings, `RETURNING username`.
+    const DELETE_CONFIG_USERS_EXCEPT: &'static str;
+
     /// Adds scopes to a consent in one statement, so two grants racing on different
     /// nodes cannot lose each other's scopes: inserts (`$1` user_id, `$2` client_id,
     /// `$3` scopes as a JSON array of strings, `$4` now as created_at and updated_at),
@@ -154,6 +158,16 @@ where
             .fetch_all(&self.pool)
             .await
             .map_err(classify("deleting clients removed from the configuration"))?;
+        deleted.sort_unstable();
+        Ok(deleted)
+    }
+
+    async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut deleted = sqlx::query_scalar::<DB, String>(DB::DELETE_CONFIG_USERS_EXCEPT)
+            .bind(id_list(keep)?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("deleting users removed from the configuration"))?;
         deleted.sort_unstable();
         Ok(deleted)
     }

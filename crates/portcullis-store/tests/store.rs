@@ -46,6 +46,7 @@ macro_rules! store_tests {
                 client_set_secrets_replaces_the_digests_and_updated_at,
                 client_set_secrets_of_an_unknown_client_is_not_found,
                 client_delete_config_except_spares_kept_and_admin_clients,
+                user_delete_config_except_spares_kept_and_admin_users,
                 users_insert_get_and_list_by_code_point,
                 user_insert_of_an_existing_username_is_a_conflict,
                 user_upsert_keeps_user_id_and_created_at,
@@ -402,6 +403,39 @@ mod cases {
         assert_eq!(
             s.client_delete_config_except(&[]).await.unwrap(),
             Vec::<String>::new()
+        );
+    }
+
+    pub(crate) async fn user_delete_config_except_spares_kept_and_admin_users(db: Db) {
+        let s = &db.store;
+        for (name, id) in [("u-a", "id-a"), ("u-b", "id-b"), ("u-c", "id-c")] {
+            s.user_insert(&user(name, id, RecordSource::Config))
+                .await
+                .unwrap();
+        }
+        s.user_insert(&user("admin-made", "id-admin", RecordSource::Admin))
+            .await
+            .unwrap();
+        let deleted = s
+            .user_delete_config_except(&["u-b".into(), "not-stored".into()])
+            .await
+            .unwrap();
+        assert_eq!(deleted, ["u-a", "u-c"]);
+        let left: Vec<String> = s
+            .user_list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        assert_eq!(left, ["admin-made", "u-b"]);
+        assert_eq!(s.user_delete_config_except(&[]).await.unwrap(), ["u-b"]);
+        assert!(s.user_get_by_username("u-b").await.unwrap().is_none());
+        assert!(
+            s.user_get_by_username("admin-made")
+                .await
+                .unwrap()
+                .is_some()
         );
     }
 

@@ -52,7 +52,9 @@ pub enum RefreshGrantReason {
     /// RFC 6749 §6: "bound to the client to which it was issued". The token is left
     /// untouched (why: a client must not be able to revoke another's family by
     /// presenting its token).
-    #[error("the refresh token was issued to another client")]
+    /// The wire says what it says for an unknown token (why: a client holding another
+    /// client's token learns nothing from the answer).
+    #[error("the refresh token is invalid")]
     WrongClient,
     /// Its family was revoked (reuse, revocation, code replay).
     #[error("the refresh token has been revoked")]

@@ -1,7 +1,8 @@
 //! OIDC RP-Initiated Logout 1.0 §2–§3 `end_session_endpoint`, GET and POST.
 //!
 //! - `id_token_hint` (an id_token we issued; expiry ignored, §2) names the client and
-//!   the user; `client_id` may name the client instead; if both, they must agree.
+//!   the user; `client_id` may name the client instead; if both, they must agree. A
+//!   hint that does not verify is ignored (the user is asked before signing out).
 //! - `post_logout_redirect_uri` is followed only when it is an exact entry of that
 //!   client's `post_logout_redirect_uris` (§3); `state` is passed back. Otherwise the
 //!   signed-out page is shown.
@@ -87,15 +88,13 @@ async fn logout(state: &AppState, request_id: &str, jar: &CookieJar, raw: &[u8])
     };
     let keys = state.keys();
     let hint = match params.id_token_hint.as_deref() {
+        // An unverifiable hint (garbage, or signed by a key no longer published) is
+        // treated as absent: the user is asked, and can still sign out.
         Some(token) => match verify_id_token_hint(&keys.ring, &state.config().issuer, token) {
             Ok(claims) => Some(claims),
             Err(reason) => {
-                tracing::info!(request_id, %reason, "id_token_hint refused");
-                return invalid(
-                    state,
-                    request_id,
-                    "the id_token_hint is not a valid id_token from this server",
-                );
+                tracing::info!(request_id, %reason, "id_token_hint ignored");
+                None
             }
         },
         None => None,

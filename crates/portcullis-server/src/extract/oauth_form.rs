@@ -159,6 +159,7 @@ mod tests {
                 r.code,
                 r.redirect_uri,
                 r.code_verifier,
+                r.refresh_token,
             ]
             .into_iter()
             .flatten()

@@ -624,3 +624,55 @@ async fn skip_consent_client_never_sees_the_consent_page() {
     let (_, shown) = browser.code(&request, ALICE, ALICE_PASSWORD).await;
     assert!(shown.is_empty(), "{shown:?}");
 }
+
+#[tokio::test]
+async fn a_password_change_in_the_configuration_ends_the_users_sessions() {
+    let app = flow::start().await;
+    let browser = Browser::new(&app);
+    browser.code(&native(), ALICE, ALICE_PASSWORD).await;
+    assert!(browser.is_signed_in().await);
+    let dir = app.stop().await;
+    let changed = flow::CONFIG.replace(
+        &format!("password = \"{ALICE_PASSWORD}\""),
+        "password = \"a-brand-new-password\"",
+    );
+    assert_ne!(
+        changed,
+        flow::CONFIG,
+        "the test must change alice's password"
+    );
+    let app = TestApp::start_in(dir, &changed).await;
+    let mut browser = browser;
+    browser.rebase(&app);
+    assert!(
+        !browser.is_signed_in().await,
+        "the old session must be gone"
+    );
+}
+
+#[tokio::test]
+async fn a_user_removed_from_the_configuration_can_no_longer_sign_in() {
+    let app = flow::start().await;
+    let browser = Browser::new(&app);
+    browser.code(&native(), ALICE, ALICE_PASSWORD).await;
+    let dir = app.stop().await;
+    let start = flow::CONFIG
+        .find("[[users]]\nusername = \"alice\"")
+        .expect("alice's table in flow::CONFIG");
+    let end = flow::CONFIG[start + 1..]
+        .find("[[")
+        .map_or(flow::CONFIG.len(), |i| start + 1 + i);
+    let without_alice = format!("{}{}", &flow::CONFIG[..start], &flow::CONFIG[end..]);
+    let app = TestApp::start_in(dir, &without_alice).await;
+    let mut browser = browser;
+    browser.rebase(&app);
+    assert!(!browser.is_signed_in().await, "her session went with her");
+    let found = app
+        .app
+        .state()
+        .store()
+        .user_get_by_username(ALICE)
+        .await
+        .unwrap();
+    assert!(found.is_none(), "alice must be deleted");
+}

@@ -323,7 +323,7 @@ async fn rejects_refresh_token_of_another_client() {
     let app = lifecycle::start().await;
     let rt0 = refresh_token_of(&web_tokens(&app).await);
     let other = Auth::Basic(OTHER_WEB, OTHER_WEB_SECRET);
-    let description = "the refresh token was issued to another client";
+    let description = "the refresh token is invalid";
     assert_invalid_grant_because(refresh(&app, other, &rt0, None).await, description).await;
     // A public client naming itself cannot use it either.
     let r = refresh(&app, NATIVE_AUTH, &rt0, None).await;
