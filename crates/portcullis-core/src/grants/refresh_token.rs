@@ -249,7 +249,10 @@ async fn refusal(
         return Ok(Some(RefreshGrantReason::Revoked));
     }
     if let Some(rotated_at) = token.rotated_at {
-        if now.saturating_sub(rotated_at) < grace {
+        // Without a grace window every replay revokes, also when this request read its
+        // clock before the winner rotated (`now < rotated_at`: a race across a second
+        // boundary, or nodes whose clocks differ); with one, that counts as 0 s elapsed.
+        if grace > 0 && now.saturating_sub(rotated_at).max(0) < grace {
             return Ok(Some(RefreshGrantReason::ReplayWithinGrace));
         }
         store.refresh_family_revoke(&token.family_id, now).await?;

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::client::authentication::{
     AuthenticatedClient, ClientAuthFailure, PublicClients, authenticate as client_authentication,
 };
-use portcullis_core::revocation::{RevocationOutcome, revoke};
+use portcullis_core::revocation::revoke;
 use portcullis_core::store::StoreError;
 use portcullis_proto::ErrorCode;
 use portcullis_proto::introspection::TokenInquiry;
@@ -50,11 +50,7 @@ pub async fn revocation_post(
     .await
     {
         Ok(outcome) => {
-            let what = match outcome {
-                RevocationOutcome::RefreshFamilyRevoked => "refresh_token_family",
-                RevocationOutcome::AccessTokenRevoked => "access_token",
-                RevocationOutcome::NothingToRevoke => "nothing",
-            };
+            let what = outcome.as_str();
             audit::token_revoked(&request_id, &client.client().client_id, what);
             let mut response = StatusCode::OK.into_response();
             response

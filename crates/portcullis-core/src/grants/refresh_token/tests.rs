@@ -413,6 +413,23 @@ async fn rejects_a_replay_within_the_grace_window_without_revoking() {
 }
 
 #[tokio::test]
+async fn rejects_a_replay_that_read_its_clock_before_the_rotation_and_revokes_without_grace() {
+    let f = Fixture::new().await;
+    assert_eq!(f.reuse_grace, 0);
+    let first = cli_refresh_token(&f).await;
+    let rotated_at = NOW + 10;
+    let second = f.refresh("cli", &first, None, rotated_at).await.unwrap();
+    let successor = second.response.refresh_token.unwrap();
+    // The losing request of a race read `now` one second before the winner rotated.
+    let (reason, _) = refused(f.refresh("cli", &first, None, rotated_at - 1).await);
+    assert_eq!(reason, RefreshGrantReason::ReuseDetected);
+    assert_eq!(
+        stored(&f, &successor).await.revoked_at,
+        Some(rotated_at - 1)
+    );
+}
+
+#[tokio::test]
 async fn a_lost_rotation_race_is_a_replay() {
     // `after_lost_rotation` runs when `refresh_token_rotate` refused a token our read
     // saw live: by then another request has rotated (or revoked) it.
