@@ -477,3 +477,40 @@ async fn rejects_refresh_by_a_confidential_client_without_its_secret() {
     // Nothing happened to the token.
     refreshed(refresh(&app, WEB_AUTH, &rt0, None).await, &rt0).await;
 }
+
+#[tokio::test]
+async fn rejects_malformed_scope_on_refresh() {
+    let app = lifecycle::start().await;
+    let rt0 = refresh_token_of(&web_tokens(&app).await);
+    let r = refresh(&app, WEB_AUTH, &rt0, Some("openid read\"orders")).await;
+    // The offending scope-token is quoted, with `"` shown as `?` (RFC 6749 §5.2).
+    let description = "scope `read?orders` is malformed (RFC 6749 section 3.3: visible ASCII, separated by single spaces)";
+    assert_rejection(r, 400, "invalid_scope", description).await;
+    refreshed(refresh(&app, WEB_AUTH, &rt0, None).await, &rt0).await;
+}
+
+#[tokio::test]
+async fn rejects_resource_outside_the_original_grant_on_refresh() {
+    let app = lifecycle::start().await;
+    let rt0 = refresh_token_of(&web_tokens(&app).await);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt0.as_str()),
+        ("resource", "https://billing.example.com"),
+    ];
+    let r = lifecycle::post_form(&app, "/token", &form, WEB_AUTH).await;
+    let description =
+        "resource `https://billing.example.com` was not granted with this refresh token";
+    assert_rejection(r, 400, "invalid_target", description).await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt0.as_str()),
+        ("resource", "not a uri"),
+    ];
+    let r = lifecycle::post_form(&app, "/token", &form, WEB_AUTH).await;
+    let description =
+        "resource `not a uri` must be an absolute URI without a fragment (RFC 8707 section 2)";
+    assert_rejection(r, 400, "invalid_target", description).await;
+    // Refused requests do not use the token up.
+    refreshed(refresh(&app, WEB_AUTH, &rt0, None).await, &rt0).await;
+}
