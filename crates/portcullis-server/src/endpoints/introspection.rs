@@ -4,6 +4,7 @@
 //! may not see, or that is not live, is exactly `{"active": false}`. Which client may
 //! see which token is core's policy (`portcullis_core::introspection`).
 
+use super::revocation::Inquiry;
 use crate::error::OAuthError;
 use crate::extract::{OAuthForm, RequestId};
 use crate::state::AppState;
@@ -22,23 +23,17 @@ pub async fn introspection_post(
     OAuthForm(inquiry): OAuthForm<TokenInquiry>,
 ) -> Response {
     let now = state.clock().now();
-    let client = match super::revocation::authenticate(
+    let (client, token) = match super::revocation::caller_and_token(
         &state,
         &request_id,
         &headers,
         &inquiry,
-        true,
+        Inquiry::Introspection,
     )
     .await
     {
-        Ok(client) => client,
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let Some(token) = inquiry.token.as_deref() else {
-        return OAuthError::invalid_request(
-            "the token parameter is required (RFC 7662 section 2.1)",
-        )
-        .into_response();
     };
     let keys = state.keys();
     match introspect(

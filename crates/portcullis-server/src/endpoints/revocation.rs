@@ -27,15 +27,17 @@ pub async fn revocation_post(
     OAuthForm(inquiry): OAuthForm<TokenInquiry>,
 ) -> Response {
     let now = state.clock().now();
-    let client = match authenticate(&state, &request_id, &headers, &inquiry, false).await {
-        Ok(client) => client,
+    let (client, token) = match caller_and_token(
+        &state,
+        &request_id,
+        &headers,
+        &inquiry,
+        Inquiry::Revocation,
+    )
+    .await
+    {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let Some(token) = inquiry.token.as_deref() else {
-        return OAuthError::invalid_request(
-            "the token parameter is required (RFC 7009 section 2.1)",
-        )
-        .into_response();
     };
     let keys = state.keys();
     match revoke(
@@ -72,12 +74,45 @@ pub async fn revocation_method_not_allowed() -> Response {
     error.into_response()
 }
 
+/// Which endpoint asks: introspection admits confidential clients only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inquiry {
+    /// RFC 7662.
+    Introspection,
+    /// RFC 7009.
+    Revocation,
+}
+
+/// The authenticated caller and the `token` parameter (required: RFC 7662 §2.1,
+/// RFC 7009 §2.1), or the response that refuses the request.
+pub(crate) async fn caller_and_token<'a>(
+    state: &AppState,
+    request_id: &str,
+    headers: &HeaderMap,
+    inquiry: &'a TokenInquiry,
+    endpoint: Inquiry,
+) -> Result<(AuthenticatedClient, &'a str), Response> {
+    let confidential_only = endpoint == Inquiry::Introspection;
+    let client = authenticate(state, request_id, headers, inquiry, confidential_only).await?;
+    let Some(token) = inquiry.token.as_deref() else {
+        let section = match endpoint {
+            Inquiry::Introspection => "RFC 7662 section 2.1",
+            Inquiry::Revocation => "RFC 7009 section 2.1",
+        };
+        return Err(OAuthError::invalid_request(format!(
+            "the token parameter is required ({section})"
+        ))
+        .into_response());
+    };
+    Ok((client, token))
+}
+
 /// Authenticates the caller of introspection or revocation exactly as the token
 /// endpoint does (core's `authenticate`, RFC 6749 §2.3.1); `confidential_only` refuses
 /// public clients (introspection: RFC 7662 §2.1 requires authorization, which a public
 /// client's bare `client_id` is not). Failures are answered (401 `invalid_client` with
 /// the Basic challenge, `invalid_request`, or 503/500) and audited.
-pub(crate) async fn authenticate(
+async fn authenticate(
     state: &AppState,
     request_id: &str,
     headers: &HeaderMap,
