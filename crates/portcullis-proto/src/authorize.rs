@@ -66,14 +66,6 @@ impl AuthorizationRequest {
     pub const MULTI_VALUED: &'static [&'static str] = &["resource"];
 }
 
-/// Form field names of the login page (a contract for tests and automation).
-pub mod login_form {
-    /// The username input.
-    pub const USERNAME: &str = "username";
-    /// The password input.
-    pub const PASSWORD: &str = "password";
-}
-
 /// Form field names of the consent page (a contract for tests and automation).
 pub mod consent_form {
     /// The submit buttons' name.

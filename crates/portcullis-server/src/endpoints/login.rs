@@ -34,9 +34,11 @@ pub struct LoginForm {
     pub request: Option<String>,
     /// CSRF token.
     pub csrf_token: Option<String>,
-    /// As typed.
+    /// As typed; longer than `MAX_USERNAME_BYTES` (1024 bytes) fails like a wrong
+    /// password.
     pub username: Option<String>,
-    /// Never logged.
+    /// Never logged; longer than `MAX_PASSWORD_BYTES` (1024 bytes) fails like a wrong
+    /// password (argon2's cost grows with the input).
     pub password: Option<String>,
 }
 
