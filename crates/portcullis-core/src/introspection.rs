@@ -96,6 +96,11 @@ async fn as_access_token(
     if is_user_token && store.user_get(&claims.sub).await?.is_none() {
         return Ok(None);
     }
+    // A deleted client's tokens die with it (the caller itself exists: it authenticated).
+    if claims.client_id != caller.client_id && store.client_get(&claims.client_id).await?.is_none()
+    {
+        return Ok(None);
+    }
     Ok(Some(IntrospectionResponse {
         active: true,
         scope: claims.scope,
@@ -389,6 +394,18 @@ mod tests {
         let f = Fixture::new().await;
         let (access, _, _) = cli_tokens(&f).await;
         f.store.user_delete("alice").await.unwrap();
+        assert_eq!(
+            ask(&f, "api", &access, None, NOW).await,
+            IntrospectionResponse::inactive()
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_an_access_token_of_a_deleted_client() {
+        let f = Fixture::new().await;
+        let (access, _, _) = cli_tokens(&f).await;
+        assert!(ask(&f, "api", &access, None, NOW).await.active);
+        f.store.client_delete("cli").await.unwrap();
         assert_eq!(
             ask(&f, "api", &access, None, NOW).await,
             IntrospectionResponse::inactive()

@@ -42,6 +42,10 @@ pub async fn userinfo(
     if store.access_token_is_revoked(&claims.jti).await? {
         return Err(UserInfoReason::Revoked);
     }
+    // A deleted client's tokens die with it (its refresh tokens are already gone).
+    if store.client_get(&claims.client_id).await?.is_none() {
+        return Err(UserInfoReason::UnknownClient);
+    }
     let user = store
         .user_get(&claims.sub)
         .await?
@@ -97,6 +101,9 @@ pub enum UserInfoReason {
     /// The user (`sub`) no longer exists.
     #[error("the access token's user no longer exists")]
     UnknownUser,
+    /// The client the token was issued to no longer exists.
+    #[error("the access token's client no longer exists")]
+    UnknownClient,
     /// The store failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
@@ -108,7 +115,9 @@ impl UserInfoReason {
     /// `server_error`.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Token(_) | Self::Revoked | Self::UnknownUser => ErrorCode::InvalidToken,
+            Self::Token(_) | Self::Revoked | Self::UnknownUser | Self::UnknownClient => {
+                ErrorCode::InvalidToken
+            }
             Self::MissingOpenidScope => ErrorCode::InsufficientScope,
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
             Self::Store(_) => ErrorCode::ServerError,
@@ -153,6 +162,15 @@ mod tests {
     async fn store() -> MemoryStore {
         let store = MemoryStore::new();
         store.user_insert(&user()).await.unwrap();
+        let app = crate::client::ClientRegistration {
+            client_id: "app".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            scopes: vec!["openid".into()],
+            ..Default::default()
+        }
+        .validate(crate::client::RecordSource::Config, NOW)
+        .unwrap();
+        store.client_insert(&app).await.unwrap();
         store
     }
 
@@ -255,6 +273,18 @@ mod tests {
         store.refresh_family_revoke("family-1", NOW).await.unwrap();
         let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
+        assert_eq!(e.code(), ErrorCode::InvalidToken);
+    }
+
+    #[tokio::test]
+    async fn rejects_a_token_of_a_deleted_client() {
+        let ring = key_ring(NOW).unwrap();
+        let store = store().await;
+        let (token, _) = token(&ring, Some("openid"), SUB);
+        assert!(userinfo(&ring, &store, ISS, &token, NOW).await.is_ok());
+        store.client_delete("app").await.unwrap();
+        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        assert!(matches!(e, UserInfoReason::UnknownClient));
         assert_eq!(e.code(), ErrorCode::InvalidToken);
     }
 
