@@ -302,11 +302,12 @@ fn redirect_store_error(
     cookies: Vec<HeaderValue>,
 ) -> Response {
     tracing::error!(request_id, %error, "authorization request failed on the server side");
-    let reason = match error {
-        StoreError::Unavailable(_) => AuthorizeReason::TemporarilyUnavailable,
-        _ => AuthorizeReason::ServerError,
-    };
-    redirect_error(state, request, reason, cookies)
+    redirect_error(
+        state,
+        request,
+        AuthorizeReason::for_store_error(error),
+        cookies,
+    )
 }
 
 /// 303 See Other to `location` (the browser follows with GET, also after a POST),

@@ -66,8 +66,8 @@ impl IssueCodeError {
     /// The reason to redirect with ([`super::request::RedirectError::new`]).
     pub fn reason(&self) -> AuthorizeReason {
         match self {
-            Self::Store(StoreError::Unavailable(_)) => AuthorizeReason::TemporarilyUnavailable,
-            Self::Store(_) | Self::Random(_) => AuthorizeReason::ServerError,
+            Self::Store(error) => AuthorizeReason::for_store_error(error),
+            Self::Random(_) => AuthorizeReason::ServerError,
         }
     }
 }

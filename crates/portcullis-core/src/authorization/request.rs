@@ -219,6 +219,16 @@ pub enum AuthorizeReason {
 }
 
 impl AuthorizeReason {
+    /// The reason to redirect with when the database fails after the redirect URI was
+    /// verified (RFC 6749 §4.1.2.1): `temporarily_unavailable` when it is unreachable,
+    /// `server_error` otherwise.
+    pub fn for_store_error(error: &StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => Self::TemporarilyUnavailable,
+            _ => Self::ServerError,
+        }
+    }
+
     /// The RFC 6749 §4.1.2.1 / RFC 8707 §2 / OIDC Core §3.1.2.6 error code.
     pub fn code(&self) -> ErrorCode {
         match self {
