@@ -7,6 +7,7 @@
 pub mod authorization;
 pub mod client;
 pub mod clock;
+pub mod device;
 pub mod grants;
 pub mod introspection;
 pub mod keys;

@@ -8,6 +8,7 @@ use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
 use crate::authorization::pending::PendingAuthorization;
 use crate::client::{Client, ClientSecrets};
+use crate::device::{DeviceAuthorization, DevicePoll};
 use crate::keys::{SigningAlgorithm, StoredSigningKey};
 use crate::secret::SecretDigest;
 use crate::session::BrowserSession;
@@ -232,6 +233,73 @@ pub trait Store: Send + Sync + 'static {
     async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
     /// Whether the access token with this `jti` has been revoked.
     async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// RFC 8628 §3.2: stores a new device authorization. [`StoreError::Conflict`] if
+    /// its device code digest or its user code digest is already stored (the caller
+    /// draws a new user code and retries).
+    async fn device_authorization_insert(
+        &self,
+        authorization: &DeviceAuthorization,
+    ) -> Result<(), StoreError> {
+        let _ = authorization;
+        Err(StoreError::Other("device authorizations: not implemented yet".into()))
+    }
+    /// The device authorization with this device code digest, whatever its state.
+    async fn device_authorization_get(
+        &self,
+        device_code_digest: &SecretDigest,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let _ = device_code_digest;
+        Err(StoreError::Other("device authorizations: not implemented yet".into()))
+    }
+    /// RFC 8628 §3.3: the authorization a user code names, only if it is still
+    /// waiting for the user (`Pending`, not consumed) and `now < expires_at`.
+    async fn device_authorization_find_by_user_code(
+        &self,
+        user_code_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let _ = (user_code_digest, now);
+        Err(StoreError::Other("device authorizations: not implemented yet".into()))
+    }
+    /// Records the user's decision: `Approved` or `Denied` (never `Pending`), in one
+    /// conditional statement (`… WHERE status = 'pending' AND expires_at > now`).
+    /// `true` for exactly one caller; `false` if it was decided already, expired or absent.
+    async fn device_authorization_decide(
+        &self,
+        device_code_digest: &SecretDigest,
+        decision: &crate::device::DeviceAuthorizationStatus,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let _ = (device_code_digest, decision, now);
+        Err(StoreError::Other("device authorizations: not implemented yet".into()))
+    }
+    /// RFC 8628 §3.5: records a poll by `client_id` at `now` in ONE statement and
+    /// returns the row after it: `too_fast` when the previous poll was less than
+    /// `interval` seconds ago, in which case `interval` grows by
+    /// [`crate::device::SLOW_DOWN_INCREMENT`] in the same statement (so concurrent
+    /// polls on several nodes each see and grow it). `last_polled_at = now` either way.
+    /// `None` (nothing written) if there is no row with this digest for `client_id`.
+    async fn device_authorization_poll(
+        &self,
+        device_code_digest: &SecretDigest,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<DevicePoll>, StoreError> {
+        let _ = (device_code_digest, client_id, now);
+        Err(StoreError::Other("device authorizations: not implemented yet".into()))
+    }
+    /// Single use (RFC 8628 §3.5 / RFC 6749 §10.5): marks an approved authorization
+    /// consumed in one conditional statement (`… WHERE status = 'approved' AND
+    /// consumed_at IS NULL AND expires_at > now`). `true` for exactly one caller.
+    async fn device_authorization_consume(
+        &self,
+        device_code_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let _ = (device_code_digest, now);
+        Err(StoreError::Other("device authorizations: not implemented yet".into()))
+    }
 
     /// Deletes rows that can no longer matter at `now` (seconds since the epoch), at
     /// most `limit` rows per table:

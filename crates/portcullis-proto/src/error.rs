@@ -45,6 +45,13 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
     RequestUriNotSupported,
+    /// RFC 8628 §3.5: the user has not yet approved or denied the device request;
+    /// poll again after the interval.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grew by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start a new device authorization.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -68,6 +75,9 @@ impl ErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod authorize;
 pub mod claims;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod grant;

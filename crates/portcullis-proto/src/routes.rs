@@ -21,6 +21,11 @@ pub const END_SESSION: &str = "/logout";
 pub const INTROSPECTION: &str = "/introspect";
 /// RFC 7009 §2 token revocation endpoint (POST, client authentication).
 pub const REVOCATION: &str = "/revoke";
+/// RFC 8628 §3.1 device authorization endpoint (POST, client authentication).
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+/// RFC 8628 §3.3 `verification_uri`: the page where the user enters the user code
+/// (a Portcullis page).
+pub const DEVICE: &str = "/device";
 /// The login page (a Portcullis page, not an OAuth endpoint).
 pub const LOGIN: &str = "/login";
 /// The consent page (a Portcullis page, not an OAuth endpoint).
@@ -65,6 +70,10 @@ pub const ADVERTISED: &[AdvertisedEndpoint] = &[
     AdvertisedEndpoint {
         metadata_name: "revocation_endpoint",
         path: REVOCATION,
+    },
+    AdvertisedEndpoint {
+        metadata_name: "device_authorization_endpoint",
+        path: DEVICE_AUTHORIZATION,
     },
     AdvertisedEndpoint {
         metadata_name: "token_endpoint",

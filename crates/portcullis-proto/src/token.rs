@@ -28,6 +28,8 @@ pub struct TokenRequest {
     pub code_verifier: Option<String>,
     /// RFC 6749 §6 `refresh_token` (refresh_token grant). Never logged.
     pub refresh_token: Option<String>,
+    /// RFC 8628 §3.4 `device_code` (device grant). Never logged.
+    pub device_code: Option<String>,
 }
 
 impl TokenRequest {
@@ -43,6 +45,7 @@ impl TokenRequest {
         "redirect_uri",
         "code_verifier",
         "refresh_token",
+        "device_code",
     ];
 
     /// Parameters that may appear more than once (RFC 8707 §2); every other one
@@ -71,6 +74,10 @@ impl std::fmt::Debug for TokenRequest {
             .field(
                 "refresh_token",
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "device_code",
+                &self.device_code.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }

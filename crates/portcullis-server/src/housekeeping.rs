@@ -94,6 +94,7 @@ mod tests {
             csrf_token: "csrf".into(),
             user_id: None,
             auth_time: None,
+            device: None,
             created_at: 0,
             expires_at,
         }

@@ -270,6 +270,7 @@ async fn create_pending(
         csrf_token: csrf.expose_secret().to_owned(),
         user_id: authentication.map(|a| a.user_id.clone()),
         auth_time: authentication.map(|a| a.auth_time),
+        device: None,
         created_at: now,
         expires_at: now.saturating_add(PENDING_AUTHORIZATION_TTL),
     };

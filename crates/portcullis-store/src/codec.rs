@@ -331,6 +331,8 @@ impl PendingAuthorizationRecord {
             csrf_token: self.csrf_token,
             user_id: self.user_id,
             auth_time: self.auth_time,
+            // Issue 5 skeleton: the device store helper persists it (migration 0004).
+            device: None,
             created_at: self.created_at,
             expires_at: self.expires_at,
         })

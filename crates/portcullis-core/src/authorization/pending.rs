@@ -27,8 +27,23 @@ pub struct PendingAuthorization {
     pub user_id: Option<String>,
     /// When they logged in during this request (seconds since the epoch).
     pub auth_time: Option<UnixTime>,
+    /// Set when this is a device authorization (RFC 8628 §3.3) being decided in the
+    /// browser rather than a redirect-based request: the pages then end by recording
+    /// the decision on the device authorization instead of redirecting with a code.
+    pub device: Option<PendingDevice>,
     /// Seconds since the epoch.
     pub created_at: UnixTime,
     /// Seconds since the epoch; after it the request is gone.
     pub expires_at: UnixTime,
+}
+
+/// The device authorization a pending request decides (RFC 8628 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDevice {
+    /// The device authorization's `device_code` digest (the exact row to decide).
+    pub device_code_digest: SecretDigest,
+    /// The user code as the user typed it, normalised and shown `XXXX-XXXX`, for the
+    /// consent page to display so the user can compare it with the device's screen
+    /// (RFC 8628 §5.4). Kept only for the pending request's ten minutes.
+    pub user_code: String,
 }
