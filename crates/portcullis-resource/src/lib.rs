@@ -1,8 +1,88 @@
-//! Resource-server library for APIs that accept Portcullis (or any RFC 9068) access
-//! tokens: JWKS key store, validator (`typ`, `alg`, signature, `iss`, `aud`, `exp`,
-//! scope), tower layer and axum extractor.
+//! Resource-server library for APIs that accept Portcullis (or any RFC 9068)
+//! access tokens.
 //!
-//! Empty for now: it is built in its own issue. Until then, validate tokens with a
-//! JOSE library against the issuer's `jwks_uri`, checking `typ: at+jwt`, `iss`, `aud`
-//! and `exp` as RFC 9068 §4 requires (the integration test `verify_access_token` in
-//! `crates/portcullis/tests/it/support.rs` shows the checks with `jsonwebtoken`).
+//! * [`Validator`] checks a bearer token as RFC 9068 §4 and RFC 8725 require:
+//!   `typ: at+jwt`, an `alg` allow-list matched to the key, the issuer's key by
+//!   `kid`, the signature, `iss`, `aud`, `exp`/`nbf`/`iat` against an injected
+//!   [`Clock`] with leeway, and scopes. Each failure is a precise
+//!   [`ValidationError`]; on the wire they collapse to RFC 6750 §3.1 codes.
+//! * [`KeyStore`] finds the issuer's JWKS through RFC 8414 metadata, caches the
+//!   parsed keys, and refetches at most once per cooldown for an unknown `kid`
+//!   (key rotation without restarts, without letting garbage `kid`s hammer the
+//!   issuer).
+//! * [`IntrospectionClient`] validates opaque tokens with RFC 7662 introspection,
+//!   behind a short, bounded positive cache keyed by the token's SHA-256.
+//! * [`RequireAccessToken`] is a tower layer answering per RFC 6750 §3 (and RFC 9728
+//!   §5.1 `resource_metadata`); [`AccessToken`] is the axum extractor for handlers.
+//! * [`ProtectedResourceMetadata`] serves the RFC 9728 metadata document.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use portcullis_resource::{AccessToken, ProtectedResourceMetadata, RequireAccessToken, Validator};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Tokens of this issuer, meant for this API (its RFC 8707 resource identifier).
+//! let validator = Validator::builder("https://auth.example.com", "https://api.example.com")
+//!     .required_scopes(["notes"])
+//!     .build()?;
+//! let metadata = ProtectedResourceMetadata::new("https://api.example.com", "https://auth.example.com")
+//!     .scopes_supported(["notes", "notes:write"]);
+//! let layer = RequireAccessToken::new(validator)
+//!     .resource_metadata(metadata.metadata_url().unwrap_or_default());
+//!
+//! let app: Router = Router::new()
+//!     .route("/notes", get(|token: AccessToken| async move {
+//!         format!("notes of {}", token.subject().unwrap_or("?"))
+//!     }))
+//!     .route_layer(layer.clone())
+//!     .merge(
+//!         Router::new()
+//!             .route("/notes/new", axum::routing::post(|| async { "created" }))
+//!             .route_layer(layer.scopes(["notes:write"])),
+//!     )
+//!     .merge(metadata.router());
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Validating directly:
+//!
+//! ```no_run
+//! # async fn run(validator: portcullis_resource::Validator, token: &str) {
+//! match validator.validate_with_scopes(token, &["notes:write"]).await {
+//!     Ok(access) => println!("client {:?}, scopes {:?}", access.client_id(), access.scopes()),
+//!     Err(error) => println!("{} ({})", error.error_code(), error.status()),
+//! }
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod claims;
+mod clock;
+mod error;
+mod fetch;
+mod introspection;
+mod jws;
+mod key_store;
+mod layer;
+mod metadata;
+mod validator;
+
+pub use claims::{AccessToken, Claims, TokenSource};
+pub use clock::{Clock, SystemClock};
+pub use error::{BuildError, ValidationError};
+pub use introspection::IntrospectionClient;
+pub use key_store::{KeyStore, KeyStoreOptions, MAX_KID_BYTES};
+pub use layer::{RequireAccessToken, RequireAccessTokenService};
+pub use metadata::{PROTECTED_RESOURCE_METADATA_PATH, ProtectedResourceMetadata};
+pub use validator::{DEFAULT_ALGORITHMS, MAX_TOKEN_BYTES, Validator, ValidatorBuilder};
+
+/// Re-exported so callers name algorithms and JWK sets without their own
+/// `jsonwebtoken` dependency.
+pub use jsonwebtoken::{Algorithm, jwk::JwkSet};
