@@ -110,8 +110,10 @@ pub enum ValidationError {
     /// `Retry-After`, not 401, so an issuer outage does not look like a bad token.
     #[error("the issuer's keys are unavailable: {0}")]
     KeysUnavailable(String),
-    /// The introspection endpoint could not be reached or answered an error;
-    /// answered 503 with `Retry-After`.
+    /// The introspection endpoint could not be reached or answered an error (a
+    /// redirect included), or every introspection slot stayed busy past the queue
+    /// timeout (see [`IntrospectionClient`](crate::IntrospectionClient)); answered
+    /// 503 with `Retry-After`.
     #[error("the introspection endpoint is unavailable: {0}")]
     IntrospectionUnavailable(String),
     /// RFC 6750 §3.1 `invalid_request`: the `Authorization` header is malformed

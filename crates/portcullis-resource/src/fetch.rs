@@ -30,26 +30,28 @@ pub(crate) fn check_transport(url: &Url) -> Result<(), String> {
     }
 }
 
-/// The client used when none is given: no redirects except to other https (or
-/// loopback) URLs, at most 3 hops.
+/// The client used when none is given: it follows no redirect. A 3xx answer is a
+/// fetch error ([`send_capped`] accepts only 2xx): a metadata document, JWKS or
+/// introspection endpoint that moved is reconfigured, not chased. Following would
+/// re-post an introspected token to wherever the redirect points, and trust keys or
+/// an answer from there.
 pub(crate) fn default_client(timeout: Duration) -> Result<reqwest::Client, String> {
-    let policy = redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() >= 3 || check_transport(attempt.url()).is_err() {
-            attempt.stop()
-        } else {
-            attempt.follow()
-        }
-    });
     reqwest::Client::builder()
-        .redirect(policy)
+        .redirect(redirect::Policy::none())
         .timeout(timeout)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
-/// Sends `request`, requires a 2xx answer and reads at most `max_bytes` of body,
-/// all within `timeout`. The error text names the URL and what went wrong (never a
-/// token or secret: those only travel in the request body or headers).
+/// Sends `request`, requires a 2xx answer from `url`'s origin and reads at most
+/// `max_bytes` of body, all within `timeout`. The error text names the URL and what
+/// went wrong (never a token or secret: those only travel in the request body or
+/// headers).
+///
+/// A 3xx answer is an error (the default client follows no redirect). A caller's own
+/// client may follow redirects: an answer that came from another origin (scheme,
+/// host, port) is refused, so keys or an introspection answer are only ever taken
+/// from the configured endpoint.
 pub(crate) async fn send_capped(
     request: reqwest::RequestBuilder,
     url: &Url,
@@ -62,7 +64,18 @@ pub(crate) async fn send_capped(
             .send()
             .await
             .map_err(|e| format!("{url}: {}", without_url(&e)))?;
+        if response.url().origin() != url.origin() {
+            return Err(format!(
+                "{url}: the answer came from another origin ({}); redirects are not followed",
+                response.url().origin().ascii_serialization()
+            ));
+        }
         let status = response.status();
+        if status.is_redirection() {
+            return Err(format!(
+                "{url} answered {status}; redirects are not followed"
+            ));
+        }
         if !status.is_success() {
             return Err(format!("{url} answered {status}"));
         }

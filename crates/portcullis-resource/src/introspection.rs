@@ -5,7 +5,9 @@
 //! debug print of the cache does not leak usable tokens. Only `active: true`
 //! answers are cached (a token revoked later stays accepted at most `cache_ttl`,
 //! and never past its `exp`); the cache is bounded in entries so a flood of
-//! distinct tokens cannot grow it without limit.
+//! distinct tokens cannot grow it without limit. Introspection requests in flight
+//! are bounded too (a semaphore), so a flood of distinct opaque tokens cannot turn
+//! the resource server into a load generator against the issuer.
 
 use crate::ValidationError;
 use crate::claims::{Claims, WireClaims};
@@ -30,6 +32,13 @@ use url::Url;
 /// and `nbf`/`iat` with the leeway, the scopes, and a `token_type` (when present)
 /// of `Bearer`/`access_token` (so a refresh token is not accepted as an access
 /// token).
+///
+/// At most [`max_concurrent`](Self::max_concurrent) introspection requests (default
+/// 32) are in flight at once; a validation that waits longer than
+/// [`queue_timeout`](Self::queue_timeout) (default 1 s) for a slot fails with
+/// [`ValidationError::IntrospectionUnavailable`] (503, `Retry-After`). A waiter
+/// whose token was answered by an identical request meanwhile takes the cached
+/// answer.
 pub struct IntrospectionClient {
     endpoint: String,
     client_id: String,
@@ -38,6 +47,8 @@ pub struct IntrospectionClient {
     cache_capacity: u64,
     timeout: Duration,
     max_bytes: usize,
+    max_concurrent: usize,
+    queue_timeout: Duration,
     http: Option<reqwest::Client>,
 }
 
@@ -49,6 +60,8 @@ impl std::fmt::Debug for IntrospectionClient {
             .field("client_secret", &"[redacted]")
             .field("cache_ttl", &self.cache_ttl)
             .field("cache_capacity", &self.cache_capacity)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("queue_timeout", &self.queue_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +84,8 @@ impl IntrospectionClient {
             cache_capacity: 10_000,
             timeout: Duration::from_secs(5),
             max_bytes: 64 * 1024,
+            max_concurrent: 32,
+            queue_timeout: Duration::from_secs(1),
             http: None,
         }
     }
@@ -101,8 +116,27 @@ impl IntrospectionClient {
         self
     }
 
-    /// The HTTP client to use (default: one following only https or loopback
-    /// redirects).
+    /// Most introspection requests in flight at once (default 32; at least 1).
+    pub fn max_concurrent(mut self, requests: usize) -> Self {
+        self.max_concurrent = requests.max(1);
+        self
+    }
+
+    /// How long a validation waits for a free introspection slot before failing
+    /// with [`ValidationError::IntrospectionUnavailable`] (default 1 s).
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = timeout;
+        self
+    }
+
+    /// The HTTP client to use (default: one that follows no redirect; a 3xx answer
+    /// is [`ValidationError::IntrospectionUnavailable`]).
+    ///
+    /// The client given here must not follow redirects
+    /// (`reqwest::redirect::Policy::none()`): on a 307/308 a following client
+    /// re-posts the token being checked to the redirect target. The validator
+    /// refuses an answer from another origin than the endpoint's (scheme, host and
+    /// port), but by then the token has been sent there.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -135,6 +169,9 @@ impl IntrospectionClient {
             cache_enabled: !self.cache_ttl.is_zero(),
             timeout: self.timeout,
             max_bytes: self.max_bytes,
+            slots: tokio::sync::Semaphore::new(self.max_concurrent.max(1)),
+            max_concurrent: self.max_concurrent.max(1),
+            queue_timeout: self.queue_timeout,
             given_http: self.http,
             http: tokio::sync::OnceCell::new(),
         })
@@ -150,6 +187,10 @@ pub(crate) struct Introspector {
     cache_enabled: bool,
     timeout: Duration,
     max_bytes: usize,
+    /// One permit per introspection request in flight.
+    slots: tokio::sync::Semaphore,
+    max_concurrent: usize,
+    queue_timeout: Duration,
     given_http: Option<reqwest::Client>,
     http: tokio::sync::OnceCell<reqwest::Client>,
 }
@@ -199,6 +240,18 @@ impl Introspector {
                     valid_until,
                 }),
             );
+        }
+    }
+
+    /// Waits at most the queue timeout for one of the introspection slots; hold the
+    /// permit across [`introspect`](Self::introspect).
+    pub(crate) async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ValidationError> {
+        match tokio::time::timeout(self.queue_timeout, self.slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) | Err(_) => Err(ValidationError::IntrospectionUnavailable(format!(
+                "{}: {} introspection requests already in flight for over {:?}",
+                self.endpoint, self.max_concurrent, self.queue_timeout
+            ))),
         }
     }
 

@@ -35,9 +35,14 @@ pub struct KeyStoreOptions {
     /// Largest metadata document or JWKS accepted (default 256 KiB); reading stops
     /// as soon as a body grows past it.
     pub max_bytes: usize,
-    /// The HTTP client to use; by default one that follows at most 3 redirects and
-    /// only to https (or loopback) URLs. A client given here keeps its own redirect
-    /// policy.
+    /// The HTTP client to use; by default one that follows no redirect (a 3xx
+    /// answer to the metadata or JWKS request is a fetch error: point the store at
+    /// the issuer's real URLs instead).
+    ///
+    /// A client given here must not follow redirects either
+    /// (`reqwest::redirect::Policy::none()`): the store refuses an answer that came
+    /// from another origin than the URL it asked (scheme, host and port), but only
+    /// after the client has followed the redirect there.
     pub http: Option<reqwest::Client>,
     /// Keys older than this are refetched in the background on the next use
     /// (default 10 min), so a key withdrawn from the JWKS stops being trusted; a

@@ -11,7 +11,8 @@
 //!   (key rotation without restarts, without letting garbage `kid`s hammer the
 //!   issuer).
 //! * [`IntrospectionClient`] validates opaque tokens with RFC 7662 introspection,
-//!   behind a short, bounded positive cache keyed by the token's SHA-256.
+//!   behind a short, bounded positive cache keyed by the token's SHA-256, with a
+//!   bound on requests in flight.
 //! * [`RequireAccessToken`] is a tower layer answering per RFC 6750 §3 (and RFC 9728
 //!   §5.1 `resource_metadata`); [`AccessToken`] is the axum extractor for handlers.
 //! * [`ProtectedResourceMetadata`] serves the RFC 9728 metadata document.

@@ -209,10 +209,21 @@ impl Validator {
             return Err(ValidationError::Malformed);
         }
         let digest = Introspector::digest(token);
+        let from_cache = |now: i64| match introspection.cached(&digest, now) {
+            Some(claims) => self
+                .check_times(claims.exp, claims.nbf, claims.iat, now)
+                .map(|()| Some(AccessToken::new(claims, TokenSource::Introspection))),
+            None => Ok(None),
+        };
+        if let Some(hit) = from_cache(self.inner.clock.now())? {
+            return Ok(hit);
+        }
+        // Bounded concurrency: waits for a slot, or fails as unavailable (503).
+        let _slot = introspection.slot().await?;
+        // The same token may have been answered while this request waited.
         let now = self.inner.clock.now();
-        if let Some(claims) = introspection.cached(&digest, now) {
-            self.check_times(claims.exp, claims.nbf, claims.iat, now)?;
-            return Ok(AccessToken::new(claims, TokenSource::Introspection));
+        if let Some(hit) = from_cache(now)? {
+            return Ok(hit);
         }
         let answer = introspection.introspect(token).await?;
         let claims = self.check_claims(answer, IssuerClaim::Optional)?;

@@ -197,3 +197,182 @@ async fn jwts_are_never_sent_to_introspection() {
     ));
     assert_eq!(issuer.introspection_hits.load(Ordering::SeqCst), 0);
 }
+
+/// A validator introspecting at `endpoint` for `issuer`'s tokens, through `http` when
+/// given.
+fn introspecting_at(
+    issuer: &TestIssuer,
+    endpoint: String,
+    http: Option<reqwest::Client>,
+) -> Validator {
+    let mut client = IntrospectionClient::new(endpoint, "api", SecretString::from("s"));
+    if let Some(http) = http {
+        client = client.http_client(http);
+    }
+    Validator::builder(issuer.issuer.clone(), AUDIENCE)
+        .keys(KeyStore::from_jwks(jwks(&[&ES256])))
+        .introspection(client)
+        .clock(FixedClock::at(NOW))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn redirect_from_the_introspection_endpoint_is_refused() {
+    // The endpoint answers 307 (which keeps method and body) to another port that
+    // would say the token is active.
+    let elsewhere = TestIssuer::start(jwks_json(&[])).await;
+    elsewhere.state.lock().unwrap().introspection = active(&elsewhere, json!({}));
+    let (redirecting, redirects) = redirector(&elsewhere.issuer).await;
+    let v = introspecting_at(&elsewhere, format!("{redirecting}/introspect"), None);
+
+    let err = v.validate(OPAQUE).await.unwrap_err();
+    assert!(
+        matches!(&err, ValidationError::IntrospectionUnavailable(m) if m.contains("307")),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(redirects.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        elsewhere.introspection_hits.load(Ordering::SeqCst),
+        0,
+        "the token was not sent on"
+    );
+}
+
+#[tokio::test]
+async fn answer_from_another_origin_is_refused_even_with_a_following_client() {
+    // A caller's client that follows redirects (against the documented advice): the
+    // token does reach the other origin, but its answer is not trusted.
+    let elsewhere = TestIssuer::start(jwks_json(&[])).await;
+    elsewhere.state.lock().unwrap().introspection = active(&elsewhere, json!({}));
+    let (redirecting, _) = redirector(&elsewhere.issuer).await;
+    let following = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .unwrap();
+    let v = introspecting_at(
+        &elsewhere,
+        format!("{redirecting}/introspect"),
+        Some(following),
+    );
+
+    let err = v.validate(OPAQUE).await.unwrap_err();
+    assert!(
+        matches!(&err, ValidationError::IntrospectionUnavailable(m) if m.contains("another origin")),
+        "{err:?}"
+    );
+    assert_eq!(elsewhere.introspection_hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_introspections_are_bounded() {
+    let issuer = TestIssuer::start(jwks_json(&[])).await;
+    {
+        let mut state = issuer.state.lock().unwrap();
+        state.introspection = active(&issuer, json!({}));
+        state.introspection_delay = Duration::from_millis(100);
+    }
+    let client = IntrospectionClient::new(
+        format!("{}/introspect", issuer.issuer),
+        "api",
+        SecretString::from("s"),
+    )
+    .max_concurrent(4)
+    .queue_timeout(Duration::from_secs(30));
+    let v = Validator::builder(issuer.issuer.clone(), AUDIENCE)
+        .keys(KeyStore::from_jwks(jwks(&[&ES256])))
+        .introspection(client)
+        .clock(FixedClock::at(NOW))
+        .build()
+        .unwrap();
+
+    // 20 distinct opaque tokens at once: at most 4 requests in flight, all answered.
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let v = v.clone();
+            tokio::spawn(async move { v.validate(&format!("opaque-token-{i}")).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(issuer.introspection_hits.load(Ordering::SeqCst), 20);
+    let most = issuer.introspection_max_in_flight.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&most), "{most} in flight");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_too_long_for_an_introspection_slot_is_unavailable() {
+    let issuer = TestIssuer::start(jwks_json(&[])).await;
+    {
+        let mut state = issuer.state.lock().unwrap();
+        state.introspection = active(&issuer, json!({}));
+        state.introspection_delay = Duration::from_millis(600);
+    }
+    let client = IntrospectionClient::new(
+        format!("{}/introspect", issuer.issuer),
+        "api",
+        SecretString::from("s"),
+    )
+    .max_concurrent(1)
+    .queue_timeout(Duration::from_millis(100));
+    let v = Validator::builder(issuer.issuer.clone(), AUDIENCE)
+        .keys(KeyStore::from_jwks(jwks(&[&ES256])))
+        .introspection(client)
+        .clock(FixedClock::at(NOW))
+        .build()
+        .unwrap();
+
+    let first = {
+        let v = v.clone();
+        tokio::spawn(async move { v.validate("opaque-first").await })
+    };
+    // Until the first request holds the only slot.
+    while issuer.introspection_hits.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let err = v.validate("opaque-second").await.unwrap_err();
+    assert!(
+        matches!(&err, ValidationError::IntrospectionUnavailable(m) if m.contains("in flight")),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    first.await.unwrap().unwrap();
+    assert_eq!(issuer.introspection_hits.load(Ordering::SeqCst), 1);
+    // The slot is free again.
+    v.validate("opaque-second").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_tokens_waiting_for_a_slot_share_the_answer() {
+    let issuer = TestIssuer::start(jwks_json(&[])).await;
+    {
+        let mut state = issuer.state.lock().unwrap();
+        state.introspection = active(&issuer, json!({}));
+        state.introspection_delay = Duration::from_millis(200);
+    }
+    let client = IntrospectionClient::new(
+        format!("{}/introspect", issuer.issuer),
+        "api",
+        SecretString::from("s"),
+    )
+    .max_concurrent(1)
+    .queue_timeout(Duration::from_secs(30));
+    let v = Validator::builder(issuer.issuer.clone(), AUDIENCE)
+        .keys(KeyStore::from_jwks(jwks(&[&ES256])))
+        .introspection(client)
+        .clock(FixedClock::at(NOW))
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let v = v.clone();
+            tokio::spawn(async move { v.validate(OPAQUE).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(issuer.introspection_hits.load(Ordering::SeqCst), 1);
+}

@@ -126,12 +126,44 @@ async fn refetches_again_after_the_cooldown() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_unknown_kids_share_one_fetch() {
+async fn concurrent_lookups_of_an_unknown_kid_share_one_fetch() {
+    // A cold store and a slow JWKS: 16 validations of one kid the issuer does not
+    // publish all queue behind the first fetch. They share its outcome (the fetch
+    // generation changed while they waited) instead of refetching: without that,
+    // the second would refetch at once (the first fetch of a cold store starts no
+    // cooldown) and the store would fetch twice.
+    let issuer = TestIssuer::start(jwks_json(&[&ES256])).await;
+    issuer.state.lock().unwrap().jwks_delay = Duration::from_millis(300);
+    let v = remote_validator(&issuer.issuer, KeyStoreOptions::default());
+    let token = garbage_kid_token("not-published", &issuer.issuer);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let v = v.clone();
+            let token = token.clone();
+            tokio::spawn(async move { v.validate(&token).await })
+        })
+        .collect();
+    for task in tasks {
+        let err = task.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, ValidationError::UnknownKeyId { .. }),
+            "{err:?}"
+        );
+    }
+    assert_eq!(v.key_store().fetch_count(), 1, "exactly one fetch");
+    assert_eq!(issuer.jwks_hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_of_a_new_kid_share_one_fetch() {
+    // A published rotation: the first lookup refetches; the others, waiting on the
+    // refresh lock, find the new key there.
     let issuer = TestIssuer::start(jwks_json(&[&ES256])).await;
     let v = remote_validator(&issuer.issuer, KeyStoreOptions::default());
     v.validate(&ES256.token(&issuer.claims())).await.unwrap();
     let rotated = TestKey::es256("es-2");
     issuer.set_jwks(jwks_json(&[&ES256, &rotated]));
+    issuer.state.lock().unwrap().jwks_delay = Duration::from_millis(300);
     let token = rotated.token(&issuer.claims());
     let tasks: Vec<_> = (0..16)
         .map(|_| {
@@ -144,6 +176,72 @@ async fn concurrent_unknown_kids_share_one_fetch() {
         task.await.unwrap().unwrap();
     }
     assert_eq!(v.key_store().fetch_count(), 2);
+}
+
+#[tokio::test]
+async fn metadata_or_jwks_redirects_are_not_followed() {
+    // Another origin serving its own key and metadata naming the real issuer.
+    let attacker = TestIssuer::start(jwks_json(&[&EDDSA])).await;
+    let issuer = TestIssuer::start(jwks_json(&[&ES256])).await;
+    let (redirecting, redirects) = redirector(&attacker.issuer).await;
+
+    // The JWKS URI answers 307 to the other origin.
+    issuer.state.lock().unwrap().oauth_metadata = Some(json!({
+        "issuer": issuer.issuer, "jwks_uri": format!("{redirecting}/jwks"),
+    }));
+    let v = remote_validator(&issuer.issuer, KeyStoreOptions::default());
+    let err = v
+        .validate(&EDDSA.token(&issuer.claims()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ValidationError::KeysUnavailable(m) if m.contains("307")),
+        "{err:?}"
+    );
+    assert_eq!(redirects.load(Ordering::SeqCst), 1);
+    assert_eq!(attacker.jwks_hits.load(Ordering::SeqCst), 0);
+
+    // The metadata URL itself redirects (the issuer is the redirecting server).
+    let v = remote_validator(&redirecting, KeyStoreOptions::default());
+    let err = v
+        .validate(&EDDSA.token(&claims_with(json!({ "iss": redirecting }))))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ValidationError::KeysUnavailable(m) if m.contains("307")),
+        "{err:?}"
+    );
+    assert_eq!(attacker.metadata_hits.load(Ordering::SeqCst), 0);
+    assert_eq!(attacker.jwks_hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn keys_from_another_origin_are_refused_even_with_a_following_client() {
+    let attacker = TestIssuer::start(jwks_json(&[&EDDSA])).await;
+    let issuer = TestIssuer::start(jwks_json(&[&ES256])).await;
+    let (redirecting, _) = redirector(&attacker.issuer).await;
+    issuer.state.lock().unwrap().oauth_metadata = Some(json!({
+        "issuer": issuer.issuer, "jwks_uri": format!("{redirecting}/jwks"),
+    }));
+    let options = KeyStoreOptions {
+        http: Some(
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .unwrap(),
+        ),
+        ..Default::default()
+    };
+    let v = remote_validator(&issuer.issuer, options);
+    let err = v
+        .validate(&EDDSA.token(&issuer.claims()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ValidationError::KeysUnavailable(m) if m.contains("another origin")),
+        "{err:?}"
+    );
+    assert!(v.key_store().key_ids().is_empty(), "no key taken");
 }
 
 #[tokio::test]

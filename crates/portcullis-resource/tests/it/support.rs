@@ -14,6 +14,7 @@ use portcullis_resource::{Clock, JwkSet, KeyStore, Validator, ValidatorBuilder};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 pub const ISSUER: &str = "https://as.example";
 pub const AUDIENCE: &str = "https://api.example";
@@ -205,6 +206,10 @@ pub struct IssuerState {
     pub jwks_body: Vec<u8>,
     pub introspection: Value,
     pub last_introspection: Option<(String, String)>,
+    /// How long the JWKS endpoint waits before answering.
+    pub jwks_delay: Duration,
+    /// How long the introspection endpoint waits before answering.
+    pub introspection_delay: Duration,
 }
 
 /// An issuer on 127.0.0.1: metadata, JWKS, introspection.
@@ -214,6 +219,8 @@ pub struct TestIssuer {
     pub metadata_hits: Arc<AtomicUsize>,
     pub jwks_hits: Arc<AtomicUsize>,
     pub introspection_hits: Arc<AtomicUsize>,
+    /// Most introspection requests seen in flight at once.
+    pub introspection_max_in_flight: Arc<AtomicUsize>,
 }
 
 impl TestIssuer {
@@ -231,10 +238,15 @@ impl TestIssuer {
             jwks_body: serde_json::to_vec(&jwks).unwrap(),
             introspection: json!({ "active": false }),
             last_introspection: None,
+            jwks_delay: Duration::ZERO,
+            introspection_delay: Duration::ZERO,
         }));
         let metadata_hits = Arc::new(AtomicUsize::new(0));
         let jwks_hits = Arc::new(AtomicUsize::new(0));
         let introspection_hits = Arc::new(AtomicUsize::new(0));
+        let introspection_max_in_flight = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max_in_flight = introspection_max_in_flight.clone();
         let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state.clone());
         let (m1, m2, j, i) = (
             metadata_hits.clone(),
@@ -261,6 +273,8 @@ impl TestIssuer {
                 "/jwks",
                 get(move || async move {
                     j.fetch_add(1, Ordering::SeqCst);
+                    let delay = s3.lock().unwrap().jwks_delay;
+                    tokio::time::sleep(delay).await;
                     let body = s3.lock().unwrap().jwks_body.clone();
                     ([(http::header::CONTENT_TYPE, "application/json")], body)
                 }),
@@ -269,6 +283,11 @@ impl TestIssuer {
                 "/introspect",
                 post(move |headers: http::HeaderMap, body: String| async move {
                     i.fetch_add(1, Ordering::SeqCst);
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_in_flight.fetch_max(now, Ordering::SeqCst);
+                    let delay = s4.lock().unwrap().introspection_delay;
+                    tokio::time::sleep(delay).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
                     let auth = headers
                         .get(http::header::AUTHORIZATION)
                         .map(|v| v.to_str().unwrap().to_owned())
@@ -285,6 +304,7 @@ impl TestIssuer {
             metadata_hits,
             jwks_hits,
             introspection_hits,
+            introspection_max_in_flight,
         }
     }
 
@@ -295,6 +315,26 @@ impl TestIssuer {
     pub fn claims(&self) -> Value {
         claims_with(json!({ "iss": self.issuer }))
     }
+}
+
+/// A server on 127.0.0.1 answering every request with `307 Temporary Redirect` to
+/// `to` + the request's path (307 keeps the method and the body). Returns its base URL
+/// and how many requests it got.
+pub async fn redirector(to: &str) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let to = to.to_owned();
+    let app = Router::new().fallback(move |uri: http::Uri| async move {
+        counted.fetch_add(1, Ordering::SeqCst);
+        (
+            http::StatusCode::TEMPORARY_REDIRECT,
+            [(http::header::LOCATION, format!("{to}{}", uri.path()))],
+        )
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, hits)
 }
 
 fn document(doc: Option<Value>) -> axum::response::Response {

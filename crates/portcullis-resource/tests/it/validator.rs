@@ -379,7 +379,8 @@ async fn rejects_tampered_payload() {
     let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
     let err = validator().validate(&tampered).await.unwrap_err();
     assert!(matches!(err, ValidationError::BadSignature), "{err:?}");
-    // A tampered header (kid swapped to another known key) fails too.
+    // A tampered header (an extra member, same kid and alg) fails too: the header is
+    // part of the signing input (RFC 7515 §5.2).
     let header = b64(serde_json::to_vec(
         &json!({ "alg": "ES256", "typ": "at+jwt", "kid": "es-1", "x": 1 }),
     )
