@@ -8,7 +8,7 @@ use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
 use crate::authorization::pending::PendingAuthorization;
 use crate::client::{Client, ClientSecrets};
-use crate::device::{DeviceAuthorization, DevicePoll};
+use crate::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
 use crate::keys::{SigningAlgorithm, StoredSigningKey};
 use crate::secret::SecretDigest;
 use crate::session::BrowserSession;
@@ -240,40 +240,29 @@ pub trait Store: Send + Sync + 'static {
     async fn device_authorization_insert(
         &self,
         authorization: &DeviceAuthorization,
-    ) -> Result<(), StoreError> {
-        let _ = authorization;
-        Err(StoreError::Other("device authorizations: not implemented yet".into()))
-    }
+    ) -> Result<(), StoreError>;
     /// The device authorization with this device code digest, whatever its state.
     async fn device_authorization_get(
         &self,
         device_code_digest: &SecretDigest,
-    ) -> Result<Option<DeviceAuthorization>, StoreError> {
-        let _ = device_code_digest;
-        Err(StoreError::Other("device authorizations: not implemented yet".into()))
-    }
+    ) -> Result<Option<DeviceAuthorization>, StoreError>;
     /// RFC 8628 §3.3: the authorization a user code names, only if it is still
     /// waiting for the user (`Pending`, not consumed) and `now < expires_at`.
     async fn device_authorization_find_by_user_code(
         &self,
         user_code_digest: &SecretDigest,
         now: UnixTime,
-    ) -> Result<Option<DeviceAuthorization>, StoreError> {
-        let _ = (user_code_digest, now);
-        Err(StoreError::Other("device authorizations: not implemented yet".into()))
-    }
+    ) -> Result<Option<DeviceAuthorization>, StoreError>;
     /// Records the user's decision: `Approved` or `Denied` (never `Pending`), in one
     /// conditional statement (`… WHERE status = 'pending' AND expires_at > now`).
-    /// `true` for exactly one caller; `false` if it was decided already, expired or absent.
+    /// `true` for exactly one caller; `false` if it was decided already, expired or
+    /// absent. A `Pending` decision writes nothing and returns `false`.
     async fn device_authorization_decide(
         &self,
         device_code_digest: &SecretDigest,
-        decision: &crate::device::DeviceAuthorizationStatus,
+        decision: &DeviceAuthorizationStatus,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let _ = (device_code_digest, decision, now);
-        Err(StoreError::Other("device authorizations: not implemented yet".into()))
-    }
+    ) -> Result<bool, StoreError>;
     /// RFC 8628 §3.5: records a poll by `client_id` at `now` in ONE statement and
     /// returns the row after it: `too_fast` when the previous poll was less than
     /// `interval` seconds ago, in which case `interval` grows by
@@ -285,21 +274,27 @@ pub trait Store: Send + Sync + 'static {
         device_code_digest: &SecretDigest,
         client_id: &str,
         now: UnixTime,
-    ) -> Result<Option<DevicePoll>, StoreError> {
-        let _ = (device_code_digest, client_id, now);
-        Err(StoreError::Other("device authorizations: not implemented yet".into()))
-    }
-    /// Single use (RFC 8628 §3.5 / RFC 6749 §10.5): marks an approved authorization
-    /// consumed in one conditional statement (`… WHERE status = 'approved' AND
-    /// consumed_at IS NULL AND expires_at > now`). `true` for exactly one caller.
+    ) -> Result<Option<DevicePoll>, StoreError>;
+    /// Single use (RFC 8628 §3.5 / RFC 6749 §10.5), in one transaction: marks an
+    /// approved authorization consumed with one conditional statement (`… WHERE status
+    /// = 'approved' AND consumed_at IS NULL AND expires_at > now`) and, only if that
+    /// marked it, stores `first_refresh_token` (when given: the first of its family) and
+    /// records `access_token_jti` (valid until `access_token_expires_at`) in that
+    /// family, as [`Store::refresh_token_insert`] does (without a refresh token there
+    /// is no family, and the jti is not recorded). `true` for exactly one caller;
+    /// `false`, nothing written, if it was not approved, used, expired or absent. An
+    /// error (say [`StoreError::Conflict`] on the refresh token or the jti) writes
+    /// nothing either, so the code can still be redeemed. Why one transaction: a refresh
+    /// token stored after the consume could fail and burn the approved code with no
+    /// tokens issued.
     async fn device_authorization_consume(
         &self,
         device_code_digest: &SecretDigest,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let _ = (device_code_digest, now);
-        Err(StoreError::Other("device authorizations: not implemented yet".into()))
-    }
+        first_refresh_token: Option<&RefreshToken>,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError>;
 
     /// Deletes rows that can no longer matter at `now` (seconds since the epoch), at
     /// most `limit` rows per table:
@@ -312,7 +307,10 @@ pub trait Store: Send + Sync + 'static {
     /// - `revoked_access_tokens` with `expires_at <= now` (the token is dead anyway);
     /// - `refresh_tokens` with `expires_at <= now`, whatever their state (an expired
     ///   token is refused anyway);
-    /// - the family records of access tokens with `expires_at <= now`.
+    /// - the family records of access tokens with `expires_at <= now`;
+    /// - `device_authorizations` with `expires_at <= now`, whatever their state (a
+    ///   dead device code answers `invalid_grant` once purged instead of
+    ///   `expired_token`; the refresh tokens it issued live on in their own table).
     ///
     /// One short statement per table, each its own transaction, so no lock is held
     /// across tables or for long: `limit` is the batch size. Meant to be called
@@ -336,6 +334,8 @@ pub struct PurgeCounts {
     pub refresh_tokens: u64,
     /// Family records of expired access tokens, in rows.
     pub family_access_tokens: u64,
+    /// Expired device authorizations (RFC 8628), in rows.
+    pub device_authorizations: u64,
 }
 
 impl PurgeCounts {
@@ -347,6 +347,7 @@ impl PurgeCounts {
             .saturating_add(self.revoked_access_tokens)
             .saturating_add(self.refresh_tokens)
             .saturating_add(self.family_access_tokens)
+            .saturating_add(self.device_authorizations)
     }
 }
 

@@ -7,6 +7,9 @@ use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
 use crate::authorization::pending::PendingAuthorization;
 use crate::client::{Client, ClientSecrets, RecordSource};
+use crate::device::{
+    DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll, SLOW_DOWN_INCREMENT,
+};
 use crate::keys::{
     KeyRing, KeyRingError, KeyStatus, MasterKey, SigningAlgorithm, StoredSigningKey,
 };
@@ -54,6 +57,14 @@ struct Inner {
     refresh_tokens: BTreeMap<[u8; 32], RefreshToken>,
     /// `jti` → (family_id, exp) of the access tokens issued in a refresh token family.
     family_access_tokens: BTreeMap<String, (String, UnixTime)>,
+    /// Device authorizations by device code digest.
+    devices: BTreeMap<[u8; 32], DeviceAuthorization>,
+    /// How many coming device authorization inserts fail with a user code conflict.
+    device_insert_conflicts: usize,
+    /// Consume the polled device authorization right after the next poll returns.
+    consume_after_next_device_poll: Option<UnixTime>,
+    /// The next refresh token insert fails with a conflict (checked before any write).
+    conflict_on_next_refresh_insert: bool,
     race_after_next_code_get: Option<Race>,
 }
 
@@ -77,6 +88,25 @@ impl MemoryStore {
     /// code is consumed with `(jti, exp)` before the caller's own consume runs.
     pub fn consume_after_next_get(&self, jti: &str, exp: UnixTime) {
         self.lock().race_after_next_code_get = Some((jti.to_owned(), exp));
+    }
+
+    /// Makes the next `n` `device_authorization_insert` calls fail with
+    /// [`StoreError::Conflict`], as if their user code were taken.
+    pub fn conflict_on_next_device_inserts(&self, n: usize) {
+        self.lock().device_insert_conflicts = n;
+    }
+
+    /// Simulates another poll on another node redeeming a device authorization right
+    /// after the next `device_authorization_poll` read it: that poll returns the row
+    /// unconsumed, then the row is consumed at `at` before the caller's own consume.
+    pub fn consume_device_after_next_poll(&self, at: UnixTime) {
+        self.lock().consume_after_next_device_poll = Some(at);
+    }
+
+    /// Makes the next refresh token insert (on its own, in a rotation or in a device
+    /// redemption) fail with [`StoreError::Conflict`], writing nothing.
+    pub fn conflict_on_next_refresh_insert(&self) {
+        self.lock().conflict_on_next_refresh_insert = true;
     }
 }
 
@@ -564,6 +594,145 @@ impl Store for MemoryStore {
         Ok(self.lock().revoked.contains_key(jti))
     }
 
+    async fn device_authorization_insert(
+        &self,
+        authorization: &DeviceAuthorization,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.device_insert_conflicts > 0 {
+            inner.device_insert_conflicts -= 1;
+            return Err(StoreError::Conflict("user code (simulated)".into()));
+        }
+        let key = *authorization.device_code_digest.as_bytes();
+        if inner.devices.contains_key(&key) {
+            return Err(StoreError::Conflict("device code".into()));
+        }
+        if inner
+            .devices
+            .values()
+            .any(|d| d.user_code_digest == authorization.user_code_digest)
+        {
+            return Err(StoreError::Conflict("user code".into()));
+        }
+        inner.devices.insert(key, authorization.clone());
+        Ok(())
+    }
+
+    async fn device_authorization_get(
+        &self,
+        device_code_digest: &SecretDigest,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        Ok(self
+            .lock()
+            .devices
+            .get(device_code_digest.as_bytes())
+            .cloned())
+    }
+
+    async fn device_authorization_find_by_user_code(
+        &self,
+        user_code_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        Ok(self
+            .lock()
+            .devices
+            .values()
+            .find(|d| {
+                d.user_code_digest == *user_code_digest
+                    && d.status == DeviceAuthorizationStatus::Pending
+                    && d.consumed_at.is_none()
+                    && now < d.expires_at
+            })
+            .cloned())
+    }
+
+    async fn device_authorization_decide(
+        &self,
+        device_code_digest: &SecretDigest,
+        decision: &DeviceAuthorizationStatus,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        if *decision == DeviceAuthorizationStatus::Pending {
+            return Ok(false);
+        }
+        let mut inner = self.lock();
+        match inner
+            .devices
+            .get_mut(device_code_digest.as_bytes())
+            .filter(|d| d.status == DeviceAuthorizationStatus::Pending && now < d.expires_at)
+        {
+            Some(device) => {
+                device.status = decision.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn device_authorization_poll(
+        &self,
+        device_code_digest: &SecretDigest,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<DevicePoll>, StoreError> {
+        let mut inner = self.lock();
+        let race = inner.consume_after_next_device_poll.take();
+        let Some(device) = inner
+            .devices
+            .get_mut(device_code_digest.as_bytes())
+            .filter(|d| d.client_id == client_id)
+        else {
+            return Ok(None);
+        };
+        let too_fast = device
+            .last_polled_at
+            .is_some_and(|last| now < last.saturating_add(device.interval));
+        if too_fast {
+            device.interval = device.interval.saturating_add(SLOW_DOWN_INCREMENT);
+        }
+        device.last_polled_at = Some(now);
+        let poll = DevicePoll {
+            authorization: device.clone(),
+            too_fast,
+        };
+        if let Some(at) = race {
+            device.consumed_at = device.consumed_at.or(Some(at));
+        }
+        Ok(Some(poll))
+    }
+
+    async fn device_authorization_consume(
+        &self,
+        device_code_digest: &SecretDigest,
+        now: UnixTime,
+        first_refresh_token: Option<&RefreshToken>,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let redeemable = inner
+            .devices
+            .get(device_code_digest.as_bytes())
+            .is_some_and(|d| {
+                matches!(d.status, DeviceAuthorizationStatus::Approved { .. })
+                    && d.consumed_at.is_none()
+                    && now < d.expires_at
+            });
+        if !redeemable {
+            return Ok(false);
+        }
+        // The refresh token first: it checks before it writes, so a conflict leaves the
+        // store unchanged (the code is not burned), like the SQL transaction.
+        if let Some(token) = first_refresh_token {
+            inner.insert_refresh_token(token, access_token_jti, access_token_expires_at)?;
+        }
+        if let Some(device) = inner.devices.get_mut(device_code_digest.as_bytes()) {
+            device.consumed_at = Some(now);
+        }
+        Ok(true)
+    }
+
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError> {
         let mut inner = self.lock();
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -578,6 +747,7 @@ impl Store for MemoryStore {
             family_access_tokens: purge(&mut inner.family_access_tokens, limit, |(_, exp)| {
                 *exp <= now
             }),
+            device_authorizations: purge(&mut inner.devices, limit, |d| d.expires_at <= now),
         })
     }
 }
@@ -592,7 +762,9 @@ impl Inner {
         access_token_expires_at: UnixTime,
     ) -> Result<(), StoreError> {
         let key = *token.token_digest.as_bytes();
-        if self.refresh_tokens.contains_key(&key) {
+        if std::mem::take(&mut self.conflict_on_next_refresh_insert)
+            || self.refresh_tokens.contains_key(&key)
+        {
             return Err(StoreError::Conflict("refresh token".into()));
         }
         if self.family_access_tokens.contains_key(access_token_jti) {

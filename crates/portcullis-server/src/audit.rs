@@ -109,3 +109,44 @@ pub fn logout(request_id: &str, subject: &str, client_id: Option<&str>) {
 pub fn token_revoked(request_id: &str, client_id: &str, what: &str) {
     tracing::info!(target: TARGET, event = "token_revoked", outcome = "success", request_id, client_id, revoked = what);
 }
+
+/// RFC 8628 §3.2: a device authorization was created for `client_id` (neither the
+/// device code nor the user code is logged).
+pub fn device_authorization_issued(request_id: &str, client_id: &str, scope: &str) {
+    tracing::info!(target: TARGET, event = "device_authorization_issued", outcome = "success", request_id, client_id, scope);
+}
+
+/// A device authorization request was refused (client, grant, scope, target).
+pub fn device_authorization_refused(
+    request_id: &str,
+    client_id: Option<&str>,
+    error: &str,
+    reason: &str,
+) {
+    tracing::info!(
+        target: TARGET,
+        event = "device_authorization_refused",
+        outcome = "failure",
+        request_id,
+        client_id = client_id.unwrap_or(""),
+        error,
+        reason,
+    );
+}
+
+/// A user code typed on the verification page was refused: `reason` is
+/// `unknown_or_expired` or `throttled` (RFC 8628 §5.1; the code is never logged).
+pub fn user_code_refused(request_id: &str, reason: &str) {
+    tracing::warn!(target: TARGET, event = "user_code", outcome = "failure", request_id, reason);
+}
+
+/// The user approved or denied a device authorization (RFC 8628 §3.3).
+pub fn device_authorization_decided(
+    request_id: &str,
+    client_id: &str,
+    subject: &str,
+    decision: &str,
+    scope: &str,
+) {
+    tracing::info!(target: TARGET, event = "device_authorization_decided", outcome = decision, request_id, client_id, subject, scope);
+}

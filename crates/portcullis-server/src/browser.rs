@@ -147,6 +147,70 @@ pub fn has_binding(state: &AppState, jar: &CookieJar, expected: &SecretDigest) -
         .is_some_and(|c| expected.matches(c.value()))
 }
 
+/// The CSRF token of the device verification page's form (RFC 8628 §3.3), and the
+/// browser-binding cookie to set if this browser had none.
+///
+/// The token is derived from this browser's binding cookie (SHA-256 of a label and the
+/// cookie value), compared in constant time when the form comes back. Why this and not
+/// a stored token: the page has no pending request yet to keep one in, and only the
+/// HttpOnly cookie, which a cross-site page can neither read nor (SameSite=Lax) send
+/// with a POST, makes a token valid: a signed double submit with no server state.
+///
+/// # Errors
+/// [`StoreError::Other`] if no randomness is available for a new cookie.
+pub fn device_form_token(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<(String, Option<HeaderValue>), StoreError> {
+    let names = state.cookie_names();
+    if let Some(cookie) = jar.get(names.browser).filter(|c| !c.value().is_empty()) {
+        return Ok((derive_device_form_token(cookie.value()), None));
+    }
+    let value = fresh_secret()?;
+    let header = names.set_cookie(names.browser, value.expose_secret(), None);
+    Ok((
+        derive_device_form_token(value.expose_secret()),
+        Some(header),
+    ))
+}
+
+/// Whether `presented` is this browser's device form token (constant time). `false`
+/// without a binding cookie.
+pub fn device_form_token_matches(
+    state: &AppState,
+    jar: &CookieJar,
+    presented: Option<&str>,
+) -> bool {
+    let Some(cookie) = jar
+        .get(state.cookie_names().browser)
+        .filter(|c| !c.value().is_empty())
+    else {
+        return false;
+    };
+    let expected = derive_device_form_token(cookie.value());
+    presented.is_some_and(|p| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(p.as_bytes(), expected.as_bytes()).is_ok()
+    })
+}
+
+/// A key naming this browser for throttling (the digest of its binding cookie, never
+/// the cookie itself), if it has one.
+pub fn browser_key(state: &AppState, jar: &CookieJar) -> Option<String> {
+    use base64::Engine;
+    jar.get(state.cookie_names().browser)
+        .filter(|c| !c.value().is_empty())
+        .map(|c| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(SecretDigest::of(c.value()).as_bytes())
+        })
+}
+
+fn derive_device_form_token(binding: &str) -> String {
+    use base64::Engine;
+    let digest = SecretDigest::of(&format!("portcullis device verification form:{binding}"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_bytes())
+}
+
 /// Appends `Set-Cookie` headers to a response's headers.
 pub fn append_cookies(headers: &mut HeaderMap, cookies: impl IntoIterator<Item = HeaderValue>) {
     for cookie in cookies {
@@ -177,6 +241,15 @@ mod tests {
             !cookie.contains("Domain"),
             "__Host- cookies have no Domain: {cookie}"
         );
+    }
+
+    #[test]
+    fn device_form_tokens_depend_on_the_binding_cookie_and_do_not_reveal_it() {
+        let a = derive_device_form_token("cookie-a");
+        assert_eq!(a, derive_device_form_token("cookie-a"));
+        assert_ne!(a, derive_device_form_token("cookie-b"));
+        assert!(!a.contains("cookie-a"));
+        assert_eq!(a.len(), 43, "base64url of 32 bytes");
     }
 
     #[test]

@@ -82,8 +82,12 @@ pub struct FileTokens {
     pub refresh_token_ttl: Option<i64>,
     /// Authorization code lifetime; default 60, at most 600 (RFC 6749 §4.1.2).
     pub authorization_code_ttl: Option<i64>,
-    /// Device code lifetime; default 600.
+    /// Device code and user code lifetime (RFC 8628 §3.2 `expires_in`); default 600,
+    /// at most 3 600.
     pub device_code_ttl: Option<i64>,
+    /// Minimum seconds between a device's polls of the token endpoint (RFC 8628 §3.2
+    /// `interval`); default 5, 1 to 60.
+    pub device_poll_interval: Option<i64>,
     /// Browser session (single sign-on) lifetime; default 36 000 (10 h), at most
     /// 2 592 000 (30 days).
     pub session_ttl: Option<i64>,
@@ -161,6 +165,8 @@ pub struct TokenLifetimes {
     pub authorization_code_ttl: i64,
     /// Device code lifetime.
     pub device_code_ttl: i64,
+    /// Seconds a device waits between polls (RFC 8628 §3.2 `interval`).
+    pub device_poll_interval: i64,
     /// Browser session lifetime: after it the user logs in again.
     pub session_ttl: i64,
     /// Reuse grace after a refresh token's rotation (0: none).
@@ -174,6 +180,7 @@ impl Default for TokenLifetimes {
             refresh_token_ttl: 2_592_000,
             authorization_code_ttl: 60,
             device_code_ttl: 600,
+            device_poll_interval: portcullis_core::device::DEFAULT_POLL_INTERVAL,
             session_ttl: 36_000,
             refresh_token_reuse_grace: 0,
         }
@@ -549,6 +556,12 @@ fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String> {
             d.device_code_ttl,
             3_600,
         )?,
+        device_poll_interval: check(
+            "device_poll_interval",
+            file.device_poll_interval,
+            d.device_poll_interval,
+            60,
+        )?,
         session_ttl: check("session_ttl", file.session_ttl, d.session_ttl, 2_592_000)?,
         refresh_token_reuse_grace: match file.refresh_token_reuse_grace {
             None => d.refresh_token_reuse_grace,
@@ -603,6 +616,7 @@ access_token_ttl = 900
 refresh_token_ttl = 2592000
 authorization_code_ttl = 60
 device_code_ttl = 600
+device_poll_interval = 5
 
 [[clients]]
 client_id = "web"
@@ -808,6 +822,21 @@ claims = { tenant_id = "abc-tenant" }
             e.message.contains("tokens.refresh_token_reuse_grace"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn device_poll_interval_defaults_to_five_seconds_and_is_bounded() {
+        let c = resolve("", &[]).unwrap();
+        assert_eq!(c.tokens.device_poll_interval, 5);
+        assert_eq!(c.tokens.device_code_ttl, 600);
+        let c = resolve("[tokens]\ndevice_poll_interval = 1", &[]).unwrap();
+        assert_eq!(c.tokens.device_poll_interval, 1);
+        assert!(resolve("[tokens]\ndevice_poll_interval = 60", &[]).is_ok());
+        for bad in [0, 61, -5] {
+            let e = resolve(&format!("[tokens]\ndevice_poll_interval = {bad}"), &[]).unwrap_err();
+            assert!(e.message.contains("tokens.device_poll_interval"), "{e}");
+            assert!(e.message.contains("between 1 and 60"), "{e}");
+        }
     }
 
     #[test]

@@ -19,6 +19,11 @@ use std::path::Path;
 pub const DEMO_SERVICE_CLIENT_ID: &str = "demo-service";
 /// The demo public client (authorization code + PKCE).
 pub const DEMO_APP_CLIENT_ID: &str = "demo-app";
+/// The demo command-line client (RFC 8628 device grant; also authorization code + PKCE
+/// on a loopback redirect, RFC 8252).
+pub const DEMO_CLI_CLIENT_ID: &str = "demo-cli";
+/// Redirect URI of the demo command-line client (loopback: any port, RFC 8252 §7.3).
+pub const DEMO_CLI_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 /// The demo user.
 pub const DEMO_USERNAME: &str = "demo";
 /// The API audience the demo clients may request.
@@ -115,7 +120,29 @@ pub async fn seed(
         audiences: vec![DEMO_AUDIENCE.into()],
         ..Default::default()
     };
-    for registration in [service, app] {
+    let cli = ClientRegistration {
+        client_id: DEMO_CLI_CLIENT_ID.into(),
+        client_name: Some("Demo CLI (device authorization)".into()),
+        token_endpoint_auth_method: Some("none".into()),
+        grant_types: Some(vec![
+            "urn:ietf:params:oauth:grant-type:device_code".into(),
+            "authorization_code".into(),
+            "refresh_token".into(),
+        ]),
+        redirect_uris: vec![DEMO_CLI_REDIRECT_URI.into()],
+        scopes: [
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "read:orders",
+        ]
+        .map(String::from)
+        .to_vec(),
+        audiences: vec![DEMO_AUDIENCE.into()],
+        ..Default::default()
+    };
+    for registration in [service, app, cli] {
         let client = registration
             .validate(RecordSource::Admin, now)
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
@@ -174,11 +201,20 @@ pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
         format!(
             "  public client   client_id={DEMO_APP_CLIENT_ID}  (authorization_code + PKCE; redirect_uri {DEMO_REDIRECT_URI})"
         ),
+        format!(
+            "  cli client      client_id={DEMO_CLI_CLIENT_ID}  (device authorization, RFC 8628; verification page {issuer}{})",
+            portcullis_proto::routes::DEVICE
+        ),
         format!("  user            username={DEMO_USERNAME}  password={password}"),
         String::new(),
         "Get an access token:".to_owned(),
         format!(
             "  curl -s -u '{DEMO_SERVICE_CLIENT_ID}:{secret}' -d grant_type=client_credentials -d scope=read:orders {issuer}/token"
+        ),
+        String::new(),
+        "Log in from a terminal (device authorization: open the printed URL, sign in as the user above, approve):".to_owned(),
+        format!(
+            "  portcullis login --issuer {issuer} --client-id {DEMO_CLI_CLIENT_ID} --scope \"openid read:orders\""
         ),
         String::new(),
         authorization_code_example(issuer),

@@ -8,6 +8,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_core::device::authorization::DeviceAuthorizationError;
 use portcullis_core::grants::token_endpoint::TokenError;
 use portcullis_proto::error::sanitize_description;
 use portcullis_proto::{ErrorCode, ErrorResponse};
@@ -73,6 +74,14 @@ impl From<&TokenError> for OAuthError {
             allow: None,
             required_scope: None,
         }
+    }
+}
+
+/// RFC 8628 §3.2: the device authorization endpoint answers errors as the token
+/// endpoint does (RFC 6749 §5.2), through the same mapping.
+impl From<&DeviceAuthorizationError> for OAuthError {
+    fn from(error: &DeviceAuthorizationError) -> Self {
+        Self::new(error.code(), error.description())
     }
 }
 

@@ -1,5 +1,5 @@
-//! Housekeeping: expired pending requests, sessions, authorization codes and revoked
-//! `jti`s are deleted in the background, in small batches (each its own short
+//! Housekeeping: expired pending requests, sessions, authorization codes, device
+//! authorizations and revoked `jti`s are deleted in the background, in small batches (each its own short
 //! statement, so requests never wait behind a long delete). Safe on several nodes at
 //! once: each batch deletes what is expired at that moment, whoever runs it.
 
@@ -47,6 +47,7 @@ pub async fn purge_once(store: &dyn Store, now: portcullis_core::UnixTime) -> u6
                     counts.revoked_access_tokens,
                     counts.refresh_tokens,
                     counts.family_access_tokens,
+                    counts.device_authorizations,
                 ]
                 .contains(&u64::from(PURGE_BATCH));
                 if !full {

@@ -1,8 +1,10 @@
 //! The user's side of the authorization code flow (RFC 6749 §4.1.1, OIDC Core
 //! §3.1.2.3–3.1.2.5): from a validated request, through the login and consent pages,
-//! to the redirect that carries the code.
+//! to the redirect that carries the code; and of a device authorization (RFC 8628
+//! §3.3), through the same pages to a recorded decision.
 //!
-//! The protocol decisions are core's (`next_step`, `issue_code`); this module keeps
+//! The protocol decisions are core's (`next_step`, `device_next_step`, `issue_code`,
+//! `record_decision`); this module keeps
 //! the browser-facing state: the pending request (its id in the page URL, a CSRF token
 //! in each form, both bound to the browser's cookie), the session cookie, and the
 //! responses (pages and redirects).
@@ -16,8 +18,12 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use portcullis_core::UnixTime;
 use portcullis_core::authorization::code::issue_code;
-use portcullis_core::authorization::decision::{Authentication, NextStep, next_step};
-use portcullis_core::authorization::pending::{PENDING_AUTHORIZATION_TTL, PendingAuthorization};
+use portcullis_core::authorization::decision::{
+    Authentication, NextStep, device_next_step, next_step,
+};
+use portcullis_core::authorization::pending::{
+    PENDING_AUTHORIZATION_TTL, PendingAuthorization, PendingDevice,
+};
 use portcullis_core::authorization::request::{
     AuthorizeReason, RedirectError, ValidatedAuthorizationRequest, success_location,
 };
@@ -90,6 +96,16 @@ pub async fn load_pending(
 }
 
 impl Pending {
+    /// The extra CSP `form-action` source of this request's pages: the redirect URI's
+    /// origin, where the consent form's answer may redirect; none for a device
+    /// authorization, which ends on our own page.
+    pub fn form_target(&self) -> Option<&str> {
+        match self.row.device {
+            Some(_) => None,
+            None => Some(&self.row.request.redirect_uri),
+        }
+    }
+
     /// Whether the form's CSRF token is this request's (constant time).
     pub fn csrf_matches(&self, presented: Option<&str>) -> bool {
         presented.is_some_and(|p| {
@@ -130,6 +146,19 @@ pub async fn proceed(
     pending: Option<Pending>,
     mut cookies: Vec<HeaderValue>,
 ) -> Response {
+    if let Some(device) = pending.as_ref().and_then(|p| p.row.device.clone()) {
+        return proceed_device(
+            state,
+            jar,
+            request_id,
+            request,
+            device,
+            authentication,
+            pending,
+            cookies,
+        )
+        .await;
+    }
     let now = state.clock().now();
     let approved = match &authentication {
         Some(a) => match state
@@ -195,7 +224,7 @@ pub async fn proceed(
             let user = authentication.as_ref().filter(|_| !login);
             let id = match pending {
                 Some(p) => p.id,
-                None => match create_pending(state, jar, request, user, now).await {
+                None => match create_pending(state, jar, request, None, user, now).await {
                     Ok((id, cookie)) => {
                         cookies.extend(cookie);
                         id
@@ -206,6 +235,44 @@ pub async fn proceed(
             see_other(&page_url(page, &id), cookies)
         }
     }
+}
+
+/// The device variant of [`proceed`] (RFC 8628 §3.3): to the login page without a
+/// session, else always to the consent page (core's `device_next_step`), creating the
+/// pending request for `device` bound to this browser, or reusing `pending`.
+#[allow(clippy::too_many_arguments)]
+pub async fn proceed_device(
+    state: &AppState,
+    jar: &CookieJar,
+    request_id: &str,
+    request: ValidatedAuthorizationRequest,
+    device: PendingDevice,
+    authentication: Option<Authentication>,
+    pending: Option<Pending>,
+    mut cookies: Vec<HeaderValue>,
+) -> Response {
+    let now = state.clock().now();
+    let login = matches!(
+        device_next_step(authentication.as_ref(), &request),
+        NextStep::Login
+    );
+    let page = if login {
+        routes::LOGIN
+    } else {
+        routes::CONSENT
+    };
+    let user = authentication.as_ref().filter(|_| !login);
+    let id = match pending {
+        Some(p) => p.id,
+        None => match create_pending(state, jar, request, Some(device), user, now).await {
+            Ok((id, cookie)) => {
+                cookies.extend(cookie);
+                id
+            }
+            Err(e) => return store_error_page(state, &e, request_id),
+        },
+    };
+    see_other(&page_url(page, &id), cookies)
 }
 
 /// `page?request=id` (the id is base64url, but encode it anyway).
@@ -251,12 +318,14 @@ pub async fn issue_and_redirect(
     }
 }
 
-/// Stores a new pending request bound to this browser; returns its id and the
-/// browser cookie to set, if the browser had none.
+/// Stores a new pending request bound to this browser (for a device authorization
+/// when `device` is set); returns its id and the browser cookie to set, if the browser
+/// had none.
 async fn create_pending(
     state: &AppState,
     jar: &CookieJar,
     request: ValidatedAuthorizationRequest,
+    device: Option<PendingDevice>,
     authentication: Option<&Authentication>,
     now: UnixTime,
 ) -> Result<(String, Option<HeaderValue>), StoreError> {
@@ -270,7 +339,7 @@ async fn create_pending(
         csrf_token: csrf.expose_secret().to_owned(),
         user_id: authentication.map(|a| a.user_id.clone()),
         auth_time: authentication.map(|a| a.auth_time),
-        device: None,
+        device,
         created_at: now,
         expires_at: now.saturating_add(PENDING_AUTHORIZATION_TTL),
     };

@@ -102,6 +102,45 @@ pub struct ConsentView {
     pub request: String,
     /// CSRF token.
     pub csrf_token: String,
+    /// For a device authorization: the user code (`XXXX-XXXX`), shown prominently so
+    /// the user can compare it with the device's screen (RFC 8628 §5.4 remote phishing).
+    pub user_code: Option<String>,
+}
+
+/// The device verification page (RFC 8628 §3.3): one field, `user_code` (a contract),
+/// and a CSRF token.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DeviceEntryView {
+    /// Layout.
+    pub chrome: Chrome,
+    /// Where the form posts.
+    pub action: &'static str,
+    /// CSRF token (derived from the browser-binding cookie).
+    pub csrf_token: String,
+    /// Pre-filled code (from `verification_uri_complete`, RFC 8628 §3.3.1), or what was
+    /// typed.
+    pub user_code: String,
+    /// Why the last entry failed.
+    pub error: Option<String>,
+}
+
+/// The end of a device authorization in the browser: connected, denied, or too late.
+#[derive(Template)]
+#[template(path = "device_done.html")]
+pub struct DeviceDoneView {
+    /// Layout.
+    pub chrome: Chrome,
+    /// Short title.
+    pub title: String,
+    /// What happened.
+    pub message: String,
+    /// What to do next.
+    pub advice: String,
+    /// Whether the message reports a problem (announced to screen readers).
+    pub alert: bool,
+    /// The request id, for support.
+    pub request_id: Option<String>,
 }
 
 /// Shown after logout when there is nowhere to redirect.
@@ -233,6 +272,32 @@ mod tests {
         assert!(
             csp.contains("form-action 'self' com.example.app:;"),
             "{csp}"
+        );
+    }
+
+    #[test]
+    fn pages_without_a_redirect_target_post_only_to_us() {
+        // The device pages (RFC 8628 §3.3) end on our own pages: no other origin.
+        let csp = content_security_policy(None, None);
+        assert!(csp.contains("form-action 'self';"), "{csp}");
+    }
+
+    #[test]
+    fn the_device_page_has_a_labelled_user_code_field_and_escapes_it() {
+        let view = DeviceEntryView {
+            chrome: Chrome::new(&Branding::default()),
+            action: routes::DEVICE,
+            csrf_token: "tok".into(),
+            user_code: "\"><script>".into(),
+            error: Some("<b>no</b>".into()),
+        };
+        let html = view.render().unwrap();
+        assert!(html.contains(r#"<label for="user_code">"#), "{html}");
+        assert!(html.contains(r#"name="user_code""#), "{html}");
+        assert!(html.contains(r#"name="csrf_token" value="tok""#), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>no</b>"),
+            "{html}"
         );
     }
 

@@ -2,8 +2,8 @@
 //! (request id, tracing that never logs secrets, body limit, security headers).
 
 use crate::endpoints::{
-    assets, authorize, consent, discovery, end_session, health, introspection, jwks, login,
-    revocation, token, userinfo,
+    assets, authorize, consent, device, device_authorization, discovery, end_session, health,
+    introspection, jwks, login, revocation, token, userinfo,
 };
 use crate::extract::request_id_header;
 use crate::state::AppState;
@@ -44,6 +44,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             routes::REVOCATION,
             post(revocation::revocation_post).fallback(revocation::revocation_method_not_allowed),
+        )
+        .route(
+            routes::DEVICE_AUTHORIZATION,
+            post(device_authorization::device_authorization_post)
+                .fallback(device_authorization::device_authorization_method_not_allowed),
+        )
+        .route(
+            routes::DEVICE,
+            get(device::device_get).post(device::device_post),
         )
         .route(
             routes::AUTHORIZE,

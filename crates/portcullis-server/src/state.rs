@@ -6,7 +6,7 @@ use crate::clients::ClientCache;
 use crate::config::Config;
 use crate::endpoints::discovery;
 use crate::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_key, refresh_loop};
-use crate::throttle::LoginThrottle;
+use crate::throttle::{DeviceAuthorizationThrottle, LoginThrottle, UserCodeThrottle};
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use portcullis_core::keys::{KeyRing, MasterKey};
@@ -55,6 +55,9 @@ struct Inner {
     stylesheet: Bytes,
     cookie_names: CookieNames,
     throttle: Arc<LoginThrottle>,
+    user_code_throttle: Arc<UserCodeThrottle>,
+    device_authorization_throttle: Arc<DeviceAuthorizationThrottle>,
+    master: Arc<MasterKey>,
     password_slots: Arc<Semaphore>,
     dummy_password_hash: String,
 }
@@ -96,6 +99,19 @@ impl AppState {
     pub fn throttle(&self) -> &LoginThrottle {
         &self.inner.throttle
     }
+    /// Wrong user-code accounting of the device verification page (RFC 8628 §5.1).
+    pub fn user_code_throttle(&self) -> &UserCodeThrottle {
+        &self.inner.user_code_throttle
+    }
+    /// Device authorization requests per address.
+    pub fn device_authorization_throttle(&self) -> &DeviceAuthorizationThrottle {
+        &self.inner.device_authorization_throttle
+    }
+    /// The master key, which also seals the user code kept in a pending device
+    /// authorization ([`crate::endpoints::device::seal_user_code`]).
+    pub fn master_key(&self) -> &MasterKey {
+        &self.inner.master
+    }
     /// Permits for concurrent argon2id verifications (one per core).
     pub fn password_slots(&self) -> &Semaphore {
         &self.inner.password_slots
@@ -133,13 +149,19 @@ impl App {
         let stylesheet = Bytes::from(crate::pages::stylesheet(&config.branding));
         let dummy_password_hash = dummy_password_hash().await?;
         let throttle = Arc::new(LoginThrottle::new());
+        let user_code_throttle = Arc::new(UserCodeThrottle::new());
+        let device_authorization_throttle = Arc::new(DeviceAuthorizationThrottle::new());
         let pruner = {
             let throttle = Arc::clone(&throttle);
+            let user_code_throttle = Arc::clone(&user_code_throttle);
+            let device_authorization_throttle = Arc::clone(&device_authorization_throttle);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
                 loop {
                     tick.tick().await;
                     throttle.prune();
+                    user_code_throttle.prune();
+                    device_authorization_throttle.prune();
                 }
             })
         };
@@ -167,6 +189,9 @@ impl App {
                 stylesheet,
                 cookie_names: CookieNames::for_issuer(&config_issuer),
                 throttle,
+                user_code_throttle,
+                device_authorization_throttle,
+                master: Arc::clone(&master),
                 password_slots: Arc::new(Semaphore::new(cores)),
                 dummy_password_hash,
             }),

@@ -7,8 +7,9 @@
 
 use portcullis_core::StoreError;
 use portcullis_core::authorization::code::AuthorizationCode;
-use portcullis_core::authorization::pending::PendingAuthorization;
+use portcullis_core::authorization::pending::{PendingAuthorization, PendingDevice};
 use portcullis_core::client::{Client, ClientSecrets, RecordSource};
+use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
@@ -285,8 +286,9 @@ impl SessionRecord {
     }
 }
 
-/// One row of `pending_authorizations`, column for column.
-#[derive(Debug, sqlx::FromRow)]
+/// One row of `pending_authorizations`, column for column. `Debug` redacts
+/// `device_user_code` (the sealed user code of a device authorization).
+#[derive(sqlx::FromRow)]
 pub(crate) struct PendingAuthorizationRecord {
     pub id_digest: Vec<u8>,
     pub request: String,
@@ -296,6 +298,28 @@ pub(crate) struct PendingAuthorizationRecord {
     pub auth_time: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
+    pub device_code_digest: Option<Vec<u8>>,
+    pub device_user_code: Option<String>,
+}
+
+impl std::fmt::Debug for PendingAuthorizationRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAuthorizationRecord")
+            .field("id_digest", &self.id_digest)
+            .field("request", &self.request)
+            .field("browser_digest", &self.browser_digest)
+            .field("csrf_token", &self.csrf_token)
+            .field("user_id", &self.user_id)
+            .field("auth_time", &self.auth_time)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("device_code_digest", &self.device_code_digest)
+            .field(
+                "device_user_code",
+                &self.device_user_code.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl PendingAuthorizationRecord {
@@ -313,6 +337,11 @@ impl PendingAuthorizationRecord {
             auth_time: pending.auth_time,
             created_at: pending.created_at,
             expires_at: pending.expires_at,
+            device_code_digest: pending
+                .device
+                .as_ref()
+                .map(|d| digest_bytes(&d.device_code_digest)),
+            device_user_code: pending.device.as_ref().map(|d| d.sealed_user_code.clone()),
         })
     }
 
@@ -321,6 +350,22 @@ impl PendingAuthorizationRecord {
     /// # Errors
     /// [`StoreError::Corrupt`] naming the column that does not decode.
     pub fn decode(self) -> Result<PendingAuthorization, StoreError> {
+        let device = match (self.device_code_digest, self.device_user_code) {
+            (None, None) => None,
+            (Some(digest), Some(sealed_user_code)) => Some(PendingDevice {
+                device_code_digest: digest_from(
+                    "pending_authorizations.device_code_digest",
+                    &digest,
+                )?,
+                sealed_user_code,
+            }),
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "pending_authorizations.device_user_code: set without device_code_digest, or the reverse"
+                        .into(),
+                ));
+            }
+        };
         Ok(PendingAuthorization {
             id_digest: digest_from("pending_authorizations.id_digest", &self.id_digest)?,
             request: from_json("pending_authorizations.request", &self.request)?,
@@ -331,8 +376,7 @@ impl PendingAuthorizationRecord {
             csrf_token: self.csrf_token,
             user_id: self.user_id,
             auth_time: self.auth_time,
-            // Issue 5 skeleton: the device store helper persists it (migration 0004).
-            device: None,
+            device,
             created_at: self.created_at,
             expires_at: self.expires_at,
         })
@@ -464,6 +508,118 @@ impl RefreshTokenRecord {
             rotated_at: self.rotated_at,
             revoked_at: self.revoked_at,
         })
+    }
+}
+
+/// One row of `device_authorizations`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DeviceAuthorizationRecord {
+    pub device_code_digest: Vec<u8>,
+    pub user_code_digest: Vec<u8>,
+    pub client_id: String,
+    pub scopes: String,
+    pub resources: String,
+    pub status: String,
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub poll_interval: i64,
+    pub last_polled_at: Option<i64>,
+    pub last_poll_too_fast: bool,
+    pub consumed_at: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl DeviceAuthorizationRecord {
+    /// The row that stores a new `authorization` (no poll recorded as too fast).
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] if a list cannot be serialized as JSON.
+    pub fn encode(authorization: &DeviceAuthorization) -> Result<Self, StoreError> {
+        let (status, user_id, auth_time) = encode_device_status(&authorization.status);
+        Ok(Self {
+            device_code_digest: digest_bytes(&authorization.device_code_digest),
+            user_code_digest: digest_bytes(&authorization.user_code_digest),
+            client_id: authorization.client_id.clone(),
+            scopes: to_json("device_authorizations.scopes", &authorization.scopes)?,
+            resources: to_json("device_authorizations.resources", &authorization.resources)?,
+            status: status.to_owned(),
+            user_id,
+            auth_time,
+            poll_interval: authorization.interval,
+            last_polled_at: authorization.last_polled_at,
+            last_poll_too_fast: false,
+            consumed_at: authorization.consumed_at,
+            created_at: authorization.created_at,
+            expires_at: authorization.expires_at,
+        })
+    }
+
+    /// The device authorization this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the column that does not decode.
+    pub fn decode(self) -> Result<DeviceAuthorization, StoreError> {
+        Ok(self.decode_poll()?.authorization)
+    }
+
+    /// The row as a [`Store::device_authorization_poll`] returns it: the
+    /// authorization and whether the poll that wrote it came too soon.
+    ///
+    /// [`Store::device_authorization_poll`]: portcullis_core::Store::device_authorization_poll
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the column that does not decode.
+    pub fn decode_poll(self) -> Result<DevicePoll, StoreError> {
+        let status = match (self.status.as_str(), self.user_id, self.auth_time) {
+            ("pending", None, None) => DeviceAuthorizationStatus::Pending,
+            ("denied", None, None) => DeviceAuthorizationStatus::Denied,
+            ("approved", Some(user_id), Some(auth_time)) => {
+                DeviceAuthorizationStatus::Approved { user_id, auth_time }
+            }
+            ("pending" | "denied" | "approved", _, _) => {
+                return Err(StoreError::Corrupt(format!(
+                    "device_authorizations.user_id: does not fit status `{}`",
+                    self.status
+                )));
+            }
+            (other, _, _) => return Err(unknown("device_authorizations.status", other)),
+        };
+        Ok(DevicePoll {
+            authorization: DeviceAuthorization {
+                device_code_digest: digest_from(
+                    "device_authorizations.device_code_digest",
+                    &self.device_code_digest,
+                )?,
+                user_code_digest: digest_from(
+                    "device_authorizations.user_code_digest",
+                    &self.user_code_digest,
+                )?,
+                scopes: from_json("device_authorizations.scopes", &self.scopes)?,
+                resources: from_json("device_authorizations.resources", &self.resources)?,
+                client_id: self.client_id,
+                status,
+                interval: self.poll_interval,
+                last_polled_at: self.last_polled_at,
+                consumed_at: self.consumed_at,
+                created_at: self.created_at,
+                expires_at: self.expires_at,
+            },
+            too_fast: self.last_poll_too_fast,
+        })
+    }
+}
+
+/// `device_authorizations.status` and the `user_id`, `auth_time` stored with it.
+pub(crate) fn encode_device_status(
+    status: &DeviceAuthorizationStatus,
+) -> (&'static str, Option<String>, Option<i64>) {
+    match status {
+        DeviceAuthorizationStatus::Pending => ("pending", None, None),
+        DeviceAuthorizationStatus::Approved { user_id, auth_time } => {
+            ("approved", Some(user_id.clone()), Some(*auth_time))
+        }
+        DeviceAuthorizationStatus::Denied => ("denied", None, None),
     }
 }
 
@@ -644,5 +800,24 @@ mod tests {
         let mut record = ClientRecord::encode(&client()).unwrap();
         record.claims = "[1, 2]".into();
         assert!(corrupt_column(record).starts_with("clients.claims: "));
+    }
+
+    #[test]
+    fn pending_authorization_record_debug_redacts_the_user_code() {
+        let record = PendingAuthorizationRecord {
+            id_digest: vec![1; 32],
+            request: "{}".into(),
+            browser_digest: vec![2; 32],
+            csrf_token: "csrf".into(),
+            user_id: None,
+            auth_time: None,
+            created_at: 1,
+            expires_at: 2,
+            device_code_digest: Some(vec![3; 32]),
+            device_user_code: Some("sealed-user-code".into()),
+        };
+        let shown = format!("{record:?}");
+        assert!(!shown.contains("sealed-user-code"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }

@@ -138,11 +138,11 @@ pub(crate) use bind_session;
 macro_rules! pending_columns {
     () => {
         "id_digest, request, browser_digest, csrf_token, user_id, auth_time, created_at, \
-         expires_at"
+         expires_at, device_code_digest, device_user_code"
     };
 }
 
-/// Binds a [`crate::codec::PendingAuthorizationRecord`] as `$1`…`$8` of
+/// Binds a [`crate::codec::PendingAuthorizationRecord`] as `$1`…`$10` of
 /// [`PENDING_INSERT`].
 macro_rules! bind_pending {
     ($query:expr, $record:expr) => {{
@@ -156,6 +156,8 @@ macro_rules! bind_pending {
             .bind(r.auth_time)
             .bind(r.created_at)
             .bind(r.expires_at)
+            .bind(r.device_code_digest)
+            .bind(r.device_user_code)
     }};
 }
 pub(crate) use bind_pending;
@@ -223,6 +225,40 @@ macro_rules! bind_refresh_token {
     }};
 }
 pub(crate) use bind_refresh_token;
+
+/// Columns of `device_authorizations`, in [`crate::codec::DeviceAuthorizationRecord`]
+/// and [`bind_device`] order.
+macro_rules! device_columns {
+    () => {
+        "device_code_digest, user_code_digest, client_id, scopes, resources, status, user_id, \
+         auth_time, poll_interval, last_polled_at, last_poll_too_fast, consumed_at, created_at, \
+         expires_at"
+    };
+}
+
+/// Binds a [`crate::codec::DeviceAuthorizationRecord`] as `$1`…`$14` of
+/// [`DEVICE_INSERT`].
+macro_rules! bind_device {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.device_code_digest)
+            .bind(r.user_code_digest)
+            .bind(r.client_id)
+            .bind(r.scopes)
+            .bind(r.resources)
+            .bind(r.status)
+            .bind(r.user_id)
+            .bind(r.auth_time)
+            .bind(r.poll_interval)
+            .bind(r.last_polled_at)
+            .bind(r.last_poll_too_fast)
+            .bind(r.consumed_at)
+            .bind(r.created_at)
+            .bind(r.expires_at)
+    }};
+}
+pub(crate) use bind_device;
 
 /// Round trip for readiness checks.
 pub(crate) const PING: &str = "SELECT 1";
@@ -354,7 +390,7 @@ pub(crate) const SESSION_DELETE_FOR_USER: &str = "DELETE FROM browser_sessions W
 pub(crate) const PENDING_INSERT: &str = concat!(
     "INSERT INTO pending_authorizations (",
     pending_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
 
 /// `$1` = id digest, `$2` = now: only a live request.
@@ -448,6 +484,57 @@ pub(crate) const FAMILY_ACCESS_TOKEN_INSERT: &str =
 pub(crate) const ACCESS_TOKEN_FAMILY: &str =
     "SELECT family_id FROM family_access_tokens WHERE jti = $1";
 
+/// See [`device_columns`].
+pub(crate) const DEVICE_INSERT: &str = concat!(
+    "INSERT INTO device_authorizations (",
+    device_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+);
+
+/// `$1` = device code digest, whatever the row's state.
+pub(crate) const DEVICE_GET: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM device_authorizations WHERE device_code_digest = $1"
+);
+
+/// `$1` = user code digest, `$2` = now: only a row still waiting for the user.
+pub(crate) const DEVICE_FIND_BY_USER_CODE: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM device_authorizations WHERE user_code_digest = $1 AND status = 'pending' \
+     AND consumed_at IS NULL AND expires_at > $2"
+);
+
+/// `$1` = device code digest, `$2` = status (`approved` or `denied`), `$3`/`$4` =
+/// user_id and auth_time (both NULL for `denied`), `$5` = now. Decided once, in one
+/// statement: of two concurrent decisions only one finds the row pending.
+pub(crate) const DEVICE_DECIDE: &str = "UPDATE device_authorizations \
+     SET status = $2, user_id = $3, auth_time = $4 \
+     WHERE device_code_digest = $1 AND status = 'pending' AND expires_at > $5";
+
+/// `$1` = device code digest, `$2` = client_id, `$3` = now, `$4` = the slow_down
+/// increment. One statement records the poll, decides whether it came too soon and
+/// grows the interval if so (RFC 8628 §3.5): every SET expression reads the row as it
+/// was before this UPDATE, on both backends, and concurrent polls of one row queue on
+/// its write lock (PostgreSQL re-evaluates them on the row the previous one left), so
+/// each too-soon poll adds the increment once. Another client's poll matches no row.
+pub(crate) const DEVICE_POLL: &str = concat!(
+    "UPDATE device_authorizations SET \
+     poll_interval = CASE WHEN last_polled_at IS NOT NULL AND $3 < last_polled_at + poll_interval \
+         THEN poll_interval + $4 ELSE poll_interval END, \
+     last_poll_too_fast = (last_polled_at IS NOT NULL AND $3 < last_polled_at + poll_interval), \
+     last_polled_at = $3 \
+     WHERE device_code_digest = $1 AND client_id = $2 RETURNING ",
+    device_columns!()
+);
+
+/// `$1` = device code digest, `$2` = now. Single use in one statement: of two
+/// concurrent polls of an approved code, only one consumes it.
+pub(crate) const DEVICE_CONSUME: &str = "UPDATE device_authorizations SET consumed_at = $2 \
+     WHERE device_code_digest = $1 AND status = 'approved' AND consumed_at IS NULL \
+     AND expires_at > $2";
+
 // The purge of expired rows (`Store::purge_expired`): `$1` = now, `$2` = the most rows
 // to delete. Each is one statement that picks a batch by primary key through the
 // `expires_at` index, then deletes it: `DELETE … LIMIT` exists on neither backend
@@ -479,3 +566,9 @@ pub(crate) const PURGE_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE 
 /// Family records of access tokens that have expired anyway.
 pub(crate) const PURGE_FAMILY_ACCESS_TOKENS: &str = "DELETE FROM family_access_tokens \
      WHERE jti IN (SELECT jti FROM family_access_tokens WHERE expires_at <= $1 LIMIT $2)";
+
+/// Expired device authorizations, whatever their state: a dead device code is refused
+/// anyway, and the tokens it issued do not depend on its row.
+pub(crate) const PURGE_DEVICE_AUTHORIZATIONS: &str = "DELETE FROM device_authorizations \
+     WHERE device_code_digest IN (SELECT device_code_digest FROM device_authorizations \
+     WHERE expires_at <= $1 LIMIT $2)";

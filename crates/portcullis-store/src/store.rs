@@ -6,19 +6,22 @@
 //! (`sqlite.rs`, `postgres.rs`).
 
 use crate::codec::{
-    AuthorizationCodeRecord, ClientRecord, PendingAuthorizationRecord, RefreshTokenRecord,
-    SessionRecord, SigningKeyRecord, UserRecord, decode_scopes, digest_bytes, encode_scopes,
-    encode_secrets, id_list,
+    AuthorizationCodeRecord, ClientRecord, DeviceAuthorizationRecord, PendingAuthorizationRecord,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord, UserRecord, decode_scopes, digest_bytes,
+    encode_device_status, encode_scopes, encode_secrets, id_list,
 };
 use crate::error::classify;
 use crate::sql::{
-    self, bind_client, bind_code, bind_new_key, bind_pending, bind_refresh_token, bind_session,
-    bind_user,
+    self, bind_client, bind_code, bind_device, bind_new_key, bind_pending, bind_refresh_token,
+    bind_session, bind_user,
 };
 use async_trait::async_trait;
 use portcullis_core::authorization::code::AuthorizationCode;
 use portcullis_core::authorization::pending::PendingAuthorization;
 use portcullis_core::client::{Client, ClientSecrets};
+use portcullis_core::device::{
+    DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll, SLOW_DOWN_INCREMENT,
+};
 use portcullis_core::keys::StoredSigningKey;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
@@ -697,6 +700,141 @@ where
         Ok(found.is_some())
     }
 
+    async fn device_authorization_insert(
+        &self,
+        authorization: &DeviceAuthorization,
+    ) -> Result<(), StoreError> {
+        let what = format!(
+            "device authorization of client `{}` (device code or user code)",
+            authorization.client_id
+        );
+        let record = DeviceAuthorizationRecord::encode(authorization)?;
+        bind_device!(sqlx::query::<DB>(sql::DEVICE_INSERT), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&what))?;
+        Ok(())
+    }
+
+    async fn device_authorization_get(
+        &self,
+        device_code_digest: &SecretDigest,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        sqlx::query_as::<DB, DeviceAuthorizationRecord>(sql::DEVICE_GET)
+            .bind(digest_bytes(device_code_digest))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a device authorization"))?
+            .map(DeviceAuthorizationRecord::decode)
+            .transpose()
+    }
+
+    async fn device_authorization_find_by_user_code(
+        &self,
+        user_code_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        sqlx::query_as::<DB, DeviceAuthorizationRecord>(sql::DEVICE_FIND_BY_USER_CODE)
+            .bind(digest_bytes(user_code_digest))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a device authorization by user code"))?
+            .map(DeviceAuthorizationRecord::decode)
+            .transpose()
+    }
+
+    async fn device_authorization_decide(
+        &self,
+        device_code_digest: &SecretDigest,
+        decision: &DeviceAuthorizationStatus,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        if *decision == DeviceAuthorizationStatus::Pending {
+            return Ok(false);
+        }
+        let (status, user_id, auth_time) = encode_device_status(decision);
+        let result = sqlx::query::<DB>(sql::DEVICE_DECIDE)
+            .bind(digest_bytes(device_code_digest))
+            .bind(status.to_owned())
+            .bind(user_id)
+            .bind(auth_time)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(classify("recording the decision on a device authorization"))?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn device_authorization_poll(
+        &self,
+        device_code_digest: &SecretDigest,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<DevicePoll>, StoreError> {
+        // fetch_all: the UPDATE … RETURNING runs to completion; the primary key makes
+        // it at most one row.
+        sqlx::query_as::<DB, DeviceAuthorizationRecord>(sql::DEVICE_POLL)
+            .bind(digest_bytes(device_code_digest))
+            .bind(client_id.to_owned())
+            .bind(now)
+            .bind(SLOW_DOWN_INCREMENT)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("recording a poll of a device authorization"))?
+            .into_iter()
+            .next()
+            .map(DeviceAuthorizationRecord::decode_poll)
+            .transpose()
+    }
+
+    async fn device_authorization_consume(
+        &self,
+        device_code_digest: &SecretDigest,
+        now: UnixTime,
+        first_refresh_token: Option<&RefreshToken>,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let what = "redeeming a device authorization (and storing its refresh token)";
+        let first = first_refresh_token
+            .map(|token| RefreshTokenRecord::encode(token).map(|record| (token, record)))
+            .transpose()?;
+        // Dropping `tx` on an early return rolls back: a lost race, or a refresh token
+        // that cannot be stored, leaves the authorization as it was (not burned).
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify(what))?;
+        // The conditional UPDATE is the single-use decision: on PostgreSQL a racing
+        // transaction waits for this row's lock, then finds `consumed_at` set.
+        let consumed = sqlx::query::<DB>(sql::DEVICE_CONSUME)
+            .bind(digest_bytes(device_code_digest))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(what))?;
+        if DB::rows_affected(&consumed) != 1 {
+            return Ok(false);
+        }
+        if let Some((token, record)) = first {
+            bind_refresh_token!(sqlx::query::<DB>(sql::REFRESH_TOKEN_INSERT), record)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(what))?;
+            sqlx::query::<DB>(sql::FAMILY_ACCESS_TOKEN_INSERT)
+                .bind(access_token_jti.to_owned())
+                .bind(token.family_id.clone())
+                .bind(access_token_expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(what))?;
+        }
+        tx.commit().await.map_err(classify(what))?;
+        Ok(true)
+    }
+
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError> {
         // Each statement commits on its own: no transaction spans the tables, and
         // none holds its locks longer than one batch takes to delete.
@@ -729,6 +867,11 @@ where
             family_access_tokens: purge(
                 sql::PURGE_FAMILY_ACCESS_TOKENS,
                 "purging family records of expired access tokens",
+            )
+            .await?,
+            device_authorizations: purge(
+                sql::PURGE_DEVICE_AUTHORIZATIONS,
+                "purging expired device authorizations",
             )
             .await?,
         })

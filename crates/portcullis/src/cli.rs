@@ -34,6 +34,13 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Sign in at an OAuth 2.1 / OpenID Connect server (any that publishes RFC 8414 or
+    /// OpenID Connect Discovery metadata): device flow by default, or the browser with
+    /// `--browser`. Prints the token response as JSON (or saves it with `--save`).
+    Login(LoginArgs),
+    /// Get, refresh or inspect tokens at an OAuth 2.1 / OpenID Connect server.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 /// `portcullis client …`
@@ -107,8 +114,10 @@ pub struct ClientCreate {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuthMethod {
     /// HTTP Basic.
+    #[value(alias = "client_secret_basic")]
     ClientSecretBasic,
     /// Body parameters.
+    #[value(alias = "client_secret_post")]
     ClientSecretPost,
 }
 
@@ -162,4 +171,134 @@ pub enum Alg {
     /// RSA (id_tokens).
     #[value(name = "RS256")]
     Rs256,
+}
+
+/// The server and the client: `--issuer` and `--client-id`.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The issuer identifier (RFC 8414 §2): endpoints are discovered from its metadata.
+    /// https, or http on a loopback host (127.0.0.1, [::1], localhost).
+    #[arg(long, value_name = "URL")]
+    pub issuer: String,
+    /// The client_id registered at the server.
+    #[arg(long, value_name = "ID")]
+    pub client_id: String,
+}
+
+/// How a confidential client sends its secret. The secret itself never comes from the
+/// command line (other users can read it there): from standard input, or from the
+/// environment variable PORTCULLIS_CLIENT_SECRET.
+#[derive(Debug, Args)]
+pub struct ClientSecretArgs {
+    /// Read the client secret from standard input (first line). Without it,
+    /// PORTCULLIS_CLIENT_SECRET is used when set; with neither, `login` and
+    /// `token refresh` act as a public client.
+    #[arg(long)]
+    pub client_secret_stdin: bool,
+    /// How to send the client secret (RFC 6749 §2.3.1).
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub auth_method: Option<AuthMethod>,
+}
+
+/// What the token is for: scope and resource indicators.
+#[derive(Debug, Args)]
+pub struct GrantRequestArgs {
+    /// Scope to request; repeat it or pass a space-separated list.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Resource indicator (RFC 8707), the API the token is for; repeatable.
+    #[arg(long = "resource", value_name = "URI")]
+    pub resources: Vec<String>,
+}
+
+/// Arguments of `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub secret: ClientSecretArgs,
+    #[command(flatten)]
+    pub request: GrantRequestArgs,
+    /// Sign in with the system browser (authorization code + PKCE, redirect to a
+    /// loopback port, RFC 8252) instead of the device flow (RFC 8628).
+    #[arg(long)]
+    pub browser: bool,
+    /// With --browser: do not open a browser; only print the URL to open.
+    #[arg(long, requires = "browser")]
+    pub no_open: bool,
+    /// Give up after this many seconds without a sign-in (default: 300 with
+    /// --browser; the lifetime of the code for the device flow).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
+    /// Save the token response to FILE (mode 0600, replaced atomically) instead of
+    /// printing it.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+/// `portcullis token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Get a token for the client itself (RFC 6749 §4.4). The secret comes from
+    /// --client-secret-stdin or PORTCULLIS_CLIENT_SECRET.
+    ClientCredentials(ClientCredentialsArgs),
+    /// Exchange a refresh token for new tokens (RFC 6749 §6). The refresh token comes
+    /// from --refresh-token-stdin, --from FILE or PORTCULLIS_REFRESH_TOKEN.
+    Refresh(RefreshArgs),
+    /// Verify a JWT against its issuer's published keys and show what it says.
+    /// Exit status 0 when it is valid, 1 otherwise.
+    Inspect(InspectArgs),
+}
+
+/// Arguments of `token client-credentials`.
+#[derive(Debug, Args)]
+pub struct ClientCredentialsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub secret: ClientSecretArgs,
+    #[command(flatten)]
+    pub request: GrantRequestArgs,
+    /// Save the token response to FILE (mode 0600, replaced atomically) instead of
+    /// printing it.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+/// Arguments of `token refresh`. The refresh token comes from --refresh-token-stdin,
+/// --from, or PORTCULLIS_REFRESH_TOKEN; a confidential client's secret from
+/// PORTCULLIS_CLIENT_SECRET or --client-secret-stdin (not both on standard input).
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub secret: ClientSecretArgs,
+    /// Read the refresh token from standard input (first line).
+    #[arg(long, conflicts_with_all = ["from", "client_secret_stdin"])]
+    pub refresh_token_stdin: bool,
+    /// Take the refresh token from a saved token response (`--save` of `login`).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Ask for less scope than was granted; repeat it or pass a space-separated list.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Save the token response to FILE (mode 0600, replaced atomically); give the
+    /// --from file to keep it current when the server rotates refresh tokens.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+/// Arguments of `token inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The JWT, or `-` to read it from standard input (preferred: a token on the
+    /// command line is visible to other users of this machine).
+    #[arg(value_name = "TOKEN|-")]
+    pub token: String,
+    /// The issuer whose keys must have signed the token. Default: the token's own
+    /// (unverified) `iss` claim, which proves nothing about who issued it.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
 }

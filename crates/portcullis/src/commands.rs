@@ -6,6 +6,7 @@ use crate::cli::{
     Alg, AuthMethod, Cli, ClientCommand, ClientCreate, Command, KeysCommand, UserCommand,
 };
 use crate::logging;
+use crate::oauth_client;
 use portcullis_core::client::{Client, ClientRegistration, RecordSource};
 use portcullis_core::clock::SystemClock;
 use portcullis_core::keys::SigningAlgorithm;
@@ -64,6 +65,33 @@ impl From<StartError> for Failure {
     }
 }
 
+/// A client command's error: one line (`context: cause: …`); exit status 2 for a
+/// [`oauth_client::UsageError`], 1 otherwise. Parts of it may come from a server or a
+/// token (an error description, an issuer, a serde message quoting a value): line
+/// breaks become spaces and every other control character (C0, DEL, C1) a `?`, so
+/// that it cannot drive the terminal.
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        let message = one_line(&format!("{e:#}"));
+        if e.downcast_ref::<oauth_client::UsageError>().is_some() {
+            Self::usage(message)
+        } else {
+            Self::runtime(message)
+        }
+    }
+}
+
+/// `text` on one line with no control characters (see `From<anyhow::Error>`).
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        })
+        .collect()
+}
+
 impl From<KeyError> for Failure {
     fn from(e: KeyError) -> Self {
         Self::runtime(e.to_string())
@@ -75,8 +103,14 @@ impl From<KeyError> for Failure {
 /// # Errors
 /// A [`Failure`] with its exit status.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    // The OAuth client commands talk to a server over HTTP: no configuration, no database.
+    let command = match cli.command {
+        Command::Login(args) => return Ok(oauth_client::login(args).await?),
+        Command::Token(command) => return Ok(oauth_client::token(command).await?),
+        other => other,
+    };
     let config = Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
-    match cli.command {
+    match command {
         Command::Serve { dev } => serve(config, dev).await,
         command => {
             let _guard = logging::init("warn,audit=info", true);
@@ -86,7 +120,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 Command::Client(c) => client(store.as_ref(), c, now).await,
                 Command::User(u) => user(store.as_ref(), u, now).await,
                 Command::Keys(k) => keys(store.as_ref(), &config, k, now).await,
-                Command::Serve { .. } => Ok(()),
+                Command::Serve { .. } | Command::Login(_) | Command::Token(_) => Ok(()),
             }
         }
     }
@@ -367,4 +401,23 @@ fn print_json(value: &Value) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
     println!("{text}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_error_is_one_line_without_control_characters() {
+        let e = anyhow::anyhow!("server said: x\u{1b}]0;title\u{7}\u{9b}31m\u{85}\u{7f}y\r\nz")
+            .context("the token endpoint refused the request");
+        let failure = Failure::from(e);
+        assert_eq!(failure.exit_code, 1);
+        assert_eq!(
+            failure.message,
+            "the token endpoint refused the request: server said: x?]0;title??31m??y  z"
+        );
+        let usage = Failure::from(anyhow::Error::new(oauth_client::UsageError("bad".into())));
+        assert_eq!((usage.exit_code, usage.message.as_str()), (2, "bad"));
+    }
 }

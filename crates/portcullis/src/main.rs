@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod logging;
+mod oauth_client;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -88,6 +88,27 @@ pub fn next_step(
     Ok(NextStep::Consent { scopes_to_approve })
 }
 
+/// RFC 8628 §3.3: the next step of a device authorization being decided in the
+/// browser. Login when nobody is logged in; otherwise the consent page with every
+/// requested scope, always: even for a first-party client (`skip_consent`) and even if
+/// the user approved these scopes before. Why (RFC 8628 §5.4, remote phishing): an
+/// attacker can start a device flow and send the user its user code; only the consent
+/// page, naming the client and showing the code to compare with the device's screen,
+/// stops the user from authorizing the attacker's device unseen. Never
+/// [`NextStep::IssueCode`]: the consent page records the decision on the device
+/// authorization instead.
+pub fn device_next_step(
+    authentication: Option<&Authentication>,
+    request: &ValidatedAuthorizationRequest,
+) -> NextStep {
+    match authentication {
+        None => NextStep::Login,
+        Some(_) => NextStep::Consent {
+            scopes_to_approve: request.scopes.clone(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +355,21 @@ mod tests {
             next_step(&r, &client(true), Some(&session(NOW)), &set(&[]), NOW),
             Ok(NextStep::IssueCode)
         );
+    }
+
+    #[test]
+    fn device_requests_need_a_login_then_always_consent() {
+        let r = request(&["openid", "profile"], Prompt::default(), None);
+        assert_eq!(device_next_step(None, &r), NextStep::Login);
+        // Even with a session, earlier consent or a first-party client: the user must
+        // see the client and compare the user code (RFC 8628 §5.4).
+        for a in [session(NOW - 10_000), fresh(NOW)] {
+            assert_eq!(
+                device_next_step(Some(&a), &r),
+                NextStep::Consent {
+                    scopes_to_approve: set(&["openid", "profile"])
+                }
+            );
+        }
     }
 }

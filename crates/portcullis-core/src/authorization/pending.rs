@@ -38,12 +38,42 @@ pub struct PendingAuthorization {
 }
 
 /// The device authorization a pending request decides (RFC 8628 §3.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PendingDevice {
     /// The device authorization's `device_code` digest (the exact row to decide).
     pub device_code_digest: SecretDigest,
-    /// The user code as the user typed it, normalised and shown `XXXX-XXXX`, for the
-    /// consent page to display so the user can compare it with the device's screen
-    /// (RFC 8628 §5.4). Kept only for the pending request's ten minutes.
-    pub user_code: String,
+    /// The user code the user typed, shown `XXXX-XXXX`, sealed by the server under its
+    /// master key (AES-256-GCM, bound to `device_code_digest`) and base64url-encoded:
+    /// the consent page opens it to display it, so the user can compare it with the
+    /// device's screen (RFC 8628 §5.4). Why sealed: it is the one live secret a
+    /// database reader could otherwise type in to approve or deny someone's device
+    /// (everything else is stored as a digest). Opaque to core; kept only for the
+    /// pending request's ten minutes.
+    pub sealed_user_code: String,
+}
+
+/// Redacted: logs never show the (sealed) user code.
+impl std::fmt::Debug for PendingDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingDevice")
+            .field("device_code_digest", &self.device_code_digest)
+            .field("sealed_user_code", &"<redacted>")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_does_not_show_the_user_code() {
+        let device = PendingDevice {
+            device_code_digest: SecretDigest::of("device code"),
+            sealed_user_code: "c2VhbGVk".into(),
+        };
+        let shown = format!("{device:?}");
+        assert!(!shown.contains("c2VhbGVk"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
 }

@@ -11,23 +11,19 @@
 //! family just before it appeared).
 
 use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
-use super::user_tokens::{access_token_audiences, user_extra_claims};
+use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
 use crate::client::authentication::AuthenticatedClient;
 use crate::pkce::{self, PkceReason, VerifiedCodeVerifier};
-use crate::scope::join_scope;
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
-use crate::tokens::access_token::{AccessTokenGrant, mint};
-use crate::tokens::id_token::{IdTokenGrant, mint_id_token};
 use crate::tokens::refresh_token::{
     RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
 };
 use portcullis_proto::ErrorCode;
 use portcullis_proto::grant::GrantType;
-use portcullis_proto::token::{TokenRequest, TokenResponse};
-use secrecy::ExposeSecret;
+use portcullis_proto::token::TokenRequest;
 use std::collections::BTreeSet;
 
 /// Why an authorization code was refused.
@@ -139,38 +135,19 @@ pub async fn issue(
         .ok_or(CodeGrantReason::UnknownUser)?;
 
     let scopes: BTreeSet<String> = stored.scopes.iter().cloned().collect();
-    let scope = join_scope(&scopes);
-    let access = mint(
-        endpoint.keys,
-        endpoint.issuer,
-        endpoint.access_token_ttl,
-        now,
-        AccessTokenGrant {
-            subject: &user.user_id,
-            client_id: &client.client_id,
+    let tokens = sign_user_tokens(
+        endpoint,
+        UserTokenGrant {
+            client,
+            user: &user,
+            scopes: &scopes,
             audiences: access_token_audiences(&stored.resources, client, endpoint.issuer),
-            scope: scope.clone(),
-            extra: user_extra_claims(client, &user),
+            auth_time: stored.auth_time,
+            nonce: stored.nonce.as_deref(),
         },
+        now,
     )?;
-    let id_token = if scopes.contains("openid") {
-        Some(mint_id_token(
-            endpoint.keys,
-            endpoint.issuer,
-            endpoint.id_token_ttl,
-            now,
-            IdTokenGrant {
-                client,
-                user: &user,
-                auth_time: stored.auth_time,
-                nonce: stored.nonce.as_deref(),
-                access_token: Some(&access.token),
-                scopes: &scopes,
-            },
-        )?)
-    } else {
-        None
-    };
+    let access = &tokens.access;
     let refresh_token = if issues_refresh_token(client, &scopes) {
         let issued = mint_refresh_token(
             RefreshTokenGrant {
@@ -200,20 +177,13 @@ pub async fn issue(
         revoke_issued_tokens(store, &digest, now).await?;
         return Err(CodeGrantReason::AlreadyUsed.into());
     }
-    Ok(TokenSuccess {
-        response: TokenResponse {
-            access_token: access.token,
-            token_type: "Bearer".to_owned(),
-            expires_in: u64::try_from(endpoint.access_token_ttl).unwrap_or(0),
-            scope,
-            refresh_token: refresh_token.map(|t| t.expose_secret().to_owned()),
-            id_token,
-        },
-        client_id: client.client_id.clone(),
-        subject: user.user_id,
-        grant_type: GrantType::AuthorizationCode,
-        jti: access.claims.jti,
-    })
+    Ok(tokens.into_success(
+        endpoint,
+        &client.client_id,
+        user.user_id,
+        GrantType::AuthorizationCode,
+        refresh_token.as_ref(),
+    ))
 }
 
 /// RFC 6749 §4.1.2: "If an authorization code is used more than once, the
@@ -616,7 +586,7 @@ mod tests {
     async fn unsupported_grant_types_list_the_supported_ones() {
         let f = Fixture::new().await;
         let request = TokenRequest {
-            grant_type: Some("urn:ietf:params:oauth:grant-type:device_code".into()),
+            grant_type: Some("urn:ietf:params:oauth:grant-type:jwt-bearer".into()),
             client_id: Some("native".into()),
             ..Default::default()
         };
@@ -625,7 +595,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.description(),
-            "grant_type `urn:ietf:params:oauth:grant-type:device_code` is not supported; supported: authorization_code, client_credentials, refresh_token"
+            "grant_type `urn:ietf:params:oauth:grant-type:jwt-bearer` is not supported; supported: authorization_code, client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:device_code"
         );
     }
 

@@ -7,11 +7,18 @@ use crate::authorization::code::issue_code;
 use crate::authorization::request::{Prompt, ValidatedAuthorizationRequest};
 use crate::client::authentication::{AuthenticatedClient, PublicClients, authenticate};
 use crate::client::{ClientRegistration, RecordSource};
+use crate::device::DeviceAuthorizationStatus;
+use crate::device::authorization::{
+    DeviceAuthorizationEndpoint, IssuedDeviceAuthorization, device_authorization_request,
+    record_decision,
+};
 use crate::keys::KeyRing;
+use crate::secret::SecretDigest;
 use crate::store::Store;
 use crate::testing::{MemoryStore, key_ring};
 use crate::user::User;
 use base64::{Engine, engine::general_purpose::STANDARD};
+use portcullis_proto::device::DeviceAuthorizationRequest;
 use portcullis_proto::token::TokenRequest;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, json};
@@ -38,7 +45,10 @@ pub(crate) const WEB_CB: &str = "https://app.example/cb";
 /// - `cli`: public, authorization_code + refresh_token, `offline_access` allowed;
 /// - `web`: confidential ([`SECRET`]), authorization_code + refresh_token, ES256 id_tokens;
 /// - `api`: confidential ([`API_SECRET`]), a resource server for [`API`] (introspection);
-/// - `svc`: confidential ([`API_SECRET`]), client_credentials for [`API`].
+/// - `svc`: confidential ([`API_SECRET`]), client_credentials for [`API`];
+/// - `tv`: public, device_code + refresh_token, `offline_access` allowed, [`API`];
+/// - `box`: public, device_code only;
+/// - `kiosk`: confidential ([`SECRET`]), device_code + refresh_token.
 pub(crate) struct Fixture {
     pub ring: KeyRing,
     pub store: MemoryStore,
@@ -85,6 +95,28 @@ impl Fixture {
                 client_secret: Some(SecretString::from(API_SECRET)),
                 grant_types: Some(vec![]),
                 introspection_audiences: vec![API.into()],
+                ..Default::default()
+            },
+            ClientRegistration {
+                client_id: "tv".into(),
+                grant_types: Some(vec![DEVICE_GRANT.into(), "refresh_token".into()]),
+                scopes: ["openid", "profile", "offline_access", "read"]
+                    .map(String::from)
+                    .into(),
+                audiences: vec![API.into(), "https://b.example".into()],
+                ..Default::default()
+            },
+            ClientRegistration {
+                client_id: "box".into(),
+                grant_types: Some(vec![DEVICE_GRANT.into()]),
+                scopes: vec!["openid".into(), "read".into()],
+                ..Default::default()
+            },
+            ClientRegistration {
+                client_id: "kiosk".into(),
+                client_secret: Some(SecretString::from(SECRET)),
+                grant_types: Some(vec![DEVICE_GRANT.into(), "refresh_token".into()]),
+                scopes: vec!["openid".into(), "read".into()],
                 ..Default::default()
             },
             ClientRegistration {
@@ -253,6 +285,72 @@ impl Fixture {
         .unwrap()
     }
 }
+
+impl Fixture {
+    /// The device authorization endpoint on this fixture's store: codes live
+    /// [`DEVICE_TTL`] seconds, polls every [`DEVICE_INTERVAL`] seconds.
+    pub fn device_endpoint(&self) -> DeviceAuthorizationEndpoint<'_> {
+        DeviceAuthorizationEndpoint {
+            device_code_ttl: DEVICE_TTL,
+            interval: DEVICE_INTERVAL,
+            clients: &self.store,
+            store: &self.store,
+        }
+    }
+
+    /// Starts a device authorization at `NOW` for the public client `client_id`.
+    pub async fn start_device(&self, client_id: &str, scope: &str) -> IssuedDeviceAuthorization {
+        let request = DeviceAuthorizationRequest {
+            client_id: Some(client_id.into()),
+            scope: Some(scope.into()),
+            ..Default::default()
+        };
+        device_authorization_request(&self.device_endpoint(), None, request, NOW)
+            .await
+            .unwrap()
+    }
+
+    /// Records [`SUB`]'s decision (logged in at `NOW - 30`) on a device authorization.
+    pub async fn decide_device(&self, issued: &IssuedDeviceAuthorization, approve: bool) {
+        let decision = if approve {
+            DeviceAuthorizationStatus::Approved {
+                user_id: SUB.into(),
+                auth_time: NOW - 30,
+            }
+        } else {
+            DeviceAuthorizationStatus::Denied
+        };
+        let digest = SecretDigest::of(issued.device_code.expose_secret());
+        assert!(
+            record_decision(&self.store, &digest, decision, NOW)
+                .await
+                .unwrap()
+        );
+    }
+
+    /// Polls the token endpoint with `device_code` as the public client `client_id`.
+    pub async fn poll_device(
+        &self,
+        client_id: &str,
+        device_code: &str,
+        now: UnixTime,
+    ) -> Result<TokenSuccess, TokenError> {
+        let request = TokenRequest {
+            grant_type: Some(DEVICE_GRANT.into()),
+            client_id: Some(client_id.into()),
+            device_code: Some(device_code.into()),
+            ..Default::default()
+        };
+        token_request(&self.endpoint(), None, request, now).await
+    }
+}
+
+/// RFC 8628 §3.4 `grant_type`.
+pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// Device code lifetime.
+pub(crate) const DEVICE_TTL: i64 = 600;
+/// Initial poll interval.
+pub(crate) const DEVICE_INTERVAL: i64 = 5;
 
 /// HTTP Basic credentials of `web`.
 pub(crate) fn web_basic() -> String {

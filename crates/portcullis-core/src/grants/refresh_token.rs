@@ -23,21 +23,18 @@
 //! operator's removal must not be outlived by a 30-day refresh token).
 
 use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
-use super::user_tokens::{access_token_audiences, user_extra_claims};
+use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::client::{Client, check_resource_uri};
-use crate::scope::{join_scope, parse_scope};
+use crate::scope::parse_scope;
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
-use crate::tokens::access_token::{AccessTokenGrant, mint};
-use crate::tokens::id_token::{IdTokenGrant, mint_id_token};
 use crate::tokens::refresh_token::{RefreshToken, RefreshTokenGrant, mint_refresh_token};
 use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
-use portcullis_proto::token::{TokenRequest, TokenResponse};
-use secrecy::ExposeSecret;
+use portcullis_proto::token::TokenRequest;
 use std::collections::BTreeSet;
 
 /// Why a refresh token request was refused. Quoted values are bounded with [`echo`].
@@ -161,39 +158,20 @@ pub async fn issue(
         .await?
         .ok_or(RefreshGrantReason::UnknownUser)?;
 
-    let scope = join_scope(&scopes);
-    let access = mint(
-        endpoint.keys,
-        endpoint.issuer,
-        endpoint.access_token_ttl,
-        now,
-        AccessTokenGrant {
-            subject: &user.user_id,
-            client_id: &client.client_id,
+    let tokens = sign_user_tokens(
+        endpoint,
+        UserTokenGrant {
+            client,
+            user: &user,
+            scopes: &scopes,
             audiences,
-            scope: scope.clone(),
-            extra: user_extra_claims(client, &user),
+            auth_time: stored.auth_time,
+            // OIDC Core §12.2: "it SHOULD NOT have a nonce Claim".
+            nonce: None,
         },
+        now,
     )?;
-    let id_token = if scopes.contains(OPENID) {
-        Some(mint_id_token(
-            endpoint.keys,
-            endpoint.issuer,
-            endpoint.id_token_ttl,
-            now,
-            IdTokenGrant {
-                client,
-                user: &user,
-                auth_time: stored.auth_time,
-                // OIDC Core §12.2: "it SHOULD NOT have a nonce Claim".
-                nonce: None,
-                access_token: Some(&access.token),
-                scopes: &scopes,
-            },
-        )?)
-    } else {
-        None
-    };
+    let access = &tokens.access;
     let successor = mint_refresh_token(
         RefreshTokenGrant {
             family_id: &stored.family_id,
@@ -220,20 +198,13 @@ pub async fn issue(
             .await?
             .into());
     }
-    Ok(TokenSuccess {
-        response: TokenResponse {
-            access_token: access.token,
-            token_type: "Bearer".to_owned(),
-            expires_in: u64::try_from(endpoint.access_token_ttl).unwrap_or(0),
-            scope,
-            refresh_token: Some(successor.token.expose_secret().to_owned()),
-            id_token,
-        },
-        client_id: client.client_id.clone(),
-        subject: user.user_id,
-        grant_type: GrantType::RefreshToken,
-        jti: access.claims.jti,
-    })
+    Ok(tokens.into_success(
+        endpoint,
+        &client.client_id,
+        user.user_id,
+        GrantType::RefreshToken,
+        Some(&successor.token),
+    ))
 }
 
 /// Why this client's `token` cannot be used at `now`, if it cannot: revoked; rotated
@@ -336,9 +307,6 @@ fn granted_audiences(
     }
     Ok(out)
 }
-
-/// The OpenID Connect scope: an id_token comes with the access token.
-const OPENID: &str = "openid";
 
 #[cfg(test)]
 mod tests;

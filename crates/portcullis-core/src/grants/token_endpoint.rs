@@ -4,6 +4,7 @@
 
 use super::authorization_code::{self, CodeGrantReason};
 use super::client_credentials::{self, ClientCredentialsReason};
+use super::device_code::{self, DeviceGrantReason};
 use super::refresh_token::{self, RefreshGrantReason};
 use crate::UnixTime;
 use crate::client::authentication::{
@@ -23,6 +24,7 @@ pub const SUPPORTED_GRANT_TYPES: &[GrantType] = &[
     GrantType::AuthorizationCode,
     GrantType::ClientCredentials,
     GrantType::RefreshToken,
+    GrantType::DeviceCode,
 ];
 
 /// What the token endpoint needs besides the request.
@@ -44,8 +46,8 @@ pub struct TokenEndpoint<'a> {
     pub keys: &'a KeyRing,
     /// Where clients are looked up (the server's bounded cache).
     pub clients: &'a dyn ClientDirectory,
-    /// Authorization codes, refresh tokens, users and the revocation list (client
-    /// credentials never touches it).
+    /// Authorization codes, device authorizations, refresh tokens, users and the
+    /// revocation list (client credentials never touches it).
     pub store: &'a dyn Store,
 }
 
@@ -94,6 +96,9 @@ pub enum TokenErrorReason {
     /// A refresh token rule.
     #[error(transparent)]
     RefreshToken(#[from] RefreshGrantReason),
+    /// A device code rule (RFC 8628 §3.5).
+    #[error(transparent)]
+    DeviceCode(#[from] DeviceGrantReason),
     /// The database failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
@@ -125,7 +130,7 @@ pub struct TokenError {
 }
 
 impl TokenError {
-    /// The RFC 6749 §5.2 / RFC 8707 §2 error code.
+    /// The RFC 6749 §5.2 / RFC 8707 §2 / RFC 8628 §3.5 error code.
     pub fn code(&self) -> ErrorCode {
         match &self.reason {
             TokenErrorReason::MissingGrantType => ErrorCode::InvalidRequest,
@@ -137,6 +142,7 @@ impl TokenError {
             TokenErrorReason::ClientCredentials(r) => r.code(),
             TokenErrorReason::AuthorizationCode(r) => r.code(),
             TokenErrorReason::RefreshToken(r) => r.code(),
+            TokenErrorReason::DeviceCode(r) => r.code(),
             TokenErrorReason::Store(StoreError::Unavailable(_)) => {
                 ErrorCode::TemporarilyUnavailable
             }
@@ -229,14 +235,13 @@ pub async fn token_request(
             now,
         ),
         GrantType::RefreshToken => refresh_token::issue(endpoint, &client, &request, now).await,
-        GrantType::DeviceCode => Err(TokenErrorReason::UnsupportedGrantType(
-            grant_type.as_str().to_owned(),
-        )),
+        GrantType::DeviceCode => device_code::issue(endpoint, &client, &request, now).await,
     };
     result.map_err(|reason| fail(reason, claimed))
 }
 
-/// `authorization_code, client_credentials, refresh_token`: the list quoted in errors.
+/// `authorization_code, client_credentials, refresh_token,
+/// urn:ietf:params:oauth:grant-type:device_code`: the list quoted in errors.
 fn supported_grant_types() -> String {
     SUPPORTED_GRANT_TYPES
         .iter()

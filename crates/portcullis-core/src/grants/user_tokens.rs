@@ -1,10 +1,21 @@
-//! What the grants that act for a user (authorization code, refresh token, later the
-//! device grant) share when they mint an access token: its `aud` and its extra claims.
+//! What the grants that act for a user (authorization code, refresh token, device
+//! code) share when they sign tokens: the access token's `aud` and extra claims, the
+//! id_token for `openid`, and the token response.
 
+use super::token_endpoint::{TokenEndpoint, TokenSuccess};
+use crate::UnixTime;
 use crate::client::Client;
+use crate::keys::KeyRingError;
+use crate::scope::join_scope;
+use crate::tokens::access_token::{AccessTokenGrant, IssuedAccessToken, mint};
+use crate::tokens::id_token::{IdTokenGrant, mint_id_token};
 use crate::user::User;
+use portcullis_proto::grant::GrantType;
 use portcullis_proto::routes;
+use portcullis_proto::token::TokenResponse;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 
 /// `aud` of a user's access token: the granted resources (RFC 8707 §2.2), else the
 /// client's first audience, else our UserInfo endpoint (a token that only serves
@@ -31,3 +42,112 @@ pub(crate) fn user_extra_claims(client: &Client, user: &User) -> Map<String, Val
     extra.extend(user.claims.clone());
     extra
 }
+
+/// What a grant acting for a user signs: for which client and user, which scopes and
+/// audiences, and the login it rests on.
+pub(crate) struct UserTokenGrant<'a> {
+    /// The client the tokens are issued to.
+    pub client: &'a Client,
+    /// The user (`sub`).
+    pub user: &'a User,
+    /// The scopes of the access token; `openid` among them adds an id_token.
+    pub scopes: &'a BTreeSet<String>,
+    /// `aud` of the access token (see [`access_token_audiences`]).
+    pub audiences: Vec<String>,
+    /// When the user authenticated (OIDC `auth_time`).
+    pub auth_time: UnixTime,
+    /// The id_token's `nonce`: the authorization request's, or `None` (refresh, device).
+    pub nonce: Option<&'a str>,
+}
+
+/// The signed tokens of a [`UserTokenGrant`], not yet returned.
+pub(crate) struct SignedUserTokens {
+    /// The access token and its claims (`jti`, `exp` go to the store).
+    pub access: IssuedAccessToken,
+    /// The space-delimited `scope` of the response.
+    pub scope: Option<String>,
+    /// The id_token, when `openid` is among the scopes.
+    pub id_token: Option<String>,
+}
+
+/// Signs the access token (RFC 9068: `sub` = the user, extra claims from
+/// [`user_extra_claims`]) and, for `openid`, the id_token (OIDC Core §3.1.3.3, with
+/// `auth_time`, the grant's `nonce` and `at_hash`), both valid from `now` for the
+/// endpoint's lifetimes. Writes nothing.
+///
+/// # Errors
+/// [`KeyRingError`] if signing fails.
+pub(crate) fn sign_user_tokens(
+    endpoint: &TokenEndpoint<'_>,
+    grant: UserTokenGrant<'_>,
+    now: UnixTime,
+) -> Result<SignedUserTokens, KeyRingError> {
+    let scope = join_scope(grant.scopes);
+    let access = mint(
+        endpoint.keys,
+        endpoint.issuer,
+        endpoint.access_token_ttl,
+        now,
+        AccessTokenGrant {
+            subject: &grant.user.user_id,
+            client_id: &grant.client.client_id,
+            audiences: grant.audiences,
+            scope: scope.clone(),
+            extra: user_extra_claims(grant.client, grant.user),
+        },
+    )?;
+    let id_token = if grant.scopes.contains(OPENID) {
+        Some(mint_id_token(
+            endpoint.keys,
+            endpoint.issuer,
+            endpoint.id_token_ttl,
+            now,
+            IdTokenGrant {
+                client: grant.client,
+                user: grant.user,
+                auth_time: grant.auth_time,
+                nonce: grant.nonce,
+                access_token: Some(&access.token),
+                scopes: grant.scopes,
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(SignedUserTokens {
+        access,
+        scope,
+        id_token,
+    })
+}
+
+impl SignedUserTokens {
+    /// The RFC 6749 §5.1 success: `token_type` Bearer, `expires_in` the access token
+    /// lifetime in seconds, `refresh_token` if one was issued.
+    pub(crate) fn into_success(
+        self,
+        endpoint: &TokenEndpoint<'_>,
+        client_id: &str,
+        subject: String,
+        grant_type: GrantType,
+        refresh_token: Option<&SecretString>,
+    ) -> TokenSuccess {
+        TokenSuccess {
+            response: TokenResponse {
+                access_token: self.access.token,
+                token_type: "Bearer".to_owned(),
+                expires_in: u64::try_from(endpoint.access_token_ttl).unwrap_or(0),
+                scope: self.scope,
+                refresh_token: refresh_token.map(|t| t.expose_secret().to_owned()),
+                id_token: self.id_token,
+            },
+            client_id: client_id.to_owned(),
+            subject,
+            grant_type,
+            jti: self.access.claims.jti,
+        }
+    }
+}
+
+/// The OpenID Connect scope (OIDC Core §3.1.2.1): asks for an id_token.
+const OPENID: &str = "openid";

@@ -3,9 +3,15 @@
 //! remembers the scopes for this user and client (so the next request for them skips
 //! the page, and a request for more shows only the new ones), `deny` sends
 //! `access_denied` to the client.
+//!
+//! For a device authorization (RFC 8628 §3.3) the page also shows the user code to
+//! compare with the device's screen (§5.4), always lists every requested scope, and the
+//! answer is recorded on the device authorization (which the device's next poll reads)
+//! and ends on a page of ours instead of a redirect.
 
 use crate::audit;
 use crate::browser::current_session;
+use crate::endpoints::device::device_done_page;
 use crate::extract::{PageForm, RequestId};
 use crate::interaction::{
     Pending, PendingError, PendingQuery, error_page, issue_and_redirect, load_pending, page_url,
@@ -17,8 +23,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
+use portcullis_core::UnixTime;
+use portcullis_core::authorization::pending::PendingDevice;
 use portcullis_core::authorization::request::AuthorizeReason;
 use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::device::DeviceAuthorizationStatus;
+use portcullis_core::device::authorization::record_decision;
 use portcullis_core::session::BrowserSession;
 use portcullis_proto::authorize::consent_form;
 use portcullis_proto::routes;
@@ -66,7 +76,9 @@ pub async fn consent_get(
         Ok(a) => a,
         Err(e) => return store_error_page(&state, &e, &request_id),
     };
-    let to_approve: Vec<&String> = if request.prompt.consent {
+    // A device authorization shows every scope, however much was approved before
+    // (RFC 8628 §5.4: the user must see what the device asks for).
+    let to_approve: Vec<&String> = if request.prompt.consent || pending.row.device.is_some() {
         request.scopes.iter().collect()
     } else {
         request
@@ -84,6 +96,17 @@ pub async fn consent_get(
     let username = match state.store().user_get(&session.user_id).await {
         Ok(Some(u)) => u.username,
         Ok(None) => return pending_error_page(&state, PendingError::Gone, &request_id),
+        Err(e) => return store_error_page(&state, &e, &request_id),
+    };
+    // RFC 8628 §5.4: the code the user typed, to compare with the device's screen.
+    let user_code = match pending
+        .row
+        .device
+        .as_ref()
+        .map(|d| crate::endpoints::device::open_user_code(&state, d))
+        .transpose()
+    {
+        Ok(code) => code,
         Err(e) => return store_error_page(&state, &e, &request_id),
     };
     let view = ConsentView {
@@ -104,12 +127,13 @@ pub async fn consent_get(
         already_approved,
         request: pending.id.clone(),
         csrf_token: pending.row.csrf_token.clone(),
+        user_code,
     };
     render(
         StatusCode::OK,
         &view,
         state.config().branding.logo_url.as_ref(),
-        Some(&request.redirect_uri),
+        pending.form_target(),
     )
 }
 
@@ -141,6 +165,9 @@ pub async fn consent_post(
             );
         }
     };
+    if let Some(device) = pending.row.device.clone() {
+        return decide_device(&state, &request_id, pending, &session, device, approve, now).await;
+    }
     // Single use: of two submissions (double click, two tabs) only one goes on.
     match state
         .store()
@@ -187,6 +214,97 @@ pub async fn consent_post(
         Vec::new(),
     )
     .await
+}
+
+/// RFC 8628 §3.3: the user's answer to a device authorization. The pending request is
+/// taken first (single use: a double submission decides once), then the decision is
+/// recorded on the device authorization in one conditional statement (core's
+/// `record_decision`); if it was decided or expired meanwhile, nothing changes and the
+/// page says so.
+async fn decide_device(
+    state: &AppState,
+    request_id: &str,
+    pending: Pending,
+    session: &BrowserSession,
+    device: PendingDevice,
+    approve: bool,
+    now: UnixTime,
+) -> Response {
+    match state
+        .store()
+        .pending_authorization_take(&pending.digest, now)
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => return pending_error_page(state, PendingError::Gone, request_id),
+        Err(e) => return store_error_page(state, &e, request_id),
+    }
+    let request = pending.row.request;
+    let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
+    let decision = if approve {
+        DeviceAuthorizationStatus::Approved {
+            user_id: session.user_id.clone(),
+            auth_time: pending.row.auth_time.unwrap_or(session.auth_time),
+        }
+    } else {
+        DeviceAuthorizationStatus::Denied
+    };
+    match record_decision(
+        state.store().as_ref(),
+        &device.device_code_digest,
+        decision,
+        now,
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return device_done_page(
+                state,
+                StatusCode::BAD_REQUEST,
+                "This code has expired",
+                "The request from your device expired or was already answered, so nothing was changed.",
+                "Start again on your device to get a new code.",
+                Some(request_id),
+            );
+        }
+        Err(e) => return store_error_page(state, &e, request_id),
+    }
+    let outcome = if approve { "approve" } else { "deny" };
+    audit::device_authorization_decided(
+        request_id,
+        &request.client_id,
+        &session.user_id,
+        outcome,
+        &scope,
+    );
+    if !approve {
+        return device_done_page(
+            state,
+            StatusCode::OK,
+            "Request denied",
+            "The device was not connected and gets no access to your account.",
+            "You can close this window.",
+            None,
+        );
+    }
+    // Remembered for later redirect-based requests of this client; the device already
+    // has its answer, so a failure here only costs a consent page next time.
+    if let Err(error) = state
+        .store()
+        .consent_grant(&session.user_id, &request.client_id, &request.scopes, now)
+        .await
+    {
+        tracing::error!(request_id, %error, "remembering the device consent failed");
+    }
+    device_done_page(
+        state,
+        StatusCode::OK,
+        "Device connected",
+        "You can return to your device: it finishes signing in by itself within a few seconds.",
+        "You can close this window.",
+        None,
+    )
 }
 
 /// Loads the pending request and this browser's session; the session's user must be

@@ -277,6 +277,6 @@ async fn login_page(
         status,
         &view,
         state.config().branding.logo_url.as_ref(),
-        Some(&pending.row.request.redirect_uri),
+        pending.form_target(),
     )
 }

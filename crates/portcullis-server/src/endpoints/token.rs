@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_core::grants::device_code::DeviceGrantReason;
 use portcullis_core::grants::token_endpoint::{TokenEndpoint, TokenErrorReason, token_request};
 use portcullis_proto::token::TokenRequest;
 
@@ -63,6 +64,15 @@ pub async fn token_post(
                 }
                 reason if reason.is_server_side() => {
                     tracing::error!(request_id, error = %error.reason, "token request failed on the server side");
+                }
+                // RFC 8628 §3.5: a device waiting for its user is the normal course of
+                // the flow, several times a minute per device: not an audit event.
+                TokenErrorReason::DeviceCode(DeviceGrantReason::AuthorizationPending) => {
+                    tracing::debug!(
+                        request_id,
+                        client_id = error.unverified_client_id.as_deref().unwrap_or(""),
+                        "device authorization pending"
+                    );
                 }
                 reason => audit::token_refused(
                     &request_id,

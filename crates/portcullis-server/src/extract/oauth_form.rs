@@ -28,6 +28,11 @@ impl OAuthParams for TokenRequest {
     const MULTI_VALUED: &'static [&'static str] = TokenRequest::MULTI_VALUED;
 }
 
+impl OAuthParams for portcullis_proto::device::DeviceAuthorizationRequest {
+    const PARAMETERS: &'static [&'static str] = Self::PARAMETERS;
+    const MULTI_VALUED: &'static [&'static str] = Self::MULTI_VALUED;
+}
+
 impl OAuthParams for portcullis_proto::introspection::TokenInquiry {
     const PARAMETERS: &'static [&'static str] = Self::PARAMETERS;
     const MULTI_VALUED: &'static [&'static str] = Self::MULTI_VALUED;
@@ -160,6 +165,7 @@ mod tests {
                 r.redirect_uri,
                 r.code_verifier,
                 r.refresh_token,
+                r.device_code,
             ]
             .into_iter()
             .flatten()
@@ -175,6 +181,29 @@ mod tests {
                 "{name} repeated was accepted"
             );
         }
+    }
+
+    #[test]
+    fn every_single_valued_device_authorization_parameter_is_checked() {
+        use portcullis_proto::device::DeviceAuthorizationRequest as Request;
+        for name in Request::PARAMETERS
+            .iter()
+            .filter(|n| !Request::MULTI_VALUED.contains(n))
+        {
+            let r = parse::<Request>(format!("{name}=v").as_bytes()).unwrap();
+            let set = [r.client_id, r.client_secret, r.scope]
+                .into_iter()
+                .flatten()
+                .filter(|v| v == "v")
+                .count();
+            assert_eq!(set, 1, "{name} is not a single-valued field");
+            assert!(
+                parse::<Request>(format!("{name}=a&{name}=b").as_bytes()).is_err(),
+                "{name} repeated was accepted"
+            );
+        }
+        let r: Request = parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
+        assert_eq!(r.resource, vec!["https://a", "https://b"]);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! Debian's Chromium, driven by Playwright from `tests/browser/flow.mjs`, goes from a
 //! native app's loopback callback (RFC 8252 §7.3) through the login and consent pages
 //! to a token. Screenshots of both pages are kept in `target/browser-artifacts/`.
+//! `tests/browser/device.mjs` does the user's side of the device grant (RFC 8628 §3.3)
+//! while this test plays the device: it starts the authorization and polls for tokens.
 //!
 //! Needs `chromium` (env `CHROMIUM` or on `PATH`), `node`, and `npm ci` in
 //! `tests/browser`. Without them the test prints `skipped: …` and passes, unless
@@ -17,7 +19,7 @@ use tempfile::TempDir;
 
 #[tokio::test]
 async fn browser_login_and_consent_reach_a_token() {
-    let Some(tools) = browser_tools() else {
+    let Some(tools) = browser_tools("browser_login_and_consent_reach_a_token") else {
         return;
     };
     let artifacts = artifacts_dir();
@@ -118,15 +120,129 @@ async fn browser_login_and_consent_reach_a_token() {
     println!("screenshots: {}", artifacts.display());
 }
 
+#[tokio::test]
+async fn browser_device_flow_connects_the_device() {
+    let Some(tools) = browser_tools("browser_device_flow_connects_the_device") else {
+        return;
+    };
+    let artifacts = artifacts_dir();
+    for name in ["device-entry.png", "device-consent.png", "device-done.png"] {
+        let _ = std::fs::remove_file(artifacts.join(name));
+    }
+    let app = TestApp::start_in(TempDir::new().unwrap(), CONFIG).await;
+    // The device: starts the authorization (RFC 8628 §3.1) as a public client.
+    let started: Value = app
+        .http
+        .post(app.url("/device_authorization"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("client_id={DEVICE_CLIENT_ID}&scope=openid+profile"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_code = started["device_code"].as_str().expect("a device_code");
+    let user_code = started["user_code"].as_str().expect("a user_code");
+
+    let run = tokio::process::Command::new(&tools.node)
+        .arg("device.mjs")
+        .current_dir(browser_dir())
+        .env("ISSUER", &app.base)
+        .env(
+            "VERIFICATION_URI_COMPLETE",
+            started["verification_uri_complete"].as_str().unwrap(),
+        )
+        .env("USER_CODE", user_code)
+        .env("USERNAME", USERNAME)
+        .env("PASSWORD", PASSWORD)
+        .env("SCREENSHOT_DIR", &artifacts)
+        .env("CHROMIUM", &tools.chromium)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(FLOW_TIMEOUT, run)
+        .await
+        .unwrap_or_else(|_| panic!("node device.mjs did not finish within {FLOW_TIMEOUT:?}"))
+        .expect("node device.mjs starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!(
+        "exit {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| panic!("device.mjs printed nothing\n{context}"));
+    let report: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("device.mjs printed no JSON ({e})\n{context}"));
+    println!("browser device report: {line}");
+
+    assert_eq!(
+        report["ok"], true,
+        "the browser device flow failed\n{context}"
+    );
+    assert!(output.status.success(), "{context}");
+    assert_eq!(report["entry_prefilled"], user_code, "RFC 8628 §3.3.1");
+    assert_eq!(report["login_shown"], true);
+    assert_eq!(report["consent_shows_code"], true, "RFC 8628 §5.4");
+    assert_eq!(report["done_title"], "Device connected");
+    for page in ["entry_headers", "consent_headers"] {
+        let csp = report[page]["content_security_policy"]
+            .as_str()
+            .unwrap_or("");
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("form-action 'self';"),
+            "{page}: a strict CSP whose forms post only here: {report}"
+        );
+    }
+    assert_eq!(
+        report["console_errors"],
+        serde_json::json!([]),
+        "no console errors or CSP violations"
+    );
+
+    // The device's next poll gets the tokens (RFC 8628 §3.5).
+    let response = app
+        .http
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id={DEVICE_CLIENT_ID}&device_code={device_code}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "Bearer");
+    let claims = unverified_jwt_payload(tokens["id_token"].as_str().expect("an id_token"));
+    assert_eq!(claims["aud"], DEVICE_CLIENT_ID);
+    assert_eq!(claims["name"], NAME);
+
+    for name in ["device-entry.png", "device-consent.png"] {
+        let path = artifacts.join(name);
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("screenshot {} missing: {e}", path.display()));
+        assert!(
+            bytes.len() > PNG_SIGNATURE.len() && bytes.starts_with(PNG_SIGNATURE),
+            "{} is not a non-empty PNG",
+            path.display()
+        );
+    }
+}
+
 /// What the test needs from the machine.
 struct BrowserTools {
     node: PathBuf,
     chromium: PathBuf,
 }
 
-/// The browser, node and the npm packages, or `None` after printing why the test is
+/// The browser, node and the npm packages, or `None` after printing why `test` is
 /// skipped. Panics instead when `PORTCULLIS_REQUIRE_BROWSER=1`.
-fn browser_tools() -> Option<BrowserTools> {
+fn browser_tools(test: &str) -> Option<BrowserTools> {
     let chromium = std::env::var_os("CHROMIUM")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
@@ -161,7 +277,7 @@ fn browser_tools() -> Option<BrowserTools> {
         panic!("PORTCULLIS_REQUIRE_BROWSER=1 but the browser test cannot run: missing {missing}");
     }
     println!(
-        "skipped: browser_login_and_consent_reach_a_token (missing {missing}; PORTCULLIS_REQUIRE_BROWSER=1 makes this a failure)"
+        "skipped: {test} (missing {missing}; PORTCULLIS_REQUIRE_BROWSER=1 makes this a failure)"
     );
     None
 }
@@ -199,11 +315,13 @@ fn unverified_jwt_payload(jwt: &str) -> Value {
 const FLOW_TIMEOUT: Duration = Duration::from_secs(60);
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 const CLIENT_ID: &str = "native-app";
+const DEVICE_CLIENT_ID: &str = "device-app";
 const USERNAME: &str = "browser-user";
 const PASSWORD: &str = "browser password 0123";
 const NAME: &str = "Browser User";
 
-/// A user and a public (native) client with a loopback redirect URI: any port matches.
+/// A user, a public (native) client with a loopback redirect URI (any port matches),
+/// and a public device client.
 const CONFIG: &str = r#"
 [[clients]]
 client_id = "native-app"
@@ -212,6 +330,13 @@ token_endpoint_auth_method = "none"
 redirect_uris = ["http://127.0.0.1/callback"]
 grant_types = ["authorization_code"]
 scopes = ["openid", "profile", "email"]
+
+[[clients]]
+client_id = "device-app"
+client_name = "Device App"
+token_endpoint_auth_method = "none"
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code"]
+scopes = ["openid", "profile"]
 
 [[users]]
 username = "browser-user"

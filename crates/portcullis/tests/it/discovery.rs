@@ -30,7 +30,17 @@ async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
     assert_eq!(oauth["jwks_uri"], json!(app.url("/jwks")));
     assert_eq!(
         oauth["grant_types_supported"],
-        json!(["authorization_code", "client_credentials", "refresh_token"])
+        json!([
+            "authorization_code",
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
+    );
+    // RFC 8628 §4: the device authorization endpoint.
+    assert_eq!(
+        oauth["device_authorization_endpoint"],
+        json!(app.url("/device_authorization"))
     );
     assert_eq!(
         oauth["token_endpoint_auth_methods_supported"],
@@ -85,6 +95,7 @@ async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
         "end_session_endpoint",
         "introspection_endpoint",
         "revocation_endpoint",
+        "device_authorization_endpoint",
     ] {
         let status = app
             .http

@@ -224,7 +224,7 @@ async fn rejects_with_descriptions_limited_to_the_rfc6749_character_set() {
         .post_token(&[("grant_type", &long)], Some(("svc", SVC_SECRET)))
         .await;
     let expected = format!(
-        "grant_type `??<script>?{}...` is not supported; supported: authorization_code, client_credentials, refresh_token",
+        "grant_type `??<script>?{}...` is not supported; supported: authorization_code, client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:device_code",
         "x".repeat(53)
     );
     let headers = pinned(
@@ -368,7 +368,7 @@ async fn rejects_implicit_style_and_unknown_grant_types() {
         pinned(
             r,
             400,
-            json!({"error": "unsupported_grant_type", "error_description": format!("grant_type `{grant}` is not supported; supported: authorization_code, client_credentials, refresh_token")}),
+            json!({"error": "unsupported_grant_type", "error_description": format!("grant_type `{grant}` is not supported; supported: authorization_code, client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:device_code")}),
         )
         .await;
     }

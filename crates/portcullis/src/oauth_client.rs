@@ -1,0 +1,246 @@
+//! The OAuth 2.1 / OpenID Connect client behind `portcullis login` and `portcullis
+//! token …`. It talks to any server that publishes its metadata (RFC 8414, OpenID
+//! Connect Discovery 1.0); nothing here depends on Portcullis being the server.
+//!
+//! Output discipline: the token response the user asked for goes to standard output
+//! (or to a 0600 file with `--save`); what a person reads (codes, URLs, progress,
+//! warnings) goes to standard error. Secrets never come from the command line.
+
+mod client_auth;
+mod device;
+mod discovery;
+mod http;
+mod id_token;
+mod inspect;
+mod jwt;
+mod loopback;
+#[cfg(test)]
+mod mock;
+mod terminal;
+mod token_endpoint;
+mod token_file;
+
+use crate::cli::{
+    ClientArgs, ClientCredentialsArgs, ClientSecretArgs, LoginArgs, RefreshArgs, TokenCommand,
+};
+use anyhow::{Context, Result};
+use client_auth::ClientAuth;
+use discovery::Metadata;
+use secrecy::{ExposeSecret, SecretString};
+use std::path::Path;
+use token_endpoint::TokenResponse;
+
+/// A mistake in what the user asked for (exit status 2), as opposed to a failure on the
+/// way (exit status 1). Carried inside an [`anyhow::Error`].
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// `portcullis login`: the device flow (RFC 8628), or with `--browser` the
+/// authorization code flow with PKCE and a loopback redirect (RFC 8252).
+///
+/// # Errors
+/// Any failure, as one line.
+pub async fn login(args: LoginArgs) -> Result<()> {
+    let secret = client_auth::client_secret(args.secret.client_secret_stdin)?;
+    let session = Session::open(&args.client, secret, &args.secret).await?;
+    let scope = scope_parameter(&args.request.scopes);
+    let tokens = if args.browser {
+        let timeout = args.timeout.unwrap_or(loopback::DEFAULT_TIMEOUT_SECS);
+        let request = loopback::Request {
+            scope: scope.as_deref(),
+            resources: &args.request.resources,
+            open_browser: !args.no_open,
+            timeout: std::time::Duration::from_secs(timeout),
+        };
+        loopback::login(&session, &request).await?
+    } else {
+        let request = device::Request {
+            scope: scope.as_deref(),
+            resources: &args.request.resources,
+            timeout: args.timeout.map(std::time::Duration::from_secs),
+        };
+        device::login(&session, &request).await?
+    };
+    output(&tokens, args.save.as_deref())
+}
+
+/// `portcullis token …`.
+///
+/// # Errors
+/// Any failure, as one line; for `inspect`, also a token that is not valid.
+pub async fn token(command: TokenCommand) -> Result<()> {
+    match command {
+        TokenCommand::ClientCredentials(args) => client_credentials(args).await,
+        TokenCommand::Refresh(args) => refresh(args).await,
+        TokenCommand::Inspect(args) => inspect::run(args).await,
+    }
+}
+
+/// RFC 6749 §4.4: the client credentials grant.
+async fn client_credentials(args: ClientCredentialsArgs) -> Result<()> {
+    let secret = client_auth::client_secret(args.secret.client_secret_stdin)?.ok_or_else(|| {
+        UsageError(format!(
+            "no client secret: pipe it in with --client-secret-stdin or set {}",
+            client_auth::CLIENT_SECRET_ENV
+        ))
+    })?;
+    let session = Session::open(&args.client, Some(secret), &args.secret).await?;
+    let mut form = vec![("grant_type", "client_credentials".to_owned())];
+    if let Some(scope) = scope_parameter(&args.request.scopes) {
+        form.push(("scope", scope));
+    }
+    form.extend(
+        args.request
+            .resources
+            .iter()
+            .map(|r| ("resource", r.clone())),
+    );
+    let tokens = token_endpoint::request_ok(&session, form).await?;
+    output(&tokens, args.save.as_deref())
+}
+
+/// RFC 6749 §6: refreshing. When the server rotates the refresh token (RFC 9700
+/// §4.14.2), the old one is used up: save the answer over the `--from` file.
+async fn refresh(args: RefreshArgs) -> Result<()> {
+    let secret = client_auth::client_secret(args.secret.client_secret_stdin)?;
+    let presented = refresh_token_source(&args)?;
+    let session = Session::open(&args.client, secret, &args.secret).await?;
+    let mut form = vec![
+        ("grant_type", "refresh_token".to_owned()),
+        ("refresh_token", presented.expose_secret().to_owned()),
+    ];
+    if let Some(scope) = scope_parameter(&args.scopes) {
+        form.push(("scope", scope));
+    }
+    let mut tokens = token_endpoint::request_ok(&session, form).await?;
+    let rotated = tokens.refresh_token().is_some();
+    if let Some(from) = &args.from
+        && rotated
+        && args.save.as_deref() != Some(from.as_path())
+    {
+        eprintln!(
+            "warning: the server issued a new refresh token; the one in {} is used up (save to that file with --save to keep it current)",
+            from.display()
+        );
+    }
+    if args.save.is_some() {
+        // RFC 6749 §6: without a new refresh token, the client keeps the one it has;
+        // the saved file stays usable for the next refresh.
+        tokens.keep_refresh_token(&presented);
+    }
+    output(&tokens, args.save.as_deref())
+}
+
+/// Where the refresh token comes from: standard input, a saved token response, or the
+/// environment (never the command line).
+fn refresh_token_source(args: &RefreshArgs) -> Result<SecretString> {
+    if args.refresh_token_stdin {
+        return client_auth::read_stdin_line("refresh token");
+    }
+    if let Some(from) = &args.from {
+        let saved = token_file::load(from)?;
+        return saved
+            .get("refresh_token")
+            .and_then(serde_json::Value::as_str)
+            .map(|t| SecretString::from(t.to_owned()))
+            .ok_or_else(|| {
+                UsageError(format!("{} holds no refresh_token", from.display())).into()
+            });
+    }
+    match std::env::var(REFRESH_TOKEN_ENV) {
+        Ok(token) if !token.is_empty() => Ok(SecretString::from(token)),
+        _ => Err(UsageError(format!(
+            "no refresh token: use --refresh-token-stdin, --from FILE, or set {REFRESH_TOKEN_ENV}"
+        ))
+        .into()),
+    }
+}
+
+/// What every request to the server needs: the HTTP client, the issuer and its
+/// metadata, and how the client authenticates.
+pub(crate) struct Session {
+    /// The HTTP client (timeouts, no redirects).
+    pub http: reqwest::Client,
+    /// The issuer identifier, exactly as the metadata states it.
+    pub issuer: String,
+    /// The issuer's metadata (RFC 8414 §2).
+    pub metadata: Metadata,
+    /// The client's credentials.
+    pub auth: ClientAuth,
+}
+
+impl Session {
+    /// Checks the issuer URL, fetches its metadata, and sets up client authentication.
+    async fn open(
+        client: &ClientArgs,
+        secret: Option<SecretString>,
+        secret_args: &ClientSecretArgs,
+    ) -> Result<Self> {
+        let auth = ClientAuth::new(client.client_id.clone(), secret, secret_args.auth_method)?;
+        let issuer_url = http::secure_url("issuer", &client.issuer)?;
+        let http = http::client()?;
+        let metadata = discovery::discover(&http, &client.issuer, &issuer_url).await?;
+        Ok(Self {
+            http,
+            issuer: client.issuer.clone(),
+            metadata,
+            auth,
+        })
+    }
+}
+
+/// Prints the token response as JSON on standard output, or saves it to `save`.
+fn output(tokens: &TokenResponse, save: Option<&Path>) -> Result<()> {
+    match save {
+        Some(path) => {
+            token_file::save(path, tokens.as_map())?;
+            eprintln!("Saved the token response to {}.", path.display());
+            Ok(())
+        }
+        None => {
+            // The server's JSON, with the characters that could drive a terminal
+            // escaped (the same JSON value).
+            let text =
+                terminal::json_text(tokens.as_map()).context("cannot format the token response")?;
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// The `scope` parameter (RFC 6749 §3.3): the `--scope` values, each possibly a
+/// space-separated list, joined with single spaces; `None` when empty.
+fn scope_parameter(scopes: &[String]) -> Option<String> {
+    let joined = scopes
+        .iter()
+        .flat_map(|s| s.split_ascii_whitespace())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!joined.is_empty()).then_some(joined)
+}
+
+/// The environment variable `token refresh` reads a refresh token from.
+const REFRESH_TOKEN_ENV: &str = "PORTCULLIS_REFRESH_TOKEN";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_values_are_joined_with_single_spaces() {
+        assert_eq!(scope_parameter(&[]), None);
+        assert_eq!(scope_parameter(&["  ".into()]), None);
+        assert_eq!(
+            scope_parameter(&["openid  profile".into(), "email".into()]).as_deref(),
+            Some("openid profile email")
+        );
+    }
+}
