@@ -95,6 +95,16 @@ pub fn missing_bearer_token() -> Response {
     response
 }
 
+/// A 200 JSON answer that carries credentials: `Cache-Control: no-store` and
+/// `Pragma: no-cache` (RFC 6749 §5.1; RFC 8628 §3.2 answers the same way).
+pub fn no_store_json<T: serde::Serialize>(body: T) -> Response {
+    let mut response = Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = self.status();

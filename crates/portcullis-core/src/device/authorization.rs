@@ -180,16 +180,11 @@ impl DeviceAuthorizationError {
     /// `error_description`: says what to fix; generic for server-side failures and for
     /// client authentication (whose detail could tell a caller that a client exists).
     pub fn description(&self) -> String {
-        if let DeviceAuthorizationReason::ClientAuth(reason) = &self.reason {
-            return reason.description();
-        }
-        match self.code() {
-            ErrorCode::ServerError => "the server could not complete the request".to_owned(),
-            ErrorCode::TemporarilyUnavailable => {
-                "the server is temporarily unable to complete the request; retry later".to_owned()
-            }
-            _ => self.reason.to_string(),
-        }
+        let client_auth = match &self.reason {
+            DeviceAuthorizationReason::ClientAuth(reason) => Some(reason),
+            _ => None,
+        };
+        crate::grants::token_endpoint::error_description(self.code(), client_auth, &self.reason)
     }
 }
 

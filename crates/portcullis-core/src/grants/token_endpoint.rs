@@ -157,16 +157,32 @@ impl TokenError {
     /// (the detail would tell a caller that the client exists), whose detail goes to
     /// the log only.
     pub fn description(&self) -> String {
-        if let TokenErrorReason::ClientAuth(reason) = &self.reason {
-            return reason.description();
+        let client_auth = match &self.reason {
+            TokenErrorReason::ClientAuth(reason) => Some(reason),
+            _ => None,
+        };
+        error_description(self.code(), client_auth, &self.reason)
+    }
+}
+
+/// `error_description` of an endpoint that authenticates clients (RFC 6749 §5.2):
+/// a client-authentication failure's own (deliberately vague) text; generic text for
+/// `server_error` and `temporarily_unavailable` (the detail goes to the log only);
+/// otherwise `reason`'s text, which says what to fix.
+pub(crate) fn error_description(
+    code: ErrorCode,
+    client_auth: Option<&ClientAuthReason>,
+    reason: &dyn std::fmt::Display,
+) -> String {
+    if let Some(reason) = client_auth {
+        return reason.description();
+    }
+    match code {
+        ErrorCode::ServerError => "the server could not complete the request".to_owned(),
+        ErrorCode::TemporarilyUnavailable => {
+            "the server is temporarily unable to complete the request; retry later".to_owned()
         }
-        match self.code() {
-            ErrorCode::ServerError => "the server could not complete the request".to_owned(),
-            ErrorCode::TemporarilyUnavailable => {
-                "the server is temporarily unable to complete the request; retry later".to_owned()
-            }
-            _ => self.reason.to_string(),
-        }
+        _ => reason.to_string(),
     }
 }
 

@@ -10,10 +10,9 @@
 //! the header say it), before the client is even looked up.
 
 use crate::audit;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, no_store_json};
 use crate::extract::{ClientIp, OAuthForm, RequestId, single_authorization};
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -54,11 +53,7 @@ pub async fn device_authorization_post(
         Ok(issued) => {
             let scope = issued.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
             audit::device_authorization_issued(&request_id, &issued.client_id, &scope);
-            let mut response = Json(issued.response(&state.config().issuer)).into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            response
+            no_store_json(issued.response(&state.config().issuer))
         }
         Err(error) => {
             let wire = OAuthError::from(&error);

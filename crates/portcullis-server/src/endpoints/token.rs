@@ -2,12 +2,11 @@
 //! `Cache-Control: no-store` (§5.1).
 
 use crate::audit;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, no_store_json};
 use crate::extract::{OAuthForm, RequestId, single_authorization};
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::grants::device_code::DeviceGrantReason;
 use portcullis_core::grants::token_endpoint::{TokenEndpoint, TokenErrorReason, token_request};
@@ -46,11 +45,7 @@ pub async fn token_post(
                 &issued.jti,
                 issued.response.scope.as_deref(),
             );
-            let mut response = Json(issued.response).into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            response
+            no_store_json(issued.response)
         }
         Err(error) => {
             let wire = OAuthError::from(&error);

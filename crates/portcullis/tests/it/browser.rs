@@ -28,39 +28,19 @@ async fn browser_login_and_consent_reach_a_token() {
     }
     let app = TestApp::start_in(TempDir::new().unwrap(), CONFIG).await;
 
-    let run = tokio::process::Command::new(&tools.node)
-        .arg("flow.mjs")
-        .current_dir(browser_dir())
-        .env("ISSUER", &app.base)
-        .env("CLIENT_ID", CLIENT_ID)
-        .env("USERNAME", USERNAME)
-        .env("PASSWORD", PASSWORD)
-        .env("SCREENSHOT_DIR", &artifacts)
-        .env("CHROMIUM", &tools.chromium)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(FLOW_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| panic!("node flow.mjs did not finish within {FLOW_TIMEOUT:?}"))
-        .expect("node flow.mjs starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let context = format!(
-        "exit {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_else(|| panic!("flow.mjs printed nothing\n{context}"));
-    let report: Value = serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("flow.mjs printed no JSON ({e})\n{context}"));
-    println!("browser flow report: {line}");
-
+    let (report, context) = run_script(
+        &tools,
+        "flow.mjs",
+        &[
+            ("ISSUER", app.base.as_str()),
+            ("CLIENT_ID", CLIENT_ID),
+            ("USERNAME", USERNAME),
+            ("PASSWORD", PASSWORD),
+        ],
+        &artifacts,
+    )
+    .await;
     assert_eq!(report["ok"], true, "the browser flow failed\n{context}");
-    assert!(output.status.success(), "{context}");
     assert_eq!(report["iss"], app.base.as_str(), "RFC 9207 iss");
     assert_eq!(
         report["authorize_status"], 303,
@@ -107,16 +87,7 @@ async fn browser_login_and_consent_reach_a_token() {
     assert_eq!(claims["nonce"], nonce);
     assert_eq!(claims["name"], NAME, "profile scope");
 
-    for name in ["login.png", "consent.png"] {
-        let path = artifacts.join(name);
-        let bytes = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("screenshot {} missing: {e}", path.display()));
-        assert!(
-            bytes.len() > PNG_SIGNATURE.len() && bytes.starts_with(PNG_SIGNATURE),
-            "{} is not a non-empty PNG",
-            path.display()
-        );
-    }
+    assert_screenshots(&artifacts, &["login.png", "consent.png"]);
     println!("screenshots: {}", artifacts.display());
 }
 
@@ -145,46 +116,26 @@ async fn browser_device_flow_connects_the_device() {
     let device_code = started["device_code"].as_str().expect("a device_code");
     let user_code = started["user_code"].as_str().expect("a user_code");
 
-    let run = tokio::process::Command::new(&tools.node)
-        .arg("device.mjs")
-        .current_dir(browser_dir())
-        .env("ISSUER", &app.base)
-        .env(
-            "VERIFICATION_URI_COMPLETE",
-            started["verification_uri_complete"].as_str().unwrap(),
-        )
-        .env("USER_CODE", user_code)
-        .env("USERNAME", USERNAME)
-        .env("PASSWORD", PASSWORD)
-        .env("SCREENSHOT_DIR", &artifacts)
-        .env("CHROMIUM", &tools.chromium)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(FLOW_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| panic!("node device.mjs did not finish within {FLOW_TIMEOUT:?}"))
-        .expect("node device.mjs starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let context = format!(
-        "exit {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_else(|| panic!("device.mjs printed nothing\n{context}"));
-    let report: Value = serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("device.mjs printed no JSON ({e})\n{context}"));
-    println!("browser device report: {line}");
-
+    let (report, context) = run_script(
+        &tools,
+        "device.mjs",
+        &[
+            ("ISSUER", app.base.as_str()),
+            (
+                "VERIFICATION_URI_COMPLETE",
+                started["verification_uri_complete"].as_str().unwrap(),
+            ),
+            ("USER_CODE", user_code),
+            ("USERNAME", USERNAME),
+            ("PASSWORD", PASSWORD),
+        ],
+        &artifacts,
+    )
+    .await;
     assert_eq!(
         report["ok"], true,
         "the browser device flow failed\n{context}"
     );
-    assert!(output.status.success(), "{context}");
     assert_eq!(report["entry_prefilled"], user_code, "RFC 8628 §3.3.1");
     assert_eq!(report["login_shown"], true);
     assert_eq!(report["consent_shows_code"], true, "RFC 8628 §5.4");
@@ -222,7 +173,52 @@ async fn browser_device_flow_connects_the_device() {
     assert_eq!(claims["aud"], DEVICE_CLIENT_ID);
     assert_eq!(claims["name"], NAME);
 
-    for name in ["device-entry.png", "device-consent.png"] {
+    assert_screenshots(&artifacts, &["device-entry.png", "device-consent.png"]);
+}
+
+/// Runs `node <script>` in `tests/browser` with `env` (plus the screenshot directory
+/// and the Chromium path), asserts it exited 0, and returns the JSON report it printed
+/// last and a context string (exit status, stdout, stderr) for assertion messages.
+async fn run_script(
+    tools: &BrowserTools,
+    script: &str,
+    env: &[(&str, &str)],
+    artifacts: &Path,
+) -> (Value, String) {
+    let run = tokio::process::Command::new(&tools.node)
+        .arg(script)
+        .current_dir(browser_dir())
+        .envs(env.iter().copied())
+        .env("SCREENSHOT_DIR", artifacts)
+        .env("CHROMIUM", &tools.chromium)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(FLOW_TIMEOUT, run)
+        .await
+        .unwrap_or_else(|_| panic!("node {script} did not finish within {FLOW_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("node {script} starts: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!(
+        "exit {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| panic!("{script} printed nothing\n{context}"));
+    let report: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e})\n{context}"));
+    println!("browser report of {script}: {line}");
+    assert!(output.status.success(), "{context}");
+    (report, context)
+}
+
+/// Each of `names` in `artifacts` is a non-empty PNG.
+fn assert_screenshots(artifacts: &Path, names: &[&str]) {
+    for name in names {
         let path = artifacts.join(name);
         let bytes = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("screenshot {} missing: {e}", path.display()));

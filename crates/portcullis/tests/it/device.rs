@@ -7,7 +7,7 @@
 
 use crate::flow::{ALICE, ALICE_PASSWORD, Browser, location, user_id};
 use crate::html::{Form, assert_no_script, elements, html_page};
-use crate::support::{API, TestApp, basic_header, oauth2_http, verify_access_token};
+use crate::support::{API, TestApp, basic_header, oauth2_http, pinned, verify_access_token};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
@@ -171,26 +171,6 @@ async fn poll(app: &TestApp, device_code: &str) -> reqwest::Response {
         None,
     )
     .await
-}
-
-/// Asserts an OAuth error response: status, `no-store`, JSON body; returns the headers.
-async fn pinned(
-    response: reqwest::Response,
-    status: u16,
-    body: Value,
-) -> reqwest::header::HeaderMap {
-    assert_eq!(response.status().as_u16(), status);
-    let headers = response.headers().clone();
-    assert_eq!(headers["cache-control"], "no-store", "RFC 6749 §5.1");
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
-    let actual: Value = response.json().await.unwrap();
-    assert_eq!(actual, body);
-    headers
 }
 
 /// Just the `error` member of an error response (the descriptions are core's).

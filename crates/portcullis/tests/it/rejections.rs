@@ -1,29 +1,10 @@
 //! One named test per rejection of the token endpoint (RFC 6749 §5.2), pinning the
 //! status, the headers that matter and the whole body.
 
-use crate::support::{SVC_SECRET, TestApp, WEB_SECRET, basic_header};
+use crate::support::{SVC_SECRET, TestApp, WEB_SECRET, basic_header, pinned};
 use serde_json::{Value, json};
 
 const CC: (&str, &str) = ("grant_type", "client_credentials");
-
-async fn pinned(
-    response: reqwest::Response,
-    status: u16,
-    body: Value,
-) -> reqwest::header::HeaderMap {
-    assert_eq!(response.status().as_u16(), status);
-    let headers = response.headers().clone();
-    assert_eq!(headers["cache-control"], "no-store", "RFC 6749 §5.1");
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
-    let actual: Value = response.json().await.unwrap();
-    assert_eq!(actual, body);
-    headers
-}
 
 #[tokio::test]
 async fn rejects_unknown_client_with_basic_challenge() {

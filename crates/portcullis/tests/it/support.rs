@@ -250,3 +250,24 @@ pub fn oauth2_http(
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_portcullis"))
 }
+
+/// Asserts an OAuth error response (RFC 6749 §5.2): status, `Cache-Control: no-store`,
+/// a JSON body equal to `body`; returns the headers.
+pub async fn pinned(
+    response: reqwest::Response,
+    status: u16,
+    body: Value,
+) -> reqwest::header::HeaderMap {
+    assert_eq!(response.status().as_u16(), status);
+    let headers = response.headers().clone();
+    assert_eq!(headers["cache-control"], "no-store", "RFC 6749 §5.1");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let actual: Value = response.json().await.unwrap();
+    assert_eq!(actual, body);
+    headers
+}
