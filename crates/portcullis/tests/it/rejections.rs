@@ -2,7 +2,7 @@
 //! status, the headers that matter and the whole body.
 
 use crate::support::{SVC_SECRET, TestApp, WEB_SECRET, basic_header, pinned};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const CC: (&str, &str) = ("grant_type", "client_credentials");
 
