@@ -47,12 +47,23 @@ impl SigningAlgorithm {
     }
 }
 
-/// Life stage of a signing key.
+/// Life stage of a signing key: `next` → `active` → `retired`.
+///
+/// Why three stages: with several nodes and resource servers caching the JWK Set, a
+/// key must be published everywhere before any node signs with it (a token whose
+/// `kid` a resource server has not fetched yet is refused), and must stay published
+/// until every token it signed has expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStatus {
+    /// Published at once, signs from `activate_at` on (the publication lead lets
+    /// every node and every resource-server cache see it first). At most one per
+    /// algorithm. The first node to see `activate_at` passed makes it `active`.
+    Next,
     /// Signs new tokens and is published. At most one per algorithm.
     Active,
-    /// No longer signs; published until `publish_until` so tokens it signed still verify.
+    /// No longer signs (but a node whose ring predates the retirement may sign with it
+    /// until its next refresh); published until `publish_until` so tokens it signed
+    /// still verify.
     Retired,
 }
 
@@ -60,6 +71,7 @@ impl KeyStatus {
     /// Storage spelling.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Next => "next",
             Self::Active => "active",
             Self::Retired => "retired",
         }
@@ -68,6 +80,7 @@ impl KeyStatus {
     /// Parses the storage spelling.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
+            "next" => Some(Self::Next),
             "active" => Some(Self::Active),
             "retired" => Some(Self::Retired),
             _ => None,
@@ -82,7 +95,7 @@ pub struct StoredSigningKey {
     pub kid: String,
     /// Its algorithm.
     pub alg: SigningAlgorithm,
-    /// Active or retired.
+    /// Next, active or retired.
     pub status: KeyStatus,
     /// The public key as published.
     pub public_jwk: Jwk,
@@ -90,9 +103,12 @@ pub struct StoredSigningKey {
     pub sealed_private_key: Vec<u8>,
     /// Seconds since the epoch.
     pub created_at: UnixTime,
+    /// When it starts signing (seconds since the epoch): set for a `next` key and kept
+    /// when it becomes active; `None` for a key that was active from its creation.
+    pub activate_at: Option<UnixTime>,
     /// When it stopped signing.
     pub retired_at: Option<UnixTime>,
-    /// Published until then (seconds since the epoch); `None` while active.
+    /// Published until then (seconds since the epoch); `None` while next or active.
     pub publish_until: Option<UnixTime>,
 }
 
@@ -100,13 +116,14 @@ impl StoredSigningKey {
     /// Whether the JWK Set publishes this key at `now`.
     pub fn is_published(&self, now: UnixTime) -> bool {
         match self.status {
-            KeyStatus::Active => true,
+            KeyStatus::Next | KeyStatus::Active => true,
             KeyStatus::Retired => self.publish_until.is_some_and(|until| now < until),
         }
     }
 }
 
-/// Generates a new active key for `alg`, sealed under `master`.
+/// Generates a new active key for `alg`, sealed under `master` (a rotation turns it
+/// into a `next` key with its `activate_at`).
 ///
 /// # Errors
 /// [`KeyRingError::Crypto`] if key generation or sealing fails.
@@ -124,6 +141,7 @@ pub fn generate(
         public_jwk: pair.public_jwk().clone(),
         sealed_private_key: sealed,
         created_at: now,
+        activate_at: None,
         retired_at: None,
         publish_until: None,
     };

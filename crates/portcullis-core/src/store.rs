@@ -43,6 +43,12 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip (`SELECT 1`) for `/health/ready`.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The connection pool right now, for `/metrics`; `None` for a store without a
+    /// pool (test doubles).
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+
     /// The client with this id, if any.
     async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
     /// Every client, ordered by client_id.
@@ -86,9 +92,28 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts `key` as the active key of its algorithm, only if that algorithm has
     /// none: [`StoreError::Conflict`] otherwise (two nodes starting at once).
     async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
-    /// In one transaction, for each key of `new_keys` (at most one per algorithm):
-    /// retires the active key of its algorithm (setting `retired_at = now` and
-    /// `publish_until`) and inserts it as active. All or nothing.
+    /// In one transaction, inserts each of `new_keys` (at most one per algorithm) as
+    /// the `next` key of its algorithm, signing from its `activate_at`. All or
+    /// nothing; [`StoreError::Conflict`] if an algorithm already has a `next` key (a
+    /// rotation is pending).
+    async fn signing_key_insert_next(
+        &self,
+        new_keys: &[StoredSigningKey],
+    ) -> Result<(), StoreError>;
+    /// Promotes the `next` key `kid` to `active` if its `activate_at` is at or before
+    /// `now`, retiring the active key of its algorithm (`retired_at = now`,
+    /// `publish_until`), in one transaction. `true` if this call promoted it; `false`
+    /// if it is not a due `next` key (another node promoted it first: of nodes racing,
+    /// exactly one gets `true`).
+    async fn signing_key_promote(
+        &self,
+        kid: &str,
+        now: UnixTime,
+        publish_until: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Emergency rotation, in one transaction, for each key of `new_keys` (at most one
+    /// per algorithm): retires the active and any `next` key of its algorithm (setting
+    /// `retired_at = now` and `publish_until`) and inserts it as active. All or nothing.
     /// Two rotations racing from different nodes: on PostgreSQL the loser gets
     /// [`StoreError::Conflict`] (reload and retry); SQLite serialises them.
     async fn signing_key_rotate(
@@ -167,13 +192,23 @@ pub trait Store: Send + Sync + 'static {
         &self,
         code_digest: &SecretDigest,
     ) -> Result<Option<AuthorizationCode>, StoreError>;
-    /// Marks the code used, recording the access token issued for it, in one
-    /// conditional statement (`… WHERE consumed_at IS NULL AND expires_at > now`).
-    /// `true` for exactly one caller; `false` if it was already used, expired or absent.
+    /// Single use (RFC 6749 §4.1.2), in one transaction: marks the code used,
+    /// recording the access token issued for it, with one conditional statement
+    /// (`… WHERE consumed_at IS NULL AND expires_at > now`) and, only if that marked
+    /// it, stores `first_refresh_token` (when given: the first of its family) and
+    /// records `access_token_jti` (valid until `access_token_expires_at`) in that
+    /// family, as [`Store::refresh_token_insert`] does. `true` for exactly one caller;
+    /// `false`, nothing written, if it was already used, expired or absent. An error
+    /// (say [`StoreError::Conflict`] on the refresh token or the jti) writes nothing
+    /// either, so the code can still be redeemed. Why one transaction: with the refresh
+    /// token stored on its own, a consume that failed after it (or a crash between the
+    /// two) left the code redeemable, and a retry added a second live refresh token to
+    /// the family; a losing racer stored one too.
     async fn authorization_code_consume(
         &self,
         code_digest: &SecretDigest,
         now: UnixTime,
+        first_refresh_token: Option<&RefreshToken>,
         access_token_jti: &str,
         access_token_expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
@@ -186,8 +221,9 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<bool, StoreError>;
 
-    /// Stores the first refresh token of a family (at code redemption or the device
-    /// grant), and records `access_token_jti` (valid until `access_token_expires_at`) as
+    /// Stores the first refresh token of a family on its own (the grants store theirs
+    /// with the consume of their code, [`Store::authorization_code_consume`] and
+    /// [`Store::device_authorization_consume`]), and records `access_token_jti` (valid until `access_token_expires_at`) as
     /// issued in that family, so revoking the family revokes it. One transaction.
     /// [`StoreError::Conflict`] if the digest exists.
     async fn refresh_token_insert(
@@ -317,6 +353,24 @@ pub trait Store: Send + Sync + 'static {
     /// periodically; a count equal to `limit` means that table may have more to purge.
     /// Safe to run on several nodes at once (a row is deleted once).
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError>;
+}
+
+/// A snapshot of a store's connection pool ([`Store::pool_status`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open now, idle or in use.
+    pub open: u32,
+    /// Open connections waiting in the pool.
+    pub idle: u32,
+    /// Most connections the pool opens.
+    pub max: u32,
+}
+
+impl PoolStatus {
+    /// Open connections lent to a task now.
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
+    }
 }
 
 /// How many rows one [`Store::purge_expired`] call deleted, per table.

@@ -103,8 +103,8 @@ impl MemoryStore {
         self.lock().consume_after_next_device_poll = Some(at);
     }
 
-    /// Makes the next refresh token insert (on its own, in a rotation or in a device
-    /// redemption) fail with [`StoreError::Conflict`], writing nothing.
+    /// Makes the next refresh token insert (on its own, in a rotation or in a code or
+    /// device redemption) fail with [`StoreError::Conflict`], writing nothing.
     pub fn conflict_on_next_refresh_insert(&self) {
         self.lock().conflict_on_next_refresh_insert = true;
     }
@@ -280,7 +280,7 @@ impl Store for MemoryStore {
             for old in inner
                 .keys
                 .iter_mut()
-                .filter(|k| k.alg == new.alg && k.status == KeyStatus::Active)
+                .filter(|k| k.alg == new.alg && k.status != KeyStatus::Retired)
             {
                 old.status = KeyStatus::Retired;
                 old.retired_at = Some(now);
@@ -291,11 +291,67 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn signing_key_insert_next(
+        &self,
+        new_keys: &[StoredSigningKey],
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for new in new_keys {
+            if inner
+                .keys
+                .iter()
+                .any(|k| k.kid == new.kid || (k.alg == new.alg && k.status == KeyStatus::Next))
+            {
+                return Err(StoreError::Conflict(new.alg.as_str().to_owned()));
+            }
+        }
+        for new in new_keys {
+            inner.keys.push(StoredSigningKey {
+                status: KeyStatus::Next,
+                retired_at: None,
+                publish_until: None,
+                ..new.clone()
+            });
+        }
+        Ok(())
+    }
+
+    async fn signing_key_promote(
+        &self,
+        kid: &str,
+        now: UnixTime,
+        publish_until: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(alg) = inner
+            .keys
+            .iter()
+            .find(|k| {
+                k.kid == kid
+                    && k.status == KeyStatus::Next
+                    && k.activate_at.is_some_and(|at| at <= now)
+            })
+            .map(|k| k.alg)
+        else {
+            return Ok(false);
+        };
+        for key in inner.keys.iter_mut().filter(|k| k.alg == alg) {
+            if key.status == KeyStatus::Active {
+                key.status = KeyStatus::Retired;
+                key.retired_at = Some(now);
+                key.publish_until = Some(publish_until);
+            } else if key.kid == kid {
+                key.status = KeyStatus::Active;
+            }
+        }
+        Ok(true)
+    }
+
     async fn signing_keys_purge(&self, now: UnixTime) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         let before = inner.keys.len();
         inner.keys.retain(|k| {
-            k.status == KeyStatus::Active || k.publish_until.is_some_and(|until| now < until)
+            k.status != KeyStatus::Retired || k.publish_until.is_some_and(|until| now < until)
         });
         Ok(u64::try_from(before - inner.keys.len()).unwrap_or(0))
     }
@@ -460,23 +516,29 @@ impl Store for MemoryStore {
         &self,
         code_digest: &SecretDigest,
         now: UnixTime,
+        first_refresh_token: Option<&RefreshToken>,
         access_token_jti: &str,
         access_token_expires_at: UnixTime,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        match inner
+        let redeemable = inner
             .codes
-            .get_mut(code_digest.as_bytes())
-            .filter(|c| c.consumed_at.is_none() && now < c.expires_at)
-        {
-            Some(code) => {
-                code.consumed_at = Some(now);
-                code.access_token_jti = Some(access_token_jti.to_owned());
-                code.access_token_expires_at = Some(access_token_expires_at);
-                Ok(true)
-            }
-            None => Ok(false),
+            .get(code_digest.as_bytes())
+            .is_some_and(|c| c.consumed_at.is_none() && now < c.expires_at);
+        if !redeemable {
+            return Ok(false);
         }
+        // The refresh token first: it checks before it writes, so a conflict leaves the
+        // store unchanged (the code is not burned), like the SQL transaction.
+        if let Some(token) = first_refresh_token {
+            inner.insert_refresh_token(token, access_token_jti, access_token_expires_at)?;
+        }
+        if let Some(code) = inner.codes.get_mut(code_digest.as_bytes()) {
+            code.consumed_at = Some(now);
+            code.access_token_jti = Some(access_token_jti.to_owned());
+            code.access_token_expires_at = Some(access_token_expires_at);
+        }
+        Ok(true)
     }
 
     async fn authorization_code_revoke_tokens(

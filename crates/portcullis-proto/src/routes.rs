@@ -38,6 +38,8 @@ pub const FAVICON: &str = "/favicon.ico";
 pub const HEALTH_LIVE: &str = "/health/live";
 /// Readiness: the database answers (503 otherwise).
 pub const HEALTH_READY: &str = "/health/ready";
+/// Prometheus text exposition for scrapers on allowed addresses (not advertised).
+pub const METRICS: &str = "/metrics";
 
 /// An endpoint that the metadata document advertises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@ pub fn token_issued(
     jti: &str,
     scope: Option<&str>,
 ) {
+    crate::metrics::token_issued(grant_type);
     tracing::info!(
         target: TARGET,
         event = "token_issued",
@@ -79,6 +80,7 @@ pub fn login_succeeded(request_id: &str, client_id: &str, subject: &str) {
 /// A sign-in failed. `username` is as typed (bounded); `reason` is `unknown_user`,
 /// `wrong_password` or `throttled` (the page says the same thing for the first two).
 pub fn login_failed(request_id: &str, client_id: &str, username: &str, reason: &str) {
+    crate::metrics::login_failed(reason);
     let username = portcullis_proto::error::echo(username);
     tracing::warn!(target: TARGET, event = "login", outcome = "failure", request_id, client_id, username, reason);
 }
@@ -137,6 +139,7 @@ pub fn device_authorization_refused(
 /// A user code typed on the verification page was refused: `reason` is
 /// `unknown_or_expired` or `throttled` (RFC 8628 §5.1; the code is never logged).
 pub fn user_code_refused(request_id: &str, reason: &str) {
+    crate::metrics::user_code_refused(reason);
     tracing::warn!(target: TARGET, event = "user_code", outcome = "failure", request_id, reason);
 }
 

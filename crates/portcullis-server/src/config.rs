@@ -46,9 +46,15 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// `sqlite://path` or `postgres://…`.
     pub database_url: Option<String>,
+    /// Connection pool and timeouts.
+    #[serde(default)]
+    pub database: FileDatabase,
     /// Token lifetimes in seconds.
     #[serde(default)]
     pub tokens: FileTokens,
+    /// Signing key rotation.
+    #[serde(default)]
+    pub keys: FileKeys,
     /// Clients upserted at start-up.
     #[serde(default)]
     pub clients: Vec<FileClient>,
@@ -58,6 +64,37 @@ pub struct FileConfig {
     /// Look of the login, consent and error pages.
     #[serde(default)]
     pub branding: FileBranding,
+    /// `GET /metrics` (Prometheus text format).
+    #[serde(default)]
+    pub metrics: FileMetrics,
+}
+
+/// `[metrics]`: who may read `GET /metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMetrics {
+    /// Serve `/metrics`; default true.
+    pub enabled: Option<bool>,
+    /// Networks (CIDR, e.g. `10.0.0.0/8`) of the peers allowed to scrape; default
+    /// `["127.0.0.1/32", "::1/128"]`. Others, and any request carrying a proxy's
+    /// forwarding header, get 404.
+    pub allow: Option<Vec<String>>,
+}
+
+/// `[database]`: the connection pool and its time limits (README "Database outages").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDatabase {
+    /// Most connections per node; default 16, 1 to 1 000 (SQLite uses at most 8).
+    pub max_connections: Option<u32>,
+    /// Seconds a request waits for a connection, opening one included (the connect
+    /// timeout), before it fails with 503; default 3, 1 to 60.
+    pub acquire_timeout: Option<u64>,
+    /// Seconds PostgreSQL lets one statement run (and a transaction sit idle); default
+    /// 5, 1 to 600. On PostgreSQL a store call gets `acquire_timeout +
+    /// statement_timeout` in all, whatever the server does, then fails with 503
+    /// (SQLite is bounded by `acquire_timeout` and its busy timeout instead).
+    pub statement_timeout: Option<u64>,
 }
 
 /// `[branding]`: how the pages people see look.
@@ -70,6 +107,17 @@ pub struct FileBranding {
     pub logo_url: Option<String>,
     /// Accent colour of buttons and links, `#rrggbb`; default `#1f5fbf`.
     pub accent_color: Option<String>,
+}
+
+/// `[keys]`: signing key rotation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileKeys {
+    /// Seconds between `portcullis keys rotate` and the new key's first signature;
+    /// every node publishes the new key meanwhile. Default 120, at least 100 (one
+    /// node key refresh, 10 s, plus the JWK Set's `max-age`, 60 s, plus 30 s of clock
+    /// skew), at most 86 400.
+    pub publication_lead: Option<i64>,
 }
 
 /// `[tokens]`: lifetimes in seconds.
@@ -205,19 +253,80 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL.
     pub database_url: String,
+    /// Pool size and time limits of the database connections.
+    pub database: DatabaseSettings,
     /// Directory for the SQLite file, the master key file and dev credentials.
     pub data_dir: PathBuf,
     /// Master key source.
     pub master_key: MasterKeySource,
     /// Token lifetimes.
     pub tokens: TokenLifetimes,
+    /// Signing key rotation.
+    pub keys: KeySettings,
     /// Validated clients from the file (timestamps are set when stored).
     pub clients: Vec<Client>,
     /// Users from the file, checked but not yet hashed (hashing happens at start-up).
     pub users: Vec<UserRegistration>,
     /// Look of the pages.
     pub branding: Branding,
+    /// Who may read `/metrics`.
+    pub metrics: crate::metrics::MetricsConfig,
 }
+
+/// The resolved `[keys]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySettings {
+    /// Seconds a rotated-in key is published before it signs.
+    pub publication_lead: i64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            publication_lead: crate::keys::DEFAULT_PUBLICATION_LEAD,
+        }
+    }
+}
+
+/// The resolved `[database]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// Most connections per node.
+    pub max_connections: u32,
+    /// Longest wait for a connection, opening one included.
+    pub acquire_timeout: std::time::Duration,
+    /// Longest PostgreSQL statement (and idle time inside a transaction).
+    pub statement_timeout: std::time::Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: std::time::Duration::from_secs(DEFAULT_ACQUIRE_TIMEOUT_SECONDS),
+            statement_timeout: std::time::Duration::from_secs(DEFAULT_STATEMENT_TIMEOUT_SECONDS),
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// The pool options for `portcullis_store::connect`; `create_if_missing` as given.
+    pub fn connect_options(&self, create_if_missing: bool) -> portcullis_store::ConnectOptions {
+        portcullis_store::ConnectOptions {
+            max_connections: self.max_connections,
+            acquire_timeout: self.acquire_timeout,
+            statement_timeout: self.statement_timeout,
+            create_if_missing,
+        }
+    }
+}
+
+/// Default `database.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+/// Default `database.acquire_timeout`, in seconds.
+pub const DEFAULT_ACQUIRE_TIMEOUT_SECONDS: u64 = 3;
+/// Default `database.statement_timeout`, in seconds.
+pub const DEFAULT_STATEMENT_TIMEOUT_SECONDS: u64 = 5;
 
 /// The resolved `[branding]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,6 +452,8 @@ impl Config {
             None => MasterKeySource::File(data_dir.join(MASTER_KEY_FILE)),
         };
         let tokens = resolve_tokens(&file.tokens).map_err(|m| err(&origin, m))?;
+        let keys = resolve_keys(&file.keys).map_err(|m| err(&origin, m))?;
+        let database = resolve_database(&file.database).map_err(|m| err(&origin, m))?;
 
         let mut seen = BTreeSet::new();
         let mut clients = Vec::with_capacity(file.clients.len());
@@ -396,16 +507,22 @@ impl Config {
             users.push(registration);
         }
         let branding = resolve_branding(file.branding).map_err(|m| err(&origin, m))?;
+        let metrics =
+            crate::metrics::MetricsConfig::resolve(file.metrics.enabled, file.metrics.allow)
+                .map_err(|m| err(&origin, m))?;
         Ok(Self {
             issuer,
             listen,
             database_url,
+            database,
             data_dir,
             master_key,
             tokens,
+            keys,
             clients,
             users,
             branding,
+            metrics,
         })
     }
 
@@ -518,6 +635,54 @@ fn resolve_branding(file: FileBranding) -> Result<Branding, String> {
         logo_url,
         accent_color,
     })
+}
+
+fn resolve_database(file: &FileDatabase) -> Result<DatabaseSettings, String> {
+    let d = DatabaseSettings::default();
+    let seconds =
+        |key: &str, value: Option<u64>, default: std::time::Duration, max: u64| match value {
+            None => Ok(default),
+            Some(v) if (1..=max).contains(&v) => Ok(std::time::Duration::from_secs(v)),
+            Some(v) => Err(format!(
+                "`database.{key}` = {v} must be between 1 and {max} seconds"
+            )),
+        };
+    Ok(DatabaseSettings {
+        max_connections: match file.max_connections {
+            None => d.max_connections,
+            Some(v) if (1..=1_000).contains(&v) => v,
+            Some(v) => {
+                return Err(format!(
+                    "`database.max_connections` = {v} must be between 1 and 1000"
+                ));
+            }
+        },
+        acquire_timeout: seconds(
+            "acquire_timeout",
+            file.acquire_timeout,
+            d.acquire_timeout,
+            60,
+        )?,
+        statement_timeout: seconds(
+            "statement_timeout",
+            file.statement_timeout,
+            d.statement_timeout,
+            600,
+        )?,
+    })
+}
+
+fn resolve_keys(file: &FileKeys) -> Result<KeySettings, String> {
+    let min = crate::keys::MIN_PUBLICATION_LEAD;
+    match file.publication_lead {
+        None => Ok(KeySettings::default()),
+        Some(v) if (min..=MAX_ACCESS_TOKEN_TTL).contains(&v) => Ok(KeySettings {
+            publication_lead: v,
+        }),
+        Some(v) => Err(format!(
+            "`keys.publication_lead` = {v} must be between {min} and {MAX_ACCESS_TOKEN_TTL} seconds (a shorter lead lets a node sign with a key that other nodes or cached JWK Sets do not publish yet; for an emergency use `portcullis keys rotate --immediately`)"
+        )),
+    }
 }
 
 fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String> {
@@ -688,6 +853,22 @@ claims = { tenant_id = "abc-tenant" }
     }
 
     #[test]
+    fn keys_publication_lead_defaults_and_bounds() {
+        let c = resolve("", &[]).unwrap();
+        assert_eq!(c.keys.publication_lead, 120);
+        let c = resolve("[keys]\npublication_lead = 100", &[]).unwrap();
+        assert_eq!(c.keys.publication_lead, 100);
+        let e = resolve("[keys]\npublication_lead = 99", &[]).unwrap_err();
+        assert!(
+            e.message
+                .contains("`keys.publication_lead` = 99 must be between 100"),
+            "{e}"
+        );
+        let e = resolve("[keys]\nlead = 100", &[]).unwrap_err();
+        assert!(e.message.contains("lead"), "{e}");
+    }
+
+    #[test]
     fn rejects_unknown_keys_naming_the_key() {
         let e = resolve("isuer = \"https://x\"", &[]).unwrap_err();
         assert!(
@@ -837,6 +1018,39 @@ claims = { tenant_id = "abc-tenant" }
             assert!(e.message.contains("tokens.device_poll_interval"), "{e}");
             assert!(e.message.contains("between 1 and 60"), "{e}");
         }
+    }
+
+    #[test]
+    fn database_settings_default_to_16_connections_3_and_5_seconds_and_are_bounded() {
+        use std::time::Duration;
+        let c = resolve("", &[]).unwrap();
+        assert_eq!(c.database, DatabaseSettings::default());
+        assert_eq!(c.database.max_connections, 16);
+        assert_eq!(c.database.acquire_timeout, Duration::from_secs(3));
+        assert_eq!(c.database.statement_timeout, Duration::from_secs(5));
+        let c = resolve(
+            "[database]\nmax_connections = 4\nacquire_timeout = 1\nstatement_timeout = 2",
+            &[],
+        )
+        .unwrap();
+        let options = c.database.connect_options(true);
+        assert_eq!(options.max_connections, 4);
+        assert_eq!(options.acquire_timeout, Duration::from_secs(1));
+        assert_eq!(options.statement_timeout, Duration::from_secs(2));
+        assert_eq!(options.call_deadline(), Duration::from_secs(3));
+        for (bad, key) in [
+            ("max_connections = 0", "database.max_connections"),
+            ("max_connections = 1001", "database.max_connections"),
+            ("acquire_timeout = 0", "database.acquire_timeout"),
+            ("acquire_timeout = 61", "database.acquire_timeout"),
+            ("statement_timeout = 0", "database.statement_timeout"),
+            ("statement_timeout = 601", "database.statement_timeout"),
+        ] {
+            let e = resolve(&format!("[database]\n{bad}"), &[]).unwrap_err();
+            assert!(e.message.contains(key), "{bad}: {e}");
+        }
+        let e = resolve("[database]\nconnect_timeout = 3", &[]).unwrap_err();
+        assert!(e.message.contains("connect_timeout"), "{e}");
     }
 
     #[test]

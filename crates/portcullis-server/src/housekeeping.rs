@@ -2,8 +2,12 @@
 //! authorizations and revoked `jti`s are deleted in the background, in small batches (each its own short
 //! statement, so requests never wait behind a long delete). Safe on several nodes at
 //! once: each batch deletes what is expired at that moment, whoever runs it.
+//!
+//! While the database is down the loop neither dies nor spins: a failed purge waits
+//! for the next interval, and the outage is logged once when it starts and once when
+//! it ends ([`OutageLog`]), not every minute.
 
-use portcullis_core::{Clock, Store};
+use portcullis_core::{Clock, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,17 +26,24 @@ const PURGE_PAUSE: Duration = Duration::from_millis(100);
 pub async fn purge_loop(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
     let mut tick = tokio::time::interval(Duration::from_secs(PURGE_INTERVAL_SECONDS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut outage = OutageLog::new("purging expired rows");
     loop {
         tick.tick().await;
-        purge_once(store.as_ref(), clock.now()).await;
+        let (_, failure) = purge_once(store.as_ref(), clock.now()).await;
+        outage.record(failure.as_ref());
     }
 }
 
 /// Deletes expired rows in batches of [`PURGE_BATCH`] until every table's batch comes
-/// back short, pausing briefly every [`BATCHES_BEFORE_PAUSE`] batches. Failures are
-/// logged and retried at the next interval. Returns how many rows were deleted.
-pub async fn purge_once(store: &dyn Store, now: portcullis_core::UnixTime) -> u64 {
+/// back short, pausing briefly every [`BATCHES_BEFORE_PAUSE`] batches. Stops at the
+/// first failure, which the caller logs and retries at the next interval. Returns how
+/// many rows were deleted, and the failure if any.
+pub async fn purge_once(
+    store: &dyn Store,
+    now: portcullis_core::UnixTime,
+) -> (u64, Option<StoreError>) {
     let mut total = 0;
+    let mut failure = None;
     for batch in 1u64.. {
         if batch % BATCHES_BEFORE_PAUSE == 0 {
             tokio::time::sleep(PURGE_PAUSE).await;
@@ -56,7 +67,7 @@ pub async fn purge_once(store: &dyn Store, now: portcullis_core::UnixTime) -> u6
                 tokio::task::yield_now().await;
             }
             Err(error) => {
-                tracing::warn!(%error, "purging expired rows failed; retrying later");
+                failure = Some(error);
                 break;
             }
         }
@@ -64,7 +75,49 @@ pub async fn purge_once(store: &dyn Store, now: portcullis_core::UnixTime) -> u6
     if total > 0 {
         tracing::debug!(rows = total, "purged expired rows");
     }
-    total
+    (total, failure)
+}
+
+/// Logs a background task's database failures once per outage: a warning at the
+/// first failure, debug lines while it lasts, and one line when the task succeeds
+/// again (why: a task retrying every few seconds would otherwise flood the log during
+/// a long outage and bury what matters).
+#[derive(Debug)]
+pub struct OutageLog {
+    task: &'static str,
+    failures: u64,
+}
+
+impl OutageLog {
+    /// A log for the task named `task` (e.g. "purging expired rows").
+    pub fn new(task: &'static str) -> Self {
+        Self { task, failures: 0 }
+    }
+
+    /// Records one run's outcome: `None` for success, or its failure.
+    pub fn record<E: std::fmt::Display + ?Sized>(&mut self, failure: Option<&E>) {
+        let task = self.task;
+        match failure {
+            Some(error) if self.failures == 0 => {
+                self.failures = 1;
+                tracing::warn!(%error, "{task} failed; retrying quietly until it works again");
+            }
+            Some(error) => {
+                self.failures += 1;
+                tracing::debug!(%error, failures = self.failures, "{task} failed again");
+            }
+            None if self.failures > 0 => {
+                tracing::info!(failures = self.failures, "{task} works again");
+                self.failures = 0;
+            }
+            None => {}
+        }
+    }
+
+    /// Whether the last recorded run failed.
+    pub fn failing(&self) -> bool {
+        self.failures > 0
+    }
 }
 
 #[cfg(test)]
@@ -115,7 +168,7 @@ mod tests {
             .pending_authorization_insert(&pending(u32::MAX, 101))
             .await
             .unwrap();
-        assert_eq!(purge_once(&store, 100).await, u64::from(expired));
+        assert_eq!(purge_once(&store, 100).await.0, u64::from(expired));
         let live = SecretDigest::of(&format!("pending-{}", u32::MAX));
         assert!(
             store
@@ -124,6 +177,21 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(purge_once(&store, 100).await, 0);
+        assert_eq!(purge_once(&store, 100).await.0, 0);
+    }
+
+    #[test]
+    fn outage_log_tracks_one_outage_from_first_failure_to_recovery() {
+        let mut log = OutageLog::new("test task");
+        log.record::<StoreError>(None);
+        assert!(!log.failing());
+        let down = StoreError::Unavailable("connection refused".into());
+        log.record(Some(&down));
+        log.record(Some(&down));
+        assert!(log.failing());
+        assert_eq!(log.failures, 2);
+        log.record::<StoreError>(None);
+        assert!(!log.failing());
+        assert_eq!(log.failures, 0);
     }
 }

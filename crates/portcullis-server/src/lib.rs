@@ -15,6 +15,7 @@ pub mod extract;
 pub mod housekeeping;
 pub mod interaction;
 pub mod keys;
+pub mod metrics;
 pub mod pages;
 pub mod router;
 pub mod serve;

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::OPENID_CONFIGURATION, get(discovery::metadata_get))
         .route(routes::HEALTH_LIVE, get(health::live_get))
         .route(routes::HEALTH_READY, get(health::ready_get))
+        .route(routes::METRICS, get(crate::metrics::metrics_get))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
@@ -108,6 +109,9 @@ pub fn router(state: AppState) -> Router {
                     HeaderValue::from_static("nosniff"),
                 )),
         )
+        // Outermost, so it sees every response (413 included); inside routing, so the
+        // matched route is known.
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 
@@ -136,7 +140,8 @@ fn on_response(response: &Response, latency: Duration, _span: &Span) {
     }
 }
 
-async fn not_found() -> Response {
+/// The answer for a path we do not serve (also for a refused `/metrics` scrape).
+pub(crate) async fn not_found() -> Response {
     let body = portcullis_proto::ErrorResponse {
         error: ErrorCode::InvalidRequest,
         error_description: Some(

@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use portcullis_core::keys::{KeyRing, MasterKey};
 use portcullis_core::store::StoreError;
 use portcullis_core::{Clock, Store};
-use portcullis_store::ConnectOptions;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -138,7 +137,10 @@ impl App {
     /// # Errors
     /// [`StartError`] saying which part failed and why.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        let store = open_store(&config.database_url, true).await?;
+        if config.metrics.enabled {
+            crate::metrics::install();
+        }
+        let store = open_store(&config.database_url, &config.database, true).await?;
         let master = Arc::new(load_master_key(&config.master_key, true)?);
         let now = clock.now();
         let stored = ensure_signing_keys(store.as_ref(), &master, now).await?;
@@ -249,11 +251,16 @@ async fn dummy_password_hash() -> Result<String, StartError> {
 
 /// Opens the store, naming the database (without credentials) on failure. With
 /// `create` unset (the admin CLI), a missing SQLite file is an error instead of a new
-/// empty database: the CLI was most likely pointed at the wrong place.
+/// empty database: the CLI was most likely pointed at the wrong place. `database`
+/// sizes the pool and bounds each call (README "Database outages").
 ///
 /// # Errors
 /// [`StartError::Store`].
-pub async fn open_store(database_url: &str, create: bool) -> Result<Arc<dyn Store>, StartError> {
+pub async fn open_store(
+    database_url: &str,
+    database: &crate::config::DatabaseSettings,
+    create: bool,
+) -> Result<Arc<dyn Store>, StartError> {
     let fail = |message: String| StartError::Store {
         url: redact_url(database_url),
         source: StoreError::Other(message),
@@ -268,10 +275,7 @@ pub async fn open_store(database_url: &str, create: bool) -> Result<Arc<dyn Stor
         )));
     }
     secure_sqlite_path(database_url, false).map_err(fail)?;
-    let options = ConnectOptions {
-        create_if_missing: create,
-        ..ConnectOptions::default()
-    };
+    let options = database.connect_options(create);
     let store = portcullis_store::connect(database_url, &options)
         .await
         .map_err(|source| StartError::Store {

@@ -208,6 +208,7 @@ pub(crate) struct SigningKeyRecord {
     pub created_at: i64,
     pub retired_at: Option<i64>,
     pub publish_until: Option<i64>,
+    pub activate_at: Option<i64>,
 }
 
 impl SigningKeyRecord {
@@ -226,6 +227,7 @@ impl SigningKeyRecord {
             created_at: key.created_at,
             retired_at: key.retired_at,
             publish_until: key.publish_until,
+            activate_at: key.activate_at,
         })
     }
 
@@ -243,10 +245,36 @@ impl SigningKeyRecord {
             kid: self.kid,
             sealed_private_key: self.sealed_private_key,
             created_at: self.created_at,
+            activate_at: self.activate_at,
             retired_at: self.retired_at,
             publish_until: self.publish_until,
         })
     }
+}
+
+/// The keys stored in `rows`, skipping with a warning a row whose `status` this version
+/// does not know (why: a later version may add stages; while nodes are upgraded one by
+/// one, a node still on this version must keep its other keys rather than fail the
+/// whole list). A skipped key is neither published nor used by this node.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if a row with a known status does not decode.
+pub(crate) fn decode_signing_keys(
+    rows: Vec<SigningKeyRecord>,
+) -> Result<Vec<StoredSigningKey>, StoreError> {
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        if KeyStatus::parse(&row.status).is_none() {
+            tracing::warn!(
+                kid = %row.kid,
+                status = %row.status,
+                "ignoring a signing key whose status this version does not know (written by a newer version?); upgrade this node"
+            );
+            continue;
+        }
+        keys.push(row.decode()?);
+    }
+    Ok(keys)
 }
 
 /// One row of `browser_sessions`, column for column.
@@ -777,6 +805,40 @@ mod tests {
         let mut record = ClientRecord::encode(&client()).unwrap();
         record.secret_digest = None;
         assert!(corrupt_column(record).starts_with("clients.secret_digest: "));
+    }
+
+    fn key_record(kid: &str, status: &str) -> SigningKeyRecord {
+        SigningKeyRecord {
+            kid: kid.into(),
+            alg: "ES256".into(),
+            status: status.into(),
+            public_jwk: r#"{"kty":"EC","crv":"P-256","x":"AA","y":"AA","kid":"k","alg":"ES256","use":"sig"}"#.into(),
+            sealed_private_key: vec![1, 2, 3],
+            created_at: 1,
+            retired_at: None,
+            publish_until: None,
+            activate_at: None,
+        }
+    }
+
+    #[test]
+    fn signing_keys_with_an_unknown_status_are_skipped_not_fatal() {
+        let keys = decode_signing_keys(vec![
+            key_record("a", "active"),
+            key_record("f", "frozen"),
+            key_record("n", "next"),
+        ])
+        .unwrap();
+        let kids: Vec<_> = keys.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, ["a", "n"]);
+        assert_eq!(keys[1].status, KeyStatus::Next);
+        // Other columns stay strict.
+        let mut bad_alg = key_record("b", "active");
+        bad_alg.alg = "EdDSA".into();
+        assert!(matches!(
+            decode_signing_keys(vec![bad_alg]),
+            Err(StoreError::Corrupt(what)) if what == "signing_keys.alg: unknown value `EdDSA`"
+        ));
     }
 
     #[test]

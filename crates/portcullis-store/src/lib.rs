@@ -6,6 +6,7 @@
 //! `migrations/postgres`, same file names), applied by [`connect`].
 
 mod codec;
+mod deadline;
 mod error;
 mod postgres;
 mod sql;
@@ -32,15 +33,29 @@ use std::time::Duration;
 /// [`StoreError::Other`] for any other scheme (the message names the accepted ones),
 /// a malformed URL or a failed migration; [`StoreError::Unavailable`] if the database
 /// cannot be reached or opened. Errors never contain the URL, which may hold a password.
+///
+/// On PostgreSQL, every call on the returned store fails with
+/// [`StoreError::Unavailable`] when it gets no answer within
+/// [`ConnectOptions::call_deadline`] (a hung database server). SQLite has no such
+/// deadline: its waits are bounded by `busy_timeout` and `acquire_timeout`.
 pub async fn connect(
     database_url: &str,
     options: &ConnectOptions,
 ) -> Result<Arc<dyn Store>, StoreError> {
     match database_url.split_once(':').map(|(scheme, _)| scheme) {
+        // No deadline on SQLite (a local file does not hang; `deadline` module docs).
         Some("sqlite") => Ok(Arc::new(SqliteStore::connect(database_url, options).await?)),
-        Some("postgres" | "postgresql") => Ok(Arc::new(
-            PostgresStore::connect(database_url, options).await?,
-        )),
+        Some("postgres" | "postgresql") => {
+            let abandoned = Arc::new(deadline::Abandoned::new());
+            let store =
+                PostgresStore::connect_abandonable(database_url, options, abandoned.clone())
+                    .await?;
+            Ok(Arc::new(deadline::Deadline::new(
+                store,
+                options.call_deadline(),
+                abandoned,
+            )))
+        }
         scheme => Err(StoreError::Other(format!(
             "unsupported database URL{}: use sqlite://path/to/file.db, sqlite::memory:, \
              postgres://… or postgresql://…",
@@ -59,9 +74,20 @@ pub struct ConnectOptions {
     /// SQLite caps it at 8 (one writer at a time; more would only queue), and an
     /// in-memory SQLite database always has exactly 1. Zero counts as 1.
     pub max_connections: u32,
-    /// How long a query waits for a free connection (or for the first connection at
-    /// start-up) before failing with [`StoreError::Unavailable`]. Default 3 s.
+    /// How long a query waits for a connection before failing with
+    /// [`StoreError::Unavailable`]: for a free one, or for a new one to open (this is
+    /// also the connect timeout; sqlx has no separate one), or for the first one at
+    /// start-up. Default 3 s. With it, requests waiting on a database that is down
+    /// give up instead of piling up.
     pub acquire_timeout: Duration,
+    /// PostgreSQL: the server cancels any statement running longer, and ends a
+    /// session idle inside a transaction longer (`statement_timeout`,
+    /// `idle_in_transaction_session_timeout`, set when each pooled connection opens;
+    /// not on the connection that applies migrations at start-up, which may wait for
+    /// another node's migration or run long).
+    /// SQLite keeps its own 5-second `busy_timeout`. Default 5 s; rounded to whole
+    /// milliseconds, at least 1 ms.
+    pub statement_timeout: Duration,
     /// SQLite only: create the database file and its parent directory if missing.
     /// Default `true`. A PostgreSQL database must already exist.
     pub create_if_missing: bool,
@@ -72,8 +98,20 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(5),
             create_if_missing: true,
         }
+    }
+}
+
+impl ConnectOptions {
+    /// The longest any one PostgreSQL store call may take, `acquire_timeout +
+    /// statement_timeout`: past it the call fails with [`StoreError::Unavailable`] even
+    /// if the database never answers (why: a hung server, which accepts connections or
+    /// holds one but never replies, enforces no timeout of its own). Not applied to
+    /// SQLite.
+    pub fn call_deadline(&self) -> Duration {
+        self.acquire_timeout.saturating_add(self.statement_timeout)
     }
 }
 

@@ -93,7 +93,7 @@ pub(crate) use bind_user;
 /// Columns of `signing_keys`, in [`crate::codec::SigningKeyRecord`] order.
 macro_rules! key_columns {
     () => {
-        "kid, alg, status, public_jwk, sealed_private_key, created_at, retired_at, publish_until"
+        "kid, alg, status, public_jwk, sealed_private_key, created_at, retired_at, publish_until, activate_at"
     };
 }
 
@@ -357,10 +357,30 @@ pub(crate) const KEY_INSERT_ACTIVE: &str = "INSERT INTO signing_keys \
      (kid, alg, status, public_jwk, sealed_private_key, created_at, retired_at, publish_until) \
      VALUES ($1, $2, 'active', $3, $4, $5, NULL, NULL)";
 
-/// Retires the active key of `$1` (alg): `$2` retired_at, `$3` publish_until.
+/// Inserts a `next` key: `$1`…`$5` as [`KEY_INSERT_ACTIVE`], `$6` activate_at. The
+/// partial unique index refuses a second pending rotation per alg.
+pub(crate) const KEY_INSERT_NEXT: &str = "INSERT INTO signing_keys \
+     (kid, alg, status, public_jwk, sealed_private_key, created_at, retired_at, publish_until, activate_at) \
+     VALUES ($1, $2, 'next', $3, $4, $5, NULL, NULL, $6)";
+
+/// Emergency rotation: retires the active and any `next` key of `$1` (alg): `$2`
+/// retired_at, `$3` publish_until.
 pub(crate) const KEY_RETIRE_ACTIVE: &str = "UPDATE signing_keys \
      SET status = 'retired', retired_at = $2, publish_until = $3 \
-     WHERE alg = $1 AND status = 'active'";
+     WHERE alg = $1 AND status IN ('active', 'next')";
+
+/// First half of a promotion: retires the active key of the algorithm of `$1` (kid)
+/// only if `$1` is a `next` key due at `$2` (now); `$3` publish_until. Racing nodes:
+/// the row lock makes the second wait, then find the key no longer active.
+pub(crate) const KEY_RETIRE_FOR_PROMOTION: &str = "UPDATE signing_keys \
+     SET status = 'retired', retired_at = $2, publish_until = $3 \
+     WHERE status = 'active' AND alg = (SELECT alg FROM signing_keys \
+         WHERE kid = $1 AND status = 'next' AND activate_at <= $2)";
+
+/// Second half: `$1` (kid) becomes active if it is still a `next` key due at `$2`
+/// (now). One row affected: this transaction promoted it.
+pub(crate) const KEY_PROMOTE: &str = "UPDATE signing_keys SET status = 'active' \
+     WHERE kid = $1 AND status = 'next' AND activate_at <= $2";
 
 /// Deletes retired keys no longer published at `$1` (now).
 pub(crate) const KEY_PURGE: &str =

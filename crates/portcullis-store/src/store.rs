@@ -7,8 +7,9 @@
 
 use crate::codec::{
     AuthorizationCodeRecord, ClientRecord, DeviceAuthorizationRecord, PendingAuthorizationRecord,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, UserRecord, decode_scopes, digest_bytes,
-    encode_device_status, encode_scopes, encode_secrets, id_list,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord, UserRecord, decode_scopes,
+    decode_signing_keys, digest_bytes, encode_device_status, encode_scopes, encode_secrets,
+    id_list,
 };
 use crate::error::classify;
 use crate::sql::{
@@ -25,6 +26,7 @@ use portcullis_core::device::{
 use portcullis_core::keys::StoredSigningKey;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
+use portcullis_core::store::PoolStatus;
 use portcullis_core::store::PurgeCounts;
 use portcullis_core::tokens::refresh_token::RefreshToken;
 use portcullis_core::user::User;
@@ -95,6 +97,14 @@ where
     for<'a> Option<Vec<u8>>: Encode<'a, DB>,
     for<'a> Option<i64>: Encode<'a, DB>,
 {
+    fn pool_status(&self) -> Option<PoolStatus> {
+        Some(PoolStatus {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query::<DB>(sql::PING)
             .execute(&self.pool)
@@ -245,13 +255,11 @@ where
     }
 
     async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
-        sqlx::query_as::<DB, SigningKeyRecord>(sql::KEY_LIST)
+        let rows = sqlx::query_as::<DB, SigningKeyRecord>(sql::KEY_LIST)
             .fetch_all(&self.pool)
             .await
-            .map_err(classify("listing signing keys"))?
-            .into_iter()
-            .map(SigningKeyRecord::decode)
-            .collect()
+            .map_err(classify("listing signing keys"))?;
+        decode_signing_keys(rows)
     }
 
     async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
@@ -300,6 +308,77 @@ where
         }
         tx.commit().await.map_err(classify(&what))?;
         Ok(())
+    }
+
+    async fn signing_key_insert_next(
+        &self,
+        new_keys: &[StoredSigningKey],
+    ) -> Result<(), StoreError> {
+        let records = new_keys
+            .iter()
+            .map(SigningKeyRecord::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let what = new_keys
+            .iter()
+            .map(|k| {
+                format!(
+                    "signing key `{}`, or a pending rotation (a next key) of {}",
+                    k.kid,
+                    k.alg.as_str()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        // Dropping `tx` on an early return rolls back: all or nothing.
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify(&what))?;
+        for record in records {
+            let activate_at = record.activate_at;
+            bind_new_key!(sqlx::query::<DB>(sql::KEY_INSERT_NEXT), record)
+                .bind(activate_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(&what))?;
+        }
+        tx.commit().await.map_err(classify(&what))?;
+        Ok(())
+    }
+
+    async fn signing_key_promote(
+        &self,
+        kid: &str,
+        now: UnixTime,
+        publish_until: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let what = "promoting a signing key";
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify(what))?;
+        sqlx::query::<DB>(sql::KEY_RETIRE_FOR_PROMOTION)
+            .bind(kid.to_owned())
+            .bind(now)
+            .bind(publish_until)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(what))?;
+        let promoted = sqlx::query::<DB>(sql::KEY_PROMOTE)
+            .bind(kid.to_owned())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify(what))?;
+        if DB::rows_affected(&promoted) != 1 {
+            // Not due, or another node promoted it first: nothing was changed above
+            // either (the retire is conditional on the same key being a due `next`).
+            return Ok(false);
+        }
+        tx.commit().await.map_err(classify(what))?;
+        Ok(true)
     }
 
     async fn signing_keys_purge(&self, now: UnixTime) -> Result<u64, StoreError> {
@@ -504,18 +583,49 @@ where
         &self,
         code_digest: &SecretDigest,
         now: UnixTime,
+        first_refresh_token: Option<&RefreshToken>,
         access_token_jti: &str,
         access_token_expires_at: UnixTime,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query::<DB>(sql::CODE_CONSUME)
+        let what = "redeeming an authorization code (and storing its refresh token)";
+        let first = first_refresh_token
+            .map(|token| RefreshTokenRecord::encode(token).map(|record| (token, record)))
+            .transpose()?;
+        // Dropping `tx` on an early return rolls back: a lost race, or a refresh token
+        // that cannot be stored, leaves the code as it was (redeemable, no token added).
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify(what))?;
+        // The conditional UPDATE is the single-use decision: on PostgreSQL a racing
+        // transaction waits for this row's lock, then finds `consumed_at` set.
+        let consumed = sqlx::query::<DB>(sql::CODE_CONSUME)
             .bind(digest_bytes(code_digest))
             .bind(now)
             .bind(access_token_jti.to_owned())
             .bind(access_token_expires_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(classify("redeeming an authorization code"))?;
-        Ok(DB::rows_affected(&result) == 1)
+            .map_err(classify(what))?;
+        if DB::rows_affected(&consumed) != 1 {
+            return Ok(false);
+        }
+        if let Some((token, record)) = first {
+            bind_refresh_token!(sqlx::query::<DB>(sql::REFRESH_TOKEN_INSERT), record)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(what))?;
+            sqlx::query::<DB>(sql::FAMILY_ACCESS_TOKEN_INSERT)
+                .bind(access_token_jti.to_owned())
+                .bind(token.family_id.clone())
+                .bind(access_token_expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(what))?;
+        }
+        tx.commit().await.map_err(classify(what))?;
+        Ok(true)
     }
 
     async fn authorization_code_revoke_tokens(

@@ -61,6 +61,10 @@ macro_rules! store_tests {
                 signing_key_rotate_is_all_or_nothing,
                 signing_key_rotate_of_several_algorithms_is_all_or_nothing,
                 signing_keys_purge_removes_only_expired_retired_keys,
+                signing_key_insert_next_publishes_a_pending_key_once_per_alg,
+                signing_key_promote_waits_for_activate_at_then_retires_the_active_key,
+                signing_key_promote_race_has_one_winner,
+                signing_key_rotate_retires_a_pending_next_key_too,
                 reopening_keeps_the_data,
                 undecodable_rows_are_corrupt_naming_the_column,
                 user_get_finds_a_user_by_id_not_by_username,
@@ -83,6 +87,8 @@ macro_rules! store_tests {
                 authorization_code_insert_for_an_unknown_client_or_user_is_not_found,
                 authorization_code_consume_succeeds_once_and_records_the_token,
                 authorization_code_consume_race_has_one_winner,
+                authorization_code_consume_stores_the_refresh_token_in_the_same_transaction,
+                authorization_code_consume_whose_refresh_insert_conflicts_writes_nothing,
                 authorization_code_consume_refuses_at_and_after_expires_at,
                 authorization_code_consume_of_an_unknown_code_is_false,
                 authorization_code_revoke_tokens_revokes_the_access_token_idempotently,
@@ -703,6 +709,203 @@ mod cases {
         assert_eq!(ids_of_keys(&s.signing_keys_list().await.unwrap()), ["k4"]);
     }
 
+    pub(crate) async fn signing_key_insert_next_publishes_a_pending_key_once_per_alg(db: Db) {
+        let s = &db.store;
+        let es = key("es-1", SigningAlgorithm::Es256, T0);
+        let rs = key("rs-1", SigningAlgorithm::Rs256, T0);
+        s.signing_key_insert_first(&es).await.unwrap();
+        s.signing_key_insert_first(&rs).await.unwrap();
+        let es_next = next_key("es-2", SigningAlgorithm::Es256, T0 + 10, T0 + 130);
+        s.signing_key_insert_next(std::slice::from_ref(&es_next))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.signing_keys_list().await.unwrap(),
+            vec![es.clone(), rs.clone(), es_next.clone()]
+        );
+        assert!(es_next.is_published(T0 + 10), "published before it signs");
+        // A second pending rotation of ES256 is refused, and takes RS256 down with it.
+        let rs_next = next_key("rs-2", SigningAlgorithm::Rs256, T0 + 20, T0 + 140);
+        let err = s
+            .signing_key_insert_next(&[
+                rs_next.clone(),
+                next_key("es-3", SigningAlgorithm::Es256, T0 + 20, T0 + 140),
+            ])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(
+            ids_of_keys(&s.signing_keys_list().await.unwrap()),
+            ["es-1", "rs-1", "es-2"]
+        );
+        s.signing_key_insert_next(std::slice::from_ref(&rs_next))
+            .await
+            .unwrap();
+        // A `next` key is never purged: it has no end of publication.
+        assert_eq!(s.signing_keys_purge(i64::MAX).await.unwrap(), 0);
+        assert_eq!(s.signing_keys_list().await.unwrap().len(), 4);
+    }
+
+    pub(crate) async fn signing_key_promote_waits_for_activate_at_then_retires_the_active_key(
+        db: Db,
+    ) {
+        let s = &db.store;
+        let old = key("es-old", SigningAlgorithm::Es256, T0);
+        let rs = key("rs-1", SigningAlgorithm::Rs256, T0);
+        let new = next_key("es-new", SigningAlgorithm::Es256, T0 + 10, T0 + 130);
+        s.signing_key_insert_first(&old).await.unwrap();
+        s.signing_key_insert_first(&rs).await.unwrap();
+        s.signing_key_insert_next(std::slice::from_ref(&new))
+            .await
+            .unwrap();
+        // activate_at − 1: not due, nothing changes.
+        assert!(
+            !s.signing_key_promote("es-new", T0 + 129, T0 + 999)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.signing_keys_list().await.unwrap(),
+            vec![old.clone(), rs.clone(), new.clone()]
+        );
+        // activate_at: promoted, the old key retired with the given publication.
+        assert!(
+            s.signing_key_promote("es-new", T0 + 130, T0 + 1_000)
+                .await
+                .unwrap()
+        );
+        let retired = StoredSigningKey {
+            status: KeyStatus::Retired,
+            retired_at: Some(T0 + 130),
+            publish_until: Some(T0 + 1_000),
+            ..old
+        };
+        let active = StoredSigningKey {
+            status: KeyStatus::Active,
+            ..new
+        };
+        let expected = vec![retired, rs.clone(), active];
+        assert_eq!(s.signing_keys_list().await.unwrap(), expected);
+        // Again, an active key or an unknown one: nothing to do.
+        assert!(
+            !s.signing_key_promote("es-new", T0 + 131, T0 + 2_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.signing_key_promote("rs-1", T0 + 131, T0 + 2_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.signing_key_promote("nope", T0 + 131, T0 + 2_000)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.signing_keys_list().await.unwrap(), expected);
+        // Without an active key (never rotated in yet), the promotion still happens.
+        let rs_next = next_key("rs-2", SigningAlgorithm::Rs256, T0 + 140, T0 + 150);
+        s.signing_key_insert_next(std::slice::from_ref(&rs_next))
+            .await
+            .unwrap();
+        assert!(
+            s.signing_key_promote("rs-2", T0 + 200, T0 + 3_000)
+                .await
+                .unwrap()
+        );
+        let keys = s.signing_keys_list().await.unwrap();
+        let active: Vec<&str> = keys
+            .iter()
+            .filter(|k| k.status == KeyStatus::Active)
+            .map(|k| k.kid.as_str())
+            .collect();
+        assert_eq!(active, ["es-new", "rs-2"]);
+    }
+
+    pub(crate) async fn signing_key_promote_race_has_one_winner(db: Db) {
+        db.store
+            .signing_key_insert_first(&key("es-old", SigningAlgorithm::Es256, T0))
+            .await
+            .unwrap();
+        db.store
+            .signing_key_insert_next(&[next_key(
+                "es-new",
+                SigningAlgorithm::Es256,
+                T0 + 1,
+                T0 + 100,
+            )])
+            .await
+            .unwrap();
+        // Ten "nodes" over two pools see activate_at pass at once.
+        let nodes = [db.store.clone(), db.reopen().await];
+        let attempts: Vec<_> = (0..10)
+            .map(|i| {
+                let store = nodes[i % 2].clone();
+                tokio::spawn(async move {
+                    let now = T0 + 100 + i64::try_from(i).unwrap();
+                    store.signing_key_promote("es-new", now, now + 1_000).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(true) => won += 1,
+                Ok(false) => {}
+                Err(other) => panic!("a lost race is Ok(false), got {other:?}"),
+            }
+        }
+        assert_eq!(won, 1);
+        let keys = db.store.signing_keys_list().await.unwrap();
+        assert_eq!(
+            keys.iter()
+                .map(|k| (k.kid.as_str(), k.status))
+                .collect::<Vec<_>>(),
+            [
+                ("es-old", KeyStatus::Retired),
+                ("es-new", KeyStatus::Active)
+            ]
+        );
+        // The winner's times: retired at its now, published 1 000 s beyond.
+        let retired_at = keys[0].retired_at.unwrap();
+        assert!((T0 + 100..T0 + 110).contains(&retired_at));
+        assert_eq!(keys[0].publish_until, Some(retired_at + 1_000));
+    }
+
+    pub(crate) async fn signing_key_rotate_retires_a_pending_next_key_too(db: Db) {
+        let s = &db.store;
+        s.signing_key_insert_first(&key("es-1", SigningAlgorithm::Es256, T0))
+            .await
+            .unwrap();
+        s.signing_key_insert_next(&[next_key("es-2", SigningAlgorithm::Es256, T0 + 1, T0 + 100)])
+            .await
+            .unwrap();
+        // The emergency path: es-3 signs at once; neither es-1 nor es-2 ever signs again.
+        s.signing_key_rotate(
+            &[key("es-3", SigningAlgorithm::Es256, T0 + 5)],
+            T0 + 5,
+            T0 + 900,
+        )
+        .await
+        .unwrap();
+        let keys = s.signing_keys_list().await.unwrap();
+        assert_eq!(
+            keys.iter()
+                .map(|k| (k.kid.as_str(), k.status, k.publish_until))
+                .collect::<Vec<_>>(),
+            [
+                ("es-1", KeyStatus::Retired, Some(T0 + 900)),
+                ("es-2", KeyStatus::Retired, Some(T0 + 900)),
+                ("es-3", KeyStatus::Active, None),
+            ]
+        );
+        assert!(
+            !s.signing_key_promote("es-2", T0 + 100, T0 + 1_000)
+                .await
+                .unwrap()
+        );
+    }
+
     pub(crate) async fn reopening_keeps_the_data(db: Db) {
         let client = full_client("persistent");
         let alice = user("alice", "0190-alice", RecordSource::Admin);
@@ -1173,12 +1376,12 @@ mod cases {
         let c = code("code", T0);
         s.authorization_code_insert(&c).await.unwrap();
         assert!(
-            s.authorization_code_consume(&c.code_digest, T0 + 5, "jti-1", T0 + 3_605)
+            s.authorization_code_consume(&c.code_digest, T0 + 5, None, "jti-1", T0 + 3_605)
                 .await
                 .unwrap()
         );
         assert!(
-            !s.authorization_code_consume(&c.code_digest, T0 + 6, "jti-2", T0 + 3_606)
+            !s.authorization_code_consume(&c.code_digest, T0 + 6, None, "jti-2", T0 + 3_606)
                 .await
                 .unwrap()
         );
@@ -1199,7 +1402,8 @@ mod cases {
         with_client(&db.store, "web").await;
         let c = code("code", T0);
         db.store.authorization_code_insert(&c).await.unwrap();
-        // 20 token requests with the same code, on two "nodes", at once.
+        // 20 token requests with the same code, on two "nodes", at once, each with its
+        // own refresh token.
         let nodes = [db.store.clone(), db.reopen().await];
         let attempts: Vec<_> = (0..20)
             .map(|i| {
@@ -1207,8 +1411,9 @@ mod cases {
                 let digest = c.code_digest;
                 tokio::spawn(async move {
                     let jti = format!("jti-{i}");
+                    let token = refresh(&format!("request {i}"), "code family", T0 + 1);
                     let won = store
-                        .authorization_code_consume(&digest, T0 + 1, &jti, T0 + 3_601)
+                        .authorization_code_consume(&digest, T0 + 1, Some(&token), &jti, T0 + 3_601)
                         .await
                         .unwrap();
                     won.then_some(jti)
@@ -1220,6 +1425,19 @@ mod cases {
             winners.extend(attempt.await.unwrap());
         }
         assert_eq!(winners.len(), 1, "{winners:?}");
+        // Only the winner's refresh token and access token were stored.
+        for i in 0..20 {
+            let jti = format!("jti-{i}");
+            let won = winners.contains(&jti);
+            let stored = db
+                .store
+                .refresh_token_get(&SecretDigest::of(&format!("refresh request {i}")))
+                .await
+                .unwrap();
+            let family = db.store.access_token_family(&jti).await.unwrap();
+            assert_eq!(stored.is_some(), won, "refresh token of request {i}");
+            assert_eq!(family.is_some(), won, "access token of request {i}");
+        }
         let stored = db
             .store
             .authorization_code_get(&c.code_digest)
@@ -1227,6 +1445,123 @@ mod cases {
             .unwrap()
             .unwrap();
         assert_eq!(stored.access_token_jti, winners.pop());
+    }
+
+    pub(crate) async fn authorization_code_consume_stores_the_refresh_token_in_the_same_transaction(
+        db: Db,
+    ) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let c = code("code", T0);
+        s.authorization_code_insert(&c).await.unwrap();
+        let token = refresh("first", "code family", T0 + 1);
+        assert!(
+            s.authorization_code_consume(
+                &c.code_digest,
+                T0 + 1,
+                Some(&token),
+                "jti first",
+                T0 + 900
+            )
+            .await
+            .unwrap()
+        );
+        assert_eq!(
+            s.refresh_token_get(&token.token_digest).await.unwrap(),
+            Some(token.clone())
+        );
+        assert_eq!(
+            s.access_token_family("jti first").await.unwrap().as_deref(),
+            Some("code family")
+        );
+        let stored = s.authorization_code_get(&c.code_digest).await.unwrap();
+        assert_eq!(
+            stored.map(|c| (c.consumed_at, c.access_token_jti)),
+            Some((Some(T0 + 1), Some("jti first".into())))
+        );
+        // A refused redemption writes no refresh token.
+        let late = refresh("late", "code family", T0 + 2);
+        assert!(
+            !s.authorization_code_consume(
+                &c.code_digest,
+                T0 + 2,
+                Some(&late),
+                "jti late",
+                T0 + 900
+            )
+            .await
+            .unwrap()
+        );
+        assert_eq!(s.refresh_token_get(&late.token_digest).await.unwrap(), None);
+        assert_eq!(s.access_token_family("jti late").await.unwrap(), None);
+        // Revoking the family reaches the access token issued with it.
+        assert_eq!(
+            s.refresh_family_revoke("code family", T0 + 3)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(s.access_token_is_revoked("jti first").await.unwrap());
+    }
+
+    pub(crate) async fn authorization_code_consume_whose_refresh_insert_conflicts_writes_nothing(
+        db: Db,
+    ) {
+        let s = &db.store;
+        with_user(s, ALICE).await;
+        with_client(s, "web").await;
+        let c = code("code", T0);
+        s.authorization_code_insert(&c).await.unwrap();
+        // A refresh token with the same digest, and an access token with the same jti,
+        // are already stored: each insert fails inside the consume's transaction.
+        let taken = refresh("taken", "other family", T0);
+        s.refresh_token_insert(&taken, "jti taken", T0 + 900)
+            .await
+            .unwrap();
+        let same_digest = RefreshToken {
+            family_id: "code family".into(),
+            ..taken.clone()
+        };
+        let fresh = refresh("fresh", "code family", T0 + 1);
+        for (token, jti) in [(&same_digest, "jti new"), (&fresh, "jti taken")] {
+            let err = s
+                .authorization_code_consume(&c.code_digest, T0 + 1, Some(token), jti, T0 + 900)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+            // Nothing was written: the code is not consumed, no token of the family.
+            assert_eq!(
+                s.authorization_code_get(&c.code_digest).await.unwrap(),
+                Some(c.clone())
+            );
+            assert_eq!(
+                s.refresh_token_get(&fresh.token_digest).await.unwrap(),
+                None
+            );
+            assert_eq!(s.access_token_family("jti new").await.unwrap(), None);
+            assert_eq!(s.refresh_family_revoke("code family", T0).await.unwrap(), 0);
+        }
+        assert_eq!(
+            s.refresh_token_get(&taken.token_digest).await.unwrap(),
+            Some(taken)
+        );
+        // So a retry still redeems it, with one refresh token in the family.
+        assert!(
+            s.authorization_code_consume(&c.code_digest, T0 + 2, Some(&fresh), "jti new", T0 + 900)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.refresh_token_get(&fresh.token_digest).await.unwrap(),
+            Some(fresh)
+        );
+        assert_eq!(
+            s.refresh_family_revoke("code family", T0 + 3)
+                .await
+                .unwrap(),
+            1
+        );
     }
 
     pub(crate) async fn authorization_code_consume_refuses_at_and_after_expires_at(db: Db) {
@@ -1241,13 +1576,19 @@ mod cases {
         }
         let exp = last_second.expires_at;
         assert!(
-            s.authorization_code_consume(&last_second.code_digest, exp - 1, "j1", exp + 3_600)
-                .await
-                .unwrap()
+            s.authorization_code_consume(
+                &last_second.code_digest,
+                exp - 1,
+                None,
+                "j1",
+                exp + 3_600
+            )
+            .await
+            .unwrap()
         );
         for (c, now) in [(&at_expiry, exp), (&after_expiry, exp + 1)] {
             assert!(
-                !s.authorization_code_consume(&c.code_digest, now, "j2", now + 3_600)
+                !s.authorization_code_consume(&c.code_digest, now, None, "j2", now + 3_600)
                     .await
                     .unwrap()
             );
@@ -1262,7 +1603,13 @@ mod cases {
     pub(crate) async fn authorization_code_consume_of_an_unknown_code_is_false(db: Db) {
         assert!(
             !db.store
-                .authorization_code_consume(&SecretDigest::of("never issued"), T0, "j", T0 + 60)
+                .authorization_code_consume(
+                    &SecretDigest::of("never issued"),
+                    T0,
+                    None,
+                    "j",
+                    T0 + 60
+                )
                 .await
                 .unwrap()
         );
@@ -1278,12 +1625,18 @@ mod cases {
         let bystander = code("other", T0);
         s.authorization_code_insert(&c).await.unwrap();
         s.authorization_code_insert(&bystander).await.unwrap();
-        s.authorization_code_consume(&c.code_digest, T0 + 1, "jti-replayed", T0 + 3_601)
+        s.authorization_code_consume(&c.code_digest, T0 + 1, None, "jti-replayed", T0 + 3_601)
             .await
             .unwrap();
-        s.authorization_code_consume(&bystander.code_digest, T0 + 1, "jti-innocent", T0 + 3_601)
-            .await
-            .unwrap();
+        s.authorization_code_consume(
+            &bystander.code_digest,
+            T0 + 1,
+            None,
+            "jti-innocent",
+            T0 + 3_601,
+        )
+        .await
+        .unwrap();
         assert!(!s.access_token_is_revoked("jti-replayed").await.unwrap());
 
         // The replay: the code's token goes on the revocation list, and only it.
@@ -1332,7 +1685,7 @@ mod cases {
         );
         // The unused code can still be redeemed.
         assert!(
-            s.authorization_code_consume(&unused.code_digest, T0 + 2, "jti", T0 + 3_602)
+            s.authorization_code_consume(&unused.code_digest, T0 + 2, None, "jti", T0 + 3_602)
                 .await
                 .unwrap()
         );
@@ -3407,8 +3760,23 @@ fn key(kid: &str, alg: SigningAlgorithm, created_at: i64) -> StoredSigningKey {
         // Not a real sealed key: bytes that would break a text column (NUL, 0xFF).
         sealed_private_key: vec![0, 1, 2, 0xFF, 0xFE, 0, 42],
         created_at,
+        activate_at: None,
         retired_at: None,
         publish_until: None,
+    }
+}
+
+/// A `next` key, as a rotation stages it: published, signing from `activate_at`.
+fn next_key(
+    kid: &str,
+    alg: SigningAlgorithm,
+    created_at: i64,
+    activate_at: i64,
+) -> StoredSigningKey {
+    StoredSigningKey {
+        status: KeyStatus::Next,
+        activate_at: Some(activate_at),
+        ..key(kid, alg, created_at)
     }
 }
 

@@ -153,12 +153,19 @@ pub enum UserCommand {
 pub enum KeysCommand {
     /// List signing keys as JSON (public parts only).
     List,
-    /// Rotate: a new key signs from now on; the old one stays published until every
-    /// token it signed has expired.
+    /// Rotate: a new key is published at once and signs after `[keys]
+    /// publication_lead` (default 120 s), once every node and JWK Set cache has it; the
+    /// old one signs until then and stays published until every token it signed has
+    /// expired.
     Rotate {
         /// Only this algorithm (default: all).
         #[arg(long, value_enum)]
         alg: Option<Alg>,
+        /// Emergency (a compromised key): the new key signs at once and the old one is
+        /// retired now. Breaks the publication lead: resource servers whose cached JWK
+        /// Set predates the new key refuse its tokens until they refetch.
+        #[arg(long)]
+        immediately: bool,
     },
 }
 

@@ -14,7 +14,7 @@ use portcullis_core::user::UserRegistration;
 use portcullis_core::{Clock, Store};
 use portcullis_server::admin::{self, AdminError};
 use portcullis_server::config::{Config, MAX_ACCESS_TOKEN_TTL};
-use portcullis_server::keys::{KeyError, load_master_key, rotate_signing_keys};
+use portcullis_server::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
 use portcullis_server::serve::{self, ServeLimits};
 use portcullis_server::{App, StartError, dev, state::open_store};
 use secrecy::{ExposeSecret, SecretString};
@@ -114,7 +114,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve { dev } => serve(config, dev).await,
         command => {
             let _guard = logging::init("warn,audit=info", true);
-            let store = open_store(&config.database_url, false).await?;
+            let store = open_store(&config.database_url, &config.database, false).await?;
             let now = SystemClock.now();
             match command {
                 Command::Client(c) => client(store.as_ref(), c, now).await,
@@ -374,13 +374,14 @@ async fn keys(
                     json!({
                         "kid": k.kid, "alg": k.alg.as_str(), "status": k.status.as_str(),
                         "published": k.is_published(now), "created_at": k.created_at,
+                        "activate_at": k.activate_at,
                         "retired_at": k.retired_at, "publish_until": k.publish_until,
                     })
                 })
                 .collect();
             print_json(&Value::Array(out))
         }
-        KeysCommand::Rotate { alg } => {
+        KeysCommand::Rotate { alg, immediately } => {
             let master = load_master_key(&config.master_key, false)?;
             let algs: Vec<SigningAlgorithm> = match alg {
                 None => SigningAlgorithm::ALL.to_vec(),
@@ -391,7 +392,13 @@ async fn keys(
             // have signed. The servers' access_token_ttl may differ from this process's
             // configuration, so use the largest any server accepts.
             let longest = MAX_ACCESS_TOKEN_TTL;
-            let rotations = rotate_signing_keys(store, &master, now, &algs, longest, "cli").await?;
+            let start = if immediately {
+                RotationStart::Immediately
+            } else {
+                RotationStart::After(config.keys.publication_lead)
+            };
+            let rotations =
+                rotate_signing_keys(store, &master, now, &algs, start, longest, "cli").await?;
             print_json(&serde_json::to_value(rotations).unwrap_or(Value::Null))
         }
     }

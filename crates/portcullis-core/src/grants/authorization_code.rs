@@ -3,12 +3,14 @@
 //!
 //! Every check runs before the code is consumed (why: a request with a stolen code but
 //! no verifier, or from another client, must not burn the legitimate client's code).
-//! Tokens are signed before the consume too, which is the commit point: a token is
-//! returned only if the store recorded its `jti` against the code, so a later replay
-//! revokes exactly what was issued. The refresh token (if any) is stored before the
-//! consume, in the family [`family_of_code`] names, so a replay that sees the code
-//! consumed always finds it to revoke (stored after, a racing replay could revoke the
-//! family just before it appeared).
+//! Tokens are signed (and the refresh token drawn) before the consume too, which is
+//! the commit point: a token is returned only if the store recorded its `jti` against
+//! the code. The refresh token (if any), first of the family [`family_of_code`] names,
+//! is stored by the consume itself, in the same transaction
+//! ([`crate::Store::authorization_code_consume`]): a replay that sees the code consumed
+//! always finds it to revoke, a losing racer writes nothing, and a consume that fails
+//! (or a crash) leaves neither the code burned nor a refresh token behind, so a retry
+//! cannot add a second live token to the family.
 
 use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
@@ -86,8 +88,8 @@ impl CodeGrantReason {
 /// included, RFC 9700 §4.14.2); not expired; issued to this client; `redirect_uri`
 /// repeated exactly if the authorization request had it, and equal if sent anyway;
 /// PKCE (verifier required iff the code has a challenge); the user exists. Then the
-/// tokens are signed, the refresh token stored, and the code consumed atomically; a
-/// lost race is a replay.
+/// tokens are signed, and the code consumed and the refresh token stored in one
+/// transaction; a lost race is a replay.
 ///
 /// The access token: `sub` = the user, `aud` = the code's resources, else the
 /// client's first audience, else `{issuer}/userinfo` (a token that only serves
@@ -149,7 +151,7 @@ pub async fn issue(
     )?;
     let access = &tokens.access;
     let refresh_token = if issues_refresh_token(client, &scopes) {
-        let issued = mint_refresh_token(
+        Some(mint_refresh_token(
             RefreshTokenGrant {
                 family_id: &family_of_code(&digest),
                 client_id: &client.client_id,
@@ -160,20 +162,22 @@ pub async fn issue(
             },
             endpoint.refresh_token_ttl,
             now,
-        )?;
-        store
-            .refresh_token_insert(&issued.record, &access.claims.jti, access.claims.exp)
-            .await?;
-        Some(issued.token)
+        )?)
     } else {
         None
     };
     let consumed = store
-        .authorization_code_consume(&digest, now, &access.claims.jti, access.claims.exp)
+        .authorization_code_consume(
+            &digest,
+            now,
+            refresh_token.as_ref().map(|issued| &issued.record),
+            &access.claims.jti,
+            access.claims.exp,
+        )
         .await?;
     if !consumed {
-        // Another request redeemed it between our read and now: a replay. The refresh
-        // token we just stored is in the family, so it is revoked with the winner's.
+        // Another request redeemed it between our read and now: a replay. Ours wrote
+        // nothing; the winner's tokens are revoked.
         revoke_issued_tokens(store, &digest, now).await?;
         return Err(CodeGrantReason::AlreadyUsed.into());
     }
@@ -182,7 +186,7 @@ pub async fn issue(
         &client.client_id,
         user.user_id,
         GrantType::AuthorizationCode,
-        refresh_token.as_ref(),
+        refresh_token.as_ref().map(|issued| &issued.token),
     ))
 }
 
@@ -692,7 +696,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lost_redemption_race_revokes_the_refresh_family() {
+    async fn a_lost_redemption_race_writes_no_refresh_token() {
         let f = Fixture::new().await;
         let request = ValidatedAuthorizationRequest {
             client_id: "cli".into(),
@@ -708,14 +712,55 @@ mod tests {
         };
         let (reason, _) = reason(f.redeem(request, NOW).await);
         assert_eq!(reason, CodeGrantReason::AlreadyUsed);
-        // The refresh token this request stored before losing was revoked with its
-        // family: nothing in it is left to revoke.
+        // The losing request stored no refresh token: nothing in the family to revoke.
         assert_eq!(
             f.store
                 .refresh_family_revoke(&family, NOW + 1)
                 .await
                 .unwrap(),
             0
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_that_cannot_be_stored_does_not_burn_the_code() {
+        let f = Fixture::new().await;
+        let code = f.code(&web_request()).await;
+        let digest = SecretDigest::of(&code);
+        let redeem = || {
+            f.redeem_web(TokenRequest {
+                code: Some(code.clone()),
+                ..Default::default()
+            })
+        };
+        f.store.conflict_on_next_refresh_insert();
+        let error = redeem().await.unwrap_err();
+        assert!(
+            matches!(error.reason, TokenErrorReason::Store(_)),
+            "{:?}",
+            error.reason
+        );
+        // The consume and the insert are one transaction: nothing was consumed, and
+        // the family is empty ...
+        let stored = f.store.code(&digest).unwrap();
+        assert_eq!((stored.consumed_at, stored.access_token_jti), (None, None));
+        assert_eq!(
+            f.store
+                .refresh_family_revoke(&family_of_code(&digest), NOW)
+                .await
+                .unwrap(),
+            0
+        );
+        // ... so the retry gets its tokens, and its refresh token is the only one of
+        // the family.
+        let issued = redeem().await.unwrap();
+        assert!(issued.response.refresh_token.is_some());
+        assert_eq!(
+            f.store
+                .refresh_family_revoke(&family_of_code(&digest), NOW + 1)
+                .await
+                .unwrap(),
+            1
         );
     }
 }

@@ -58,7 +58,7 @@ pub fn mint(
         extra: grant.extra,
     };
     let token = ring
-        .signer(SigningAlgorithm::Es256)?
+        .signer(SigningAlgorithm::Es256, now)?
         .sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
     Ok(IssuedAccessToken { token, claims })
 }
@@ -142,7 +142,7 @@ mod tests {
     }
 
     fn kid(ring: &KeyRing, alg: SigningAlgorithm) -> String {
-        ring.signer(alg).unwrap().kid().to_owned()
+        ring.signer(alg, 0).unwrap().kid().to_owned()
     }
 
     #[test]

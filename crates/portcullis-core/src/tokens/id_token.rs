@@ -58,7 +58,7 @@ pub fn mint_id_token(
         at_hash: grant.access_token.map(at_hash),
         extra: user_claims(grant.user, grant.scopes),
     };
-    ring.signer(grant.client.id_token_signed_response_alg)?
+    ring.signer(grant.client.id_token_signed_response_alg, now)?
         .sign_jwt(ID_TOKEN_TYP, &claims)
 }
 

@@ -352,46 +352,98 @@ async fn user_create_reads_the_password_from_stdin_and_stores_only_a_hash() {
     );
 }
 
+/// `(alg, status)` of every key `keys list` shows.
+fn key_stages(app: &TestApp) -> Vec<(String, String)> {
+    json_out(&cli(app, &["keys", "list"], None))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["alg"].as_str().unwrap().to_owned(),
+                k["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn count(stages: &[(String, String)], alg: &str, status: &str) -> usize {
+    stages
+        .iter()
+        .filter(|(a, s)| a == alg && s == status)
+        .count()
+}
+
 #[tokio::test]
 async fn keys_rotate_through_the_cli_is_picked_up_by_the_server() {
     let app = TestApp::start().await;
     let before = json_out(&cli(&app, &["keys", "list"], None));
     assert_eq!(before.as_array().unwrap().len(), 2);
+    let old_kid = app.svc_token().await;
+    let old_kid = jsonwebtoken::decode_header(&old_kid).unwrap().kid.unwrap();
     let rotated = json_out(&cli(&app, &["keys", "rotate", "--alg", "ES256"], None));
     let new_kid = rotated[0]["new_kid"].as_str().unwrap().to_owned();
-    let after = json_out(&cli(&app, &["keys", "list"], None));
-    let statuses: Vec<(&str, &str)> = after
+    assert_eq!(rotated[0]["status"], "next");
+    let activate_at = rotated[0]["activate_at"].as_i64().unwrap();
+    let stages = key_stages(&app);
+    assert_eq!(count(&stages, "ES256", "next"), 1);
+    assert_eq!(count(&stages, "ES256", "active"), 1);
+    assert_eq!(count(&stages, "RS256", "active"), 1);
+    let listed = json_out(&cli(&app, &["keys", "list"], None));
+    let next = listed
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| (k["alg"].as_str().unwrap(), k["status"].as_str().unwrap()))
-        .collect();
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|(a, s)| *a == "ES256" && *s == "retired")
-            .count(),
-        1
-    );
-    assert_eq!(statuses.iter().filter(|(_, s)| *s == "active").count(), 2);
+        .find(|k| k["kid"] == new_kid.as_str())
+        .unwrap();
+    assert_eq!(next["activate_at"].as_i64(), Some(activate_at));
+    assert_eq!(next["published"], true);
 
+    // The server publishes it at its next refresh and signs with it from activate_at.
     app.app.refresh_keys().await.unwrap();
-    let r = app
-        .post_token(
-            &[("grant_type", "client_credentials")],
-            Some(("svc", SVC_SECRET)),
-        )
-        .await;
-    let token = r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    assert!(app.jwks().await.find(&new_kid).is_some());
+    let kid_now = |token: String| jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    app.clock.set(activate_at - 1);
+    assert_eq!(kid_now(app.svc_token().await), old_kid);
+    app.clock.set(activate_at);
+    app.app.refresh_keys().await.unwrap();
+    assert_eq!(kid_now(app.svc_token().await), new_kid);
+    let stages = key_stages(&app);
+    assert_eq!(count(&stages, "ES256", "retired"), 1);
+    assert_eq!(count(&stages, "ES256", "active"), 1);
+    assert!(app.jwks().await.find(&old_kid).is_some());
+    let _ = BASE_CONFIG;
+}
+
+#[tokio::test]
+async fn keys_rotate_immediately_signs_at_once_and_a_pending_rotation_blocks_another() {
+    let app = TestApp::start().await;
+    json_out(&cli(&app, &["keys", "rotate"], None));
+    let out = cli(&app, &["keys", "rotate", "--alg", "RS256"], None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a rotation of RS256 is pending") && stderr.contains("--immediately"),
+        "{stderr}"
+    );
+    let rotated = json_out(&cli(&app, &["keys", "rotate", "--immediately"], None));
+    assert_eq!(rotated.as_array().unwrap().len(), 2);
+    assert_eq!(rotated[0]["status"], "active");
+    let new_es = rotated[0]["new_kid"].as_str().unwrap().to_owned();
+    let stages = key_stages(&app);
+    assert_eq!(count(&stages, "ES256", "active"), 1);
+    assert_eq!(count(&stages, "ES256", "next"), 0);
+    assert_eq!(
+        count(&stages, "ES256", "retired"),
+        2,
+        "the old and the staged key"
+    );
+    app.app.refresh_keys().await.unwrap();
+    let token = app.svc_token().await;
     assert_eq!(
         jsonwebtoken::decode_header(&token).unwrap().kid.unwrap(),
-        new_kid
+        new_es
     );
-    assert!(app.jwks().await.find(&new_kid).is_some());
-    let _ = BASE_CONFIG;
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use orders_client_service::{OrdersClient, TokenCache};
 use portcullis_core::clock::ManualClock;
 use portcullis_core::keys::SigningAlgorithm;
 use portcullis_resource::{KeyStore, KeyStoreOptions, Validator};
-use portcullis_server::keys::{load_master_key, rotate_signing_keys};
+use portcullis_server::keys::{RotationStart, load_master_key, rotate_signing_keys};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -173,22 +173,27 @@ impl System {
         (web, base)
     }
 
-    /// `portcullis keys rotate` for `algorithms`, done on the database, then the server
-    /// re-reads its keys (every 10 s, here at once). Returns the new kids.
+    /// `portcullis keys rotate` for `algorithms`, done on the database; the server
+    /// re-reads its keys (every 10 s, here at once), then the publication lead passes
+    /// and the new keys sign. Returns the new kids.
     async fn rotate_keys(&self, algorithms: &[SigningAlgorithm]) -> Vec<String> {
         let state = self.app.app.state();
         let master = load_master_key(&state.config().master_key, false).unwrap();
+        let lead = state.config().keys.publication_lead;
         let rotations = rotate_signing_keys(
             state.store().as_ref(),
             &master,
             portcullis_core::Clock::now(self.app.clock.as_ref()),
             algorithms,
+            RotationStart::After(lead),
             state.config().tokens.access_token_ttl,
             "test",
         )
         .await
         .unwrap();
         assert!(self.app.app.refresh_keys().await.unwrap());
+        self.app.clock.advance(lead);
+        assert!(self.app.app.refresh_keys().await.unwrap(), "promoted");
         rotations.into_iter().map(|r| r.new_kid).collect()
     }
 

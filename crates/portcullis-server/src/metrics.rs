@@ -1,0 +1,489 @@
+//! `GET /metrics`: counters and gauges in the Prometheus text exposition format
+//! (version 0.0.4), for scraping by Prometheus or a compatible agent.
+//!
+//! Counters and the request histogram go through the `metrics` facade into one
+//! process-wide Prometheus recorder, installed once ([`install`]). The database pool
+//! gauges and `portcullis_build_info` are written by the handler itself at scrape time,
+//! from this server's own store, so they never mix two servers of one process.
+//!
+//! Exposure: served on the main listener, but only to peers inside `[metrics] allow`
+//! (default loopback) and never to a request that came through a proxy (one carrying
+//! `Forwarded`, `X-Forwarded-For` or `X-Real-IP`); everyone else gets the ordinary 404.
+//! Why: request and login-failure counts tell an attacker how a deployment is used and
+//! whether a password-guessing run is being noticed.
+//!
+//! Labels are bounded (why: an unbounded label lets any client grow the server's memory
+//! and the monitoring system's series without limit): `endpoint` is the route template
+//! that matched (`unmatched` for none), never the requested path or query; `method` is
+//! one of the standard methods or `other`; reasons and grant types come from fixed lists.
+
+use crate::extract::ClientIp;
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use portcullis_proto::grant::GrantType;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// `[metrics]` resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Whether `/metrics` answers at all (default true).
+    pub enabled: bool,
+    /// Peers allowed to scrape (default loopback: `127.0.0.1/32`, `::1/128`).
+    pub allow: Vec<IpNetwork>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow: vec![
+                IpNetwork {
+                    addr: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                    prefix: 32,
+                },
+                IpNetwork {
+                    addr: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                    prefix: 128,
+                },
+            ],
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Resolves `[metrics]` (`enabled`, `allow`); the message names the key.
+    ///
+    /// # Errors
+    /// A message naming `metrics.allow` and the entry that is not a network.
+    pub fn resolve(enabled: Option<bool>, allow: Option<Vec<String>>) -> Result<Self, String> {
+        let defaults = Self::default();
+        let allow = match allow {
+            None => defaults.allow,
+            Some(entries) => entries
+                .iter()
+                .map(|entry| {
+                    entry
+                        .parse::<IpNetwork>()
+                        .map_err(|e| format!("`metrics.allow`: {entry:?} {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(Self {
+            enabled: enabled.unwrap_or(defaults.enabled),
+            allow,
+        })
+    }
+
+    /// Whether a request from `peer` with `headers` may read `/metrics`.
+    pub fn permits(&self, peer: IpAddr, headers: &HeaderMap) -> bool {
+        self.enabled
+            && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
+            && self.allow.iter().any(|net| net.contains(peer))
+    }
+}
+
+/// Installs the process-wide recorder on first use and returns its handle; `None` if
+/// another recorder was installed first (by an embedding program), in which case only
+/// the gauges this module writes itself are served.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(HTTP_REQUEST_DURATION.to_owned()),
+                    DURATION_BUCKETS_SECONDS,
+                )
+                .map_err(|e| tracing::warn!(error = %e, "metrics: bad histogram buckets"))
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if let Err(e) = metrics::set_global_recorder(recorder) {
+                tracing::warn!(error = %e, "metrics: another recorder is installed; /metrics serves the pool gauges only");
+                return None;
+            }
+            describe();
+            // build_recorder() leaves upkeep to us: it drains the histograms' sample
+            // buffers, which would otherwise grow while nobody scrapes.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".to_owned())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "metrics: cannot start the upkeep thread");
+            }
+            Some(handle)
+        })
+        .clone()
+}
+
+/// `GET /metrics`: the exposition text, or the ordinary 404 for a peer that may not
+/// scrape (so that the endpoint's existence is not disclosed).
+pub async fn metrics_get(
+    State(state): State<AppState>,
+    ClientIp(peer): ClientIp,
+    headers: HeaderMap,
+) -> Response {
+    if !state.config().metrics.permits(peer, &headers) {
+        return crate::router::not_found().await;
+    }
+    let mut body = HANDLE
+        .get()
+        .and_then(Option::as_ref)
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    if !body.is_empty() && !body.ends_with('\n') {
+        body.push('\n');
+    }
+    write_gauges(&mut body, state.store().pool_status());
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Middleware: counts every request by matched route, method and status, and times it.
+/// Mounted with `Router::layer`, inside routing, so the matched route is known.
+pub async fn track(request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| UNMATCHED.to_owned(), |m| m.as_str().to_owned());
+    let method = method_label(request.method());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(HTTP_REQUEST_DURATION, "endpoint" => endpoint.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(HTTP_REQUESTS, "endpoint" => endpoint, "method" => method, "status" => status)
+        .increment(1);
+    response
+}
+
+/// Counts a token issued at the token endpoint (called with the audit event).
+pub fn token_issued(grant_type: &str) {
+    let grant = match GrantType::parse(grant_type) {
+        Some(GrantType::AuthorizationCode) => "authorization_code",
+        Some(GrantType::ClientCredentials) => "client_credentials",
+        Some(GrantType::RefreshToken) => "refresh_token",
+        Some(GrantType::DeviceCode) => "device_code",
+        None => "other",
+    };
+    metrics::counter!(TOKENS_ISSUED, "grant_type" => grant).increment(1);
+}
+
+/// Counts a failed sign-in (called with the audit event).
+pub fn login_failed(reason: &str) {
+    let reason = bounded(reason, LOGIN_FAILURE_REASONS);
+    metrics::counter!(LOGIN_FAILURES, "reason" => reason).increment(1);
+}
+
+/// Counts a refused user code on the device verification page (RFC 8628 §5.1).
+pub fn user_code_refused(reason: &str) {
+    let reason = bounded(reason, USER_CODE_FAILURE_REASONS);
+    metrics::counter!(DEVICE_USER_CODE_FAILURES, "reason" => reason).increment(1);
+}
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`); a bare address is one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    /// Whether `ip` is inside the network. An IPv4-mapped IPv6 address
+    /// (`::ffff:127.0.0.1`, from a dual-stack listener) counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for IpNetwork {
+    type Err = String;
+
+    /// Parses `address/prefix` or a bare address. Refuses host bits past the prefix
+    /// (`10.0.0.1/8`): a typo there would silently allow another network.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (address, prefix) = match s.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (s, None),
+        };
+        let addr = address
+            .parse::<IpAddr>()
+            .map_err(|_| "is not an IP address or network like 10.0.0.0/8".to_owned())?;
+        let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("has a prefix length that is not 0 to {max}"))?,
+        };
+        let network = Self { addr, prefix };
+        let base = match addr {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        };
+        if base != addr {
+            return Err(format!("has host bits set; write {base}/{prefix}"));
+        }
+        Ok(network)
+    }
+}
+
+/// The gauges sampled at scrape time: the database pool and the build.
+fn write_gauges(body: &mut String, pool: Option<portcullis_core::store::PoolStatus>) {
+    if let Some(pool) = pool {
+        let _ = write!(
+            body,
+            "# HELP {DB_POOL_CONNECTIONS} Open database connections, by state.\n\
+             # TYPE {DB_POOL_CONNECTIONS} gauge\n\
+             {DB_POOL_CONNECTIONS}{{state=\"idle\"}} {idle}\n\
+             {DB_POOL_CONNECTIONS}{{state=\"in_use\"}} {in_use}\n\
+             # HELP {DB_POOL_MAX_CONNECTIONS} Most connections the database pool opens.\n\
+             # TYPE {DB_POOL_MAX_CONNECTIONS} gauge\n\
+             {DB_POOL_MAX_CONNECTIONS} {max}\n",
+            idle = pool.idle,
+            in_use = pool.in_use(),
+            max = pool.max,
+        );
+    }
+    let _ = write!(
+        body,
+        "# HELP {BUILD_INFO} The running version (always 1).\n\
+         # TYPE {BUILD_INFO} gauge\n\
+         {BUILD_INFO}{{version=\"{version}\"}} 1\n",
+        version = env!("CARGO_PKG_VERSION"),
+    );
+}
+
+/// HELP lines of the recorder's metrics.
+fn describe() {
+    metrics::describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests, by matched route, method and status."
+    );
+    metrics::describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by matched route."
+    );
+    metrics::describe_counter!(
+        TOKENS_ISSUED,
+        "Tokens issued at the token endpoint, by grant type."
+    );
+    metrics::describe_counter!(
+        LOGIN_FAILURES,
+        "Failed sign-ins on the login page, by reason."
+    );
+    metrics::describe_counter!(
+        DEVICE_USER_CODE_FAILURES,
+        "User codes refused on the device verification page, by reason."
+    );
+}
+
+/// A standard method's name, else `other` (why: extension methods are client-chosen).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// `value` if it is one of `allowed`, else `other`.
+fn bounded(value: &str, allowed: &[&'static str]) -> &'static str {
+    allowed
+        .iter()
+        .find(|a| **a == value)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The process-wide recorder's handle (`None` inside: another recorder won).
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// `Content-Type` of the text exposition format.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Headers a proxy adds; a request carrying one is not a direct scrape.
+const FORWARDING_HEADERS: &[&str] = &["forwarded", "x-forwarded-for", "x-real-ip"];
+/// `endpoint` label of a request that matched no route.
+const UNMATCHED: &str = "unmatched";
+/// How often the histograms' buffers are drained.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// Upper bounds of the request duration histogram's buckets, in seconds.
+const DURATION_BUCKETS_SECONDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+/// Reasons of [`crate::audit::login_failed`].
+const LOGIN_FAILURE_REASONS: &[&str] = &["unknown_user", "wrong_password", "throttled", "too_long"];
+/// Reasons of [`crate::audit::user_code_refused`].
+const USER_CODE_FAILURE_REASONS: &[&str] = &["unknown_or_expired", "throttled"];
+
+/// Counter: HTTP requests by `endpoint`, `method`, `status`.
+pub const HTTP_REQUESTS: &str = "portcullis_http_requests_total";
+/// Histogram: request duration by `endpoint`, in seconds.
+pub const HTTP_REQUEST_DURATION: &str = "portcullis_http_request_duration_seconds";
+/// Counter: tokens issued by `grant_type`.
+pub const TOKENS_ISSUED: &str = "portcullis_tokens_issued_total";
+/// Counter: failed sign-ins by `reason`.
+pub const LOGIN_FAILURES: &str = "portcullis_login_failures_total";
+/// Counter: refused user codes by `reason`.
+pub const DEVICE_USER_CODE_FAILURES: &str = "portcullis_device_user_code_failures_total";
+/// Gauge: database connections by `state` (`idle`, `in_use`).
+pub const DB_POOL_CONNECTIONS: &str = "portcullis_db_pool_connections";
+/// Gauge: the database pool's maximum size.
+pub const DB_POOL_MAX_CONNECTIONS: &str = "portcullis_db_pool_max_connections";
+/// Gauge: 1, labelled with the `version`.
+pub const BUILD_INFO: &str = "portcullis_build_info";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNetwork {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn networks_contain_their_addresses_only() {
+        assert!(net("127.0.0.1/32").contains(ip("127.0.0.1")));
+        assert!(!net("127.0.0.1/32").contains(ip("127.0.0.2")));
+        assert!(net("10.0.0.0/8").contains(ip("10.255.1.2")));
+        assert!(!net("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(net("0.0.0.0/0").contains(ip("203.0.113.9")));
+        assert!(!net("0.0.0.0/0").contains(ip("::1")));
+        assert!(net("::1/128").contains(ip("::1")));
+        assert!(!net("::1/128").contains(ip("::2")));
+        assert!(net("fd00::/8").contains(ip("fd12:3456::1")));
+        assert!(net("192.168.1.7").contains(ip("192.168.1.7")));
+        // A dual-stack listener reports IPv4 peers as IPv4-mapped IPv6.
+        assert!(net("127.0.0.1/32").contains(ip("::ffff:127.0.0.1")));
+    }
+
+    #[test]
+    fn rejects_malformed_networks() {
+        for bad in [
+            "",
+            "localhost",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/-1",
+            "10.0.0.0/",
+            "10.0.0.1/8",
+        ] {
+            assert!(bad.parse::<IpNetwork>().is_err(), "{bad}");
+        }
+        let e = "10.0.0.1/8".parse::<IpNetwork>().unwrap_err();
+        assert!(e.contains("10.0.0.0/8"), "{e}");
+    }
+
+    #[test]
+    fn defaults_allow_loopback_only() {
+        let config = MetricsConfig::default();
+        let none = HeaderMap::new();
+        assert!(config.permits(ip("127.0.0.1"), &none));
+        assert!(config.permits(ip("::1"), &none));
+        assert!(!config.permits(ip("192.0.2.1"), &none));
+        assert!(!config.permits(ip("0.0.0.0"), &none));
+    }
+
+    #[test]
+    fn refuses_requests_through_a_proxy_and_when_disabled() {
+        let config = MetricsConfig::default();
+        for name in FORWARDING_HEADERS {
+            let mut headers = HeaderMap::new();
+            headers.insert(*name, HeaderValue::from_static("203.0.113.9"));
+            assert!(!config.permits(ip("127.0.0.1"), &headers), "{name}");
+        }
+        let disabled = MetricsConfig {
+            enabled: false,
+            ..MetricsConfig::default()
+        };
+        assert!(!disabled.permits(ip("127.0.0.1"), &HeaderMap::new()));
+    }
+
+    #[test]
+    fn resolve_names_the_key_of_a_bad_entry() {
+        let e = MetricsConfig::resolve(None, Some(vec!["10.0.0.0/8".into(), "nope".into()]))
+            .unwrap_err();
+        assert!(e.contains("metrics.allow") && e.contains("nope"), "{e}");
+        let c = MetricsConfig::resolve(Some(false), Some(vec![])).unwrap();
+        assert!(!c.enabled && c.allow.is_empty());
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+        assert_eq!(
+            bounded("wrong_password", LOGIN_FAILURE_REASONS),
+            "wrong_password"
+        );
+        assert_eq!(
+            bounded("x".repeat(99).as_str(), LOGIN_FAILURE_REASONS),
+            "other"
+        );
+    }
+
+    #[test]
+    fn gauges_render_in_the_text_format() {
+        let mut body = String::new();
+        let pool = portcullis_core::store::PoolStatus {
+            open: 3,
+            idle: 1,
+            max: 8,
+        };
+        write_gauges(&mut body, Some(pool));
+        assert!(body.contains("portcullis_db_pool_connections{state=\"idle\"} 1\n"));
+        assert!(body.contains("portcullis_db_pool_connections{state=\"in_use\"} 2\n"));
+        assert!(body.contains("portcullis_db_pool_max_connections 8\n"));
+        assert!(body.contains("# TYPE portcullis_build_info gauge\n"));
+    }
+}

@@ -1,0 +1,263 @@
+//! A client-side deadline on every PostgreSQL [`Store`] call (README "Database outages").
+//!
+//! The pool bounds the wait for a connection (`acquire_timeout`, which includes
+//! opening one) and PostgreSQL bounds each statement (`statement_timeout`), but neither
+//! helps when the database server is hung: it accepted the TCP connection, or holds
+//! one already, and never answers (a stopped process, a network path that drops
+//! packets silently, a full disk). Without a deadline such a request would wait for the
+//! server's 30-second request timeout, or forever for a background task, and requests
+//! would pile up. Here each call gets `acquire_timeout + statement_timeout` and then
+//! fails with [`StoreError::Unavailable`] (503 with `Retry-After`).
+//!
+//! Dropping a call mid-transaction is safe: nothing was committed (PostgreSQL rolls
+//! back a transaction whose connection goes away, and sqlx rolls back a dropped
+//! transaction before the connection is reused), except when the `COMMIT` itself was
+//! sent and its answer lost, which no client can tell apart from a commit. One gap in
+//! sqlx 0.9.0 needs help: a call dropped while its `BEGIN` is in flight leaves the
+//! connection inside a transaction that sqlx does not know about (no `ROLLBACK` is
+//! queued: transact-rs/sqlx#4393, fixed by #4394, unreleased), and every later
+//! single-statement write on that connection would silently never commit. So each
+//! time the deadline fires it is recorded in [`Abandoned`] *before* the call is
+//! dropped, and the PostgreSQL pool closes, instead of reusing, every connection
+//! released afterwards that was opened before that moment (see [`Abandoned`]).
+//!
+//! SQLite is not wrapped: a local file cannot hang like a network server (the
+//! 5-second `busy_timeout` and `acquire_timeout` bound every wait), and sqlx's SQLite
+//! worker still runs a `COMMIT` it has received after the caller is dropped, so a
+//! deadline there could answer 503 for a write that committed (a refresh token rotated
+//! behind the client's back, whose retry then looks like reuse and revokes the family).
+
+use async_trait::async_trait;
+use portcullis_core::authorization::code::AuthorizationCode;
+use portcullis_core::authorization::pending::PendingAuthorization;
+use portcullis_core::client::{Client, ClientSecrets};
+use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
+use portcullis_core::keys::StoredSigningKey;
+use portcullis_core::secret::SecretDigest;
+use portcullis_core::session::BrowserSession;
+use portcullis_core::store::{PoolStatus, PurgeCounts};
+use portcullis_core::tokens::refresh_token::RefreshToken;
+use portcullis_core::user::User;
+use portcullis_core::{Store, StoreError, UnixTime};
+use std::collections::BTreeSet;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// When the deadline last abandoned a call, so that the pool can close the connection
+/// that call held instead of reusing it (module docs: transact-rs/sqlx#4393).
+///
+/// Why this is enough for a call dropped during `BEGIN`: that call checked its
+/// connection out, so the connection was opened, before the deadline fired; the
+/// moment is recorded before the call's future is dropped, and the connection is
+/// released (the pool's `after_release` hook runs) only when it is dropped. So at that
+/// release the connection is older than the time since the recorded moment, and
+/// [`Abandoned::may_be_dirty`] says so: the connection is closed and PostgreSQL rolls
+/// back its transaction. Later firings only move the moment later, which keeps the
+/// test true. No round trip is added: the cost is that every connection open when a
+/// deadline fires is reopened once, rare and cheap next to an outage.
+#[derive(Debug)]
+pub(crate) struct Abandoned {
+    /// The origin of [`Abandoned::last`].
+    origin: Instant,
+    /// Nanoseconds from `origin` to the latest firing, plus one; 0: never fired.
+    last: AtomicU64,
+}
+
+/// Covers the few instructions between sqlx measuring a connection's age and
+/// [`Abandoned::may_be_dirty`] reading the clock, so the comparison errs on the side of
+/// closing.
+const CLOCK_SLACK: Duration = Duration::from_secs(1);
+
+impl Abandoned {
+    pub(crate) fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    /// Records that a call is being abandoned now.
+    fn record(&self) {
+        let now = nanos(self.origin.elapsed()).saturating_add(1);
+        self.last.fetch_max(now, Ordering::SeqCst);
+    }
+
+    /// Whether a connection opened `age` ago, being released now, may have been held
+    /// by an abandoned call (opened before the latest firing, give or take
+    /// [`CLOCK_SLACK`]), and so may be inside a transaction sqlx does not know about.
+    pub(crate) fn may_be_dirty(&self, age: Duration) -> bool {
+        let last = self.last.load(Ordering::SeqCst);
+        if last == 0 {
+            return false;
+        }
+        let since_firing = nanos(self.origin.elapsed()).saturating_sub(last.saturating_sub(1));
+        nanos(age.saturating_add(CLOCK_SLACK)) >= since_firing
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A [`Store`] whose every call fails with [`StoreError::Unavailable`] once `limit`
+/// has passed without an answer.
+pub(crate) struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+    abandoned: Arc<Abandoned>,
+}
+
+impl<S: Store> Deadline<S> {
+    /// Wraps `inner`; `limit` is the longest any one call may take; each abandoned call
+    /// is recorded in `abandoned`, shared with the pool's `after_release` hook.
+    pub(crate) fn new(inner: S, limit: Duration, abandoned: Arc<Abandoned>) -> Self {
+        Self {
+            inner,
+            limit,
+            abandoned,
+        }
+    }
+
+    async fn within<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, StoreError>> + Send,
+    ) -> Result<T, StoreError> {
+        // Pinned here rather than awaited as a temporary, so the call (and the
+        // connection it holds) is dropped only at the end of this function: after the
+        // firing is recorded.
+        let mut timed = pin!(tokio::time::timeout(self.limit, call));
+        match timed.as_mut().await {
+            Ok(answer) => answer,
+            Err(_elapsed) => {
+                self.abandoned.record();
+                Err(StoreError::Unavailable(format!(
+                    "{what}: no answer from the database within {} ms",
+                    self.limit.as_millis()
+                )))
+            }
+        }
+    }
+}
+
+/// Implements [`Store`] for [`Deadline`]: each listed method forwards to the inner
+/// store within the deadline. Every method of the trait must be listed (the compiler
+/// says so), except the synchronous ones with a default body, forwarded by hand.
+macro_rules! store_within_deadline {
+    ($(async fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;)*) => {
+        #[async_trait]
+        impl<S: Store> Store for Deadline<S> {
+            fn pool_status(&self) -> Option<PoolStatus> {
+                self.inner.pool_status()
+            }
+
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    self.within(stringify!($name), self.inner.$name($($arg),*)).await
+                }
+            )*
+        }
+    };
+}
+
+store_within_deadline! {
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+    async fn client_list(&self) -> Result<Vec<Client>, StoreError>;
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError>;
+    async fn client_upsert(&self, client: &Client) -> Result<(), StoreError>;
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError>;
+    async fn client_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
+    async fn client_set_secrets(&self, client_id: &str, secrets: &ClientSecrets, now: UnixTime) -> Result<(), StoreError>;
+    async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+    async fn user_list(&self) -> Result<Vec<User>, StoreError>;
+    async fn user_insert(&self, user: &User) -> Result<(), StoreError>;
+    async fn user_upsert(&self, user: &User) -> Result<(), StoreError>;
+    async fn user_delete(&self, username: &str) -> Result<bool, StoreError>;
+    async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
+    async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+    async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+    async fn signing_key_insert_next(&self, new_keys: &[StoredSigningKey]) -> Result<(), StoreError>;
+    async fn signing_key_promote(&self, kid: &str, now: UnixTime, publish_until: UnixTime) -> Result<bool, StoreError>;
+    async fn signing_key_rotate(&self, new_keys: &[StoredSigningKey], now: UnixTime, publish_until: UnixTime) -> Result<(), StoreError>;
+    async fn signing_keys_purge(&self, now: UnixTime) -> Result<u64, StoreError>;
+    async fn user_get(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+    async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError>;
+    async fn session_get(&self, session_digest: &SecretDigest, now: UnixTime) -> Result<Option<BrowserSession>, StoreError>;
+    async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError>;
+    async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
+    async fn pending_authorization_insert(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;
+    async fn pending_authorization_get(&self, id_digest: &SecretDigest, now: UnixTime) -> Result<Option<PendingAuthorization>, StoreError>;
+    async fn pending_authorization_set_user(&self, id_digest: &SecretDigest, user_id: &str, auth_time: UnixTime, now: UnixTime) -> Result<bool, StoreError>;
+    async fn pending_authorization_take(&self, id_digest: &SecretDigest, now: UnixTime) -> Result<Option<PendingAuthorization>, StoreError>;
+    async fn consent_get(&self, user_id: &str, client_id: &str) -> Result<BTreeSet<String>, StoreError>;
+    async fn consent_grant(&self, user_id: &str, client_id: &str, scopes: &BTreeSet<String>, now: UnixTime) -> Result<(), StoreError>;
+    async fn authorization_code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    async fn authorization_code_get(&self, code_digest: &SecretDigest) -> Result<Option<AuthorizationCode>, StoreError>;
+    async fn authorization_code_consume(&self, code_digest: &SecretDigest, now: UnixTime, first_refresh_token: Option<&RefreshToken>, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
+    async fn authorization_code_revoke_tokens(&self, code_digest: &SecretDigest, now: UnixTime) -> Result<bool, StoreError>;
+    async fn refresh_token_insert(&self, token: &RefreshToken, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<(), StoreError>;
+    async fn refresh_token_get(&self, token_digest: &SecretDigest) -> Result<Option<RefreshToken>, StoreError>;
+    async fn refresh_token_rotate(&self, old: &SecretDigest, successor: &RefreshToken, now: UnixTime, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
+    async fn refresh_family_revoke(&self, family_id: &str, now: UnixTime) -> Result<u64, StoreError>;
+    async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError>;
+    async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
+    async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    async fn device_authorization_insert(&self, authorization: &DeviceAuthorization) -> Result<(), StoreError>;
+    async fn device_authorization_get(&self, device_code_digest: &SecretDigest) -> Result<Option<DeviceAuthorization>, StoreError>;
+    async fn device_authorization_find_by_user_code(&self, user_code_digest: &SecretDigest, now: UnixTime) -> Result<Option<DeviceAuthorization>, StoreError>;
+    async fn device_authorization_decide(&self, device_code_digest: &SecretDigest, decision: &DeviceAuthorizationStatus, now: UnixTime) -> Result<bool, StoreError>;
+    async fn device_authorization_poll(&self, device_code_digest: &SecretDigest, client_id: &str, now: UnixTime) -> Result<Option<DevicePoll>, StoreError>;
+    async fn device_authorization_consume(&self, device_code_digest: &SecretDigest, now: UnixTime, first_refresh_token: Option<&RefreshToken>, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
+    async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ConnectOptions, SqliteStore};
+
+    #[tokio::test]
+    async fn a_call_without_an_answer_in_time_is_unavailable_and_answers_pass() {
+        let sqlite = SqliteStore::connect("sqlite::memory:", &ConnectOptions::default())
+            .await
+            .unwrap();
+        let abandoned = Arc::new(Abandoned::new());
+        let store = Deadline::new(sqlite, Duration::from_millis(50), abandoned.clone());
+        assert!(!abandoned.may_be_dirty(Duration::from_secs(3600)));
+        let hung = store
+            .within("ping", std::future::pending::<Result<(), StoreError>>())
+            .await;
+        let Err(StoreError::Unavailable(message)) = hung else {
+            panic!("should be Unavailable");
+        };
+        assert_eq!(message, "ping: no answer from the database within 50 ms");
+        assert!(
+            abandoned.may_be_dirty(Duration::from_millis(60)),
+            "a connection opened before the firing is suspect"
+        );
+        store.ping().await.unwrap();
+        assert!(store.client_get("nobody").await.unwrap().is_none());
+        assert!(store.pool_status().is_some(), "pool status is forwarded");
+    }
+
+    #[test]
+    fn only_connections_opened_before_the_latest_firing_are_suspect() {
+        let abandoned = Abandoned::new();
+        assert!(!abandoned.may_be_dirty(Duration::MAX), "never fired");
+        abandoned.record();
+        std::thread::sleep(CLOCK_SLACK + Duration::from_millis(200));
+        assert!(abandoned.may_be_dirty(CLOCK_SLACK + Duration::from_millis(300)));
+        assert!(
+            !abandoned.may_be_dirty(Duration::ZERO),
+            "opened well after the firing"
+        );
+        abandoned.record();
+        assert!(
+            abandoned.may_be_dirty(Duration::ZERO),
+            "a later firing moves it"
+        );
+    }
+}
