@@ -15,7 +15,7 @@ use crate::keys::{
 };
 use crate::secret::SecretDigest;
 use crate::session::BrowserSession;
-use crate::store::{PurgeCounts, Store, StoreError};
+use crate::store::{PurgeCounts, RateKey, Store, StoreError};
 use crate::tokens::refresh_token::RefreshToken;
 use crate::user::User;
 use async_trait::async_trait;
@@ -66,6 +66,8 @@ struct Inner {
     /// The next refresh token insert fails with a conflict (checked before any write).
     conflict_on_next_refresh_insert: bool,
     race_after_next_code_get: Option<Race>,
+    /// Rate-limit buckets: key → theoretical arrival time (ms); missing: full.
+    rate_limits: BTreeMap<String, i64>,
 }
 
 impl MemoryStore {
@@ -810,7 +812,46 @@ impl Store for MemoryStore {
                 *exp <= now
             }),
             device_authorizations: purge(&mut inner.devices, limit, |d| d.expires_at <= now),
+            rate_limits: purge(&mut inner.rate_limits, limit, |tat| {
+                *tat <= now.saturating_mul(1000)
+            }),
         })
+    }
+
+    async fn rate_limit_take(
+        &self,
+        keys: &[RateKey],
+        now_ms: i64,
+    ) -> Result<Result<Vec<u32>, u64>, StoreError> {
+        let mut inner = self.lock();
+        // Work on a copy, kept only if every key allows (all or nothing).
+        let mut taken = inner.rate_limits.clone();
+        let mut left = Vec::with_capacity(keys.len());
+        let mut wait: Option<u64> = None;
+        for key in keys {
+            match key.check(taken.get(&key.key).copied(), now_ms) {
+                Ok((tat, cells)) => {
+                    taken.insert(key.key.clone(), tat);
+                    left.push(cells);
+                }
+                Err(retry) => wait = wait.max(Some(retry)),
+            }
+        }
+        if let Some(retry) = wait {
+            return Ok(Err(retry));
+        }
+        inner.rate_limits = taken;
+        Ok(Ok(left))
+    }
+
+    async fn rate_limit_refund(&self, keys: &[RateKey], now_ms: i64) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for key in keys {
+            if let Some(tat) = inner.rate_limits.get_mut(&key.key) {
+                *tat = key.refunded(*tat, now_ms);
+            }
+        }
+        Ok(())
     }
 }
 

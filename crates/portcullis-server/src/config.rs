@@ -46,6 +46,9 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// `sqlite://path` or `postgres://…`.
     pub database_url: Option<String>,
+    /// Networks (CIDR, e.g. `10.0.0.0/8`) of the proxies whose `X-Forwarded-For` is
+    /// believed; default none (the client address is always the TCP peer).
+    pub trusted_proxies: Option<Vec<String>>,
     /// Connection pool and timeouts.
     #[serde(default)]
     pub database: FileDatabase,
@@ -253,6 +256,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL.
     pub database_url: String,
+    /// Peers whose `X-Forwarded-For` gives the client address (empty: none).
+    pub trusted_proxies: Vec<crate::net::IpNetwork>,
     /// Pool size and time limits of the database connections.
     pub database: DatabaseSettings,
     /// Directory for the SQLite file, the master key file and dev credentials.
@@ -443,6 +448,11 @@ impl Config {
             }
             None => DEFAULT_DATABASE_URL.to_owned(),
         };
+        let trusted_proxies = match file.trusted_proxies {
+            None => Vec::new(),
+            Some(entries) => crate::net::parse_networks("trusted_proxies", &entries)
+                .map_err(|m| err(&origin, m))?,
+        };
         let data_dir = sqlite_path(&database_url)
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .filter(|p| !p.as_os_str().is_empty())
@@ -514,6 +524,7 @@ impl Config {
             issuer,
             listen,
             database_url,
+            trusted_proxies,
             database,
             data_dir,
             master_key,
@@ -824,6 +835,30 @@ claims = { tenant_id = "abc-tenant" }
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.data_dir, PathBuf::from("./portcullis-data"));
         assert!(matches!(c.master_key, MasterKeySource::File(ref p) if p.ends_with("master.key")));
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_none_and_name_the_key_of_a_bad_entry() {
+        let c = Config::resolve(None, &|_| None).unwrap();
+        assert!(c.trusted_proxies.is_empty());
+        let c = resolve(
+            r#"trusted_proxies = ["10.0.0.0/8", "127.0.0.1/32", "::1"]"#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(crate::net::any_contains(
+            &c.trusted_proxies,
+            "10.1.2.3".parse().unwrap()
+        ));
+        let e = resolve(r#"trusted_proxies = ["10.0.0.0/8", "lb.internal"]"#, &[]).unwrap_err();
+        assert_eq!(e.origin, "/etc/portcullis.toml");
+        assert!(
+            e.message.contains("`trusted_proxies`") && e.message.contains("lb.internal"),
+            "{e}"
+        );
+        let e = resolve(r#"trusted_proxies = ["10.0.0.1/8"]"#, &[]).unwrap_err();
+        assert!(e.message.contains("10.0.0.0/8"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod page_form;
 mod request_id;
 
 pub use authorization_header::single_authorization;
-pub use client_ip::ClientIp;
+pub use client_ip::{ClientIp, PeerIp, client_address};
 pub use oauth_form::{OAuthForm, OAuthParams, is_form_urlencoded, parse};
 pub use page_form::PageForm;
 pub use request_id::{RequestId, request_id_header};

@@ -59,6 +59,7 @@ pub async fn purge_once(
                     counts.refresh_tokens,
                     counts.family_access_tokens,
                     counts.device_authorizations,
+                    counts.rate_limits,
                 ]
                 .contains(&u64::from(PURGE_BATCH));
                 if !full {

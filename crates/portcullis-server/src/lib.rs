@@ -16,6 +16,7 @@ pub mod housekeeping;
 pub mod interaction;
 pub mod keys;
 pub mod metrics;
+pub mod net;
 pub mod pages;
 pub mod router;
 pub mod serve;

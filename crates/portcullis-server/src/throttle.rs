@@ -18,15 +18,18 @@
 //! [`UserCodeThrottle`] limits wrong user codes on the device verification page
 //! (RFC 8628 §5.1) with the same numbers, per browser and per address, plus a global
 //! budget that bounds guessing across the whole space of live codes (docs/security.md
-//! has the arithmetic). Unlike logins, it reserves each entry's cells before the look-up
-//! and gives them back for a right code, so concurrent entries need no serialising and
-//! nothing can reset a streak (see its doc). [`DeviceAuthorizationThrottle`] limits
-//! device authorization requests per address.
+//! has the arithmetic). Its buckets are in the database, shared by every node. Unlike
+//! logins, it reserves each entry's cells before the look-up and gives them back for a
+//! right code, so concurrent entries need no serialising and nothing can reset a streak
+//! (see its doc). [`DeviceAuthorizationThrottle`] limits device authorization requests
+//! per address (per node, in memory).
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use portcullis_core::store::RateKey;
+use portcullis_core::{Store, StoreError, UnixTime};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -176,40 +179,36 @@ pub const GLOBAL_WRONG_USER_CODES_PER_MINUTE: u32 = 60;
 /// database and on the user-code space).
 pub const DEVICE_AUTHORIZATIONS_PER_MINUTE: u32 = 30;
 
-/// User-code entry accounting for one node (RFC 8628 §5.1 "brute forcing the user
-/// code"): a browser (its binding cookie) and an address (IPv6 by /64) each have a
-/// bucket of [`WRONG_USER_CODES_BEFORE_THROTTLE`] cells that refills one cell per
+/// User-code entry accounting, shared by every node through the database (RFC 8628
+/// §5.1 "brute forcing the user code"; DESIGN.md "Storage"): a browser (its binding
+/// cookie) and an address (IPv6 by /64) each have a bucket of
+/// [`WRONG_USER_CODES_BEFORE_THROTTLE`] cells that refills one cell per
 /// [`REPLENISH_SECONDS`]; everyone together has one of
-/// [`GLOBAL_WRONG_USER_CODES_PER_MINUTE`] cells refilling as many per minute.
+/// [`GLOBAL_WRONG_USER_CODES_PER_MINUTE`] cells refilling as many per minute. The
+/// buckets are GCRA rows of the `rate_limits` table ([`Store::rate_limit_take`]), so
+/// N nodes share one budget; the cost is one transaction per user-code entry (two for
+/// a right one, which gives its cells back).
 ///
 /// Only wrong entries spend cells, and nothing resets a bucket. An entry reserves its
-/// cells before the code is looked up ([`UserCodeThrottle::begin`]): the global cell
-/// first (if refused, nothing else is touched), then the address's and the browser's
-/// (if one is refused, the cells already taken, global included, go back). A right
-/// entry, or one whose look-up failed, gives back exactly the cells it took
+/// cells before the code is looked up ([`UserCodeThrottle::begin`]): the global, the
+/// address's and the browser's cell in one transaction, all or none (so an entry the
+/// global budget refuses spends nothing of its browser's or address's, and one a
+/// browser or address refuses keeps no global cell). A right entry, or one whose
+/// look-up failed, gives back exactly the cells it took
 /// ([`UserCodeThrottle::refund`]); a wrong one keeps them ([`UserCodeThrottle::wrong`]).
 /// So a browser or an address gets at most [`WRONG_USER_CODES_BEFORE_THROTTLE`] wrong
 /// entries in a row, then one per [`REPLENISH_SECONDS`], however many right codes it
 /// enters in between (why no reset: anyone can mint right codes for free at the device
 /// authorization endpoint, so a reset on a right code would let one address guess
 /// forever and keep the global budget empty). Reserving before the look-up makes the
-/// limits exact under concurrency without serialising requests: entries in flight hold
-/// their cells. While a budget is spent no code is looked up, right or wrong (else the
-/// answer would be an oracle).
+/// limits exact under concurrency, on one node or many, without serialising requests:
+/// entries in flight hold their cells. While a budget is spent no code is looked up,
+/// right or wrong (else the answer would be an oracle).
 ///
-/// Memory stays bounded without a cache: a bucket is kept only while it is not full,
-/// and a key's bucket is created only after the global cell was taken, so at most two
-/// keys per global cell spent in the last ten minutes (plus entries in flight) exist.
+/// Rows stay bounded: a bucket that is full again is deleted by housekeeping
+/// ([`Store::purge_expired`]), and a refused entry stores nothing.
 pub struct UserCodeThrottle {
-    buckets: std::sync::Mutex<UserCodeBuckets>,
-}
-
-/// The global bucket and the non-full per-key ones, under one lock (each entry updates
-/// them together, so a refusal can give back what it took atomically).
-struct UserCodeBuckets {
-    global: Gcra,
-    /// Browser and address buckets by key; a full bucket is removed.
-    keys: std::collections::HashMap<String, Gcra>,
+    global_per_minute: u32,
 }
 
 /// One user-code entry in progress: it holds a cell of the global budget and of its
@@ -218,7 +217,7 @@ struct UserCodeBuckets {
 #[derive(Debug)]
 #[must_use = "refund the entry's cells or count it as wrong"]
 pub struct UserCodeEntry {
-    keys: [String; 2],
+    keys: [RateKey; 3],
     last_allowed: bool,
 }
 
@@ -237,35 +236,55 @@ impl UserCodeThrottle {
     /// A throttle whose global budget is `per_minute` wrong entries per minute.
     pub fn with_global(per_minute: u32) -> Self {
         Self {
-            buckets: std::sync::Mutex::new(UserCodeBuckets {
-                global: Gcra::per_minute(per_minute.max(1)),
-                keys: std::collections::HashMap::new(),
-            }),
+            global_per_minute: per_minute.max(1),
         }
     }
 
-    /// Starts an entry from `browser` (a key for the browser-binding cookie) at `ip`:
-    /// takes a cell from the global budget, then from the address's and the browser's.
-    /// `Err(wait)` when one is spent (refuse without looking the code up); a refused
-    /// entry keeps no cell (why: a refusal must not spend the user's own budget).
+    /// Starts an entry from `browser` (a key for the browser-binding cookie) at `ip`,
+    /// at `now`: takes a cell from the global budget and from the address's and the
+    /// browser's, all or none. `Ok(Err(wait))` when one is spent (refuse without
+    /// looking the code up); a refused entry keeps no cell (why: a refusal must not
+    /// spend the user's own budget).
     ///
     /// # Errors
-    /// How long to wait before the next entry is allowed.
-    pub fn begin(&self, browser: &str, ip: IpAddr) -> Result<UserCodeEntry, Duration> {
-        self.begin_at(browser, ip, Instant::now())
+    /// The store's: the entry was not counted (nothing is looked up either).
+    pub async fn begin(
+        &self,
+        store: &dyn Store,
+        browser: &str,
+        ip: IpAddr,
+        now: UnixTime,
+    ) -> Result<Result<UserCodeEntry, Duration>, StoreError> {
+        let keys = [
+            global_key(self.global_per_minute),
+            per_key(address_key(ip)),
+            per_key(format!("browser:{browser}")),
+        ];
+        match store.rate_limit_take(&keys, millis(now)).await? {
+            Ok(left) => {
+                // The address's or the browser's last cell: the page says so at once.
+                let last_allowed = left.iter().skip(1).any(|&cells| cells == 0);
+                Ok(Ok(UserCodeEntry { keys, last_allowed }))
+            }
+            Err(retry_ms) => Ok(Err(
+                Duration::from_millis(retry_ms).max(Duration::from_secs(1))
+            )),
+        }
     }
 
     /// The code was right, or could not be looked up (a store error): the entry does
     /// not count, and every cell it took goes back. Only its own cells: the wrong
     /// entries before it stay counted.
-    pub fn refund(&self, entry: UserCodeEntry) {
-        let now = Instant::now();
-        let mut guard = self.lock();
-        let buckets = &mut *guard;
-        buckets.global.refund(now);
-        for key in &entry.keys {
-            buckets.refund_key(key, now);
-        }
+    ///
+    /// # Errors
+    /// The store's: the cells stay taken (the entry counts as a wrong one).
+    pub async fn refund(
+        &self,
+        store: &dyn Store,
+        entry: UserCodeEntry,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        store.rate_limit_refund(&entry.keys, millis(now)).await
     }
 
     /// The code was wrong (or expired, or used): the entry keeps its cells.
@@ -276,60 +295,32 @@ impl UserCodeThrottle {
             .last_allowed
             .then_some(Duration::from_secs(REPLENISH_SECONDS))
     }
-
-    /// Forgets buckets that are full again (keeps memory small).
-    pub fn prune(&self) {
-        let now = Instant::now();
-        self.lock().keys.retain(|_, bucket| !bucket.is_full(now));
-    }
-
-    fn begin_at(&self, browser: &str, ip: IpAddr, now: Instant) -> Result<UserCodeEntry, Duration> {
-        let keys = [address_key(ip), format!("browser:{browser}")];
-        let mut guard = self.lock();
-        let buckets = &mut *guard;
-        // Global first: when everyone's budget is spent, the user's own is not touched.
-        buckets.global.take(now)?;
-        let mut last_allowed = false;
-        for (taken, key) in keys.iter().enumerate() {
-            let bucket = buckets
-                .keys
-                .entry(key.clone())
-                .or_insert_with(Gcra::per_key);
-            match bucket.take(now) {
-                Ok(()) => last_allowed |= bucket.is_spent(now),
-                Err(wait) => {
-                    // Refused: give back what this entry took so far.
-                    buckets.global.refund(now);
-                    for earlier in keys.iter().take(taken) {
-                        buckets.refund_key(earlier, now);
-                    }
-                    return Err(wait);
-                }
-            }
-        }
-        Ok(UserCodeEntry { keys, last_allowed })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, UserCodeBuckets> {
-        // A poisoned lock only means another thread panicked mid-update; the cell
-        // arithmetic is still consistent, so keep counting.
-        self.buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
-impl UserCodeBuckets {
-    /// Gives a key its cell back, forgetting the bucket once it is full.
-    fn refund_key(&mut self, key: &str, now: Instant) {
-        let full = self.keys.get_mut(key).is_some_and(|bucket| {
-            bucket.refund(now);
-            bucket.is_full(now)
-        });
-        if full {
-            self.keys.remove(key);
-        }
-    }
+/// Seconds since the epoch (the server clock) in milliseconds.
+fn millis(now: UnixTime) -> i64 {
+    now.saturating_mul(1000)
+}
+
+/// The everyone-together bucket: `per_minute` cells, as many per minute.
+fn global_key(per_minute: u32) -> RateKey {
+    let per_minute = per_minute.max(1);
+    RateKey::new(
+        "user_code:global",
+        60_000 / i64::from(per_minute),
+        per_minute,
+    )
+}
+
+/// A browser's or an address's wrong user codes: a burst of
+/// [`WRONG_USER_CODES_BEFORE_THROTTLE`], then one per [`REPLENISH_SECONDS`].
+fn per_key(name: String) -> RateKey {
+    let interval_ms = i64::try_from(REPLENISH_SECONDS.saturating_mul(1000)).unwrap_or(i64::MAX);
+    RateKey::new(
+        format!("user_code:{name}"),
+        interval_ms,
+        WRONG_USER_CODES_BEFORE_THROTTLE,
+    )
 }
 
 /// Device authorization requests per address (resource exhaustion):
@@ -379,74 +370,10 @@ impl DeviceAuthorizationThrottle {
     }
 }
 
-/// A generic cell rate algorithm bucket that can give a cell back (governor's cannot).
-#[derive(Debug, Clone)]
-struct Gcra {
-    /// Theoretical arrival time of the next cell; `None` before the first.
-    tat: Option<Instant>,
-    /// Emission interval: one cell per `interval`.
-    interval: Duration,
-    /// Burst tolerance: `interval × (burst − 1)`.
-    tolerance: Duration,
-}
-
-impl Gcra {
-    /// `burst` cells, all available at once, one coming back per `interval`.
-    fn new(interval: Duration, burst: u32) -> Self {
-        Self {
-            tat: None,
-            interval,
-            tolerance: interval.saturating_mul(burst.max(1).saturating_sub(1)),
-        }
-    }
-
-    /// `per_minute` cells per minute, all of them available at once.
-    fn per_minute(per_minute: u32) -> Self {
-        Self::new(Duration::from_secs(60) / per_minute.max(1), per_minute)
-    }
-
-    /// A browser's or an address's wrong user codes: a burst of
-    /// [`WRONG_USER_CODES_BEFORE_THROTTLE`], then one per [`REPLENISH_SECONDS`].
-    fn per_key() -> Self {
-        Self::new(
-            Duration::from_secs(REPLENISH_SECONDS),
-            WRONG_USER_CODES_BEFORE_THROTTLE,
-        )
-    }
-
-    /// Takes a cell at `now`, or says how long until one is free.
-    fn take(&mut self, now: Instant) -> Result<(), Duration> {
-        let tat = self.tat.map_or(now, |t| t.max(now));
-        let ahead = tat.saturating_duration_since(now);
-        if ahead > self.tolerance {
-            return Err((ahead - self.tolerance).max(Duration::from_secs(1)));
-        }
-        self.tat = Some(tat.checked_add(self.interval).unwrap_or(tat));
-        Ok(())
-    }
-
-    /// Gives back one cell taken earlier (never more than a full bucket).
-    fn refund(&mut self, now: Instant) {
-        if let Some(tat) = self.tat {
-            self.tat = Some(tat.checked_sub(self.interval).unwrap_or(now).max(now));
-        }
-    }
-
-    /// Whether no cell is left at `now` (the next take would be refused).
-    fn is_spent(&self, now: Instant) -> bool {
-        self.tat
-            .is_some_and(|tat| tat.saturating_duration_since(now) > self.tolerance)
-    }
-
-    /// Whether every cell is available at `now` (the bucket carries no history).
-    fn is_full(&self, now: Instant) -> bool {
-        self.tat.is_none_or(|tat| tat <= now)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_core::testing::MemoryStore;
 
     #[test]
     fn the_tenth_failure_locks_the_account_and_the_address() {
@@ -497,170 +424,223 @@ mod tests {
         text.parse().unwrap()
     }
 
-    #[test]
-    fn the_tenth_wrong_user_code_locks_the_browser_and_the_address() {
-        let t = UserCodeThrottle::new();
-        for n in 1..WRONG_USER_CODES_BEFORE_THROTTLE {
-            let entry = t.begin("b1", ip("192.0.2.1")).unwrap();
-            assert_eq!(t.wrong(entry), None, "wrong entry {n}");
-        }
-        let tenth = t.begin("b1", ip("192.0.2.1")).unwrap();
-        assert_eq!(t.wrong(tenth), Some(Duration::from_secs(REPLENISH_SECONDS)));
-        // The address is locked for another browser, and the browser at another address.
-        assert!(t.begin("b2", ip("192.0.2.1")).is_err());
-        let wait = t.begin("b1", ip("198.51.100.7")).unwrap_err();
-        assert!(wait <= Duration::from_secs(REPLENISH_SECONDS), "{wait:?}");
-        assert!(t.begin("b3", ip("198.51.100.8")).is_ok());
+    const T0: UnixTime = 1_700_000_000;
+
+    /// A user-code throttle on an in-memory store (the SQL stores run the same
+    /// contract in `portcullis-store`'s tests).
+    struct Codes {
+        store: MemoryStore,
+        t: UserCodeThrottle,
     }
 
-    #[test]
-    fn device_page_right_code_does_not_reset_the_wrong_code_limit() {
-        let t = UserCodeThrottle::new();
+    impl Codes {
+        fn new(t: UserCodeThrottle) -> Self {
+            Self {
+                store: MemoryStore::new(),
+                t,
+            }
+        }
+
+        async fn begin_at(
+            &self,
+            browser: &str,
+            at: IpAddr,
+            now: UnixTime,
+        ) -> Result<UserCodeEntry, Duration> {
+            self.t.begin(&self.store, browser, at, now).await.unwrap()
+        }
+
+        async fn begin(&self, browser: &str, at: IpAddr) -> Result<UserCodeEntry, Duration> {
+            self.begin_at(browser, at, T0).await
+        }
+
+        async fn refund(&self, entry: UserCodeEntry) {
+            self.t.refund(&self.store, entry, T0).await.unwrap();
+        }
+
+        /// Cells a bucket has left (probing takes one, so it is given back).
+        async fn cells_left(&self, key: RateKey) -> u32 {
+            let keys = [key];
+            let left = self
+                .store
+                .rate_limit_take(&keys, millis(T0))
+                .await
+                .unwrap()
+                .map_or(0, |left| left.first().copied().unwrap_or(0) + 1);
+            if left > 0 {
+                self.store
+                    .rate_limit_refund(&keys, millis(T0))
+                    .await
+                    .unwrap();
+            }
+            left
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tenth_wrong_user_code_locks_the_browser_and_the_address() {
+        let c = Codes::new(UserCodeThrottle::new());
+        for n in 1..WRONG_USER_CODES_BEFORE_THROTTLE {
+            let entry = c.begin("b1", ip("192.0.2.1")).await.unwrap();
+            assert_eq!(c.t.wrong(entry), None, "wrong entry {n}");
+        }
+        let tenth = c.begin("b1", ip("192.0.2.1")).await.unwrap();
+        assert_eq!(
+            c.t.wrong(tenth),
+            Some(Duration::from_secs(REPLENISH_SECONDS))
+        );
+        // The address is locked for another browser, and the browser at another address.
+        assert!(c.begin("b2", ip("192.0.2.1")).await.is_err());
+        let wait = c.begin("b1", ip("198.51.100.7")).await.unwrap_err();
+        assert!(wait <= Duration::from_secs(REPLENISH_SECONDS), "{wait:?}");
+        assert!(c.begin("b3", ip("198.51.100.8")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn device_page_right_code_does_not_reset_the_wrong_code_limit() {
+        let c = Codes::new(UserCodeThrottle::new());
         let at = ip("192.0.2.1");
         for n in 1..WRONG_USER_CODES_BEFORE_THROTTLE {
-            let entry = t.begin("b1", at).unwrap();
-            assert_eq!(t.wrong(entry), None, "wrong entry {n}");
+            let entry = c.begin("b1", at).await.unwrap();
+            assert_eq!(c.t.wrong(entry), None, "wrong entry {n}");
         }
         // Right codes (free to mint) give back only their own cells ...
         for _ in 0..5 {
-            t.refund(t.begin("b1", at).unwrap());
+            let entry = c.begin("b1", at).await.unwrap();
+            c.refund(entry).await;
         }
         // ... so the next wrong entry is still the tenth in a row, and locks.
-        let tenth = t.begin("b1", at).unwrap();
-        assert!(t.wrong(tenth).is_some());
-        assert!(t.begin("b1", at).is_err());
+        let tenth = c.begin("b1", at).await.unwrap();
+        assert!(c.t.wrong(tenth).is_some());
+        assert!(c.begin("b1", at).await.is_err());
         assert!(
-            t.begin("fresh browser", at).is_err(),
+            c.begin("fresh browser", at).await.is_err(),
             "the address is locked"
         );
     }
 
-    #[test]
-    fn refused_entry_does_not_spend_the_users_own_budget() {
+    #[tokio::test]
+    async fn refused_entry_does_not_spend_the_users_own_budget() {
         // Refused by the global budget: the victim's own buckets are not touched.
-        let t = UserCodeThrottle::with_global(1);
-        let start = Instant::now();
-        let spent = t.begin_at("attacker", ip("203.0.113.1"), start).unwrap();
-        assert_eq!(t.wrong(spent), None);
+        let c = Codes::new(UserCodeThrottle::with_global(1));
+        let spent = c.begin("attacker", ip("203.0.113.1")).await.unwrap();
+        assert_eq!(c.t.wrong(spent), None);
         for _ in 0..20 {
-            assert!(t.begin_at("victim", ip("192.0.2.1"), start).is_err());
+            assert!(c.begin("victim", ip("192.0.2.1")).await.is_err());
         }
-        {
-            let buckets = t.lock();
-            assert!(!buckets.keys.contains_key(&address_key(ip("192.0.2.1"))));
-            assert!(!buckets.keys.contains_key("browser:victim"));
-        }
+        let full = WRONG_USER_CODES_BEFORE_THROTTLE;
+        assert_eq!(
+            c.cells_left(per_key(address_key(ip("192.0.2.1")))).await,
+            full
+        );
+        assert_eq!(c.cells_left(per_key("browser:victim".into())).await, full);
         // Refused by a per-key budget: the global cell (and the address's, when the
         // browser refuses) goes back.
-        let t = UserCodeThrottle::with_global(WRONG_USER_CODES_BEFORE_THROTTLE + 2);
+        let c = Codes::new(UserCodeThrottle::with_global(
+            WRONG_USER_CODES_BEFORE_THROTTLE + 2,
+        ));
         for _ in 0..WRONG_USER_CODES_BEFORE_THROTTLE {
-            let entry = t.begin_at("b1", ip("192.0.2.1"), start).unwrap();
-            let _ = t.wrong(entry);
+            let entry = c.begin("b1", ip("192.0.2.1")).await.unwrap();
+            let _ = c.t.wrong(entry);
         }
         for n in 0..20 {
             // The address is spent; then the browser from a fresh address.
-            assert!(
-                t.begin_at(&format!("b{n}x"), ip("192.0.2.1"), start)
-                    .is_err()
-            );
-            assert!(
-                t.begin_at("b1", ip(&format!("198.51.100.{n}")), start)
-                    .is_err()
-            );
+            assert!(c.begin(&format!("b{n}x"), ip("192.0.2.1")).await.is_err());
+            assert!(c.begin("b1", ip(&format!("198.51.100.{n}"))).await.is_err());
         }
-        {
-            let buckets = t.lock();
-            for n in 0..20 {
-                let fresh = address_key(ip(&format!("198.51.100.{n}")));
-                assert!(buckets.keys.get(&fresh).is_none_or(|b| b.is_full(start)));
-            }
+        for n in 0..20 {
+            let fresh = per_key(address_key(ip(&format!("198.51.100.{n}"))));
+            assert_eq!(c.cells_left(fresh).await, full);
         }
         // Two global cells are left for everyone else, after 40 refusals.
         for n in 0..2 {
-            let entry = t
-                .begin_at(&format!("other{n}"), ip(&format!("203.0.113.{n}")), start)
+            let entry = c
+                .begin(&format!("other{n}"), ip(&format!("203.0.113.{n}")))
+                .await
                 .unwrap();
-            let _ = t.wrong(entry);
+            let _ = c.t.wrong(entry);
         }
-        assert!(t.begin_at("other", ip("203.0.113.9"), start).is_err());
+        assert!(c.begin("other", ip("203.0.113.9")).await.is_err());
     }
 
-    #[test]
-    fn entries_in_flight_hold_their_cells() {
-        let t = UserCodeThrottle::new();
+    #[tokio::test]
+    async fn entries_in_flight_hold_their_cells() {
+        let c = Codes::new(UserCodeThrottle::new());
         let at = ip("192.0.2.1");
-        let in_flight: Vec<UserCodeEntry> = (0..WRONG_USER_CODES_BEFORE_THROTTLE)
-            .map(|n| t.begin(&format!("b{n}"), at).unwrap())
-            .collect();
+        let mut in_flight = Vec::new();
+        for n in 0..WRONG_USER_CODES_BEFORE_THROTTLE {
+            in_flight.push(c.begin(&format!("b{n}"), at).await.unwrap());
+        }
         // Ten guesses from one address are being looked up: an eleventh waits.
-        assert!(t.begin("b-late", at).is_err());
+        assert!(c.begin("b-late", at).await.is_err());
         for entry in in_flight {
-            t.refund(entry);
+            c.refund(entry).await;
         }
         // All right after all: the budget is whole again, and nothing is kept.
-        assert!(t.lock().keys.is_empty());
-        assert!(t.begin("b-late", at).is_ok());
+        let purged = c.store.purge_expired(T0, 100).await.unwrap();
+        assert_eq!(
+            purged.rate_limits,
+            2 + WRONG_USER_CODES_BEFORE_THROTTLE as u64
+        );
+        assert!(c.begin("b-late", at).await.is_ok());
     }
 
-    #[test]
-    fn the_global_budget_counts_wrong_entries_from_everyone() {
-        let t = UserCodeThrottle::with_global(5);
+    #[tokio::test]
+    async fn the_global_budget_counts_wrong_entries_from_everyone() {
+        let c = Codes::new(UserCodeThrottle::with_global(5));
         for n in 0..5 {
-            let entry = t
+            let entry = c
                 .begin(&format!("b{n}"), ip(&format!("192.0.2.{n}")))
+                .await
                 .unwrap();
             if n == 2 {
                 // A right entry gives its global cell back.
-                t.refund(entry);
-                let entry = t.begin("again", ip("192.0.2.200")).unwrap();
-                assert_eq!(t.wrong(entry), None);
+                c.refund(entry).await;
+                let entry = c.begin("again", ip("192.0.2.200")).await.unwrap();
+                assert_eq!(c.t.wrong(entry), None);
             } else {
-                assert_eq!(t.wrong(entry), None);
+                assert_eq!(c.t.wrong(entry), None);
             }
         }
-        let wait = t.begin("new", ip("203.0.113.9")).unwrap_err();
+        let wait = c.begin("new", ip("203.0.113.9")).await.unwrap_err();
         assert!(
             wait >= Duration::from_secs(1) && wait <= Duration::from_secs(12),
             "{wait:?}"
         );
     }
 
-    #[test]
-    fn a_spent_key_gets_one_entry_back_per_replenish_period() {
-        let t = UserCodeThrottle::new();
-        let start = Instant::now();
+    #[tokio::test]
+    async fn a_spent_key_gets_one_entry_back_per_replenish_period() {
+        let c = Codes::new(UserCodeThrottle::new());
         let at = ip("192.0.2.1");
         for _ in 0..WRONG_USER_CODES_BEFORE_THROTTLE {
-            let entry = t.begin_at("b1", at, start).unwrap();
-            let _ = t.wrong(entry);
+            let entry = c.begin_at("b1", at, T0).await.unwrap();
+            let _ = c.t.wrong(entry);
         }
-        let later = start + Duration::from_secs(REPLENISH_SECONDS);
-        assert!(
-            t.begin_at("b1", at, later - Duration::from_secs(1))
-                .is_err()
-        );
-        let entry = t.begin_at("b1", at, later).unwrap();
-        assert!(t.wrong(entry).is_some(), "the one entry back locks again");
-        assert!(t.begin_at("b1", at, later).is_err());
+        let replenish = i64::try_from(REPLENISH_SECONDS).unwrap();
+        let later = T0 + replenish;
+        assert!(c.begin_at("b1", at, later - 1).await.is_err());
+        let entry = c.begin_at("b1", at, later).await.unwrap();
+        assert!(c.t.wrong(entry).is_some(), "the one entry back locks again");
+        assert!(c.begin_at("b1", at, later).await.is_err());
     }
 
     #[test]
-    fn gcra_allows_its_burst_then_one_cell_per_interval() {
-        let start = Instant::now();
-        let mut g = Gcra::per_minute(60);
+    fn the_global_bucket_allows_its_burst_then_one_cell_per_second() {
+        let g = global_key(60);
+        let start = millis(T0);
+        let mut tat = None;
         for _ in 0..60 {
-            g.take(start).unwrap();
+            tat = Some(g.check(tat, start).unwrap().0);
         }
-        assert!(g.is_spent(start));
-        assert_eq!(g.take(start), Err(Duration::from_secs(1)));
-        g.take(start + Duration::from_secs(1)).unwrap();
-        assert!(g.take(start + Duration::from_secs(1)).is_err());
-        g.refund(start + Duration::from_secs(1));
-        g.take(start + Duration::from_secs(1)).unwrap();
-        assert!(!g.is_full(start + Duration::from_secs(60)));
-        assert!(g.is_full(start + Duration::from_secs(61)));
+        assert_eq!(g.check(tat, start), Err(1000));
+        let next = g.check(tat, start + 1000).unwrap();
+        assert_eq!(next.1, 0, "the cell back is the last one");
+        assert_eq!(g.check(Some(next.0), start + 1000), Err(1000));
+        let refunded = g.refunded(next.0, start + 1000);
+        assert!(g.check(Some(refunded), start + 1000).is_ok());
+        assert_eq!(refunded, start + 60_000, "one cell back, not a full bucket");
     }
-
     #[test]
     fn device_authorization_is_rate_limited_per_address() {
         let t = DeviceAuthorizationThrottle::new();

@@ -16,10 +16,21 @@
 //! sqlx 0.9.0 needs help: a call dropped while its `BEGIN` is in flight leaves the
 //! connection inside a transaction that sqlx does not know about (no `ROLLBACK` is
 //! queued: transact-rs/sqlx#4393, fixed by #4394, unreleased), and every later
-//! single-statement write on that connection would silently never commit. So each
-//! time the deadline fires it is recorded in [`Abandoned`] *before* the call is
-//! dropped, and the PostgreSQL pool closes, instead of reusing, every connection
-//! released afterwards that was opened before that moment (see [`Abandoned`]).
+//! single-statement write on that connection would silently never commit.
+//!
+//! That gap is closed where transactions begin, for every drop, not only this
+//! deadline's (hyper dropping a handler whose client disconnected, the request
+//! timeout): every write transaction of the store starts through
+//! [`WriteConnection`](crate::store::WriteConnection), which closes, instead of
+//! returning to the pool, a connection dropped with its `BEGIN` unanswered.
+//!
+//! [`Abandoned`] predates that guard and is now redundant for the store's own
+//! transactions (the regression tests in `postgres.rs` pass with it disabled), but is
+//! kept as a backstop for a transaction begun any other way: each time the deadline
+//! fires it is recorded *before* the call is dropped, and the PostgreSQL pool closes,
+//! instead of reusing, every connection released afterwards that was opened before
+//! that moment. Its cost: after each firing, the connections open at that moment are
+//! reopened once. It can go with the upgrade to an sqlx release that includes #4394.
 //!
 //! SQLite is not wrapped: a local file cannot hang like a network server (the
 //! 5-second `busy_timeout` and `acquire_timeout` bound every wait), and sqlx's SQLite
@@ -35,7 +46,7 @@ use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, De
 use portcullis_core::keys::StoredSigningKey;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
-use portcullis_core::store::{PoolStatus, PurgeCounts};
+use portcullis_core::store::{PoolStatus, PurgeCounts, RateKey};
 use portcullis_core::tokens::refresh_token::RefreshToken;
 use portcullis_core::user::User;
 use portcullis_core::{Store, StoreError, UnixTime};
@@ -46,7 +57,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// When the deadline last abandoned a call, so that the pool can close the connection
-/// that call held instead of reusing it (module docs: transact-rs/sqlx#4393).
+/// that call held instead of reusing it (module docs: transact-rs/sqlx#4393). A
+/// backstop: [`WriteConnection`](crate::store::WriteConnection) already closes a
+/// connection dropped during `BEGIN`, whatever dropped it.
 ///
 /// Why this is enough for a call dropped during `BEGIN`: that call checked its
 /// connection out, so the connection was opened, before the deadline fired; the
@@ -212,6 +225,8 @@ store_within_deadline! {
     async fn device_authorization_poll(&self, device_code_digest: &SecretDigest, client_id: &str, now: UnixTime) -> Result<Option<DevicePoll>, StoreError>;
     async fn device_authorization_consume(&self, device_code_digest: &SecretDigest, now: UnixTime, first_refresh_token: Option<&RefreshToken>, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError>;
+    async fn rate_limit_take(&self, keys: &[RateKey], now_ms: i64) -> Result<Result<Vec<u32>, u64>, StoreError>;
+    async fn rate_limit_refund(&self, keys: &[RateKey], now_ms: i64) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

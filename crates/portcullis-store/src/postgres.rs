@@ -40,7 +40,8 @@ impl SqlStore<Postgres> {
 
     /// [`Self::connect`], with a pool that closes rather than reuses a connection a
     /// call abandoned by the deadline may have left inside a transaction (recorded in
-    /// `abandoned`; see [`Abandoned`] and transact-rs/sqlx#4393).
+    /// `abandoned`; see [`Abandoned`] and transact-rs/sqlx#4393): a backstop behind
+    /// [`WriteConnection`](crate::store::WriteConnection), which handles every drop.
     pub(crate) async fn connect_abandonable(
         database_url: &str,
         options: &ConnectOptions,
@@ -101,6 +102,8 @@ impl sealed::Sealed for Postgres {}
 
 impl Backend for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
+
+    const CLOSE_IF_DROPPED_DURING_BEGIN: bool = true;
 
     const DELETE_CONFIG_CLIENTS_EXCEPT: &'static str = "DELETE FROM clients \
          WHERE source = 'config' \
@@ -279,7 +282,9 @@ mod tests {
 
     /// transact-rs/sqlx#4393: a call dropped while its `BEGIN` is in flight must not
     /// leave its connection in the pool inside a transaction, where the next
-    /// single-statement write would "succeed" and never commit.
+    /// single-statement write would "succeed" and never commit. Here the deadline drops
+    /// it ([`WriteConnection`](crate::store::WriteConnection) and [`Abandoned`] each
+    /// suffice).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_call_dropped_during_begin_does_not_swallow_the_next_write() {
         use crate::deadline::Deadline;
@@ -329,6 +334,59 @@ mod tests {
         );
 
         drop(store);
+        direct.pool.close().await;
+        database.drop_it().await;
+    }
+
+    /// The same when the call is dropped by something other than the deadline (hyper
+    /// when the client disconnects, the request timeout): the write-transaction begin
+    /// site closes the connection itself. No deadline and no [`Abandoned`] firing here.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_dropped_during_begin_by_its_caller_does_not_swallow_the_next_write() {
+        use portcullis_core::Store;
+        let Some((url, database)) = fresh_database().await else {
+            return;
+        };
+        let direct = PostgresStore::connect(&url, &ConnectOptions::default())
+            .await
+            .unwrap();
+        let server = url::Url::parse(&url).unwrap();
+        let trap = BeginTrap::start(format!(
+            "{}:{}",
+            server.host_str().unwrap(),
+            server.port().unwrap_or(5432)
+        ))
+        .await;
+        let mut through_trap = url::Url::parse(&url).unwrap();
+        through_trap.set_host(Some("127.0.0.1")).unwrap();
+        through_trap.set_port(Some(trap.addr.port())).unwrap();
+        let options = ConnectOptions {
+            max_connections: 1,
+            ..ConnectOptions::default()
+        };
+        let store = PostgresStore::connect(through_trap.as_str(), &options)
+            .await
+            .unwrap();
+        store.ping().await.unwrap();
+
+        trap.arm();
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(300),
+            store.refresh_family_revoke("family", 1_000),
+        )
+        .await;
+        assert!(dropped.is_err(), "{dropped:?}");
+        trap.release();
+        store
+            .access_token_revoke("jti-after", 9_999_999_999)
+            .await
+            .unwrap();
+        assert!(
+            direct.access_token_is_revoked("jti-after").await.unwrap(),
+            "the write after the dropped BEGIN is committed, seen from another connection"
+        );
+
+        store.pool.close().await;
         direct.pool.close().await;
         database.drop_it().await;
     }

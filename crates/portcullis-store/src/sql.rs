@@ -592,3 +592,22 @@ pub(crate) const PURGE_FAMILY_ACCESS_TOKENS: &str = "DELETE FROM family_access_t
 pub(crate) const PURGE_DEVICE_AUTHORIZATIONS: &str = "DELETE FROM device_authorizations \
      WHERE device_code_digest IN (SELECT device_code_digest FROM device_authorizations \
      WHERE expires_at <= $1 LIMIT $2)";
+
+/// Full rate-limit buckets (`tat` in milliseconds; `$1` is in seconds).
+pub(crate) const PURGE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE key IN \
+     (SELECT key FROM rate_limits WHERE tat <= $1 * 1000 LIMIT $2)";
+
+/// Takes a cell from one bucket (GCRA): `$1` = key, `$2` = now (ms), `$3` = interval
+/// (ms). Stores `max(tat, now) + interval` (a new row: `now + interval`) and returns
+/// it; the caller checks it against the burst and rolls back on a refusal. One
+/// statement: on PostgreSQL a concurrent take waits for the row lock, then builds on
+/// the committed `tat`.
+pub(crate) const RATE_LIMIT_TAKE: &str = "INSERT INTO rate_limits (key, tat) VALUES ($1, $2 + $3) \
+     ON CONFLICT (key) DO UPDATE SET tat = \
+     CASE WHEN rate_limits.tat > $2 THEN rate_limits.tat ELSE $2 END + $3 \
+     RETURNING tat";
+
+/// Gives a cell back: `$1` = key, `$2` = now (ms), `$3` = interval (ms);
+/// `tat = max(tat − interval, now)`.
+pub(crate) const RATE_LIMIT_REFUND: &str = "UPDATE rate_limits SET tat = \
+     CASE WHEN tat - $3 > $2 THEN tat - $3 ELSE $2 END WHERE key = $1";

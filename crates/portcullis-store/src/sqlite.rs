@@ -73,6 +73,8 @@ impl sealed::Sealed for Sqlite {}
 impl Backend for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
+    const CLOSE_IF_DROPPED_DURING_BEGIN: bool = false;
+
     const DELETE_CONFIG_CLIENTS_EXCEPT: &'static str = "DELETE FROM clients \
          WHERE source = 'config' AND client_id NOT IN (SELECT value FROM json_each($1)) \
          RETURNING client_id";

@@ -27,11 +27,14 @@ use portcullis_core::keys::StoredSigningKey;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
 use portcullis_core::store::PoolStatus;
-use portcullis_core::store::PurgeCounts;
+use portcullis_core::store::{PurgeCounts, RateKey};
 use portcullis_core::tokens::refresh_token::RefreshToken;
 use portcullis_core::user::User;
 use portcullis_core::{Store, StoreError, UnixTime};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use sqlx::pool::PoolConnection;
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type,
+};
 use std::collections::BTreeSet;
 
 /// A [`Store`] on an sqlx connection pool. Use the aliases
@@ -72,6 +75,14 @@ pub trait Backend: Database + sealed::Sealed {
     /// replayed token would leave a live successor behind (RFC 9700 §4.14.2).
     const LOCK_REFRESH_FAMILY: Option<&'static str>;
 
+    /// Whether a write transaction's connection dropped while its `BEGIN` is unanswered
+    /// is closed instead of returned to the pool (`WriteConnection` in `store.rs`).
+    /// `true` on PostgreSQL, where sqlx 0.9.0 would leave it inside a transaction
+    /// (transact-rs/sqlx#4393); `false` on SQLite, where sqlx's worker thread itself
+    /// rolls back a `BEGIN` whose caller has gone, and closing the one connection of an
+    /// in-memory database would lose the database.
+    const CLOSE_IF_DROPPED_DURING_BEGIN: bool;
+
     /// How many rows a statement inserted, updated or deleted.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
@@ -79,6 +90,60 @@ pub trait Backend: Database + sealed::Sealed {
 pub(crate) mod sealed {
     /// Only this crate's backends implement [`super::Backend`].
     pub trait Sealed {}
+}
+
+/// A pooled connection for one write transaction, opened on it by
+/// [`WriteConnection::begin`]: every write transaction starts here, never with
+/// `pool.begin_with(DB::BEGIN_WRITE)`.
+///
+/// Why: sqlx 0.9.0 counts a transaction as open only once the server has answered its
+/// `BEGIN`. A future dropped while waiting for that answer (the store's deadline, hyper
+/// when the client disconnects, the request timeout, any `select!`) queues no
+/// `ROLLBACK`, and its connection went back to the pool inside a transaction, where
+/// every later single-statement write would "succeed" and never commit
+/// (transact-rs/sqlx#4393, fixed by #4394, unreleased). Here a connection dropped with
+/// its `BEGIN` unanswered is closed instead, on backends that need it
+/// ([`Backend::CLOSE_IF_DROPPED_DURING_BEGIN`]); the server rolls back the
+/// transaction of a session that ends. Once `BEGIN` is answered, sqlx's own
+/// [`Transaction`] rolls back on drop as usual.
+///
+/// Declare it before the transaction, so that the transaction is dropped (and queues
+/// its `ROLLBACK`) before the connection is released:
+/// `let mut conn = WriteConnection::acquire(&self.pool)…?; let mut tx = conn.begin()…?;`
+pub(crate) struct WriteConnection<DB: Backend> {
+    conn: PoolConnection<DB>,
+    /// `BEGIN` sent and not yet answered.
+    beginning: bool,
+}
+
+impl<DB: Backend> WriteConnection<DB> {
+    /// Checks a connection out of `pool` (waiting at most its `acquire_timeout`).
+    pub(crate) async fn acquire(pool: &Pool<DB>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            conn: pool.acquire().await?,
+            beginning: false,
+        })
+    }
+
+    /// Opens a write transaction ([`Backend::BEGIN_WRITE`]) on this connection.
+    pub(crate) async fn begin(&mut self) -> Result<Transaction<'_, DB>, sqlx::Error> {
+        self.beginning = true;
+        let begun = sqlx::Connection::begin_with(&mut *self.conn, DB::BEGIN_WRITE).await;
+        // Answered, with a transaction sqlx tracks or an error: nothing hidden is left.
+        self.beginning = false;
+        begun
+    }
+}
+
+impl<DB: Backend> Drop for WriteConnection<DB> {
+    fn drop(&mut self) {
+        if self.beginning && DB::CLOSE_IF_DROPPED_DURING_BEGIN {
+            // Dropped inside `begin`, before the answer: the connection may be inside a
+            // transaction sqlx does not know about. Its fields are dropped next, and the
+            // connection closes instead of going back to the pool.
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 #[async_trait]
@@ -288,11 +353,10 @@ where
             .join("; ");
         // Dropping `tx` on an early return rolls back, so every old key stays active
         // unless every new one is in.
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
+        let mut conn = WriteConnection::acquire(&self.pool)
             .await
             .map_err(classify(&what))?;
+        let mut tx = conn.begin().await.map_err(classify(&what))?;
         for record in records {
             sqlx::query::<DB>(sql::KEY_RETIRE_ACTIVE)
                 .bind(record.alg.clone())
@@ -330,11 +394,10 @@ where
             .collect::<Vec<_>>()
             .join("; ");
         // Dropping `tx` on an early return rolls back: all or nothing.
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
+        let mut conn = WriteConnection::acquire(&self.pool)
             .await
             .map_err(classify(&what))?;
+        let mut tx = conn.begin().await.map_err(classify(&what))?;
         for record in records {
             let activate_at = record.activate_at;
             bind_new_key!(sqlx::query::<DB>(sql::KEY_INSERT_NEXT), record)
@@ -354,11 +417,10 @@ where
         publish_until: UnixTime,
     ) -> Result<bool, StoreError> {
         let what = "promoting a signing key";
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
+        let mut conn = WriteConnection::acquire(&self.pool)
             .await
             .map_err(classify(what))?;
+        let mut tx = conn.begin().await.map_err(classify(what))?;
         sqlx::query::<DB>(sql::KEY_RETIRE_FOR_PROMOTION)
             .bind(kid.to_owned())
             .bind(now)
@@ -593,11 +655,10 @@ where
             .transpose()?;
         // Dropping `tx` on an early return rolls back: a lost race, or a refresh token
         // that cannot be stored, leaves the code as it was (redeemable, no token added).
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
+        let mut conn = WriteConnection::acquire(&self.pool)
             .await
             .map_err(classify(what))?;
+        let mut tx = conn.begin().await.map_err(classify(what))?;
         // The conditional UPDATE is the single-use decision: on PostgreSQL a racing
         // transaction waits for this row's lock, then finds `consumed_at` set.
         let consumed = sqlx::query::<DB>(sql::CODE_CONSUME)
@@ -658,11 +719,10 @@ where
             token.client_id, token.user_id
         );
         let record = RefreshTokenRecord::encode(token)?;
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
+        let mut conn = WriteConnection::acquire(&self.pool)
             .await
             .map_err(classify(&what))?;
+        let mut tx = conn.begin().await.map_err(classify(&what))?;
         bind_refresh_token!(sqlx::query::<DB>(sql::REFRESH_TOKEN_INSERT), record)
             .execute(&mut *tx)
             .await
@@ -705,11 +765,10 @@ where
         );
         let record = RefreshTokenRecord::encode(successor)?;
         // Dropping `tx` on an early return rolls back: a refused rotation writes nothing.
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
+        let mut conn = WriteConnection::acquire(&self.pool)
             .await
             .map_err(classify(&what))?;
+        let mut tx = conn.begin().await.map_err(classify(&what))?;
         if let Some(lock) = DB::LOCK_REFRESH_FAMILY {
             sqlx::query::<DB>(lock)
                 .bind(successor.family_id.clone())
@@ -756,11 +815,10 @@ where
         now: UnixTime,
     ) -> Result<u64, StoreError> {
         let what = "revoking a refresh token family";
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
+        let mut conn = WriteConnection::acquire(&self.pool)
             .await
             .map_err(classify(what))?;
+        let mut tx = conn.begin().await.map_err(classify(what))?;
         if let Some(lock) = DB::LOCK_REFRESH_FAMILY {
             sqlx::query::<DB>(lock)
                 .bind(family_id.to_owned())
@@ -912,11 +970,10 @@ where
             .transpose()?;
         // Dropping `tx` on an early return rolls back: a lost race, or a refresh token
         // that cannot be stored, leaves the authorization as it was (not burned).
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
+        let mut conn = WriteConnection::acquire(&self.pool)
             .await
             .map_err(classify(what))?;
+        let mut tx = conn.begin().await.map_err(classify(what))?;
         // The conditional UPDATE is the single-use decision: on PostgreSQL a racing
         // transaction waits for this row's lock, then finds `consumed_at` set.
         let consumed = sqlx::query::<DB>(sql::DEVICE_CONSUME)
@@ -984,7 +1041,70 @@ where
                 "purging expired device authorizations",
             )
             .await?,
+            rate_limits: purge(sql::PURGE_RATE_LIMITS, "purging full rate-limit buckets").await?,
         })
+    }
+
+    async fn rate_limit_take(
+        &self,
+        keys: &[RateKey],
+        now_ms: i64,
+    ) -> Result<Result<Vec<u32>, u64>, StoreError> {
+        let what = "taking rate-limit cells";
+        // Rows are locked in key order, so two takes on PostgreSQL cannot deadlock.
+        let mut order: Vec<(usize, &RateKey)> = keys.iter().enumerate().collect();
+        order.sort_by(|a, b| a.1.key.cmp(&b.1.key));
+        let mut left = vec![0_u32; keys.len()];
+        let mut wait: Option<u64> = None;
+        // Dropping `tx` without a commit rolls back: a refusal takes nothing.
+        let mut conn = WriteConnection::acquire(&self.pool)
+            .await
+            .map_err(classify(what))?;
+        let mut tx = conn.begin().await.map_err(classify(what))?;
+        for (index, key) in order {
+            let (new_tat,): (i64,) = sqlx::query_as::<DB, (i64,)>(sql::RATE_LIMIT_TAKE)
+                .bind(key.key.clone())
+                .bind(now_ms)
+                .bind(key.interval_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(classify(what))?;
+            match key.check_new_tat(new_tat, now_ms) {
+                Ok((_, cells)) => {
+                    if let Some(slot) = left.get_mut(index) {
+                        *slot = cells;
+                    }
+                }
+                Err(retry) => wait = wait.max(Some(retry)),
+            }
+        }
+        if let Some(retry) = wait {
+            tx.rollback().await.map_err(classify(what))?;
+            return Ok(Err(retry));
+        }
+        tx.commit().await.map_err(classify(what))?;
+        Ok(Ok(left))
+    }
+
+    async fn rate_limit_refund(&self, keys: &[RateKey], now_ms: i64) -> Result<(), StoreError> {
+        let what = "giving back rate-limit cells";
+        let mut order: Vec<&RateKey> = keys.iter().collect();
+        order.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut conn = WriteConnection::acquire(&self.pool)
+            .await
+            .map_err(classify(what))?;
+        let mut tx = conn.begin().await.map_err(classify(what))?;
+        for key in order {
+            sqlx::query::<DB>(sql::RATE_LIMIT_REFUND)
+                .bind(key.key.clone())
+                .bind(now_ms)
+                .bind(key.interval_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(what))?;
+        }
+        tx.commit().await.map_err(classify(what))?;
+        Ok(())
     }
 }
 

@@ -120,14 +120,20 @@ pub async fn device_post(
             StatusCode::OK,
         );
     };
-    let entry = match state.user_code_throttle().begin(&browser, ip) {
-        Ok(entry) => entry,
-        Err(wait) => {
+    let now = state.clock().now();
+    let store = state.store().as_ref();
+    let entry = match state
+        .user_code_throttle()
+        .begin(store, &browser, ip, now)
+        .await
+    {
+        Ok(Ok(entry)) => entry,
+        Ok(Err(wait)) => {
             audit::user_code_refused(&request_id, "throttled");
             return throttled_page(&state, &jar, &request_id, code.display(), wait);
         }
+        Err(e) => return store_error_page(&state, &e, &request_id),
     };
-    let now = state.clock().now();
     let authorization = match find_by_user_code(state.store().as_ref(), &code, now).await {
         Ok(Some(authorization)) => authorization,
         Ok(None) => {
@@ -146,13 +152,13 @@ pub async fn device_post(
         }
         Err(e) => {
             // Not a wrong code: the entry does not count.
-            state.user_code_throttle().refund(entry);
+            refund_entry(&state, entry, now, &request_id).await;
             return store_error_page(&state, &e, &request_id);
         }
     };
     // A right code costs nothing, but restores nothing either: the wrong entries
     // before it stay counted (anyone can mint right codes).
-    state.user_code_throttle().refund(entry);
+    refund_entry(&state, entry, now, &request_id).await;
     let session = match current_session(&state, &jar, now).await {
         Ok(session) => session,
         Err(e) => return store_error_page(&state, &e, &request_id),
@@ -260,6 +266,20 @@ pub fn device_done_page(
 
 /// The verification form with a CSRF token for this browser (setting the binding
 /// cookie if it had none).
+/// Gives an entry's cells back (a right code, or a failed look-up). If the store fails
+/// here the cells stay taken, as for a wrong code: logged, and the page goes on.
+async fn refund_entry(
+    state: &AppState,
+    entry: crate::throttle::UserCodeEntry,
+    now: portcullis_core::UnixTime,
+    request_id: &str,
+) {
+    let store = state.store().as_ref();
+    if let Err(error) = state.user_code_throttle().refund(store, entry, now).await {
+        tracing::warn!(request_id, %error, "giving back user-code limit cells failed");
+    }
+}
+
 fn entry_page(
     state: &AppState,
     jar: &CookieJar,

@@ -276,8 +276,15 @@ pub struct Browser {
 impl Browser {
     /// A browser with no cookies, talking to `app`.
     pub fn new(app: &TestApp) -> Self {
+        Self::with_headers(app, HeaderMap::new())
+    }
+
+    /// A browser that sends `headers` with every request (e.g. a proxy's
+    /// `X-Forwarded-For`).
+    pub fn with_headers(app: &TestApp, headers: HeaderMap) -> Self {
         let jar = Arc::new(Jar::default());
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -29,6 +29,7 @@ mod oidc;
 mod outage;
 mod pages;
 mod postgres;
+mod proxy;
 mod refresh;
 mod refresh_race;
 mod rejections;

@@ -369,7 +369,6 @@ async fn device_approved_across_nodes_issues_tokens_once_to_fifty_concurrent_pol
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 7: wrong user-code limits are per node (throttle.rs, in memory): with N nodes a browser gets N x 10 guesses; DESIGN 'Storage' puts user-code attempt limits in the database"]
 async fn wrong_user_codes_on_both_nodes_count_against_one_limit() {
     with_cluster("", |c| async move {
         let started = start_device(&c, 0).await;
@@ -406,8 +405,9 @@ async fn wrong_user_codes_on_both_nodes_count_against_one_limit() {
         for n in 0..9 {
             assert_eq!(enter(n % 2).await, 200, "wrong code {}", n + 1);
         }
-        // The tenth, on B (its fifth): on one node this locks (device.rs
-        // device_page_locks_after_ten_wrong_codes); the limit must be the cluster's.
+        // The tenth, on B (its fifth): the limit is the cluster's (the buckets are in
+        // the database), so it locks as on one node (device.rs
+        // device_page_locks_after_ten_wrong_codes).
         assert_eq!(enter(1).await, 429, "the tenth wrong code in a row locks");
     })
     .await;
