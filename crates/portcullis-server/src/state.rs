@@ -155,13 +155,11 @@ impl App {
         let device_authorization_throttle = Arc::new(DeviceAuthorizationThrottle::new());
         let pruner = {
             let throttle = Arc::clone(&throttle);
-            let device_authorization_throttle = Arc::clone(&device_authorization_throttle);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
                 loop {
                     tick.tick().await;
                     throttle.prune();
-                    device_authorization_throttle.prune();
                 }
             })
         };

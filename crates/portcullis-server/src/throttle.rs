@@ -3,17 +3,19 @@
 //! [`FAILURES_BEFORE_THROTTLE`] failures, one more attempt per
 //! [`REPLENISH_SECONDS`] until the failures stop.
 //!
-//! Failures are counted with governor (GCRA) keyed limiters; only failures consume
-//! the budget, so a user who signs in correctly is never slowed by others' successes.
-//! Attempts on one account run one at a time ([`LoginThrottle::serialize_account`]):
-//! the lock check, the password verification and the failure count happen in order,
-//! so concurrent guesses on an account cannot slip in before the tenth failure is
-//! counted. Addresses are not serialised (many users share a NAT or a proxy); the
-//! login handler checks and counts them while holding a verification permit, which
-//! bounds the overrun to the number of permits minus one.
-//! Kept per node, in memory, bounded (governor's keys are pruned every minute; the
-//! lock table is a bounded cache): with N nodes behind a balancer an attacker gets at
-//! most N times the budget. (A later issue moves attempt limits to the database.)
+//! Failures are counted in GCRA buckets in the database ([`Store::rate_limit_take`],
+//! the `rate_limits` table), shared by every node: ten failures for one account or
+//! from one address lock it however the attempts were spread over the nodes (the cost:
+//! one transaction per attempt, two for a right password, which gives its cells back).
+//! Only failures consume the budget, so a user who signs in correctly is never slowed
+//! by others' successes: an attempt reserves a cell of its account's and its address's
+//! buckets before the password is verified ([`LoginThrottle::begin`]) and gives them
+//! back when it was right ([`LoginThrottle::refund`]). Reserving first makes the limit
+//! exact under concurrency, on one node or many: attempts in flight hold their cells.
+//! Attempts on one account still run one at a time on a node
+//! ([`LoginThrottle::serialize_account`]), so they queue rather than race for the
+//! verification permits. Addresses are not serialised (many users share a NAT or a
+//! proxy); the login handler reserves while holding a verification permit.
 //!
 //! [`UserCodeThrottle`] limits wrong user codes on the device verification page
 //! (RFC 8628 §5.1) with the same numbers, per browser and per address, plus a global
@@ -22,45 +24,43 @@
 //! logins, it reserves each entry's cells before the look-up and gives them back for a
 //! right code, so concurrent entries need no serialising and nothing can reset a streak
 //! (see its doc). [`DeviceAuthorizationThrottle`] limits device authorization requests
-//! per address (per node, in memory).
+//! per address, in the same database buckets (one transaction per request).
 
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
 use portcullis_core::store::RateKey;
 use portcullis_core::{Store, StoreError, UnixTime};
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 
 /// Failures allowed per account and per IP before attempts are throttled.
 pub const FAILURES_BEFORE_THROTTLE: u32 = 10;
 /// Once throttled, one attempt is allowed per this many seconds.
 pub const REPLENISH_SECONDS: u64 = 60;
-/// Most keys remembered as locked (per node); beyond it the oldest are forgotten.
-const MAX_LOCKED_KEYS: u64 = 100_000;
+/// Most accounts with an attempt slot remembered (per node); beyond it the oldest
+/// idle ones are forgotten.
+const MAX_ACCOUNT_SLOTS: u64 = 100_000;
 
-/// Failed-login accounting for one node.
+/// Failed-login accounting: the buckets are in the database; the per-account attempt
+/// slots are per node.
 pub struct LoginThrottle {
-    failures: FailureLimiter,
-    locked: moka::sync::Cache<String, Instant>,
     in_progress: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
-    clock: DefaultClock,
 }
 
-/// Failures per key; the middleware reports how many remain, so the failure that uses
-/// the last one locks the key at once (no further attempt is verified until a failure
-/// is allowed again).
-type FailureLimiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
-
 /// Held while one login attempt is checked, verified and counted: no other attempt on
-/// the same account runs meanwhile.
+/// the same account runs meanwhile (on this node).
 pub struct AttemptSlot {
     _account: OwnedMutexGuard<()>,
+}
+
+/// One login attempt in progress: it holds a cell of its account's and its address's
+/// buckets until [`LoginThrottle::refund`] (a right password) or
+/// [`LoginThrottle::failed`] (dropping it keeps them, as a failure does).
+#[derive(Debug)]
+#[must_use = "refund the attempt's cells or count it as failed"]
+pub struct LoginAttempt {
+    keys: [RateKey; 2],
+    last_allowed: bool,
 }
 
 impl Default for LoginThrottle {
@@ -72,28 +72,16 @@ impl Default for LoginThrottle {
 impl LoginThrottle {
     /// A throttle with the documented limits.
     pub fn new() -> Self {
-        // Ten cells: the tenth failure empties the bucket and locks the key; after that,
-        // one cell (one attempt) comes back per REPLENISH_SECONDS.
-        let burst = NonZeroU32::new(FAILURES_BEFORE_THROTTLE).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(Duration::from_secs(REPLENISH_SECONDS))
-            .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
-            .allow_burst(burst);
         Self {
-            failures: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
-            locked: moka::sync::Cache::builder()
-                .max_capacity(MAX_LOCKED_KEYS)
-                .time_to_live(Duration::from_secs(REPLENISH_SECONDS))
-                .build(),
             in_progress: moka::sync::Cache::builder()
-                .max_capacity(MAX_LOCKED_KEYS)
+                .max_capacity(MAX_ACCOUNT_SLOTS)
                 .time_to_idle(Duration::from_secs(REPLENISH_SECONDS))
                 .build(),
-            clock: DefaultClock::default(),
         }
     }
 
-    /// Waits until no other attempt on this account is running, and returns the slot
-    /// that keeps it so.
+    /// Waits until no other attempt on this account is running on this node, and
+    /// returns the slot that keeps it so.
     pub async fn serialize_account(&self, username: &str) -> AttemptSlot {
         let key = account_key(username);
         let lock = self
@@ -104,39 +92,75 @@ impl LoginThrottle {
         }
     }
 
-    /// How long this account or address must wait before trying again, if locked.
-    pub fn locked_for(&self, username: &str, ip: IpAddr) -> Option<Duration> {
-        let now = Instant::now();
-        keys(username, ip)
-            .iter()
-            .filter_map(|key| self.locked.get(key))
-            .filter_map(|until| until.checked_duration_since(now))
-            .max()
-    }
-
-    /// Counts a failed attempt; returns how long to wait if this failure locks the
-    /// account or the address.
-    pub fn record_failure(&self, username: &str, ip: IpAddr) -> Option<Duration> {
-        let mut wait = None;
-        for key in keys(username, ip) {
-            let delay = match self.failures.check_key(&key) {
-                Ok(state) if state.remaining_burst_capacity() > 0 => continue,
-                // This failure used the last cell: locked until the next one is back.
-                Ok(_) => Duration::from_secs(REPLENISH_SECONDS),
-                Err(not_until) => not_until.wait_time_from(self.clock.now()),
-            };
-            self.locked.insert(key, Instant::now() + delay);
-            wait = wait.max(Some(delay));
+    /// Starts an attempt on `username` from `ip` at `now`, before the password is
+    /// verified: takes a cell from the account's and the address's buckets, both or
+    /// neither. `Ok(Err(wait))` when either is spent (refuse without verifying; a
+    /// refused attempt keeps no cell).
+    ///
+    /// # Errors
+    /// The store's: the attempt was not counted (and must not be verified).
+    pub async fn begin(
+        &self,
+        store: &dyn Store,
+        username: &str,
+        ip: IpAddr,
+        now: UnixTime,
+    ) -> Result<Result<LoginAttempt, Duration>, StoreError> {
+        let keys = login_keys(username, ip);
+        match store.rate_limit_take(&keys, millis(now)).await? {
+            Ok(left) => {
+                // The account's or the address's last cell: a failure locks at once.
+                let last_allowed = left.contains(&0);
+                Ok(Ok(LoginAttempt { keys, last_allowed }))
+            }
+            Err(retry_ms) => Ok(Err(
+                Duration::from_millis(retry_ms).max(Duration::from_secs(1))
+            )),
         }
-        wait
     }
 
-    /// Forgets keys whose budget is full again (keeps memory bounded).
-    pub fn prune(&self) {
-        self.failures.retain_recent();
-        self.failures.shrink_to_fit();
-        self.locked.run_pending_tasks();
+    /// The password was right, or could not be verified: the attempt does not count,
+    /// and its cells go back (only its own: earlier failures stay counted).
+    ///
+    /// # Errors
+    /// The store's: the cells stay taken (the attempt counts as a failure).
+    pub async fn refund(
+        &self,
+        store: &dyn Store,
+        attempt: LoginAttempt,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        store.rate_limit_refund(&attempt.keys, millis(now)).await
     }
+
+    /// The attempt failed: it keeps its cells. `Some(wait)` when it took the last cell
+    /// of the account or the address (locked from now on).
+    pub fn failed(&self, attempt: LoginAttempt) -> Option<Duration> {
+        attempt
+            .last_allowed
+            .then_some(Duration::from_secs(REPLENISH_SECONDS))
+    }
+
+    /// Forgets idle attempt slots (keeps memory bounded).
+    pub fn prune(&self) {
+        self.in_progress.run_pending_tasks();
+    }
+}
+
+/// The account's and the address's login buckets: [`FAILURES_BEFORE_THROTTLE`] cells,
+/// one back per [`REPLENISH_SECONDS`].
+fn login_keys(username: &str, ip: IpAddr) -> [RateKey; 2] {
+    keys(username, ip).map(|name| {
+        RateKey::new(
+            format!("login:{name}"),
+            replenish_ms(),
+            FAILURES_BEFORE_THROTTLE,
+        )
+    })
+}
+
+fn replenish_ms() -> i64 {
+    i64::try_from(REPLENISH_SECONDS.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// The account key (case-folded: `Alice` and `alice` share a budget) and the address
@@ -315,58 +339,49 @@ fn global_key(per_minute: u32) -> RateKey {
 /// A browser's or an address's wrong user codes: a burst of
 /// [`WRONG_USER_CODES_BEFORE_THROTTLE`], then one per [`REPLENISH_SECONDS`].
 fn per_key(name: String) -> RateKey {
-    let interval_ms = i64::try_from(REPLENISH_SECONDS.saturating_mul(1000)).unwrap_or(i64::MAX);
     RateKey::new(
         format!("user_code:{name}"),
-        interval_ms,
+        replenish_ms(),
         WRONG_USER_CODES_BEFORE_THROTTLE,
     )
 }
 
 /// Device authorization requests per address (resource exhaustion):
-/// [`DEVICE_AUTHORIZATIONS_PER_MINUTE`] per minute, all at once if need be. Every
-/// request counts, granted or not (why: each granted one stores a row and a user code
-/// anyone could type, and a refused one still costs a client look-up).
-pub struct DeviceAuthorizationThrottle {
-    requests: RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>,
-    clock: DefaultClock,
-}
-
-impl Default for DeviceAuthorizationThrottle {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// [`DEVICE_AUTHORIZATIONS_PER_MINUTE`] per minute, all at once if need be, in a
+/// database bucket shared by every node (one transaction per request). Every request
+/// counts, granted or not (why: each granted one stores a row and a user code anyone
+/// could type, and a refused one still costs a client look-up).
+#[derive(Default)]
+pub struct DeviceAuthorizationThrottle;
 
 impl DeviceAuthorizationThrottle {
     /// A throttle with the documented limit.
     pub fn new() -> Self {
-        let per_minute =
-            NonZeroU32::new(DEVICE_AUTHORIZATIONS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
-        Self {
-            requests: RateLimiter::keyed(Quota::per_minute(per_minute)),
-            clock: DefaultClock::default(),
-        }
+        Self
     }
 
-    /// Counts a request from `ip`.
+    /// Counts a request from `ip` at `now`. `Ok(Err(wait))` (at least a second) when
+    /// this address has used its budget.
     ///
     /// # Errors
-    /// How long to wait (at least a second) when this address has used its budget.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.requests
-            .check_key(&address_key(ip))
-            .map_err(|not_until| {
-                not_until
-                    .wait_time_from(self.clock.now())
-                    .max(Duration::from_secs(1))
-            })
-    }
-
-    /// Forgets addresses whose budget is full again (keeps memory bounded).
-    pub fn prune(&self) {
-        self.requests.retain_recent();
-        self.requests.shrink_to_fit();
+    /// The store's: the request was not counted.
+    pub async fn check(
+        &self,
+        store: &dyn Store,
+        ip: IpAddr,
+        now: UnixTime,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        let per_minute = DEVICE_AUTHORIZATIONS_PER_MINUTE.max(1);
+        let key = RateKey::new(
+            format!("device_authorization:{}", address_key(ip)),
+            60_000 / i64::from(per_minute),
+            per_minute,
+        );
+        Ok(store
+            .rate_limit_take(&[key], millis(now))
+            .await?
+            .map(|_| ())
+            .map_err(|retry_ms| Duration::from_millis(retry_ms).max(Duration::from_secs(1))))
     }
 }
 
@@ -375,24 +390,49 @@ mod tests {
     use super::*;
     use portcullis_core::testing::MemoryStore;
 
-    #[test]
-    fn the_tenth_failure_locks_the_account_and_the_address() {
+    #[tokio::test]
+    async fn the_tenth_failure_locks_the_account_and_the_address() {
+        let store = MemoryStore::new();
         let t = LoginThrottle::new();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let at: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "198.51.100.7".parse().unwrap();
         for n in 1..FAILURES_BEFORE_THROTTLE {
-            assert_eq!(t.record_failure("alice", ip), None, "failure {n}");
-            assert_eq!(t.locked_for("alice", ip), None);
+            let attempt = t.begin(&store, "alice", at, T0).await.unwrap().unwrap();
+            assert_eq!(t.failed(attempt), None, "failure {n}");
         }
-        assert!(t.record_failure("Alice", ip).is_some());
-        assert!(
-            t.locked_for("alice", "198.51.100.7".parse().unwrap())
-                .is_some()
+        // A right password gives its cells back: the next failure is still the tenth.
+        let right = t.begin(&store, "alice", at, T0).await.unwrap().unwrap();
+        t.refund(&store, right, T0).await.unwrap();
+        let tenth = t.begin(&store, "Alice", at, T0).await.unwrap().unwrap();
+        assert_eq!(
+            t.failed(tenth),
+            Some(Duration::from_secs(REPLENISH_SECONDS))
         );
-        assert!(t.locked_for("bob", ip).is_some());
+        assert!(t.begin(&store, "alice", other, T0).await.unwrap().is_err());
+        assert!(t.begin(&store, "bob", at, T0).await.unwrap().is_err());
+        assert!(t.begin(&store, "bob", other, T0).await.unwrap().is_ok());
+        // One attempt back per replenish period.
+        let later = T0 + i64::try_from(REPLENISH_SECONDS).unwrap();
         assert!(
-            t.locked_for("bob", "198.51.100.7".parse().unwrap())
-                .is_none()
+            t.begin(&store, "alice", other, later - 1)
+                .await
+                .unwrap()
+                .is_err()
         );
+        let again = t
+            .begin(&store, "alice", other, later)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(t.failed(again).is_some());
+    }
+
+    #[test]
+    fn login_keys_do_not_collide_with_user_code_keys() {
+        let [account, address] = login_keys("alice", ip("192.0.2.1"));
+        assert_eq!(account.key, "login:account:alice");
+        assert_eq!(address.key, "login:ip:192.0.2.1");
+        assert_ne!(address.key, per_key(address_key(ip("192.0.2.1"))).key);
     }
 
     #[tokio::test]
@@ -641,19 +681,36 @@ mod tests {
         assert!(g.check(Some(refunded), start + 1000).is_ok());
         assert_eq!(refunded, start + 60_000, "one cell back, not a full bucket");
     }
-    #[test]
-    fn device_authorization_is_rate_limited_per_address() {
+
+    #[tokio::test]
+    async fn device_authorization_is_rate_limited_per_address() {
+        let store = MemoryStore::new();
         let t = DeviceAuthorizationThrottle::new();
+        let check = |at: &str, now: UnixTime| {
+            let (store, t, at) = (&store, &t, ip(at));
+            async move { t.check(store, at, now).await.unwrap() }
+        };
         for n in 0..DEVICE_AUTHORIZATIONS_PER_MINUTE {
-            assert!(t.check(ip("2001:db8:1:2::1")).is_ok(), "request {n}");
+            assert!(check("2001:db8:1:2::1", T0).await.is_ok(), "request {n}");
         }
         // The same /64, another address: refused for about two seconds (60 s / 30).
-        let wait = t.check(ip("2001:db8:1:2::ffff")).unwrap_err();
+        let wait = check("2001:db8:1:2::ffff", T0).await.unwrap_err();
         assert!(
             wait >= Duration::from_secs(1) && wait <= Duration::from_secs(2),
             "{wait:?}"
         );
-        assert!(t.check(ip("192.0.2.1")).is_ok());
+        assert!(check("192.0.2.1", T0).await.is_ok());
+        assert!(check("2001:db8:1:2::1", T0 + 2).await.is_ok());
+        // Its own bucket: the address's login bucket is untouched.
+        let login = LoginThrottle::new();
+        for _ in 0..FAILURES_BEFORE_THROTTLE {
+            let attempt = login
+                .begin(&store, "x", ip("2001:db8:1:2::1"), T0)
+                .await
+                .unwrap()
+                .unwrap();
+            let _ = login.failed(attempt);
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! (the body carries the device code), errors through the token endpoint's mapping
 //! ([`OAuthError`], RFC 8628 §3.2 → RFC 6749 §5.2).
 //!
-//! Rate-limited per client address ([`crate::throttle::DeviceAuthorizationThrottle`]):
+//! Rate-limited per client address, in a database bucket every node shares
+//! ([`crate::throttle::DeviceAuthorizationThrottle`]):
 //! each request stores a row and a live user code, and anyone holding a public device
 //! client's id can make them. Over the limit: 429 with `Retry-After` and
 //! `invalid_request` (RFC 6749 §5.2 has no code for "too many requests"; the status and
@@ -29,14 +30,25 @@ pub async fn device_authorization_post(
     headers: HeaderMap,
     OAuthForm(request): OAuthForm<DeviceAuthorizationRequest>,
 ) -> Response {
-    if let Err(wait) = state.device_authorization_throttle().check(ip) {
-        audit::device_authorization_refused(
-            &request_id,
-            request.client_id.as_deref(),
-            "invalid_request",
-            "throttled",
-        );
-        return too_many_requests(wait);
+    let store = state.store().as_ref();
+    let now = state.clock().now();
+    match state
+        .device_authorization_throttle()
+        .check(store, ip, now)
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => {
+            audit::device_authorization_refused(
+                &request_id,
+                request.client_id.as_deref(),
+                "invalid_request",
+                "throttled",
+            );
+            return too_many_requests(wait);
+        }
+        // Not counted: refused like any request the database could not serve.
+        Err(e) => return crate::endpoints::revocation::store_failure(&request_id, &e),
     }
     let endpoint = DeviceAuthorizationEndpoint {
         device_code_ttl: state.config().tokens.device_code_ttl,
@@ -48,8 +60,7 @@ pub async fn device_authorization_post(
         Ok(authorization) => authorization,
         Err(error) => return error.into_response(),
     };
-    match device_authorization_request(&endpoint, authorization, request, state.clock().now()).await
-    {
+    match device_authorization_request(&endpoint, authorization, request, now).await {
         Ok(issued) => {
             let scope = issued.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
             audit::device_authorization_issued(&request_id, &issued.client_id, &scope);

@@ -104,10 +104,11 @@ pub async fn login_post(
         )
         .await;
     }
-    // Attempts on one account run one at a time, so concurrent guesses cannot slip past
-    // the limit before the tenth failure is counted. The lock is checked, and a failure
-    // counted, while a verification permit is held: of concurrent attempts from one
-    // address, at most (permits - 1) = (cores - 1) can pass the limit.
+    // Attempts on one account run one at a time on this node (they queue rather than
+    // race for the verification permits). Each attempt reserves a cell of the
+    // account's and the address's buckets in the database before it is verified, while
+    // a verification permit is held; a right password gives them back. So only failures
+    // count, and the limit holds exactly across nodes and concurrent attempts.
     let _account_slot = state.throttle().serialize_account(&username).await;
     let user = match state.store().user_get_by_username(&username).await {
         Ok(user) => user,
@@ -121,20 +122,34 @@ pub async fn login_post(
         let e = portcullis_core::StoreError::Other("password verification is shut down".into());
         return store_error_page(&state, &e, &request_id);
     };
-    if let Some(wait) = state.throttle().locked_for(&username, ip) {
-        drop(permit);
-        audit::login_failed(&request_id, &client_id, &username, "throttled");
-        return throttled_page(&state, &pending, username, wait).await;
-    }
+    // The time now, not at the request's start: the slot and the permit can take a while.
+    let now = state.clock().now();
+    let store = state.store().as_ref();
+    let attempt = match state.throttle().begin(store, &username, ip, now).await {
+        Ok(Ok(attempt)) => attempt,
+        Ok(Err(wait)) => {
+            drop(permit);
+            audit::login_failed(&request_id, &client_id, &username, "throttled");
+            return throttled_page(&state, &pending, username, wait).await;
+        }
+        Err(e) => {
+            drop(permit);
+            return store_error_page(&state, &e, &request_id);
+        }
+    };
     let Some(verified) = verify_blocking(password, hash).await else {
+        drop(permit);
+        // Not a failure of the user's: the attempt does not count.
+        refund_attempt(&state, attempt, now, &request_id).await;
         let e = portcullis_core::StoreError::Other("password verification task failed".into());
         return store_error_page(&state, &e, &request_id);
     };
     let accepted = verified && user.is_some();
     let lock = if accepted {
+        refund_attempt(&state, attempt, now, &request_id).await;
         None
     } else {
-        state.throttle().record_failure(&username, ip)
+        state.throttle().failed(attempt)
     };
     drop(permit);
     let user = match user {
@@ -201,6 +216,24 @@ pub async fn login_post(
         cookies,
     )
     .await
+}
+
+/// Gives an attempt's cells back (a right password, or one that could not be
+/// verified). If the store fails, the attempt stays counted as a failure: logged, not
+/// shown (the user's sign-in goes on).
+async fn refund_attempt(
+    state: &AppState,
+    attempt: crate::throttle::LoginAttempt,
+    now: portcullis_core::UnixTime,
+    request_id: &str,
+) {
+    if let Err(e) = state
+        .throttle()
+        .refund(state.store().as_ref(), attempt, now)
+        .await
+    {
+        tracing::warn!(request_id, error = %e, "giving back a login attempt's rate-limit cells failed");
+    }
 }
 
 /// Verifies on a blocking thread (the caller holds a permit: at most one per core at a

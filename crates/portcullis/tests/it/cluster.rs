@@ -1,7 +1,8 @@
 //! Issue 7: two `portcullis serve` processes on one PostgreSQL database, the way a
 //! load balancer runs them. Each test attacks a rule that must hold across nodes
 //! (DESIGN "Storage"): single-use codes, refresh rotation and reuse detection, the
-//! device polling interval, revocation, and all of them through a SIGKILL.
+//! device polling interval, revocation, all of them through a SIGKILL, and a key
+//! rotation.
 //!
 //! The [`Cluster`] creates a fresh database on `PORTCULLIS_TEST_POSTGRES_URL` (skipped,
 //! with a visible line, when unset), writes one config with one issuer (a loopback
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 mod crash;
+mod keys;
 mod rules;
 
 // --- the harness ------------------------------------------------------------------------
@@ -524,9 +526,6 @@ fn one_winner(outcomes: &[(usize, u16, Value)]) -> Value {
     ));
     winners[0].2.clone()
 }
-
-// TODO(issue 7): key rotation across nodes (a key added on one node is published by the
-// other before it signs) belongs to the key rotation stage's tests.
 
 // --- constants ----------------------------------------------------------------------------
 

@@ -413,6 +413,79 @@ async fn wrong_user_codes_on_both_nodes_count_against_one_limit() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_on_both_nodes_count_against_one_limit() {
+    with_cluster("", |c| async move {
+        let browser = Cluster::browser();
+        let (challenge, _verifier) = pkce();
+        let (client_id, redirect_uri) = WEB_CLIENT;
+        let query = encode(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("scope", "openid read:orders"),
+            ("state", "cluster-state"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let r = browser
+            .get(format!("{}/authorize?{query}", c.base(0)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let login = location(&r);
+        assert!(login.starts_with("/login?"), "{login}");
+        let attempt = |node: usize, password: &'static str| {
+            let (browser, base, login) = (browser.clone(), c.base(node).to_owned(), login.clone());
+            async move {
+                let page = browser.get(format!("{base}{login}")).send().await.unwrap();
+                assert_eq!(page.status(), 200, "GET {login}");
+                let page = page.text().await.unwrap();
+                let form = Form::find(&page, "/login").expect("the login form");
+                let mut fields = form.hidden.clone();
+                fields.push(("username".into(), ALICE.into()));
+                fields.push(("password".into(), password.into()));
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&fields)
+                    .finish();
+                let r = browser
+                    .post(format!("{base}{}", form.action))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let retry_after = r.headers().contains_key("retry-after");
+                (status, retry_after)
+            }
+        };
+        // Nine wrong passwords, alternately on A and B: each is refused with the page.
+        for n in 0..9 {
+            let (status, _) = attempt(n % 2, "wrong-password").await;
+            assert_eq!(status, 200, "wrong password {}", n + 1);
+        }
+        // The tenth, on B (its fifth): the limit is the cluster's (the buckets are in
+        // the database), so it locks as on one node (pages.rs
+        // throttles_after_ten_failed_attempts_for_an_account).
+        assert_eq!(
+            attempt(1, "wrong-password").await,
+            (429, true),
+            "the tenth wrong password locks"
+        );
+        // Locked on both nodes, even for the right password.
+        for node in [0, 1] {
+            assert_eq!(
+                attempt(node, ALICE_PASSWORD).await,
+                (429, true),
+                "node {node}"
+            );
+        }
+    })
+    .await;
+}
+
 /// `tv` starts a device authorization on `node`; asserts 200 and returns the body.
 async fn start_device(c: &Cluster, node: usize) -> Value {
     let r = c
