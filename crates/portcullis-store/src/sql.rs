@@ -593,9 +593,11 @@ pub(crate) const PURGE_DEVICE_AUTHORIZATIONS: &str = "DELETE FROM device_authori
      WHERE device_code_digest IN (SELECT device_code_digest FROM device_authorizations \
      WHERE expires_at <= $1 LIMIT $2)";
 
-/// Full rate-limit buckets (`tat` in milliseconds; `$1` is in seconds).
-pub(crate) const PURGE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE key IN \
-     (SELECT key FROM rate_limits WHERE tat <= $1 * 1000 LIMIT $2)";
+/// Full rate-limit buckets (`tat` in milliseconds; `$1` is in seconds). The outer
+/// `tat` condition is re-checked by PostgreSQL on a row a concurrent take just updated
+/// (why: the subquery's snapshot alone would delete a bucket whose cell was just taken).
+pub(crate) const PURGE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE tat <= $1 * 1000 \
+     AND key IN (SELECT key FROM rate_limits WHERE tat <= $1 * 1000 LIMIT $2)";
 
 /// Takes a cell from one bucket (GCRA): `$1` = key, `$2` = now (ms), `$3` = interval
 /// (ms). Stores `max(tat, now) + interval` (a new row: `now + interval`) and returns

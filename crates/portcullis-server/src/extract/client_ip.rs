@@ -74,13 +74,16 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNetwork]) 
 /// when the header is missing, or when the walk meets an entry that is not an address
 /// before it finds the client.
 fn forwarded_for(headers: &HeaderMap, trusted: &[IpNetwork]) -> Option<IpAddr> {
-    let mut entries = Vec::new();
+    // Split the raw bytes: a client-sent entry with bytes outside visible ASCII must
+    // not void the whole header (why: the proxy appends the real address to the same
+    // line, and falling back to the peer would count the client as the proxy).
+    let mut entries: Vec<&[u8]> = Vec::new();
     for value in headers.get_all(X_FORWARDED_FOR) {
-        entries.extend(value.to_str().ok()?.split(','));
+        entries.extend(value.as_bytes().split(|b| *b == b','));
     }
     let mut leftmost = None;
     for entry in entries.iter().rev() {
-        let ip = parse_entry(entry)?;
+        let ip = parse_entry(std::str::from_utf8(entry).ok()?)?;
         if !any_contains(trusted, ip) {
             return Some(ip);
         }
@@ -211,6 +214,14 @@ mod tests {
             HeaderValue::from_bytes(b"203.0.113.\xff").unwrap(),
         );
         assert_eq!(client_address(peer, &headers, &t), peer);
+        // ... but a client-sent one to the left of the address the proxy appended is
+        // never reached: it cannot make the client count as the proxy.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            X_FORWARDED_FOR,
+            HeaderValue::from_bytes(b"\xff\x80, 203.0.113.7").unwrap(),
+        );
+        assert_eq!(client_address(peer, &headers, &t), ip("203.0.113.7"));
         // One malformed field line spoils the list.
         assert_eq!(
             client_address(peer, &xff(&["203.0.113.7", "junk"]), &t),
