@@ -478,6 +478,28 @@ fn report(line: &str) {
 
 /// Sends `n` copies of a request at once (a barrier releases them together), copy `i`
 /// to node `i % 2`; returns `(node, status, body)` of each.
+/// [`RACERS`] copies of one token request (`form`, with HTTP Basic `basic` if given),
+/// alternating node A and B, released at once: see [`race_on_both`].
+async fn race_token_on_both(
+    c: &Cluster,
+    form: &str,
+    basic: Option<(&str, &str)>,
+) -> Vec<(usize, u16, Value)> {
+    let authorization = basic.map(|(id, secret)| crate::support::basic_header(id, secret));
+    race_on_both(RACERS, |node| {
+        let mut request = c
+            .http
+            .post(format!("{}/token", c.base(node)))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        if let Some(value) = &authorization {
+            request = request.header("authorization", value);
+        }
+        async move { request.send().await.unwrap() }
+    })
+    .await
+}
+
 async fn race_on_both<F, Fut>(n: usize, request: F) -> Vec<(usize, u16, Value)>
 where
     F: Fn(usize) -> Fut,

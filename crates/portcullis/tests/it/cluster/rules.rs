@@ -137,28 +137,13 @@ async fn fifty_concurrent_code_redemptions_across_nodes_one_wins() {
         let browser = Cluster::browser();
         let (challenge, verifier) = pkce();
         let code = c.code(&browser, &[0, 1], WEB_CLIENT, &challenge).await;
-        let outcomes = race_on_both(RACERS, |node| {
-            let (http, base) = (c.http.clone(), c.base(node).to_owned());
-            let form = encode(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", WEB_REDIRECT),
-                ("code_verifier", &verifier),
-            ]);
-            async move {
-                http.post(format!("{base}/token"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .header(
-                        "authorization",
-                        crate::support::basic_header(WEB, WEB_SECRET),
-                    )
-                    .body(form)
-                    .send()
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
+        let form = encode(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_REDIRECT),
+            ("code_verifier", &verifier),
+        ]);
+        let outcomes = race_token_on_both(&c, &form, Some((WEB, WEB_SECRET))).await;
         let winner = one_winner(&outcomes);
 
         // The code was consumed once, by the winner: the stored jti is the winner's.
@@ -203,23 +188,8 @@ async fn fifty_concurrent_refreshes_across_nodes_one_wins() {
                 .await;
         let rt0 = refresh_token_of(&first);
         let at0 = access_token_of(&first);
-        let outcomes = race_on_both(RACERS, |node| {
-            let (http, base) = (c.http.clone(), c.base(node).to_owned());
-            let form = encode(&[("grant_type", "refresh_token"), ("refresh_token", &rt0)]);
-            async move {
-                http.post(format!("{base}/token"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .header(
-                        "authorization",
-                        crate::support::basic_header(WEB, WEB_SECRET),
-                    )
-                    .body(form)
-                    .send()
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
+        let form = encode(&[("grant_type", "refresh_token"), ("refresh_token", &rt0)]);
+        let outcomes = race_token_on_both(&c, &form, Some((WEB, WEB_SECRET))).await;
         let winner = one_winner(&outcomes);
         let rt1 = refresh_token_of(&winner);
         let at1 = access_token_of(&winner);
@@ -311,23 +281,12 @@ async fn device_approved_across_nodes_issues_tokens_once_to_fifty_concurrent_pol
         // code (master key) and the session are shared.
         c.approve_device(&Cluster::browser(), &[1, 0], &user_code)
             .await;
-        let outcomes = race_on_both(RACERS, |node| {
-            let (http, base) = (c.http.clone(), c.base(node).to_owned());
-            let form = encode(&[
-                ("grant_type", DEVICE_GRANT),
-                ("device_code", &device_code),
-                ("client_id", TV),
-            ]);
-            async move {
-                http.post(format!("{base}/token"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form)
-                    .send()
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
+        let form = encode(&[
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", &device_code),
+            ("client_id", TV),
+        ]);
+        let outcomes = race_token_on_both(&c, &form, None).await;
         let server_errors: Vec<_> = outcomes.iter().filter(|(_, s, _)| *s >= 500).collect();
         assert!(server_errors.is_empty(), "5xx: {server_errors:?}");
         let winners: Vec<_> = outcomes.iter().filter(|(_, s, _)| *s == 200).collect();
