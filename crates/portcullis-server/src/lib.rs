@@ -1,26 +1,14 @@
-//! Portcullis HTTP adapter: configuration, start-up, the axum router and its endpoints.
+//! The Portcullis authorization server: the application layer and its HTTP adapter.
 //!
-//! Handlers are adapters (CONVENTIONS §1): they extract, call one core function, and
-//! turn the result into a response; errors reach the wire through [`error::OAuthError`].
+//! - [`app`] is the running authorization server without HTTP: start-up and the
+//!   services object, configuration by section, signing keys, attempt limits, admin
+//!   operations, audit events and housekeeping. It never imports axum, http, hyper or
+//!   tower (`.ci/run` checks it).
+//! - [`http`] is the axum adapter: router, serve loop, the one wire mapping of errors,
+//!   extractors, middleware, pages and endpoints. Handlers are adapters (CONVENTIONS
+//!   §1): they extract, call one application or core function, and respond.
 
-pub mod admin;
-pub mod audit;
-pub mod browser;
-pub mod clients;
-pub mod config;
-pub mod dev;
-pub mod endpoints;
-pub mod error;
-pub mod extract;
-pub mod housekeeping;
-pub mod interaction;
-pub mod keys;
-pub mod metrics;
-pub mod net;
-pub mod pages;
-pub mod router;
-pub mod serve;
-pub mod state;
-pub mod throttle;
+pub mod app;
+pub mod http;
 
-pub use state::{App, AppState, StartError};
+pub use app::state::{App, AppState, StartError};

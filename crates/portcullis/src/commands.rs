@@ -12,11 +12,12 @@ use portcullis_core::clock::SystemClock;
 use portcullis_core::keys::SigningAlgorithm;
 use portcullis_core::user::UserRegistration;
 use portcullis_core::{Clock, Store};
-use portcullis_server::admin::{self, AdminError};
-use portcullis_server::config::{Config, MAX_ACCESS_TOKEN_TTL};
-use portcullis_server::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
-use portcullis_server::serve::{self, ServeLimits};
-use portcullis_server::{App, StartError, dev, state::open_store};
+use portcullis_server::app::admin::{self, AdminError};
+use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL};
+use portcullis_server::app::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
+use portcullis_server::app::{dev, state::open_store};
+use portcullis_server::http::serve::{self, ServeLimits};
+use portcullis_server::{App, StartError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -231,7 +232,7 @@ async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(
             {
                 return Err(Failure::usage(format!("no client `{client_id}`")));
             }
-            portcullis_server::audit::client_changed("cli", &client_id, "deleted");
+            portcullis_server::app::audit::client_changed("cli", &client_id, "deleted");
             if existing.is_some_and(|c| c.source == RecordSource::Config) {
                 eprintln!(
                     "warning: `{client_id}` is declared in the configuration file; it comes back at the next start unless you remove it there"
@@ -350,7 +351,7 @@ async fn user(store: &dyn Store, command: UserCommand, now: i64) -> Result<(), F
             {
                 return Err(Failure::usage(format!("no user `{username}`")));
             }
-            portcullis_server::audit::user_changed("cli", &username, "deleted");
+            portcullis_server::app::audit::user_changed("cli", &username, "deleted");
             print_json(&json!({"deleted": username}))
         }
     }

@@ -14,7 +14,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use portcullis_server::audit::TARGET as AUDIT_TARGET;
+use portcullis_server::app::audit::TARGET as AUDIT_TARGET;
 
 /// Installs the subscriber. `default_filter` applies when `RUST_LOG` is unset; `stderr`
 /// selects standard error (CLI commands) instead of standard output (serve).

@@ -6,7 +6,7 @@ use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 use portcullis_core::Clock;
 use portcullis_core::client::ClientRegistration;
-use portcullis_server::admin;
+use portcullis_server::app::admin;
 use secrecy::ExposeSecret;
 use serde_json::json;
 

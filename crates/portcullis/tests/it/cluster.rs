@@ -22,7 +22,7 @@ use crate::postgres::{FreshDatabase, with_fresh_database};
 use crate::support::{API, binary, verify_access_token};
 use base64::Engine;
 use portcullis_core::secret::SecretDigest;
-use portcullis_server::clients::CLIENT_CACHE_TTL;
+use portcullis_server::app::clients::CLIENT_CACHE_TTL;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use std::collections::BTreeMap;

@@ -1140,7 +1140,7 @@ async fn discovery_advertises_device_authorization() {
 async fn dev_demo_cli_client_starts_a_device_authorization() {
     let app = start().await;
     let state = app.app.state();
-    portcullis_server::dev::seed(state.store().as_ref(), state.config(), app.clock.now())
+    portcullis_server::app::dev::seed(state.store().as_ref(), state.config(), app.clock.now())
         .await
         .unwrap();
     let body = start_raw(

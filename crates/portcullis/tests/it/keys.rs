@@ -6,8 +6,8 @@ use crate::support::{API, BASE_CONFIG, TestApp, verify_access_token};
 use jsonwebtoken::jwk::JwkSet;
 use portcullis_core::keys::{KeyStatus, RETIRED_KEY_GRACE, SigningAlgorithm};
 use portcullis_core::{Clock, UnixTime};
-use portcullis_server::config::MAX_ACCESS_TOKEN_TTL;
-use portcullis_server::keys::{
+use portcullis_server::app::config::MAX_ACCESS_TOKEN_TTL;
+use portcullis_server::app::keys::{
     DEFAULT_PUBLICATION_LEAD, KeyError, Rotation, RotationStart, load_master_key,
     rotate_signing_keys,
 };
@@ -208,7 +208,7 @@ async fn keys_and_clients_survive_a_restart() {
         audiences: vec![API.into()],
         ..Default::default()
     };
-    let (_, secret) = portcullis_server::admin::create_client(
+    let (_, secret) = portcullis_server::app::admin::create_client(
         app.app.state().store().as_ref(),
         registration,
         true,

@@ -113,7 +113,7 @@ async fn rejects_a_public_client_that_presents_a_secret() {
         ..Default::default()
     };
     let now = portcullis_core::Clock::now(app.clock.as_ref());
-    portcullis_server::admin::create_client(
+    portcullis_server::app::admin::create_client(
         app.app.state().store().as_ref(),
         registration,
         false,

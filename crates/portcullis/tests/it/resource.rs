@@ -20,7 +20,7 @@ use orders_client_service::{OrdersClient, TokenCache};
 use portcullis_core::clock::ManualClock;
 use portcullis_core::keys::SigningAlgorithm;
 use portcullis_resource::{KeyStore, KeyStoreOptions, Validator};
-use portcullis_server::keys::{RotationStart, load_master_key, rotate_signing_keys};
+use portcullis_server::app::keys::{RotationStart, load_master_key, rotate_signing_keys};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -4,7 +4,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use portcullis_core::clock::{Clock, ManualClock, SystemClock};
 use portcullis_server::App;
-use portcullis_server::config::{Config, parse_file};
+use portcullis_server::app::config::{Config, parse_file};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -82,8 +82,8 @@ impl TestApp {
         let app = App::start(config, clock.clone()).await.unwrap();
         let router = app.router();
         let server = tokio::spawn(async move {
-            let limits = portcullis_server::serve::ServeLimits::default();
-            portcullis_server::serve::serve(listener, router, limits, std::future::pending())
+            let limits = portcullis_server::http::serve::ServeLimits::default();
+            portcullis_server::http::serve::serve(listener, router, limits, std::future::pending())
                 .await
                 .unwrap();
         });
@@ -191,7 +191,7 @@ pub fn config_for(dir: &Path, issuer: &str, toml: &str, database_url: &str) -> C
     })
     .map(|mut config| {
         // Keep the key file with the test's data even when the database is PostgreSQL.
-        config.master_key = portcullis_server::config::MasterKeySource::File(master_key);
+        config.master_key = portcullis_server::app::config::MasterKeySource::File(master_key);
         config
     })
     .unwrap()

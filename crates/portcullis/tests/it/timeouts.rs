@@ -1,10 +1,10 @@
-//! `portcullis_server::serve::serve`: time limits on clients that stall, and a
+//! `portcullis_server::http::serve::serve`: time limits on clients that stall, and a
 //! shutdown that finishes within its grace. Raw TCP clients play the slow peers.
 
 use crate::support::{BASE_CONFIG, SVC_SECRET, basic_header, config_for, database_url};
 use portcullis_core::clock::{Clock, ManualClock, SystemClock};
 use portcullis_server::App;
-use portcullis_server::serve::{ServeLimits, serve};
+use portcullis_server::http::serve::{ServeLimits, serve};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;

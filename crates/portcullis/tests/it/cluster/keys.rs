@@ -8,7 +8,7 @@
 
 use super::*;
 use jsonwebtoken::jwk::JwkSet;
-use portcullis_server::keys::{JWKS_MAX_AGE, KEY_REFRESH_INTERVAL, MIN_PUBLICATION_LEAD};
+use portcullis_server::app::keys::{JWKS_MAX_AGE, KEY_REFRESH_INTERVAL, MIN_PUBLICATION_LEAD};
 use std::collections::BTreeSet;
 
 /// `[keys] publication_lead`: the shortest accepted.

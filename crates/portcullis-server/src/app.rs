@@ -1,0 +1,20 @@
+//! The running authorization server without HTTP: start-up and the services object
+//! ([`state`]), configuration by section ([`config`]), signing keys ([`keys`]), attempt
+//! limits ([`throttle`]), admin operations ([`admin`]), audit events ([`audit`]),
+//! housekeeping, the client cache and the `--dev` seed.
+//!
+//! Rule: nothing here imports `axum`, `http`, `hyper`, `tower` or `crate::http`
+//! (`.ci/run` checks it with a grep).
+
+pub mod admin;
+pub mod audit;
+pub mod clients;
+pub mod config;
+pub mod dev;
+pub mod discovery;
+pub mod housekeeping;
+pub mod keys;
+pub mod metrics;
+pub mod net;
+pub mod state;
+pub mod throttle;

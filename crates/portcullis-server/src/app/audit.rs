@@ -1,0 +1,155 @@
+//! Audit events: one structured event per security-relevant action, on the `audit`
+//! log target (filter with `RUST_LOG=audit=info`). Fields: `event`, `outcome`,
+//! `client_id`, `subject`, `request_id` (events of a request) or `actor` (changes made
+//! by the configuration, the CLI or `--dev`), and what the event concerns. Never a
+//! secret, token or code: access tokens are identified by `jti`.
+
+/// Log target for audit events.
+pub const TARGET: &str = "audit";
+
+/// An access token was issued.
+pub fn token_issued(
+    request_id: &str,
+    client_id: &str,
+    subject: &str,
+    grant_type: &str,
+    jti: &str,
+    scope: Option<&str>,
+) {
+    crate::app::metrics::token_issued(grant_type);
+    tracing::info!(
+        target: TARGET,
+        event = "token_issued",
+        outcome = "success",
+        request_id,
+        client_id,
+        subject,
+        grant_type,
+        jti,
+        scope = scope.unwrap_or(""),
+    );
+}
+
+/// Client authentication failed at the token endpoint. `client_id` is as claimed;
+/// `reason` is a code such as `unknown_client`, `wrong_secret`, `method_not_registered`.
+pub fn client_authentication_failed(request_id: &str, client_id: Option<&str>, reason: &str) {
+    tracing::warn!(
+        target: TARGET,
+        event = "client_authentication_failed",
+        outcome = "failure",
+        request_id,
+        client_id = client_id.unwrap_or(""),
+        reason,
+    );
+}
+
+/// A token request from an authenticated client was refused (scope, target, grant).
+pub fn token_refused(request_id: &str, client_id: Option<&str>, error: &str, reason: &str) {
+    tracing::info!(
+        target: TARGET,
+        event = "token_refused",
+        outcome = "failure",
+        request_id,
+        client_id = client_id.unwrap_or(""),
+        error,
+        reason,
+    );
+}
+
+/// A client was created, updated, deleted or had its secret rotated. `actor` is who
+/// did it outside a request: `config`, `cli`, `dev` or `startup`.
+pub fn client_changed(actor: &str, client_id: &str, action: &str) {
+    tracing::info!(target: TARGET, event = "client_changed", outcome = "success", actor, client_id, action);
+}
+
+/// A user was created, updated or deleted.
+pub fn user_changed(actor: &str, username: &str, action: &str) {
+    tracing::info!(target: TARGET, event = "user_changed", outcome = "success", actor, subject = username, action);
+}
+
+/// A signing key was generated, rotated or purged.
+pub fn key_changed(actor: &str, kid: &str, alg: &str, action: &str) {
+    tracing::info!(target: TARGET, event = "key_changed", outcome = "success", actor, kid, alg, action);
+}
+
+/// A user signed in on the login page.
+pub fn login_succeeded(request_id: &str, client_id: &str, subject: &str) {
+    tracing::info!(target: TARGET, event = "login", outcome = "success", request_id, client_id, subject);
+}
+
+/// A sign-in failed. `username` is as typed (bounded); `reason` is `unknown_user`,
+/// `wrong_password` or `throttled` (the page says the same thing for the first two).
+pub fn login_failed(request_id: &str, client_id: &str, username: &str, reason: &str) {
+    crate::app::metrics::login_failed(reason);
+    let username = portcullis_proto::error::echo(username);
+    tracing::warn!(target: TARGET, event = "login", outcome = "failure", request_id, client_id, username, reason);
+}
+
+/// The user approved or denied a client's scopes on the consent page.
+pub fn consent_decided(
+    request_id: &str,
+    client_id: &str,
+    subject: &str,
+    decision: &str,
+    scope: &str,
+) {
+    tracing::info!(target: TARGET, event = "consent", outcome = decision, request_id, client_id, subject, scope);
+}
+
+/// An authorization code was issued (the code itself is never logged).
+pub fn authorization_code_issued(request_id: &str, client_id: &str, subject: &str, scope: &str) {
+    tracing::info!(target: TARGET, event = "authorization_code_issued", outcome = "success", request_id, client_id, subject, scope);
+}
+
+/// A browser session ended (RP-initiated logout or the sign-out page).
+pub fn logout(request_id: &str, subject: &str, client_id: Option<&str>) {
+    tracing::info!(target: TARGET, event = "logout", outcome = "success", request_id, subject, client_id = client_id.unwrap_or(""));
+}
+
+/// A client revoked a token (RFC 7009): `what` is `refresh_token_family`,
+/// `access_token` or `nothing` (unknown, or another client's).
+pub fn token_revoked(request_id: &str, client_id: &str, what: &str) {
+    tracing::info!(target: TARGET, event = "token_revoked", outcome = "success", request_id, client_id, revoked = what);
+}
+
+/// RFC 8628 §3.2: a device authorization was created for `client_id` (neither the
+/// device code nor the user code is logged).
+pub fn device_authorization_issued(request_id: &str, client_id: &str, scope: &str) {
+    tracing::info!(target: TARGET, event = "device_authorization_issued", outcome = "success", request_id, client_id, scope);
+}
+
+/// A device authorization request was refused (client, grant, scope, target).
+pub fn device_authorization_refused(
+    request_id: &str,
+    client_id: Option<&str>,
+    error: &str,
+    reason: &str,
+) {
+    tracing::info!(
+        target: TARGET,
+        event = "device_authorization_refused",
+        outcome = "failure",
+        request_id,
+        client_id = client_id.unwrap_or(""),
+        error,
+        reason,
+    );
+}
+
+/// A user code typed on the verification page was refused: `reason` is
+/// `unknown_or_expired` or `throttled` (RFC 8628 §5.1; the code is never logged).
+pub fn user_code_refused(request_id: &str, reason: &str) {
+    crate::app::metrics::user_code_refused(reason);
+    tracing::warn!(target: TARGET, event = "user_code", outcome = "failure", request_id, reason);
+}
+
+/// The user approved or denied a device authorization (RFC 8628 §3.3).
+pub fn device_authorization_decided(
+    request_id: &str,
+    client_id: &str,
+    subject: &str,
+    decision: &str,
+    scope: &str,
+) {
+    tracing::info!(target: TARGET, event = "device_authorization_decided", outcome = decision, request_id, client_id, subject, scope);
+}

@@ -1,0 +1,71 @@
+//! RFC 8414 §3 and OpenID Connect Discovery 1.0 §4: the metadata document, built from
+//! the route table the router uses (`portcullis_proto::routes::ADVERTISED`). Serialised
+//! once at start-up; the HTTP layer serves it.
+
+use portcullis_core::grants::token_endpoint::SUPPORTED_GRANT_TYPES;
+use portcullis_proto::discovery::ServerMetadata;
+use portcullis_proto::grant::TokenEndpointAuthMethod;
+use portcullis_proto::routes::ADVERTISED;
+
+/// Builds the metadata for `issuer`. Advertises only what works: endpoints from the
+/// route table, grants from the token endpoint's dispatch table, `code` as the only
+/// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method.
+pub fn metadata(issuer: &str) -> ServerMetadata {
+    ServerMetadata {
+        issuer: issuer.to_owned(),
+        endpoints: ADVERTISED
+            .iter()
+            .map(|e| (e.metadata_name.to_owned(), format!("{issuer}{}", e.path)))
+            .collect(),
+        response_types_supported: strings(&["code"]),
+        response_modes_supported: strings(&["query"]),
+        code_challenge_methods_supported: strings(&["S256"]),
+        authorization_response_iss_parameter_supported: true,
+        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
+        claims_supported: strings(&[
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "name",
+            "preferred_username",
+            "email",
+            "email_verified",
+        ]),
+        subject_types_supported: strings(&["public"]),
+        id_token_signing_alg_values_supported: strings(&["RS256", "ES256"]),
+        prompt_values_supported: strings(&["none", "login", "consent"]),
+        introspection_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+        ]),
+        revocation_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ]),
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        grant_types_supported: SUPPORTED_GRANT_TYPES
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect(),
+        token_endpoint_auth_methods_supported: [
+            TokenEndpointAuthMethod::ClientSecretBasic,
+            TokenEndpointAuthMethod::ClientSecretPost,
+            TokenEndpointAuthMethod::None,
+        ]
+        .iter()
+        .map(|m| m.as_str().to_owned())
+        .collect(),
+    }
+}
+
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
+}

@@ -1,0 +1,163 @@
+//! The router: every route from `portcullis_proto::routes`, and the middleware stack
+//! (request id, tracing that never logs secrets, body limit, security headers).
+
+use crate::app::state::AppState;
+use crate::http::endpoints::{
+    assets, authorize, consent, device, device_authorization, discovery, end_session, health,
+    introspection, jwks, login, revocation, token, userinfo,
+};
+use crate::http::extract::request_id_header;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use portcullis_proto::ErrorCode;
+use portcullis_proto::routes;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+/// Largest accepted request body in bytes (64 KiB); larger is 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Builds the router over `state`.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static(request_id_header());
+    Router::new()
+        .route(
+            routes::TOKEN,
+            post(token::token_post).fallback(token::token_method_not_allowed),
+        )
+        .route(routes::JWKS, get(jwks::jwks_get))
+        .route(
+            routes::INTROSPECTION,
+            post(introspection::introspection_post)
+                .fallback(introspection::introspection_method_not_allowed),
+        )
+        .route(
+            routes::REVOCATION,
+            post(revocation::revocation_post).fallback(revocation::revocation_method_not_allowed),
+        )
+        .route(
+            routes::DEVICE_AUTHORIZATION,
+            post(device_authorization::device_authorization_post)
+                .fallback(device_authorization::device_authorization_method_not_allowed),
+        )
+        .route(
+            routes::DEVICE,
+            get(device::device_get).post(device::device_post),
+        )
+        .route(
+            routes::AUTHORIZE,
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(routes::LOGIN, get(login::login_get).post(login::login_post))
+        .route(
+            routes::CONSENT,
+            get(consent::consent_get).post(consent::consent_post),
+        )
+        .route(
+            routes::USERINFO,
+            get(userinfo::userinfo_handler).post(userinfo::userinfo_handler),
+        )
+        .route(
+            routes::END_SESSION,
+            get(end_session::end_session_get).post(end_session::end_session_post),
+        )
+        .route(routes::STYLESHEET, get(assets::stylesheet_get))
+        .route(routes::FAVICON, get(assets::favicon_get))
+        .route(
+            routes::OAUTH_AUTHORIZATION_SERVER,
+            get(discovery::metadata_get),
+        )
+        .route(routes::OPENID_CONFIGURATION, get(discovery::metadata_get))
+        .route(routes::HEALTH_LIVE, get(health::live_get))
+        .route(routes::HEALTH_READY, get(health::ready_get))
+        .route(routes::METRICS, get(crate::http::metrics::metrics_get))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
+                // Always our own id (why: a client-chosen id could forge audit correlation).
+                .map_request(|mut req: Request| {
+                    req.headers_mut().remove(request_id_header());
+                    req
+                })
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(make_span)
+                        .on_request(())
+                        .on_response(on_response)
+                        .on_failure(()),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                // Inside the request span and after the request id is set.
+                .layer(axum::middleware::from_fn(
+                    crate::http::middleware::log_faults,
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                )),
+        )
+        // Outermost, so it sees every response (413 included); inside routing, so the
+        // matched route is known.
+        .layer(axum::middleware::from_fn(crate::http::metrics::track))
+        .with_state(state)
+}
+
+impl crate::app::state::App {
+    /// The router with every endpoint and middleware.
+    pub fn router(&self) -> Router {
+        router(self.state().clone())
+    }
+}
+
+/// The request span: method, path (never the query string, which may carry codes) and
+/// request id. Headers are not recorded.
+fn make_span(req: &Request) -> Span {
+    let id = req
+        .headers()
+        .get(request_id_header())
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+/// One log line per request: server errors at error, client errors at info, the rest
+/// at debug (a busy token endpoint would otherwise flood the log).
+fn on_response(response: &Response, latency: Duration, _span: &Span) {
+    let status = response.status().as_u16();
+    let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    if status >= 500 {
+        tracing::error!(status, latency_us, "request finished");
+    } else if status >= 400 {
+        tracing::info!(status, latency_us, "request finished");
+    } else {
+        tracing::debug!(status, latency_us, "request finished");
+    }
+}
+
+/// The answer for a path we do not serve (also for a refused `/metrics` scrape).
+pub(crate) async fn not_found() -> Response {
+    let body = portcullis_proto::ErrorResponse {
+        error: ErrorCode::InvalidRequest,
+        error_description: Some(
+            "no such endpoint; see /.well-known/oauth-authorization-server".to_owned(),
+        ),
+    };
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
