@@ -10,7 +10,7 @@ mod orders_api;
 #[path = "../../examples/orders_client_service.rs"]
 mod orders_client_service;
 #[allow(dead_code)]
-#[path = "../../examples/web_app.rs"]
+#[path = "../../examples/web_app/main.rs"]
 mod web_app;
 
 use crate::flow::{ALICE, ALICE_PASSWORD, Browser, location, user_id};
