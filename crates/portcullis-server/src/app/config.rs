@@ -5,9 +5,10 @@
 //! value came from (file path or variable), the key, and what is wrong.
 //!
 //! One file per section, each with its resolved type, its `resolve_*`, its defaults and
-//! bounds as named constants, and its tests: [`file`] (the file as written, parsing,
-//! [`ConfigError`]), [`server`] (`listen`, `issuer`, `trusted_proxies`), [`database`],
-//! [`tokens`], [`keys`], [`clients`], [`users`], [`branding`] and [`metrics`].
+//! bounds as named constants, and its tests: [`file`](mod@file) (the file as written,
+//! parsing, [`ConfigError`]), [`server`] (`listen`, `issuer`, `trusted_proxies`),
+//! [`database`], [`tokens`], [`keys`], [`clients`], [`users`], [`branding`] and
+//! [`metrics`]. [`Config::resolve`] calls them in turn.
 
 pub mod branding;
 pub mod clients;
