@@ -1,7 +1,7 @@
 //! The running authorization server without HTTP: start-up and the services object
 //! ([`state`]), configuration by section ([`config`]), signing keys ([`keys`]), attempt
-//! limits ([`throttle`]), admin operations ([`admin`]), audit events ([`audit`]),
-//! housekeeping, the client cache and the `--dev` seed.
+//! limits ([`throttle`]), admin operations and the `--dev` seed ([`admin`]), audit
+//! events ([`audit`]), housekeeping and the client cache.
 //!
 //! Rule: nothing here imports `axum`, `http`, `hyper`, `tower` or `crate::http`
 //! (`.ci/run` checks it with a grep).
@@ -10,7 +10,6 @@ pub mod admin;
 pub mod audit;
 pub mod clients;
 pub mod config;
-pub mod dev;
 pub mod discovery;
 pub mod housekeeping;
 pub mod keys;

@@ -12,10 +12,10 @@ use portcullis_core::clock::SystemClock;
 use portcullis_core::keys::SigningAlgorithm;
 use portcullis_core::user::UserRegistration;
 use portcullis_core::{Clock, Store};
-use portcullis_server::app::admin::{self, AdminError};
+use portcullis_server::app::admin::{self, AdminError, dev};
 use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL};
 use portcullis_server::app::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
-use portcullis_server::app::{dev, state::open_store};
+use portcullis_server::app::state::open_store;
 use portcullis_server::http::serve::{self, ServeLimits};
 use portcullis_server::{App, StartError};
 use secrecy::{ExposeSecret, SecretString};
@@ -225,14 +225,12 @@ async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(
                 .client_get(&client_id)
                 .await
                 .map_err(|e| Failure::runtime(e.to_string()))?;
-            if !store
-                .client_delete(&client_id)
+            if !admin::delete_client(store, &client_id, "cli")
                 .await
                 .map_err(|e| Failure::runtime(e.to_string()))?
             {
                 return Err(Failure::usage(format!("no client `{client_id}`")));
             }
-            portcullis_server::app::audit::client_changed("cli", &client_id, "deleted");
             if existing.is_some_and(|c| c.source == RecordSource::Config) {
                 eprintln!(
                     "warning: `{client_id}` is declared in the configuration file; it comes back at the next start unless you remove it there"
@@ -344,14 +342,12 @@ async fn user(store: &dyn Store, command: UserCommand, now: i64) -> Result<(), F
             print_json(&Value::Array(out))
         }
         UserCommand::Delete { username } => {
-            if !store
-                .user_delete(&username)
+            if !admin::delete_user(store, &username, "cli")
                 .await
                 .map_err(|e| Failure::runtime(e.to_string()))?
             {
                 return Err(Failure::usage(format!("no user `{username}`")));
             }
-            portcullis_server::app::audit::user_changed("cli", &username, "deleted");
             print_json(&json!({"deleted": username}))
         }
     }

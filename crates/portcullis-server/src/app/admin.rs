@@ -1,5 +1,8 @@
-//! Administrative operations shared by start-up (config as code), `--dev` and the
-//! admin CLI: they validate with core, write through the store, and emit audit events.
+//! Administrative operations shared by start-up (config as code), `--dev` ([`dev`]) and
+//! the admin CLI: they validate with core, write through the store, and emit audit
+//! events.
+
+pub mod dev;
 
 use crate::app::audit;
 use crate::app::config::Config;
@@ -200,6 +203,24 @@ pub async fn rotate_client_secret(
     Ok(secret)
 }
 
+/// Deletes a client and emits its audit event; `false` when there was no such client.
+/// A client declared in the configuration file comes back at the next start unless
+/// it is removed there.
+///
+/// # Errors
+/// The store's.
+pub async fn delete_client(
+    store: &dyn Store,
+    client_id: &str,
+    actor: &str,
+) -> Result<bool, StoreError> {
+    if !store.client_delete(client_id).await? {
+        return Ok(false);
+    }
+    audit::client_changed(actor, client_id, "deleted");
+    Ok(true)
+}
+
 /// Creates a user (argon2id hashing runs on a blocking thread).
 ///
 /// # Errors
@@ -215,6 +236,22 @@ pub async fn create_user(
     store.user_insert(&user).await?;
     audit::user_changed(actor, &user.username, "created");
     Ok(user)
+}
+
+/// Deletes a user and emits its audit event; `false` when there was no such user.
+///
+/// # Errors
+/// The store's.
+pub async fn delete_user(
+    store: &dyn Store,
+    username: &str,
+    actor: &str,
+) -> Result<bool, StoreError> {
+    if !store.user_delete(username).await? {
+        return Ok(false);
+    }
+    audit::user_changed(actor, username, "deleted");
+    Ok(true)
 }
 
 /// A new stable subject identifier: UUID v7 (time-ordered, never reused).

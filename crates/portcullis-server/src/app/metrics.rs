@@ -1,63 +1,16 @@
-//! Metric counters and the process-wide Prometheus recorder (the `metrics` facade),
-//! and `[metrics]` resolved. The HTTP side (`GET /metrics`, the request-counting
-//! middleware) is in the HTTP layer (`http/metrics.rs`).
+//! Metric counters and the process-wide Prometheus recorder (the `metrics` facade).
+//! `[metrics]` resolved is [`crate::app::config::MetricsConfig`]; the HTTP side (`GET
+//! /metrics`, the request-counting middleware) is in the HTTP layer.
 //!
 //! Labels are bounded (why: an unbounded label lets any client grow the server's memory
 //! and the monitoring system's series without limit): reasons and grant types come from
 //! fixed lists.
 
-use crate::app::net::{IpNetwork, parse_networks};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use portcullis_proto::grant::GrantType;
 use std::fmt::Write as _;
-use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
-
-/// `[metrics]` resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetricsConfig {
-    /// Whether `/metrics` answers at all (default true).
-    pub enabled: bool,
-    /// Peers allowed to scrape (default loopback: `127.0.0.1/32`, `::1/128`).
-    pub allow: Vec<IpNetwork>,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            allow: vec![
-                IpNetwork::host(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
-                IpNetwork::host(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
-            ],
-        }
-    }
-}
-
-impl MetricsConfig {
-    /// Resolves `[metrics]` (`enabled`, `allow`); the message names the key.
-    ///
-    /// # Errors
-    /// A message naming `metrics.allow` and the entry that is not a network.
-    pub fn resolve(enabled: Option<bool>, allow: Option<Vec<String>>) -> Result<Self, String> {
-        let defaults = Self::default();
-        let allow = match allow {
-            None => defaults.allow,
-            Some(entries) => parse_networks("metrics.allow", &entries)?,
-        };
-        Ok(Self {
-            enabled: enabled.unwrap_or(defaults.enabled),
-            allow,
-        })
-    }
-
-    /// Whether a request from `peer` may read `/metrics`; `forwarded` says whether it
-    /// came through a proxy (then never: the peer address is the proxy's).
-    pub fn permits(&self, peer: IpAddr, forwarded: bool) -> bool {
-        self.enabled && !forwarded && self.allow.iter().any(|net| net.contains(peer))
-    }
-}
 
 /// Installs the process-wide recorder on first use and returns its handle; `None` if
 /// another recorder was installed first (by an embedding program), in which case only
@@ -231,15 +184,6 @@ pub const BUILD_INFO: &str = "portcullis_build_info";
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolve_names_the_key_of_a_bad_entry() {
-        let e = MetricsConfig::resolve(None, Some(vec!["10.0.0.0/8".into(), "nope".into()]))
-            .unwrap_err();
-        assert!(e.contains("metrics.allow") && e.contains("nope"), "{e}");
-        let c = MetricsConfig::resolve(Some(false), Some(vec![])).unwrap();
-        assert!(!c.enabled && c.allow.is_empty());
-    }
 
     #[test]
     fn gauges_render_in_the_text_format() {

@@ -17,7 +17,7 @@
 //! that matched (`unmatched` for none), never the requested path or query; `method` is
 //! one of the standard methods or `other`; reasons and grant types come from fixed lists.
 
-use crate::app::metrics::MetricsConfig;
+use crate::app::config::MetricsConfig;
 use crate::app::metrics::{HTTP_REQUEST_DURATION, HTTP_REQUESTS};
 use crate::app::state::AppState;
 use crate::http::extract::PeerIp;

@@ -1140,9 +1140,13 @@ async fn discovery_advertises_device_authorization() {
 async fn dev_demo_cli_client_starts_a_device_authorization() {
     let app = start().await;
     let state = app.app.state();
-    portcullis_server::app::dev::seed(state.store().as_ref(), state.config(), app.clock.now())
-        .await
-        .unwrap();
+    portcullis_server::app::admin::dev::seed(
+        state.store().as_ref(),
+        state.config(),
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
     let body = start_raw(
         &app,
         &[("client_id", "demo-cli"), ("scope", "openid read:orders")],

@@ -1,0 +1,34 @@
+//! What the limits share: the refill period after a lock, the address key (IPv6 by
+//! /64) and the server clock in milliseconds, as the `rate_limits` buckets count it.
+
+use portcullis_core::UnixTime;
+use std::net::IpAddr;
+
+/// Once throttled, one attempt is allowed per this many seconds.
+pub const REPLENISH_SECONDS: u64 = 60;
+
+/// [`REPLENISH_SECONDS`] in milliseconds (a bucket's refill period per cell).
+pub(super) fn replenish_ms() -> i64 {
+    i64::try_from(REPLENISH_SECONDS.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// The address key: an IPv4 address, or an IPv6 address by its /64 (which one client
+/// usually holds whole; IPv4-mapped addresses count as IPv4).
+pub(super) fn address_key(ip: IpAddr) -> String {
+    let address = match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+    };
+    format!("ip:{address}")
+}
+
+/// Seconds since the epoch (the server clock) in milliseconds.
+pub(super) fn millis(now: UnixTime) -> i64 {
+    now.saturating_mul(1000)
+}
