@@ -3,7 +3,7 @@
 //! limits ([`throttle`]), admin operations and the `--dev` seed ([`admin`]), audit
 //! events ([`audit`]), housekeeping and the client cache.
 //!
-//! Rule: nothing here imports `axum`, `http`, `hyper`, `tower` or `crate::http`
+//! Rule: nothing here imports `axum`, `http`, `hyper`, `tower` or the HTTP layer
 //! (`.ci/run` checks it with a grep).
 
 pub mod admin;

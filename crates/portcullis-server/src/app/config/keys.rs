@@ -3,7 +3,7 @@
 
 use super::file::FileKeys;
 use super::tokens::MAX_ACCESS_TOKEN_TTL;
-use crate::app::keys::{DEFAULT_PUBLICATION_LEAD, MIN_PUBLICATION_LEAD};
+use crate::app::keys::timing::{DEFAULT_PUBLICATION_LEAD, MIN_PUBLICATION_LEAD};
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 
