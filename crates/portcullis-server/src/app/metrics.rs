@@ -1,6 +1,6 @@
 //! Metric counters and the process-wide Prometheus recorder (the `metrics` facade),
 //! and `[metrics]` resolved. The HTTP side (`GET /metrics`, the request-counting
-//! middleware) is in the HTTP layer (`http/metrics.rs`).
+//! middleware) is in the HTTP layer.
 //!
 //! Labels are bounded (why: an unbounded label lets any client grow the server's memory
 //! and the monitoring system's series without limit): reasons and grant types come from
