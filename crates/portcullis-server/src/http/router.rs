@@ -35,7 +35,9 @@ pub fn router(state: AppState) -> Router {
         .merge(public_routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    with_request_layers(routes)
+    // Around the routes: the request span, fault logging and `nosniff`; around those,
+    // the sensitive-header marks and our own request id.
+    with_request_id(with_request_span(routes))
         // Outermost, so it sees every response (413 included); inside routing, so the
         // matched route is known.
         .layer(axum::middleware::from_fn(middleware::metrics::track))
@@ -108,38 +110,46 @@ fn public_routes() -> Router<AppState> {
         .route(routes::METRICS, get(metrics::metrics_get))
 }
 
-/// `routes` inside the per-request middleware, outermost first: sensitive headers,
-/// our own request id, the request span, fault logging, `nosniff`.
-fn with_request_layers(routes: Router<AppState>) -> Router<AppState> {
+/// `routes` inside the request span (and its one log line per request), the request id
+/// copied to the response, fault logging and `X-Content-Type-Options: nosniff`.
+fn with_request_span(routes: Router<AppState>) -> Router<AppState> {
     let request_id = HeaderName::from_static(request_id_header());
-    let inner = ServiceBuilder::new()
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(make_span)
-                .on_request(())
-                .on_response(on_response)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        // Inside the request span and after the request id is set.
-        .layer(axum::middleware::from_fn(middleware::log_faults))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ));
-    let outer = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
-        .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
-        // Always our own id (why: a client-chosen id could forge audit correlation).
-        .map_request(|mut req: Request| {
-            req.headers_mut().remove(request_id_header());
-            req
-        })
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
-    routes.layer(inner).layer(outer)
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(make_span)
+                    .on_request(())
+                    .on_response(on_response)
+                    .on_failure(()),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            // Inside the request span and after the request id is set.
+            .layer(axum::middleware::from_fn(middleware::log_faults))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            )),
+    )
+}
+
+/// `routes` behind the sensitive-header marks (never logged) and a fresh request id.
+fn with_request_id(routes: Router<AppState>) -> Router<AppState> {
+    let request_id = HeaderName::from_static(request_id_header());
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+            ]))
+            .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
+            // Always our own id (why: a client-chosen id could forge audit correlation).
+            .map_request(|mut req: Request| {
+                req.headers_mut().remove(request_id_header());
+                req
+            })
+            .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid)),
+    )
 }
 
 impl crate::app::state::App {
