@@ -437,3 +437,49 @@ const SERVER_ERROR_DESCRIPTION: &str = "the server could not complete the reques
 /// `error_description` of a `temporarily_unavailable` (503).
 const UNAVAILABLE_DESCRIPTION: &str =
     "the server is temporarily unable to complete the request; retry later";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn faults(response: &Response) -> Vec<Fault> {
+        response
+            .extensions()
+            .get::<Faults>()
+            .map(|f| f.0.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_store_failure_is_answered_generically_and_its_detail_is_a_fault() {
+        let error = StoreError::Unavailable("pool timed out".to_owned());
+        let response = OAuthError::store_failure(&error).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let logged = faults(&response);
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged[0].context, "request failed on the server side");
+        assert_eq!(logged[0].error, "database unavailable: pool timed out");
+        assert!(!logged[0].warn);
+        let other = OAuthError::store_failure(&StoreError::Other("x".to_owned()));
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(other.description, SERVER_ERROR_DESCRIPTION);
+    }
+
+    #[test]
+    fn a_client_error_carries_no_fault_and_a_throttle_its_own_retry_after() {
+        let response = OAuthError::several_authorization_headers().into_response();
+        assert!(faults(&response).is_empty());
+        let wait = Duration::from_millis(1_500);
+        let response = OAuthError::too_many_device_authorizations(wait).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn method_not_allowed_names_post() {
+        let response = OAuthError::method_not_allowed(PostEndpoint::Revocation).into_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "POST");
+    }
+}

@@ -68,3 +68,54 @@ fn single(headers: &HeaderMap) -> Result<Option<&HeaderValue>, OAuthError> {
     }
     Ok(first)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{Request, StatusCode};
+
+    async fn bearer(values: &[&str]) -> Result<BearerToken, StatusCode> {
+        let mut request = Request::builder();
+        for value in values {
+            request = request.header(header::AUTHORIZATION, *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        BearerToken::from_request_parts(&mut parts, &())
+            .await
+            .map_err(|r| r.status())
+    }
+
+    #[tokio::test]
+    async fn bearer_token_reads_one_header_with_any_case_scheme() {
+        let token = bearer(&["bEaReR  abc.def "]).await.unwrap();
+        assert_eq!(token.0, "abc.def");
+        assert_eq!(bearer(&[]).await.unwrap_err(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            bearer(&["Basic eDp5"]).await.unwrap_err(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            bearer(&["Bearer "]).await.unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
+        let two = bearer(&["Bearer a", "Bearer b"]).await.unwrap_err();
+        assert_eq!(two, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn client_authorization_is_at_most_one_header() {
+        let (mut parts, ()) = Request::builder()
+            .header(header::AUTHORIZATION, "Basic eDp5")
+            .header(header::AUTHORIZATION, "Basic eDp6")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let rejection = ClientAuthorization::from_request_parts(&mut parts, &())
+            .await
+            .unwrap_err();
+        assert_eq!(rejection, OAuthError::several_authorization_headers());
+        let (mut parts, ()) = Request::builder().body(()).unwrap().into_parts();
+        let none = ClientAuthorization::from_request_parts(&mut parts, &()).await;
+        assert_eq!(none, Ok(ClientAuthorization(None)));
+    }
+}
