@@ -44,8 +44,8 @@ pub async fn device_authorization(
 ) -> Result<DeviceAuthorizationResponse, DeviceAuthorizationFailure> {
     let store = state.store().as_ref();
     let now = state.clock().now();
-    let throttle = state.device_authorization_throttle();
-    if let Err(wait) = throttle
+    if let Err(wait) = state
+        .device_authorization_throttle()
         .check(store, ip, now)
         .await
         .map_err(DeviceAuthorizationFailure::Store)?
