@@ -7,7 +7,6 @@ pub mod endpoints;
 pub mod error;
 pub mod extract;
 pub mod interaction;
-pub mod metrics;
 pub mod middleware;
 pub mod pages;
 pub mod router;

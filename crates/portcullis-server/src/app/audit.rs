@@ -4,8 +4,52 @@
 //! by the configuration, the CLI or `--dev`), and what the event concerns. Never a
 //! secret, token or code: access tokens are identified by `jti`.
 
+use portcullis_core::device::authorization::{
+    DeviceAuthorizationError, DeviceAuthorizationReason, IssuedDeviceAuthorization,
+};
+use portcullis_core::grants::device_code::DeviceGrantReason;
+use portcullis_core::grants::token_endpoint::{TokenError, TokenErrorReason, TokenSuccess};
+
 /// Log target for audit events.
 pub const TARGET: &str = "audit";
+
+/// The audit event of a token request's outcome: [`token_issued`],
+/// [`client_authentication_failed`] or [`token_refused`]. Not audited: server-side
+/// failures (logged as faults where the answer is made) and RFC 8628 §3.5
+/// `authorization_pending` (a device waiting for its user is the normal course of the
+/// flow, several times a minute per device: a debug line).
+pub fn token_outcome(request_id: &str, outcome: &Result<TokenSuccess, TokenError>) {
+    let error = match outcome {
+        Ok(issued) => {
+            return token_issued(
+                request_id,
+                &issued.client_id,
+                &issued.subject,
+                issued.grant_type.as_str(),
+                &issued.jti,
+                issued.response.scope.as_deref(),
+            );
+        }
+        Err(error) => error,
+    };
+    let client_id = error.unverified_client_id.as_deref();
+    match &error.reason {
+        TokenErrorReason::ClientAuth(reason) => {
+            client_authentication_failed(request_id, client_id, reason.code());
+        }
+        reason if reason.is_server_side() => {}
+        TokenErrorReason::DeviceCode(DeviceGrantReason::AuthorizationPending) => {
+            let client_id = client_id.unwrap_or("");
+            tracing::debug!(request_id, client_id, "device authorization pending");
+        }
+        reason => token_refused(
+            request_id,
+            client_id,
+            error.code().as_str(),
+            &reason.to_string(),
+        ),
+    }
+}
 
 /// An access token was issued.
 pub fn token_issued(
@@ -116,6 +160,36 @@ pub fn token_revoked(request_id: &str, client_id: &str, what: &str) {
 /// device code nor the user code is logged).
 pub fn device_authorization_issued(request_id: &str, client_id: &str, scope: &str) {
     tracing::info!(target: TARGET, event = "device_authorization_issued", outcome = "success", request_id, client_id, scope);
+}
+
+/// The audit event of a device authorization request's outcome:
+/// [`device_authorization_issued`], [`client_authentication_failed`] or
+/// [`device_authorization_refused`]. Server-side failures are not audited (they are
+/// logged as faults where the answer is made).
+pub fn device_authorization_outcome(
+    request_id: &str,
+    outcome: &Result<IssuedDeviceAuthorization, DeviceAuthorizationError>,
+) {
+    let error = match outcome {
+        Ok(issued) => {
+            let scope = issued.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
+            return device_authorization_issued(request_id, &issued.client_id, &scope);
+        }
+        Err(error) => error,
+    };
+    let client_id = error.unverified_client_id.as_deref();
+    match &error.reason {
+        DeviceAuthorizationReason::ClientAuth(reason) => {
+            client_authentication_failed(request_id, client_id, reason.code());
+        }
+        reason if reason.is_server_side() => {}
+        reason => device_authorization_refused(
+            request_id,
+            client_id,
+            error.code().as_str(),
+            &reason.to_string(),
+        ),
+    }
 }
 
 /// A device authorization request was refused (client, grant, scope, target).

@@ -11,6 +11,7 @@ pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod login;
+pub mod metrics;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
@@ -18,6 +19,16 @@ pub mod userinfo;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+
+/// `response` with `Cache-Control: no-store` (a 200 answer about credentials that is not
+/// itself a credential: introspection, revocation, UserInfo).
+fn no_store(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
 
 /// A pre-serialised public document (JSON, or the stylesheet) with its media type and a `max-age` in seconds.
 fn public_json(body: Bytes, content_type: &'static str, cache_control: &'static str) -> Response {

@@ -1,17 +1,29 @@
-//! The one place that turns an error into an HTTP response (CONVENTIONS §2).
+//! The one place that turns an error into an HTTP response (CONVENTIONS §2): every
+//! `error_description` and every 5xx text of the OAuth JSON endpoints is written here,
+//! and handlers and extractors get their [`OAuthError`]s from the constructors and
+//! `From` impls below (never a literal description of their own).
 //!
 //! RFC 6749 §5.2: JSON `{"error","error_description"}`, `Cache-Control: no-store`,
 //! descriptions limited to the characters §5.2 allows; `invalid_client` is 401 and
 //! carries `WWW-Authenticate: Basic` (RFC 9110 §15.5.2: every 401 has a challenge);
-//! `temporarily_unavailable` is 503 with `Retry-After`.
+//! `temporarily_unavailable` is 503 with `Retry-After`. Server faults travel to the log
+//! as [`Fault`]s attached to the response.
 
+use crate::app::device_authorization::DeviceAuthorizationFailure;
+use crate::app::health::Unready;
+use crate::app::token_inquiry::{Inquiry, InquiryFailure};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_core::client::authentication::{ClientAuthError, ClientAuthFailure};
 use portcullis_core::device::authorization::DeviceAuthorizationError;
 use portcullis_core::grants::token_endpoint::TokenError;
+use portcullis_core::store::StoreError;
+use portcullis_core::userinfo::{REQUIRED_SCOPE, UserInfoReason};
 use portcullis_proto::error::sanitize_description;
 use portcullis_proto::{ErrorCode, ErrorResponse};
+use serde_json::json;
+use std::time::Duration;
 
 /// The challenge of a 401 `invalid_client` (RFC 7617 §2: realm and charset).
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="portcullis", charset="UTF-8""#;
@@ -26,12 +38,30 @@ pub struct OAuthError {
     pub code: ErrorCode,
     /// Text that helps the developer fix the request; never secret material.
     pub description: String,
-    /// Overrides the status derived from the code (413, 405).
+    /// Overrides the status derived from the code (413, 405, 429, 408).
     pub status: Option<StatusCode>,
     /// Add `Allow` (405).
     pub allow: Option<&'static str>,
     /// For `insufficient_scope`: the scope the bearer endpoint needs (RFC 6750 §3).
     pub required_scope: Option<&'static str>,
+    /// `Retry-After` in seconds (429); a 503 without it gets [`RETRY_AFTER_SECONDS`].
+    pub retry_after: Option<u64>,
+    /// The server fault behind the answer, for the log ([`Fault`]; boxed: rare, and
+    /// the error travels in `Result`s).
+    pub fault: Option<Box<Fault>>,
+}
+
+/// The OAuth endpoints that accept only POST, for their 405 answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostEndpoint {
+    /// RFC 6749 §3.2.
+    Token,
+    /// RFC 7662 §2.1.
+    Introspection,
+    /// RFC 7009 §2.1.
+    Revocation,
+    /// RFC 8628 §3.1 (the client makes a POST).
+    DeviceAuthorization,
 }
 
 impl OAuthError {
@@ -43,6 +73,8 @@ impl OAuthError {
             status: None,
             allow: None,
             required_scope: None,
+            retry_after: None,
+            fault: None,
         }
     }
 
@@ -57,23 +89,126 @@ impl OAuthError {
         self
     }
 
+    /// Attaches the server fault behind this answer (logged once by the middleware).
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.fault = Some(Box::new(fault));
+        self
+    }
+
     /// The status that will be sent.
     pub fn status(&self) -> StatusCode {
         self.status.unwrap_or_else(|| {
             StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
         })
     }
+
+    /// Any method but POST at `endpoint`: 405 with `Allow: POST`.
+    pub fn method_not_allowed(endpoint: PostEndpoint) -> Self {
+        let description = match endpoint {
+            PostEndpoint::Token => "the token endpoint accepts only POST (RFC 6749 section 3.2)",
+            PostEndpoint::Introspection => {
+                "the introspection endpoint accepts only POST (RFC 7662 section 2.1)"
+            }
+            PostEndpoint::Revocation => {
+                "the revocation endpoint accepts only POST (RFC 7009 section 2.1)"
+            }
+            PostEndpoint::DeviceAuthorization => {
+                "the device authorization endpoint accepts only POST (RFC 8628 section 3.1)"
+            }
+        };
+        let mut error =
+            Self::invalid_request(description).with_status(StatusCode::METHOD_NOT_ALLOWED);
+        error.allow = Some("POST");
+        error
+    }
+
+    /// More than one `Authorization` header (which credentials would count?).
+    pub fn several_authorization_headers() -> Self {
+        Self::invalid_request("send one Authorization header, not several")
+    }
+
+    /// `Authorization: Bearer` with nothing after the scheme (RFC 6750 §2.1).
+    pub fn empty_bearer_token() -> Self {
+        Self::invalid_request("the Bearer credentials are empty (RFC 6750 section 2.1)")
+    }
+
+    /// A body that is not `application/x-www-form-urlencoded` (RFC 6749 §3.2).
+    pub fn not_form_urlencoded() -> Self {
+        Self::invalid_request(
+            "the request body must be application/x-www-form-urlencoded (RFC 6749 section 3.2)",
+        )
+    }
+
+    /// A body over `limit` bytes: 413.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::invalid_request(format!("the request body is larger than {limit} bytes"))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    }
+
+    /// A body that could not be read.
+    pub fn unreadable_body() -> Self {
+        Self::invalid_request("the request body could not be read")
+    }
+
+    /// A single-valued parameter sent twice (RFC 6749 §3.1); `name` is quoted bounded.
+    pub fn repeated_parameter(name: &str) -> Self {
+        Self::invalid_request(format!(
+            "parameter `{}` is repeated; it may appear only once (RFC 6749 section 3.1)",
+            portcullis_proto::error::echo(name)
+        ))
+    }
+
+    /// Parameters of the wrong shape for the request type.
+    pub fn malformed_parameters(error: &dyn std::fmt::Display) -> Self {
+        Self::invalid_request(format!("malformed request parameters: {error}"))
+    }
+
+    /// A request that took longer than `limit`: 408.
+    pub fn request_timeout(limit: Duration) -> Self {
+        let description = if limit.subsec_nanos() == 0 {
+            let seconds = limit.as_secs();
+            let unit = if seconds == 1 { "second" } else { "seconds" };
+            format!("the request took longer than {seconds} {unit}")
+        } else {
+            format!("the request took longer than {} ms", limit.as_millis())
+        };
+        Self::invalid_request(description).with_status(StatusCode::REQUEST_TIMEOUT)
+    }
+
+    /// 503 `temporarily_unavailable` when the database is unreachable, else 500
+    /// `server_error`; the detail goes to the log only (a [`Fault`]).
+    pub fn store_failure(error: &StoreError) -> Self {
+        let wire = match error {
+            StoreError::Unavailable(_) => {
+                Self::new(ErrorCode::TemporarilyUnavailable, UNAVAILABLE_DESCRIPTION)
+            }
+            _ => Self::new(ErrorCode::ServerError, SERVER_ERROR_DESCRIPTION),
+        };
+        wire.with_fault(Fault::error("request failed on the server side", error))
+    }
+
+    /// 429 with `Retry-After` (at least a second): too many device authorization
+    /// requests from this address (RFC 6749 §5.2 has no code for "too many requests";
+    /// the status and the header say it).
+    pub fn too_many_device_authorizations(wait: Duration) -> Self {
+        let mut error =
+            Self::invalid_request("too many device authorization requests; retry later")
+                .with_status(StatusCode::TOO_MANY_REQUESTS);
+        error.retry_after = Some(wait.as_secs().max(1));
+        error
+    }
 }
 
+/// RFC 6749 §5.2 through core's code and description; a server-side failure is a
+/// [`Fault`].
 impl From<&TokenError> for OAuthError {
     fn from(error: &TokenError) -> Self {
-        Self {
-            code: error.code(),
-            description: error.description(),
-            status: None,
-            allow: None,
-            required_scope: None,
+        let wire = Self::new(error.code(), error.description());
+        if error.reason.is_server_side() {
+            let context = "token request failed on the server side";
+            return wire.with_fault(Fault::error(context, &error.reason));
         }
+        wire
     }
 }
 
@@ -81,7 +216,76 @@ impl From<&TokenError> for OAuthError {
 /// endpoint does (RFC 6749 §5.2), through the same mapping.
 impl From<&DeviceAuthorizationError> for OAuthError {
     fn from(error: &DeviceAuthorizationError) -> Self {
-        Self::new(error.code(), error.description())
+        let wire = Self::new(error.code(), error.description());
+        if error.reason.is_server_side() {
+            let context = "device authorization failed on the server side";
+            return wire.with_fault(Fault::error(context, &error.reason));
+        }
+        wire
+    }
+}
+
+/// The device authorization endpoint's refusals: 429 over the per-address budget, the
+/// store's failure, or core's error.
+impl From<&DeviceAuthorizationFailure> for OAuthError {
+    fn from(failure: &DeviceAuthorizationFailure) -> Self {
+        match failure {
+            DeviceAuthorizationFailure::Throttled(wait) => {
+                Self::too_many_device_authorizations(*wait)
+            }
+            DeviceAuthorizationFailure::Store(error) => Self::store_failure(error),
+            DeviceAuthorizationFailure::Refused(error) => Self::from(error),
+        }
+    }
+}
+
+/// Client authentication at introspection and revocation (RFC 6749 §2.3.1): 401
+/// `invalid_client` with the Basic challenge or `invalid_request`; the store's failure
+/// as [`OAuthError::store_failure`].
+impl From<&ClientAuthError> for OAuthError {
+    fn from(error: &ClientAuthError) -> Self {
+        match &error.failure {
+            ClientAuthFailure::Store(store) => Self::store_failure(store),
+            ClientAuthFailure::Rejected(_) => Self::new(error.code(), error.description()),
+        }
+    }
+}
+
+/// Introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) refusals.
+impl From<&InquiryFailure> for OAuthError {
+    fn from(failure: &InquiryFailure) -> Self {
+        match failure {
+            InquiryFailure::ClientAuth(error) => Self::from(error),
+            InquiryFailure::MissingToken(inquiry) => {
+                let section = match inquiry {
+                    Inquiry::Introspection => "RFC 7662 section 2.1",
+                    Inquiry::Revocation => "RFC 7009 section 2.1",
+                };
+                Self::invalid_request(format!("the token parameter is required ({section})"))
+            }
+            InquiryFailure::Store(error) => Self::store_failure(error),
+        }
+    }
+}
+
+/// RFC 6750 §3.1 at UserInfo: `insufficient_scope` (403) names the scope needed;
+/// server-side failures get a generic text (the detail is a [`Fault`]); every other
+/// refusal says no more than needed to an unauthenticated caller.
+impl From<&UserInfoReason> for OAuthError {
+    fn from(reason: &UserInfoReason) -> Self {
+        let code = reason.code();
+        match code {
+            ErrorCode::InsufficientScope => {
+                let mut error = Self::new(code, reason.to_string());
+                error.required_scope = Some(REQUIRED_SCOPE);
+                error
+            }
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {
+                let fault = Fault::error("userinfo failed on the server side", reason);
+                Self::new(code, SERVER_ERROR_DESCRIPTION).with_fault(fault)
+            }
+            _ => Self::new(code, "the access token is invalid, expired or revoked"),
+        }
     }
 }
 
@@ -93,6 +297,29 @@ pub fn missing_bearer_token() -> Response {
     headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The answer for a path we do not serve (also for a refused `/metrics` scrape): 404
+/// `invalid_request` pointing at the metadata document.
+pub fn not_found() -> Response {
+    let body = ErrorResponse {
+        error: ErrorCode::InvalidRequest,
+        error_description: Some(
+            "no such endpoint; see /.well-known/oauth-authorization-server".to_owned(),
+        ),
+    };
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// `/health/ready` when the database does not answer: 503 with `Retry-After` and a
+/// fixed body; the detail is a [`Fault`] logged at warn.
+pub fn not_ready(reason: &Unready) -> Response {
+    let body = json!({"status": "unavailable", "reason": "database unavailable"});
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    Fault::warn("readiness check failed: database unavailable", reason).attach(response)
 }
 
 /// A 200 JSON answer that carries credentials: `Cache-Control: no-store` and
@@ -116,41 +343,43 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        // RFC 9110 §15.5.2: every 401 carries a challenge for the scheme that failed.
-        match self.code {
-            ErrorCode::InvalidClient => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(BASIC_CHALLENGE),
-                );
-            }
-            // RFC 6750 §3: the bearer challenge names the error (and the scope needed).
-            ErrorCode::InvalidToken => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
-                );
-            }
-            ErrorCode::InsufficientScope => {
-                let challenge = match self.required_scope {
-                    Some(scope) => format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
-                    None => r#"Bearer error="insufficient_scope""#.to_owned(),
-                };
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    headers.insert(header::WWW_AUTHENTICATE, value);
-                }
-            }
-            _ => {}
+        if let Some(challenge) = challenge(self.code, self.required_scope) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         if let Some(allow) = self.allow {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
-        response
+        match self.fault {
+            Some(fault) => (*fault).attach(response),
+            None => response,
+        }
     }
 }
+
+/// RFC 9110 §15.5.2: every 401 carries a challenge for the scheme that failed.
+fn challenge(code: ErrorCode, required_scope: Option<&str>) -> Option<HeaderValue> {
+    match code {
+        ErrorCode::InvalidClient => Some(HeaderValue::from_static(BASIC_CHALLENGE)),
+        // RFC 6750 §3: the bearer challenge names the error (and the scope needed).
+        ErrorCode::InvalidToken => {
+            Some(HeaderValue::from_static(r#"Bearer error="invalid_token""#))
+        }
+        ErrorCode::InsufficientScope => {
+            let challenge = match required_scope {
+                Some(scope) => format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
+                None => r#"Bearer error="insufficient_scope""#.to_owned(),
+            };
+            HeaderValue::from_str(&challenge).ok()
+        }
+        _ => None,
+    }
+}
+
 /// A fault on the server's side behind a response (a database outage, a key that
 /// cannot be opened, a template that fails): what was being done and the error,
 /// carried in the response's extensions to [`crate::http::middleware::log_faults`],
@@ -202,3 +431,55 @@ impl Fault {
 /// The faults attached to one response, in the order they happened.
 #[derive(Debug, Clone, Default)]
 pub struct Faults(pub Vec<Fault>);
+
+/// `error_description` of a `server_error` (500): generic, the detail is logged.
+const SERVER_ERROR_DESCRIPTION: &str = "the server could not complete the request";
+/// `error_description` of a `temporarily_unavailable` (503).
+const UNAVAILABLE_DESCRIPTION: &str =
+    "the server is temporarily unable to complete the request; retry later";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn faults(response: &Response) -> Vec<Fault> {
+        response
+            .extensions()
+            .get::<Faults>()
+            .map(|f| f.0.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_store_failure_is_answered_generically_and_its_detail_is_a_fault() {
+        let error = StoreError::Unavailable("pool timed out".to_owned());
+        let response = OAuthError::store_failure(&error).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let logged = faults(&response);
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged[0].context, "request failed on the server side");
+        assert_eq!(logged[0].error, "database unavailable: pool timed out");
+        assert!(!logged[0].warn);
+        let other = OAuthError::store_failure(&StoreError::Other("x".to_owned()));
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(other.description, SERVER_ERROR_DESCRIPTION);
+    }
+
+    #[test]
+    fn a_client_error_carries_no_fault_and_a_throttle_its_own_retry_after() {
+        let response = OAuthError::several_authorization_headers().into_response();
+        assert!(faults(&response).is_empty());
+        let wait = Duration::from_millis(1_500);
+        let response = OAuthError::too_many_device_authorizations(wait).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn method_not_allowed_names_post() {
+        let response = OAuthError::method_not_allowed(PostEndpoint::Revocation).into_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "POST");
+    }
+}

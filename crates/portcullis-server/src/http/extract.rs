@@ -1,12 +1,12 @@
 //! Our extractors own their rejections (CONVENTIONS §7).
 
-mod authorization_header;
+mod authorization;
 mod client_ip;
 mod oauth_form;
 mod page_form;
 mod request_id;
 
-pub use authorization_header::single_authorization;
+pub use authorization::{BearerToken, ClientAuthorization};
 pub use client_ip::{ClientIp, PeerIp, client_address};
 pub use oauth_form::{OAuthForm, OAuthParams, is_form_urlencoded, parse};
 pub use page_form::PageForm;

@@ -4,15 +4,15 @@
 use crate::app::state::AppState;
 use crate::http::endpoints::{
     assets, authorize, consent, device, device_authorization, discovery, end_session, health,
-    introspection, jwks, login, revocation, token, userinfo,
+    introspection, jwks, login, metrics, revocation, token, userinfo,
 };
 use crate::http::extract::request_id_header;
+use crate::http::middleware;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{get, post};
-use portcullis_proto::ErrorCode;
 use portcullis_proto::routes;
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -27,15 +27,31 @@ use tracing::Span;
 /// Largest accepted request body in bytes (64 KiB); larger is 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Builds the router over `state`.
+/// Builds the router over `state`: the routes, then our middleware around them.
 pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static(request_id_header());
+    let routes = Router::new()
+        .merge(oauth_routes())
+        .merge(page_routes())
+        .merge(public_routes())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    // Around the routes: the request span, fault logging and `nosniff`; around those,
+    // the sensitive-header marks and our own request id.
+    with_request_id(with_request_span(routes))
+        // Outermost, so it sees every response (413 included); inside routing, so the
+        // matched route is known.
+        .layer(axum::middleware::from_fn(middleware::metrics::track))
+        .with_state(state)
+}
+
+/// The OAuth endpoints clients call (JSON answers; the POST-only ones answer any other
+/// method with 405).
+fn oauth_routes() -> Router<AppState> {
     Router::new()
         .route(
             routes::TOKEN,
             post(token::token_post).fallback(token::token_method_not_allowed),
         )
-        .route(routes::JWKS, get(jwks::jwks_get))
         .route(
             routes::INTROSPECTION,
             post(introspection::introspection_post)
@@ -51,6 +67,15 @@ pub fn router(state: AppState) -> Router {
                 .fallback(device_authorization::device_authorization_method_not_allowed),
         )
         .route(
+            routes::USERINFO,
+            get(userinfo::userinfo_handler).post(userinfo::userinfo_handler),
+        )
+}
+
+/// The pages a person's browser visits.
+fn page_routes() -> Router<AppState> {
+    Router::new()
+        .route(
             routes::DEVICE,
             get(device::device_get).post(device::device_post),
         )
@@ -64,15 +89,17 @@ pub fn router(state: AppState) -> Router {
             get(consent::consent_get).post(consent::consent_post),
         )
         .route(
-            routes::USERINFO,
-            get(userinfo::userinfo_handler).post(userinfo::userinfo_handler),
-        )
-        .route(
             routes::END_SESSION,
             get(end_session::end_session_get).post(end_session::end_session_post),
         )
         .route(routes::STYLESHEET, get(assets::stylesheet_get))
         .route(routes::FAVICON, get(assets::favicon_get))
+}
+
+/// Public documents and the operator's endpoints.
+fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route(routes::JWKS, get(jwks::jwks_get))
         .route(
             routes::OAUTH_AUTHORIZATION_SERVER,
             get(discovery::metadata_get),
@@ -80,43 +107,49 @@ pub fn router(state: AppState) -> Router {
         .route(routes::OPENID_CONFIGURATION, get(discovery::metadata_get))
         .route(routes::HEALTH_LIVE, get(health::live_get))
         .route(routes::HEALTH_READY, get(health::ready_get))
-        .route(routes::METRICS, get(crate::http::metrics::metrics_get))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                    header::COOKIE,
-                ]))
-                .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
-                // Always our own id (why: a client-chosen id could forge audit correlation).
-                .map_request(|mut req: Request| {
-                    req.headers_mut().remove(request_id_header());
-                    req
-                })
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(make_span)
-                        .on_request(())
-                        .on_response(on_response)
-                        .on_failure(()),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id))
-                // Inside the request span and after the request id is set.
-                .layer(axum::middleware::from_fn(
-                    crate::http::middleware::log_faults,
-                ))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                )),
-        )
-        // Outermost, so it sees every response (413 included); inside routing, so the
-        // matched route is known.
-        .layer(axum::middleware::from_fn(crate::http::metrics::track))
-        .with_state(state)
+        .route(routes::METRICS, get(metrics::metrics_get))
+}
+
+/// `routes` inside the request span (and its one log line per request), the request id
+/// copied to the response, fault logging and `X-Content-Type-Options: nosniff`.
+fn with_request_span(routes: Router<AppState>) -> Router<AppState> {
+    let request_id = HeaderName::from_static(request_id_header());
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(make_span)
+                    .on_request(())
+                    .on_response(on_response)
+                    .on_failure(()),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            // Inside the request span and after the request id is set.
+            .layer(axum::middleware::from_fn(middleware::log_faults))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            )),
+    )
+}
+
+/// `routes` behind the sensitive-header marks (never logged) and a fresh request id.
+fn with_request_id(routes: Router<AppState>) -> Router<AppState> {
+    let request_id = HeaderName::from_static(request_id_header());
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+            ]))
+            .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
+            // Always our own id (why: a client-chosen id could forge audit correlation).
+            .map_request(|mut req: Request| {
+                req.headers_mut().remove(request_id_header());
+                req
+            })
+            .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid)),
+    )
 }
 
 impl crate::app::state::App {
@@ -151,13 +184,7 @@ fn on_response(response: &Response, latency: Duration, _span: &Span) {
     }
 }
 
-/// The answer for a path we do not serve (also for a refused `/metrics` scrape).
-pub(crate) async fn not_found() -> Response {
-    let body = portcullis_proto::ErrorResponse {
-        error: ErrorCode::InvalidRequest,
-        error_description: Some(
-            "no such endpoint; see /.well-known/oauth-authorization-server".to_owned(),
-        ),
-    };
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+/// The answer for a path we do not serve ([`crate::http::error::not_found`]).
+async fn not_found() -> Response {
+    crate::http::error::not_found()
 }

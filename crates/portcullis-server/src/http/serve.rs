@@ -20,7 +20,7 @@
 use crate::http::error::OAuthError;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::server::conn::http1;
@@ -168,16 +168,7 @@ fn with_request_timeout(router: Router, limit: Duration) -> Router {
 
 /// 408 with the OAuth error body (RFC 6749 §5.2) and the router's `nosniff` header.
 fn request_timeout_response(limit: Duration) -> Response {
-    let description = if limit.subsec_nanos() == 0 {
-        let seconds = limit.as_secs();
-        let unit = if seconds == 1 { "second" } else { "seconds" };
-        format!("the request took longer than {seconds} {unit}")
-    } else {
-        format!("the request took longer than {} ms", limit.as_millis())
-    };
-    let mut response = OAuthError::invalid_request(description)
-        .with_status(StatusCode::REQUEST_TIMEOUT)
-        .into_response();
+    let mut response = OAuthError::request_timeout(limit).into_response();
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

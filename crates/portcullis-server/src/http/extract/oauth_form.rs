@@ -52,19 +52,13 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_form = is_form_urlencoded(req.headers());
         if !is_form {
-            return Err(OAuthError::invalid_request(
-                "the request body must be application/x-www-form-urlencoded (RFC 6749 section 3.2)",
-            ));
+            return Err(OAuthError::not_form_urlencoded());
         }
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                OAuthError::invalid_request(format!(
-                    "the request body is larger than {} bytes",
-                    crate::http::router::MAX_BODY_BYTES
-                ))
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+                OAuthError::body_too_large(crate::http::router::MAX_BODY_BYTES)
             } else {
-                OAuthError::invalid_request("the request body could not be read")
+                OAuthError::unreadable_body()
             }
         })?;
         parse::<T>(&body).map(OAuthForm)
@@ -98,10 +92,7 @@ pub fn parse<T: OAuthParams>(body: &[u8]) -> Result<T, OAuthError> {
         match map.get_mut(name.as_ref()) {
             Some(Value::Array(values)) if multi => values.push(Value::String(value.into_owned())),
             Some(_) => {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter `{}` is repeated; it may appear only once (RFC 6749 section 3.1)",
-                    portcullis_proto::error::echo(&name)
-                )));
+                return Err(OAuthError::repeated_parameter(&name));
             }
             None if multi => {
                 map.insert(
@@ -114,8 +105,7 @@ pub fn parse<T: OAuthParams>(body: &[u8]) -> Result<T, OAuthError> {
             }
         }
     }
-    serde_json::from_value(Value::Object(map))
-        .map_err(|e| OAuthError::invalid_request(format!("malformed request parameters: {e}")))
+    serde_json::from_value(Value::Object(map)).map_err(|e| OAuthError::malformed_parameters(&e))
 }
 
 #[cfg(test)]

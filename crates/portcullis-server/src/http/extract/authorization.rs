@@ -1,0 +1,121 @@
+//! The `Authorization` header, read by extractors only (no handler reads it itself):
+//! client credentials at the endpoints that authenticate clients ([`ClientAuthorization`]:
+//! token, introspection, revocation, device authorization) and the access token at
+//! UserInfo ([`BearerToken`], RFC 6750 §2.1). At most one header either way (two would
+//! make "which credentials?" ambiguous).
+
+use crate::http::error::{OAuthError, missing_bearer_token};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+/// The single `Authorization` header value, if any, for core's client authentication
+/// (which parses it: RFC 6749 §2.3.1). A value that is not visible ASCII is `""` (it
+/// cannot be valid Basic credentials, and parsing says so).
+///
+/// Rejection: `invalid_request` when the header appears more than once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuthorization(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAuthorization {
+    type Rejection = OAuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = single(&parts.headers)?;
+        Ok(Self(value.map(|v| v.to_str().unwrap_or("").to_owned())))
+    }
+}
+
+/// The access token of an `Authorization: Bearer` header (RFC 6750 §2.1; the scheme is
+/// case-insensitive).
+///
+/// Rejections: 401 with a bare `WWW-Authenticate: Bearer` when there is no bearer
+/// credential at all (RFC 6750 §3.1); `invalid_request` when there are several headers
+/// or the token is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = single(&parts.headers).map_err(IntoResponse::into_response)?;
+        let credentials = value
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+        let Some((_, token)) = credentials else {
+            return Err(missing_bearer_token());
+        };
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(OAuthError::empty_bearer_token().into_response());
+        }
+        Ok(Self(token.to_owned()))
+    }
+}
+
+/// The `Authorization` header, if any.
+///
+/// # Errors
+/// `invalid_request` when it appears more than once.
+fn single(headers: &HeaderMap) -> Result<Option<&HeaderValue>, OAuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(OAuthError::several_authorization_headers());
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{Request, StatusCode};
+
+    async fn bearer(values: &[&str]) -> Result<BearerToken, StatusCode> {
+        let mut request = Request::builder();
+        for value in values {
+            request = request.header(header::AUTHORIZATION, *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        BearerToken::from_request_parts(&mut parts, &())
+            .await
+            .map_err(|r| r.status())
+    }
+
+    #[tokio::test]
+    async fn bearer_token_reads_one_header_with_any_case_scheme() {
+        let token = bearer(&["bEaReR  abc.def "]).await.unwrap();
+        assert_eq!(token.0, "abc.def");
+        assert_eq!(bearer(&[]).await.unwrap_err(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            bearer(&["Basic eDp5"]).await.unwrap_err(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            bearer(&["Bearer "]).await.unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
+        let two = bearer(&["Bearer a", "Bearer b"]).await.unwrap_err();
+        assert_eq!(two, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn client_authorization_is_at_most_one_header() {
+        let (mut parts, ()) = Request::builder()
+            .header(header::AUTHORIZATION, "Basic eDp5")
+            .header(header::AUTHORIZATION, "Basic eDp6")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let rejection = ClientAuthorization::from_request_parts(&mut parts, &())
+            .await
+            .unwrap_err();
+        assert_eq!(rejection, OAuthError::several_authorization_headers());
+        let (mut parts, ()) = Request::builder().body(()).unwrap().into_parts();
+        let none = ClientAuthorization::from_request_parts(&mut parts, &()).await;
+        assert_eq!(none, Ok(ClientAuthorization(None)));
+    }
+}
