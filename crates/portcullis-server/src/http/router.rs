@@ -24,9 +24,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-/// Largest accepted request body in bytes (64 KiB); larger is 413.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
 /// Builds the router over `state`: the routes, then our middleware around them.
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
@@ -34,7 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(page_routes())
         .merge(public_routes())
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(crate::http::extract::MAX_BODY_BYTES));
     // Around the routes: the request span, fault logging and `nosniff`; around those,
     // the sensitive-header marks and our own request id.
     with_request_id(with_request_span(routes))

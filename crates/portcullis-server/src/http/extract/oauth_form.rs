@@ -56,7 +56,7 @@ where
         }
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                OAuthError::body_too_large(crate::http::router::MAX_BODY_BYTES)
+                OAuthError::body_too_large(MAX_BODY_BYTES)
             } else {
                 OAuthError::unreadable_body()
             }
@@ -107,6 +107,10 @@ pub fn parse<T: OAuthParams>(body: &[u8]) -> Result<T, OAuthError> {
     }
     serde_json::from_value(Value::Object(map)).map_err(|e| OAuthError::malformed_parameters(&e))
 }
+
+/// Largest accepted request body in bytes (64 KiB); larger is 413 (the router sets the limit; this
+/// extractor names it in its answer).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {
