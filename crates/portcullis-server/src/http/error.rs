@@ -5,6 +5,8 @@
 //! carries `WWW-Authenticate: Basic` (RFC 9110 §15.5.2: every 401 has a challenge);
 //! `temporarily_unavailable` is 503 with `Retry-After`.
 
+pub mod page;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
