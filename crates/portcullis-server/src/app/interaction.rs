@@ -152,7 +152,9 @@ pub async fn proceed(cx: InteractionContext<'_>, client: &Client) -> Reported<In
     ) {
         Ok(step) => step,
         Err(reason) => {
-            // The request ends here: its pending request goes too.
+            // The request ends here, and its pending request with it. If that fails the
+            // pending request stays usable, so the client hears of the failure
+            // (`temporarily_unavailable` or `server_error`), not of the reason.
             if let Some(p) = &cx.pending
                 && let Err(e) = p.take(state, now).await
             {
@@ -179,8 +181,8 @@ pub async fn proceed(cx: InteractionContext<'_>, client: &Client) -> Reported<In
                 .await
                 .map(|i| i.with_cookies(cx.cookies))
         }
-        NextStep::Login => to_page(cx, None, true, now).await.into(),
-        NextStep::Consent { .. } => to_page(cx, None, false, now).await.into(),
+        NextStep::Login => to_page(cx, None, Page::Login, now).await.into(),
+        NextStep::Consent { .. } => to_page(cx, None, Page::Consent, now).await.into(),
     }
 }
 
@@ -192,11 +194,11 @@ pub async fn proceed_device(
     device: PendingDevice,
 ) -> Reported<Interaction> {
     let now = cx.state.clock().now();
-    let login = matches!(
-        device_next_step(cx.authentication.as_ref(), &cx.request),
-        NextStep::Login
-    );
-    to_page(cx, Some(device), login, now).await.into()
+    let page = match device_next_step(cx.authentication.as_ref(), &cx.request) {
+        NextStep::Login => Page::Login,
+        _ => Page::Consent,
+    };
+    to_page(cx, Some(device), page, now).await.into()
 }
 
 /// Issues a code for `user_id` (authenticated at `auth_time`) and redirects to the
@@ -357,12 +359,19 @@ impl Pending {
     }
 }
 
-/// To the login page (`login`) or the consent page of the context's pending request,
-/// creating one for its request (for `device` when set) if it has none.
+/// One of the pages a pending request is shown on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Login,
+    Consent,
+}
+
+/// To `page` of the context's pending request, creating one for its request (for
+/// `device` when set) if it has none.
 async fn to_page(
     cx: InteractionContext<'_>,
     device: Option<PendingDevice>,
-    login: bool,
+    page: Page,
     now: UnixTime,
 ) -> Interaction {
     let mut cookies = cx.cookies;
@@ -372,7 +381,7 @@ async fn to_page(
             // The request records a user only once the consent page may be shown for
             // them: at a Login step the existing session does not count (prompt=login,
             // max_age), and the consent page refuses a request without a user.
-            let user = cx.authentication.as_ref().filter(|_| !login);
+            let user = cx.authentication.as_ref().filter(|_| page == Page::Consent);
             let new = NewPending {
                 request: cx.request,
                 device,
@@ -387,10 +396,9 @@ async fn to_page(
             }
         }
     };
-    if login {
-        Interaction::Login { id, cookies }
-    } else {
-        Interaction::Consent { id, cookies }
+    match page {
+        Page::Login => Interaction::Login { id, cookies },
+        Page::Consent => Interaction::Consent { id, cookies },
     }
 }
 

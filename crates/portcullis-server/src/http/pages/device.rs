@@ -52,21 +52,7 @@ pub struct DeviceDoneView {
 /// 400 for an expired form, 429 with `Retry-After` when throttled (RFC 8628 §5.1; the
 /// page says the same for every budget), else 200.
 pub fn entry_page(state: &AppState, form: EntryForm, problem: Option<EntryProblem>) -> Response {
-    let (status, error, retry_after) = match problem {
-        None => (StatusCode::OK, None, None),
-        Some(EntryProblem::FormExpired) => {
-            (StatusCode::BAD_REQUEST, Some(FORM_EXPIRED.to_owned()), None)
-        }
-        Some(EntryProblem::NotACode) => (StatusCode::OK, Some(NOT_A_CODE.to_owned()), None),
-        Some(EntryProblem::NotValid) => (StatusCode::OK, Some(CODE_NOT_VALID.to_owned()), None),
-        Some(EntryProblem::Throttled(wait)) => {
-            let seconds = wait.as_secs().max(1);
-            let message = format!(
-                "Too many wrong codes were entered. Wait {seconds} seconds, then check the code on your device and try again."
-            );
-            (StatusCode::TOO_MANY_REQUESTS, Some(message), Some(seconds))
-        }
-    };
+    let (status, error, retry_after) = problem.map_or((StatusCode::OK, None, None), notice);
     let view = DeviceEntryView {
         chrome: Chrome::new(&state.config().branding),
         action: routes::DEVICE,
@@ -86,8 +72,38 @@ pub fn entry_page(state: &AppState, form: EntryForm, problem: Option<EntryProble
 /// The page that ends a device authorization in the browser (connected, denied, or too
 /// late). CSP `form-action 'self'`: nothing on it redirects elsewhere.
 pub fn device_done_page(state: &AppState, done: DeviceDone, request_id: &str) -> Response {
+    let (status, title, message, advice) = done_text(done);
+    let view = DeviceDoneView {
+        chrome: Chrome::new(&state.config().branding),
+        title: title.to_owned(),
+        message: message.to_owned(),
+        advice: advice.to_owned(),
+        alert: status != StatusCode::OK,
+        request_id: (status != StatusCode::OK).then(|| request_id.to_owned()),
+    };
+    render_page(state, status, &view, None)
+}
+
+/// The status, message and `Retry-After` seconds of the form shown again for `problem`.
+fn notice(problem: EntryProblem) -> (StatusCode, Option<String>, Option<u64>) {
+    match problem {
+        EntryProblem::FormExpired => (StatusCode::BAD_REQUEST, Some(FORM_EXPIRED.to_owned()), None),
+        EntryProblem::NotACode => (StatusCode::OK, Some(NOT_A_CODE.to_owned()), None),
+        EntryProblem::NotValid => (StatusCode::OK, Some(CODE_NOT_VALID.to_owned()), None),
+        EntryProblem::Throttled(wait) => {
+            let seconds = wait.as_secs().max(1);
+            let message = format!(
+                "Too many wrong codes were entered. Wait {seconds} seconds, then check the code on your device and try again."
+            );
+            (StatusCode::TOO_MANY_REQUESTS, Some(message), Some(seconds))
+        }
+    }
+}
+
+/// The status, title, message and advice of the page that ends a device authorization.
+fn done_text(done: DeviceDone) -> (StatusCode, &'static str, &'static str, &'static str) {
     let close = "You can close this window.";
-    let (status, title, message, advice) = match done {
+    match done {
         DeviceDone::Connected => (
             StatusCode::OK,
             "Device connected",
@@ -106,16 +122,7 @@ pub fn device_done_page(state: &AppState, done: DeviceDone, request_id: &str) ->
             "The request from your device expired or was already answered, so nothing was changed.",
             "Start again on your device to get a new code.",
         ),
-    };
-    let view = DeviceDoneView {
-        chrome: Chrome::new(&state.config().branding),
-        title: title.to_owned(),
-        message: message.to_owned(),
-        advice: advice.to_owned(),
-        alert: status != StatusCode::OK,
-        request_id: (status != StatusCode::OK).then(|| request_id.to_owned()),
-    };
-    render_page(state, status, &view, None)
+    }
 }
 
 /// The message for a code that names no device authorization waiting for the user.
