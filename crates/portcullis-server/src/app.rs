@@ -1,25 +1,38 @@
 //! The running authorization server without HTTP: start-up and the services object
 //! ([`state`]), configuration by section ([`config`]), signing keys ([`keys`]), attempt
 //! limits ([`throttle`]), admin operations and the `--dev` seed ([`admin`]), audit
-//! events ([`audit`]), housekeeping and the client cache; and the application step of
-//! each OAuth endpoint ([`token`], [`token_inquiry`], [`device_authorization`],
-//! [`userinfo`], [`health`]): the endpoint's context, one core call, the audit of its
-//! outcome.
+//! events ([`audit`]), housekeeping and the client cache.
+//!
+//! The application step of each OAuth endpoint ([`token`], [`token_inquiry`],
+//! [`device_authorization`], [`userinfo`], [`health`]): the endpoint's context, one
+//! core call, the audit of its outcome. The browser flows: an authorization request
+//! ([`authorization_request`]), the steps between it and the redirect
+//! ([`interaction`]), signing in ([`sign_in`]), consent ([`consent`]), the device
+//! verification page ([`device_verification`]) and logout ([`end_session`]), over the
+//! browser's cookies ([`browser`]), reporting server-side failures as [`incident`]s.
 //!
 //! Rule: nothing here imports `axum`, `http`, `hyper`, `tower` or the HTTP layer
 //! (`.ci/run` checks it with a grep).
 
 pub mod admin;
 pub mod audit;
+pub mod authorization_request;
+pub mod browser;
 pub mod clients;
 pub mod config;
+pub mod consent;
 pub mod device_authorization;
+pub mod device_verification;
 pub mod discovery;
+pub mod end_session;
 pub mod health;
 pub mod housekeeping;
+pub mod incident;
+pub mod interaction;
 pub mod keys;
 pub mod metrics;
 pub mod net;
+pub mod sign_in;
 pub mod state;
 pub mod throttle;
 pub mod token;

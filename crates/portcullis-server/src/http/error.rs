@@ -9,6 +9,8 @@
 //! `temporarily_unavailable` is 503 with `Retry-After`. Server faults travel to the log
 //! as [`Fault`]s attached to the response.
 
+pub mod page;
+
 use crate::app::device_authorization::DeviceAuthorizationFailure;
 use crate::app::health::Unready;
 use crate::app::token_inquiry::{Inquiry, InquiryFailure};

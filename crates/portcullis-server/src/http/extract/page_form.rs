@@ -4,7 +4,7 @@
 
 use super::oauth_form::{OAuthParams, is_form_urlencoded, parse};
 use crate::app::state::AppState;
-use crate::http::interaction::error_page;
+use crate::http::error::page::{PageRejection, error_page};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -18,36 +18,20 @@ impl<T: OAuthParams> FromRequest<AppState> for PageForm<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let is_form = is_form_urlencoded(req.headers());
-        let bad = |message: &str| {
-            error_page(
-                state,
-                StatusCode::BAD_REQUEST,
-                "Something went wrong",
-                message,
-                None,
-            )
-        };
-        if !is_form {
-            return Err(bad(
-                "The form was sent in a format this page does not accept.",
-            ));
+        // Rejections quote no request id.
+        let reject = |rejection| error_page(state, rejection, "-");
+        if !is_form_urlencoded(req.headers()) {
+            return Err(reject(PageRejection::FormFormat));
         }
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                error_page(
-                    state,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Something went wrong",
-                    "The form was too large.",
-                    None,
-                )
+            reject(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                PageRejection::FormTooLarge
             } else {
-                bad("The form could not be read.")
-            }
+                PageRejection::FormUnreadable
+            })
         })?;
         parse::<T>(&body)
             .map(PageForm)
-            .map_err(|e| bad(&format!("The form was not valid: {}.", e.description)))
+            .map_err(|e| reject(PageRejection::FormInvalid(e.description)))
     }
 }
