@@ -382,7 +382,7 @@ fn form_decode(component: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{ClientRegistration, RecordSource};
+    use crate::client::{ClientRegistration, ClientStore, RecordSource};
     use crate::testing::MemoryStore;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";

@@ -239,7 +239,6 @@ mod tests {
     use crate::device::authorization::IssuedDeviceAuthorization;
     use crate::grants::fixture::*;
     use crate::grants::token_endpoint::TokenError;
-    use crate::store::Store;
     use crate::tokens::access_token::verify;
     use crate::tokens::id_token::{at_hash, verify_id_token_hint};
     use portcullis_proto::claims::Audience;
