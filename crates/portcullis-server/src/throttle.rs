@@ -388,6 +388,7 @@ impl DeviceAuthorizationThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_core::store::{PurgeStore, RateLimitStore};
     use portcullis_core::testing::MemoryStore;
 
     #[tokio::test]
