@@ -25,6 +25,9 @@
 //! unlike an authorization code (RFC 6749 §4.1.2), the device code never travels
 //! through a browser or a redirect, so a second presentation is the device's own
 //! retry, not evidence of theft.
+//!
+//! [`crate::Store::device_authorization_poll`]: crate::store::DeviceAuthorizationStore::device_authorization_poll
+//! [`crate::Store::device_authorization_consume`]: crate::store::DeviceAuthorizationStore::device_authorization_consume
 
 use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
