@@ -1,4 +1,4 @@
-//! A client-side deadline on every PostgreSQL [`Store`](portcullis_core::Store) call (README "Database outages").
+//! A client-side deadline on every PostgreSQL [`Store`] call (README "Database outages").
 //!
 //! The pool bounds the wait for a connection (`acquire_timeout`, which includes
 //! opening one) and PostgreSQL bounds each statement (`statement_timeout`), but neither
@@ -37,6 +37,8 @@
 //! worker still runs a `COMMIT` it has received after the caller is dropped, so a
 //! deadline there could answer 503 for a write that committed (a refresh token rotated
 //! behind the client's back, whose retry then looks like reuse and revokes the family).
+//!
+//! [`Store`]: portcullis_core::Store
 
 use async_trait::async_trait;
 use portcullis_core::authorization::code::{AuthorizationCode, AuthorizationCodeStore};
@@ -120,8 +122,9 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// A [`Store`](portcullis_core::Store) whose every call fails with [`StoreError::Unavailable`] once `limit`
-/// has passed without an answer.
+/// A [`Store`](portcullis_core::Store) whose every call fails with
+/// [`StoreError::Unavailable`] once `limit` has passed without an answer: each
+/// per-table trait of core, forwarded within the deadline.
 pub(crate) struct Deadline<S> {
     inner: S,
     limit: Duration,

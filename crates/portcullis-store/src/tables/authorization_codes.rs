@@ -82,7 +82,7 @@ impl AuthorizationCodeRecord {
 }
 
 /// Columns of `authorization_codes`, in [`AuthorizationCodeRecord`] and
-/// [`bind_code`] order.
+/// `bind_code!` order.
 macro_rules! code_columns {
     () => {
         "code_digest, client_id, user_id, redirect_uri, redirect_uri_sent, code_challenge, \

@@ -166,7 +166,7 @@ fn client_secrets(
     }
 }
 
-/// Columns of `clients`, in [`ClientRecord`] and [`bind_client`] order.
+/// Columns of `clients`, in [`ClientRecord`] and `bind_client!` order.
 macro_rules! client_columns {
     () => {
         "client_id, client_name, secret_digest, previous_secret_digest, \

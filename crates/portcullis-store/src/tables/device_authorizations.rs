@@ -65,10 +65,8 @@ impl DeviceAuthorizationRecord {
         Ok(self.decode_poll()?.authorization)
     }
 
-    /// The row as a [`Store::device_authorization_poll`] returns it: the
-    /// authorization and whether the poll that wrote it came too soon.
-    ///
-    /// [`Store::device_authorization_poll`]: portcullis_core::Store::device_authorization_poll
+    /// The row as a [`DeviceAuthorizationStore::device_authorization_poll`] returns it:
+    /// the authorization and whether the poll that wrote it came too soon.
     ///
     /// # Errors
     /// [`StoreError::Corrupt`] naming the column that does not decode.
@@ -126,7 +124,7 @@ fn encode_device_status(
 }
 
 /// Columns of `device_authorizations`, in [`DeviceAuthorizationRecord`]
-/// and [`bind_device`] order.
+/// and `bind_device!` order.
 macro_rules! device_columns {
     () => {
         "device_code_digest, user_code_digest, client_id, scopes, resources, status, user_id, \

@@ -108,7 +108,7 @@ impl PendingAuthorizationRecord {
 }
 
 /// Columns of `pending_authorizations`, in
-/// [`PendingAuthorizationRecord`] and [`bind_pending`] order.
+/// [`PendingAuthorizationRecord`] and `bind_pending!` order.
 macro_rules! pending_columns {
     () => {
         "id_digest, request, browser_digest, csrf_token, user_id, auth_time, created_at, \

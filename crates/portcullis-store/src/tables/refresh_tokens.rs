@@ -68,7 +68,7 @@ impl RefreshTokenRecord {
 }
 
 /// Columns of `refresh_tokens`, in [`RefreshTokenRecord`] and
-/// [`bind_refresh_token`] order.
+/// `bind_refresh_token!` order.
 macro_rules! refresh_token_columns {
     () => {
         "token_digest, family_id, client_id, user_id, scopes, resources, auth_time, \

@@ -46,7 +46,7 @@ impl SessionRecord {
 }
 
 /// Columns of `browser_sessions`, in [`SessionRecord`] and
-/// [`bind_session`] order.
+/// `bind_session!` order.
 macro_rules! session_columns {
     () => {
         "session_digest, user_id, auth_time, created_at, expires_at"

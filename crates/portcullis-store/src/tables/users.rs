@@ -59,7 +59,7 @@ impl UserRecord {
     }
 }
 
-/// Columns of `users`, in [`UserRecord`] and [`bind_user`] order.
+/// Columns of `users`, in [`UserRecord`] and `bind_user!` order.
 macro_rules! user_columns {
     () => {
         "user_id, username, password_hash, email, name, claims, source, created_at, updated_at"
