@@ -5,7 +5,7 @@
 use super::request::{AuthorizeReason, ValidatedAuthorizationRequest};
 use crate::UnixTime;
 use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::tokens::refresh_token::RefreshToken;
 use async_trait::async_trait;
 use portcullis_proto::ErrorCode;
@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 /// # Errors
 /// [`IssueCodeError`]: the CSPRNG or the store failed.
 pub async fn issue_code(
-    store: &dyn Store,
+    store: &dyn AuthorizationCodeStore,
     request: &ValidatedAuthorizationRequest,
     user_id: &str,
     auth_time: UnixTime,
