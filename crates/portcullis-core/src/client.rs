@@ -8,6 +8,8 @@ use crate::UnixTime;
 use crate::keys::SigningAlgorithm;
 use crate::scope::is_scope_token;
 use crate::secret::SecretDigest;
+use crate::store::StoreError;
+use async_trait::async_trait;
 use portcullis_proto::grant::{GrantType, TokenEndpointAuthMethod};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -150,6 +152,32 @@ impl Client {
     pub fn is_public(&self) -> bool {
         self.secrets.is_none()
     }
+}
+
+/// The `clients` table.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// The client with this id, if any.
+    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+    /// Every client, ordered by client_id.
+    async fn client_list(&self) -> Result<Vec<Client>, StoreError>;
+    /// Inserts a new client. [`StoreError::Conflict`] if the id exists.
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError>;
+    /// Inserts or replaces a client by id, keeping the original `created_at`.
+    async fn client_upsert(&self, client: &Client) -> Result<(), StoreError>;
+    /// Deletes a client; `false` if there was none.
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Deletes clients whose source is `config` and whose id is not in `keep` (config
+    /// as code: a client removed from the file is removed). Returns the deleted ids.
+    async fn client_delete_config_except(&self, keep: &[String])
+    -> Result<Vec<String>, StoreError>;
+    /// Replaces a client's secrets in one statement. [`StoreError::NotFound`] if absent.
+    async fn client_set_secrets(
+        &self,
+        client_id: &str,
+        secrets: &ClientSecrets,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
 }
 
 /// A client as an operator describes it (config file or CLI), before validation.

@@ -18,6 +18,8 @@ pub use master_key::{MASTER_KEY_BYTES, MasterKey, MasterKeyError};
 pub use ring::{KeyRing, KeyRingError};
 
 use crate::UnixTime;
+use crate::store::StoreError;
+use async_trait::async_trait;
 use portcullis_proto::jwk::Jwk;
 
 /// A JWS algorithm Portcullis signs with (RFC 7518 §3.1).
@@ -120,6 +122,60 @@ impl StoredSigningKey {
             KeyStatus::Retired => self.publish_until.is_some_and(|until| now < until),
         }
     }
+}
+
+/// The `signing_keys` table.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Every stored signing key (active, retired, expired), oldest first.
+    async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+    /// Inserts `key` as the active key of its algorithm, only if that algorithm has
+    /// none: [`StoreError::Conflict`] otherwise (two nodes starting at once).
+    async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+    /// In one transaction, inserts each of `new_keys` (at most one per algorithm) as
+    /// the `next` key of its algorithm, signing from its `activate_at`. All or
+    /// nothing; [`StoreError::Conflict`] if an algorithm already has a `next` key (a
+    /// rotation is pending).
+    async fn signing_key_insert_next(
+        &self,
+        new_keys: &[StoredSigningKey],
+    ) -> Result<(), StoreError>;
+    /// Promotes the `next` key `kid` to `active` if its `activate_at` is at or before
+    /// `now`, retiring the active key of its algorithm (`retired_at = now`,
+    /// `publish_until`), in one transaction. `true` if this call promoted it; `false`
+    /// if it is not a due `next` key (another node promoted it first: of nodes racing,
+    /// exactly one gets `true`).
+    async fn signing_key_promote(
+        &self,
+        kid: &str,
+        now: UnixTime,
+        publish_until: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Emergency rotation, in one transaction, for each key of `new_keys` (at most one
+    /// per algorithm): retires the active and any `next` key of its algorithm (setting
+    /// `retired_at = now` and `publish_until`) and inserts it as active. All or nothing.
+    /// Two rotations racing from different nodes: on PostgreSQL the loser gets
+    /// [`StoreError::Conflict`] (reload and retry); SQLite serialises them.
+    async fn signing_key_rotate(
+        &self,
+        new_keys: &[StoredSigningKey],
+        now: UnixTime,
+        publish_until: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Deletes retired keys whose `publish_until` is at or before `now`; returns how many.
+    async fn signing_keys_purge(&self, now: UnixTime) -> Result<u64, StoreError>;
+}
+
+/// Algorithms without an active key in `keys`: what start-up must generate.
+pub fn algorithms_missing_a_key(keys: &[StoredSigningKey]) -> Vec<SigningAlgorithm> {
+    SigningAlgorithm::ALL
+        .into_iter()
+        .filter(|alg| {
+            !keys
+                .iter()
+                .any(|k| k.alg == *alg && k.status == KeyStatus::Active)
+        })
+        .collect()
 }
 
 /// Generates a new active key for `alg`, sealed under `master` (a rotation turns it

@@ -12,6 +12,8 @@ pub mod grants;
 pub mod introspection;
 pub mod keys;
 pub mod pkce;
+pub mod purge;
+pub mod rate_limit;
 pub mod revocation;
 pub mod scope;
 pub mod secret;

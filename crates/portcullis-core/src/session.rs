@@ -5,6 +5,8 @@
 
 use crate::UnixTime;
 use crate::secret::SecretDigest;
+use crate::store::StoreError;
+use async_trait::async_trait;
 
 /// A logged-in browser, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,4 +21,23 @@ pub struct BrowserSession {
     pub created_at: UnixTime,
     /// The session ends at this time (seconds since the epoch), whatever happens.
     pub expires_at: UnixTime,
+}
+
+/// The `browser_sessions` table.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new browser session. [`StoreError::Conflict`] if the digest exists.
+    async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError>;
+    /// The session with this digest if it exists and `now < expires_at`.
+    async fn session_get(
+        &self,
+        session_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<BrowserSession>, StoreError>;
+    /// Deletes a session (logout); `false` if there was none.
+    async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError>;
+    /// Deletes every browser session of `user_id` (their password changed, or an
+    /// administrator ends their logins); returns how many rows were deleted. One
+    /// statement, so a session inserted afterwards is the only one that survives.
+    async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
 }

@@ -5,8 +5,10 @@
 
 use crate::UnixTime;
 use crate::client::{RecordSource, check_claims};
+use crate::store::StoreError;
 use argon2::password_hash::PasswordHasher;
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
@@ -34,6 +36,28 @@ pub struct User {
     pub created_at: UnixTime,
     /// Seconds since the epoch.
     pub updated_at: UnixTime,
+}
+
+/// The `users` table.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The user with this username, if any.
+    async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+    /// The user with this id (`sub`), if any.
+    async fn user_get(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+    /// Every user, ordered by username.
+    async fn user_list(&self) -> Result<Vec<User>, StoreError>;
+    /// Inserts a new user. [`StoreError::Conflict`] if the username exists.
+    async fn user_insert(&self, user: &User) -> Result<(), StoreError>;
+    /// Inserts or updates a user by username, keeping its `user_id` and `created_at`.
+    /// [`StoreError::Conflict`] if `user.user_id` belongs to another username.
+    async fn user_upsert(&self, user: &User) -> Result<(), StoreError>;
+    /// Deletes a user by username; `false` if there was none.
+    async fn user_delete(&self, username: &str) -> Result<bool, StoreError>;
+    /// Deletes users whose source is `config` and whose username is not in `keep` (a
+    /// user removed from the file can no longer sign in; their sessions, consents and
+    /// tokens go with them). Returns the deleted usernames, sorted.
+    async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
 }
 
 /// A user as an operator describes it, before validation and hashing.

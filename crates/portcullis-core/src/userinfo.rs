@@ -132,6 +132,7 @@ pub const REQUIRED_SCOPE: &str = "openid";
 mod tests {
     use super::*;
     use crate::client::RecordSource;
+    use crate::store::{ClientStore, RefreshTokenStore, RevokedAccessTokenStore, UserStore};
     use crate::testing::{MemoryStore, key_ring};
     use crate::tokens::access_token::{AccessTokenGrant, mint};
     use crate::tokens::refresh_token::{RefreshTokenGrant, mint_refresh_token};

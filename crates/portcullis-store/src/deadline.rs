@@ -37,19 +37,27 @@
 //! worker still runs a `COMMIT` it has received after the caller is dropped, so a
 //! deadline there could answer 503 for a write that committed (a refresh token rotated
 //! behind the client's back, whose retry then looks like reuse and revokes the family).
+//!
+//! [`Store`]: portcullis_core::Store
 
 use async_trait::async_trait;
-use portcullis_core::authorization::code::AuthorizationCode;
-use portcullis_core::authorization::pending::PendingAuthorization;
-use portcullis_core::client::{Client, ClientSecrets};
-use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
-use portcullis_core::keys::StoredSigningKey;
+use portcullis_core::authorization::code::{AuthorizationCode, AuthorizationCodeStore};
+use portcullis_core::authorization::consent::ConsentStore;
+use portcullis_core::authorization::pending::{PendingAuthorization, PendingAuthorizationStore};
+use portcullis_core::client::{Client, ClientSecrets, ClientStore};
+use portcullis_core::device::{
+    DeviceAuthorization, DeviceAuthorizationStatus, DeviceAuthorizationStore, DevicePoll,
+};
+use portcullis_core::keys::{SigningKeyStore, StoredSigningKey};
+use portcullis_core::purge::{PurgeCounts, PurgeStore};
+use portcullis_core::rate_limit::{RateKey, RateLimitStore};
 use portcullis_core::secret::SecretDigest;
-use portcullis_core::session::BrowserSession;
-use portcullis_core::store::{PoolStatus, PurgeCounts, RateKey};
-use portcullis_core::tokens::refresh_token::RefreshToken;
-use portcullis_core::user::User;
-use portcullis_core::{Store, StoreError, UnixTime};
+use portcullis_core::session::{BrowserSession, SessionStore};
+use portcullis_core::store::{PoolStatus, StoreHealth};
+use portcullis_core::tokens::access_token::RevokedAccessTokenStore;
+use portcullis_core::tokens::refresh_token::{RefreshToken, RefreshTokenStore};
+use portcullis_core::user::{User, UserStore};
+use portcullis_core::{StoreError, UnixTime};
 use std::collections::BTreeSet;
 use std::pin::pin;
 use std::sync::Arc;
@@ -114,15 +122,16 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// A [`Store`] whose every call fails with [`StoreError::Unavailable`] once `limit`
-/// has passed without an answer.
+/// A [`Store`](portcullis_core::Store) whose every call fails with
+/// [`StoreError::Unavailable`] once `limit` has passed without an answer: each
+/// per-table trait of core, forwarded within the deadline.
 pub(crate) struct Deadline<S> {
     inner: S,
     limit: Duration,
     abandoned: Arc<Abandoned>,
 }
 
-impl<S: Store> Deadline<S> {
+impl<S> Deadline<S> {
     /// Wraps `inner`; `limit` is the longest any one call may take; each abandoned call
     /// is recorded in `abandoned`, shared with the pool's `after_release` hook.
     pub(crate) fn new(inner: S, limit: Duration, abandoned: Arc<Abandoned>) -> Self {
@@ -155,78 +164,113 @@ impl<S: Store> Deadline<S> {
     }
 }
 
-/// Implements [`Store`] for [`Deadline`]: each listed method forwards to the inner
-/// store within the deadline. Every method of the trait must be listed (the compiler
-/// says so), except the synchronous ones with a default body, forwarded by hand.
-macro_rules! store_within_deadline {
-    ($(async fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;)*) => {
-        #[async_trait]
-        impl<S: Store> Store for Deadline<S> {
-            fn pool_status(&self) -> Option<PoolStatus> {
-                self.inner.pool_status()
-            }
+#[async_trait]
+impl<S: StoreHealth> StoreHealth for Deadline<S> {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.within("ping", self.inner.ping()).await
+    }
 
-            $(
-                async fn $name(&self $(, $arg: $ty)*) -> $ret {
-                    self.within(stringify!($name), self.inner.$name($($arg),*)).await
-                }
-            )*
-        }
+    fn pool_status(&self) -> Option<PoolStatus> {
+        self.inner.pool_status()
+    }
+}
+
+/// Implements each listed per-table trait of core for [`Deadline`]: every method
+/// forwards to the inner store within the deadline. Every method of each trait must be
+/// listed (the compiler says so); [`StoreHealth`], with its synchronous
+/// `pool_status`, is forwarded by hand above.
+macro_rules! within_deadline {
+    ($($table:ident {
+        $(async fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;)*
+    })*) => {
+        $(
+            #[async_trait]
+            impl<S: $table> $table for Deadline<S> {
+                $(
+                    async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                        self.within(stringify!($name), self.inner.$name($($arg),*)).await
+                    }
+                )*
+            }
+        )*
     };
 }
 
-store_within_deadline! {
-    async fn ping(&self) -> Result<(), StoreError>;
-    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
-    async fn client_list(&self) -> Result<Vec<Client>, StoreError>;
-    async fn client_insert(&self, client: &Client) -> Result<(), StoreError>;
-    async fn client_upsert(&self, client: &Client) -> Result<(), StoreError>;
-    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError>;
-    async fn client_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
-    async fn client_set_secrets(&self, client_id: &str, secrets: &ClientSecrets, now: UnixTime) -> Result<(), StoreError>;
-    async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
-    async fn user_list(&self) -> Result<Vec<User>, StoreError>;
-    async fn user_insert(&self, user: &User) -> Result<(), StoreError>;
-    async fn user_upsert(&self, user: &User) -> Result<(), StoreError>;
-    async fn user_delete(&self, username: &str) -> Result<bool, StoreError>;
-    async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
-    async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
-    async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
-    async fn signing_key_insert_next(&self, new_keys: &[StoredSigningKey]) -> Result<(), StoreError>;
-    async fn signing_key_promote(&self, kid: &str, now: UnixTime, publish_until: UnixTime) -> Result<bool, StoreError>;
-    async fn signing_key_rotate(&self, new_keys: &[StoredSigningKey], now: UnixTime, publish_until: UnixTime) -> Result<(), StoreError>;
-    async fn signing_keys_purge(&self, now: UnixTime) -> Result<u64, StoreError>;
-    async fn user_get(&self, user_id: &str) -> Result<Option<User>, StoreError>;
-    async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError>;
-    async fn session_get(&self, session_digest: &SecretDigest, now: UnixTime) -> Result<Option<BrowserSession>, StoreError>;
-    async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError>;
-    async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
-    async fn pending_authorization_insert(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;
-    async fn pending_authorization_get(&self, id_digest: &SecretDigest, now: UnixTime) -> Result<Option<PendingAuthorization>, StoreError>;
-    async fn pending_authorization_set_user(&self, id_digest: &SecretDigest, user_id: &str, auth_time: UnixTime, now: UnixTime) -> Result<bool, StoreError>;
-    async fn pending_authorization_take(&self, id_digest: &SecretDigest, now: UnixTime) -> Result<Option<PendingAuthorization>, StoreError>;
-    async fn consent_get(&self, user_id: &str, client_id: &str) -> Result<BTreeSet<String>, StoreError>;
-    async fn consent_grant(&self, user_id: &str, client_id: &str, scopes: &BTreeSet<String>, now: UnixTime) -> Result<(), StoreError>;
-    async fn authorization_code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
-    async fn authorization_code_get(&self, code_digest: &SecretDigest) -> Result<Option<AuthorizationCode>, StoreError>;
-    async fn authorization_code_consume(&self, code_digest: &SecretDigest, now: UnixTime, first_refresh_token: Option<&RefreshToken>, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
-    async fn authorization_code_revoke_tokens(&self, code_digest: &SecretDigest, now: UnixTime) -> Result<bool, StoreError>;
-    async fn refresh_token_insert(&self, token: &RefreshToken, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<(), StoreError>;
-    async fn refresh_token_get(&self, token_digest: &SecretDigest) -> Result<Option<RefreshToken>, StoreError>;
-    async fn refresh_token_rotate(&self, old: &SecretDigest, successor: &RefreshToken, now: UnixTime, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
-    async fn refresh_family_revoke(&self, family_id: &str, now: UnixTime) -> Result<u64, StoreError>;
-    async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError>;
-    async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
-    async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
-    async fn device_authorization_insert(&self, authorization: &DeviceAuthorization) -> Result<(), StoreError>;
-    async fn device_authorization_get(&self, device_code_digest: &SecretDigest) -> Result<Option<DeviceAuthorization>, StoreError>;
-    async fn device_authorization_find_by_user_code(&self, user_code_digest: &SecretDigest, now: UnixTime) -> Result<Option<DeviceAuthorization>, StoreError>;
-    async fn device_authorization_decide(&self, device_code_digest: &SecretDigest, decision: &DeviceAuthorizationStatus, now: UnixTime) -> Result<bool, StoreError>;
-    async fn device_authorization_poll(&self, device_code_digest: &SecretDigest, client_id: &str, now: UnixTime) -> Result<Option<DevicePoll>, StoreError>;
-    async fn device_authorization_consume(&self, device_code_digest: &SecretDigest, now: UnixTime, first_refresh_token: Option<&RefreshToken>, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
-    async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError>;
-    async fn rate_limit_take(&self, keys: &[RateKey], now_ms: i64) -> Result<Result<Vec<u32>, u64>, StoreError>;
-    async fn rate_limit_refund(&self, keys: &[RateKey], now_ms: i64) -> Result<(), StoreError>;
+within_deadline! {
+    ClientStore {
+        async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+        async fn client_list(&self) -> Result<Vec<Client>, StoreError>;
+        async fn client_insert(&self, client: &Client) -> Result<(), StoreError>;
+        async fn client_upsert(&self, client: &Client) -> Result<(), StoreError>;
+        async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError>;
+        async fn client_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
+        async fn client_set_secrets(&self, client_id: &str, secrets: &ClientSecrets, now: UnixTime) -> Result<(), StoreError>;
+    }
+    UserStore {
+        async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+        async fn user_get(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+        async fn user_list(&self) -> Result<Vec<User>, StoreError>;
+        async fn user_insert(&self, user: &User) -> Result<(), StoreError>;
+        async fn user_upsert(&self, user: &User) -> Result<(), StoreError>;
+        async fn user_delete(&self, username: &str) -> Result<bool, StoreError>;
+        async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
+    }
+    SigningKeyStore {
+        async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+        async fn signing_key_insert_first(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+        async fn signing_key_insert_next(&self, new_keys: &[StoredSigningKey]) -> Result<(), StoreError>;
+        async fn signing_key_promote(&self, kid: &str, now: UnixTime, publish_until: UnixTime) -> Result<bool, StoreError>;
+        async fn signing_key_rotate(&self, new_keys: &[StoredSigningKey], now: UnixTime, publish_until: UnixTime) -> Result<(), StoreError>;
+        async fn signing_keys_purge(&self, now: UnixTime) -> Result<u64, StoreError>;
+    }
+    SessionStore {
+        async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError>;
+        async fn session_get(&self, session_digest: &SecretDigest, now: UnixTime) -> Result<Option<BrowserSession>, StoreError>;
+        async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError>;
+        async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
+    }
+    PendingAuthorizationStore {
+        async fn pending_authorization_insert(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;
+        async fn pending_authorization_get(&self, id_digest: &SecretDigest, now: UnixTime) -> Result<Option<PendingAuthorization>, StoreError>;
+        async fn pending_authorization_set_user(&self, id_digest: &SecretDigest, user_id: &str, auth_time: UnixTime, now: UnixTime) -> Result<bool, StoreError>;
+        async fn pending_authorization_take(&self, id_digest: &SecretDigest, now: UnixTime) -> Result<Option<PendingAuthorization>, StoreError>;
+    }
+    ConsentStore {
+        async fn consent_get(&self, user_id: &str, client_id: &str) -> Result<BTreeSet<String>, StoreError>;
+        async fn consent_grant(&self, user_id: &str, client_id: &str, scopes: &BTreeSet<String>, now: UnixTime) -> Result<(), StoreError>;
+    }
+    AuthorizationCodeStore {
+        async fn authorization_code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+        async fn authorization_code_get(&self, code_digest: &SecretDigest) -> Result<Option<AuthorizationCode>, StoreError>;
+        async fn authorization_code_consume(&self, code_digest: &SecretDigest, now: UnixTime, first_refresh_token: Option<&RefreshToken>, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
+        async fn authorization_code_revoke_tokens(&self, code_digest: &SecretDigest, now: UnixTime) -> Result<bool, StoreError>;
+    }
+    RefreshTokenStore {
+        async fn refresh_token_insert(&self, token: &RefreshToken, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<(), StoreError>;
+        async fn refresh_token_get(&self, token_digest: &SecretDigest) -> Result<Option<RefreshToken>, StoreError>;
+        async fn refresh_token_rotate(&self, old: &SecretDigest, successor: &RefreshToken, now: UnixTime, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
+        async fn refresh_family_revoke(&self, family_id: &str, now: UnixTime) -> Result<u64, StoreError>;
+        async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError>;
+    }
+    RevokedAccessTokenStore {
+        async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
+        async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    }
+    DeviceAuthorizationStore {
+        async fn device_authorization_insert(&self, authorization: &DeviceAuthorization) -> Result<(), StoreError>;
+        async fn device_authorization_get(&self, device_code_digest: &SecretDigest) -> Result<Option<DeviceAuthorization>, StoreError>;
+        async fn device_authorization_find_by_user_code(&self, user_code_digest: &SecretDigest, now: UnixTime) -> Result<Option<DeviceAuthorization>, StoreError>;
+        async fn device_authorization_decide(&self, device_code_digest: &SecretDigest, decision: &DeviceAuthorizationStatus, now: UnixTime) -> Result<bool, StoreError>;
+        async fn device_authorization_poll(&self, device_code_digest: &SecretDigest, client_id: &str, now: UnixTime) -> Result<Option<DevicePoll>, StoreError>;
+        async fn device_authorization_consume(&self, device_code_digest: &SecretDigest, now: UnixTime, first_refresh_token: Option<&RefreshToken>, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
+    }
+    PurgeStore {
+        async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError>;
+    }
+    RateLimitStore {
+        async fn rate_limit_take(&self, keys: &[RateKey], now_ms: i64) -> Result<Result<Vec<u32>, u64>, StoreError>;
+        async fn rate_limit_refund(&self, keys: &[RateKey], now_ms: i64) -> Result<(), StoreError>;
+    }
 }
 
 #[cfg(test)]

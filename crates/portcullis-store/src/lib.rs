@@ -2,16 +2,17 @@
 //! PostgreSQL (the scale-out path), with sqlx.
 //!
 //! Both backends run the same SQL through one generic implementation
-//! ([`SqlStore`]); each has its own migration folder (`migrations/sqlite`,
-//! `migrations/postgres`, same file names), applied by [`connect`].
+//! ([`SqlStore`], `store.rs`), written one file per table under `tables/`; each
+//! backend has its own migration folder (`migrations/sqlite`, `migrations/postgres`,
+//! same file names), applied by [`connect`].
 
 mod codec;
 mod deadline;
 mod error;
 mod postgres;
-mod sql;
 mod sqlite;
 mod store;
+mod tables;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

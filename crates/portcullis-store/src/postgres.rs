@@ -288,7 +288,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_call_dropped_during_begin_does_not_swallow_the_next_write() {
         use crate::deadline::Deadline;
-        use portcullis_core::Store;
+        use portcullis_core::store::{RefreshTokenStore, RevokedAccessTokenStore, StoreHealth};
         let Some((url, database)) = fresh_database().await else {
             return;
         };
@@ -343,7 +343,7 @@ mod tests {
     /// site closes the connection itself. No deadline and no [`Abandoned`] firing here.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_call_dropped_during_begin_by_its_caller_does_not_swallow_the_next_write() {
-        use portcullis_core::Store;
+        use portcullis_core::store::{RefreshTokenStore, RevokedAccessTokenStore, StoreHealth};
         let Some((url, database)) = fresh_database().await else {
             return;
         };

@@ -5,7 +5,9 @@
 use super::request::{AuthorizeReason, ValidatedAuthorizationRequest};
 use crate::UnixTime;
 use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::tokens::refresh_token::RefreshToken;
+use async_trait::async_trait;
 use portcullis_proto::ErrorCode;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -17,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 /// # Errors
 /// [`IssueCodeError`]: the CSPRNG or the store failed.
 pub async fn issue_code(
-    store: &dyn Store,
+    store: &dyn AuthorizationCodeStore,
     request: &ValidatedAuthorizationRequest,
     user_id: &str,
     auth_time: UnixTime,
@@ -106,4 +108,46 @@ pub struct AuthorizationCode {
     pub access_token_jti: Option<String>,
     /// `exp` of that access token.
     pub access_token_expires_at: Option<UnixTime>,
+}
+
+/// The `authorization_codes` table.
+#[async_trait]
+pub trait AuthorizationCodeStore: Send + Sync {
+    /// Stores a new authorization code. [`StoreError::Conflict`] if the digest exists.
+    async fn authorization_code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// The code with this digest, consumed or not, expired or not.
+    async fn authorization_code_get(
+        &self,
+        code_digest: &SecretDigest,
+    ) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// Single use (RFC 6749 §4.1.2), in one transaction: marks the code used,
+    /// recording the access token issued for it, with one conditional statement
+    /// (`… WHERE consumed_at IS NULL AND expires_at > now`) and, only if that marked
+    /// it, stores `first_refresh_token` (when given: the first of its family) and
+    /// records `access_token_jti` (valid until `access_token_expires_at`) in that
+    /// family, as [`RefreshTokenStore::refresh_token_insert`] does. `true` for exactly
+    /// one caller; `false`, nothing written, if it was already used, expired or absent.
+    /// An error (say [`StoreError::Conflict`] on the refresh token or the jti) writes
+    /// nothing either, so the code can still be redeemed. Why one transaction: with the
+    /// refresh token stored on its own, a consume that failed after it (or a crash
+    /// between the two) left the code redeemable, and a retry added a second live
+    /// refresh token to the family; a losing racer stored one too.
+    ///
+    /// [`RefreshTokenStore::refresh_token_insert`]: crate::tokens::refresh_token::RefreshTokenStore::refresh_token_insert
+    async fn authorization_code_consume(
+        &self,
+        code_digest: &SecretDigest,
+        now: UnixTime,
+        first_refresh_token: Option<&RefreshToken>,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// RFC 6749 §4.1.2 replay: revokes the tokens issued from a consumed code (its
+    /// access token's `jti` goes to the revocation list until its `exp`). Idempotent;
+    /// `false` if the code is absent or was never consumed.
+    async fn authorization_code_revoke_tokens(
+        &self,
+        code_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
 }

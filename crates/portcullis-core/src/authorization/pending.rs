@@ -8,6 +8,8 @@
 use super::request::ValidatedAuthorizationRequest;
 use crate::UnixTime;
 use crate::secret::SecretDigest;
+use crate::store::StoreError;
+use async_trait::async_trait;
 
 /// Seconds a user has to log in and approve before the request must be restarted.
 pub const PENDING_AUTHORIZATION_TTL: i64 = 600;
@@ -35,6 +37,37 @@ pub struct PendingAuthorization {
     pub created_at: UnixTime,
     /// Seconds since the epoch; after it the request is gone.
     pub expires_at: UnixTime,
+}
+
+/// The `pending_authorizations` table.
+#[async_trait]
+pub trait PendingAuthorizationStore: Send + Sync {
+    /// Stores a pending authorization request. [`StoreError::Conflict`] if the digest exists.
+    async fn pending_authorization_insert(
+        &self,
+        pending: &PendingAuthorization,
+    ) -> Result<(), StoreError>;
+    /// The pending request with this digest if it exists and `now < expires_at`.
+    async fn pending_authorization_get(
+        &self,
+        id_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Records who logged in during the request; `false` if it is gone or expired.
+    async fn pending_authorization_set_user(
+        &self,
+        id_digest: &SecretDigest,
+        user_id: &str,
+        auth_time: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the pending request and returns it if it was live (`now < expires_at`):
+    /// one statement (`DELETE … RETURNING`), so two submissions cannot both finish it.
+    async fn pending_authorization_take(
+        &self,
+        id_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
 }
 
 /// The device authorization a pending request decides (RFC 8628 §3.3).

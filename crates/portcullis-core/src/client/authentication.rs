@@ -4,9 +4,9 @@
 //! token, introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) endpoints, so
 //! all three authenticate a client exactly alike.
 
-use super::Client;
+use super::{Client, ClientStore};
+use crate::UnixTime;
 use crate::store::StoreError;
-use crate::{Store, UnixTime};
 use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use portcullis_proto::ErrorCode;
@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 /// Where the token endpoint finds clients: the server puts a bounded cache in front of
-/// the store; any [`Store`] works directly.
+/// the store; any [`ClientStore`] (so any [`Store`](crate::Store)) works directly.
 #[async_trait]
 pub trait ClientDirectory: Send + Sync {
     /// The client with this id, if registered.
@@ -24,7 +24,7 @@ pub trait ClientDirectory: Send + Sync {
 }
 
 #[async_trait]
-impl<S: Store + ?Sized> ClientDirectory for S {
+impl<S: ClientStore + ?Sized> ClientDirectory for S {
     async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         Ok(self.client_get(client_id).await?.map(Arc::new))
     }
@@ -382,7 +382,7 @@ fn form_decode(component: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{ClientRegistration, RecordSource};
+    use crate::client::{ClientRegistration, ClientStore, RecordSource};
     use crate::testing::MemoryStore;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";

@@ -11,6 +11,8 @@
 //! always finds it to revoke, a losing racer writes nothing, and a consume that fails
 //! (or a crash) leaves neither the code burned nor a refresh token behind, so a retry
 //! cannot add a second live token to the family.
+//!
+//! [`crate::Store::authorization_code_consume`]: crate::store::AuthorizationCodeStore::authorization_code_consume
 
 use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};

@@ -25,6 +25,9 @@
 //! unlike an authorization code (RFC 6749 §4.1.2), the device code never travels
 //! through a browser or a redirect, so a second presentation is the device's own
 //! retry, not evidence of theft.
+//!
+//! [`crate::Store::device_authorization_poll`]: crate::store::DeviceAuthorizationStore::device_authorization_poll
+//! [`crate::Store::device_authorization_consume`]: crate::store::DeviceAuthorizationStore::device_authorization_consume
 
 use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
@@ -239,7 +242,6 @@ mod tests {
     use crate::device::authorization::IssuedDeviceAuthorization;
     use crate::grants::fixture::*;
     use crate::grants::token_endpoint::TokenError;
-    use crate::store::Store;
     use crate::tokens::access_token::verify;
     use crate::tokens::id_token::{at_hash, verify_id_token_hint};
     use portcullis_proto::claims::Audience;

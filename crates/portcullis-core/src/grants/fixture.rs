@@ -14,7 +14,11 @@ use crate::device::authorization::{
 };
 use crate::keys::KeyRing;
 use crate::secret::SecretDigest;
-use crate::store::Store;
+// The store's per-table traits, so that the tests using this fixture can call them on
+// its `MemoryStore` (a concrete type: `Store` alone does not bring their methods).
+pub(crate) use crate::store::{
+    ClientStore, DeviceAuthorizationStore, RefreshTokenStore, RevokedAccessTokenStore, UserStore,
+};
 use crate::testing::{MemoryStore, key_ring};
 use crate::user::User;
 use base64::{Engine, engine::general_purpose::STANDARD};

@@ -21,6 +21,8 @@
 //! again (the user granted them; narrowing one access token gives nothing up). Scopes
 //! the client is no longer registered for are dropped from the access token (why: an
 //! operator's removal must not be outlived by a 30-day refresh token).
+//!
+//! [`Store::refresh_token_rotate`]: crate::store::RefreshTokenStore::refresh_token_rotate
 
 use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};

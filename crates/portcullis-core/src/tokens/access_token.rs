@@ -4,6 +4,8 @@
 use super::verify::{SignatureReason, verify_signature};
 use crate::UnixTime;
 use crate::keys::{KeyRing, KeyRingError, SigningAlgorithm};
+use crate::store::StoreError;
+use async_trait::async_trait;
 use portcullis_proto::ErrorCode;
 use portcullis_proto::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use serde_json::{Map, Value};
@@ -106,6 +108,16 @@ pub fn verify(
         return Err(AccessTokenReason::Expired);
     }
     Ok(claims)
+}
+
+/// The `revoked_access_tokens` table: the revocation list of access tokens (RFC 7009),
+/// by `jti`, each kept until the token's `exp`. Introspection and userinfo consult it.
+#[async_trait]
+pub trait RevokedAccessTokenStore: Send + Sync {
+    /// Adds an access token's `jti` to the revocation list until `expires_at`. Idempotent.
+    async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
+    /// Whether the access token with this `jti` has been revoked.
+    async fn access_token_is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 use crate::UnixTime;
 use crate::client::Client;
 use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
+use crate::store::StoreError;
+use async_trait::async_trait;
 use portcullis_proto::grant::GrantType;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeSet;
@@ -140,6 +142,60 @@ impl RefreshToken {
     pub fn is_live(&self, now: UnixTime) -> bool {
         self.rotated_at.is_none() && self.revoked_at.is_none() && now < self.expires_at
     }
+}
+
+/// The `refresh_tokens` table, and `family_access_tokens`: the access tokens issued
+/// in each family, revoked with it.
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    /// Stores the first refresh token of a family on its own (the grants store theirs
+    /// with the consume of their code,
+    /// [`AuthorizationCodeStore::authorization_code_consume`] and
+    /// [`DeviceAuthorizationStore::device_authorization_consume`]), and records
+    /// `access_token_jti` (valid until `access_token_expires_at`) as issued in that
+    /// family, so revoking the family revokes it. One transaction.
+    /// [`StoreError::Conflict`] if the digest exists.
+    ///
+    /// [`AuthorizationCodeStore::authorization_code_consume`]: crate::authorization::code::AuthorizationCodeStore::authorization_code_consume
+    /// [`DeviceAuthorizationStore::device_authorization_consume`]: crate::device::DeviceAuthorizationStore::device_authorization_consume
+    async fn refresh_token_insert(
+        &self,
+        token: &RefreshToken,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// The refresh token with this digest, whatever its state.
+    async fn refresh_token_get(
+        &self,
+        token_digest: &SecretDigest,
+    ) -> Result<Option<RefreshToken>, StoreError>;
+    /// Rotation, in one transaction: marks `old` rotated (`rotated_at = now`) only if it
+    /// is live (`rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now`, one
+    /// conditional UPDATE), then inserts `successor` (same family) and records
+    /// `access_token_jti` in the family. `true` for exactly one of racing callers;
+    /// `false` (nothing written) when `old` was not live. [`StoreError::Other`]
+    /// (nothing written) if `successor` is not in the family of `old`. Serialised with
+    /// [`RefreshTokenStore::refresh_family_revoke`] of the same family, so a revoke
+    /// never misses a successor committed while it runs.
+    async fn refresh_token_rotate(
+        &self,
+        old: &SecretDigest,
+        successor: &RefreshToken,
+        now: UnixTime,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Revokes a family in one transaction: every refresh token of it gets
+    /// `revoked_at = now` (those already revoked keep theirs), and every access token
+    /// recorded in it goes on the revocation list until its `exp`. Returns how many
+    /// refresh tokens were newly revoked. Idempotent.
+    async fn refresh_family_revoke(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError>;
+    /// The family an access token was issued in, if it was recorded in one.
+    async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// The OpenID Connect scope (OIDC Core §3.1.2.1).

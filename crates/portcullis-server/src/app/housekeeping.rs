@@ -124,7 +124,9 @@ impl OutageLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_core::authorization::pending::PendingAuthorization;
+    use portcullis_core::authorization::pending::{
+        PendingAuthorization, PendingAuthorizationStore,
+    };
     use portcullis_core::authorization::request::{Prompt, ValidatedAuthorizationRequest};
     use portcullis_core::secret::SecretDigest;
     use portcullis_core::testing::MemoryStore;

@@ -163,6 +163,7 @@ pub(super) fn per_key(name: String) -> RateKey {
 mod tests {
     use super::*;
     use crate::app::throttle::testing::{T0, ip};
+    use portcullis_core::store::{PurgeStore, RateLimitStore};
     use portcullis_core::testing::MemoryStore;
 
     /// A user-code throttle on an in-memory store (the SQL stores run the same

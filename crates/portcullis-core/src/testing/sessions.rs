@@ -1,0 +1,49 @@
+//! The `browser_sessions` table in memory: one map by session digest.
+
+use super::{MemoryStore, count};
+use crate::UnixTime;
+use crate::secret::SecretDigest;
+use crate::session::{BrowserSession, SessionStore};
+use crate::store::StoreError;
+use async_trait::async_trait;
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = *session.session_digest.as_bytes();
+        if inner.sessions.contains_key(&key) {
+            return Err(StoreError::Conflict("session".into()));
+        }
+        inner.sessions.insert(key, session.clone());
+        Ok(())
+    }
+
+    async fn session_get(
+        &self,
+        session_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .get(session_digest.as_bytes())
+            .filter(|s| now < s.expires_at)
+            .cloned())
+    }
+
+    async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .remove(session_digest.as_bytes())
+            .is_some())
+    }
+
+    async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.sessions.len();
+        inner.sessions.retain(|_, s| s.user_id != user_id);
+        Ok(count(before - inner.sessions.len()))
+    }
+}

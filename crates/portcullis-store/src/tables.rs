@@ -1,0 +1,20 @@
+//! One file per table, each holding its row type (`*Record`, column for column), its
+//! column list, its SQL text and binding, and core's per-table trait on
+//! [`SqlStore`](crate::SqlStore) (through [`sql_store_impl!`](crate::store::sql_store_impl)).
+//!
+//! Placeholders are `$1`, `$2`, …: PostgreSQL's syntax, which sqlx's SQLite driver
+//! also binds by number. Statements that differ between backends are constants of
+//! [`crate::Backend`] instead.
+
+mod authorization_codes;
+mod clients;
+mod consents;
+mod device_authorizations;
+mod pending_authorizations;
+mod purge;
+mod rate_limits;
+mod refresh_tokens;
+mod revoked_access_tokens;
+mod sessions;
+mod signing_keys;
+mod users;

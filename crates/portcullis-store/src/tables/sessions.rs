@@ -1,0 +1,134 @@
+//! The `browser_sessions` table: a row ([`SessionRecord`]), its columns and SQL, and
+//! [`SessionStore`] on [`SqlStore`](crate::SqlStore).
+
+use crate::codec::{digest_bytes, digest_from};
+use crate::error::classify;
+use crate::store::sql_store_impl;
+use portcullis_core::secret::SecretDigest;
+use portcullis_core::session::{BrowserSession, SessionStore};
+use portcullis_core::{StoreError, UnixTime};
+
+/// One row of `browser_sessions`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+struct SessionRecord {
+    pub session_digest: Vec<u8>,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl SessionRecord {
+    /// The row that stores `session`.
+    pub fn encode(session: &BrowserSession) -> Self {
+        Self {
+            session_digest: digest_bytes(&session.session_digest),
+            user_id: session.user_id.clone(),
+            auth_time: session.auth_time,
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+        }
+    }
+
+    /// The session this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the digest is not 32 bytes.
+    pub fn decode(self) -> Result<BrowserSession, StoreError> {
+        Ok(BrowserSession {
+            session_digest: digest_from("browser_sessions.session_digest", &self.session_digest)?,
+            user_id: self.user_id,
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// Columns of `browser_sessions`, in [`SessionRecord`] and
+/// `bind_session!` order.
+macro_rules! session_columns {
+    () => {
+        "session_digest, user_id, auth_time, created_at, expires_at"
+    };
+}
+
+/// Binds a [`SessionRecord`] as `$1`…`$5` of [`SESSION_INSERT`].
+macro_rules! bind_session {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.session_digest)
+            .bind(r.user_id)
+            .bind(r.auth_time)
+            .bind(r.created_at)
+            .bind(r.expires_at)
+    }};
+}
+
+/// See [`session_columns`].
+const SESSION_INSERT: &str = concat!(
+    "INSERT INTO browser_sessions (",
+    session_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5)"
+);
+
+/// `$1` = session digest, `$2` = now: only a live session.
+const SESSION_GET: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM browser_sessions WHERE session_digest = $1 AND expires_at > $2"
+);
+
+/// `$1` = session digest.
+const SESSION_DELETE: &str = "DELETE FROM browser_sessions WHERE session_digest = $1";
+
+/// `$1` = user_id: every session of the user (served by `browser_sessions_user_id`).
+const SESSION_DELETE_FOR_USER: &str = "DELETE FROM browser_sessions WHERE user_id = $1";
+
+sql_store_impl!(
+    SessionStore,
+    async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
+        let what = format!("browser session of user `{}`", session.user_id);
+        bind_session!(
+            sqlx::query::<DB>(SESSION_INSERT),
+            SessionRecord::encode(session)
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(classify(&what))?;
+        Ok(())
+    },
+    async fn session_get(
+        &self,
+        session_digest: &SecretDigest,
+        now: UnixTime,
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        sqlx::query_as::<DB, SessionRecord>(SESSION_GET)
+            .bind(digest_bytes(session_digest))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a browser session"))?
+            .map(SessionRecord::decode)
+            .transpose()
+    },
+    async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(SESSION_DELETE)
+            .bind(digest_bytes(session_digest))
+            .execute(&self.pool)
+            .await
+            .map_err(classify("deleting a browser session"))?;
+        Ok(DB::rows_affected(&result) > 0)
+    },
+    async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let result = sqlx::query::<DB>(SESSION_DELETE_FOR_USER)
+            .bind(user_id.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&format!(
+                "deleting the browser sessions of user `{user_id}`"
+            )))?;
+        Ok(DB::rows_affected(&result))
+    },
+);

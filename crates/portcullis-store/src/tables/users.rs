@@ -1,0 +1,194 @@
+//! The `users` table: a row ([`UserRecord`]), its columns and SQL, and [`UserStore`]
+//! on [`SqlStore`](crate::SqlStore).
+
+use crate::codec::{from_json, id_list, record_source, to_json};
+use crate::error::classify;
+use crate::store::sql_store_impl;
+use portcullis_core::StoreError;
+use portcullis_core::user::{User, UserStore};
+
+/// One row of `users`, column for column.
+#[derive(Debug, sqlx::FromRow)]
+struct UserRecord {
+    pub user_id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub claims: String,
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserRecord {
+    /// The row that stores `user`.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] if the claims cannot be serialized as JSON.
+    pub fn encode(user: &User) -> Result<Self, StoreError> {
+        Ok(Self {
+            user_id: user.user_id.clone(),
+            username: user.username.clone(),
+            password_hash: user.password_hash.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            claims: to_json("users.claims", &user.claims)?,
+            source: user.source.as_str().to_owned(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        })
+    }
+
+    /// The user this row stores.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the column that does not decode.
+    pub fn decode(self) -> Result<User, StoreError> {
+        Ok(User {
+            claims: from_json("users.claims", &self.claims)?,
+            source: record_source("users.source", &self.source)?,
+            user_id: self.user_id,
+            username: self.username,
+            password_hash: self.password_hash,
+            email: self.email,
+            name: self.name,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// Columns of `users`, in [`UserRecord`] and `bind_user!` order.
+macro_rules! user_columns {
+    () => {
+        "user_id, username, password_hash, email, name, claims, source, created_at, updated_at"
+    };
+}
+
+/// `INSERT INTO users`, binding [`user_columns`] as `$1`…`$9`.
+macro_rules! user_insert {
+    () => {
+        concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )
+    };
+}
+
+/// Binds a [`UserRecord`] as `$1`…`$9` of [`user_insert`].
+macro_rules! bind_user {
+    ($query:expr, $record:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.user_id)
+            .bind(r.username)
+            .bind(r.password_hash)
+            .bind(r.email)
+            .bind(r.name)
+            .bind(r.claims)
+            .bind(r.source)
+            .bind(r.created_at)
+            .bind(r.updated_at)
+    }};
+}
+
+/// `$1` = username.
+const USER_GET_BY_USERNAME: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE username = $1"
+);
+
+/// `$1` = user_id.
+const USER_GET: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE user_id = $1");
+
+/// Every user; usernames compare by code point on both backends.
+const USER_LIST: &str = concat!("SELECT ", user_columns!(), " FROM users ORDER BY username");
+
+/// See [`user_insert`].
+const USER_INSERT: &str = user_insert!();
+
+/// [`user_insert`] that keeps `user_id` and `created_at` of an existing username.
+const USER_UPSERT: &str = concat!(
+    user_insert!(),
+    " ON CONFLICT (username) DO UPDATE SET",
+    " password_hash = excluded.password_hash,",
+    " email = excluded.email,",
+    " name = excluded.name,",
+    " claims = excluded.claims,",
+    " source = excluded.source,",
+    " updated_at = excluded.updated_at"
+);
+
+/// `$1` = username.
+const USER_DELETE: &str = "DELETE FROM users WHERE username = $1";
+
+sql_store_impl!(
+    UserStore,
+    async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query_as::<DB, UserRecord>(USER_GET_BY_USERNAME)
+            .bind(username.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a user"))?
+            .map(UserRecord::decode)
+            .transpose()
+    },
+    async fn user_get(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query_as::<DB, UserRecord>(USER_GET)
+            .bind(user_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify("reading a user"))?
+            .map(UserRecord::decode)
+            .transpose()
+    },
+    async fn user_list(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query_as::<DB, UserRecord>(USER_LIST)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("listing users"))?
+            .into_iter()
+            .map(UserRecord::decode)
+            .collect()
+    },
+    async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
+        let record = UserRecord::encode(user)?;
+        bind_user!(sqlx::query::<DB>(USER_INSERT), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&user_conflict(user)))?;
+        Ok(())
+    },
+    async fn user_upsert(&self, user: &User) -> Result<(), StoreError> {
+        let record = UserRecord::encode(user)?;
+        bind_user!(sqlx::query::<DB>(USER_UPSERT), record)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&user_conflict(user)))?;
+        Ok(())
+    },
+    async fn user_delete(&self, username: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(USER_DELETE)
+            .bind(username.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(classify("deleting a user"))?;
+        Ok(DB::rows_affected(&result) > 0)
+    },
+    async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut deleted = sqlx::query_scalar::<DB, String>(DB::DELETE_CONFIG_USERS_EXCEPT)
+            .bind(id_list(keep)?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("deleting users removed from the configuration"))?;
+        deleted.sort_unstable();
+        Ok(deleted)
+    },
+);
+
+fn user_conflict(user: &User) -> String {
+    format!("user `{}` (or user_id `{}`)", user.username, user.user_id)
+}
