@@ -8,7 +8,6 @@
 
 use aws_lc_rs::{constant_time, digest};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 
 /// RFC 7636 §4.2 `code_challenge_method`. One variant: `plain` does not exist here,
@@ -106,23 +105,6 @@ pub enum PkceReason {
     VerifierMismatch,
 }
 
-impl PkceReason {
-    /// RFC 7636 §4.4.1: challenge problems at the authorization endpoint are
-    /// `invalid_request`. Verifier problems at the token endpoint are `invalid_grant`
-    /// (§4.6 for a mismatch; a malformed verifier is a wrong one too, and issue 3 lists
-    /// wrong or missing verifiers as `invalid_grant`).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::PlainMethod
-            | Self::UnsupportedMethod(_)
-            | Self::MissingMethod
-            | Self::MethodWithoutChallenge
-            | Self::MalformedChallenge => ErrorCode::InvalidRequest,
-            Self::MalformedVerifier | Self::VerifierMismatch => ErrorCode::InvalidGrant,
-        }
-    }
-}
-
 /// RFC 7636 §4.3: checks the challenge parameters of an authorization request.
 /// `Ok(None)` when neither is present (whether that is acceptable depends on the
 /// client; see the authorization request rules).
@@ -197,6 +179,7 @@ const MAX_VERIFIER_LEN: usize = 128;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_proto::ErrorCode;
 
     const APPENDIX_B_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const APPENDIX_B_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -220,7 +203,7 @@ mod tests {
     fn rejects_plain() {
         let e = parse_challenge(Some(APPENDIX_B_VERIFIER), Some("plain")).unwrap_err();
         assert_eq!(e, PkceReason::PlainMethod);
-        assert_eq!(e.code(), ErrorCode::InvalidRequest);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidRequest);
     }
 
     #[test]
@@ -277,7 +260,7 @@ mod tests {
         let other = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl";
         let e = verify(APPENDIX_B_CHALLENGE, other).unwrap_err();
         assert_eq!(e, PkceReason::VerifierMismatch);
-        assert_eq!(e.code(), ErrorCode::InvalidGrant);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidGrant);
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl OAuthError {
 impl From<&TokenError> for OAuthError {
     fn from(error: &TokenError) -> Self {
         Self {
-            code: error.code(),
+            code: ErrorCode::from(error),
             description: error.description(),
             status: None,
             allow: None,
@@ -81,7 +81,7 @@ impl From<&TokenError> for OAuthError {
 /// endpoint does (RFC 6749 §5.2), through the same mapping.
 impl From<&DeviceAuthorizationError> for OAuthError {
     fn from(error: &DeviceAuthorizationError) -> Self {
-        Self::new(error.code(), error.description())
+        Self::new(ErrorCode::from(error), error.description())
     }
 }
 

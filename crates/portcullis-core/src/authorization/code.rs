@@ -6,7 +6,6 @@ use super::request::{AuthorizeReason, ValidatedAuthorizationRequest};
 use crate::UnixTime;
 use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
 use crate::store::{Store, StoreError};
-use portcullis_proto::ErrorCode;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Issues a code for `request`, approved by `user_id` who authenticated at
@@ -58,11 +57,6 @@ pub enum IssueCodeError {
 }
 
 impl IssueCodeError {
-    /// `temporarily_unavailable` when the database is unreachable, else `server_error`.
-    pub fn code(&self) -> ErrorCode {
-        self.reason().code()
-    }
-
     /// The reason to redirect with ([`super::request::RedirectError::new`]).
     pub fn reason(&self) -> AuthorizeReason {
         match self {

@@ -198,7 +198,10 @@ mod tests {
         let r = request(&["openid"], NONE, None);
         let e = next_step(&r, &client(false), None, &set(&[]), NOW).unwrap_err();
         assert_eq!(e, AuthorizeReason::LoginRequired);
-        assert_eq!(e.code(), portcullis_proto::ErrorCode::LoginRequired);
+        assert_eq!(
+            portcullis_proto::ErrorCode::from(&e),
+            portcullis_proto::ErrorCode::LoginRequired
+        );
     }
 
     #[test]
@@ -330,7 +333,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e, AuthorizeReason::ConsentRequired);
-        assert_eq!(e.code(), portcullis_proto::ErrorCode::ConsentRequired);
+        assert_eq!(
+            portcullis_proto::ErrorCode::from(&e),
+            portcullis_proto::ErrorCode::ConsentRequired
+        );
     }
 
     #[test]

@@ -14,7 +14,6 @@ use crate::client::redirect_uri::{RedirectUriReason, match_redirect_uri};
 use crate::pkce::{PkceReason, parse_challenge};
 use crate::scope::parse_scope;
 use crate::store::StoreError;
-use portcullis_proto::ErrorCode;
 use portcullis_proto::authorize::AuthorizationRequest;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
@@ -113,21 +112,8 @@ pub enum ErrorPageReason {
     Store(StoreError),
 }
 
-impl ErrorPageReason {
-    /// `invalid_request`; `temporarily_unavailable` / `server_error` for the store.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MissingClientId | Self::UnknownClient(_) | Self::RedirectUri(_) => {
-                ErrorCode::InvalidRequest
-            }
-            Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
-            Self::Store(_) => ErrorCode::ServerError,
-        }
-    }
-}
-
 /// Why an authorization request failed after its redirect URI was verified: sent to
-/// the client as `error` (from [`AuthorizeReason::code`]) and `error_description`.
+/// the client as `error` (from [`crate::error_code`]) and `error_description`.
 /// Quoted values are bounded with [`echo`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthorizeReason {
@@ -226,38 +212,6 @@ impl AuthorizeReason {
         match error {
             StoreError::Unavailable(_) => Self::TemporarilyUnavailable,
             _ => Self::ServerError,
-        }
-    }
-
-    /// The RFC 6749 §4.1.2.1 / RFC 8707 §2 / OIDC Core §3.1.2.6 error code.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::Malformed(_)
-            | Self::MissingResponseType
-            | Self::UnsupportedResponseMode(_)
-            | Self::PkceRequired
-            | Self::PkceOrNonceRequired
-            | Self::StateTooLong
-            | Self::NonceTooLong
-            | Self::LoginHintTooLong
-            | Self::UnsupportedPrompt(_)
-            | Self::MalformedPrompt
-            | Self::PromptNoneWithOthers
-            | Self::MalformedMaxAge(_) => ErrorCode::InvalidRequest,
-            Self::Pkce(reason) => reason.code(),
-            Self::RequestObject => ErrorCode::RequestNotSupported,
-            Self::RequestUri => ErrorCode::RequestUriNotSupported,
-            Self::UnsupportedResponseType(_) => ErrorCode::UnsupportedResponseType,
-            Self::GrantNotAllowed => ErrorCode::UnauthorizedClient,
-            Self::MalformedScope(_) | Self::ScopeNotAllowed(_) | Self::MissingScope => {
-                ErrorCode::InvalidScope
-            }
-            Self::MalformedResource(_) | Self::ResourceNotAllowed(_) => ErrorCode::InvalidTarget,
-            Self::LoginRequired => ErrorCode::LoginRequired,
-            Self::ConsentRequired => ErrorCode::ConsentRequired,
-            Self::AccessDenied => ErrorCode::AccessDenied,
-            Self::ServerError => ErrorCode::ServerError,
-            Self::TemporarilyUnavailable => ErrorCode::TemporarilyUnavailable,
         }
     }
 }

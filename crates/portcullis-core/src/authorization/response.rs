@@ -31,11 +31,6 @@ impl RedirectError {
         }
     }
 
-    /// The `error` code.
-    pub fn code(&self) -> ErrorCode {
-        self.reason.code()
-    }
-
     /// `error_description`: what to fix, limited to the characters RFC 6749 §4.1.2.1
     /// allows; generic for server-side failures.
     pub fn description(&self) -> String {
@@ -47,7 +42,7 @@ impl RedirectError {
     pub fn location(&self, issuer: &str) -> String {
         let description = self.description();
         let mut params: Vec<(&str, &str)> = vec![
-            ("error", self.code().as_str()),
+            ("error", ErrorCode::from(self).as_str()),
             ("error_description", &description),
         ];
         if let Some(state) = &self.state {
@@ -183,7 +178,7 @@ mod tests {
             &request("https://app.example/cb", Some("xyz")),
             AuthorizeReason::AccessDenied,
         );
-        assert_eq!(e.code(), ErrorCode::AccessDenied);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::AccessDenied);
         assert_eq!(
             e.location("https://id.example"),
             "https://app.example/cb?error=access_denied&error_description=the+user+denied+the+request&state=xyz&iss=https%3A%2F%2Fid.example"

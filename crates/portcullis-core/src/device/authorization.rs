@@ -88,7 +88,7 @@ impl std::fmt::Debug for IssuedDeviceAuthorization {
 }
 
 /// Precise reasons a device authorization request failed (CONVENTIONS §2); the wire
-/// code is [`DeviceAuthorizationReason::code`]. Quoted values are bounded with [`echo`].
+/// code is `ErrorCode::from` the reason ([`crate::error_code`]). Quoted values are bounded with [`echo`].
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceAuthorizationReason {
     /// Client authentication failed or was malformed (RFC 8628 §3.1: as at the token
@@ -132,23 +132,6 @@ pub enum DeviceAuthorizationReason {
 }
 
 impl DeviceAuthorizationReason {
-    /// The RFC 8628 §3.2 / RFC 6749 §5.2 / RFC 8707 §2 error code: `invalid_request` or
-    /// `invalid_client` for client authentication, `unauthorized_client`,
-    /// `invalid_scope`, `invalid_target`; `temporarily_unavailable` when the database
-    /// is unreachable, `server_error` for other server-side failures.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::ClientAuth(reason) => reason.error_code(),
-            Self::UnauthorizedClient => ErrorCode::UnauthorizedClient,
-            Self::MissingScope | Self::MalformedScope(_) | Self::ScopeNotAllowed(_) => {
-                ErrorCode::InvalidScope
-            }
-            Self::MalformedResource(_) | Self::ResourceNotAllowed(_) => ErrorCode::InvalidTarget,
-            Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
-            Self::UserCodeCollisions | Self::Store(_) | Self::Random(_) => ErrorCode::ServerError,
-        }
-    }
-
     /// Whether the server, not the client, is at fault (store, CSPRNG, user code
     /// space): logged as an error with the detail, answered with a generic description.
     pub fn is_server_side(&self) -> bool {
@@ -172,11 +155,6 @@ pub struct DeviceAuthorizationError {
 }
 
 impl DeviceAuthorizationError {
-    /// The wire error code ([`DeviceAuthorizationReason::code`]).
-    pub fn code(&self) -> ErrorCode {
-        self.reason.code()
-    }
-
     /// `error_description`: says what to fix; generic for server-side failures and for
     /// client authentication (whose detail could tell a caller that a client exists).
     pub fn description(&self) -> String {
@@ -184,7 +162,8 @@ impl DeviceAuthorizationError {
             DeviceAuthorizationReason::ClientAuth(reason) => Some(reason),
             _ => None,
         };
-        crate::grants::token_endpoint::error_description(self.code(), client_auth, &self.reason)
+        let code = ErrorCode::from(&self.reason);
+        crate::grants::token_endpoint::error_description(code, client_auth, &self.reason)
     }
 }
 
@@ -421,7 +400,7 @@ mod tests {
         request: DeviceAuthorizationRequest,
     ) -> (DeviceAuthorizationReason, ErrorCode, String) {
         let error = start(f, authorization, request).await.unwrap_err();
-        let (code, description) = (error.code(), error.description());
+        let (code, description) = (ErrorCode::from(&error), error.description());
         (error.reason, code, description)
     }
 
@@ -513,7 +492,7 @@ mod tests {
         let error = start(&f, None, request("nobody", Some("openid")))
             .await
             .unwrap_err();
-        assert_eq!(error.code(), ErrorCode::InvalidClient);
+        assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidClient);
         assert_eq!(error.unverified_client_id.as_deref(), Some("nobody"));
     }
 
@@ -659,13 +638,16 @@ mod tests {
             reason: DeviceAuthorizationReason::Store(StoreError::Unavailable("down".into())),
             unverified_client_id: None,
         };
-        assert_eq!(unavailable.code(), ErrorCode::TemporarilyUnavailable);
+        assert_eq!(
+            ErrorCode::from(&unavailable),
+            ErrorCode::TemporarilyUnavailable
+        );
         assert!(!unavailable.description().contains("down"));
         let other = DeviceAuthorizationReason::Store(StoreError::Other("boom".into()));
-        assert_eq!(other.code(), ErrorCode::ServerError);
+        assert_eq!(ErrorCode::from(&other), ErrorCode::ServerError);
         assert!(other.is_server_side());
         assert_eq!(
-            DeviceAuthorizationReason::Random(RandomUnavailable).code(),
+            ErrorCode::from(&DeviceAuthorizationReason::Random(RandomUnavailable)),
             ErrorCode::ServerError
         );
     }

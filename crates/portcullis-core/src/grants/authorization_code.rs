@@ -23,7 +23,6 @@ use crate::store::{Store, StoreError};
 use crate::tokens::refresh_token::{
     RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
 };
-use portcullis_proto::ErrorCode;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenRequest;
 use std::collections::BTreeSet;
@@ -67,17 +66,6 @@ pub enum CodeGrantReason {
     /// The user who approved the code no longer exists.
     #[error("the user of this authorization code no longer exists")]
     UnknownUser,
-}
-
-impl CodeGrantReason {
-    /// `invalid_request` for a missing `code`; `invalid_grant` for everything else
-    /// (RFC 6749 §5.2, RFC 7636 §4.6).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MissingCode => ErrorCode::InvalidRequest,
-            _ => ErrorCode::InvalidGrant,
-        }
-    }
 }
 
 /// Exchanges a code for an access token, an id_token when `openid` was granted, and a
@@ -246,12 +234,13 @@ mod tests {
     use crate::grants::token_endpoint::{TokenError, token_request};
     use crate::tokens::access_token::verify;
     use crate::tokens::id_token::{at_hash, verify_id_token_hint};
+    use portcullis_proto::ErrorCode;
     use portcullis_proto::claims::Audience;
     use serde_json::json;
 
     fn reason(result: Result<TokenSuccess, TokenError>) -> (CodeGrantReason, ErrorCode) {
         let error = result.unwrap_err();
-        let code = error.code();
+        let code = ErrorCode::from(&error);
         match error.reason {
             TokenErrorReason::AuthorizationCode(reason) => (reason, code),
             other => panic!("expected a code grant reason, got {other:?}"),

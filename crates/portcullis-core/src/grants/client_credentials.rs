@@ -10,7 +10,6 @@ use crate::client::authentication::AuthenticatedClient;
 use crate::client::check_resource_uri;
 use crate::scope::{is_oidc_scope, join_scope, parse_scope};
 use crate::tokens::access_token::{AccessTokenGrant, mint};
-use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenResponse;
@@ -37,18 +36,6 @@ pub enum ClientCredentialsReason {
     /// The resource is not among the client's audiences.
     #[error("resource `{0}` is not an audience this client may request")]
     ResourceNotAllowed(String),
-}
-
-impl ClientCredentialsReason {
-    /// `invalid_scope` (RFC 6749 §5.2) or `invalid_target` (RFC 8707 §2).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MalformedScope(_) | Self::ScopeNotAllowed(_) | Self::UserScope(_) => {
-                ErrorCode::InvalidScope
-            }
-            Self::MalformedResource(_) | Self::ResourceNotAllowed(_) => ErrorCode::InvalidTarget,
-        }
-    }
 }
 
 /// Issues an access token to `client` for itself.

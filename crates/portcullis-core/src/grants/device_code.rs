@@ -35,7 +35,6 @@ use crate::secret::SecretDigest;
 use crate::tokens::refresh_token::{
     RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
 };
-use portcullis_proto::ErrorCode;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenRequest;
 
@@ -77,24 +76,6 @@ pub enum DeviceGrantReason {
     /// The user who approved it no longer exists.
     #[error("the user who approved this device code no longer exists")]
     UnknownUser,
-}
-
-impl DeviceGrantReason {
-    /// `invalid_request` for a missing code; `authorization_pending`, `slow_down`,
-    /// `access_denied`, `expired_token` (RFC 8628 §3.5); `invalid_grant` otherwise
-    /// (RFC 6749 §5.2).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MissingDeviceCode => ErrorCode::InvalidRequest,
-            Self::AuthorizationPending => ErrorCode::AuthorizationPending,
-            Self::SlowDown { .. } => ErrorCode::SlowDown,
-            Self::AccessDenied => ErrorCode::AccessDenied,
-            Self::Expired => ErrorCode::ExpiredToken,
-            Self::UnknownDeviceCode | Self::WrongClient | Self::AlreadyUsed | Self::UnknownUser => {
-                ErrorCode::InvalidGrant
-            }
-        }
-    }
 }
 
 /// RFC 8628 §3.4–3.5: one poll of the token endpoint with a device code.
@@ -242,12 +223,13 @@ mod tests {
     use crate::store::Store;
     use crate::tokens::access_token::verify;
     use crate::tokens::id_token::{at_hash, verify_id_token_hint};
+    use portcullis_proto::ErrorCode;
     use portcullis_proto::claims::Audience;
     use secrecy::ExposeSecret;
 
     fn reason(result: Result<TokenSuccess, TokenError>) -> (DeviceGrantReason, ErrorCode) {
         let error = result.unwrap_err();
-        let code = error.code();
+        let code = ErrorCode::from(&error);
         match error.reason {
             TokenErrorReason::DeviceCode(reason) => (reason, code),
             other => panic!("expected a device grant reason, got {other:?}"),
@@ -308,7 +290,7 @@ mod tests {
             .await
             .unwrap_err();
         // The same wire answer as an unknown code.
-        assert_eq!(error.code(), ErrorCode::InvalidGrant);
+        assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidGrant);
         assert_eq!(error.description(), "the device code is invalid");
         assert!(matches!(
             error.reason,
@@ -332,7 +314,7 @@ mod tests {
             error.reason,
             TokenErrorReason::UnauthorizedClient(DEVICE_GRANT)
         ));
-        assert_eq!(error.code(), ErrorCode::UnauthorizedClient);
+        assert_eq!(ErrorCode::from(&error), ErrorCode::UnauthorizedClient);
     }
 
     #[tokio::test]
@@ -364,7 +346,7 @@ mod tests {
         );
         // One second short of the interval.
         let error = poll(NOW + DEVICE_INTERVAL - 1).await.unwrap_err();
-        assert_eq!(error.code(), ErrorCode::SlowDown);
+        assert_eq!(ErrorCode::from(&error), ErrorCode::SlowDown);
         assert_eq!(
             error.description(),
             "polling too fast: wait at least 10 seconds between requests (the interval grew by 5)"

@@ -31,7 +31,6 @@ use crate::scope::parse_scope;
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
 use crate::tokens::refresh_token::{RefreshToken, RefreshTokenGrant, mint_refresh_token};
-use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenRequest;
@@ -83,26 +82,6 @@ pub enum RefreshGrantReason {
     /// The user of the grant no longer exists.
     #[error("the user of this refresh token no longer exists")]
     UnknownUser,
-}
-
-impl RefreshGrantReason {
-    /// `invalid_request` for a missing token, `invalid_scope` for scope problems,
-    /// `invalid_target` for resource problems (RFC 8707 §2), `invalid_grant` for
-    /// everything else (RFC 6749 §5.2).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MissingRefreshToken => ErrorCode::InvalidRequest,
-            Self::MalformedScope(_) | Self::ScopeNotGranted(_) => ErrorCode::InvalidScope,
-            Self::MalformedResource(_) | Self::ResourceNotGranted(_) => ErrorCode::InvalidTarget,
-            Self::UnknownToken
-            | Self::WrongClient
-            | Self::Revoked
-            | Self::ReplayWithinGrace
-            | Self::ReuseDetected
-            | Self::Expired
-            | Self::UnknownUser => ErrorCode::InvalidGrant,
-        }
-    }
 }
 
 /// Exchanges a refresh token for a new access token and its successor refresh token

@@ -1,6 +1,7 @@
 //! RFC 6749 §3.2 token endpoint: one entry point that authenticates the client and
 //! dispatches on `grant_type`. The server calls [`token_request`] and maps the
-//! [`TokenError`] to the wire with [`TokenError::code`] (RFC 6749 §5.2).
+//! [`TokenError`] to the wire with `ErrorCode::from` ([`crate::error_code`], RFC 6749
+//! §5.2).
 
 use super::authorization_code::{self, CodeGrantReason};
 use super::client_credentials::{self, ClientCredentialsReason};
@@ -67,7 +68,7 @@ pub struct TokenSuccess {
 }
 
 /// Precise reasons a token request failed (CONVENTIONS §2: inside, precise; on the
-/// wire, the RFC code from [`TokenError::code`]).
+/// wire, the RFC code from [`crate::error_code`]).
 #[derive(Debug, thiserror::Error)]
 pub enum TokenErrorReason {
     /// No `grant_type` parameter.
@@ -130,28 +131,6 @@ pub struct TokenError {
 }
 
 impl TokenError {
-    /// The RFC 6749 §5.2 / RFC 8707 §2 / RFC 8628 §3.5 error code.
-    pub fn code(&self) -> ErrorCode {
-        match &self.reason {
-            TokenErrorReason::MissingGrantType => ErrorCode::InvalidRequest,
-            TokenErrorReason::PasswordGrant | TokenErrorReason::UnsupportedGrantType(_) => {
-                ErrorCode::UnsupportedGrantType
-            }
-            TokenErrorReason::ClientAuth(r) => r.error_code(),
-            TokenErrorReason::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
-            TokenErrorReason::ClientCredentials(r) => r.code(),
-            TokenErrorReason::AuthorizationCode(r) => r.code(),
-            TokenErrorReason::RefreshToken(r) => r.code(),
-            TokenErrorReason::DeviceCode(r) => r.code(),
-            TokenErrorReason::Store(StoreError::Unavailable(_)) => {
-                ErrorCode::TemporarilyUnavailable
-            }
-            TokenErrorReason::Store(_)
-            | TokenErrorReason::Keys(_)
-            | TokenErrorReason::Random(_) => ErrorCode::ServerError,
-        }
-    }
-
     /// `error_description`: says what to fix; generic for server-side failures and for
     /// a client that authenticated with a method that does not fit its registration
     /// (the detail would tell a caller that the client exists), whose detail goes to
@@ -161,7 +140,7 @@ impl TokenError {
             TokenErrorReason::ClientAuth(reason) => Some(reason),
             _ => None,
         };
-        error_description(self.code(), client_auth, &self.reason)
+        error_description(ErrorCode::from(&self.reason), client_auth, &self.reason)
     }
 }
 
@@ -190,7 +169,7 @@ pub(crate) fn error_description(
 /// header value, if any.
 ///
 /// # Errors
-/// A [`TokenError`]; see [`TokenErrorReason`] for each case and [`TokenError::code`]
+/// A [`TokenError`]; see [`TokenErrorReason`] for each case and [`crate::error_code`]
 /// for the wire code.
 pub async fn token_request(
     endpoint: &TokenEndpoint<'_>,

@@ -140,9 +140,9 @@ async fn authenticate(
             audit::client_authentication_failed(
                 request_id,
                 error.unverified_client_id.as_deref(),
-                reason.code(),
+                reason.audit_code(),
             );
-            OAuthError::new(error.code(), error.description()).into_response()
+            OAuthError::new(ErrorCode::from(&error), error.description()).into_response()
         }
     })
 }

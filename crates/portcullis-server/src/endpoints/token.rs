@@ -54,7 +54,7 @@ pub async fn token_post(
                     audit::client_authentication_failed(
                         &request_id,
                         error.unverified_client_id.as_deref(),
-                        reason.code(),
+                        reason.audit_code(),
                     );
                 }
                 reason if reason.is_server_side() => {

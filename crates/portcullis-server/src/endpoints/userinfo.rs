@@ -45,7 +45,7 @@ pub async fn userinfo_handler(
             response
         }
         Err(reason) => {
-            let code = reason.code();
+            let code = ErrorCode::from(&reason);
             let mut error = OAuthError::new(code, reason.to_string());
             match code {
                 ErrorCode::InsufficientScope => error.required_scope = Some("openid"),
