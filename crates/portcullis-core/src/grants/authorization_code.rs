@@ -12,7 +12,7 @@
 //! (or a crash) leaves neither the code burned nor a refresh token behind, so a retry
 //! cannot add a second live token to the family.
 
-use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
@@ -68,6 +68,13 @@ pub enum CodeGrantReason {
     UnknownUser,
 }
 
+/// A refusal by this grant's rules, for `?`.
+impl From<CodeGrantReason> for GrantError<CodeGrantReason> {
+    fn from(reason: CodeGrantReason) -> Self {
+        Self::Refused(reason)
+    }
+}
+
 /// Exchanges a code for an access token, an id_token when `openid` was granted, and a
 /// refresh token when [`issues_refresh_token`] says so.
 ///
@@ -88,13 +95,13 @@ pub enum CodeGrantReason {
 /// `refresh_token_ttl`, first of the family [`family_of_code`]`(code digest)`.
 ///
 /// # Errors
-/// [`CodeGrantReason`] (as [`TokenErrorReason::AuthorizationCode`]), store or key failures.
+/// [`CodeGrantReason`] (as [`GrantError::Refused`]), store, key or CSPRNG failures.
 pub async fn issue(
     endpoint: &TokenEndpoint<'_>,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
     now: UnixTime,
-) -> Result<TokenSuccess, TokenErrorReason> {
+) -> Result<TokenSuccess, GrantError<CodeGrantReason>> {
     let client = authenticated.client();
     let code = request
         .code
@@ -231,7 +238,6 @@ mod tests {
     use super::*;
     use crate::authorization::request::ValidatedAuthorizationRequest;
     use crate::grants::fixture::*;
-    use crate::grants::token_endpoint::{TokenError, token_request};
     use crate::tokens::access_token::verify;
     use crate::tokens::id_token::{at_hash, verify_id_token_hint};
     use portcullis_proto::ErrorCode;

@@ -4,7 +4,7 @@
 //! cache, its secret is checked against a SHA-256 digest, and one ES256 signature
 //! makes the token. No refresh token is issued (§4.4.3).
 
-use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::client::check_resource_uri;
@@ -38,6 +38,13 @@ pub enum ClientCredentialsReason {
     ResourceNotAllowed(String),
 }
 
+/// A refusal by this grant's rules, for `?`.
+impl From<ClientCredentialsReason> for GrantError<ClientCredentialsReason> {
+    fn from(reason: ClientCredentialsReason) -> Self {
+        Self::Refused(reason)
+    }
+}
+
 /// Issues an access token to `client` for itself.
 ///
 /// - `scope` (RFC 6749 §4.4.2): every scope must be allowed for the client; omitted
@@ -53,7 +60,7 @@ pub fn issue(
     scope: Option<&str>,
     resources: &[String],
     now: UnixTime,
-) -> Result<TokenSuccess, TokenErrorReason> {
+) -> Result<TokenSuccess, GrantError<ClientCredentialsReason>> {
     let client = authenticated.client();
     let scopes: BTreeSet<String> = match scope {
         None => client

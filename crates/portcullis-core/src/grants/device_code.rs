@@ -26,7 +26,7 @@
 //! through a browser or a redirect, so a second presentation is the device's own
 //! retry, not evidence of theft.
 
-use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
@@ -78,6 +78,13 @@ pub enum DeviceGrantReason {
     UnknownUser,
 }
 
+/// A refusal by this grant's rules, for `?`.
+impl From<DeviceGrantReason> for GrantError<DeviceGrantReason> {
+    fn from(reason: DeviceGrantReason) -> Self {
+        Self::Refused(reason)
+    }
+}
+
 /// RFC 8628 §3.4–3.5: one poll of the token endpoint with a device code.
 ///
 /// Rules, in order: `device_code` present; the poll is recorded for this client
@@ -97,14 +104,13 @@ pub enum DeviceGrantReason {
 /// [`family_of_device_code`]`(device code digest)`.
 ///
 /// # Errors
-/// [`DeviceGrantReason`] (as [`TokenErrorReason::DeviceCode`]); store, key or CSPRNG
-/// failures.
+/// [`DeviceGrantReason`] (as [`GrantError::Refused`]); store, key or CSPRNG failures.
 pub async fn issue(
     endpoint: &TokenEndpoint<'_>,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
     now: UnixTime,
-) -> Result<TokenSuccess, TokenErrorReason> {
+) -> Result<TokenSuccess, GrantError<DeviceGrantReason>> {
     let client = authenticated.client();
     let device_code = request
         .device_code
@@ -219,7 +225,6 @@ mod tests {
     use super::*;
     use crate::device::authorization::IssuedDeviceAuthorization;
     use crate::grants::fixture::*;
-    use crate::grants::token_endpoint::TokenError;
     use crate::store::Store;
     use crate::tokens::access_token::verify;
     use crate::tokens::id_token::{at_hash, verify_id_token_hint};
@@ -256,8 +261,7 @@ mod tests {
             client_id: Some("tv".into()),
             ..Default::default()
         };
-        let result =
-            crate::grants::token_endpoint::token_request(&f.endpoint(), None, request, NOW).await;
+        let result = token_request(&f.endpoint(), None, request, NOW).await;
         assert_eq!(
             reason(result),
             (
@@ -545,14 +549,9 @@ mod tests {
             device_code: Some(code_of(&issued).into()),
             ..Default::default()
         };
-        let success = crate::grants::token_endpoint::token_request(
-            &f.endpoint(),
-            Some(&basic("kiosk", SECRET)),
-            poll,
-            NOW,
-        )
-        .await
-        .unwrap();
+        let success = token_request(&f.endpoint(), Some(&basic("kiosk", SECRET)), poll, NOW)
+            .await
+            .unwrap();
         assert!(success.response.refresh_token.is_some());
     }
 
@@ -651,8 +650,6 @@ mod tests {
 
     #[test]
     fn discovery_advertises_the_device_grant() {
-        assert!(
-            crate::grants::token_endpoint::SUPPORTED_GRANT_TYPES.contains(&GrantType::DeviceCode)
-        );
+        assert!(SUPPORTED_GRANT_TYPES.contains(&GrantType::DeviceCode));
     }
 }

@@ -1,7 +1,11 @@
 //! Shared test fixture for the grants, introspection and revocation: a memory store
 //! with clients and a user, a key ring, and helpers that drive the token endpoint.
 
-use super::token_endpoint::{TokenEndpoint, TokenError, TokenSuccess, token_request};
+pub(crate) use super::token_endpoint::{
+    SUPPORTED_GRANT_TYPES, TokenError, TokenErrorReason, token_request,
+};
+
+use super::context::{TokenEndpoint, TokenSuccess};
 use crate::UnixTime;
 use crate::authorization::code::issue_code;
 use crate::authorization::request::{Prompt, ValidatedAuthorizationRequest};

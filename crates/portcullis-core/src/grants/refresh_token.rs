@@ -22,7 +22,7 @@
 //! the client is no longer registered for are dropped from the access token (why: an
 //! operator's removal must not be outlived by a 30-day refresh token).
 
-use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
@@ -84,6 +84,13 @@ pub enum RefreshGrantReason {
     UnknownUser,
 }
 
+/// A refusal by this grant's rules, for `?`.
+impl From<RefreshGrantReason> for GrantError<RefreshGrantReason> {
+    fn from(reason: RefreshGrantReason) -> Self {
+        Self::Refused(reason)
+    }
+}
+
 /// Exchanges a refresh token for a new access token and its successor refresh token
 /// (and a new id_token when the scope includes `openid`).
 ///
@@ -104,14 +111,14 @@ pub enum RefreshGrantReason {
 /// it is used at least once per `refresh_token_ttl`).
 ///
 /// # Errors
-/// [`RefreshGrantReason`] (as [`TokenErrorReason::RefreshToken`]); store, key or
-/// CSPRNG failures.
+/// [`RefreshGrantReason`] (as [`GrantError::Refused`]); store, key or CSPRNG
+/// failures.
 pub async fn issue(
     endpoint: &TokenEndpoint<'_>,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
     now: UnixTime,
-) -> Result<TokenSuccess, TokenErrorReason> {
+) -> Result<TokenSuccess, GrantError<RefreshGrantReason>> {
     let client = authenticated.client();
     let presented = request
         .refresh_token

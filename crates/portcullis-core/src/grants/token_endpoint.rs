@@ -1,23 +1,27 @@
 //! RFC 6749 §3.2 token endpoint: one entry point that authenticates the client and
-//! dispatches on `grant_type`. The server calls [`token_request`] and maps the
+//! dispatches on `grant_type`. The grants know nothing of it: each returns its own
+//! reason ([`GrantError`]), and this module alone maps them to [`TokenErrorReason`]. The server calls [`token_request`] and maps the
 //! [`TokenError`] to the wire with `ErrorCode::from` ([`crate::error_code`], RFC 6749
 //! §5.2).
 
+pub use super::context::{TokenEndpoint, TokenSuccess};
+
 use super::authorization_code::{self, CodeGrantReason};
 use super::client_credentials::{self, ClientCredentialsReason};
+use super::context::GrantError;
 use super::device_code::{self, DeviceGrantReason};
 use super::refresh_token::{self, RefreshGrantReason};
 use crate::UnixTime;
 use crate::client::authentication::{
-    ClientAuthFailure, ClientAuthReason, ClientDirectory, PublicClients, authenticate,
+    ClientAuthFailure, ClientAuthReason, PublicClients, authenticate,
 };
-use crate::keys::{KeyRing, KeyRingError};
+use crate::keys::KeyRingError;
 use crate::secret::RandomUnavailable;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
-use portcullis_proto::token::{TokenRequest, TokenResponse};
+use portcullis_proto::token::TokenRequest;
 
 /// Grant types the token endpoint implements; discovery advertises exactly these
 /// (RFC 8414 §2 `grant_types_supported`).
@@ -27,45 +31,6 @@ pub const SUPPORTED_GRANT_TYPES: &[GrantType] = &[
     GrantType::RefreshToken,
     GrantType::DeviceCode,
 ];
-
-/// What the token endpoint needs besides the request.
-pub struct TokenEndpoint<'a> {
-    /// The issuer identifier (`iss`).
-    pub issuer: &'a str,
-    /// Access token lifetime in seconds.
-    pub access_token_ttl: i64,
-    /// id_token lifetime in seconds (OIDC Core §2 `exp`).
-    pub id_token_ttl: i64,
-    /// Refresh token lifetime in seconds (RFC 6749 §6); each rotation starts a fresh
-    /// one for the successor.
-    pub refresh_token_ttl: i64,
-    /// Seconds after a refresh token's rotation during which presenting it again is
-    /// refused without revoking its family (RFC 9700 §4.14.2 reuse detection, relaxed
-    /// for clients that race themselves); 0: every replay revokes.
-    pub refresh_token_reuse_grace: i64,
-    /// Current signing keys.
-    pub keys: &'a KeyRing,
-    /// Where clients are looked up (the server's bounded cache).
-    pub clients: &'a dyn ClientDirectory,
-    /// Authorization codes, device authorizations, refresh tokens, users and the
-    /// revocation list (client credentials never touches it).
-    pub store: &'a dyn Store,
-}
-
-/// A successful token request: the response body and what the audit log records.
-#[derive(Debug)]
-pub struct TokenSuccess {
-    /// RFC 6749 §5.1 body.
-    pub response: TokenResponse,
-    /// The authenticated client.
-    pub client_id: String,
-    /// `sub` of the access token.
-    pub subject: String,
-    /// The grant used.
-    pub grant_type: GrantType,
-    /// `jti` of the access token.
-    pub jti: String,
-}
 
 /// Precise reasons a token request failed (CONVENTIONS §2: inside, precise; on the
 /// wire, the RFC code from [`crate::error_code`]).
@@ -109,6 +74,22 @@ pub enum TokenErrorReason {
     /// The system CSPRNG failed (a new refresh token could not be generated).
     #[error(transparent)]
     Random(#[from] RandomUnavailable),
+}
+
+/// A grant's failure as a token endpoint reason: its own reason under the grant's
+/// variant, server-side failures as they are. The one place the grants' errors meet.
+impl<R> From<GrantError<R>> for TokenErrorReason
+where
+    TokenErrorReason: From<R>,
+{
+    fn from(error: GrantError<R>) -> Self {
+        match error {
+            GrantError::Refused(reason) => reason.into(),
+            GrantError::Store(error) => Self::Store(error),
+            GrantError::Keys(error) => Self::Keys(error),
+            GrantError::Random(error) => Self::Random(error),
+        }
+    }
 }
 
 impl TokenErrorReason {
@@ -219,18 +200,23 @@ pub async fn token_request(
         ));
     }
     let result = match grant_type {
-        GrantType::AuthorizationCode => {
-            authorization_code::issue(endpoint, &client, &request, now).await
-        }
+        GrantType::AuthorizationCode => authorization_code::issue(endpoint, &client, &request, now)
+            .await
+            .map_err(TokenErrorReason::from),
         GrantType::ClientCredentials => client_credentials::issue(
             endpoint,
             &client,
             request.scope.as_deref(),
             &request.resource,
             now,
-        ),
-        GrantType::RefreshToken => refresh_token::issue(endpoint, &client, &request, now).await,
-        GrantType::DeviceCode => device_code::issue(endpoint, &client, &request, now).await,
+        )
+        .map_err(TokenErrorReason::from),
+        GrantType::RefreshToken => refresh_token::issue(endpoint, &client, &request, now)
+            .await
+            .map_err(TokenErrorReason::from),
+        GrantType::DeviceCode => device_code::issue(endpoint, &client, &request, now)
+            .await
+            .map_err(TokenErrorReason::from),
     };
     result.map_err(|reason| fail(reason, claimed))
 }

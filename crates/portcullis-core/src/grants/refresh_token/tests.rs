@@ -1,6 +1,5 @@
 use super::*;
 use crate::grants::fixture::*;
-use crate::grants::token_endpoint::{TokenError, token_request};
 use crate::tokens::access_token::verify;
 use crate::tokens::id_token::{at_hash, verify_id_token_hint};
 use crate::userinfo::{UserInfoReason, userinfo};
