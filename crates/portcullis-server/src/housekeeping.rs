@@ -125,14 +125,16 @@ impl OutageLog {
 mod tests {
     use super::*;
     use portcullis_core::authorization::pending::PendingAuthorization;
-    use portcullis_core::authorization::request::{Prompt, ValidatedAuthorizationRequest};
+    use portcullis_core::authorization::request::{
+        Prompt, StoredAuthorizationRequest, ValidatedAuthorizationRequest,
+    };
     use portcullis_core::secret::SecretDigest;
     use portcullis_core::testing::MemoryStore;
 
     fn pending(n: u32, expires_at: i64) -> PendingAuthorization {
         PendingAuthorization {
             id_digest: SecretDigest::of(&format!("pending-{n}")),
-            request: ValidatedAuthorizationRequest {
+            request: ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
                 client_id: "c".into(),
                 redirect_uri: "https://c.example/cb".into(),
                 redirect_uri_sent: true,
@@ -144,7 +146,8 @@ mod tests {
                 prompt: Prompt::default(),
                 max_age: None,
                 login_hint: None,
-            },
+            })
+            .unwrap(),
             browser_digest: SecretDigest::of("browser"),
             csrf_token: "csrf".into(),
             user_id: None,

@@ -102,7 +102,7 @@ impl Pending {
     pub fn form_target(&self) -> Option<&str> {
         match self.row.device {
             Some(_) => None,
-            None => Some(&self.row.request.redirect_uri),
+            None => Some(self.row.request.redirect_uri()),
         }
     }
 
@@ -305,8 +305,13 @@ pub async fn issue_and_redirect(
     .await
     {
         Ok(code) => {
-            let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
-            audit::authorization_code_issued(request_id, &request.client_id, user_id, &scope);
+            let scope = request
+                .scopes()
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
+            audit::authorization_code_issued(request_id, request.client_id(), user_id, &scope);
             let location = success_location(request, code.expose_secret(), &state.config().issuer);
             see_other(&location, cookies)
         }
@@ -355,8 +360,8 @@ pub fn redirect_error(
     cookies: Vec<HeaderValue>,
 ) -> Response {
     let error = RedirectError {
-        redirect_uri: request.redirect_uri.clone(),
-        state: request.state.clone(),
+        redirect_uri: request.redirect_uri().to_owned(),
+        state: request.state().map(str::to_owned),
         reason,
     };
     see_other(&error.location(&state.config().issuer), cookies)

@@ -8,9 +8,13 @@
 use portcullis_core::StoreError;
 use portcullis_core::authorization::code::AuthorizationCode;
 use portcullis_core::authorization::pending::{PendingAuthorization, PendingDevice};
+use portcullis_core::authorization::request::{
+    StoredAuthorizationRequest, ValidatedAuthorizationRequest,
+};
 use portcullis_core::client::{Client, ClientSecrets, RecordSource};
 use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
+use portcullis_core::pkce::CodeChallenge;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
 use portcullis_core::tokens::refresh_token::RefreshToken;
@@ -358,7 +362,10 @@ impl PendingAuthorizationRecord {
     pub fn encode(pending: &PendingAuthorization) -> Result<Self, StoreError> {
         Ok(Self {
             id_digest: digest_bytes(&pending.id_digest),
-            request: to_json("pending_authorizations.request", &pending.request)?,
+            request: to_json(
+                "pending_authorizations.request",
+                &StoredAuthorizationRequest::from(&pending.request),
+            )?,
             browser_digest: digest_bytes(&pending.browser_digest),
             csrf_token: pending.csrf_token.clone(),
             user_id: pending.user_id.clone(),
@@ -396,7 +403,11 @@ impl PendingAuthorizationRecord {
         };
         Ok(PendingAuthorization {
             id_digest: digest_from("pending_authorizations.id_digest", &self.id_digest)?,
-            request: from_json("pending_authorizations.request", &self.request)?,
+            request: ValidatedAuthorizationRequest::from_stored(from_json(
+                "pending_authorizations.request",
+                &self.request,
+            )?)
+            .map_err(|e| StoreError::Corrupt(format!("pending_authorizations.request: {e}")))?,
             browser_digest: digest_from(
                 "pending_authorizations.browser_digest",
                 &self.browser_digest,
@@ -443,7 +454,7 @@ impl AuthorizationCodeRecord {
             user_id: code.user_id.clone(),
             redirect_uri: code.redirect_uri.clone(),
             redirect_uri_sent: code.redirect_uri_sent,
-            code_challenge: code.code_challenge.clone(),
+            code_challenge: code.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
             scopes: to_json("authorization_codes.scopes", &code.scopes)?,
             resources: to_json("authorization_codes.resources", &code.resources)?,
             nonce: code.nonce.clone(),
@@ -469,7 +480,14 @@ impl AuthorizationCodeRecord {
             user_id: self.user_id,
             redirect_uri: self.redirect_uri,
             redirect_uri_sent: self.redirect_uri_sent,
-            code_challenge: self.code_challenge,
+            code_challenge: self
+                .code_challenge
+                .as_deref()
+                .map(CodeChallenge::parse)
+                .transpose()
+                .map_err(|e| {
+                    StoreError::Corrupt(format!("authorization_codes.code_challenge: {e}"))
+                })?,
             nonce: self.nonce,
             auth_time: self.auth_time,
             created_at: self.created_at,

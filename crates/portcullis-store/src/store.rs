@@ -515,7 +515,7 @@ where
     ) -> Result<(), StoreError> {
         let what = format!(
             "pending authorization request of client `{}`",
-            pending.request.client_id
+            pending.request.client_id()
         );
         let record = PendingAuthorizationRecord::encode(pending)?;
         bind_pending!(sqlx::query::<DB>(sql::PENDING_INSERT), record)

@@ -4,6 +4,7 @@
 
 use super::request::{AuthorizeReason, ValidatedAuthorizationRequest};
 use crate::UnixTime;
+use crate::pkce::CodeChallenge;
 use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
 use crate::store::{Store, StoreError};
 use secrecy::{ExposeSecret, SecretString};
@@ -26,14 +27,14 @@ pub async fn issue_code(
     let code = generate_secret()?;
     let record = AuthorizationCode {
         code_digest: SecretDigest::of(code.expose_secret()),
-        client_id: request.client_id.clone(),
+        client_id: request.client_id().to_owned(),
         user_id: user_id.to_owned(),
-        redirect_uri: request.redirect_uri.clone(),
-        redirect_uri_sent: request.redirect_uri_sent,
-        code_challenge: request.code_challenge.clone(),
-        scopes: request.scopes.iter().cloned().collect(),
-        resources: request.resources.clone(),
-        nonce: request.nonce.clone(),
+        redirect_uri: request.redirect_uri().to_owned(),
+        redirect_uri_sent: request.redirect_uri_sent(),
+        code_challenge: request.code_challenge().cloned(),
+        scopes: request.scopes().iter().cloned().collect(),
+        resources: request.resources().to_vec(),
+        nonce: request.nonce().map(str::to_owned),
         auth_time,
         created_at: now,
         expires_at: now.saturating_add(ttl),
@@ -81,7 +82,7 @@ pub struct AuthorizationCode {
     /// request must repeat it (RFC 6749 §4.1.3).
     pub redirect_uri_sent: bool,
     /// RFC 7636 §4.3 `code_challenge` (S256), if the request had one.
-    pub code_challenge: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
     /// Granted scopes, sorted.
     pub scopes: Vec<String>,
     /// Granted resources (RFC 8707), the access token's `aud`.

@@ -25,8 +25,8 @@ impl RedirectError {
     /// that cannot be honoured, a server failure).
     pub fn new(request: &ValidatedAuthorizationRequest, reason: AuthorizeReason) -> Self {
         Self {
-            redirect_uri: request.redirect_uri.clone(),
-            state: request.state.clone(),
+            redirect_uri: request.redirect_uri().to_owned(),
+            state: request.state().map(str::to_owned),
             reason,
         }
     }
@@ -61,11 +61,11 @@ pub fn success_location(
     issuer: &str,
 ) -> String {
     let mut params: Vec<(&str, &str)> = vec![("code", code)];
-    if let Some(state) = &request.state {
+    if let Some(state) = request.state() {
         params.push(("state", state));
     }
     params.push(("iss", issuer));
-    response_uri(&request.redirect_uri, &params)
+    response_uri(request.redirect_uri(), &params)
 }
 
 /// Adds `params` to the query of `redirect_uri`, form-urlencoded (RFC 6749 Appendix B),
@@ -100,11 +100,11 @@ pub fn response_uri(redirect_uri: &str, params: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorization::request::Prompt;
+    use crate::authorization::request::{Prompt, StoredAuthorizationRequest};
     use std::collections::BTreeSet;
 
     fn request(redirect_uri: &str, state: Option<&str>) -> ValidatedAuthorizationRequest {
-        ValidatedAuthorizationRequest {
+        ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
             client_id: "app".into(),
             redirect_uri: redirect_uri.into(),
             redirect_uri_sent: true,
@@ -116,7 +116,8 @@ mod tests {
             prompt: Prompt::default(),
             max_age: None,
             login_hint: None,
-        }
+        })
+        .unwrap()
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use super::user_code::UserCode;
 use super::{DeviceAuthorization, DeviceAuthorizationStatus};
 use crate::UnixTime;
-use crate::authorization::request::{Prompt, ValidatedAuthorizationRequest};
+use crate::authorization::request::ValidatedAuthorizationRequest;
 use crate::client::Client;
 use crate::client::authentication::{
     ClientAuthFailure, ClientAuthReason, ClientDirectory, PublicClients, authenticate,
@@ -258,23 +258,14 @@ pub async fn record_decision(
 
 /// The request the pending-authorization row keeps while the user logs in and
 /// consents to a device authorization (RFC 8628 §3.3): its client, scopes and
-/// resources. `redirect_uri` is `""` and `redirect_uri_sent` `false` (never used: a
-/// device request ends on a page, not a redirect); no `state`, `nonce` or PKCE
-/// challenge; default `prompt`, no `max_age`, no `login_hint`.
+/// resources (`ValidatedAuthorizationRequest::for_device_authorization`: no redirect
+/// URI, `state`, `nonce` or PKCE challenge).
 pub fn pending_request(authorization: &DeviceAuthorization) -> ValidatedAuthorizationRequest {
-    ValidatedAuthorizationRequest {
-        client_id: authorization.client_id.clone(),
-        redirect_uri: String::new(),
-        redirect_uri_sent: false,
-        scopes: authorization.scopes.clone(),
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        resources: authorization.resources.clone(),
-        prompt: Prompt::default(),
-        max_age: None,
-        login_hint: None,
-    }
+    ValidatedAuthorizationRequest::for_device_authorization(
+        authorization.client_id.clone(),
+        authorization.scopes.clone(),
+        authorization.resources.clone(),
+    )
 }
 
 /// Rules 2–5 of [`device_authorization_request`], once the client is authenticated.
@@ -375,6 +366,7 @@ pub const MAX_USER_CODE_DRAWS: usize = 5;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authorization::request::{Prompt, StoredAuthorizationRequest};
     use crate::grants::fixture::*;
     use portcullis_proto::ErrorCode;
 
@@ -728,7 +720,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             pending_request(&stored),
-            ValidatedAuthorizationRequest {
+            ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
                 client_id: "tv".into(),
                 redirect_uri: String::new(),
                 redirect_uri_sent: false,
@@ -740,7 +732,8 @@ mod tests {
                 prompt: Prompt::default(),
                 max_age: None,
                 login_hint: None,
-            }
+            })
+            .unwrap()
         );
     }
 }

@@ -63,7 +63,7 @@ pub async fn consent_get(
         Err(response) => return response,
     };
     let request = &pending.row.request;
-    let client = match state.clients().find_client(&request.client_id).await {
+    let client = match state.clients().find_client(request.client_id()).await {
         Ok(Some(c)) => c,
         Ok(None) => return pending_error_page(&state, PendingError::Gone, &request_id),
         Err(e) => return store_error_page(&state, &e, &request_id),
@@ -78,21 +78,21 @@ pub async fn consent_get(
     };
     // A device authorization shows every scope, however much was approved before
     // (RFC 8628 §5.4: the user must see what the device asks for).
-    let to_approve: Vec<&String> = if request.prompt.consent || pending.row.device.is_some() {
-        request.scopes.iter().collect()
+    let to_approve: Vec<&String> = if request.prompt().consent || pending.row.device.is_some() {
+        request.scopes().iter().collect()
     } else {
         request
-            .scopes
+            .scopes()
             .iter()
             .filter(|s| !approved.contains(*s))
             .collect()
     };
     let shown = if to_approve.is_empty() {
-        request.scopes.iter().collect()
+        request.scopes().iter().collect()
     } else {
         to_approve
     };
-    let already_approved = request.scopes.len().saturating_sub(shown.len());
+    let already_approved = request.scopes().len().saturating_sub(shown.len());
     let username = match state.store().user_get(&session.user_id).await {
         Ok(Some(u)) => u.username,
         Ok(None) => return pending_error_page(&state, PendingError::Gone, &request_id),
@@ -179,11 +179,16 @@ pub async fn consent_post(
         Err(e) => return store_error_page(&state, &e, &request_id),
     }
     let request = pending.row.request;
-    let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
+    let scope = request
+        .scopes()
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
     if !approve {
         audit::consent_decided(
             &request_id,
-            &request.client_id,
+            request.client_id(),
             &session.user_id,
             "deny",
             &scope,
@@ -192,14 +197,14 @@ pub async fn consent_post(
     }
     if let Err(e) = state
         .store()
-        .consent_grant(&session.user_id, &request.client_id, &request.scopes, now)
+        .consent_grant(&session.user_id, request.client_id(), request.scopes(), now)
         .await
     {
         return store_error_page(&state, &e, &request_id);
     }
     audit::consent_decided(
         &request_id,
-        &request.client_id,
+        request.client_id(),
         &session.user_id,
         "approve",
         &scope,
@@ -240,7 +245,12 @@ async fn decide_device(
         Err(e) => return store_error_page(state, &e, request_id),
     }
     let request = pending.row.request;
-    let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
+    let scope = request
+        .scopes()
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
     let decision = if approve {
         DeviceAuthorizationStatus::Approved {
             user_id: session.user_id.clone(),
@@ -273,7 +283,7 @@ async fn decide_device(
     let outcome = if approve { "approve" } else { "deny" };
     audit::device_authorization_decided(
         request_id,
-        &request.client_id,
+        request.client_id(),
         &session.user_id,
         outcome,
         &scope,
@@ -292,7 +302,7 @@ async fn decide_device(
     // has its answer, so a failure here only costs a consent page next time.
     if let Err(error) = state
         .store()
-        .consent_grant(&session.user_id, &request.client_id, &request.scopes, now)
+        .consent_grant(&session.user_id, request.client_id(), request.scopes(), now)
         .await
     {
         tracing::error!(request_id, %error, "remembering the device consent failed");

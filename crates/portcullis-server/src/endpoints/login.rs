@@ -65,7 +65,12 @@ pub async fn login_get(
         Ok(p) => p,
         Err(e) => return pending_error_page(&state, e, &request_id),
     };
-    let username = pending.row.request.login_hint.clone().unwrap_or_default();
+    let username = pending
+        .row
+        .request
+        .login_hint()
+        .unwrap_or_default()
+        .to_owned();
     login_page(&state, &pending, username, None, StatusCode::OK).await
 }
 
@@ -85,7 +90,7 @@ pub async fn login_post(
     if !pending.csrf_matches(form.csrf_token.as_deref()) {
         return pending_error_page(&state, PendingError::Gone, &request_id);
     }
-    let client_id = pending.row.request.client_id.clone();
+    let client_id = pending.row.request.client_id().to_owned();
     let username = form.username.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     if username.is_empty() || password.is_empty() {
@@ -282,7 +287,7 @@ async fn login_page(
 ) -> Response {
     let client_name = match state
         .clients()
-        .find_client(&pending.row.request.client_id)
+        .find_client(pending.row.request.client_id())
         .await
     {
         Ok(Some(c)) => c.client_name.clone().unwrap_or_else(|| c.client_id.clone()),

@@ -136,7 +136,7 @@ async fn accepts_a_public_client_with_pkce() {
             scopes: ["openid", "profile"].map(String::from).into(),
             state: Some("xyz".into()),
             nonce: Some("n".into()),
-            code_challenge: Some(CHALLENGE.into()),
+            code_challenge: Some(CodeChallenge::parse(CHALLENGE).unwrap()),
             resources: vec![
                 "https://api.example".into(),
                 "https://billing.example".into()
