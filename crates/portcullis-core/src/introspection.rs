@@ -179,7 +179,7 @@ const REFRESH_TOKEN_TYPE: &str = "refresh_token";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorization::request::ValidatedAuthorizationRequest;
+    use crate::authorization::request::StoredAuthorizationRequest;
     use crate::grants::fixture::*;
     use crate::tokens::access_token::{AccessTokenGrant, mint};
     use portcullis_proto::token::TokenRequest;
@@ -292,10 +292,10 @@ mod tests {
     #[tokio::test]
     async fn a_live_refresh_token_is_active_for_its_own_client() {
         let f = Fixture::new().await;
-        let request = ValidatedAuthorizationRequest {
+        let request = validated(StoredAuthorizationRequest {
             resources: vec![API.into()],
-            ..web_request()
-        };
+            ..web_stored()
+        });
         let code = f.code(&request).await;
         let issued = f
             .redeem_web(TokenRequest {

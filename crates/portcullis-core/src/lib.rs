@@ -1,13 +1,14 @@
 //! Portcullis protocol logic.
 //!
 //! No HTTP and no SQL: functions take `now` (seconds since the epoch, from a
-//! [`clock::Clock`]) and a [`store::Store`], and return precise reasons on failure
-//! that the server maps to RFC error codes in one place.
+//! [`clock::Clock`]) and a [`store::Store`], and return precise reasons on failure;
+//! [`error_code`] maps each reason to its RFC error code, in one place.
 
 pub mod authorization;
 pub mod client;
 pub mod clock;
 pub mod device;
+pub mod error_code;
 pub mod grants;
 pub mod introspection;
 pub mod keys;

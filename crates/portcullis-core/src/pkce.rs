@@ -8,7 +8,6 @@
 
 use aws_lc_rs::{constant_time, digest};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 
 /// RFC 7636 §4.2 `code_challenge_method`. One variant: `plain` does not exist here,
@@ -49,26 +48,43 @@ impl CodeChallengeMethod {
 }
 
 /// A `code_challenge` that is well formed for [`CodeChallengeMethod::S256`]: 43
-/// base64url characters that decode to exactly 32 bytes (a SHA-256 output).
+/// base64url characters that decode to exactly 32 bytes (a SHA-256 output). Only
+/// [`CodeChallenge::parse`] builds one, so a value of this type was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeChallenge {
     value: String,
 }
 
 impl CodeChallenge {
-    /// The challenge as sent.
-    pub fn as_str(&self) -> &str {
-        &self.value
+    /// RFC 7636 §4.2: checks that `value` is an S256 challenge, as sent at the
+    /// authorization endpoint or as stored with a code. Decoding (not just a character
+    /// check) also refuses non-canonical trailing bits, which would make a challenge
+    /// that no verifier can ever match.
+    ///
+    /// # Errors
+    /// [`PkceReason::MalformedChallenge`].
+    pub fn parse(value: &str) -> Result<Self, PkceReason> {
+        let well_formed = value.len() == S256_CHALLENGE_LEN
+            && URL_SAFE_NO_PAD
+                .decode(value)
+                .is_ok_and(|bytes| bytes.len() == SHA256_LEN);
+        if !well_formed {
+            return Err(PkceReason::MalformedChallenge);
+        }
+        Ok(Self {
+            value: value.to_owned(),
+        })
     }
 
-    /// The challenge as sent, for storage with the code.
-    pub fn into_string(self) -> String {
-        self.value
+    /// The challenge as sent (and as stored).
+    pub fn as_str(&self) -> &str {
+        &self.value
     }
 }
 
 /// Proof that a `code_verifier` hashed to the code's challenge. Only [`verify`]
-/// constructs it.
+/// constructs it; consuming an authorization code issued with a challenge demands it
+/// (`grants::authorization_code`), so a code cannot be redeemed without the check.
 #[derive(Debug)]
 pub struct VerifiedCodeVerifier {
     _proof: (),
@@ -106,23 +122,6 @@ pub enum PkceReason {
     VerifierMismatch,
 }
 
-impl PkceReason {
-    /// RFC 7636 §4.4.1: challenge problems at the authorization endpoint are
-    /// `invalid_request`. Verifier problems at the token endpoint are `invalid_grant`
-    /// (§4.6 for a mismatch; a malformed verifier is a wrong one too, and issue 3 lists
-    /// wrong or missing verifiers as `invalid_grant`).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::PlainMethod
-            | Self::UnsupportedMethod(_)
-            | Self::MissingMethod
-            | Self::MethodWithoutChallenge
-            | Self::MalformedChallenge => ErrorCode::InvalidRequest,
-            Self::MalformedVerifier | Self::VerifierMismatch => ErrorCode::InvalidGrant,
-        }
-    }
-}
-
 /// RFC 7636 §4.3: checks the challenge parameters of an authorization request.
 /// `Ok(None)` when neither is present (whether that is acceptable depends on the
 /// client; see the authorization request rules).
@@ -140,20 +139,8 @@ pub fn parse_challenge(
         };
     };
     match CodeChallengeMethod::parse(method)? {
-        CodeChallengeMethod::S256 => {}
+        CodeChallengeMethod::S256 => CodeChallenge::parse(challenge).map(Some),
     }
-    // Decoding (not just a character check) also refuses non-canonical trailing bits,
-    // which would make a challenge that no verifier can ever match.
-    let well_formed = challenge.len() == S256_CHALLENGE_LEN
-        && URL_SAFE_NO_PAD
-            .decode(challenge)
-            .is_ok_and(|bytes| bytes.len() == SHA256_LEN);
-    if !well_formed {
-        return Err(PkceReason::MalformedChallenge);
-    }
-    Ok(Some(CodeChallenge {
-        value: challenge.to_owned(),
-    }))
 }
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.
@@ -170,12 +157,15 @@ pub fn is_code_verifier(verifier: &str) -> bool {
 ///
 /// # Errors
 /// [`PkceReason::MalformedVerifier`] or [`PkceReason::VerifierMismatch`].
-pub fn verify(challenge: &str, verifier: &str) -> Result<VerifiedCodeVerifier, PkceReason> {
+pub fn verify(
+    challenge: &CodeChallenge,
+    verifier: &str,
+) -> Result<VerifiedCodeVerifier, PkceReason> {
     if !is_code_verifier(verifier) {
         return Err(PkceReason::MalformedVerifier);
     }
     let computed = s256(verifier);
-    constant_time::verify_slices_are_equal(computed.as_bytes(), challenge.as_bytes())
+    constant_time::verify_slices_are_equal(computed.as_bytes(), challenge.as_str().as_bytes())
         .map_err(|_| PkceReason::VerifierMismatch)?;
     Ok(VerifiedCodeVerifier { _proof: () })
 }
@@ -197,9 +187,14 @@ const MAX_VERIFIER_LEN: usize = 128;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_proto::ErrorCode;
 
     const APPENDIX_B_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const APPENDIX_B_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn challenge(value: &str) -> CodeChallenge {
+        CodeChallenge::parse(value).unwrap()
+    }
 
     #[test]
     fn rfc7636_appendix_b() {
@@ -208,7 +203,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(parsed.as_str(), APPENDIX_B_CHALLENGE);
-        assert!(verify(parsed.as_str(), APPENDIX_B_VERIFIER).is_ok());
+        assert!(verify(&parsed, APPENDIX_B_VERIFIER).is_ok());
     }
 
     #[test]
@@ -220,7 +215,7 @@ mod tests {
     fn rejects_plain() {
         let e = parse_challenge(Some(APPENDIX_B_VERIFIER), Some("plain")).unwrap_err();
         assert_eq!(e, PkceReason::PlainMethod);
-        assert_eq!(e.code(), ErrorCode::InvalidRequest);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidRequest);
     }
 
     #[test]
@@ -275,9 +270,9 @@ mod tests {
     #[test]
     fn rejects_a_verifier_that_does_not_match() {
         let other = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl";
-        let e = verify(APPENDIX_B_CHALLENGE, other).unwrap_err();
+        let e = verify(&challenge(APPENDIX_B_CHALLENGE), other).unwrap_err();
         assert_eq!(e, PkceReason::VerifierMismatch);
-        assert_eq!(e.code(), ErrorCode::InvalidGrant);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidGrant);
     }
 
     #[test]
@@ -291,7 +286,7 @@ mod tests {
             "dBjftJeZ4CVPémB92K27uhbUJU1p1r_wW1gFWFOEjX",
         ] {
             assert_eq!(
-                verify(APPENDIX_B_CHALLENGE, bad).unwrap_err(),
+                verify(&challenge(APPENDIX_B_CHALLENGE), bad).unwrap_err(),
                 PkceReason::MalformedVerifier,
                 "{bad}"
             );
@@ -305,6 +300,6 @@ mod tests {
         assert!(!is_code_verifier(&"a".repeat(42)));
         assert!(!is_code_verifier(&"a".repeat(129)));
         let verifier = "A".repeat(128);
-        assert!(verify(&s256(&verifier), &verifier).is_ok());
+        assert!(verify(&challenge(&s256(&verifier)), &verifier).is_ok());
     }
 }

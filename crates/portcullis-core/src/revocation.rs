@@ -179,7 +179,10 @@ mod tests {
             assert!(!active(&f, "web", token, NOW + 2).await);
         }
         let reason = f.refresh_web(&successor, NOW + 3).await.unwrap_err();
-        assert_eq!(reason.code(), portcullis_proto::ErrorCode::InvalidGrant);
+        assert_eq!(
+            portcullis_proto::ErrorCode::from(&reason),
+            portcullis_proto::ErrorCode::InvalidGrant
+        );
     }
 
     #[tokio::test]

@@ -6,7 +6,6 @@ use crate::keys::KeyRing;
 use crate::store::{Store, StoreError};
 use crate::tokens::access_token::{AccessTokenReason, verify};
 use crate::user::User;
-use portcullis_proto::ErrorCode;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
@@ -19,7 +18,8 @@ use std::collections::BTreeSet;
 /// granted for the user's identity, whichever API it also serves (as at other OPs).
 ///
 /// # Errors
-/// A [`UserInfoReason`]; [`UserInfoReason::code`] gives the RFC 6750 §3.1 code.
+/// A [`UserInfoReason`]; `ErrorCode::from` it gives the RFC 6750 §3.1 code
+/// ([`crate::error_code`]).
 pub async fn userinfo(
     ring: &KeyRing,
     store: &dyn Store,
@@ -109,22 +109,6 @@ pub enum UserInfoReason {
     Store(#[from] StoreError),
 }
 
-impl UserInfoReason {
-    /// RFC 6750 §3.1: `invalid_token` (401), `insufficient_scope` (403, with
-    /// `scope="openid"` in the challenge); store failures `temporarily_unavailable` or
-    /// `server_error`.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::Token(_) | Self::Revoked | Self::UnknownUser | Self::UnknownClient => {
-                ErrorCode::InvalidToken
-            }
-            Self::MissingOpenidScope => ErrorCode::InsufficientScope,
-            Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
-            Self::Store(_) => ErrorCode::ServerError,
-        }
-    }
-}
-
 /// The scope a token needs at UserInfo (OIDC Core §5.3).
 pub const REQUIRED_SCOPE: &str = "openid";
 
@@ -136,6 +120,7 @@ mod tests {
     use crate::testing::{MemoryStore, key_ring};
     use crate::tokens::access_token::{AccessTokenGrant, mint};
     use crate::tokens::refresh_token::{RefreshTokenGrant, mint_refresh_token};
+    use portcullis_proto::ErrorCode;
     use serde_json::json;
 
     const ISS: &str = "https://id.example";
@@ -231,7 +216,7 @@ mod tests {
             let (token, _) = token(&ring, scope, SUB);
             let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
             assert!(matches!(e, UserInfoReason::MissingOpenidScope));
-            assert_eq!(e.code(), ErrorCode::InsufficientScope);
+            assert_eq!(ErrorCode::from(&e), ErrorCode::InsufficientScope);
         }
     }
 
@@ -243,7 +228,7 @@ mod tests {
         store.access_token_revoke(&jti, NOW + 900).await.unwrap();
         let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
-        assert_eq!(e.code(), ErrorCode::InvalidToken);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
 
     #[tokio::test]
@@ -274,7 +259,7 @@ mod tests {
         store.refresh_family_revoke("family-1", NOW).await.unwrap();
         let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
-        assert_eq!(e.code(), ErrorCode::InvalidToken);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
 
     #[tokio::test]
@@ -286,7 +271,7 @@ mod tests {
         store.client_delete("app").await.unwrap();
         let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownClient));
-        assert_eq!(e.code(), ErrorCode::InvalidToken);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
 
     #[tokio::test]
@@ -297,7 +282,7 @@ mod tests {
         store.user_delete("alice").await.unwrap();
         let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownUser));
-        assert_eq!(e.code(), ErrorCode::InvalidToken);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
 
     #[tokio::test]
@@ -312,6 +297,6 @@ mod tests {
             e,
             UserInfoReason::Token(AccessTokenReason::Expired)
         ));
-        assert_eq!(e.code(), ErrorCode::InvalidToken);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
 }

@@ -4,11 +4,11 @@
 
 use super::request::{AuthorizeReason, ValidatedAuthorizationRequest};
 use crate::UnixTime;
+use crate::pkce::CodeChallenge;
 use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
 use crate::store::StoreError;
 use crate::tokens::refresh_token::RefreshToken;
 use async_trait::async_trait;
-use portcullis_proto::ErrorCode;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Issues a code for `request`, approved by `user_id` who authenticated at
@@ -29,14 +29,14 @@ pub async fn issue_code(
     let code = generate_secret()?;
     let record = AuthorizationCode {
         code_digest: SecretDigest::of(code.expose_secret()),
-        client_id: request.client_id.clone(),
+        client_id: request.client_id().to_owned(),
         user_id: user_id.to_owned(),
-        redirect_uri: request.redirect_uri.clone(),
-        redirect_uri_sent: request.redirect_uri_sent,
-        code_challenge: request.code_challenge.clone(),
-        scopes: request.scopes.iter().cloned().collect(),
-        resources: request.resources.clone(),
-        nonce: request.nonce.clone(),
+        redirect_uri: request.redirect_uri().to_owned(),
+        redirect_uri_sent: request.redirect_uri_sent(),
+        code_challenge: request.code_challenge().cloned(),
+        scopes: request.scopes().iter().cloned().collect(),
+        resources: request.resources().to_vec(),
+        nonce: request.nonce().map(str::to_owned),
         auth_time,
         created_at: now,
         expires_at: now.saturating_add(ttl),
@@ -60,11 +60,6 @@ pub enum IssueCodeError {
 }
 
 impl IssueCodeError {
-    /// `temporarily_unavailable` when the database is unreachable, else `server_error`.
-    pub fn code(&self) -> ErrorCode {
-        self.reason().code()
-    }
-
     /// The reason to redirect with ([`super::request::RedirectError::new`]).
     pub fn reason(&self) -> AuthorizeReason {
         match self {
@@ -89,7 +84,7 @@ pub struct AuthorizationCode {
     /// request must repeat it (RFC 6749 §4.1.3).
     pub redirect_uri_sent: bool,
     /// RFC 7636 §4.3 `code_challenge` (S256), if the request had one.
-    pub code_challenge: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
     /// Granted scopes, sorted.
     pub scopes: Vec<String>,
     /// Granted resources (RFC 8707), the access token's `aud`.

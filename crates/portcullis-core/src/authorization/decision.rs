@@ -59,13 +59,13 @@ pub fn next_step(
         Some(a) if a.during_this_request => false,
         Some(a) => {
             let too_old = request
-                .max_age
+                .max_age()
                 .is_some_and(|max_age| max_age == 0 || now.saturating_sub(a.auth_time) > max_age);
-            request.prompt.login || too_old
+            request.prompt().login || too_old
         }
     };
     if needs_login {
-        return if request.prompt.none {
+        return if request.prompt().none {
             Err(AuthorizeReason::LoginRequired)
         } else {
             Ok(NextStep::Login)
@@ -74,15 +74,15 @@ pub fn next_step(
     if client.skip_consent {
         return Ok(NextStep::IssueCode);
     }
-    let scopes_to_approve: BTreeSet<String> = if request.prompt.consent {
-        request.scopes.clone()
+    let scopes_to_approve: BTreeSet<String> = if request.prompt().consent {
+        request.scopes().clone()
     } else {
-        request.scopes.difference(approved).cloned().collect()
+        request.scopes().difference(approved).cloned().collect()
     };
-    if scopes_to_approve.is_empty() && !request.prompt.consent {
+    if scopes_to_approve.is_empty() && !request.prompt().consent {
         return Ok(NextStep::IssueCode);
     }
-    if request.prompt.none {
+    if request.prompt().none {
         return Err(AuthorizeReason::ConsentRequired);
     }
     Ok(NextStep::Consent { scopes_to_approve })
@@ -104,7 +104,7 @@ pub fn device_next_step(
     match authentication {
         None => NextStep::Login,
         Some(_) => NextStep::Consent {
-            scopes_to_approve: request.scopes.clone(),
+            scopes_to_approve: request.scopes().clone(),
         },
     }
 }
@@ -112,7 +112,7 @@ pub fn device_next_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorization::request::Prompt;
+    use crate::authorization::request::{Prompt, StoredAuthorizationRequest};
     use crate::client::{ClientRegistration, RecordSource};
 
     const NOW: UnixTime = 1_800_000_000;
@@ -134,7 +134,7 @@ mod tests {
         prompt: Prompt,
         max_age: Option<i64>,
     ) -> ValidatedAuthorizationRequest {
-        ValidatedAuthorizationRequest {
+        ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
             client_id: "app".into(),
             redirect_uri: "https://app.example/cb".into(),
             redirect_uri_sent: true,
@@ -146,7 +146,8 @@ mod tests {
             prompt,
             max_age,
             login_hint: None,
-        }
+        })
+        .unwrap()
     }
 
     fn set(scopes: &[&str]) -> BTreeSet<String> {
@@ -198,7 +199,10 @@ mod tests {
         let r = request(&["openid"], NONE, None);
         let e = next_step(&r, &client(false), None, &set(&[]), NOW).unwrap_err();
         assert_eq!(e, AuthorizeReason::LoginRequired);
-        assert_eq!(e.code(), portcullis_proto::ErrorCode::LoginRequired);
+        assert_eq!(
+            portcullis_proto::ErrorCode::from(&e),
+            portcullis_proto::ErrorCode::LoginRequired
+        );
     }
 
     #[test]
@@ -330,7 +334,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e, AuthorizeReason::ConsentRequired);
-        assert_eq!(e.code(), portcullis_proto::ErrorCode::ConsentRequired);
+        assert_eq!(
+            portcullis_proto::ErrorCode::from(&e),
+            portcullis_proto::ErrorCode::ConsentRequired
+        );
     }
 
     #[test]

@@ -4,17 +4,21 @@
 //! first, and if either is wrong the user sees an error page and is never redirected
 //! (an open redirector otherwise). Every later error is sent to the verified redirect
 //! URI with `state` and `iss` (RFC 9207), built by [`RedirectError::location`].
+//!
+//! What passes is a [`ValidatedAuthorizationRequest`], a type no other code can build.
+//! The pending-request row keeps it in its stored form ([`StoredAuthorizationRequest`]),
+//! which comes back only through [`ValidatedAuthorizationRequest::from_stored`].
 
 pub use super::response::{RedirectError, response_uri, success_location};
+pub use stored::StoredAuthorizationRequest;
 
 use crate::client::Client;
 use crate::client::authentication::ClientDirectory;
 use crate::client::check_resource_uri;
 use crate::client::redirect_uri::{RedirectUriReason, match_redirect_uri};
-use crate::pkce::{PkceReason, parse_challenge};
+use crate::pkce::{CodeChallenge, PkceReason, parse_challenge};
 use crate::scope::parse_scope;
 use crate::store::StoreError;
-use portcullis_proto::ErrorCode;
 use portcullis_proto::authorize::AuthorizationRequest;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
@@ -113,21 +117,8 @@ pub enum ErrorPageReason {
     Store(StoreError),
 }
 
-impl ErrorPageReason {
-    /// `invalid_request`; `temporarily_unavailable` / `server_error` for the store.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MissingClientId | Self::UnknownClient(_) | Self::RedirectUri(_) => {
-                ErrorCode::InvalidRequest
-            }
-            Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
-            Self::Store(_) => ErrorCode::ServerError,
-        }
-    }
-}
-
 /// Why an authorization request failed after its redirect URI was verified: sent to
-/// the client as `error` (from [`AuthorizeReason::code`]) and `error_description`.
+/// the client as `error` (from [`crate::error_code`]) and `error_description`.
 /// Quoted values are bounded with [`echo`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthorizeReason {
@@ -228,38 +219,6 @@ impl AuthorizeReason {
             _ => Self::ServerError,
         }
     }
-
-    /// The RFC 6749 §4.1.2.1 / RFC 8707 §2 / OIDC Core §3.1.2.6 error code.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::Malformed(_)
-            | Self::MissingResponseType
-            | Self::UnsupportedResponseMode(_)
-            | Self::PkceRequired
-            | Self::PkceOrNonceRequired
-            | Self::StateTooLong
-            | Self::NonceTooLong
-            | Self::LoginHintTooLong
-            | Self::UnsupportedPrompt(_)
-            | Self::MalformedPrompt
-            | Self::PromptNoneWithOthers
-            | Self::MalformedMaxAge(_) => ErrorCode::InvalidRequest,
-            Self::Pkce(reason) => reason.code(),
-            Self::RequestObject => ErrorCode::RequestNotSupported,
-            Self::RequestUri => ErrorCode::RequestUriNotSupported,
-            Self::UnsupportedResponseType(_) => ErrorCode::UnsupportedResponseType,
-            Self::GrantNotAllowed => ErrorCode::UnauthorizedClient,
-            Self::MalformedScope(_) | Self::ScopeNotAllowed(_) | Self::MissingScope => {
-                ErrorCode::InvalidScope
-            }
-            Self::MalformedResource(_) | Self::ResourceNotAllowed(_) => ErrorCode::InvalidTarget,
-            Self::LoginRequired => ErrorCode::LoginRequired,
-            Self::ConsentRequired => ErrorCode::ConsentRequired,
-            Self::AccessDenied => ErrorCode::AccessDenied,
-            Self::ServerError => ErrorCode::ServerError,
-            Self::TemporarilyUnavailable => ErrorCode::TemporarilyUnavailable,
-        }
-    }
 }
 
 /// OIDC Core §3.1.2.1 `prompt` values.
@@ -305,36 +264,112 @@ impl Prompt {
     }
 }
 
-/// An authorization request that passed every check. Only [`validate`] builds one
-/// from the wire; the serde impls exist to keep it in the pending-request row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An authorization request that passed every check (CONVENTIONS §4: a proof type).
+///
+/// Only [`validate`] builds one from the wire,
+/// [`crate::device::authorization::pending_request`] from a device authorization
+/// checked at its own endpoint, and [`Self::from_stored`] from its stored form
+/// ([`StoredAuthorizationRequest`], the pending-request row) after checking it again.
+/// The fields are private and it has no `Deserialize`: no other code can make one up.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatedAuthorizationRequest {
-    /// The client.
-    pub client_id: String,
-    /// Where the response goes: the URI the client sent (for a native client's
-    /// loopback URI, with the port it sent), or its only registered URI.
-    pub redirect_uri: String,
-    /// Whether `redirect_uri` was in the request (then the token request must repeat it).
-    pub redirect_uri_sent: bool,
-    /// Requested scopes (⊆ the client's scopes).
-    pub scopes: BTreeSet<String>,
-    /// `state`, returned unchanged.
-    pub state: Option<String>,
-    /// OIDC `nonce`.
-    pub nonce: Option<String>,
-    /// RFC 7636 `code_challenge` (method S256), if sent.
-    pub code_challenge: Option<String>,
-    /// RFC 8707 resources (⊆ the client's audiences), in request order, no duplicates.
-    pub resources: Vec<String>,
-    /// OIDC `prompt`.
-    pub prompt: Prompt,
-    /// OIDC `max_age` in seconds.
-    pub max_age: Option<i64>,
-    /// OIDC `login_hint`, to pre-fill the username.
-    pub login_hint: Option<String>,
+    client_id: String,
+    redirect_uri: String,
+    redirect_uri_sent: bool,
+    scopes: BTreeSet<String>,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<CodeChallenge>,
+    resources: Vec<String>,
+    prompt: Prompt,
+    max_age: Option<i64>,
+    login_hint: Option<String>,
 }
 
 impl ValidatedAuthorizationRequest {
+    /// The request the pending-authorization row keeps while the user decides a device
+    /// authorization (RFC 8628 §3.3), whose client, scopes and resources the device
+    /// authorization endpoint checked. `redirect_uri` is `""` and `redirect_uri_sent`
+    /// `false` (never used: a device request ends on a page, not a redirect); no
+    /// `state`, `nonce` or PKCE challenge; default `prompt`, no `max_age`, no
+    /// `login_hint`.
+    pub(crate) fn for_device_authorization(
+        client_id: String,
+        scopes: BTreeSet<String>,
+        resources: Vec<String>,
+    ) -> Self {
+        Self {
+            client_id,
+            redirect_uri: String::new(),
+            redirect_uri_sent: false,
+            scopes,
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            resources,
+            prompt: Prompt::default(),
+            max_age: None,
+            login_hint: None,
+        }
+    }
+
+    /// The client.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Where the response goes: the URI the client sent (for a native client's
+    /// loopback URI, with the port it sent), or its only registered URI.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Whether `redirect_uri` was in the request (then the token request must repeat
+    /// it, RFC 6749 §4.1.3).
+    pub fn redirect_uri_sent(&self) -> bool {
+        self.redirect_uri_sent
+    }
+
+    /// Requested scopes (⊆ the client's scopes).
+    pub fn scopes(&self) -> &BTreeSet<String> {
+        &self.scopes
+    }
+
+    /// `state`, returned unchanged (at most [`MAX_STATE_BYTES`]).
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+
+    /// OIDC `nonce` (at most [`MAX_NONCE_BYTES`]).
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
+
+    /// RFC 7636 `code_challenge` (method S256), if sent.
+    pub fn code_challenge(&self) -> Option<&CodeChallenge> {
+        self.code_challenge.as_ref()
+    }
+
+    /// RFC 8707 resources (⊆ the client's audiences), in request order, no duplicates.
+    pub fn resources(&self) -> &[String] {
+        &self.resources
+    }
+
+    /// OIDC `prompt`.
+    pub fn prompt(&self) -> Prompt {
+        self.prompt
+    }
+
+    /// OIDC `max_age` in seconds (non-negative).
+    pub fn max_age(&self) -> Option<i64> {
+        self.max_age
+    }
+
+    /// OIDC `login_hint`, to pre-fill the username (at most [`MAX_LOGIN_HINT_CHARS`]).
+    pub fn login_hint(&self) -> Option<&str> {
+        self.login_hint.as_deref()
+    }
+
     /// Whether this is an OpenID Connect request (`openid` requested).
     pub fn is_openid(&self) -> bool {
         self.scopes.contains("openid")
@@ -378,20 +413,8 @@ fn validate_redirectable(
     if let Some(denied) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return Err(AuthorizeReason::ScopeNotAllowed(echo(denied)));
     }
-    if params
-        .state
-        .as_ref()
-        .is_some_and(|s| s.len() > MAX_STATE_BYTES)
-    {
-        return Err(AuthorizeReason::StateTooLong);
-    }
-    if params
-        .nonce
-        .as_ref()
-        .is_some_and(|n| n.len() > MAX_NONCE_BYTES)
-    {
-        return Err(AuthorizeReason::NonceTooLong);
-    }
+    check_state(params.state.as_deref())?;
+    check_nonce(params.nonce.as_deref())?;
     let code_challenge = parse_challenge(
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
@@ -424,13 +447,7 @@ fn validate_redirectable(
         Some(value) => Prompt::parse(value)?,
     };
     let max_age = params.max_age.as_deref().map(parse_max_age).transpose()?;
-    if params
-        .login_hint
-        .as_ref()
-        .is_some_and(|h| h.chars().count() > MAX_LOGIN_HINT_CHARS)
-    {
-        return Err(AuthorizeReason::LoginHintTooLong);
-    }
+    check_login_hint(params.login_hint.as_deref())?;
     Ok(ValidatedAuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -438,7 +455,7 @@ fn validate_redirectable(
         scopes,
         state: params.state,
         nonce: params.nonce,
-        code_challenge: code_challenge.map(|c| c.into_string()),
+        code_challenge,
         resources,
         prompt,
         max_age,
@@ -455,6 +472,30 @@ fn parse_max_age(value: &str) -> Result<i64, AuthorizeReason> {
         .ok_or_else(|| AuthorizeReason::MalformedMaxAge(echo(value)))
 }
 
+/// `state` at most [`MAX_STATE_BYTES`] (it is stored with the request).
+fn check_state(state: Option<&str>) -> Result<(), AuthorizeReason> {
+    if state.is_some_and(|state| state.len() > MAX_STATE_BYTES) {
+        return Err(AuthorizeReason::StateTooLong);
+    }
+    Ok(())
+}
+
+/// `nonce` at most [`MAX_NONCE_BYTES`] (it is stored with the request and the code).
+fn check_nonce(nonce: Option<&str>) -> Result<(), AuthorizeReason> {
+    if nonce.is_some_and(|nonce| nonce.len() > MAX_NONCE_BYTES) {
+        return Err(AuthorizeReason::NonceTooLong);
+    }
+    Ok(())
+}
+
+/// `login_hint` at most [`MAX_LOGIN_HINT_CHARS`] characters.
+fn check_login_hint(hint: Option<&str>) -> Result<(), AuthorizeReason> {
+    if hint.is_some_and(|hint| hint.chars().count() > MAX_LOGIN_HINT_CHARS) {
+        return Err(AuthorizeReason::LoginHintTooLong);
+    }
+    Ok(())
+}
+
 /// Longest `state` kept, in bytes.
 pub const MAX_STATE_BYTES: usize = 2048;
 /// Longest `nonce` kept, in bytes.
@@ -462,5 +503,6 @@ pub const MAX_NONCE_BYTES: usize = 2048;
 /// Longest `login_hint` kept, in characters (the longest username).
 pub const MAX_LOGIN_HINT_CHARS: usize = 255;
 
+mod stored;
 #[cfg(test)]
 mod tests;

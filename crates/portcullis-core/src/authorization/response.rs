@@ -25,15 +25,10 @@ impl RedirectError {
     /// that cannot be honoured, a server failure).
     pub fn new(request: &ValidatedAuthorizationRequest, reason: AuthorizeReason) -> Self {
         Self {
-            redirect_uri: request.redirect_uri.clone(),
-            state: request.state.clone(),
+            redirect_uri: request.redirect_uri().to_owned(),
+            state: request.state().map(str::to_owned),
             reason,
         }
-    }
-
-    /// The `error` code.
-    pub fn code(&self) -> ErrorCode {
-        self.reason.code()
     }
 
     /// `error_description`: what to fix, limited to the characters RFC 6749 §4.1.2.1
@@ -47,7 +42,7 @@ impl RedirectError {
     pub fn location(&self, issuer: &str) -> String {
         let description = self.description();
         let mut params: Vec<(&str, &str)> = vec![
-            ("error", self.code().as_str()),
+            ("error", ErrorCode::from(self).as_str()),
             ("error_description", &description),
         ];
         if let Some(state) = &self.state {
@@ -66,11 +61,11 @@ pub fn success_location(
     issuer: &str,
 ) -> String {
     let mut params: Vec<(&str, &str)> = vec![("code", code)];
-    if let Some(state) = &request.state {
+    if let Some(state) = request.state() {
         params.push(("state", state));
     }
     params.push(("iss", issuer));
-    response_uri(&request.redirect_uri, &params)
+    response_uri(request.redirect_uri(), &params)
 }
 
 /// Adds `params` to the query of `redirect_uri`, form-urlencoded (RFC 6749 Appendix B),
@@ -105,11 +100,11 @@ pub fn response_uri(redirect_uri: &str, params: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorization::request::Prompt;
+    use crate::authorization::request::{Prompt, StoredAuthorizationRequest};
     use std::collections::BTreeSet;
 
     fn request(redirect_uri: &str, state: Option<&str>) -> ValidatedAuthorizationRequest {
-        ValidatedAuthorizationRequest {
+        ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
             client_id: "app".into(),
             redirect_uri: redirect_uri.into(),
             redirect_uri_sent: true,
@@ -121,7 +116,8 @@ mod tests {
             prompt: Prompt::default(),
             max_age: None,
             login_hint: None,
-        }
+        })
+        .unwrap()
     }
 
     #[test]
@@ -183,7 +179,7 @@ mod tests {
             &request("https://app.example/cb", Some("xyz")),
             AuthorizeReason::AccessDenied,
         );
-        assert_eq!(e.code(), ErrorCode::AccessDenied);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::AccessDenied);
         assert_eq!(
             e.location("https://id.example"),
             "https://app.example/cb?error=access_denied&error_description=the+user+denied+the+request&state=xyz&iss=https%3A%2F%2Fid.example"

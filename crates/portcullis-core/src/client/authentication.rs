@@ -50,7 +50,7 @@ pub enum PublicClients {
 ///
 /// # Errors
 /// A [`ClientAuthError`] carrying the claimed client id for the audit log;
-/// [`ClientAuthError::code`] gives the wire code.
+/// `ErrorCode::from` gives the wire code ([`crate::error_code`]).
 pub async fn authenticate(
     directory: &dyn ClientDirectory,
     authorization: Option<&str>,
@@ -102,18 +102,6 @@ pub enum ClientAuthFailure {
 }
 
 impl ClientAuthError {
-    /// `invalid_request` or `invalid_client` ([`ClientAuthReason::error_code`]);
-    /// `temporarily_unavailable` or `server_error` for store failures.
-    pub fn code(&self) -> ErrorCode {
-        match &self.failure {
-            ClientAuthFailure::Rejected(reason) => reason.error_code(),
-            ClientAuthFailure::Store(StoreError::Unavailable(_)) => {
-                ErrorCode::TemporarilyUnavailable
-            }
-            ClientAuthFailure::Store(_) => ErrorCode::ServerError,
-        }
-    }
-
     /// `error_description`: [`ClientAuthReason::description`], or a generic sentence
     /// for server-side failures (their detail goes to the log only).
     pub fn description(&self) -> String {
@@ -178,8 +166,9 @@ pub enum ClientAuthReason {
 
 impl ClientAuthReason {
     /// A short stable code for the audit log (the wire text is the same for several of
-    /// these, so as not to reveal whether a client exists).
-    pub fn code(&self) -> &'static str {
+    /// these, so as not to reveal whether a client exists). Not the wire code, which
+    /// `ErrorCode::from` gives ([`crate::error_code`]).
+    pub fn audit_code(&self) -> &'static str {
         match self {
             Self::MultipleMethods => "multiple_methods",
             Self::ClientIdMismatch => "client_id_mismatch",
@@ -190,16 +179,6 @@ impl ClientAuthReason {
             Self::WrongSecret => "wrong_secret",
             Self::MethodNotRegistered { .. } => "method_not_registered",
             Self::PublicClientRefused => "public_client_refused",
-        }
-    }
-
-    /// The wire code (RFC 6749 §5.2): `invalid_request` for a malformed request,
-    /// `invalid_client` (401) for failed authentication.
-    pub fn error_code(&self) -> ErrorCode {
-        if self.is_malformed_request() {
-            ErrorCode::InvalidRequest
-        } else {
-            ErrorCode::InvalidClient
         }
     }
 
@@ -216,10 +195,7 @@ impl ClientAuthReason {
     /// `true` for malformed requests (`invalid_request`), `false` for failed
     /// authentication (`invalid_client`).
     pub fn is_malformed_request(&self) -> bool {
-        matches!(
-            self,
-            Self::MultipleMethods | Self::ClientIdMismatch | Self::SecretWithoutId
-        )
+        ErrorCode::from(self) == ErrorCode::InvalidRequest
     }
 }
 
@@ -449,7 +425,7 @@ mod tests {
             e.failure,
             ClientAuthFailure::Rejected(ClientAuthReason::PublicClientRefused)
         ));
-        assert_eq!(e.code(), ErrorCode::InvalidClient);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidClient);
         assert_eq!(e.unverified_client_id.as_deref(), Some("spa"));
     }
 
@@ -467,7 +443,7 @@ mod tests {
             e.failure,
             ClientAuthFailure::Rejected(ClientAuthReason::WrongSecret)
         ));
-        assert_eq!(e.code(), ErrorCode::InvalidClient);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidClient);
         assert_eq!(e.unverified_client_id.as_deref(), Some("rs"));
     }
 
@@ -483,7 +459,7 @@ mod tests {
             ClientAuthFailure::Rejected(ClientAuthReason::MethodNotRegistered { .. })
         ));
         assert_eq!(e.description(), "client authentication failed");
-        assert_eq!(e.code(), ErrorCode::InvalidClient);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidClient);
     }
 
     #[tokio::test]
@@ -496,7 +472,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code(), ErrorCode::InvalidRequest);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidRequest);
         let e = auth(None, None, None, PublicClients::Refused)
             .await
             .unwrap_err();
@@ -505,7 +481,7 @@ mod tests {
             ClientAuthFailure::Rejected(ClientAuthReason::Missing)
         ));
         assert_eq!(
-            (e.code(), e.unverified_client_id),
+            (ErrorCode::from(&e), e.unverified_client_id),
             (ErrorCode::InvalidClient, None)
         );
     }

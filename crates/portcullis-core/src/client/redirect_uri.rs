@@ -6,7 +6,6 @@
 //! free one at run time.
 
 use super::Client;
-use portcullis_proto::ErrorCode;
 use url::{Host, Url};
 
 /// Why no redirect URI could be chosen. Never redirect after one of these: the user
@@ -22,13 +21,6 @@ pub enum RedirectUriReason {
     /// The requested URI is not one of the registered ones.
     #[error("the redirect_uri is not registered for this application")]
     NotRegistered,
-}
-
-impl RedirectUriReason {
-    /// Always `invalid_request` (shown on the error page, never redirected).
-    pub fn code(&self) -> ErrorCode {
-        ErrorCode::InvalidRequest
-    }
 }
 
 /// Chooses the redirect URI: `(uri, sent)` where `sent` says whether the request

@@ -10,7 +10,7 @@
 use super::user_code::UserCode;
 use super::{DeviceAuthorization, DeviceAuthorizationStatus};
 use crate::UnixTime;
-use crate::authorization::request::{Prompt, ValidatedAuthorizationRequest};
+use crate::authorization::request::ValidatedAuthorizationRequest;
 use crate::client::Client;
 use crate::client::authentication::{
     ClientAuthFailure, ClientAuthReason, ClientDirectory, PublicClients, authenticate,
@@ -88,7 +88,7 @@ impl std::fmt::Debug for IssuedDeviceAuthorization {
 }
 
 /// Precise reasons a device authorization request failed (CONVENTIONS §2); the wire
-/// code is [`DeviceAuthorizationReason::code`]. Quoted values are bounded with [`echo`].
+/// code is `ErrorCode::from` the reason ([`crate::error_code`]). Quoted values are bounded with [`echo`].
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceAuthorizationReason {
     /// Client authentication failed or was malformed (RFC 8628 §3.1: as at the token
@@ -132,23 +132,6 @@ pub enum DeviceAuthorizationReason {
 }
 
 impl DeviceAuthorizationReason {
-    /// The RFC 8628 §3.2 / RFC 6749 §5.2 / RFC 8707 §2 error code: `invalid_request` or
-    /// `invalid_client` for client authentication, `unauthorized_client`,
-    /// `invalid_scope`, `invalid_target`; `temporarily_unavailable` when the database
-    /// is unreachable, `server_error` for other server-side failures.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::ClientAuth(reason) => reason.error_code(),
-            Self::UnauthorizedClient => ErrorCode::UnauthorizedClient,
-            Self::MissingScope | Self::MalformedScope(_) | Self::ScopeNotAllowed(_) => {
-                ErrorCode::InvalidScope
-            }
-            Self::MalformedResource(_) | Self::ResourceNotAllowed(_) => ErrorCode::InvalidTarget,
-            Self::Store(StoreError::Unavailable(_)) => ErrorCode::TemporarilyUnavailable,
-            Self::UserCodeCollisions | Self::Store(_) | Self::Random(_) => ErrorCode::ServerError,
-        }
-    }
-
     /// Whether the server, not the client, is at fault (store, CSPRNG, user code
     /// space): logged as an error with the detail, answered with a generic description.
     pub fn is_server_side(&self) -> bool {
@@ -172,11 +155,6 @@ pub struct DeviceAuthorizationError {
 }
 
 impl DeviceAuthorizationError {
-    /// The wire error code ([`DeviceAuthorizationReason::code`]).
-    pub fn code(&self) -> ErrorCode {
-        self.reason.code()
-    }
-
     /// `error_description`: says what to fix; generic for server-side failures and for
     /// client authentication (whose detail could tell a caller that a client exists).
     pub fn description(&self) -> String {
@@ -184,7 +162,8 @@ impl DeviceAuthorizationError {
             DeviceAuthorizationReason::ClientAuth(reason) => Some(reason),
             _ => None,
         };
-        crate::grants::token_endpoint::error_description(self.code(), client_auth, &self.reason)
+        let code = ErrorCode::from(&self.reason);
+        crate::grants::token_endpoint::error_description(code, client_auth, &self.reason)
     }
 }
 
@@ -279,23 +258,14 @@ pub async fn record_decision(
 
 /// The request the pending-authorization row keeps while the user logs in and
 /// consents to a device authorization (RFC 8628 §3.3): its client, scopes and
-/// resources. `redirect_uri` is `""` and `redirect_uri_sent` `false` (never used: a
-/// device request ends on a page, not a redirect); no `state`, `nonce` or PKCE
-/// challenge; default `prompt`, no `max_age`, no `login_hint`.
+/// resources (`ValidatedAuthorizationRequest::for_device_authorization`: no redirect
+/// URI, `state`, `nonce` or PKCE challenge).
 pub fn pending_request(authorization: &DeviceAuthorization) -> ValidatedAuthorizationRequest {
-    ValidatedAuthorizationRequest {
-        client_id: authorization.client_id.clone(),
-        redirect_uri: String::new(),
-        redirect_uri_sent: false,
-        scopes: authorization.scopes.clone(),
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        resources: authorization.resources.clone(),
-        prompt: Prompt::default(),
-        max_age: None,
-        login_hint: None,
-    }
+    ValidatedAuthorizationRequest::for_device_authorization(
+        authorization.client_id.clone(),
+        authorization.scopes.clone(),
+        authorization.resources.clone(),
+    )
 }
 
 /// Rules 2–5 of [`device_authorization_request`], once the client is authenticated.
@@ -396,6 +366,7 @@ pub const MAX_USER_CODE_DRAWS: usize = 5;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authorization::request::{Prompt, StoredAuthorizationRequest};
     use crate::grants::fixture::*;
     use portcullis_proto::ErrorCode;
 
@@ -421,7 +392,7 @@ mod tests {
         request: DeviceAuthorizationRequest,
     ) -> (DeviceAuthorizationReason, ErrorCode, String) {
         let error = start(f, authorization, request).await.unwrap_err();
-        let (code, description) = (error.code(), error.description());
+        let (code, description) = (ErrorCode::from(&error), error.description());
         (error.reason, code, description)
     }
 
@@ -513,7 +484,7 @@ mod tests {
         let error = start(&f, None, request("nobody", Some("openid")))
             .await
             .unwrap_err();
-        assert_eq!(error.code(), ErrorCode::InvalidClient);
+        assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidClient);
         assert_eq!(error.unverified_client_id.as_deref(), Some("nobody"));
     }
 
@@ -659,13 +630,16 @@ mod tests {
             reason: DeviceAuthorizationReason::Store(StoreError::Unavailable("down".into())),
             unverified_client_id: None,
         };
-        assert_eq!(unavailable.code(), ErrorCode::TemporarilyUnavailable);
+        assert_eq!(
+            ErrorCode::from(&unavailable),
+            ErrorCode::TemporarilyUnavailable
+        );
         assert!(!unavailable.description().contains("down"));
         let other = DeviceAuthorizationReason::Store(StoreError::Other("boom".into()));
-        assert_eq!(other.code(), ErrorCode::ServerError);
+        assert_eq!(ErrorCode::from(&other), ErrorCode::ServerError);
         assert!(other.is_server_side());
         assert_eq!(
-            DeviceAuthorizationReason::Random(RandomUnavailable).code(),
+            ErrorCode::from(&DeviceAuthorizationReason::Random(RandomUnavailable)),
             ErrorCode::ServerError
         );
     }
@@ -746,7 +720,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             pending_request(&stored),
-            ValidatedAuthorizationRequest {
+            ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
                 client_id: "tv".into(),
                 redirect_uri: String::new(),
                 redirect_uri_sent: false,
@@ -758,7 +732,8 @@ mod tests {
                 prompt: Prompt::default(),
                 max_age: None,
                 login_hint: None,
-            }
+            })
+            .unwrap()
         );
     }
 }

@@ -14,7 +14,7 @@
 //!
 //! [`crate::Store::authorization_code_consume`]: crate::store::AuthorizationCodeStore::authorization_code_consume
 
-use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
@@ -22,10 +22,10 @@ use crate::client::authentication::AuthenticatedClient;
 use crate::pkce::{self, PkceReason, VerifiedCodeVerifier};
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
+use crate::tokens::access_token::IssuedAccessToken;
 use crate::tokens::refresh_token::{
-    RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
+    RefreshToken, RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
 };
-use portcullis_proto::ErrorCode;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenRequest;
 use std::collections::BTreeSet;
@@ -71,14 +71,10 @@ pub enum CodeGrantReason {
     UnknownUser,
 }
 
-impl CodeGrantReason {
-    /// `invalid_request` for a missing `code`; `invalid_grant` for everything else
-    /// (RFC 6749 §5.2, RFC 7636 §4.6).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MissingCode => ErrorCode::InvalidRequest,
-            _ => ErrorCode::InvalidGrant,
-        }
+/// A refusal by this grant's rules, for `?`.
+impl From<CodeGrantReason> for GrantError<CodeGrantReason> {
+    fn from(reason: CodeGrantReason) -> Self {
+        Self::Refused(reason)
     }
 }
 
@@ -102,13 +98,13 @@ impl CodeGrantReason {
 /// `refresh_token_ttl`, first of the family [`family_of_code`]`(code digest)`.
 ///
 /// # Errors
-/// [`CodeGrantReason`] (as [`TokenErrorReason::AuthorizationCode`]), store or key failures.
+/// [`CodeGrantReason`] (as [`GrantError::Refused`]), store, key or CSPRNG failures.
 pub async fn issue(
     endpoint: &TokenEndpoint<'_>,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
     now: UnixTime,
-) -> Result<TokenSuccess, TokenErrorReason> {
+) -> Result<TokenSuccess, GrantError<CodeGrantReason>> {
     let client = authenticated.client();
     let code = request
         .code
@@ -131,8 +127,7 @@ pub async fn issue(
         return Err(CodeGrantReason::WrongClient.into());
     }
     check_redirect_uri(&stored, request.redirect_uri.as_deref())?;
-    let _proof: Option<VerifiedCodeVerifier> =
-        check_pkce(&stored, request.code_verifier.as_deref())?;
+    let pkce = check_pkce(&stored, request.code_verifier.as_deref())?;
     let user = store
         .user_get(&stored.user_id)
         .await?
@@ -168,15 +163,15 @@ pub async fn issue(
     } else {
         None
     };
-    let consumed = store
-        .authorization_code_consume(
-            &digest,
-            now,
-            refresh_token.as_ref().map(|issued| &issued.record),
-            &access.claims.jti,
-            access.claims.exp,
-        )
-        .await?;
+    let consumed = consume(
+        store,
+        &digest,
+        pkce,
+        refresh_token.as_ref().map(|issued| &issued.record),
+        access,
+        now,
+    )
+    .await?;
     if !consumed {
         // Another request redeemed it between our read and now: a replay. Ours wrote
         // nothing; the winner's tokens are revoked.
@@ -190,6 +185,32 @@ pub async fn issue(
         GrantType::AuthorizationCode,
         refresh_token.as_ref().map(|issued| &issued.token),
     ))
+}
+
+/// The commit point: consumes the code, recording the access token's `jti` and `exp`,
+/// and stores the refresh token (if any) in the same transaction
+/// ([`Store::authorization_code_consume`]); `false` if another request consumed it
+/// first. Demands the [`PkceChecked`] proof, so no path can burn a code without having
+/// checked its PKCE binding.
+async fn consume(
+    store: &dyn Store,
+    digest: &SecretDigest,
+    pkce: PkceChecked,
+    refresh_token: Option<&RefreshToken>,
+    access: &IssuedAccessToken,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    // Spent here: the check it proves ran before the code can be burned.
+    let PkceChecked(_verified) = pkce;
+    store
+        .authorization_code_consume(
+            digest,
+            now,
+            refresh_token,
+            &access.claims.jti,
+            access.claims.exp,
+        )
+        .await
 }
 
 /// RFC 6749 §4.1.2: "If an authorization code is used more than once, the
@@ -223,37 +244,44 @@ fn check_redirect_uri(
     }
 }
 
+/// Proof that the token request fits the code's PKCE binding (RFC 7636 §4.6): the
+/// verifier hashed to the code's challenge ([`VerifiedCodeVerifier`]), or the code was
+/// issued without a challenge (a confidential client's OpenID request with a nonce)
+/// and no verifier was sent (`None`). Only [`check_pkce`] builds it; [`consume`]
+/// demands it.
+struct PkceChecked(Option<VerifiedCodeVerifier>);
+
 /// RFC 7636 §4.6: with a challenge, the verifier must hash to it; without one, no
-/// verifier may be sent ([`CodeGrantReason::UnexpectedVerifier`]). `None` when the
-/// code was issued without PKCE (a confidential client's OpenID request with a nonce).
+/// verifier may be sent ([`CodeGrantReason::UnexpectedVerifier`]).
 fn check_pkce(
     stored: &AuthorizationCode,
     verifier: Option<&str>,
-) -> Result<Option<VerifiedCodeVerifier>, CodeGrantReason> {
-    match (stored.code_challenge.as_deref(), verifier) {
+) -> Result<PkceChecked, CodeGrantReason> {
+    match (stored.code_challenge.as_ref(), verifier) {
         (Some(challenge), Some(verifier)) => pkce::verify(challenge, verifier)
-            .map(Some)
+            .map(|verified| PkceChecked(Some(verified)))
             .map_err(CodeGrantReason::Pkce),
         (Some(_), None) => Err(CodeGrantReason::VerifierMissing),
         (None, Some(_)) => Err(CodeGrantReason::UnexpectedVerifier),
-        (None, None) => Ok(None),
+        (None, None) => Ok(PkceChecked(None)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorization::request::ValidatedAuthorizationRequest;
+    use crate::authorization::request::StoredAuthorizationRequest;
     use crate::grants::fixture::*;
-    use crate::grants::token_endpoint::{TokenError, token_request};
+    use crate::pkce::CodeChallenge;
     use crate::tokens::access_token::verify;
     use crate::tokens::id_token::{at_hash, verify_id_token_hint};
+    use portcullis_proto::ErrorCode;
     use portcullis_proto::claims::Audience;
     use serde_json::json;
 
     fn reason(result: Result<TokenSuccess, TokenError>) -> (CodeGrantReason, ErrorCode) {
         let error = result.unwrap_err();
-        let code = error.code();
+        let code = ErrorCode::from(&error);
         match error.reason {
             TokenErrorReason::AuthorizationCode(reason) => (reason, code),
             other => panic!("expected a code grant reason, got {other:?}"),
@@ -269,7 +297,10 @@ mod tests {
         assert_eq!(stored.client_id, "native");
         assert_eq!(stored.user_id, SUB);
         assert_eq!(stored.scopes, ["openid", "profile"]);
-        assert_eq!(stored.code_challenge.as_deref(), Some(CHALLENGE));
+        assert_eq!(
+            stored.code_challenge.as_ref().map(CodeChallenge::as_str),
+            Some(CHALLENGE)
+        );
         assert_eq!(
             (stored.auth_time, stored.created_at, stored.expires_at),
             (NOW - 30, NOW, NOW + TTL)
@@ -342,11 +373,11 @@ mod tests {
     #[tokio::test]
     async fn resources_become_the_audience_and_no_openid_means_no_id_token() {
         let f = Fixture::new().await;
-        let request = ValidatedAuthorizationRequest {
+        let request = validated(StoredAuthorizationRequest {
             scopes: ["read"].map(String::from).into(),
             resources: vec!["https://b.example".into(), "https://api.example".into()],
-            ..native_request()
-        };
+            ..native_stored()
+        });
         let issued = f
             .redeem(exchange(&f.code(&request).await), NOW)
             .await
@@ -657,10 +688,10 @@ mod tests {
     #[tokio::test]
     async fn no_refresh_token_without_the_refresh_token_grant() {
         let f = Fixture::new().await;
-        let request = ValidatedAuthorizationRequest {
+        let request = validated(StoredAuthorizationRequest {
             scopes: ["read"].map(String::from).into(),
-            ..native_request()
-        };
+            ..native_stored()
+        });
         let code = f.code(&request).await;
         let issued = f.redeem(exchange(&code), NOW).await.unwrap();
         assert_eq!(issued.response.refresh_token, None);
@@ -700,11 +731,11 @@ mod tests {
     #[tokio::test]
     async fn a_lost_redemption_race_writes_no_refresh_token() {
         let f = Fixture::new().await;
-        let request = ValidatedAuthorizationRequest {
+        let request = validated(StoredAuthorizationRequest {
             client_id: "cli".into(),
             scopes: ["read"].map(String::from).into(),
-            ..native_request()
-        };
+            ..native_stored()
+        });
         let code = f.code(&request).await;
         let family = family_of_code(&SecretDigest::of(&code));
         f.store.consume_after_next_get("other-node-jti", NOW + 900);

@@ -4,13 +4,12 @@
 //! cache, its secret is checked against a SHA-256 digest, and one ES256 signature
 //! makes the token. No refresh token is issued (§4.4.3).
 
-use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::client::check_resource_uri;
 use crate::scope::{is_oidc_scope, join_scope, parse_scope};
 use crate::tokens::access_token::{AccessTokenGrant, mint};
-use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenResponse;
@@ -39,15 +38,10 @@ pub enum ClientCredentialsReason {
     ResourceNotAllowed(String),
 }
 
-impl ClientCredentialsReason {
-    /// `invalid_scope` (RFC 6749 §5.2) or `invalid_target` (RFC 8707 §2).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MalformedScope(_) | Self::ScopeNotAllowed(_) | Self::UserScope(_) => {
-                ErrorCode::InvalidScope
-            }
-            Self::MalformedResource(_) | Self::ResourceNotAllowed(_) => ErrorCode::InvalidTarget,
-        }
+/// A refusal by this grant's rules, for `?`.
+impl From<ClientCredentialsReason> for GrantError<ClientCredentialsReason> {
+    fn from(reason: ClientCredentialsReason) -> Self {
+        Self::Refused(reason)
     }
 }
 
@@ -66,7 +60,7 @@ pub fn issue(
     scope: Option<&str>,
     resources: &[String],
     now: UnixTime,
-) -> Result<TokenSuccess, TokenErrorReason> {
+) -> Result<TokenSuccess, GrantError<ClientCredentialsReason>> {
     let client = authenticated.client();
     let scopes: BTreeSet<String> = match scope {
         None => client

@@ -29,7 +29,7 @@
 //! [`crate::Store::device_authorization_poll`]: crate::store::DeviceAuthorizationStore::device_authorization_poll
 //! [`crate::Store::device_authorization_consume`]: crate::store::DeviceAuthorizationStore::device_authorization_consume
 
-use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
@@ -38,7 +38,6 @@ use crate::secret::SecretDigest;
 use crate::tokens::refresh_token::{
     RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
 };
-use portcullis_proto::ErrorCode;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenRequest;
 
@@ -82,21 +81,10 @@ pub enum DeviceGrantReason {
     UnknownUser,
 }
 
-impl DeviceGrantReason {
-    /// `invalid_request` for a missing code; `authorization_pending`, `slow_down`,
-    /// `access_denied`, `expired_token` (RFC 8628 §3.5); `invalid_grant` otherwise
-    /// (RFC 6749 §5.2).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MissingDeviceCode => ErrorCode::InvalidRequest,
-            Self::AuthorizationPending => ErrorCode::AuthorizationPending,
-            Self::SlowDown { .. } => ErrorCode::SlowDown,
-            Self::AccessDenied => ErrorCode::AccessDenied,
-            Self::Expired => ErrorCode::ExpiredToken,
-            Self::UnknownDeviceCode | Self::WrongClient | Self::AlreadyUsed | Self::UnknownUser => {
-                ErrorCode::InvalidGrant
-            }
-        }
+/// A refusal by this grant's rules, for `?`.
+impl From<DeviceGrantReason> for GrantError<DeviceGrantReason> {
+    fn from(reason: DeviceGrantReason) -> Self {
+        Self::Refused(reason)
     }
 }
 
@@ -119,14 +107,13 @@ impl DeviceGrantReason {
 /// [`family_of_device_code`]`(device code digest)`.
 ///
 /// # Errors
-/// [`DeviceGrantReason`] (as [`TokenErrorReason::DeviceCode`]); store, key or CSPRNG
-/// failures.
+/// [`DeviceGrantReason`] (as [`GrantError::Refused`]); store, key or CSPRNG failures.
 pub async fn issue(
     endpoint: &TokenEndpoint<'_>,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
     now: UnixTime,
-) -> Result<TokenSuccess, TokenErrorReason> {
+) -> Result<TokenSuccess, GrantError<DeviceGrantReason>> {
     let client = authenticated.client();
     let device_code = request
         .device_code
@@ -241,15 +228,15 @@ mod tests {
     use super::*;
     use crate::device::authorization::IssuedDeviceAuthorization;
     use crate::grants::fixture::*;
-    use crate::grants::token_endpoint::TokenError;
     use crate::tokens::access_token::verify;
     use crate::tokens::id_token::{at_hash, verify_id_token_hint};
+    use portcullis_proto::ErrorCode;
     use portcullis_proto::claims::Audience;
     use secrecy::ExposeSecret;
 
     fn reason(result: Result<TokenSuccess, TokenError>) -> (DeviceGrantReason, ErrorCode) {
         let error = result.unwrap_err();
-        let code = error.code();
+        let code = ErrorCode::from(&error);
         match error.reason {
             TokenErrorReason::DeviceCode(reason) => (reason, code),
             other => panic!("expected a device grant reason, got {other:?}"),
@@ -276,8 +263,7 @@ mod tests {
             client_id: Some("tv".into()),
             ..Default::default()
         };
-        let result =
-            crate::grants::token_endpoint::token_request(&f.endpoint(), None, request, NOW).await;
+        let result = token_request(&f.endpoint(), None, request, NOW).await;
         assert_eq!(
             reason(result),
             (
@@ -310,7 +296,7 @@ mod tests {
             .await
             .unwrap_err();
         // The same wire answer as an unknown code.
-        assert_eq!(error.code(), ErrorCode::InvalidGrant);
+        assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidGrant);
         assert_eq!(error.description(), "the device code is invalid");
         assert!(matches!(
             error.reason,
@@ -334,7 +320,7 @@ mod tests {
             error.reason,
             TokenErrorReason::UnauthorizedClient(DEVICE_GRANT)
         ));
-        assert_eq!(error.code(), ErrorCode::UnauthorizedClient);
+        assert_eq!(ErrorCode::from(&error), ErrorCode::UnauthorizedClient);
     }
 
     #[tokio::test]
@@ -366,7 +352,7 @@ mod tests {
         );
         // One second short of the interval.
         let error = poll(NOW + DEVICE_INTERVAL - 1).await.unwrap_err();
-        assert_eq!(error.code(), ErrorCode::SlowDown);
+        assert_eq!(ErrorCode::from(&error), ErrorCode::SlowDown);
         assert_eq!(
             error.description(),
             "polling too fast: wait at least 10 seconds between requests (the interval grew by 5)"
@@ -565,14 +551,9 @@ mod tests {
             device_code: Some(code_of(&issued).into()),
             ..Default::default()
         };
-        let success = crate::grants::token_endpoint::token_request(
-            &f.endpoint(),
-            Some(&basic("kiosk", SECRET)),
-            poll,
-            NOW,
-        )
-        .await
-        .unwrap();
+        let success = token_request(&f.endpoint(), Some(&basic("kiosk", SECRET)), poll, NOW)
+            .await
+            .unwrap();
         assert!(success.response.refresh_token.is_some());
     }
 
@@ -671,8 +652,6 @@ mod tests {
 
     #[test]
     fn discovery_advertises_the_device_grant() {
-        assert!(
-            crate::grants::token_endpoint::SUPPORTED_GRANT_TYPES.contains(&GrantType::DeviceCode)
-        );
+        assert!(SUPPORTED_GRANT_TYPES.contains(&GrantType::DeviceCode));
     }
 }

@@ -1,10 +1,16 @@
 //! Shared test fixture for the grants, introspection and revocation: a memory store
 //! with clients and a user, a key ring, and helpers that drive the token endpoint.
 
-use super::token_endpoint::{TokenEndpoint, TokenError, TokenSuccess, token_request};
+pub(crate) use super::token_endpoint::{
+    SUPPORTED_GRANT_TYPES, TokenError, TokenErrorReason, token_request,
+};
+
+use super::context::{TokenEndpoint, TokenSuccess};
 use crate::UnixTime;
 use crate::authorization::code::issue_code;
-use crate::authorization::request::{Prompt, ValidatedAuthorizationRequest};
+use crate::authorization::request::{
+    Prompt, StoredAuthorizationRequest, ValidatedAuthorizationRequest,
+};
 use crate::client::authentication::{AuthenticatedClient, PublicClients, authenticate};
 use crate::client::{ClientRegistration, RecordSource};
 use crate::device::DeviceAuthorizationStatus;
@@ -207,12 +213,12 @@ impl Fixture {
 
     /// Logs `cli` in with `scopes` and `resources` and redeems the code at `NOW`.
     pub async fn login_cli(&self, scopes: &[&str], resources: &[&str]) -> TokenSuccess {
-        let request = ValidatedAuthorizationRequest {
+        let request = validated(StoredAuthorizationRequest {
             client_id: "cli".into(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             resources: resources.iter().map(|s| (*s).to_owned()).collect(),
-            ..native_request()
-        };
+            ..native_stored()
+        });
         let code = self.code(&request).await;
         self.redeem(
             TokenRequest {
@@ -368,7 +374,22 @@ pub(crate) fn basic(id: &str, secret: &str) -> String {
 
 /// `native`'s OpenID request with PKCE and a nonce.
 pub(crate) fn native_request() -> ValidatedAuthorizationRequest {
-    ValidatedAuthorizationRequest {
+    validated(native_stored())
+}
+
+/// `web`'s OpenID request without PKCE.
+pub(crate) fn web_request() -> ValidatedAuthorizationRequest {
+    validated(web_stored())
+}
+
+/// A test request, through the one way to make a validated request from values.
+pub(crate) fn validated(stored: StoredAuthorizationRequest) -> ValidatedAuthorizationRequest {
+    ValidatedAuthorizationRequest::from_stored(stored).unwrap()
+}
+
+/// [`native_request`] in its stored form, to vary in tests.
+pub(crate) fn native_stored() -> StoredAuthorizationRequest {
+    StoredAuthorizationRequest {
         client_id: "native".into(),
         redirect_uri: NATIVE_CB.into(),
         redirect_uri_sent: true,
@@ -383,15 +404,15 @@ pub(crate) fn native_request() -> ValidatedAuthorizationRequest {
     }
 }
 
-/// `web`'s OpenID request without PKCE.
-pub(crate) fn web_request() -> ValidatedAuthorizationRequest {
-    ValidatedAuthorizationRequest {
+/// [`web_request`] in its stored form, to vary in tests.
+pub(crate) fn web_stored() -> StoredAuthorizationRequest {
+    StoredAuthorizationRequest {
         client_id: "web".into(),
         redirect_uri: WEB_CB.into(),
         redirect_uri_sent: false,
         scopes: ["openid", "email"].map(String::from).into(),
         code_challenge: None,
-        ..native_request()
+        ..native_stored()
     }
 }
 

@@ -24,7 +24,7 @@
 //!
 //! [`Store::refresh_token_rotate`]: crate::store::RefreshTokenStore::refresh_token_rotate
 
-use super::token_endpoint::{TokenEndpoint, TokenErrorReason, TokenSuccess};
+use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
@@ -33,7 +33,6 @@ use crate::scope::parse_scope;
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
 use crate::tokens::refresh_token::{RefreshToken, RefreshTokenGrant, mint_refresh_token};
-use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenRequest;
@@ -87,23 +86,10 @@ pub enum RefreshGrantReason {
     UnknownUser,
 }
 
-impl RefreshGrantReason {
-    /// `invalid_request` for a missing token, `invalid_scope` for scope problems,
-    /// `invalid_target` for resource problems (RFC 8707 §2), `invalid_grant` for
-    /// everything else (RFC 6749 §5.2).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::MissingRefreshToken => ErrorCode::InvalidRequest,
-            Self::MalformedScope(_) | Self::ScopeNotGranted(_) => ErrorCode::InvalidScope,
-            Self::MalformedResource(_) | Self::ResourceNotGranted(_) => ErrorCode::InvalidTarget,
-            Self::UnknownToken
-            | Self::WrongClient
-            | Self::Revoked
-            | Self::ReplayWithinGrace
-            | Self::ReuseDetected
-            | Self::Expired
-            | Self::UnknownUser => ErrorCode::InvalidGrant,
-        }
+/// A refusal by this grant's rules, for `?`.
+impl From<RefreshGrantReason> for GrantError<RefreshGrantReason> {
+    fn from(reason: RefreshGrantReason) -> Self {
+        Self::Refused(reason)
     }
 }
 
@@ -127,14 +113,14 @@ impl RefreshGrantReason {
 /// it is used at least once per `refresh_token_ttl`).
 ///
 /// # Errors
-/// [`RefreshGrantReason`] (as [`TokenErrorReason::RefreshToken`]); store, key or
-/// CSPRNG failures.
+/// [`RefreshGrantReason`] (as [`GrantError::Refused`]); store, key or CSPRNG
+/// failures.
 pub async fn issue(
     endpoint: &TokenEndpoint<'_>,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
     now: UnixTime,
-) -> Result<TokenSuccess, TokenErrorReason> {
+) -> Result<TokenSuccess, GrantError<RefreshGrantReason>> {
     let client = authenticated.client();
     let presented = request
         .refresh_token

@@ -1,22 +1,27 @@
 //! RFC 6749 §3.2 token endpoint: one entry point that authenticates the client and
-//! dispatches on `grant_type`. The server calls [`token_request`] and maps the
-//! [`TokenError`] to the wire with [`TokenError::code`] (RFC 6749 §5.2).
+//! dispatches on `grant_type`. The grants know nothing of it: each returns its own
+//! reason ([`GrantError`]), and this module alone maps them to [`TokenErrorReason`]. The server calls [`token_request`] and maps the
+//! [`TokenError`] to the wire with `ErrorCode::from` ([`crate::error_code`], RFC 6749
+//! §5.2).
+
+pub use super::context::{TokenEndpoint, TokenSuccess};
 
 use super::authorization_code::{self, CodeGrantReason};
 use super::client_credentials::{self, ClientCredentialsReason};
+use super::context::GrantError;
 use super::device_code::{self, DeviceGrantReason};
 use super::refresh_token::{self, RefreshGrantReason};
 use crate::UnixTime;
 use crate::client::authentication::{
-    ClientAuthFailure, ClientAuthReason, ClientDirectory, PublicClients, authenticate,
+    ClientAuthFailure, ClientAuthReason, PublicClients, authenticate,
 };
-use crate::keys::{KeyRing, KeyRingError};
+use crate::keys::KeyRingError;
 use crate::secret::RandomUnavailable;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
-use portcullis_proto::token::{TokenRequest, TokenResponse};
+use portcullis_proto::token::TokenRequest;
 
 /// Grant types the token endpoint implements; discovery advertises exactly these
 /// (RFC 8414 §2 `grant_types_supported`).
@@ -27,47 +32,8 @@ pub const SUPPORTED_GRANT_TYPES: &[GrantType] = &[
     GrantType::DeviceCode,
 ];
 
-/// What the token endpoint needs besides the request.
-pub struct TokenEndpoint<'a> {
-    /// The issuer identifier (`iss`).
-    pub issuer: &'a str,
-    /// Access token lifetime in seconds.
-    pub access_token_ttl: i64,
-    /// id_token lifetime in seconds (OIDC Core §2 `exp`).
-    pub id_token_ttl: i64,
-    /// Refresh token lifetime in seconds (RFC 6749 §6); each rotation starts a fresh
-    /// one for the successor.
-    pub refresh_token_ttl: i64,
-    /// Seconds after a refresh token's rotation during which presenting it again is
-    /// refused without revoking its family (RFC 9700 §4.14.2 reuse detection, relaxed
-    /// for clients that race themselves); 0: every replay revokes.
-    pub refresh_token_reuse_grace: i64,
-    /// Current signing keys.
-    pub keys: &'a KeyRing,
-    /// Where clients are looked up (the server's bounded cache).
-    pub clients: &'a dyn ClientDirectory,
-    /// Authorization codes, device authorizations, refresh tokens, users and the
-    /// revocation list (client credentials never touches it).
-    pub store: &'a dyn Store,
-}
-
-/// A successful token request: the response body and what the audit log records.
-#[derive(Debug)]
-pub struct TokenSuccess {
-    /// RFC 6749 §5.1 body.
-    pub response: TokenResponse,
-    /// The authenticated client.
-    pub client_id: String,
-    /// `sub` of the access token.
-    pub subject: String,
-    /// The grant used.
-    pub grant_type: GrantType,
-    /// `jti` of the access token.
-    pub jti: String,
-}
-
 /// Precise reasons a token request failed (CONVENTIONS §2: inside, precise; on the
-/// wire, the RFC code from [`TokenError::code`]).
+/// wire, the RFC code from [`crate::error_code`]).
 #[derive(Debug, thiserror::Error)]
 pub enum TokenErrorReason {
     /// No `grant_type` parameter.
@@ -110,6 +76,22 @@ pub enum TokenErrorReason {
     Random(#[from] RandomUnavailable),
 }
 
+/// A grant's failure as a token endpoint reason: its own reason under the grant's
+/// variant, server-side failures as they are. The one place the grants' errors meet.
+impl<R> From<GrantError<R>> for TokenErrorReason
+where
+    TokenErrorReason: From<R>,
+{
+    fn from(error: GrantError<R>) -> Self {
+        match error {
+            GrantError::Refused(reason) => reason.into(),
+            GrantError::Store(error) => Self::Store(error),
+            GrantError::Keys(error) => Self::Keys(error),
+            GrantError::Random(error) => Self::Random(error),
+        }
+    }
+}
+
 impl TokenErrorReason {
     /// Whether the server, not the client, is at fault (store, keys, CSPRNG): logged as
     /// an error with the detail, answered with a generic description.
@@ -130,28 +112,6 @@ pub struct TokenError {
 }
 
 impl TokenError {
-    /// The RFC 6749 §5.2 / RFC 8707 §2 / RFC 8628 §3.5 error code.
-    pub fn code(&self) -> ErrorCode {
-        match &self.reason {
-            TokenErrorReason::MissingGrantType => ErrorCode::InvalidRequest,
-            TokenErrorReason::PasswordGrant | TokenErrorReason::UnsupportedGrantType(_) => {
-                ErrorCode::UnsupportedGrantType
-            }
-            TokenErrorReason::ClientAuth(r) => r.error_code(),
-            TokenErrorReason::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
-            TokenErrorReason::ClientCredentials(r) => r.code(),
-            TokenErrorReason::AuthorizationCode(r) => r.code(),
-            TokenErrorReason::RefreshToken(r) => r.code(),
-            TokenErrorReason::DeviceCode(r) => r.code(),
-            TokenErrorReason::Store(StoreError::Unavailable(_)) => {
-                ErrorCode::TemporarilyUnavailable
-            }
-            TokenErrorReason::Store(_)
-            | TokenErrorReason::Keys(_)
-            | TokenErrorReason::Random(_) => ErrorCode::ServerError,
-        }
-    }
-
     /// `error_description`: says what to fix; generic for server-side failures and for
     /// a client that authenticated with a method that does not fit its registration
     /// (the detail would tell a caller that the client exists), whose detail goes to
@@ -161,7 +121,7 @@ impl TokenError {
             TokenErrorReason::ClientAuth(reason) => Some(reason),
             _ => None,
         };
-        error_description(self.code(), client_auth, &self.reason)
+        error_description(ErrorCode::from(&self.reason), client_auth, &self.reason)
     }
 }
 
@@ -190,7 +150,7 @@ pub(crate) fn error_description(
 /// header value, if any.
 ///
 /// # Errors
-/// A [`TokenError`]; see [`TokenErrorReason`] for each case and [`TokenError::code`]
+/// A [`TokenError`]; see [`TokenErrorReason`] for each case and [`crate::error_code`]
 /// for the wire code.
 pub async fn token_request(
     endpoint: &TokenEndpoint<'_>,
@@ -240,18 +200,23 @@ pub async fn token_request(
         ));
     }
     let result = match grant_type {
-        GrantType::AuthorizationCode => {
-            authorization_code::issue(endpoint, &client, &request, now).await
-        }
+        GrantType::AuthorizationCode => authorization_code::issue(endpoint, &client, &request, now)
+            .await
+            .map_err(TokenErrorReason::from),
         GrantType::ClientCredentials => client_credentials::issue(
             endpoint,
             &client,
             request.scope.as_deref(),
             &request.resource,
             now,
-        ),
-        GrantType::RefreshToken => refresh_token::issue(endpoint, &client, &request, now).await,
-        GrantType::DeviceCode => device_code::issue(endpoint, &client, &request, now).await,
+        )
+        .map_err(TokenErrorReason::from),
+        GrantType::RefreshToken => refresh_token::issue(endpoint, &client, &request, now)
+            .await
+            .map_err(TokenErrorReason::from),
+        GrantType::DeviceCode => device_code::issue(endpoint, &client, &request, now)
+            .await
+            .map_err(TokenErrorReason::from),
     };
     result.map_err(|reason| fail(reason, claimed))
 }

@@ -2,7 +2,7 @@
 //! code) share when they sign tokens: the access token's `aud` and extra claims, the
 //! id_token for `openid`, and the token response.
 
-use super::token_endpoint::{TokenEndpoint, TokenSuccess};
+use super::context::{TokenEndpoint, TokenSuccess};
 use crate::UnixTime;
 use crate::client::Client;
 use crate::keys::KeyRingError;

@@ -6,7 +6,6 @@ use crate::UnixTime;
 use crate::keys::{KeyRing, KeyRingError, SigningAlgorithm};
 use crate::store::StoreError;
 use async_trait::async_trait;
-use portcullis_proto::ErrorCode;
 use portcullis_proto::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use serde_json::{Map, Value};
 use uuid::{NoContext, Timestamp, Uuid};
@@ -79,13 +78,6 @@ pub enum AccessTokenReason {
     Expired,
 }
 
-impl AccessTokenReason {
-    /// Always `invalid_token` (401 with `WWW-Authenticate: Bearer`, RFC 6750 §3.1).
-    pub fn code(&self) -> ErrorCode {
-        ErrorCode::InvalidToken
-    }
-}
-
 /// RFC 9068 §4: verifies an access token that this server issued: `typ: at+jwt`,
 /// `alg` ES256 or RS256 matching the key that `kid` names in our published JWK Set,
 /// the signature, `iss` exactly `issuer`, and `exp > now` with no leeway (we issued it
@@ -125,6 +117,7 @@ mod tests {
     use super::*;
     use crate::testing::key_ring;
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use portcullis_proto::ErrorCode;
     use serde_json::json;
 
     const ISS: &str = "https://id.example";
@@ -172,7 +165,7 @@ mod tests {
         for now in [NOW + 900, NOW + 901] {
             let e = verify(&ring, ISS, &issued.token, now).unwrap_err();
             assert_eq!(e, AccessTokenReason::Expired);
-            assert_eq!(e.code(), ErrorCode::InvalidToken);
+            assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
         }
     }
 

@@ -9,7 +9,6 @@ use crate::user::User;
 use crate::userinfo::user_claims;
 use aws_lc_rs::digest;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use portcullis_proto::ErrorCode;
 use portcullis_proto::claims::{ID_TOKEN_TYP, IdTokenClaims};
 use std::collections::BTreeSet;
 
@@ -83,14 +82,6 @@ pub enum IdTokenHintReason {
     WrongIssuer,
 }
 
-impl IdTokenHintReason {
-    /// `invalid_request` (RP-Initiated Logout §2 leaves the response to the OP; the
-    /// server shows its signed-out page rather than redirecting).
-    pub fn code(&self) -> ErrorCode {
-        ErrorCode::InvalidRequest
-    }
-}
-
 /// RP-Initiated Logout 1.0 §2: checks an `id_token_hint`: signed by one of our
 /// published keys, `typ: JWT`, and `iss` is us. Expiry is not checked: §2 says the OP
 /// should accept a hint whose `exp` has passed (a user often logs out long after
@@ -116,6 +107,7 @@ mod tests {
     use crate::client::{ClientRegistration, RecordSource};
     use crate::testing::key_ring;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+    use portcullis_proto::ErrorCode;
     use serde_json::{Map, Value, json};
 
     const ISS: &str = "https://id.example";
@@ -258,7 +250,7 @@ mod tests {
         let token = mint(&ring, &client(None), &scopes(&["openid"]));
         let e = verify_id_token_hint(&ring, "https://other.example", &token).unwrap_err();
         assert_eq!(e, IdTokenHintReason::WrongIssuer);
-        assert_eq!(e.code(), ErrorCode::InvalidRequest);
+        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidRequest);
     }
 
     #[test]

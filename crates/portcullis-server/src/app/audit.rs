@@ -9,6 +9,7 @@ use portcullis_core::device::authorization::{
 };
 use portcullis_core::grants::device_code::DeviceGrantReason;
 use portcullis_core::grants::token_endpoint::{TokenError, TokenErrorReason, TokenSuccess};
+use portcullis_proto::ErrorCode;
 
 /// Log target for audit events.
 pub const TARGET: &str = "audit";
@@ -35,7 +36,7 @@ pub fn token_outcome(request_id: &str, outcome: &Result<TokenSuccess, TokenError
     let client_id = error.unverified_client_id.as_deref();
     match &error.reason {
         TokenErrorReason::ClientAuth(reason) => {
-            client_authentication_failed(request_id, client_id, reason.code());
+            client_authentication_failed(request_id, client_id, reason.audit_code());
         }
         reason if reason.is_server_side() => {}
         TokenErrorReason::DeviceCode(DeviceGrantReason::AuthorizationPending) => {
@@ -45,7 +46,7 @@ pub fn token_outcome(request_id: &str, outcome: &Result<TokenSuccess, TokenError
         reason => token_refused(
             request_id,
             client_id,
-            error.code().as_str(),
+            ErrorCode::from(error).as_str(),
             &reason.to_string(),
         ),
     }
@@ -180,13 +181,13 @@ pub fn device_authorization_outcome(
     let client_id = error.unverified_client_id.as_deref();
     match &error.reason {
         DeviceAuthorizationReason::ClientAuth(reason) => {
-            client_authentication_failed(request_id, client_id, reason.code());
+            client_authentication_failed(request_id, client_id, reason.audit_code());
         }
         reason if reason.is_server_side() => {}
         reason => device_authorization_refused(
             request_id,
             client_id,
-            error.code().as_str(),
+            ErrorCode::from(error).as_str(),
             &reason.to_string(),
         ),
     }

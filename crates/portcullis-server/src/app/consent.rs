@@ -69,7 +69,7 @@ pub async fn prompt(
     let (pending, session) = signed_in(state, browser, pending).await?;
     let refused = |e: PageError| Interaction::Refused(e);
     let request = &pending.row.request;
-    let client = match state.clients().find_client(&request.client_id).await {
+    let client = match state.clients().find_client(&request.client_id()).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(refused(PageError::Expired)),
         Err(e) => return Err(refused(e.into())),
@@ -81,18 +81,18 @@ pub async fn prompt(
         .map_err(|e| refused(e.into()))?;
     // A device authorization shows every scope, however much was approved before
     // (RFC 8628 §5.4: the user must see what the device asks for).
-    let every = request.prompt.consent || pending.row.device.is_some();
+    let every = request.prompt().consent || pending.row.device.is_some();
     let to_approve: Vec<&String> = request
-        .scopes
+        .scopes()
         .iter()
         .filter(|s| every || !approved.contains(*s))
         .collect();
     let shown = if to_approve.is_empty() {
-        request.scopes.iter().collect()
+        request.scopes().iter().collect()
     } else {
         to_approve
     };
-    let already_approved = request.scopes.len().saturating_sub(shown.len());
+    let already_approved = request.scopes().len().saturating_sub(shown.len());
     let username = match state.store().user_get(&session.user_id).await {
         Ok(Some(u)) => u.username,
         Ok(None) => return Err(refused(PageError::Expired)),
@@ -190,21 +190,26 @@ impl Decision<'_> {
             Err(e) => return Interaction::Refused(e.into()).into(),
         }
         let request = pending.row.request;
-        let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
+        let scope = request
+            .scopes()
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
         let user_id = &session.user_id;
         if !approve {
-            audit::consent_decided(request_id, &request.client_id, user_id, "deny", &scope);
+            audit::consent_decided(request_id, &request.client_id(), user_id, "deny", &scope);
             let reason = AuthorizeReason::AccessDenied;
             return redirect_error(state, &request, reason, Vec::new()).into();
         }
         if let Err(e) = state
             .store()
-            .consent_grant(user_id, &request.client_id, &request.scopes, now)
+            .consent_grant(user_id, &request.client_id(), &request.scopes(), now)
             .await
         {
             return Interaction::Refused(e.into()).into();
         }
-        audit::consent_decided(request_id, &request.client_id, user_id, "approve", &scope);
+        audit::consent_decided(request_id, &request.client_id(), user_id, "approve", &scope);
         let auth_time = pending.row.auth_time.unwrap_or(session.auth_time);
         issue_and_redirect(state, request_id, &request, user_id, auth_time).await
     }
@@ -229,7 +234,12 @@ impl Decision<'_> {
             Err(e) => return Interaction::Refused(e.into()).into(),
         }
         let request = pending.row.request;
-        let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
+        let scope = request
+            .scopes()
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
         let decision = if approve {
             DeviceAuthorizationStatus::Approved {
                 user_id: session.user_id.clone(),
@@ -248,7 +258,7 @@ impl Decision<'_> {
         let user_id = &session.user_id;
         audit::device_authorization_decided(
             request_id,
-            &request.client_id,
+            &request.client_id(),
             user_id,
             outcome,
             &scope,
@@ -260,7 +270,7 @@ impl Decision<'_> {
         // already has its answer, so a failure here only costs a consent page next time.
         let mut incidents = Vec::new();
         if let Err(e) = store
-            .consent_grant(user_id, &request.client_id, &request.scopes, now)
+            .consent_grant(user_id, &request.client_id(), &request.scopes(), now)
             .await
         {
             incidents.push(Incident::error("remembering the device consent failed", &e));

@@ -127,14 +127,16 @@ mod tests {
     use portcullis_core::authorization::pending::{
         PendingAuthorization, PendingAuthorizationStore,
     };
-    use portcullis_core::authorization::request::{Prompt, ValidatedAuthorizationRequest};
+    use portcullis_core::authorization::request::{
+        Prompt, StoredAuthorizationRequest, ValidatedAuthorizationRequest,
+    };
     use portcullis_core::secret::SecretDigest;
     use portcullis_core::testing::MemoryStore;
 
     fn pending(n: u32, expires_at: i64) -> PendingAuthorization {
         PendingAuthorization {
             id_digest: SecretDigest::of(&format!("pending-{n}")),
-            request: ValidatedAuthorizationRequest {
+            request: ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
                 client_id: "c".into(),
                 redirect_uri: "https://c.example/cb".into(),
                 redirect_uri_sent: true,
@@ -146,7 +148,8 @@ mod tests {
                 prompt: Prompt::default(),
                 max_age: None,
                 login_hint: None,
-            },
+            })
+            .unwrap(),
             browser_digest: SecretDigest::of("browser"),
             csrf_token: "csrf".into(),
             user_id: None,

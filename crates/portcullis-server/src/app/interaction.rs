@@ -216,8 +216,13 @@ pub async fn issue_and_redirect(
     let store = state.store().as_ref();
     match issue_code(store, request, user_id, auth_time, ttl, now).await {
         Ok(code) => {
-            let scope = request.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
-            audit::authorization_code_issued(request_id, &request.client_id, user_id, &scope);
+            let scope = request
+                .scopes()
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
+            audit::authorization_code_issued(request_id, &request.client_id(), user_id, &scope);
             let location = success_location(request, code.expose_secret(), &state.config().issuer);
             Interaction::Client {
                 location,
@@ -243,8 +248,8 @@ pub fn redirect_error(
     cookies: Vec<SetCookie>,
 ) -> Interaction {
     let error = RedirectError {
-        redirect_uri: request.redirect_uri.clone(),
-        state: request.state.clone(),
+        redirect_uri: request.redirect_uri().to_owned(),
+        state: request.state().map(str::to_owned),
         reason,
     };
     Interaction::Client {
@@ -330,7 +335,7 @@ impl Pending {
     pub fn form_target(&self) -> Option<&str> {
         match self.row.device {
             Some(_) => None,
-            None => Some(&self.row.request.redirect_uri),
+            None => Some(&self.row.request.redirect_uri()),
         }
     }
 

@@ -79,7 +79,7 @@ pub async fn prompt(
 ) -> Result<LoginPrompt, PageError> {
     let client = state
         .clients()
-        .find_client(&pending.row.request.client_id)
+        .find_client(&pending.row.request.client_id())
         .await?
         .ok_or(PageError::ClientUnregistered)?;
     Ok(LoginPrompt {
@@ -110,7 +110,7 @@ pub async fn sign_in(
         Ok(p) => p,
         Err(e) => return SignIn::Refused(e).into(),
     };
-    let client_id = pending.row.request.client_id.clone();
+    let client_id = pending.row.request.client_id().to_owned();
     let SignInAttempt {
         username,
         password,
@@ -282,7 +282,7 @@ impl Signed<'_> {
             Ok(false) => return refused(PageError::Expired),
             Err(e) => return refused(e.into()),
         }
-        let client_id = &pending.row.request.client_id;
+        let client_id = &pending.row.request.client_id();
         audit::login_succeeded(request_id, client_id, &user.user_id);
         let client = match state.clients().find_client(client_id).await {
             Ok(Some(c)) => c,

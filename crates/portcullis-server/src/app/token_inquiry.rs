@@ -129,7 +129,7 @@ async fn caller(
     result.map_err(|error| {
         if let ClientAuthFailure::Rejected(reason) = &error.failure {
             let client_id = error.unverified_client_id.as_deref();
-            audit::client_authentication_failed(request_id, client_id, reason.code());
+            audit::client_authentication_failed(request_id, client_id, reason.audit_code());
         }
         InquiryFailure::ClientAuth(error)
     })

@@ -31,7 +31,7 @@ pub async fn userinfo(
     .await;
     if let Err(reason) = &result {
         let logged = !matches!(
-            reason.code(),
+            ErrorCode::from(reason),
             ErrorCode::InsufficientScope
                 | ErrorCode::ServerError
                 | ErrorCode::TemporarilyUnavailable

@@ -205,7 +205,7 @@ impl OAuthError {
 /// [`Fault`].
 impl From<&TokenError> for OAuthError {
     fn from(error: &TokenError) -> Self {
-        let wire = Self::new(error.code(), error.description());
+        let wire = Self::new(ErrorCode::from(error), error.description());
         if error.reason.is_server_side() {
             let context = "token request failed on the server side";
             return wire.with_fault(Fault::error(context, &error.reason));
@@ -218,7 +218,7 @@ impl From<&TokenError> for OAuthError {
 /// endpoint does (RFC 6749 §5.2), through the same mapping.
 impl From<&DeviceAuthorizationError> for OAuthError {
     fn from(error: &DeviceAuthorizationError) -> Self {
-        let wire = Self::new(error.code(), error.description());
+        let wire = Self::new(ErrorCode::from(error), error.description());
         if error.reason.is_server_side() {
             let context = "device authorization failed on the server side";
             return wire.with_fault(Fault::error(context, &error.reason));
@@ -248,7 +248,9 @@ impl From<&ClientAuthError> for OAuthError {
     fn from(error: &ClientAuthError) -> Self {
         match &error.failure {
             ClientAuthFailure::Store(store) => Self::store_failure(store),
-            ClientAuthFailure::Rejected(_) => Self::new(error.code(), error.description()),
+            ClientAuthFailure::Rejected(_) => {
+                Self::new(ErrorCode::from(error), error.description())
+            }
         }
     }
 }
@@ -275,7 +277,7 @@ impl From<&InquiryFailure> for OAuthError {
 /// refusal says no more than needed to an unauthenticated caller.
 impl From<&UserInfoReason> for OAuthError {
     fn from(reason: &UserInfoReason) -> Self {
-        let code = reason.code();
+        let code = ErrorCode::from(reason);
         match code {
             ErrorCode::InsufficientScope => {
                 let mut error = Self::new(code, reason.to_string());

@@ -6,6 +6,7 @@ use crate::codec::{digest_bytes, digest_from, from_json, to_json};
 use crate::error::classify;
 use crate::store::{WriteConnection, sql_store_impl};
 use portcullis_core::authorization::code::{AuthorizationCode, AuthorizationCodeStore};
+use portcullis_core::pkce::CodeChallenge;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::tokens::access_token::RevokedAccessTokenStore;
 use portcullis_core::tokens::refresh_token::RefreshToken;
@@ -43,7 +44,7 @@ impl AuthorizationCodeRecord {
             user_id: code.user_id.clone(),
             redirect_uri: code.redirect_uri.clone(),
             redirect_uri_sent: code.redirect_uri_sent,
-            code_challenge: code.code_challenge.clone(),
+            code_challenge: code.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
             scopes: to_json("authorization_codes.scopes", &code.scopes)?,
             resources: to_json("authorization_codes.resources", &code.resources)?,
             nonce: code.nonce.clone(),
@@ -69,7 +70,14 @@ impl AuthorizationCodeRecord {
             user_id: self.user_id,
             redirect_uri: self.redirect_uri,
             redirect_uri_sent: self.redirect_uri_sent,
-            code_challenge: self.code_challenge,
+            code_challenge: self
+                .code_challenge
+                .as_deref()
+                .map(CodeChallenge::parse)
+                .transpose()
+                .map_err(|e| {
+                    StoreError::Corrupt(format!("authorization_codes.code_challenge: {e}"))
+                })?,
             nonce: self.nonce,
             auth_time: self.auth_time,
             created_at: self.created_at,

@@ -7,6 +7,9 @@ use crate::store::sql_store_impl;
 use portcullis_core::authorization::pending::{
     PendingAuthorization, PendingAuthorizationStore, PendingDevice,
 };
+use portcullis_core::authorization::request::{
+    StoredAuthorizationRequest, ValidatedAuthorizationRequest,
+};
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::{StoreError, UnixTime};
 
@@ -54,7 +57,10 @@ impl PendingAuthorizationRecord {
     pub fn encode(pending: &PendingAuthorization) -> Result<Self, StoreError> {
         Ok(Self {
             id_digest: digest_bytes(&pending.id_digest),
-            request: to_json("pending_authorizations.request", &pending.request)?,
+            request: to_json(
+                "pending_authorizations.request",
+                &StoredAuthorizationRequest::from(&pending.request),
+            )?,
             browser_digest: digest_bytes(&pending.browser_digest),
             csrf_token: pending.csrf_token.clone(),
             user_id: pending.user_id.clone(),
@@ -92,7 +98,11 @@ impl PendingAuthorizationRecord {
         };
         Ok(PendingAuthorization {
             id_digest: digest_from("pending_authorizations.id_digest", &self.id_digest)?,
-            request: from_json("pending_authorizations.request", &self.request)?,
+            request: ValidatedAuthorizationRequest::from_stored(from_json(
+                "pending_authorizations.request",
+                &self.request,
+            )?)
+            .map_err(|e| StoreError::Corrupt(format!("pending_authorizations.request: {e}")))?,
             browser_digest: digest_from(
                 "pending_authorizations.browser_digest",
                 &self.browser_digest,
@@ -168,7 +178,7 @@ sql_store_impl!(
     ) -> Result<(), StoreError> {
         let what = format!(
             "pending authorization request of client `{}`",
-            pending.request.client_id
+            pending.request.client_id()
         );
         let record = PendingAuthorizationRecord::encode(pending)?;
         bind_pending!(sqlx::query::<DB>(PENDING_INSERT), record)

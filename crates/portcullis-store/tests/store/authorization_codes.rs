@@ -25,7 +25,9 @@ async fn authorization_code_round_trip_keeps_every_field(db: Db) {
     let bare = code("bare", T0);
     let full = AuthorizationCode {
         redirect_uri_sent: false,
-        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        code_challenge: Some(
+            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap(),
+        ),
         scopes: vec!["email".into(), "openid".into(), "profile".into()],
         resources: vec![
             "https://api.example/".into(),

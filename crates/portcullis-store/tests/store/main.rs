@@ -16,10 +16,13 @@ use portcullis_core::authorization::code::AuthorizationCode;
 use portcullis_core::authorization::pending::{
     PENDING_AUTHORIZATION_TTL, PendingAuthorization, PendingDevice,
 };
-use portcullis_core::authorization::request::{Prompt, ValidatedAuthorizationRequest};
+use portcullis_core::authorization::request::{
+    Prompt, StoredAuthorizationRequest, ValidatedAuthorizationRequest,
+};
 use portcullis_core::client::{Client, ClientSecrets, RecordSource};
 use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
+use portcullis_core::pkce::CodeChallenge;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::BrowserSession;
 use portcullis_core::store::{PurgeCounts, RateKey};
@@ -358,7 +361,7 @@ fn session(cookie: &str, user_id: &str) -> BrowserSession {
 
 /// A request with only the required fields.
 fn bare_request() -> ValidatedAuthorizationRequest {
-    ValidatedAuthorizationRequest {
+    ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
         client_id: "web".into(),
         redirect_uri: "http://127.0.0.1:8080/callback".into(),
         redirect_uri_sent: false,
@@ -370,12 +373,13 @@ fn bare_request() -> ValidatedAuthorizationRequest {
         prompt: Prompt::default(),
         max_age: None,
         login_hint: None,
-    }
+    })
+    .unwrap()
 }
 
 /// A request with every field set, none to its default.
 fn full_request() -> ValidatedAuthorizationRequest {
-    ValidatedAuthorizationRequest {
+    ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
         client_id: "ledger".into(),
         redirect_uri: "https://ledger.example/callback?x=1&y=ü".into(),
         redirect_uri_sent: true,
@@ -394,7 +398,8 @@ fn full_request() -> ValidatedAuthorizationRequest {
         },
         max_age: Some(300),
         login_hint: Some("alice@example.com".into()),
-    }
+    })
+    .unwrap()
 }
 
 /// A pending request whose id is `id`, created at `created_at`, nobody logged in yet.

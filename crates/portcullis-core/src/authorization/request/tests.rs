@@ -4,6 +4,7 @@
 use super::*;
 use crate::client::{ClientRegistration, RecordSource};
 use async_trait::async_trait;
+use portcullis_proto::ErrorCode;
 use secrecy::SecretString;
 use std::collections::HashMap;
 
@@ -135,7 +136,7 @@ async fn accepts_a_public_client_with_pkce() {
             scopes: ["openid", "profile"].map(String::from).into(),
             state: Some("xyz".into()),
             nonce: Some("n".into()),
-            code_challenge: Some(CHALLENGE.into()),
+            code_challenge: Some(CodeChallenge::parse(CHALLENGE).unwrap()),
             resources: vec![
                 "https://api.example".into(),
                 "https://billing.example".into()
@@ -156,7 +157,11 @@ async fn accepts_a_public_client_with_pkce() {
 async fn rejects_a_missing_or_empty_scope() {
     for scope in [None, Some(" ".to_owned())] {
         let reason = redirected(AuthorizationRequest { scope, ..params() }).await;
-        assert_eq!(reason.code(), ErrorCode::InvalidScope, "{reason:?}");
+        assert_eq!(
+            ErrorCode::from(&reason),
+            ErrorCode::InvalidScope,
+            "{reason:?}"
+        );
     }
 }
 
@@ -181,7 +186,7 @@ async fn rejects_a_missing_client_id() {
     })
     .await;
     assert!(matches!(reason, ErrorPageReason::MissingClientId));
-    assert_eq!(reason.code(), ErrorCode::InvalidRequest);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
 }
 
 #[tokio::test]
@@ -229,7 +234,7 @@ async fn rejects_on_a_store_failure_without_redirecting() {
         ..params()
     })
     .await;
-    assert_eq!(reason.code(), ErrorCode::TemporarilyUnavailable);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::TemporarilyUnavailable);
 }
 
 #[tokio::test]
@@ -239,13 +244,13 @@ async fn rejects_request_objects() {
         ..params()
     })
     .await;
-    assert_eq!(reason.code(), ErrorCode::RequestNotSupported);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::RequestNotSupported);
     let reason = redirected(AuthorizationRequest {
         request_uri: Some("urn:x".into()),
         ..params()
     })
     .await;
-    assert_eq!(reason.code(), ErrorCode::RequestUriNotSupported);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::RequestUriNotSupported);
 }
 
 #[tokio::test]
@@ -256,7 +261,7 @@ async fn rejects_a_missing_response_type() {
     })
     .await;
     assert_eq!(reason, AuthorizeReason::MissingResponseType);
-    assert_eq!(reason.code(), ErrorCode::InvalidRequest);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
 }
 
 #[tokio::test]
@@ -275,7 +280,11 @@ async fn rejects_implicit_and_hybrid_response_types() {
             ..params()
         })
         .await;
-        assert_eq!(reason.code(), ErrorCode::UnsupportedResponseType, "{rt}");
+        assert_eq!(
+            ErrorCode::from(&reason),
+            ErrorCode::UnsupportedResponseType,
+            "{rt}"
+        );
     }
 }
 
@@ -309,7 +318,7 @@ async fn rejects_a_client_without_the_authorization_code_grant() {
     })
     .await;
     assert_eq!(reason, AuthorizeReason::GrantNotAllowed);
-    assert_eq!(reason.code(), ErrorCode::UnauthorizedClient);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::UnauthorizedClient);
 }
 
 #[tokio::test]
@@ -319,7 +328,7 @@ async fn rejects_a_malformed_scope() {
         ..params()
     })
     .await;
-    assert_eq!(reason.code(), ErrorCode::InvalidScope);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidScope);
 }
 
 #[tokio::test]
@@ -330,7 +339,7 @@ async fn rejects_a_scope_not_allowed() {
     })
     .await;
     assert_eq!(reason, AuthorizeReason::ScopeNotAllowed("admin".into()));
-    assert_eq!(reason.code(), ErrorCode::InvalidScope);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidScope);
 }
 
 #[tokio::test]
@@ -341,7 +350,7 @@ async fn rejects_plain_pkce() {
     })
     .await;
     assert_eq!(reason, AuthorizeReason::Pkce(PkceReason::PlainMethod));
-    assert_eq!(reason.code(), ErrorCode::InvalidRequest);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
 }
 
 #[tokio::test]
@@ -377,7 +386,7 @@ async fn rejects_a_public_client_without_pkce() {
     })
     .await;
     assert_eq!(reason, AuthorizeReason::PkceRequired);
-    assert_eq!(reason.code(), ErrorCode::InvalidRequest);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
 }
 
 #[tokio::test]
@@ -407,7 +416,7 @@ async fn rejects_a_malformed_resource() {
             ..params()
         })
         .await;
-        assert_eq!(reason.code(), ErrorCode::InvalidTarget);
+        assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidTarget);
         assert!(matches!(reason, AuthorizeReason::MalformedResource(_)));
     }
 }
@@ -423,7 +432,7 @@ async fn rejects_a_resource_not_allowed() {
         reason,
         AuthorizeReason::ResourceNotAllowed("https://other.example".into())
     );
-    assert_eq!(reason.code(), ErrorCode::InvalidTarget);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidTarget);
 }
 
 #[tokio::test]
@@ -437,7 +446,7 @@ async fn rejects_an_unsupported_prompt() {
         reason,
         AuthorizeReason::UnsupportedPrompt("select_account".into())
     );
-    assert_eq!(reason.code(), ErrorCode::InvalidRequest);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
 }
 
 #[tokio::test]
@@ -481,7 +490,7 @@ async fn rejects_a_malformed_max_age() {
             matches!(reason, AuthorizeReason::MalformedMaxAge(_)),
             "{bad}"
         );
-        assert_eq!(reason.code(), ErrorCode::InvalidRequest);
+        assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
     }
 }
 

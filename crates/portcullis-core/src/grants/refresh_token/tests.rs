@@ -1,14 +1,14 @@
 use super::*;
 use crate::grants::fixture::*;
-use crate::grants::token_endpoint::{TokenError, token_request};
 use crate::tokens::access_token::verify;
 use crate::tokens::id_token::{at_hash, verify_id_token_hint};
 use crate::userinfo::{UserInfoReason, userinfo};
+use portcullis_proto::ErrorCode;
 use portcullis_proto::claims::Audience;
 
 fn refused(result: Result<TokenSuccess, TokenError>) -> (RefreshGrantReason, ErrorCode) {
     let error = result.unwrap_err();
-    let code = error.code();
+    let code = ErrorCode::from(&error);
     match error.reason {
         TokenErrorReason::RefreshToken(reason) => (reason, code),
         other => panic!("expected a refresh grant reason, got {other:?}"),
@@ -117,7 +117,7 @@ async fn the_successor_refreshes_in_turn_and_a_confidential_client_authenticates
     }
     // A confidential client must authenticate: its id alone is not enough.
     let error = f.refresh("web", &token, None, NOW + 4).await.unwrap_err();
-    assert_eq!(error.code(), ErrorCode::InvalidClient);
+    assert_eq!(ErrorCode::from(&error), ErrorCode::InvalidClient);
 }
 
 #[tokio::test]
@@ -242,7 +242,7 @@ async fn rejects_a_client_without_the_refresh_token_grant() {
         error.reason,
         TokenErrorReason::UnauthorizedClient("refresh_token")
     ));
-    assert_eq!(error.code(), ErrorCode::UnauthorizedClient);
+    assert_eq!(ErrorCode::from(&error), ErrorCode::UnauthorizedClient);
 }
 
 #[tokio::test]

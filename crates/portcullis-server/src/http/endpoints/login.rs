@@ -38,7 +38,12 @@ pub async fn login_get(
     RequestId(request_id): RequestId,
     PendingRequest(pending): PendingRequest,
 ) -> Response {
-    let username = pending.row.request.login_hint.clone().unwrap_or_default();
+    let username = pending
+        .row
+        .request
+        .login_hint()
+        .unwrap_or_default()
+        .to_owned();
     match prompt(&state, &pending, username).await {
         Ok(prompt) => login_page(&state, prompt, None),
         Err(e) => error_page(&state, e, &request_id),
