@@ -69,7 +69,7 @@ pub async fn prompt(
     let (pending, session) = signed_in(state, browser, pending).await?;
     let refused = |e: PageError| Interaction::Refused(e);
     let request = &pending.row.request;
-    let client = match state.clients().find_client(&request.client_id()).await {
+    let client = match state.clients().find_client(request.client_id()).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(refused(PageError::Expired)),
         Err(e) => return Err(refused(e.into())),
@@ -198,18 +198,18 @@ impl Decision<'_> {
             .join(" ");
         let user_id = &session.user_id;
         if !approve {
-            audit::consent_decided(request_id, &request.client_id(), user_id, "deny", &scope);
+            audit::consent_decided(request_id, request.client_id(), user_id, "deny", &scope);
             let reason = AuthorizeReason::AccessDenied;
             return redirect_error(state, &request, reason, Vec::new()).into();
         }
         if let Err(e) = state
             .store()
-            .consent_grant(user_id, &request.client_id(), &request.scopes(), now)
+            .consent_grant(user_id, request.client_id(), request.scopes(), now)
             .await
         {
             return Interaction::Refused(e.into()).into();
         }
-        audit::consent_decided(request_id, &request.client_id(), user_id, "approve", &scope);
+        audit::consent_decided(request_id, request.client_id(), user_id, "approve", &scope);
         let auth_time = pending.row.auth_time.unwrap_or(session.auth_time);
         issue_and_redirect(state, request_id, &request, user_id, auth_time).await
     }
@@ -258,7 +258,7 @@ impl Decision<'_> {
         let user_id = &session.user_id;
         audit::device_authorization_decided(
             request_id,
-            &request.client_id(),
+            request.client_id(),
             user_id,
             outcome,
             &scope,
@@ -270,7 +270,7 @@ impl Decision<'_> {
         // already has its answer, so a failure here only costs a consent page next time.
         let mut incidents = Vec::new();
         if let Err(e) = store
-            .consent_grant(user_id, &request.client_id(), &request.scopes(), now)
+            .consent_grant(user_id, request.client_id(), request.scopes(), now)
             .await
         {
             incidents.push(Incident::error("remembering the device consent failed", &e));

@@ -222,7 +222,7 @@ pub async fn issue_and_redirect(
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(" ");
-            audit::authorization_code_issued(request_id, &request.client_id(), user_id, &scope);
+            audit::authorization_code_issued(request_id, request.client_id(), user_id, &scope);
             let location = success_location(request, code.expose_secret(), &state.config().issuer);
             Interaction::Client {
                 location,
@@ -335,7 +335,7 @@ impl Pending {
     pub fn form_target(&self) -> Option<&str> {
         match self.row.device {
             Some(_) => None,
-            None => Some(&self.row.request.redirect_uri()),
+            None => Some(self.row.request.redirect_uri()),
         }
     }
 

@@ -79,7 +79,7 @@ pub async fn prompt(
 ) -> Result<LoginPrompt, PageError> {
     let client = state
         .clients()
-        .find_client(&pending.row.request.client_id())
+        .find_client(pending.row.request.client_id())
         .await?
         .ok_or(PageError::ClientUnregistered)?;
     Ok(LoginPrompt {
