@@ -442,6 +442,13 @@ const SERVER_ERROR_DESCRIPTION: &str = "the server could not complete the reques
 const UNAVAILABLE_DESCRIPTION: &str =
     "the server is temporarily unable to complete the request; retry later";
 
+/// 500 for a page whose template failed to render (the detail goes to the log). Here,
+/// not in [`page`], because the page error views themselves render through it.
+pub fn template_failed(error: &askama::Error) -> Response {
+    let response = (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    Fault::error("page template failed to render", error).attach(response)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

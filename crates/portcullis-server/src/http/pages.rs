@@ -16,7 +16,7 @@ pub mod login;
 
 use crate::app::config::Branding;
 use crate::app::state::AppState;
-use crate::http::error::page::template_failed;
+use crate::http::error::template_failed;
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -51,12 +51,6 @@ pub fn error_page(
     }
 }
 
-/// 500 for a page whose template failed to render (the detail goes to the log).
-pub fn template_failed(error: &askama::Error) -> Response {
-    let response = (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
-    Fault::error("page template failed to render", error).attach(response)
-}
-
 /// 500 for a redirect whose location is not a valid header value.
 pub fn invalid_redirect() -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "invalid redirect").into_response()
