@@ -21,6 +21,7 @@ pub mod browser;
 pub mod clients;
 pub mod config;
 pub mod consent;
+pub mod database;
 pub mod device_authorization;
 pub mod device_verification;
 pub mod discovery;

@@ -12,10 +12,9 @@ use portcullis_core::clock::SystemClock;
 use portcullis_core::keys::SigningAlgorithm;
 use portcullis_core::user::UserRegistration;
 use portcullis_core::{Clock, Store};
-use portcullis_server::app::admin::{self, AdminError, dev};
+use portcullis_server::app::admin::{self, AdminError, OpenStoreError, dev, open_store};
 use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL};
 use portcullis_server::app::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
-use portcullis_server::app::state::open_store;
 use portcullis_server::http::serve::{self, ServeLimits};
 use portcullis_server::{App, StartError};
 use secrecy::{ExposeSecret, SecretString};
@@ -54,6 +53,12 @@ impl From<AdminError> for Failure {
             AdminError::Store(s) => Self::runtime(s.to_string()),
             other => Self::usage(other.to_string()),
         }
+    }
+}
+
+impl From<OpenStoreError> for Failure {
+    fn from(e: OpenStoreError) -> Self {
+        Self::runtime(e.to_string())
     }
 }
 

@@ -6,6 +6,7 @@ pub mod dev;
 
 use crate::app::audit;
 use crate::app::config::Config;
+pub use crate::app::database::{OpenStoreError, open_store};
 use portcullis_core::client::{Client, ClientRegistration, ClientSecrets, RecordSource};
 use portcullis_core::secret::{SecretDigest, generate_secret};
 use portcullis_core::store::StoreError;

@@ -3,6 +3,7 @@
 use crate::app::admin::{AdminError, sync_config};
 use crate::app::clients::ClientCache;
 use crate::app::config::Config;
+use crate::app::database::{OpenStoreError, open_store};
 use crate::app::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_key, refresh_loop};
 use crate::app::throttle::{DeviceAuthorizationThrottle, LoginThrottle, UserCodeThrottle};
 use arc_swap::ArcSwap;
@@ -34,6 +35,12 @@ pub enum StartError {
     /// The dummy password hash (for unknown usernames at login) could not be made.
     #[error("preparing the login page: {0}")]
     Login(String),
+}
+
+impl From<OpenStoreError> for StartError {
+    fn from(OpenStoreError { url, source }: OpenStoreError) -> Self {
+        Self::Store { url, source }
+    }
 }
 
 /// Shared state of the running server. Cheap to clone.
@@ -266,141 +273,4 @@ async fn dummy_password_hash() -> Result<String, StartError> {
         .await
         .map_err(|e| failed(e.to_string()))?
         .map_err(failed)
-}
-
-/// Opens the store, naming the database (without credentials) on failure. With
-/// `create` unset (the admin CLI), a missing SQLite file is an error instead of a new
-/// empty database: the CLI was most likely pointed at the wrong place. `database`
-/// sizes the pool and bounds each call (README "Database outages").
-///
-/// # Errors
-/// [`StartError::Store`].
-pub async fn open_store(
-    database_url: &str,
-    database: &crate::app::config::DatabaseSettings,
-    create: bool,
-) -> Result<Arc<dyn Store>, StartError> {
-    let fail = |message: String| StartError::Store {
-        url: redact_url(database_url),
-        source: StoreError::Other(message),
-    };
-    if !create
-        && let Some(path) = crate::app::config::sqlite_path(database_url)
-        && !path.exists()
-    {
-        return Err(fail(format!(
-            "{} does not exist; run this command with the configuration and working directory of `portcullis serve` (or set PORTCULLIS_DATABASE_URL)",
-            path.display()
-        )));
-    }
-    secure_sqlite_path(database_url, false).map_err(fail)?;
-    let options = database.connect_options(create);
-    let store = portcullis_store::connect(database_url, &options)
-        .await
-        .map_err(|source| StartError::Store {
-            url: redact_url(database_url),
-            source,
-        })?;
-    secure_sqlite_path(database_url, true).map_err(fail)?;
-    Ok(store)
-}
-
-/// Removes a password from a database URL for messages.
-/// A database URL safe to print: the user and password (everything between `://` and
-/// the last `@` before any `?`) become `***`, and the query string, which may carry a
-/// `password=` parameter, is cut. Works on URLs that do not parse too (why: a
-/// malformed URL is exactly when it gets printed).
-pub fn redact_url(database_url: &str) -> String {
-    let (base, query) = match database_url.split_once('?') {
-        Some((base, _)) => (base, "?..."),
-        None => (database_url, ""),
-    };
-    let Some((scheme, rest)) = base.split_once("://") else {
-        return format!("{base}{query}");
-    };
-    match rest.rfind('@') {
-        Some(at) => format!("{scheme}://***{}{query}", rest.get(at..).unwrap_or("")),
-        None => format!("{base}{query}"),
-    }
-}
-
-/// Owner-only SQLite files (they hold secret digests and password hashes).
-///
-/// Before opening (`after_open` unset): a missing data directory is created 0700 and a
-/// missing database file is created empty with mode 0600, so that SQLite, which gives
-/// its `-wal` and `-shm` files the mode of the database file, creates those 0600 too.
-/// After opening: any of the three files still readable by others (from an older
-/// start) is made 0600.
-fn secure_sqlite_path(database_url: &str, after_open: bool) -> Result<(), String> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    let Some(path) = crate::app::config::sqlite_path(database_url) else {
-        return Ok(());
-    };
-    if after_open {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.clone().into_os_string();
-            file.push(suffix);
-            let file = std::path::PathBuf::from(file);
-            let Ok(meta) = std::fs::metadata(&file) else {
-                continue;
-            };
-            if meta.permissions().mode() & 0o077 != 0 {
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| format!("cannot make {} owner-only: {e}", file.display()))?;
-            }
-        }
-        return Ok(());
-    }
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn redacts_credentials_even_from_urls_that_do_not_parse() {
-        assert_eq!(
-            redact_url("postgres://u:hunter2@db:5432/p"),
-            "postgres://***@db:5432/p"
-        );
-        assert_eq!(
-            redact_url("postgres://user:hunter2@127.0.0.1:notaport/db"),
-            "postgres://***@127.0.0.1:notaport/db"
-        );
-        assert_eq!(redact_url("postgres://u:p@ss@db/p"), "postgres://***@db/p");
-        assert_eq!(
-            redact_url("postgres://u:pa/ss@127.0.0.1:1/db"),
-            "postgres://***@127.0.0.1:1/db"
-        );
-        assert_eq!(
-            redact_url("postgres://db/p?password=hunter2"),
-            "postgres://db/p?..."
-        );
-        assert_eq!(
-            redact_url("postgres://u:x@db/p?sslmode=require"),
-            "postgres://***@db/p?..."
-        );
-        assert_eq!(redact_url("postgres://db/p"), "postgres://db/p");
-        assert_eq!(redact_url("sqlite://./data/p.db"), "sqlite://./data/p.db");
-    }
 }
