@@ -55,16 +55,14 @@ fn issuance(c: &mut Criterion) {
     let ring = ring();
     let directory = Directory(HashMap::from([("svc".to_owned(), Arc::new(client()))]));
     // Client credentials never touches the store.
-    let store = MemoryStore::new();
     let endpoint = TokenEndpoint {
-        issuer: "http://127.0.0.1:8080",
+        issuer: "http://127.0.0.1:8080".to_owned(),
         access_token_ttl: 900,
         id_token_ttl: 300,
         refresh_token_ttl: 86_400,
         refresh_token_reuse_grace: 0,
-        keys: &ring,
-        clients: &directory,
-        store: &store,
+        clients: Arc::new(directory),
+        store: Arc::new(MemoryStore::new()),
     };
     let basic = format!("Basic {}", base64_basic("svc", SECRET));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -82,6 +80,7 @@ fn issuance(c: &mut Criterion) {
                 let issued = rt
                     .block_on(token_request(
                         &endpoint,
+                        &ring,
                         Some(&basic),
                         request,
                         1_800_000_000,

@@ -217,7 +217,7 @@ mod tests {
         now: UnixTime,
     ) -> IntrospectionResponse {
         let caller = f.authenticated(caller).await;
-        introspect(&f.ring, &f.store, ISS, &caller, token, hint, now)
+        introspect(&f.ring, &*f.store, ISS, &caller, token, hint, now)
             .await
             .unwrap()
     }
@@ -419,7 +419,7 @@ mod tests {
         let caller = f.authenticated("web").await;
         let answer = introspect(
             &f.ring,
-            &f.store,
+            &*f.store,
             "https://other.example",
             &caller,
             &issued.response.access_token,

@@ -146,14 +146,14 @@ mod tests {
         now: UnixTime,
     ) -> RevocationOutcome {
         let caller = f.authenticated(caller).await;
-        revoke(&f.ring, &f.store, ISS, &caller, token, hint, now)
+        revoke(&f.ring, &*f.store, ISS, &caller, token, hint, now)
             .await
             .unwrap()
     }
 
     async fn active(f: &Fixture, caller: &str, token: &str, now: UnixTime) -> bool {
         let caller = f.authenticated(caller).await;
-        introspect(&f.ring, &f.store, ISS, &caller, token, None, now)
+        introspect(&f.ring, &*f.store, ISS, &caller, token, None, now)
             .await
             .unwrap()
             .active
@@ -210,7 +210,7 @@ mod tests {
         }
         assert!(f.store.access_token_is_revoked(&issued.jti).await.unwrap());
         assert!(!active(&f, "web", &access, NOW).await);
-        let e = userinfo(&f.ring, &f.store, ISS, &access, NOW)
+        let e = userinfo(&f.ring, &*f.store, ISS, &access, NOW)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
@@ -277,17 +277,21 @@ mod tests {
         let f = Fixture::new().await;
         let issued = f.login_web().await;
         let access = issued.response.access_token;
-        assert!(userinfo(&f.ring, &f.store, ISS, &access, NOW).await.is_ok());
+        assert!(
+            userinfo(&f.ring, &*f.store, ISS, &access, NOW)
+                .await
+                .is_ok()
+        );
         let refresh = issued.response.refresh_token.unwrap();
         revoke_as(&f, "web", &refresh, None, NOW).await;
-        let e = userinfo(&f.ring, &f.store, ISS, &access, NOW)
+        let e = userinfo(&f.ring, &*f.store, ISS, &access, NOW)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(
             introspect(
                 &f.ring,
-                &f.store,
+                &*f.store,
                 ISS,
                 &f.authenticated("web").await,
                 &access,

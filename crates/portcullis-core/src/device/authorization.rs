@@ -26,18 +26,20 @@ use portcullis_proto::grant::GrantType;
 use portcullis_proto::routes;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-/// What the device authorization endpoint needs besides the request.
-pub struct DeviceAuthorizationEndpoint<'a> {
+/// What the device authorization endpoint needs besides the request: built once at
+/// start-up and shared by every request.
+pub struct DeviceAuthorizationEndpoint {
     /// Seconds a device code (and its user code) lives: the response's `expires_in`.
     pub device_code_ttl: i64,
     /// Seconds a device waits between polls at first: the response's `interval`
     /// (RFC 8628 §3.2; [`super::DEFAULT_POLL_INTERVAL`] is the RFC's default).
     pub interval: i64,
     /// Where clients are looked up (the server's bounded cache).
-    pub clients: &'a dyn ClientDirectory,
+    pub clients: Arc<dyn ClientDirectory>,
     /// Where device authorizations are stored.
-    pub store: &'a dyn Store,
+    pub store: Arc<dyn Store>,
 }
 
 /// A device authorization just created: the secrets to answer with, once.
@@ -188,13 +190,13 @@ impl DeviceAuthorizationError {
 /// # Errors
 /// A [`DeviceAuthorizationError`]; see [`DeviceAuthorizationReason`] for each case.
 pub async fn device_authorization_request(
-    endpoint: &DeviceAuthorizationEndpoint<'_>,
+    endpoint: &DeviceAuthorizationEndpoint,
     authorization: Option<&str>,
     request: DeviceAuthorizationRequest,
     now: UnixTime,
 ) -> Result<IssuedDeviceAuthorization, DeviceAuthorizationError> {
     let authenticated = authenticate(
-        endpoint.clients,
+        endpoint.clients.as_ref(),
         authorization,
         request.client_id.as_deref(),
         request.client_secret.as_deref(),
@@ -270,7 +272,7 @@ pub fn pending_request(authorization: &DeviceAuthorization) -> ValidatedAuthoriz
 
 /// Rules 2–5 of [`device_authorization_request`], once the client is authenticated.
 async fn create(
-    endpoint: &DeviceAuthorizationEndpoint<'_>,
+    endpoint: &DeviceAuthorizationEndpoint,
     client: &Client,
     request: DeviceAuthorizationRequest,
     now: UnixTime,
@@ -604,7 +606,7 @@ mod tests {
         f.store
             .conflict_on_next_device_inserts(MAX_USER_CODE_DRAWS - 1);
         let issued = start(&f, None, request("tv", Some("read"))).await.unwrap();
-        let found = find_by_user_code(&f.store, &issued.user_code, NOW)
+        let found = find_by_user_code(&*f.store, &issued.user_code, NOW)
             .await
             .unwrap();
         assert!(found.is_some());
@@ -649,20 +651,20 @@ mod tests {
         let f = Fixture::new().await;
         let issued = f.start_device("tv", "openid").await;
         let typed = UserCode::parse(&issued.user_code.display().to_lowercase()).unwrap();
-        let found = find_by_user_code(&f.store, &typed, NOW + DEVICE_TTL - 1)
+        let found = find_by_user_code(&*f.store, &typed, NOW + DEVICE_TTL - 1)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(found.client_id, "tv");
         for late in [NOW + DEVICE_TTL, NOW + DEVICE_TTL + 1] {
             assert_eq!(
-                find_by_user_code(&f.store, &typed, late).await.unwrap(),
+                find_by_user_code(&*f.store, &typed, late).await.unwrap(),
                 None
             );
         }
         f.decide_device(&issued, true).await;
         assert_eq!(
-            find_by_user_code(&f.store, &typed, NOW).await.unwrap(),
+            find_by_user_code(&*f.store, &typed, NOW).await.unwrap(),
             None
         );
     }
@@ -673,12 +675,12 @@ mod tests {
         let issued = f.start_device("tv", "openid").await;
         let digest = SecretDigest::of(issued.device_code.expose_secret());
         assert!(
-            !record_decision(&f.store, &digest, DeviceAuthorizationStatus::Pending, NOW)
+            !record_decision(&*f.store, &digest, DeviceAuthorizationStatus::Pending, NOW)
                 .await
                 .unwrap()
         );
         assert!(
-            record_decision(&f.store, &digest, DeviceAuthorizationStatus::Denied, NOW)
+            record_decision(&*f.store, &digest, DeviceAuthorizationStatus::Denied, NOW)
                 .await
                 .unwrap()
         );
@@ -687,7 +689,7 @@ mod tests {
             auth_time: NOW,
         };
         assert!(
-            !record_decision(&f.store, &digest, approve, NOW)
+            !record_decision(&*f.store, &digest, approve, NOW)
                 .await
                 .unwrap()
         );

@@ -19,6 +19,7 @@ use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_token
 use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
 use crate::client::authentication::AuthenticatedClient;
+use crate::keys::KeyRing;
 use crate::pkce::{self, PkceReason, VerifiedCodeVerifier};
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
@@ -86,7 +87,7 @@ impl From<CodeGrantReason> for GrantError<CodeGrantReason> {
 /// included, RFC 9700 §4.14.2); not expired; issued to this client; `redirect_uri`
 /// repeated exactly if the authorization request had it, and equal if sent anyway;
 /// PKCE (verifier required iff the code has a challenge); the user exists. Then the
-/// tokens are signed, and the code consumed and the refresh token stored in one
+/// tokens are signed with `keys` (the current signing keys), and the code consumed and the refresh token stored in one
 /// transaction; a lost race is a replay.
 ///
 /// The access token: `sub` = the user, `aud` = the code's resources, else the
@@ -100,7 +101,8 @@ impl From<CodeGrantReason> for GrantError<CodeGrantReason> {
 /// # Errors
 /// [`CodeGrantReason`] (as [`GrantError::Refused`]), store, key or CSPRNG failures.
 pub async fn issue(
-    endpoint: &TokenEndpoint<'_>,
+    endpoint: &TokenEndpoint,
+    keys: &KeyRing,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
     now: UnixTime,
@@ -111,7 +113,7 @@ pub async fn issue(
         .as_deref()
         .ok_or(CodeGrantReason::MissingCode)?;
     let digest = SecretDigest::of(code);
-    let store = endpoint.store;
+    let store = endpoint.store.as_ref();
     let stored = store
         .authorization_code_get(&digest)
         .await?
@@ -136,11 +138,12 @@ pub async fn issue(
     let scopes: BTreeSet<String> = stored.scopes.iter().cloned().collect();
     let tokens = sign_user_tokens(
         endpoint,
+        keys,
         UserTokenGrant {
             client,
             user: &user,
             scopes: &scopes,
-            audiences: access_token_audiences(&stored.resources, client, endpoint.issuer),
+            audiences: access_token_audiences(&stored.resources, client, &endpoint.issuer),
             auth_time: stored.auth_time,
             nonce: stored.nonce.as_deref(),
         },
@@ -627,7 +630,7 @@ mod tests {
             client_id: Some("native".into()),
             ..Default::default()
         };
-        let error = token_request(&f.endpoint(), None, request, NOW)
+        let error = token_request(&f.endpoint(), &f.ring, None, request, NOW)
             .await
             .unwrap_err();
         assert_eq!(

@@ -8,6 +8,7 @@ use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::client::check_resource_uri;
+use crate::keys::KeyRing;
 use crate::scope::{is_oidc_scope, join_scope, parse_scope};
 use crate::tokens::access_token::{AccessTokenGrant, mint};
 use portcullis_proto::error::echo;
@@ -45,7 +46,8 @@ impl From<ClientCredentialsReason> for GrantError<ClientCredentialsReason> {
     }
 }
 
-/// Issues an access token to `client` for itself.
+/// Issues an access token to `client` for itself, signed with `keys` (the current
+/// signing keys).
 ///
 /// - `scope` (RFC 6749 §4.4.2): every scope must be allowed for the client; omitted
 ///   means every allowed scope that is not an OpenID Connect user scope.
@@ -55,7 +57,8 @@ impl From<ClientCredentialsReason> for GrantError<ClientCredentialsReason> {
 /// # Errors
 /// [`ClientCredentialsReason`] for scope and resource problems; key failures.
 pub fn issue(
-    endpoint: &TokenEndpoint<'_>,
+    endpoint: &TokenEndpoint,
+    keys: &KeyRing,
     authenticated: &AuthenticatedClient,
     scope: Option<&str>,
     resources: &[String],
@@ -101,8 +104,8 @@ pub fn issue(
     };
     let scope = join_scope(&scopes);
     let issued = mint(
-        endpoint.keys,
-        endpoint.issuer,
+        keys,
+        &endpoint.issuer,
         endpoint.access_token_ttl,
         now,
         AccessTokenGrant {

@@ -1,21 +1,26 @@
 //! What every grant at the token endpoint shares (RFC 6749 §4): the endpoint's
-//! settings ([`TokenEndpoint`]), a success ([`TokenSuccess`]) and a failure
+//! settings ([`TokenEndpoint`], built once at start-up; the signing keys, which rotate,
+//! come with each call), a success ([`TokenSuccess`]) and a failure
 //! ([`GrantError`]: the grant's own reason, or a server-side failure).
 //!
 //! The grants import this module and nothing of the dispatcher; only the dispatcher
 //! imports the grants, and only it turns their reasons into a token endpoint error.
 
 use crate::client::authentication::ClientDirectory;
-use crate::keys::{KeyRing, KeyRingError};
+use crate::keys::KeyRingError;
 use crate::secret::RandomUnavailable;
 use crate::store::{Store, StoreError};
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenResponse;
+use std::sync::Arc;
 
-/// What the token endpoint needs besides the request.
-pub struct TokenEndpoint<'a> {
+/// What the token endpoint needs besides the request and the current signing keys:
+/// built once at start-up and shared by every request. The keys are not part of it
+/// (they rotate while the server runs): each call takes the current
+/// [`KeyRing`](crate::keys::KeyRing).
+pub struct TokenEndpoint {
     /// The issuer identifier (`iss`).
-    pub issuer: &'a str,
+    pub issuer: String,
     /// Access token lifetime in seconds.
     pub access_token_ttl: i64,
     /// id_token lifetime in seconds (OIDC Core §2 `exp`).
@@ -27,13 +32,11 @@ pub struct TokenEndpoint<'a> {
     /// refused without revoking its family (RFC 9700 §4.14.2 reuse detection, relaxed
     /// for clients that race themselves); 0: every replay revokes.
     pub refresh_token_reuse_grace: i64,
-    /// Current signing keys.
-    pub keys: &'a KeyRing,
     /// Where clients are looked up (the server's bounded cache).
-    pub clients: &'a dyn ClientDirectory,
+    pub clients: Arc<dyn ClientDirectory>,
     /// Authorization codes, device authorizations, refresh tokens, users and the
     /// revocation list (client credentials never touches it).
-    pub store: &'a dyn Store,
+    pub store: Arc<dyn Store>,
 }
 
 /// A successful token request: the response body and what the audit log records.

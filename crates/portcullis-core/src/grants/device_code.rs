@@ -34,6 +34,7 @@ use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_token
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::device::{DeviceAuthorization, DeviceAuthorizationStatus, SLOW_DOWN_INCREMENT};
+use crate::keys::KeyRing;
 use crate::secret::SecretDigest;
 use crate::tokens::refresh_token::{
     RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
@@ -94,7 +95,8 @@ impl From<DeviceGrantReason> for GrantError<DeviceGrantReason> {
 /// (none with this digest for this client: unknown, or another client's); not
 /// consumed (single use); `now < expires_at`; then by status: `Pending` answers
 /// `slow_down` if this poll came too soon, else `authorization_pending`; `Denied`
-/// answers `access_denied`; `Approved`: the user exists, the tokens are signed, the
+/// answers `access_denied`; `Approved`: the user exists, the tokens are signed with
+/// `keys` (the current signing keys), the
 /// code consumed and the refresh token stored, together (a lost race is
 /// [`DeviceGrantReason::AlreadyUsed`]).
 ///
@@ -109,7 +111,8 @@ impl From<DeviceGrantReason> for GrantError<DeviceGrantReason> {
 /// # Errors
 /// [`DeviceGrantReason`] (as [`GrantError::Refused`]); store, key or CSPRNG failures.
 pub async fn issue(
-    endpoint: &TokenEndpoint<'_>,
+    endpoint: &TokenEndpoint,
+    keys: &KeyRing,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
     now: UnixTime,
@@ -120,7 +123,7 @@ pub async fn issue(
         .as_deref()
         .ok_or(DeviceGrantReason::MissingDeviceCode)?;
     let digest = SecretDigest::of(device_code);
-    let store = endpoint.store;
+    let store = endpoint.store.as_ref();
     let Some(poll) = store
         .device_authorization_poll(&digest, &client.client_id, now)
         .await?
@@ -143,11 +146,12 @@ pub async fn issue(
 
     let tokens = sign_user_tokens(
         endpoint,
+        keys,
         UserTokenGrant {
             client,
             user: &user,
             scopes: &authorization.scopes,
-            audiences: access_token_audiences(&authorization.resources, client, endpoint.issuer),
+            audiences: access_token_audiences(&authorization.resources, client, &endpoint.issuer),
             auth_time,
             nonce: None,
         },
@@ -263,7 +267,7 @@ mod tests {
             client_id: Some("tv".into()),
             ..Default::default()
         };
-        let result = token_request(&f.endpoint(), None, request, NOW).await;
+        let result = token_request(&f.endpoint(), &f.ring, None, request, NOW).await;
         assert_eq!(
             reason(result),
             (
@@ -551,9 +555,15 @@ mod tests {
             device_code: Some(code_of(&issued).into()),
             ..Default::default()
         };
-        let success = token_request(&f.endpoint(), Some(&basic("kiosk", SECRET)), poll, NOW)
-            .await
-            .unwrap();
+        let success = token_request(
+            &f.endpoint(),
+            &f.ring,
+            Some(&basic("kiosk", SECRET)),
+            poll,
+            NOW,
+        )
+        .await
+        .unwrap();
         assert!(success.response.refresh_token.is_some());
     }
 

@@ -11,7 +11,9 @@ use crate::authorization::code::issue_code;
 use crate::authorization::request::{
     Prompt, StoredAuthorizationRequest, ValidatedAuthorizationRequest,
 };
-use crate::client::authentication::{AuthenticatedClient, PublicClients, authenticate};
+use crate::client::authentication::{
+    AuthenticatedClient, ClientDirectory, PublicClients, authenticate,
+};
 use crate::client::{ClientRegistration, RecordSource};
 use crate::device::DeviceAuthorizationStatus;
 use crate::device::authorization::{
@@ -20,6 +22,7 @@ use crate::device::authorization::{
 };
 use crate::keys::KeyRing;
 use crate::secret::SecretDigest;
+use crate::store::Store;
 // The store's per-table traits, so that the tests using this fixture can call them on
 // its `MemoryStore` (a concrete type: `Store` alone does not bring their methods).
 pub(crate) use crate::store::{
@@ -32,6 +35,7 @@ use portcullis_proto::device::DeviceAuthorizationRequest;
 use portcullis_proto::token::TokenRequest;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, json};
+use std::sync::Arc;
 
 pub(crate) const ISS: &str = "https://id.example";
 pub(crate) const NOW: UnixTime = 1_800_000_000;
@@ -61,13 +65,13 @@ pub(crate) const WEB_CB: &str = "https://app.example/cb";
 /// - `kiosk`: confidential ([`SECRET`]), device_code + refresh_token.
 pub(crate) struct Fixture {
     pub ring: KeyRing,
-    pub store: MemoryStore,
+    pub store: Arc<MemoryStore>,
     pub reuse_grace: i64,
 }
 
 impl Fixture {
     pub async fn new() -> Self {
-        let store = MemoryStore::new();
+        let store = Arc::new(MemoryStore::new());
         let mut native_claims = Map::new();
         native_claims.insert("tier".into(), json!("client"));
         native_claims.insert("app".into(), json!("native"));
@@ -165,22 +169,22 @@ impl Fixture {
         }
     }
 
-    pub fn endpoint(&self) -> TokenEndpoint<'_> {
+    /// The token endpoint on this fixture's store (sign with [`Self::ring`]).
+    pub fn endpoint(&self) -> TokenEndpoint {
         TokenEndpoint {
-            issuer: ISS,
+            issuer: ISS.to_owned(),
             access_token_ttl: ACCESS_TTL,
             id_token_ttl: 300,
             refresh_token_ttl: REFRESH_TTL,
             refresh_token_reuse_grace: self.reuse_grace,
-            keys: &self.ring,
-            clients: &self.store,
-            store: &self.store,
+            clients: Arc::clone(&self.store) as Arc<dyn ClientDirectory>,
+            store: Arc::clone(&self.store) as Arc<dyn Store>,
         }
     }
 
     /// A code for `request`, approved by [`SUB`] who logged in at `NOW - 30`.
     pub async fn code(&self, request: &ValidatedAuthorizationRequest) -> String {
-        issue_code(&self.store, request, SUB, NOW - 30, TTL, NOW)
+        issue_code(&*self.store, request, SUB, NOW - 30, TTL, NOW)
             .await
             .unwrap()
             .expose_secret()
@@ -199,7 +203,7 @@ impl Fixture {
             client_id: request.client_id.or(Some("native".into())),
             ..request
         };
-        token_request(&self.endpoint(), None, request, now).await
+        token_request(&self.endpoint(), &self.ring, None, request, now).await
     }
 
     /// Redeems as the confidential client `web` (HTTP Basic).
@@ -208,7 +212,14 @@ impl Fixture {
             grant_type: Some("authorization_code".into()),
             ..request
         };
-        token_request(&self.endpoint(), Some(&web_basic()), request, NOW).await
+        token_request(
+            &self.endpoint(),
+            &self.ring,
+            Some(&web_basic()),
+            request,
+            NOW,
+        )
+        .await
     }
 
     /// Logs `cli` in with `scopes` and `resources` and redeems the code at `NOW`.
@@ -257,7 +268,7 @@ impl Fixture {
             scope: scope.map(Into::into),
             ..Default::default()
         };
-        token_request(&self.endpoint(), None, request, now).await
+        token_request(&self.endpoint(), &self.ring, None, request, now).await
     }
 
     /// `grant_type=refresh_token` as the confidential client `web`.
@@ -271,7 +282,14 @@ impl Fixture {
             refresh_token: Some(refresh_token.into()),
             ..Default::default()
         };
-        token_request(&self.endpoint(), Some(&web_basic()), request, now).await
+        token_request(
+            &self.endpoint(),
+            &self.ring,
+            Some(&web_basic()),
+            request,
+            now,
+        )
+        .await
     }
 
     /// A client authenticated like the introspection/revocation endpoints do: with
@@ -284,7 +302,7 @@ impl Fixture {
             _ => None,
         };
         authenticate(
-            &self.store,
+            &*self.store,
             None,
             Some(client_id),
             secret,
@@ -299,12 +317,12 @@ impl Fixture {
 impl Fixture {
     /// The device authorization endpoint on this fixture's store: codes live
     /// [`DEVICE_TTL`] seconds, polls every [`DEVICE_INTERVAL`] seconds.
-    pub fn device_endpoint(&self) -> DeviceAuthorizationEndpoint<'_> {
+    pub fn device_endpoint(&self) -> DeviceAuthorizationEndpoint {
         DeviceAuthorizationEndpoint {
             device_code_ttl: DEVICE_TTL,
             interval: DEVICE_INTERVAL,
-            clients: &self.store,
-            store: &self.store,
+            clients: Arc::clone(&self.store) as Arc<dyn ClientDirectory>,
+            store: Arc::clone(&self.store) as Arc<dyn Store>,
         }
     }
 
@@ -332,7 +350,7 @@ impl Fixture {
         };
         let digest = SecretDigest::of(issued.device_code.expose_secret());
         assert!(
-            record_decision(&self.store, &digest, decision, NOW)
+            record_decision(&*self.store, &digest, decision, NOW)
                 .await
                 .unwrap()
         );
@@ -351,7 +369,7 @@ impl Fixture {
             device_code: Some(device_code.into()),
             ..Default::default()
         };
-        token_request(&self.endpoint(), None, request, now).await
+        token_request(&self.endpoint(), &self.ring, None, request, now).await
     }
 }
 

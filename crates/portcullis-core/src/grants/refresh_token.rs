@@ -29,6 +29,7 @@ use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_token
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::client::{Client, check_resource_uri};
+use crate::keys::KeyRing;
 use crate::scope::parse_scope;
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
@@ -101,7 +102,8 @@ impl From<RefreshGrantReason> for GrantError<RefreshGrantReason> {
 /// replay: within the grace window refused, after it the family is revoked; checked
 /// before expiry, since the successors of an expired token may be live); not expired
 /// (`now >= expires_at`); `scope` ⊆ the original scopes; `resource` ⊆ the original
-/// resources (RFC 8707 §2.2); the user exists. Then the tokens are signed and the
+/// resources (RFC 8707 §2.2); the user exists. Then the tokens are signed with `keys`
+/// (the current signing keys) and the
 /// rotation committed; a lost race is handled as a replay.
 ///
 /// The access token: `sub` = the user, `aud` = the requested resources, else the
@@ -116,7 +118,8 @@ impl From<RefreshGrantReason> for GrantError<RefreshGrantReason> {
 /// [`RefreshGrantReason`] (as [`GrantError::Refused`]); store, key or CSPRNG
 /// failures.
 pub async fn issue(
-    endpoint: &TokenEndpoint<'_>,
+    endpoint: &TokenEndpoint,
+    keys: &KeyRing,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
     now: UnixTime,
@@ -127,7 +130,7 @@ pub async fn issue(
         .as_deref()
         .ok_or(RefreshGrantReason::MissingRefreshToken)?;
     let digest = SecretDigest::of(presented);
-    let store = endpoint.store;
+    let store = endpoint.store.as_ref();
     let stored = store
         .refresh_token_get(&digest)
         .await?
@@ -140,7 +143,7 @@ pub async fn issue(
         return Err(reason.into());
     }
     let scopes = granted_scopes(&stored, client, request.scope.as_deref())?;
-    let audiences = granted_audiences(&stored, client, endpoint.issuer, &request.resource)?;
+    let audiences = granted_audiences(&stored, client, &endpoint.issuer, &request.resource)?;
     let user = store
         .user_get(&stored.user_id)
         .await?
@@ -148,6 +151,7 @@ pub async fn issue(
 
     let tokens = sign_user_tokens(
         endpoint,
+        keys,
         UserTokenGrant {
             client,
             user: &user,

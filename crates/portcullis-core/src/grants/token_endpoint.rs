@@ -15,7 +15,7 @@ use crate::UnixTime;
 use crate::client::authentication::{
     ClientAuthFailure, ClientAuthReason, PublicClients, authenticate,
 };
-use crate::keys::KeyRingError;
+use crate::keys::{KeyRing, KeyRingError};
 use crate::secret::RandomUnavailable;
 use crate::store::StoreError;
 use portcullis_proto::ErrorCode;
@@ -146,14 +146,15 @@ pub(crate) fn error_description(
     }
 }
 
-/// Handles one token request at `now`. `authorization` is the raw `Authorization`
-/// header value, if any.
+/// Handles one token request at `now`, signing with `keys` (the current signing keys).
+/// `authorization` is the raw `Authorization` header value, if any.
 ///
 /// # Errors
 /// A [`TokenError`]; see [`TokenErrorReason`] for each case and [`crate::error_code`]
 /// for the wire code.
 pub async fn token_request(
-    endpoint: &TokenEndpoint<'_>,
+    endpoint: &TokenEndpoint,
+    keys: &KeyRing,
     authorization: Option<&str>,
     request: TokenRequest,
     now: UnixTime,
@@ -177,7 +178,7 @@ pub async fn token_request(
         },
     };
     let client = authenticate(
-        endpoint.clients,
+        endpoint.clients.as_ref(),
         authorization,
         body_client_id,
         request.client_secret.as_deref(),
@@ -200,21 +201,24 @@ pub async fn token_request(
         ));
     }
     let result = match grant_type {
-        GrantType::AuthorizationCode => authorization_code::issue(endpoint, &client, &request, now)
-            .await
-            .map_err(TokenErrorReason::from),
+        GrantType::AuthorizationCode => {
+            authorization_code::issue(endpoint, keys, &client, &request, now)
+                .await
+                .map_err(TokenErrorReason::from)
+        }
         GrantType::ClientCredentials => client_credentials::issue(
             endpoint,
+            keys,
             &client,
             request.scope.as_deref(),
             &request.resource,
             now,
         )
         .map_err(TokenErrorReason::from),
-        GrantType::RefreshToken => refresh_token::issue(endpoint, &client, &request, now)
+        GrantType::RefreshToken => refresh_token::issue(endpoint, keys, &client, &request, now)
             .await
             .map_err(TokenErrorReason::from),
-        GrantType::DeviceCode => device_code::issue(endpoint, &client, &request, now)
+        GrantType::DeviceCode => device_code::issue(endpoint, keys, &client, &request, now)
             .await
             .map_err(TokenErrorReason::from),
     };

@@ -5,7 +5,7 @@
 use super::context::{TokenEndpoint, TokenSuccess};
 use crate::UnixTime;
 use crate::client::Client;
-use crate::keys::KeyRingError;
+use crate::keys::{KeyRing, KeyRingError};
 use crate::scope::join_scope;
 use crate::tokens::access_token::{AccessTokenGrant, IssuedAccessToken, mint};
 use crate::tokens::id_token::{IdTokenGrant, mint_id_token};
@@ -72,20 +72,21 @@ pub(crate) struct SignedUserTokens {
 
 /// Signs the access token (RFC 9068: `sub` = the user, extra claims from
 /// [`user_extra_claims`]) and, for `openid`, the id_token (OIDC Core §3.1.3.3, with
-/// `auth_time`, the grant's `nonce` and `at_hash`), both valid from `now` for the
-/// endpoint's lifetimes. Writes nothing.
+/// `auth_time`, the grant's `nonce` and `at_hash`), both signed with `keys` and valid
+/// from `now` for the endpoint's lifetimes. Writes nothing.
 ///
 /// # Errors
 /// [`KeyRingError`] if signing fails.
 pub(crate) fn sign_user_tokens(
-    endpoint: &TokenEndpoint<'_>,
+    endpoint: &TokenEndpoint,
+    keys: &KeyRing,
     grant: UserTokenGrant<'_>,
     now: UnixTime,
 ) -> Result<SignedUserTokens, KeyRingError> {
     let scope = join_scope(grant.scopes);
     let access = mint(
-        endpoint.keys,
-        endpoint.issuer,
+        keys,
+        &endpoint.issuer,
         endpoint.access_token_ttl,
         now,
         AccessTokenGrant {
@@ -98,8 +99,8 @@ pub(crate) fn sign_user_tokens(
     )?;
     let id_token = if grant.scopes.contains(OPENID) {
         Some(mint_id_token(
-            endpoint.keys,
-            endpoint.issuer,
+            keys,
+            &endpoint.issuer,
             endpoint.id_token_ttl,
             now,
             IdTokenGrant {
@@ -126,7 +127,7 @@ impl SignedUserTokens {
     /// lifetime in seconds, `refresh_token` if one was issued.
     pub(crate) fn into_success(
         self,
-        endpoint: &TokenEndpoint<'_>,
+        endpoint: &TokenEndpoint,
         client_id: &str,
         subject: String,
         grant_type: GrantType,

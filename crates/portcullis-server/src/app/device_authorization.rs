@@ -6,7 +6,7 @@
 use crate::app::audit;
 use crate::app::state::AppState;
 use portcullis_core::device::authorization::{
-    DeviceAuthorizationEndpoint, DeviceAuthorizationError, device_authorization_request,
+    DeviceAuthorizationError, device_authorization_request,
 };
 use portcullis_core::store::StoreError;
 use portcullis_proto::device::{DeviceAuthorizationRequest, DeviceAuthorizationResponse};
@@ -54,13 +54,8 @@ pub async fn device_authorization(
         audit::device_authorization_refused(request_id, client_id, "invalid_request", "throttled");
         return Err(DeviceAuthorizationFailure::Throttled(wait));
     }
-    let endpoint = DeviceAuthorizationEndpoint {
-        device_code_ttl: state.config().tokens.device_code_ttl,
-        interval: state.config().tokens.device_poll_interval,
-        clients: state.clients(),
-        store,
-    };
-    let result = device_authorization_request(&endpoint, authorization, request, now).await;
+    let endpoint = state.device_authorization_endpoint();
+    let result = device_authorization_request(endpoint, authorization, request, now).await;
     audit::device_authorization_outcome(request_id, &result);
     result
         .map(|issued| issued.response(&state.config().issuer))

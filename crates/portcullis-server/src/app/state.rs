@@ -1,4 +1,5 @@
-//! Application state and start-up: connect, load keys, apply the configuration.
+//! Application state and start-up: connect, load keys, apply the configuration, and
+//! build the per-endpoint contexts (token, device authorization) once.
 
 use crate::app::admin::{AdminError, sync_config};
 use crate::app::clients::ClientCache;
@@ -8,6 +9,9 @@ use crate::app::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_k
 use crate::app::throttle::{DeviceAuthorizationThrottle, LoginThrottle, UserCodeThrottle};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::device::authorization::DeviceAuthorizationEndpoint;
+use portcullis_core::grants::token_endpoint::TokenEndpoint;
 use portcullis_core::keys::{KeyRing, MasterKey};
 use portcullis_core::store::StoreError;
 use portcullis_core::{Clock, Store};
@@ -54,7 +58,9 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     keys: Arc<ArcSwap<KeySnapshot>>,
-    clients: ClientCache,
+    clients: Arc<ClientCache>,
+    token_endpoint: TokenEndpoint,
+    device_authorization_endpoint: DeviceAuthorizationEndpoint,
     metadata_json: Bytes,
     stylesheet: Bytes,
     cookie_names: CookieNames,
@@ -86,6 +92,15 @@ impl AppState {
     /// The cached client directory.
     pub fn clients(&self) -> &ClientCache {
         &self.inner.clients
+    }
+    /// The token endpoint's context (RFC 6749 §3.2), built at start-up; sign with
+    /// the current [`keys`](Self::keys).
+    pub fn token_endpoint(&self) -> &TokenEndpoint {
+        &self.inner.token_endpoint
+    }
+    /// The device authorization endpoint's context (RFC 8628 §3.1), built at start-up.
+    pub fn device_authorization_endpoint(&self) -> &DeviceAuthorizationEndpoint {
+        &self.inner.device_authorization_endpoint
     }
     /// The metadata document (RFC 8414), serialised once at start-up.
     pub fn metadata_json(&self) -> &Bytes {
@@ -181,9 +196,14 @@ impl App {
             Arc::clone(&keys),
         ));
         let config_issuer = config.issuer.clone();
+        let clients = Arc::new(ClientCache::new(Arc::clone(&store)));
         let state = AppState {
             inner: Arc::new(Inner {
-                clients: ClientCache::new(Arc::clone(&store)),
+                token_endpoint: token_endpoint(&config, &clients, &store),
+                device_authorization_endpoint: device_authorization_endpoint(
+                    &config, &clients, &store,
+                ),
+                clients,
                 config,
                 store,
                 clock,
@@ -232,6 +252,41 @@ impl Drop for App {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// The token endpoint's context: the issuer and token lifetimes (seconds) of
+/// `config`, clients looked up through the cache, the store.
+fn token_endpoint(
+    config: &Config,
+    clients: &Arc<ClientCache>,
+    store: &Arc<dyn Store>,
+) -> TokenEndpoint {
+    let tokens = &config.tokens;
+    TokenEndpoint {
+        issuer: config.issuer.clone(),
+        access_token_ttl: tokens.access_token_ttl,
+        // An id_token lives as long as the access token issued with it.
+        id_token_ttl: tokens.access_token_ttl,
+        refresh_token_ttl: tokens.refresh_token_ttl,
+        refresh_token_reuse_grace: tokens.refresh_token_reuse_grace,
+        clients: Arc::clone(clients) as Arc<dyn ClientDirectory>,
+        store: Arc::clone(store),
+    }
+}
+
+/// The device authorization endpoint's context: the device code lifetime and first
+/// poll interval (seconds) of `config`, clients looked up through the cache, the store.
+fn device_authorization_endpoint(
+    config: &Config,
+    clients: &Arc<ClientCache>,
+    store: &Arc<dyn Store>,
+) -> DeviceAuthorizationEndpoint {
+    DeviceAuthorizationEndpoint {
+        device_code_ttl: config.tokens.device_code_ttl,
+        interval: config.tokens.device_poll_interval,
+        clients: Arc::clone(clients) as Arc<dyn ClientDirectory>,
+        store: Arc::clone(store),
     }
 }
 

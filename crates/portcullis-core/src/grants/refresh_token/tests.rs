@@ -46,7 +46,7 @@ async fn refresh_with(
         resource: resource.iter().map(|r| (*r).to_owned()).collect(),
         ..Default::default()
     };
-    token_request(&f.endpoint(), None, request, NOW + 10).await
+    token_request(&f.endpoint(), &f.ring, None, request, NOW + 10).await
 }
 
 #[tokio::test]
@@ -194,7 +194,7 @@ async fn rejects_a_missing_refresh_token() {
         client_id: Some("cli".into()),
         ..Default::default()
     };
-    let (reason, wire) = refused(token_request(&f.endpoint(), None, request, NOW).await);
+    let (reason, wire) = refused(token_request(&f.endpoint(), &f.ring, None, request, NOW).await);
     assert_eq!(
         (reason, wire),
         (
@@ -364,7 +364,7 @@ async fn rejects_a_reused_refresh_token_and_revokes_its_family() {
     let (reason, _) = refused(f.refresh("cli", &successor, None, NOW + 21).await);
     assert_eq!(reason, RefreshGrantReason::Revoked);
     for access in [&login.response.access_token, &second.response.access_token] {
-        let e = userinfo(&f.ring, &f.store, ISS, access, NOW + 21)
+        let e = userinfo(&f.ring, &*f.store, ISS, access, NOW + 21)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
@@ -437,7 +437,7 @@ async fn a_lost_rotation_race_is_a_replay() {
     let first = cli_refresh_token(&f).await;
     let digest = SecretDigest::of(&first);
     let winner = f.refresh("cli", &first, None, NOW + 10).await.unwrap();
-    let store: &dyn Store = &f.store;
+    let store: &dyn Store = &*f.store;
     assert_eq!(
         after_lost_rotation(store, &digest, 5, NOW + 10)
             .await
