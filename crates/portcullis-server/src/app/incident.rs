@@ -1,7 +1,8 @@
 //! Server-side failures an application call met on its way to an answer: what was
 //! being done and the error, returned beside the outcome ([`Reported`]) instead of
-//! logged here. The HTTP layer attaches them to the response, and its fault-logging
-//! middleware logs each once, with the request id (CONVENTIONS §8).
+//! logged here. The HTTP layer attaches them to the response (there an `Incident` is
+//! called a `Fault`), and its fault-logging middleware logs each once, with the
+//! request id (CONVENTIONS §8).
 
 /// One server-side failure: never holds secret material (the error names what
 /// failed, not the values involved).

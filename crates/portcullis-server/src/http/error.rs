@@ -385,43 +385,20 @@ fn challenge(code: ErrorCode, required_scope: Option<&str>) -> Option<HeaderValu
 }
 
 /// A fault on the server's side behind a response (a database outage, a key that
-/// cannot be opened, a template that fails): what was being done and the error,
-/// carried in the response's extensions to [`crate::http::middleware::log_faults`],
-/// which logs it once, with the request id (CONVENTIONS §8: `IntoResponse` has no side
-/// effects, handlers do not log). Never holds secret material: callers format errors
-/// that name what failed, not the values involved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    /// What was being done, as the log message ("issuing an authorization code failed").
-    pub context: &'static str,
-    /// The error, formatted.
-    pub error: String,
-    /// Logged at warn (the request was still answered as it should be) instead of error.
-    pub warn: bool,
+/// cannot be opened, a template that fails): the application's [`Incident`] (what was
+/// being done and the error, never secret material), carried in the response's
+/// extensions to [`crate::http::middleware::log_faults`], which logs it once, with the
+/// request id (CONVENTIONS §8: `IntoResponse` has no side effects, handlers do not log).
+pub use crate::app::incident::Incident as Fault;
+
+/// Carrying a [`Fault`] on a response.
+pub trait AttachFault {
+    /// `response` with this fault attached (after any attached before).
+    fn attach(self, response: Response) -> Response;
 }
 
-impl Fault {
-    /// A fault logged at error: the request could not be served as asked.
-    pub fn error(context: &'static str, error: &dyn std::fmt::Display) -> Self {
-        Self {
-            context,
-            error: error.to_string(),
-            warn: false,
-        }
-    }
-
-    /// A fault logged at warn: a side task failed, the answer is still the right one
-    /// (giving back rate-limit cells, say).
-    pub fn warn(context: &'static str, error: &dyn std::fmt::Display) -> Self {
-        Self {
-            context,
-            error: error.to_string(),
-            warn: true,
-        }
-    }
-
-    /// `response` with this fault attached (after any attached before).
-    pub fn attach(self, mut response: Response) -> Response {
+impl AttachFault for Fault {
+    fn attach(self, mut response: Response) -> Response {
         match response.extensions_mut().get_mut::<Faults>() {
             Some(faults) => faults.0.push(self),
             None => {

@@ -9,7 +9,7 @@ use crate::app::interaction::Interaction;
 use crate::app::state::AppState;
 use crate::http::browser::append_cookies;
 use crate::http::error::page::{error_page, invalid_redirect};
-use crate::http::error::{Fault, Faults};
+use crate::http::error::{AttachFault, Faults};
 use crate::http::pages::device::device_done_page;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -58,12 +58,7 @@ pub fn with_incidents(mut response: Response, incidents: Vec<Incident>) -> Respo
     }
     let later = response.extensions_mut().remove::<Faults>();
     for incident in incidents {
-        let fault = Fault {
-            context: incident.context,
-            error: incident.error,
-            warn: incident.warn,
-        };
-        response = fault.attach(response);
+        response = incident.attach(response);
     }
     for fault in later.map(|Faults(f)| f).unwrap_or_default() {
         response = fault.attach(response);

@@ -5,7 +5,7 @@
 
 use crate::app::interaction::PageError;
 use crate::app::state::AppState;
-use crate::http::error::{Fault, RETRY_AFTER_SECONDS};
+use crate::http::error::{AttachFault, Fault, RETRY_AFTER_SECONDS};
 use crate::http::pages::{Chrome, ErrorPageView, render};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
