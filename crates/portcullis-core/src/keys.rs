@@ -7,15 +7,17 @@
 //! JWK thumbprint, and it is also the AEAD associated data, so a sealed key cannot be
 //! moved to another row unnoticed.
 
+mod error;
 mod jwk;
 mod jws;
 mod master_key;
 mod ring;
 
+pub use error::KeyRingError;
 pub use jwk::thumbprint;
 pub use jws::SigningKeyPair;
 pub use master_key::{MASTER_KEY_BYTES, MasterKey, MasterKeyError};
-pub use ring::{KeyRing, KeyRingError};
+pub use ring::KeyRing;
 
 use crate::UnixTime;
 use crate::store::StoreError;

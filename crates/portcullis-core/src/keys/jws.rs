@@ -7,8 +7,8 @@
 //! client credentials request.
 
 use super::SigningAlgorithm;
+use super::error::KeyRingError;
 use super::jwk;
-use super::ring::KeyRingError;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;

@@ -1,6 +1,6 @@
 //! The master key that seals private signing keys at rest (AES-256-GCM, via aws-lc-rs).
 
-use super::ring::KeyRingError;
+use super::error::KeyRingError;
 use crate::secret::random_bytes;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::{Engine, engine::general_purpose::STANDARD};

@@ -15,27 +15,12 @@
 //! times. Such tokens still verify: a retired key stays published for the longest token
 //! lifetime plus [`super::RETIRED_KEY_GRACE`] after it was retired.
 
+use super::error::KeyRingError;
 use super::{KeyStatus, MasterKey, SigningAlgorithm, SigningKeyPair, StoredSigningKey};
 use crate::UnixTime;
 use portcullis_proto::jwk::JwkSet;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Why the key ring could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyRingError {
-    /// A sealed key did not open: the master key differs from the one that sealed it.
-    #[error(
-        "a signing key in the database cannot be decrypted: the master key (PORTCULLIS_MASTER_KEY or the key file) is not the one it was sealed with"
-    )]
-    WrongMasterKey,
-    /// No active key for an algorithm.
-    #[error("no active {0} signing key")]
-    NoActiveKey(&'static str),
-    /// A cryptographic operation failed.
-    #[error("cryptographic operation failed: {0}")]
-    Crypto(&'static str),
-}
 
 /// Parsed signing keys and the JWK Set, built from the stored keys. Cheap to share:
 /// the server swaps in a new ring when keys change and readers never block.
