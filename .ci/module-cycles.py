@@ -2,7 +2,7 @@
 """Finds cycles among the modules of a Rust crate's source tree (one module per file).
 
 An edge A -> B means a file of module A names an item of module B (`use crate::b::X`,
-`crate::b::x()`, `super::x`). Names imported through a facade's `pub use` resolve to
+`crate::b::x()`, `super::x`, `use child::X`). Names imported through a facade's `pub use` resolve to
 the module that defines them, so `crate::http::extract::PeerIp` counts as a use of
 `http::extract::client_ip`. A child naming its parent's items is an edge like any
 other; `mod` declarations are not edges. Code after `#[cfg(test)]` is ignored.
@@ -15,6 +15,7 @@ import sys
 
 USE_PATH = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 USE_GROUP = re.compile(r"\buse\s+(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{([^;]*)\};", re.S)
+CHILD_USE = re.compile(r"^\s*(?:pub(?:\([a-z]+\))?\s+)?use\s+(?:self::)?([a-z_][a-z0-9_]*)((?:::[A-Za-z_][A-Za-z0-9_]*)*)", re.M)
 PUB_USE = re.compile(r"^\s*pub(?:\([a-z]+\))?\s+use\s+(self::)?([a-z_][a-z0-9_]*)::(\{[^;]*\}|[A-Za-z_][A-Za-z0-9_]*)\s*;", re.M | re.S)
 
 
@@ -82,11 +83,17 @@ def edges(mods):
                 if item:
                     paths.append((head, prefix + "::" + item.split("::{")[0]))
         paths += USE_PATH.findall(text)
+        # `use child::X` / `pub use child::X` (a path relative to this module).
+        for child, rest in CHILD_USE.findall(text):
+            if mod + (child,) in mods:
+                paths.append(("self", "::" + child + rest))
         for head, rest in paths:
             parts = [p for p in rest.split("::") if p and p != "{"]
             parts = [p for p in parts if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p)]
             if head == "crate":
                 base = ()
+            elif head == "self":
+                base = mod
             else:
                 base = mod[:-1]
                 while parts and parts[0] == "super":
