@@ -24,13 +24,23 @@ pub enum DeviceAuthorizationFailure {
     /// The budget could not be checked (the request was not counted).
     #[error("storage failed: {0}")]
     Store(StoreError),
+    /// The request carried two or more `Authorization` headers (checked after the
+    /// limit, as the one request of this address it is).
+    #[error("several Authorization headers")]
+    SeveralAuthorizationHeaders,
     /// Core refused the request, or failed on the server side.
     #[error(transparent)]
     Refused(DeviceAuthorizationError),
 }
 
+/// A request carried `Authorization` more than once: ambiguous credentials (RFC 6749
+/// §2.3: one client authentication method per request), answered `invalid_request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeveralAuthorizationHeaders;
+
 /// Handles one device authorization request from `ip`: `authorization` is the single
-/// `Authorization` header value, if any; `request_id` goes to the audit log.
+/// `Authorization` header value, if any (or several headers, refused after the
+/// per-address limit); `request_id` goes to the audit log.
 ///
 /// # Errors
 /// A [`DeviceAuthorizationFailure`], already audited (server-side failures are not: the
@@ -39,7 +49,7 @@ pub async fn device_authorization(
     state: &AppState,
     request_id: &str,
     ip: IpAddr,
-    authorization: Option<&str>,
+    authorization: Result<Option<&str>, SeveralAuthorizationHeaders>,
     request: DeviceAuthorizationRequest,
 ) -> Result<DeviceAuthorizationResponse, DeviceAuthorizationFailure> {
     let store = state.store().as_ref();
@@ -54,6 +64,8 @@ pub async fn device_authorization(
         audit::device_authorization_refused(request_id, client_id, "invalid_request", "throttled");
         return Err(DeviceAuthorizationFailure::Throttled(wait));
     }
+    let authorization =
+        authorization.map_err(|_| DeviceAuthorizationFailure::SeveralAuthorizationHeaders)?;
     let endpoint = state.device_authorization_endpoint();
     let result = device_authorization_request(endpoint, authorization, request, now).await;
     audit::device_authorization_outcome(request_id, &result);

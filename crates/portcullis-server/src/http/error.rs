@@ -236,6 +236,9 @@ impl From<&DeviceAuthorizationFailure> for OAuthError {
                 Self::too_many_device_authorizations(*wait)
             }
             DeviceAuthorizationFailure::Store(error) => Self::store_failure(error),
+            DeviceAuthorizationFailure::SeveralAuthorizationHeaders => {
+                Self::several_authorization_headers()
+            }
             DeviceAuthorizationFailure::Refused(error) => Self::from(error),
         }
     }

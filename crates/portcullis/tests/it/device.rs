@@ -929,6 +929,36 @@ async fn device_authorization_is_rate_limited_per_ip() {
     assert_eq!(r.status(), 429);
 }
 
+/// Issue 12: a request with two `Authorization` headers still counts against its
+/// address's limit (the limit comes first, as before the extractor existed).
+#[tokio::test]
+async fn device_authorization_counts_two_authorization_headers_against_the_limit() {
+    let app = start().await;
+    let form = [("client_id", TV), ("scope", "read:orders")];
+    for _ in 0..29 {
+        start_raw(&app, &form, None).await;
+    }
+    let two_headers = || {
+        app.http
+            .post(app.url("/device_authorization"))
+            .header("authorization", "Basic eDp5")
+            .header("authorization", "Basic eDp6")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("client_id=tv&scope=read%3Aorders")
+            .send()
+    };
+    let r = two_headers().await.unwrap();
+    pinned(
+        r,
+        400,
+        json!({"error": "invalid_request", "error_description": "send one Authorization header, not several"}),
+    )
+    .await;
+    // That was the 30th request of this address: the 31st is refused, headers or not.
+    let r = two_headers().await.unwrap();
+    assert_eq!(r.status(), 429);
+}
+
 #[tokio::test]
 async fn device_pending_request_keeps_the_user_code_sealed() {
     let app = start().await;

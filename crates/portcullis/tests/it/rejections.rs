@@ -180,6 +180,29 @@ async fn rejects_two_authorization_headers() {
     pinned(r, 400, json!({"error": "invalid_request", "error_description": "send one Authorization header, not several"})).await;
 }
 
+/// Issue 12: the form is checked before the `Authorization` headers are counted, as
+/// before the extractor existed (a request with both faults gets the form's answer).
+#[tokio::test]
+async fn rejects_the_wrong_content_type_before_two_authorization_headers() {
+    let app = TestApp::start().await;
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .header("authorization", basic_header("svc", SVC_SECRET))
+        .header("authorization", basic_header("svc", "bogus"))
+        .header("content-type", "application/json")
+        .body(r#"{"grant_type":"client_credentials"}"#)
+        .send()
+        .await
+        .unwrap();
+    pinned(
+        r,
+        400,
+        json!({"error": "invalid_request", "error_description": "the request body must be application/x-www-form-urlencoded (RFC 6749 section 3.2)"}),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn rejects_a_malformed_scope() {
     let app = TestApp::start().await;

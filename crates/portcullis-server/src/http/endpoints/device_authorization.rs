@@ -24,7 +24,7 @@ pub async fn device_authorization_post(
     ClientAuthorization(authorization): ClientAuthorization,
     OAuthForm(request): OAuthForm<DeviceAuthorizationRequest>,
 ) -> Response {
-    let authorization = authorization.as_deref();
+    let authorization = authorization.as_ref().map(Option::as_deref).map_err(|e| *e);
     match device_authorization(&state, &request_id, ip, authorization, request).await {
         Ok(response) => no_store_json(response),
         Err(failure) => OAuthError::from(&failure).into_response(),

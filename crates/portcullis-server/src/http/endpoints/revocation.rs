@@ -18,9 +18,14 @@ use portcullis_proto::introspection::TokenInquiry;
 pub async fn revocation_post(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
-    ClientAuthorization(authorization): ClientAuthorization,
+    authorization: ClientAuthorization,
     OAuthForm(inquiry): OAuthForm<TokenInquiry>,
 ) -> Response {
+    // After the form: its errors answer first, as they always have.
+    let authorization = match authorization.checked() {
+        Ok(authorization) => authorization,
+        Err(error) => return error.into_response(),
+    };
     match revocation(&state, &request_id, authorization.as_deref(), &inquiry).await {
         Ok(()) => super::no_store(StatusCode::OK),
         Err(failure) => OAuthError::from(&failure).into_response(),

@@ -14,9 +14,14 @@ use portcullis_proto::token::TokenRequest;
 pub async fn token_post(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
-    ClientAuthorization(authorization): ClientAuthorization,
+    authorization: ClientAuthorization,
     OAuthForm(request): OAuthForm<TokenRequest>,
 ) -> Response {
+    // After the form: its errors answer first, as they always have.
+    let authorization = match authorization.checked() {
+        Ok(authorization) => authorization,
+        Err(error) => return error.into_response(),
+    };
     match token_request(&state, &request_id, authorization.as_deref(), request).await {
         Ok(issued) => no_store_json(issued.response),
         Err(error) => OAuthError::from(&error).into_response(),

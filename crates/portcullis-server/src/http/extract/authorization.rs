@@ -4,26 +4,44 @@
 //! UserInfo ([`BearerToken`], RFC 6750 §2.1). At most one header either way (two would
 //! make "which credentials?" ambiguous).
 
+use crate::app::device_authorization::SeveralAuthorizationHeaders;
 use crate::http::error::{OAuthError, missing_bearer_token};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
 
 /// The single `Authorization` header value, if any, for core's client authentication
 /// (which parses it: RFC 6749 §2.3.1). A value that is not visible ASCII is `""` (it
 /// cannot be valid Basic credentials, and parsing says so).
 ///
-/// Rejection: `invalid_request` when the header appears more than once.
+/// Never rejects: two or more headers are [`SeveralAuthorizationHeaders`], decided after
+/// the form (and, at device authorization, the per-address limit), so the order of
+/// checks is the endpoints' own. [`ClientAuthorization::checked`] turns it into the
+/// `invalid_request` answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientAuthorization(pub Option<String>);
+pub struct ClientAuthorization(pub Result<Option<String>, SeveralAuthorizationHeaders>);
+
+impl ClientAuthorization {
+    /// The header value, or the `invalid_request` answer for several headers.
+    ///
+    /// # Errors
+    /// [`OAuthError::several_authorization_headers`].
+    pub fn checked(self) -> Result<Option<String>, OAuthError> {
+        self.0
+            .map_err(|SeveralAuthorizationHeaders| OAuthError::several_authorization_headers())
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAuthorization {
-    type Rejection = OAuthError;
+    type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let value = single(&parts.headers)?;
-        Ok(Self(value.map(|v| v.to_str().unwrap_or("").to_owned())))
+        let value = single(&parts.headers)
+            .map(|value| value.map(|v| v.to_str().unwrap_or("").to_owned()))
+            .map_err(|_| SeveralAuthorizationHeaders);
+        Ok(Self(value))
     }
 }
 
@@ -110,12 +128,17 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        let rejection = ClientAuthorization::from_request_parts(&mut parts, &())
+        let several = ClientAuthorization::from_request_parts(&mut parts, &())
             .await
-            .unwrap_err();
-        assert_eq!(rejection, OAuthError::several_authorization_headers());
+            .unwrap();
+        assert_eq!(
+            several.checked(),
+            Err(OAuthError::several_authorization_headers())
+        );
         let (mut parts, ()) = Request::builder().body(()).unwrap().into_parts();
-        let none = ClientAuthorization::from_request_parts(&mut parts, &()).await;
-        assert_eq!(none, Ok(ClientAuthorization(None)));
+        let none = ClientAuthorization::from_request_parts(&mut parts, &())
+            .await
+            .unwrap();
+        assert_eq!(none.checked(), Ok(None));
     }
 }
