@@ -13,7 +13,6 @@ use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::device::authorization::DeviceAuthorizationEndpoint;
 use portcullis_core::grants::token_endpoint::TokenEndpoint;
 use portcullis_core::keys::{KeyRing, MasterKey};
-use portcullis_core::store::StoreError;
 use portcullis_core::{Clock, Store};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -22,14 +21,9 @@ use tokio::task::JoinHandle;
 /// Why the server could not start. Each message says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The database could not be opened or migrated.
-    #[error("database {url}: {source}")]
-    Store {
-        /// The database URL with any password removed.
-        url: String,
-        /// The failure.
-        source: StoreError,
-    },
+    /// The database could not be opened or migrated (`database {url}: {source}`).
+    #[error(transparent)]
+    Store(#[from] OpenStoreError),
     /// Keys could not be prepared.
     #[error(transparent)]
     Keys(#[from] KeyError),
@@ -39,12 +33,6 @@ pub enum StartError {
     /// The dummy password hash (for unknown usernames at login) could not be made.
     #[error("preparing the login page: {0}")]
     Login(String),
-}
-
-impl From<OpenStoreError> for StartError {
-    fn from(OpenStoreError { url, source }: OpenStoreError) -> Self {
-        Self::Store { url, source }
-    }
 }
 
 /// Shared state of the running server. Cheap to clone.

@@ -8,7 +8,7 @@
 //! attempts are spread over the nodes; [`bucket`] holds what they share (the refill
 //! period after a lock, [`REPLENISH_SECONDS`], and the address key: IPv6 by /64).
 //!
-//! [`Store::rate_limit_take`]: portcullis_core::Store::rate_limit_take
+//! [`Store::rate_limit_take`]: portcullis_core::store::RateLimitStore::rate_limit_take
 
 pub mod bucket;
 pub mod device_authorization;
