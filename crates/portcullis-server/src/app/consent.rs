@@ -18,7 +18,7 @@ use crate::app::interaction::{
 use crate::app::state::AppState;
 use portcullis_core::UnixTime;
 use portcullis_core::authorization::pending::PendingDevice;
-use portcullis_core::authorization::request::AuthorizeReason;
+use portcullis_core::authorization::request::{AuthorizeReason, ValidatedAuthorizationRequest};
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::device::DeviceAuthorizationStatus;
 use portcullis_core::device::authorization::record_decision;
@@ -148,102 +148,97 @@ pub async fn decide(
         Some(consent_form::DENY) => false,
         _ => return Interaction::Refused(PageError::NoDecision).into(),
     };
+    // Taken first, in both flows (single use: of a double submission, only one decides).
+    match pending.take(state, now).await {
+        Ok(true) => {}
+        Ok(false) => return Interaction::Refused(PageError::Expired).into(),
+        Err(e) => return Interaction::Refused(e.into()).into(),
+    }
+    let row = pending.row;
     let decision = Decision {
         state,
         request_id,
-        pending,
-        session,
+        scope: row
+            .request
+            .scopes()
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+        request: row.request,
+        auth_time: row.auth_time.unwrap_or(session.auth_time),
+        user_id: session.user_id,
         approve,
         now,
     };
-    match decision.pending.row.device.clone() {
+    match row.device {
         Some(device) => decision.device(device).await,
         None => decision.redirect_based().await,
     }
 }
 
-/// The user's answer to one pending request.
+/// The user's answer to one pending request, already taken from the store.
 struct Decision<'a> {
     state: &'a AppState,
     request_id: &'a str,
-    pending: Pending,
-    session: BrowserSession,
+    request: ValidatedAuthorizationRequest,
+    /// The requested scopes, space-separated (for the audit event).
+    scope: String,
+    /// The user who answered (the session's, checked against the request's).
+    user_id: String,
+    /// When that user authenticated for this request (OIDC Core §2 `auth_time`).
+    auth_time: UnixTime,
     approve: bool,
     now: UnixTime,
 }
 
 impl Decision<'_> {
-    /// A redirect-based request: taken first (single use), then denied, or approved
-    /// (remembered) with a code.
+    /// A redirect-based request: denied, or approved (remembered) with a code.
     async fn redirect_based(self) -> Reported<Interaction> {
         let Self {
             state,
             request_id,
-            pending,
-            session,
+            request,
+            scope,
+            user_id,
+            auth_time,
             approve,
             now,
         } = self;
-        match pending.take(state, now).await {
-            Ok(true) => {}
-            Ok(false) => return Interaction::Refused(PageError::Expired).into(),
-            Err(e) => return Interaction::Refused(e.into()).into(),
-        }
-        let request = pending.row.request;
-        let scope = request
-            .scopes()
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" ");
-        let user_id = &session.user_id;
         if !approve {
-            audit::consent_decided(request_id, request.client_id(), user_id, "deny", &scope);
+            audit::consent_decided(request_id, request.client_id(), &user_id, "deny", &scope);
             let reason = AuthorizeReason::AccessDenied;
             return redirect_error(state, &request, reason, Vec::new()).into();
         }
         if let Err(e) = state
             .store()
-            .consent_grant(user_id, request.client_id(), request.scopes(), now)
+            .consent_grant(&user_id, request.client_id(), request.scopes(), now)
             .await
         {
             return Interaction::Refused(e.into()).into();
         }
-        audit::consent_decided(request_id, request.client_id(), user_id, "approve", &scope);
-        let auth_time = pending.row.auth_time.unwrap_or(session.auth_time);
-        issue_and_redirect(state, request_id, &request, user_id, auth_time).await
+        audit::consent_decided(request_id, request.client_id(), &user_id, "approve", &scope);
+        issue_and_redirect(state, request_id, &request, &user_id, auth_time).await
     }
 
-    /// RFC 8628 §3.3: the user's answer to a device authorization. The pending request
-    /// is taken first (single use: a double submission decides once), then the decision
-    /// is recorded on the device authorization in one conditional statement (core's
-    /// `record_decision`); if it was decided or expired meanwhile, nothing changes and
-    /// the page says so.
+    /// RFC 8628 §3.3: the user's answer to a device authorization, recorded on it in one
+    /// conditional statement (core's `record_decision`); if it was decided or expired
+    /// meanwhile, nothing changes and the page says so.
     async fn device(self, device: PendingDevice) -> Reported<Interaction> {
         let Self {
             state,
             request_id,
-            pending,
-            session,
+            request,
+            scope,
+            user_id,
+            auth_time,
             approve,
             now,
         } = self;
-        match pending.take(state, now).await {
-            Ok(true) => {}
-            Ok(false) => return Interaction::Refused(PageError::Expired).into(),
-            Err(e) => return Interaction::Refused(e.into()).into(),
-        }
-        let request = pending.row.request;
-        let scope = request
-            .scopes()
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" ");
         let decision = if approve {
             DeviceAuthorizationStatus::Approved {
-                user_id: session.user_id.clone(),
-                auth_time: pending.row.auth_time.unwrap_or(session.auth_time),
+                user_id: user_id.clone(),
+                auth_time,
             }
         } else {
             DeviceAuthorizationStatus::Denied
@@ -255,11 +250,10 @@ impl Decision<'_> {
             Err(e) => return Interaction::Refused(e.into()).into(),
         }
         let outcome = if approve { "approve" } else { "deny" };
-        let user_id = &session.user_id;
         audit::device_authorization_decided(
             request_id,
             request.client_id(),
-            user_id,
+            &user_id,
             outcome,
             &scope,
         );
@@ -270,7 +264,7 @@ impl Decision<'_> {
         // already has its answer, so a failure here only costs a consent page next time.
         let mut incidents = Vec::new();
         if let Err(e) = store
-            .consent_grant(user_id, request.client_id(), request.scopes(), now)
+            .consent_grant(&user_id, request.client_id(), request.scopes(), now)
             .await
         {
             incidents.push(Incident::error("remembering the device consent failed", &e));
