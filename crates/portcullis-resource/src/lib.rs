@@ -66,6 +66,7 @@
 
 mod claims;
 mod clock;
+pub mod dpop;
 mod error;
 mod fetch;
 mod introspection;
