@@ -30,7 +30,7 @@
 //! `iss`, `aud`, `sub`, `client_id`, `iat`, `exp` (now + 5 min), `jti` and the
 //! scopes; each builder method changes one thing so a test names what it breaks.
 //! Times come from the wall clock unless [`TokenBuilder::issued_at`] says otherwise
-//! (use it with a validator on a fixed [`Clock`](crate::Clock)).
+//! (use it with a validator on a fixed [`Clock`]).
 //!
 //! This module panics on failures that cannot happen with the keys it generates
 //! (key generation or signing): it is for tests only.
