@@ -20,8 +20,11 @@ impl Api {
     async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let orders_url = format!("http://{}/orders", listener.local_addr().unwrap());
-        let issuer = TestIssuer::new();
-        let router = orders_api::router(issuer.validator(&orders_url), Arc::new(Orders::default()));
+        let issuer = TestIssuer::new().with_audience(&orders_url);
+        let router = orders_api::router(
+            issuer.validator(issuer.audience()),
+            Arc::new(Orders::default()),
+        );
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Self {
             issuer,
@@ -30,9 +33,9 @@ impl Api {
         }
     }
 
-    /// A token valid for this API; tests change one thing on it.
+    /// A token valid for this API (its audience); tests change one thing on it.
     fn token(&self) -> portcullis_resource::testing::TokenBuilder<'_> {
-        self.issuer.token().audience(&self.orders_url)
+        self.issuer.token()
     }
 
     async fn get(&self, authorization: &str, dpop: Option<&str>) -> reqwest::Response {
