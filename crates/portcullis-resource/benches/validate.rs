@@ -3,6 +3,10 @@
 //! same checks as far as its `Validation` expresses them (alg, signature, `iss`,
 //! `aud`, `exp` with 60 s leeway) and the same output type.
 //!
+//! `validate/DPoP-ES256` compares a DPoP-bound ES256 token with its proof (RFC 9449
+//! §7.1: proof checks, `cnf.jkt`, the replay cache; a fresh proof per iteration,
+//! made outside the timing) with the same token shape as a bearer token.
+//!
 //! Run: `cargo bench -p portcullis-resource -- --warm-up-time 1 --measurement-time 3`
 #![allow(
     missing_docs,
@@ -19,10 +23,11 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use portcullis_resource::{Claims, KeyStore, Validator};
+use portcullis_resource::dpop::DpopKey;
+use portcullis_resource::{Claims, DpopRequest, KeyStore, Validator};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::hint::black_box;
@@ -38,13 +43,21 @@ fn b64(bytes: impl AsRef<[u8]>) -> String {
 
 /// A Portcullis-shaped access token (RFC 9068 claims) signed by `sign`.
 fn token(alg: &str, kid: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    token_with(alg, kid, json!({}), sign)
+}
+
+/// [`token`] with `extra` claims merged in.
+fn token_with(alg: &str, kid: &str, extra: Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
     let header = json!({ "alg": alg, "typ": "at+jwt", "kid": kid });
-    let claims = json!({
+    let mut claims = json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": "0192f1c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6",
         "client_id": "notes-web", "exp": 4_000_000_000_i64, "iat": 1_700_000_000_i64,
         "jti": "0192f1c4-5b6a-7c8d-9e0f-a1b2c3d4e5f7", "scope": "openid notes:read notes:write",
         "auth_time": 1_700_000_000_i64,
     });
+    for (name, value) in extra.as_object().unwrap() {
+        claims[name] = value.clone();
+    }
     let input = format!(
         "{}.{}",
         b64(serde_json::to_vec(&header).unwrap()),
@@ -111,7 +124,12 @@ fn benches(c: &mut Criterion) {
     let es256 = token("ES256", "es256-1", |input| {
         ec.sign(&rng, input).unwrap().as_ref().to_vec()
     });
-    compare(c, "ES256", Algorithm::ES256, ec_jwk, &es256);
+    compare(c, "ES256", Algorithm::ES256, ec_jwk.clone(), &es256);
+    dpop(c, ec_jwk, &es256, |extra| {
+        token_with("ES256", "es256-1", extra, |input| {
+            ec.sign(&rng, input).unwrap().as_ref().to_vec()
+        })
+    });
 
     let rsa = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
     let public = rsa.public_key();
@@ -127,6 +145,44 @@ fn benches(c: &mut Criterion) {
         signature
     });
     compare(c, "RS256", Algorithm::RS256, rsa_jwk, &rs256);
+}
+
+/// A DPoP-bound ES256 token with a fresh ES256 proof per request, against the same
+/// token shape as a bearer token.
+fn dpop(c: &mut Criterion, jwk: Value, bearer: &str, bound_token: impl Fn(Value) -> String) {
+    let jwk: Jwk = serde_json::from_value(jwk).unwrap();
+    let validator = Validator::builder(ISSUER, AUDIENCE)
+        .keys(KeyStore::from_jwks(JwkSet { keys: vec![jwk] }))
+        .build()
+        .unwrap();
+    let key = DpopKey::generate().unwrap();
+    let bound = bound_token(json!({ "cnf": { "jkt": key.jkt() } }));
+    let htu = "https://api.example.com/notes";
+    let fresh_proof = || key.proof("GET", htu, Some(&bound), None).unwrap();
+    let validate_dpop = |proof: &str| {
+        let request = DpopRequest {
+            proof,
+            htm: "GET",
+            htu,
+        };
+        ready(validator.validate_dpop(black_box(&bound), &request)).unwrap()
+    };
+    ready(validator.validate(bearer)).unwrap();
+    validate_dpop(&fresh_proof());
+
+    let mut group = c.benchmark_group("validate/DPoP-ES256");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("Bearer", |b| {
+        b.iter(|| ready(validator.validate(black_box(bearer))).unwrap())
+    });
+    group.bench_function("DPoP", |b| {
+        b.iter_batched(
+            fresh_proof,
+            |proof| validate_dpop(&proof),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
 }
 
 criterion_group!(validate, benches);
