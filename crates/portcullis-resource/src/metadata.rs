@@ -168,6 +168,7 @@ mod tests {
                 "authorization_servers": ["https://as.example"],
                 "scopes_supported": ["notes:read"],
                 "bearer_methods_supported": ["header"],
+                "dpop_signing_alg_values_supported": ["ES256", "PS256", "RS256", "EdDSA"],
                 "resource_name": "Notes",
             })
         );
