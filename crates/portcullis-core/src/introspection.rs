@@ -284,6 +284,7 @@ mod tests {
                 audiences: vec![API.into()],
                 scope: Some("read".into()),
                 extra: Map::new(),
+                dpop_jkt: None,
             },
         )
         .unwrap();

@@ -196,6 +196,7 @@ mod tests {
                 audiences: vec![format!("{ISS}/userinfo")],
                 scope: scope.map(Into::into),
                 extra: Map::new(),
+                dpop_jkt: None,
             },
         )
         .unwrap();
@@ -225,7 +226,7 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid email"), SUB);
-        let answer = userinfo(&ring, &store, ISS, &token, NOW + 1).await.unwrap();
+        let answer = userinfo(&ring, &store, ISS, &token, None, NOW + 1).await.unwrap();
         assert_eq!(
             Value::Object(answer),
             json!({"sub": SUB, "tenant_id": "t1", "email": "alice@example.com", "email_verified": false})
@@ -238,7 +239,7 @@ mod tests {
         let store = store().await;
         for scope in [None, Some("profile email")] {
             let (token, _) = token(&ring, scope, SUB);
-            let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+            let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
             assert!(matches!(e, UserInfoReason::MissingOpenidScope));
             assert_eq!(ErrorCode::from(&e), ErrorCode::InsufficientScope);
         }
@@ -250,7 +251,7 @@ mod tests {
         let store = store().await;
         let (token, jti) = token(&ring, Some("openid"), SUB);
         store.access_token_revoke(&jti, NOW + 900).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -270,6 +271,7 @@ mod tests {
                 scopes: &["openid".to_owned()],
                 resources: &[],
                 auth_time: NOW,
+                dpop_jkt: None,
             },
             3600,
             NOW,
@@ -279,9 +281,9 @@ mod tests {
             .refresh_token_insert(&refresh.record, &jti, NOW + 900)
             .await
             .unwrap();
-        assert!(userinfo(&ring, &store, ISS, &token, NOW).await.is_ok());
+        assert!(userinfo(&ring, &store, ISS, &token, None, NOW).await.is_ok());
         store.refresh_family_revoke("family-1", NOW).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -291,9 +293,9 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
-        assert!(userinfo(&ring, &store, ISS, &token, NOW).await.is_ok());
+        assert!(userinfo(&ring, &store, ISS, &token, None, NOW).await.is_ok());
         store.client_delete("app").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownClient));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -304,7 +306,7 @@ mod tests {
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
         store.user_delete("alice").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownUser));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -314,7 +316,7 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
-        let e = userinfo(&ring, &store, ISS, &token, NOW + 900)
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW + 900)
             .await
             .unwrap_err();
         assert!(matches!(

@@ -276,7 +276,7 @@ mod tests {
             client_id: Some("tv".into()),
             ..Default::default()
         };
-        let result = token_request(&f.endpoint(), &f.ring, None, request, NOW).await;
+        let result = token_request(&f.endpoint(), &f.ring, None, request, None, NOW).await;
         assert_eq!(
             reason(result),
             (
@@ -569,6 +569,7 @@ mod tests {
             &f.ring,
             Some(&basic("kiosk", SECRET)),
             poll,
+            None,
             NOW,
         )
         .await

@@ -283,6 +283,7 @@ mod tests {
             scopes: &scopes,
             resources: &["https://api.example".to_owned()],
             auth_time: NOW - 5,
+            dpop_jkt: None,
         };
         let a = mint_refresh_token(grant, 100, NOW).unwrap();
         let b = mint_refresh_token(grant, 100, NOW).unwrap();
@@ -306,6 +307,7 @@ mod tests {
             scopes: &[],
             resources: &[],
             auth_time: NOW,
+            dpop_jkt: None,
         };
         let mut token = mint_refresh_token(grant, 100, NOW).unwrap().record;
         assert!(token.is_live(NOW + 99));

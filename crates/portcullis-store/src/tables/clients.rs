@@ -375,6 +375,7 @@ mod tests {
             introspection_audiences: vec!["https://api.example".into()],
             id_token_signed_response_alg: SigningAlgorithm::Rs256,
             claims: Map::new(),
+            dpop_bound_access_tokens: false,
             source: RecordSource::Admin,
             created_at: 1,
             updated_at: 2,

@@ -153,6 +153,7 @@ mod tests {
             },
             max_age: Some(300),
             login_hint: Some("alice@example.com".into()),
+            dpop_jkt: None,
         }
     }
 
