@@ -281,10 +281,10 @@ async fn purge_expired_deletes_at_most_limit_rows_per_table(db: Db) {
             "round {round}"
         );
     }
-    assert_eq!(each(2).total(), 14);
+    assert_eq!(each(2).total(), 16);
     assert_eq!(s.purge_expired(now + 1, 0).await.unwrap(), each(0));
     // The live rows are all that is left.
-    assert_eq!(remaining_rows(&db).await, 7);
+    assert_eq!(remaining_rows(&db).await, 8);
     assert_eq!(
         s.access_token_family("row-5").await.unwrap().as_deref(),
         Some("family")
