@@ -60,6 +60,7 @@ pub async fn purge_once(
                     counts.family_access_tokens,
                     counts.device_authorizations,
                     counts.rate_limits,
+                    counts.dpop_proofs,
                 ]
                 .contains(&u64::from(PURGE_BATCH));
                 if !full {
@@ -148,6 +149,7 @@ mod tests {
                 prompt: Prompt::default(),
                 max_age: None,
                 login_hint: None,
+                dpop_jkt: None,
             })
             .unwrap(),
             browser_digest: SecretDigest::of("browser"),
