@@ -37,6 +37,16 @@ impl StatelessNonces {
         }
     }
 
+    /// Nonces under an HMAC-SHA-256 key the caller already holds (e.g. one derived
+    /// with HKDF from a master key that every node of a cluster shares), changing every
+    /// `window` (whole seconds, at least 1).
+    pub fn from_hmac_key(key: hmac::Key, window: Duration) -> Self {
+        Self {
+            key,
+            window: window.as_secs().max(1),
+        }
+    }
+
     /// Nonces under a random key of this process (a single-process resource
     /// server).
     ///

@@ -1,10 +1,7 @@
 //! RFC 7638 JWK thumbprints, the `jkt` of RFC 9449 §6.1.
 
 use super::DpopProofError;
-use aws_lc_rs::digest::{SHA256, digest};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 
 /// RFC 7638 §3 SHA-256 thumbprint of a public JWK, base64url without padding
 /// (RFC 9449 §6.1 `jkt`): the SHA-256 of the JSON object of the key type's required
@@ -16,36 +13,12 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 /// [`DpopProofError::UnsupportedJwk`] for another key type (a symmetric `oct` key
 /// included: it has no public thumbprint to bind to).
 pub fn jwk_thumbprint(jwk: &Jwk) -> Result<String, DpopProofError> {
-    let json =
-        |value: &str| serde_json::to_string(value).map_err(|_| DpopProofError::UnsupportedJwk);
-    let canonical = match &jwk.algorithm {
-        AlgorithmParameters::EllipticCurve(ec) => {
-            let crv = match ec.curve {
-                EllipticCurve::P256 => "P-256",
-                EllipticCurve::P384 => "P-384",
-                EllipticCurve::P521 => "P-521",
-                _ => return Err(DpopProofError::UnsupportedJwk),
-            };
-            format!(
-                r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
-                json(crv)?,
-                json(&ec.x)?,
-                json(&ec.y)?
-            )
-        }
-        AlgorithmParameters::RSA(rsa) => {
-            format!(
-                r#"{{"e":{},"kty":"RSA","n":{}}}"#,
-                json(&rsa.e)?,
-                json(&rsa.n)?
-            )
-        }
-        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
-            format!(r#"{{"crv":"Ed25519","kty":"OKP","x":{}}}"#, json(&okp.x)?)
-        }
-        _ => return Err(DpopProofError::UnsupportedJwk),
-    };
-    Ok(URL_SAFE_NO_PAD.encode(digest(&SHA256, canonical.as_bytes())))
+    // jsonwebtoken computes RFC 7638 thumbprints; a symmetric key has none to bind to.
+    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
+        return Err(DpopProofError::UnsupportedJwk);
+    }
+    jwk.thumbprint(ThumbprintHash::SHA256)
+        .map_err(|_| DpopProofError::UnsupportedJwk)
 }
 
 #[cfg(test)]

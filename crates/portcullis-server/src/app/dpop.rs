@@ -6,29 +6,29 @@
 //! What comes out is core's [`DpopBinding`] (the key the tokens are bound to) or a
 //! [`DpopRefusal`]; the HTTP layer reads the `DPoP` header and writes the answer.
 //!
-//! **Nonces.** A nonce is `base64url(window ‖ HMAC-SHA256(key, window))`, where
-//! `window` is `now / proof_max_age` as 8 big-endian bytes and the key is derived from
-//! the master key ([`MasterKey::derive_hmac_key`], label [`NONCE_KEY_LABEL`]): every
-//! node of a cluster shares the master key, so every node accepts every node's
-//! nonces, and nothing is stored. The current and the previous window are accepted,
-//! so a nonce lives between one and two windows.
+//! **Nonces.** The resource library's [`StatelessNonces`] (a MAC of the time window
+//! `now / proof_max_age`) under a key derived from the master key
+//! ([`MasterKey::derive_hmac_key`], label [`NONCE_KEY_LABEL`]): every node of a cluster
+//! shares the master key, so every node accepts every node's nonces, and nothing is
+//! stored. The current and the previous window are accepted, so a nonce lives between
+//! one and two windows.
 
 use crate::app::config::DpopSettings;
-use aws_lc_rs::hmac;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::dpop::{DpopBinding, proof_digest};
 use portcullis_core::keys::{KeyRingError, MasterKey};
 use portcullis_core::store::{Store, StoreError};
 use portcullis_core::{Clock, UnixTime};
-use portcullis_resource::dpop::{DpopProofError, NonceCheck, ProofCheck, verify_proof};
+use portcullis_resource::dpop::{
+    DpopProofError, NonceCheck, ProofCheck, StatelessNonces, verify_proof,
+};
+use std::time::Duration;
 
 /// The DPoP checks of this server: its settings, its issuer (the base of every `htu`)
 /// and the nonce key. Built once at start-up.
 pub struct DpopVerifier {
     settings: DpopSettings,
     issuer: String,
-    nonce_key: hmac::Key,
+    nonces: StatelessNonces,
 }
 
 /// What a request's `DPoP` header held, as the HTTP layer read it (RFC 9449 §4.3 step
@@ -69,10 +69,12 @@ impl DpopVerifier {
         issuer: &str,
         master: &MasterKey,
     ) -> Result<Self, KeyRingError> {
+        let nonce_key = master.derive_hmac_key(NONCE_KEY_LABEL)?;
+        let window = Duration::from_secs(settings.proof_max_age);
         Ok(Self {
+            nonces: StatelessNonces::from_hmac_key(nonce_key, window),
             settings,
             issuer: issuer.to_owned(),
-            nonce_key: master.derive_hmac_key(NONCE_KEY_LABEL)?,
         })
     }
 
@@ -148,26 +150,13 @@ impl DpopVerifier {
     /// A fresh nonce for the `DPoP-Nonce` header (RFC 9449 §8): valid on every node
     /// for the rest of this window and the whole next one.
     pub fn nonce(&self, now: UnixTime) -> String {
-        let window = self.window(now).to_be_bytes();
-        let tag = hmac::sign(&self.nonce_key, &window);
-        let mut bytes = window.to_vec();
-        bytes.extend_from_slice(tag.as_ref());
-        URL_SAFE_NO_PAD.encode(bytes)
+        self.nonces.current(u64::try_from(now).unwrap_or(0))
     }
 
     /// Whether `nonce` is one of ours from the current or the previous window: its MAC
     /// verifies (constant time) and its window is one of the two.
     pub fn accepts_nonce(&self, nonce: &str, now: UnixTime) -> bool {
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(nonce) else {
-            return false;
-        };
-        let Some((window, tag)) = bytes.split_first_chunk::<8>() else {
-            return false;
-        };
-        let window_number = u64::from_be_bytes(*window);
-        let current = self.window(now);
-        let fresh = window_number == current || window_number.saturating_add(1) == current;
-        fresh && hmac::verify(&self.nonce_key, window, tag).is_ok()
+        self.nonces.accepts(nonce, u64::try_from(now).unwrap_or(0))
     }
 
     /// Verifies one proof (§4.3) and records its `jti` (§11.1).
@@ -204,12 +193,6 @@ impl DpopVerifier {
             return Err(DpopRefusal::Proof(DpopProofError::Replayed));
         }
         Ok(DpopBinding { jkt: verified.jkt })
-    }
-
-    /// The nonce window of `now`: `now / proof_max_age`.
-    fn window(&self, now: UnixTime) -> u64 {
-        let now = u64::try_from(now).unwrap_or(0);
-        now / self.settings.proof_max_age.max(1)
     }
 }
 
