@@ -2,6 +2,7 @@
 //! and the scope → claims mapping (§5.4) that id_tokens share.
 
 use crate::UnixTime;
+use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::keys::KeyRing;
 use crate::store::{Store, StoreError};
 use crate::tokens::access_token::{AccessTokenReason, verify};
@@ -11,7 +12,9 @@ use std::collections::BTreeSet;
 
 /// Answers a UserInfo request (GET or POST, RFC 6750 Bearer) at `now`: verifies the
 /// access token ([`verify`]), requires the [`REQUIRED_SCOPE`] scope, refuses a revoked
-/// `jti` (e.g. after a code replay) and a user who no longer exists, and returns `sub`
+/// `jti` (e.g. after a code replay), a request from a browser `origin` (the `Origin`
+/// header, if any) that the token's client does not allow
+/// ([`crate::client::origin`]), and a user who no longer exists, and returns `sub`
 /// with [`user_claims`] for the token's scopes.
 ///
 /// The token's `aud` is not checked: every access token we issue with `openid` was
@@ -25,6 +28,7 @@ pub async fn userinfo(
     store: &dyn Store,
     issuer: &str,
     bearer_token: &str,
+    origin: Option<&str>,
     now: UnixTime,
 ) -> Result<Map<String, Value>, UserInfoReason> {
     let claims = verify(ring, issuer, bearer_token, now)?;
@@ -43,9 +47,11 @@ pub async fn userinfo(
         return Err(UserInfoReason::Revoked);
     }
     // A deleted client's tokens die with it (its refresh tokens are already gone).
-    if store.client_get(&claims.client_id).await?.is_none() {
-        return Err(UserInfoReason::UnknownClient);
-    }
+    let client = store
+        .client_get(&claims.client_id)
+        .await?
+        .ok_or(UserInfoReason::UnknownClient)?;
+    check_request_origin(&client, origin)?;
     let user = store
         .user_get(&claims.sub)
         .await?
@@ -104,6 +110,10 @@ pub enum UserInfoReason {
     /// The client the token was issued to no longer exists.
     #[error("the access token's client no longer exists")]
     UnknownClient,
+    /// A browser page at an origin the token's client does not allow sent the request
+    /// ([`crate::client::origin`]).
+    #[error(transparent)]
+    OriginNotAllowed(#[from] OriginNotAllowed),
     /// The store failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
@@ -201,7 +211,7 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid email"), SUB);
-        let answer = userinfo(&ring, &store, ISS, &token, NOW + 1).await.unwrap();
+        let answer = userinfo(&ring, &store, ISS, &token, None, NOW + 1).await.unwrap();
         assert_eq!(
             Value::Object(answer),
             json!({"sub": SUB, "tenant_id": "t1", "email": "alice@example.com", "email_verified": false})
@@ -214,7 +224,7 @@ mod tests {
         let store = store().await;
         for scope in [None, Some("profile email")] {
             let (token, _) = token(&ring, scope, SUB);
-            let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+            let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
             assert!(matches!(e, UserInfoReason::MissingOpenidScope));
             assert_eq!(ErrorCode::from(&e), ErrorCode::InsufficientScope);
         }
@@ -226,7 +236,7 @@ mod tests {
         let store = store().await;
         let (token, jti) = token(&ring, Some("openid"), SUB);
         store.access_token_revoke(&jti, NOW + 900).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -255,9 +265,9 @@ mod tests {
             .refresh_token_insert(&refresh.record, &jti, NOW + 900)
             .await
             .unwrap();
-        assert!(userinfo(&ring, &store, ISS, &token, NOW).await.is_ok());
+        assert!(userinfo(&ring, &store, ISS, &token, None, NOW).await.is_ok());
         store.refresh_family_revoke("family-1", NOW).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -267,9 +277,9 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
-        assert!(userinfo(&ring, &store, ISS, &token, NOW).await.is_ok());
+        assert!(userinfo(&ring, &store, ISS, &token, None, NOW).await.is_ok());
         store.client_delete("app").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownClient));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -280,7 +290,7 @@ mod tests {
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
         store.user_delete("alice").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownUser));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -290,7 +300,7 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
-        let e = userinfo(&ring, &store, ISS, &token, NOW + 900)
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW + 900)
             .await
             .unwrap_err();
         assert!(matches!(

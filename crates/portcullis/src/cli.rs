@@ -108,6 +108,11 @@ pub struct ClientCreate {
     /// whose `aud` includes it (RFC 7662). Repeatable.
     #[arg(long = "introspection-audience", value_name = "URI")]
     pub introspection_audiences: Vec<String>,
+    /// An exact web origin (`https://app.example.com`) a browser page may call the token,
+    /// revocation, device authorization and UserInfo endpoints from (CORS). Repeatable;
+    /// default: the origins of the redirect URIs.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Client authentication methods for a confidential client.

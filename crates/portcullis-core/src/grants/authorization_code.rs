@@ -630,7 +630,7 @@ mod tests {
             client_id: Some("native".into()),
             ..Default::default()
         };
-        let error = token_request(&f.endpoint(), &f.ring, None, request, NOW)
+        let error = token_request(&f.endpoint(), &f.ring, None, None, request, NOW)
             .await
             .unwrap_err();
         assert_eq!(

@@ -267,7 +267,7 @@ mod tests {
             client_id: Some("tv".into()),
             ..Default::default()
         };
-        let result = token_request(&f.endpoint(), &f.ring, None, request, NOW).await;
+        let result = token_request(&f.endpoint(), &f.ring, None, None, request, NOW).await;
         assert_eq!(
             reason(result),
             (
@@ -501,6 +501,7 @@ mod tests {
         let issued = crate::device::authorization::device_authorization_request(
             &f.device_endpoint(),
             None,
+            None,
             request,
             NOW,
         )
@@ -544,6 +545,7 @@ mod tests {
         let issued = crate::device::authorization::device_authorization_request(
             &f.device_endpoint(),
             Some(&basic("kiosk", SECRET)),
+            None,
             request,
             NOW,
         )
@@ -559,6 +561,7 @@ mod tests {
             &f.endpoint(),
             &f.ring,
             Some(&basic("kiosk", SECRET)),
+            None,
             poll,
             NOW,
         )

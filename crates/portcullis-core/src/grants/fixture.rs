@@ -203,7 +203,7 @@ impl Fixture {
             client_id: request.client_id.or(Some("native".into())),
             ..request
         };
-        token_request(&self.endpoint(), &self.ring, None, request, now).await
+        token_request(&self.endpoint(), &self.ring, None, None, request, now).await
     }
 
     /// Redeems as the confidential client `web` (HTTP Basic).
@@ -216,6 +216,7 @@ impl Fixture {
             &self.endpoint(),
             &self.ring,
             Some(&web_basic()),
+            None,
             request,
             NOW,
         )
@@ -268,7 +269,7 @@ impl Fixture {
             scope: scope.map(Into::into),
             ..Default::default()
         };
-        token_request(&self.endpoint(), &self.ring, None, request, now).await
+        token_request(&self.endpoint(), &self.ring, None, None, request, now).await
     }
 
     /// `grant_type=refresh_token` as the confidential client `web`.
@@ -286,6 +287,7 @@ impl Fixture {
             &self.endpoint(),
             &self.ring,
             Some(&web_basic()),
+            None,
             request,
             now,
         )
@@ -333,7 +335,7 @@ impl Fixture {
             scope: Some(scope.into()),
             ..Default::default()
         };
-        device_authorization_request(&self.device_endpoint(), None, request, NOW)
+        device_authorization_request(&self.device_endpoint(), None, None, request, NOW)
             .await
             .unwrap()
     }
@@ -369,7 +371,7 @@ impl Fixture {
             device_code: Some(device_code.into()),
             ..Default::default()
         };
-        token_request(&self.endpoint(), &self.ring, None, request, now).await
+        token_request(&self.endpoint(), &self.ring, None, None, request, now).await
     }
 }
 

@@ -15,6 +15,7 @@ use crate::UnixTime;
 use crate::client::authentication::{
     ClientAuthFailure, ClientAuthReason, PublicClients, authenticate,
 };
+use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::keys::{KeyRing, KeyRingError};
 use crate::secret::RandomUnavailable;
 use crate::store::StoreError;
@@ -53,6 +54,11 @@ pub enum TokenErrorReason {
     /// The client is not registered for this grant.
     #[error("this client is not registered for the {0} grant")]
     UnauthorizedClient(&'static str),
+    /// A browser page at an origin the client does not allow sent the request; refused
+    /// before the grant runs, so a code or refresh token is not spent on an answer the
+    /// browser would hide from the page ([`crate::client::origin`]).
+    #[error(transparent)]
+    OriginNotAllowed(#[from] OriginNotAllowed),
     /// A client credentials rule.
     #[error(transparent)]
     ClientCredentials(#[from] ClientCredentialsReason),
@@ -147,7 +153,9 @@ pub(crate) fn error_description(
 }
 
 /// Handles one token request at `now`, signing with `keys` (the current signing keys).
-/// `authorization` is the raw `Authorization` header value, if any.
+/// `authorization` is the raw `Authorization` header value, if any; `origin` the
+/// `Origin` header (RFC 6454 §7), if any, which the authenticated client must allow
+/// before the grant runs.
 ///
 /// # Errors
 /// A [`TokenError`]; see [`TokenErrorReason`] for each case and [`crate::error_code`]
@@ -156,6 +164,7 @@ pub async fn token_request(
     endpoint: &TokenEndpoint,
     keys: &KeyRing,
     authorization: Option<&str>,
+    origin: Option<&str>,
     request: TokenRequest,
     now: UnixTime,
 ) -> Result<TokenSuccess, TokenError> {
@@ -194,6 +203,9 @@ pub async fn token_request(
         unverified_client_id: error.unverified_client_id,
     })?;
     let claimed = Some(client.client().client_id.as_str());
+    if let Err(refused) = check_request_origin(client.client(), origin) {
+        return Err(fail(refused.into(), claimed));
+    }
     if !client.client().allows_grant(grant_type) {
         return Err(fail(
             TokenErrorReason::UnauthorizedClient(grant_type.as_str()),

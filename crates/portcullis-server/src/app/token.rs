@@ -9,7 +9,8 @@ use portcullis_core::grants::token_endpoint::{self, TokenError, TokenSuccess};
 use portcullis_proto::token::TokenRequest;
 
 /// Handles one token request: `authorization` is the single `Authorization` header
-/// value, if any; `request_id` goes to the audit log.
+/// value, if any; `origin` the `Origin` header, if any (a browser page's, which the
+/// client must allow); `request_id` goes to the audit log.
 ///
 /// # Errors
 /// Core's [`TokenError`], already audited (server-side failures are not: the HTTP layer
@@ -18,13 +19,15 @@ pub async fn token_request(
     state: &AppState,
     request_id: &str,
     authorization: Option<&str>,
+    origin: Option<&str>,
     request: TokenRequest,
 ) -> Result<TokenSuccess, TokenError> {
     let keys = state.keys();
     let endpoint = state.token_endpoint();
     let now = state.clock().now();
     let result =
-        token_endpoint::token_request(endpoint, &keys.ring, authorization, request, now).await;
+        token_endpoint::token_request(endpoint, &keys.ring, authorization, origin, request, now)
+            .await;
     audit::token_outcome(request_id, &result);
     result
 }

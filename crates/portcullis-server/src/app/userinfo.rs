@@ -7,7 +7,8 @@ use portcullis_core::userinfo::{UserInfoReason, userinfo as claims_for};
 use portcullis_proto::ErrorCode;
 use serde_json::{Map, Value};
 
-/// The claims about the user `bearer_token` was issued for.
+/// The claims about the user `bearer_token` was issued for; `origin` is the `Origin`
+/// header, if any (a browser page's, which the token's client must allow).
 ///
 /// # Errors
 /// Core's [`UserInfoReason`]; a refusal other than a missing `openid` scope is logged
@@ -17,6 +18,7 @@ pub async fn userinfo(
     state: &AppState,
     request_id: &str,
     bearer_token: &str,
+    origin: Option<&str>,
 ) -> Result<Map<String, Value>, UserInfoReason> {
     let keys = state.keys();
     let now = state.clock().now();
@@ -26,6 +28,7 @@ pub async fn userinfo(
         state.store().as_ref(),
         issuer,
         bearer_token,
+        origin,
         now,
     )
     .await;

@@ -15,6 +15,7 @@ mod browser;
 mod cli;
 mod cli_client;
 mod client_credentials;
+mod cors;
 mod cluster;
 mod device;
 mod discovery;

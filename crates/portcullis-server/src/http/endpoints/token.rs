@@ -5,7 +5,7 @@
 use crate::app::state::AppState;
 use crate::app::token::token_request;
 use crate::http::error::{OAuthError, PostEndpoint, no_store_json};
-use crate::http::extract::{ClientAuthorization, OAuthForm, RequestId};
+use crate::http::extract::{ClientAuthorization, OAuthForm, RequestId, RequestOrigin};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use portcullis_proto::token::TokenRequest;
@@ -15,6 +15,7 @@ pub async fn token_post(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
     authorization: ClientAuthorization,
+    origin: RequestOrigin,
     OAuthForm(request): OAuthForm<TokenRequest>,
 ) -> Response {
     // After the form: its errors answer first, as they always have.
@@ -22,7 +23,8 @@ pub async fn token_post(
         Ok(authorization) => authorization,
         Err(error) => return error.into_response(),
     };
-    match token_request(&state, &request_id, authorization.as_deref(), request).await {
+    let (authorization, origin) = (authorization.as_deref(), origin.as_deref());
+    match token_request(&state, &request_id, authorization, origin, request).await {
         Ok(issued) => no_store_json(issued.response),
         Err(error) => OAuthError::from(&error).into_response(),
     }

@@ -1,14 +1,15 @@
 //! The `Authorization` header, read by extractors only (no handler reads it itself):
 //! client credentials at the endpoints that authenticate clients ([`ClientAuthorization`]:
 //! token, introspection, revocation, device authorization) and the access token at
-//! UserInfo ([`BearerToken`], RFC 6750 §2.1). At most one header either way (two would
-//! make "which credentials?" ambiguous).
+//! UserInfo ([`BearerToken`], RFC 6750 §2.1, or §2.2 in a form body). At most one header
+//! either way (two would make "which credentials?" ambiguous).
 
 use crate::app::device_authorization::SeveralAuthorizationHeaders;
 use crate::http::error::{OAuthError, missing_bearer_token};
-use axum::extract::FromRequestParts;
+use crate::http::extract::{OAuthForm, OAuthParams, is_form_urlencoded};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use std::convert::Infallible;
 
@@ -45,33 +46,70 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAuthorization {
     }
 }
 
-/// The access token of an `Authorization: Bearer` header (RFC 6750 §2.1; the scheme is
-/// case-insensitive).
+/// The access token of a bearer request: an `Authorization: Bearer` header (RFC 6750
+/// §2.1; the scheme is case-insensitive), or the `access_token` parameter of an
+/// `application/x-www-form-urlencoded` POST body (§2.2: some OIDC clients send it that
+/// way). Never the query string (§2.3 is not supported: URLs end up in logs and
+/// `Referer` headers), and never a GET body (§2.2: GET has no body semantics).
 ///
 /// Rejections: 401 with a bare `WWW-Authenticate: Bearer` when there is no bearer
-/// credential at all (RFC 6750 §3.1); `invalid_request` when there are several headers
-/// or the token is empty.
+/// credential at all (RFC 6750 §3.1); `invalid_request` when there are several headers,
+/// the token is empty, the body repeats `access_token`, or the token comes both in the
+/// header and in the body (§2: one method per request; §3.1 `invalid_request`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BearerToken(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+impl<S: Send + Sync> FromRequest<S> for BearerToken {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let value = single(&parts.headers).map_err(IntoResponse::into_response)?;
-        let credentials = value
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
-        let Some((_, token)) = credentials else {
-            return Err(missing_bearer_token());
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let from_header = bearer_header(request.headers())?;
+        let in_form = request.method() == Method::POST && is_form_urlencoded(request.headers());
+        let from_body = if in_form {
+            let OAuthForm(form) = OAuthForm::<BearerForm>::from_request(request, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            form.access_token
+        } else {
+            None
         };
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(OAuthError::empty_bearer_token().into_response());
+        match (from_header, from_body) {
+            (Some(_), Some(_)) => Err(OAuthError::bearer_token_twice().into_response()),
+            (Some(token), None) | (None, Some(token)) => Ok(Self(token)),
+            (None, None) => Err(missing_bearer_token()),
         }
-        Ok(Self(token.to_owned()))
     }
+}
+
+/// The token of an `Authorization: Bearer` header, `None` without a bearer header.
+///
+/// # Errors
+/// `invalid_request` for several headers or an empty token.
+fn bearer_header(headers: &HeaderMap) -> Result<Option<String>, Response> {
+    let value = single(headers).map_err(IntoResponse::into_response)?;
+    let credentials = value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    let Some((_, token)) = credentials else {
+        return Ok(None);
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(OAuthError::empty_bearer_token().into_response());
+    }
+    Ok(Some(token.to_owned()))
+}
+
+/// RFC 6750 §2.2: the form body of a bearer request. Other parameters are ignored.
+#[derive(serde::Deserialize)]
+struct BearerForm {
+    access_token: Option<String>,
+}
+
+impl OAuthParams for BearerForm {
+    const PARAMETERS: &'static [&'static str] = &["access_token"];
+    const MULTI_VALUED: &'static [&'static str] = &[];
 }
 
 /// The `Authorization` header, if any.
@@ -97,8 +135,8 @@ mod tests {
         for value in values {
             request = request.header(header::AUTHORIZATION, *value);
         }
-        let (mut parts, ()) = request.body(()).unwrap().into_parts();
-        BearerToken::from_request_parts(&mut parts, &())
+        let request = request.body(axum::body::Body::empty()).unwrap();
+        BearerToken::from_request(request, &())
             .await
             .map_err(|r| r.status())
     }
