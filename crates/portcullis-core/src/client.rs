@@ -398,8 +398,8 @@ impl ClientRegistration {
         for audience in &self.introspection_audiences {
             check_resource_uri(audience).map_err(|p| err("introspection_audiences", p))?;
         }
-        for origin in &self.allowed_origins {
-            origin::check_allowed_origin(origin).map_err(|p| err("allowed_origins", p))?;
+        for entry in &self.allowed_origins {
+            origin::check_allowed_origin(entry).map_err(|p| err("allowed_origins", p))?;
         }
         let id_token_signed_response_alg = match self.id_token_signed_response_alg.as_deref() {
             None => SigningAlgorithm::Rs256,

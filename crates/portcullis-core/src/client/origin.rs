@@ -203,12 +203,24 @@ mod tests {
             ("*", "wildcards are not supported"),
             ("https://app.example.com/", "ends with a slash"),
             ("https://app.example.com/app", "has a path"),
-            ("https://app.example.com?x=1", "has a path, query or fragment"),
+            (
+                "https://app.example.com?x=1",
+                "has a path, query or fragment",
+            ),
             ("app.example.com", "not an origin"),
             ("ftp://app.example.com", "https://host[:port]"),
-            ("http://app.example.com", "plain http is allowed only on a loopback host"),
-            ("https://App.Example.com", "browsers send it as `https://app.example.com`"),
-            ("https://app.example.com:443", "browsers send it as `https://app.example.com`"),
+            (
+                "http://app.example.com",
+                "plain http is allowed only on a loopback host",
+            ),
+            (
+                "https://App.Example.com",
+                "browsers send it as `https://app.example.com`",
+            ),
+            (
+                "https://app.example.com:443",
+                "browsers send it as `https://app.example.com`",
+            ),
             ("https://user@app.example.com", "user information"),
         ];
         for (bad, message) in cases {

@@ -225,9 +225,9 @@ pub async fn device_authorization_request(
         Err(refused) => Err(DeviceAuthorizationReason::OriginNotAllowed(refused)),
     };
     created.map_err(|reason| DeviceAuthorizationError {
-            reason,
-            unverified_client_id: Some(echo(&client.client_id)),
-        })
+        reason,
+        unverified_client_id: Some(echo(&client.client_id)),
+    })
 }
 
 /// RFC 8628 §3.3: the device authorization `code` names, if it still waits for the

@@ -80,7 +80,10 @@ impl CorsOrigins {
                     origins: Arc::clone(&origins),
                     loaded_at: now,
                 };
-                *self.snapshot.write().unwrap_or_else(PoisonError::into_inner) = Some(snapshot);
+                *self
+                    .snapshot
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(snapshot);
                 Some(origins)
             }
             Err(error) => {
@@ -125,14 +128,28 @@ mod tests {
     #[tokio::test]
     async fn a_new_client_is_seen_once_the_set_is_stale() {
         let store = Arc::new(MemoryStore::new());
-        store.client_insert(&spa("a", "https://a.example/cb")).await.unwrap();
+        store
+            .client_insert(&spa("a", "https://a.example/cb"))
+            .await
+            .unwrap();
         let origins = CorsOrigins::new(store.clone());
         assert!(origins.some_client_allows("https://a.example", 100).await);
         assert!(!origins.some_client_allows("https://b.example", 100).await);
 
-        store.client_insert(&spa("b", "https://b.example/cb")).await.unwrap();
+        store
+            .client_insert(&spa("b", "https://b.example/cb"))
+            .await
+            .unwrap();
         // Within the TTL the cached set answers, even for the unknown origin.
-        assert!(!origins.some_client_allows("https://b.example", 100 + ORIGIN_SET_TTL - 1).await);
-        assert!(origins.some_client_allows("https://b.example", 100 + ORIGIN_SET_TTL).await);
+        assert!(
+            !origins
+                .some_client_allows("https://b.example", 100 + ORIGIN_SET_TTL - 1)
+                .await
+        );
+        assert!(
+            origins
+                .some_client_allows("https://b.example", 100 + ORIGIN_SET_TTL)
+                .await
+        );
     }
 }

@@ -261,10 +261,7 @@ async fn client_introspection_audiences_round_trip_and_default_to_empty(db: Db) 
 async fn client_allowed_origins_round_trip_and_default_to_empty(db: Db) {
     let s = &db.store;
     let mut client = public_client("spa", RecordSource::Admin);
-    client.allowed_origins = vec![
-        "https://app.example".into(),
-        "http://localhost:5173".into(),
-    ];
+    client.allowed_origins = vec!["https://app.example".into(), "http://localhost:5173".into()];
     s.client_insert(&client).await.unwrap();
     assert_eq!(s.client_get("spa").await.unwrap(), Some(client.clone()));
     // The upsert replaces them, as every other column.

@@ -245,7 +245,10 @@ scopes = [\"openid\", \"profile\", \"offline_access\"]
         serde_json::json!([]),
         "no console errors"
     );
-    assert_eq!(report["consent_shown"], true, "a first sign-in asks for consent");
+    assert_eq!(
+        report["consent_shown"], true,
+        "a first sign-in asks for consent"
+    );
     let signed_in = &report["signed_in"];
     assert_eq!(signed_in["name"], NAME, "{report}");
     assert_eq!(signed_in["has_refresh_token"], true, "offline_access");
@@ -276,7 +279,10 @@ scopes = [\"openid\", \"profile\", \"offline_access\"]
     }
     assert_eq!(foreign["discovery"], "readable: 200");
     let console = foreign["console"].to_string();
-    assert!(console.contains("CORS policy"), "the browser says why: {console}");
+    assert!(
+        console.contains("CORS policy"),
+        "the browser says why: {console}"
+    );
 
     assert_screenshots(&artifacts, &shots);
     println!("screenshots: {}", artifacts.display());

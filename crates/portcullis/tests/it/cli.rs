@@ -588,7 +588,13 @@ async fn client_create_with_allowed_origins_lets_that_page_call_the_token_endpoi
     assert_eq!(created["web_origins"], created["allowed_origins"]);
     // Without the option, the redirect URIs' origins are in effect.
     let listed = json_out(&cli(&app, &["client", "list"], None));
-    assert!(listed.as_array().unwrap().iter().any(|c| c["client_id"] == "browser-app"));
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["client_id"] == "browser-app")
+    );
 
     // The running server answers that page's request with its origin (the client is
     // new to its cache: unknown ids are not cached).
@@ -602,18 +608,30 @@ async fn client_create_with_allowed_origins_lets_that_page_call_the_token_endpoi
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.headers()["access-control-allow-origin"], "http://localhost:5173");
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
 }
 
 #[tokio::test]
 async fn rejects_bad_allowed_origins_in_client_create_with_their_messages() {
     let app = TestApp::start().await;
     let cases = [
-        ("https://app.example.com/", "ends with a slash; an origin has no path: write `https://app.example.com`"),
-        ("https://app.example.com/app", "has a path, query or fragment"),
+        (
+            "https://app.example.com/",
+            "ends with a slash; an origin has no path: write `https://app.example.com`",
+        ),
+        (
+            "https://app.example.com/app",
+            "has a path, query or fragment",
+        ),
         ("https://*.example.com", "wildcards are not supported"),
         ("null", "`null`, the origin of sandboxed and file: pages"),
-        ("http://app.example.com", "plain http is allowed only on a loopback host"),
+        (
+            "http://app.example.com",
+            "plain http is allowed only on a loopback host",
+        ),
     ];
     for (origin, message) in cases {
         let out = cli(
@@ -637,5 +655,11 @@ async fn rejects_bad_allowed_origins_in_client_create_with_their_messages() {
         assert_usage_error(&out, message);
     }
     let listed = json_out(&cli(&app, &["client", "list"], None));
-    assert!(!listed.as_array().unwrap().iter().any(|c| c["client_id"] == "x"));
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["client_id"] == "x")
+    );
 }

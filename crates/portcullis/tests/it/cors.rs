@@ -8,7 +8,8 @@
 
 use crate::flow::{AuthRequest, Browser, pkce, token_request};
 use crate::support::{TestApp, basic_header};
-use portcullis_core::client::{ClientRegistration, ClientStore, RecordSource};
+use portcullis_core::Clock;
+use portcullis_core::client::{ClientRegistration, RecordSource};
 use reqwest::Response;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -78,7 +79,10 @@ async fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> Res
         .request(reqwest::Method::OPTIONS, app.url(path))
         .header("origin", origin)
         .header("access-control-request-method", method)
-        .header("access-control-request-headers", "authorization, content-type, dpop")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, dpop",
+        )
         .send()
         .await
         .unwrap()
@@ -155,7 +159,8 @@ async fn assert_origin_refused(r: Response, origin: &str) {
     assert_eq!(body["error"], "invalid_request", "{body}");
     let description = body["error_description"].as_str().unwrap();
     assert!(
-        description.contains(&format!("origin `{origin}`")) && description.contains("allowed_origins"),
+        description.contains(&format!("origin `{origin}`"))
+            && description.contains("allowed_origins"),
         "{description}"
     );
 }
@@ -193,11 +198,21 @@ async fn spa_tokens(app: &TestApp) -> Value {
 #[tokio::test]
 async fn preflight_from_a_client_origin_is_answered_on_each_endpoint() {
     let app = start().await;
-    for origin in [SPA_ORIGIN, SPA_DEV_ORIGIN, EXPLICIT_ORIGIN, WEB_ORIGIN, TV_ORIGIN] {
+    for origin in [
+        SPA_ORIGIN,
+        SPA_DEV_ORIGIN,
+        EXPLICIT_ORIGIN,
+        WEB_ORIGIN,
+        TV_ORIGIN,
+    ] {
         for (path, method) in PER_CLIENT {
             let r = preflight(&app, path, origin, method).await;
             assert!(r.status().is_success(), "{path}: {}", r.status());
-            assert_eq!(header(&r, "access-control-allow-origin"), Some(origin), "{path}");
+            assert_eq!(
+                header(&r, "access-control-allow-origin"),
+                Some(origin),
+                "{path}"
+            );
             let methods = header(&r, "access-control-allow-methods").unwrap();
             assert!(methods.contains(method), "{path}: {methods}");
             let headers = header(&r, "access-control-allow-headers")
@@ -227,7 +242,11 @@ async fn preflight_from_a_foreign_origin_gets_no_allow_origin() {
     ] {
         for (path, method) in PER_CLIENT {
             let r = preflight(&app, path, origin, method).await;
-            assert_eq!(header(&r, "access-control-allow-origin"), None, "{origin} {path}");
+            assert_eq!(
+                header(&r, "access-control-allow-origin"),
+                None,
+                "{origin} {path}"
+            );
             assert_no_credentials(&r);
         }
     }
@@ -247,7 +266,11 @@ async fn token_request_from_a_redirect_uri_origin_is_readable() {
         &app,
         "/token",
         SPA_DEV_ORIGIN,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", SPA)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", SPA),
+        ],
     )
     .await;
     assert_eq!(r.status(), 200);
@@ -270,7 +293,11 @@ async fn rejects_a_refresh_from_a_foreign_origin_without_rotating_the_token() {
     let app = start().await;
     let tokens = spa_tokens(&app).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", SPA)];
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("client_id", SPA),
+    ];
     let r = post_from(&app, "/token", FOREIGN, &form).await;
     assert_origin_refused(r, FOREIGN).await;
     // Not rotated (a rotated token presented again would revoke the family).
@@ -296,7 +323,10 @@ async fn explicit_allowed_origins_replace_the_redirect_uri_origins() {
         ("grant_type", "authorization_code"),
         ("code", "not-a-code"),
         ("redirect_uri", EXPLICIT_REDIRECT),
-        ("code_verifier", "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"),
+        (
+            "code_verifier",
+            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+        ),
         ("client_id", EXPLICIT),
     ];
     let r = post_from(&app, "/token", EXPLICIT_ORIGIN, &form).await;
@@ -323,7 +353,11 @@ async fn an_unidentified_client_error_is_readable_by_a_known_origin_only() {
     let app = start().await;
     // No client could be identified: the page at an origin some client uses reads the
     // error (`invalid_client`), a foreign page does not.
-    let form = [("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", "nobody")];
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "x"),
+        ("client_id", "nobody"),
+    ];
     let r = post_from(&app, "/token", SPA_ORIGIN, &form).await;
     assert_eq!(r.status(), 401);
     assert_readable_by(&r, SPA_ORIGIN);
@@ -362,13 +396,22 @@ async fn rejects_revocation_from_a_foreign_origin_and_revokes_nothing() {
     let revoke = [("token", refresh), ("client_id", SPA)];
     let r = post_from(&app, "/revoke", FOREIGN, &revoke).await;
     assert_origin_refused(r, FOREIGN).await;
-    let refresh_form =
-        [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", SPA)];
+    let refresh_form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("client_id", SPA),
+    ];
     let r = post_from(&app, "/token", SPA_ORIGIN, &refresh_form).await;
     assert_eq!(r.status(), 200, "still live: {}", r.text().await.unwrap());
 
     // From the client's own origin, revocation answers readably.
-    let r = post_from(&app, "/revoke", SPA_ORIGIN, &[("token", "unknown"), ("client_id", SPA)]).await;
+    let r = post_from(
+        &app,
+        "/revoke",
+        SPA_ORIGIN,
+        &[("token", "unknown"), ("client_id", SPA)],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_readable_by(&r, SPA_ORIGIN);
 }
@@ -408,14 +451,22 @@ async fn a_client_without_web_redirect_uris_allows_no_origin_by_default() {
     let app = start().await;
     let registration = ClientRegistration {
         client_id: "cli".into(),
-        redirect_uris: vec!["http://127.0.0.1/callback".into(), "com.example.app:/cb".into()],
+        redirect_uris: vec![
+            "http://127.0.0.1/callback".into(),
+            "com.example.app:/cb".into(),
+        ],
         grant_types: Some(vec!["urn:ietf:params:oauth:grant-type:device_code".into()]),
         scopes: vec!["openid".into()],
         ..Default::default()
     };
     let client = registration.validate(RecordSource::Admin, 0).unwrap();
     assert_eq!(client.web_origins(), ["http://127.0.0.1"]);
-    app.app.state().store().client_insert(&client).await.unwrap();
+    app.app
+        .state()
+        .store()
+        .client_insert(&client)
+        .await
+        .unwrap();
     let form = [("client_id", "cli"), ("scope", "openid")];
     let r = post_from(&app, "/device_authorization", TV_ORIGIN, &form).await;
     assert_origin_refused(r, TV_ORIGIN).await;
@@ -436,11 +487,20 @@ async fn a_client_added_while_running_is_preflighted_after_the_cache_ttl() {
     }
     .validate(RecordSource::Admin, 0)
     .unwrap();
-    app.app.state().store().client_insert(&client).await.unwrap();
+    app.app
+        .state()
+        .store()
+        .client_insert(&client)
+        .await
+        .unwrap();
     let ttl = portcullis_server::app::cross_origin::ORIGIN_SET_TTL;
     app.clock.advance(ttl - 1);
     let r = preflight(&app, "/token", origin, "POST").await;
-    assert_eq!(header(&r, "access-control-allow-origin"), None, "still cached");
+    assert_eq!(
+        header(&r, "access-control-allow-origin"),
+        None,
+        "still cached"
+    );
     app.clock.advance(1);
     let r = preflight(&app, "/token", origin, "POST").await;
     assert_eq!(header(&r, "access-control-allow-origin"), Some(origin));
@@ -463,11 +523,23 @@ async fn discovery_and_jwks_allow_any_origin() {
                 .await
                 .unwrap();
             assert_eq!(r.status(), 200);
-            assert_eq!(header(&r, "access-control-allow-origin"), Some("*"), "{path}");
+            assert_eq!(
+                header(&r, "access-control-allow-origin"),
+                Some("*"),
+                "{path}"
+            );
             assert_no_credentials(&r);
             let r = preflight(&app, path, origin, "GET").await;
-            assert_eq!(header(&r, "access-control-allow-origin"), Some("*"), "{path}");
-            assert!(header(&r, "access-control-allow-methods").unwrap().contains("GET"));
+            assert_eq!(
+                header(&r, "access-control-allow-origin"),
+                Some("*"),
+                "{path}"
+            );
+            assert!(
+                header(&r, "access-control-allow-methods")
+                    .unwrap()
+                    .contains("GET")
+            );
             assert_no_credentials(&r);
         }
     }
@@ -501,7 +573,11 @@ async fn no_cors_on_authorize_pages_introspection_metrics_or_health() {
         for method in ["GET", "POST"] {
             let r = preflight(&app, path, SPA_ORIGIN, method).await;
             assert_hidden(&r);
-            assert!(!r.status().is_success(), "{path}: a preflight is not answered ({})", r.status());
+            assert!(
+                !r.status().is_success(),
+                "{path}: a preflight is not answered ({})",
+                r.status()
+            );
         }
     }
 }

@@ -182,7 +182,10 @@ async fn userinfo_accepts_the_token_in_a_form_body() {
     let r = post_form(&app, "access_token=not-a-jwt", None).await;
     assert_eq!(r.status(), 401);
     let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
 }
 
 #[tokio::test]

@@ -4,9 +4,9 @@
 //! UserInfo ([`BearerToken`], RFC 6750 §2.1, or §2.2 in a form body). At most one header
 //! either way (two would make "which credentials?" ambiguous).
 
+use super::oauth_form::{OAuthForm, OAuthParams, is_form_urlencoded};
 use crate::app::device_authorization::SeveralAuthorizationHeaders;
 use crate::http::error::{OAuthError, missing_bearer_token};
-use crate::http::extract::{OAuthForm, OAuthParams, is_form_urlencoded};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};

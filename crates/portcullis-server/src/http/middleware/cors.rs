@@ -74,13 +74,18 @@ pub fn per_client(state: &AppState, methods: &[Method]) -> CorsLayer {
 
 /// The per-client check on top of [`per_client`]: an answer that refused its page's
 /// origin ([`CrossOriginRefused`], set by the error mapping) loses
-/// `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers`, so the browser
-/// does not show it to that page.
+/// `Access-Control-Allow-Origin`, so the browser does not show it to that page. An
+/// answer without `Access-Control-Allow-Origin` also loses the
+/// `Access-Control-Expose-Headers` tower-http adds to every answer (meaningless
+/// without it).
 pub async fn withhold_refused(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    if response.extensions().get::<CrossOriginRefused>().is_some() {
-        let headers = response.headers_mut();
+    let refused = response.extensions().get::<CrossOriginRefused>().is_some();
+    let headers = response.headers_mut();
+    if refused {
         headers.remove(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+    }
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
         headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
     }
     response
