@@ -39,11 +39,13 @@ const report = {
   signed_out: null,
   console_errors: [],
   failed_requests: [],
+  navigations: [],
   foreign: null,
   screenshots: {},
 };
 
 let browser;
+let current; // the page in use, for the failure report
 const servers = [];
 try {
   const env = readEnv();
@@ -53,6 +55,8 @@ try {
 } catch (error) {
   report.ok = false;
   report.error = error instanceof Error ? error.message : String(error);
+  report.last_url = current?.url() ?? null;
+  report.last_text = await current?.locator("body").innerText().catch(() => null);
 } finally {
   await browser?.close().catch((e) => console.error(`closing the browser: ${e}`));
   for (const server of servers) {
@@ -76,11 +80,15 @@ async function run(env) {
   browser = await chromium.launch({ executablePath: env.chromium, headless: true, args: CHROMIUM_ARGS });
   const context = await browser.newContext({ viewport: { width: 720, height: 900 } });
   const page = await context.newPage();
+  current = page;
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
   page.on("console", (msg) => {
     if (msg.type() === "error") {
       report.console_errors.push({ url: page.url(), source: msg.location()?.url || null, text: msg.text() });
     }
+  });
+  page.on("framenavigated", (frame) => {
+    if (frame === page.mainFrame()) report.navigations.push(frame.url());
   });
   page.on("pageerror", (err) => report.console_errors.push({ url: page.url(), text: String(err) }));
   page.on("response", (res) => {
@@ -154,6 +162,7 @@ async function run(env) {
 
   // 6. The same page from a foreign origin: the browser refuses the answers.
   const other = await (await browser.newContext()).newPage();
+  current = other;
   other.setDefaultTimeout(STEP_TIMEOUT_MS);
   const foreignConsole = [];
   other.on("console", (msg) => foreignConsole.push(msg.text()));

@@ -111,8 +111,12 @@ async function main() {
     }
   };
 
+  // With `state`, the end_session_endpoint sends it back (RP-Initiated Logout §3), and
+  // the page knows it is back from signing out.
   $("sign-out").onclick = () =>
-    manager.signoutRedirect().catch((e) => status(`Sign-out failed: ${e.message}`, "error", true));
+    manager
+      .signoutRedirect({ state: { signedOutAt: Date.now() } })
+      .catch((e) => status(`Sign-out failed: ${e.message}`, "error", true));
 }
 
 main().catch((e) => status(`Error: ${e.message}`, "error", true));
