@@ -43,9 +43,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The OAuth endpoints clients call (JSON answers; the POST-only ones answer any other
-/// method with 405, except a CORS preflight). Browser apps call all but introspection,
-/// so those get per-client CORS ([`cors::per_client`]); introspection is for
-/// confidential clients (resource servers) and gets none.
+/// method with 405). Browser apps call all but introspection, so those get per-client
+/// CORS ([`cors::per_client`]), whose tower-http layer answers every `OPTIONS` as a
+/// preflight (without `Access-Control-Allow-Origin` unless some client allows the
+/// `Origin`); introspection is for confidential clients (resource servers) and gets
+/// none, so `OPTIONS` there is still 405.
 fn oauth_routes(state: &AppState) -> Router<AppState> {
     let post_only = Router::new()
         .route(

@@ -63,7 +63,7 @@ impl<S: Send + Sync> FromRequest<S> for BearerToken {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let from_header = bearer_header(request.headers())?;
+        let from_header = bearer_header(request.headers()).map_err(IntoResponse::into_response)?;
         let in_form = request.method() == Method::POST && is_form_urlencoded(request.headers());
         let from_body = if in_form {
             let OAuthForm(form) = OAuthForm::<BearerForm>::from_request(request, state)
@@ -85,8 +85,8 @@ impl<S: Send + Sync> FromRequest<S> for BearerToken {
 ///
 /// # Errors
 /// `invalid_request` for several headers or an empty token.
-fn bearer_header(headers: &HeaderMap) -> Result<Option<String>, Response> {
-    let value = single(headers).map_err(IntoResponse::into_response)?;
+fn bearer_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let value = single(headers)?;
     let credentials = value
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
@@ -96,7 +96,7 @@ fn bearer_header(headers: &HeaderMap) -> Result<Option<String>, Response> {
     };
     let token = token.trim();
     if token.is_empty() {
-        return Err(OAuthError::empty_bearer_token().into_response());
+        return Err(OAuthError::empty_bearer_token());
     }
     Ok(Some(token.to_owned()))
 }
