@@ -82,6 +82,7 @@ fn issuance(c: &mut Criterion) {
                         &endpoint,
                         &ring,
                         Some(&basic),
+                        None,
                         request,
                         None,
                         1_800_000_000,

@@ -2,6 +2,7 @@
 //! shared by the configuration file and the admin CLI.
 
 pub mod authentication;
+pub mod origin;
 pub mod redirect_uri;
 
 use crate::UnixTime;
@@ -129,6 +130,10 @@ pub struct Client {
     /// tokens, it may introspect tokens whose `aud` includes one of them (RFC 7662 §4
     /// leaves the policy to the server).
     pub introspection_audiences: Vec<String>,
+    /// Exact web origins (RFC 6454 §6.2) a browser page may call the CORS-enabled
+    /// endpoints from for this client; empty means the origins of `redirect_uris`
+    /// ([`Client::web_origins`], [`origin`]).
+    pub allowed_origins: Vec<String>,
     /// Algorithm of its id_tokens.
     pub id_token_signed_response_alg: SigningAlgorithm,
     /// Extra claims added to its tokens.
@@ -213,6 +218,9 @@ pub struct ClientRegistration {
     /// See [`Client::introspection_audiences`]. Default empty: a client introspects
     /// only its own tokens.
     pub introspection_audiences: Vec<String>,
+    /// See [`Client::allowed_origins`]; each checked with
+    /// [`origin::check_allowed_origin`].
+    pub allowed_origins: Vec<String>,
     /// `RS256` (default) or `ES256`.
     pub id_token_signed_response_alg: Option<String>,
     /// See [`Client::claims`].
@@ -243,8 +251,10 @@ impl ClientRegistration {
     /// (RFC 6749 §3.1.2), plain http other than loopback (OAuth 2.1 §2.3.1), a
     /// malformed scope (RFC 6749 §3.3), an audience that is not an absolute URI
     /// (RFC 8707 §2), a reserved claim name, `client_credentials` on a public
-    /// client or without an audience, or `introspection_audiences` on a public client
-    /// or that are not absolute URIs (RFC 7662 §2.1, RFC 8707 §2).
+    /// client or without an audience, `introspection_audiences` on a public client
+    /// or that are not absolute URIs (RFC 7662 §2.1, RFC 8707 §2), or an
+    /// `allowed_origins` entry that is not an exact origin
+    /// ([`origin::check_allowed_origin`]).
     pub fn validate(
         self,
         source: RecordSource,
@@ -394,6 +404,9 @@ impl ClientRegistration {
         for audience in &self.introspection_audiences {
             check_resource_uri(audience).map_err(|p| err("introspection_audiences", p))?;
         }
+        for entry in &self.allowed_origins {
+            origin::check_allowed_origin(entry).map_err(|p| err("allowed_origins", p))?;
+        }
         let id_token_signed_response_alg = match self.id_token_signed_response_alg.as_deref() {
             None => SigningAlgorithm::Rs256,
             Some(alg) => SigningAlgorithm::parse(alg).ok_or_else(|| {
@@ -416,6 +429,7 @@ impl ClientRegistration {
             audiences: self.audiences,
             skip_consent: self.skip_consent,
             introspection_audiences: self.introspection_audiences,
+            allowed_origins: self.allowed_origins,
             id_token_signed_response_alg,
             claims: self.claims,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,

@@ -11,6 +11,7 @@
 use crate::authorization::code::IssueCodeError;
 use crate::authorization::request::{AuthorizeReason, ErrorPageReason, RedirectError};
 use crate::client::authentication::{ClientAuthError, ClientAuthFailure, ClientAuthReason};
+use crate::client::origin::OriginNotAllowed;
 use crate::client::redirect_uri::RedirectUriReason;
 use crate::device::authorization::{DeviceAuthorizationError, DeviceAuthorizationReason};
 use crate::grants::authorization_code::CodeGrantReason;
@@ -67,6 +68,17 @@ impl From<&ClientAuthError> for ErrorCode {
             ClientAuthFailure::Rejected(reason) => reason.into(),
             ClientAuthFailure::Store(store) => store.into(),
         }
+    }
+}
+
+/// `invalid_request` (400): the request is fine but for where it came from. RFC 6749
+/// §5.2 has no code for a refused origin (`unauthorized_client` is about grant types,
+/// `invalid_client` about authentication); `invalid_request` ("or is otherwise
+/// malformed") is the one a client library shows as a request problem, and RFC 6750
+/// §3.1 gives it the same meaning at UserInfo.
+impl From<&OriginNotAllowed> for ErrorCode {
+    fn from(_: &OriginNotAllowed) -> Self {
+        Self::InvalidRequest
     }
 }
 
@@ -261,6 +273,7 @@ impl From<&TokenErrorReason> for ErrorCode {
             // RFC 9449 §5.2: "requests … without a DPoP proof … MUST be rejected"; §7.1
             // names invalid_dpop_proof for a missing proof where one is required.
             TokenErrorReason::DpopProofRequired => Self::InvalidDpopProof,
+            TokenErrorReason::OriginNotAllowed(refused) => refused.into(),
             TokenErrorReason::ClientCredentials(reason) => reason.into(),
             TokenErrorReason::AuthorizationCode(reason) => reason.into(),
             TokenErrorReason::RefreshToken(reason) => reason.into(),
@@ -289,6 +302,7 @@ impl From<&DeviceAuthorizationReason> for ErrorCode {
         match reason {
             DeviceAuthorizationReason::ClientAuth(reason) => reason.into(),
             DeviceAuthorizationReason::UnauthorizedClient => Self::UnauthorizedClient,
+            DeviceAuthorizationReason::OriginNotAllowed(refused) => refused.into(),
             DeviceAuthorizationReason::MissingScope
             | DeviceAuthorizationReason::MalformedScope(_)
             | DeviceAuthorizationReason::ScopeNotAllowed(_) => Self::InvalidScope,
@@ -348,6 +362,7 @@ impl From<&UserInfoReason> for ErrorCode {
             | UserInfoReason::NotDpopBound => Self::InvalidToken,
             UserInfoReason::DpopKeyMismatch => Self::InvalidDpopProof,
             UserInfoReason::MissingOpenidScope => Self::InsufficientScope,
+            UserInfoReason::OriginNotAllowed(refused) => refused.into(),
             UserInfoReason::Store(store) => store.into(),
         }
     }

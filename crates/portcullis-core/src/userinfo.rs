@@ -2,6 +2,7 @@
 //! and the scope → claims mapping (§5.4) that id_tokens share.
 
 use crate::UnixTime;
+use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::dpop::DpopBinding;
 use crate::keys::KeyRing;
 use crate::store::{Store, StoreError};
@@ -12,7 +13,9 @@ use std::collections::BTreeSet;
 
 /// Answers a UserInfo request (GET or POST, RFC 6750 Bearer) at `now`: verifies the
 /// access token ([`verify`]), requires the [`REQUIRED_SCOPE`] scope, refuses a revoked
-/// `jti` (e.g. after a code replay) and a user who no longer exists, and returns `sub`
+/// `jti` (e.g. after a code replay), a request from a browser `origin` (the `Origin`
+/// header, if any) that the token's client does not allow
+/// ([`crate::client::origin`]), and a user who no longer exists, and returns `sub`
 /// with [`user_claims`] for the token's scopes.
 ///
 /// The token's `aud` is not checked: every access token we issue with `openid` was
@@ -33,6 +36,7 @@ pub async fn userinfo(
     issuer: &str,
     access_token: &str,
     dpop: Option<&DpopBinding>,
+    origin: Option<&str>,
     now: UnixTime,
 ) -> Result<Map<String, Value>, UserInfoReason> {
     let claims = verify(ring, issuer, access_token, now)?;
@@ -58,9 +62,11 @@ pub async fn userinfo(
         return Err(UserInfoReason::Revoked);
     }
     // A deleted client's tokens die with it (its refresh tokens are already gone).
-    if store.client_get(&claims.client_id).await?.is_none() {
-        return Err(UserInfoReason::UnknownClient);
-    }
+    let client = store
+        .client_get(&claims.client_id)
+        .await?
+        .ok_or(UserInfoReason::UnknownClient)?;
+    check_request_origin(&client, origin)?;
     let user = store
         .user_get(&claims.sub)
         .await?
@@ -128,6 +134,10 @@ pub enum UserInfoReason {
     /// RFC 9449 §7.1: the proof's key is not the one the token is bound to.
     #[error("the DPoP proof's key does not match the access token's cnf.jkt")]
     DpopKeyMismatch,
+    /// A browser page at an origin the token's client does not allow sent the request
+    /// ([`crate::client::origin`]).
+    #[error(transparent)]
+    OriginNotAllowed(#[from] OriginNotAllowed),
     /// The store failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
@@ -226,7 +236,7 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid email"), SUB);
-        let answer = userinfo(&ring, &store, ISS, &token, None, NOW + 1)
+        let answer = userinfo(&ring, &store, ISS, &token, None, None, NOW + 1)
             .await
             .unwrap();
         assert_eq!(
@@ -241,7 +251,7 @@ mod tests {
         let store = store().await;
         for scope in [None, Some("profile email")] {
             let (token, _) = token(&ring, scope, SUB);
-            let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+            let e = userinfo(&ring, &store, ISS, &token, None, None, NOW)
                 .await
                 .unwrap_err();
             assert!(matches!(e, UserInfoReason::MissingOpenidScope));
@@ -255,7 +265,7 @@ mod tests {
         let store = store().await;
         let (token, jti) = token(&ring, Some("openid"), SUB);
         store.access_token_revoke(&jti, NOW + 900).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+        let e = userinfo(&ring, &store, ISS, &token, None, None, NOW)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
@@ -288,12 +298,12 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            userinfo(&ring, &store, ISS, &token, None, NOW)
+            userinfo(&ring, &store, ISS, &token, None, None, NOW)
                 .await
                 .is_ok()
         );
         store.refresh_family_revoke("family-1", NOW).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+        let e = userinfo(&ring, &store, ISS, &token, None, None, NOW)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
@@ -306,12 +316,12 @@ mod tests {
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
         assert!(
-            userinfo(&ring, &store, ISS, &token, None, NOW)
+            userinfo(&ring, &store, ISS, &token, None, None, NOW)
                 .await
                 .is_ok()
         );
         store.client_delete("app").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+        let e = userinfo(&ring, &store, ISS, &token, None, None, NOW)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownClient));
@@ -324,7 +334,7 @@ mod tests {
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
         store.user_delete("alice").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+        let e = userinfo(&ring, &store, ISS, &token, None, None, NOW)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownUser));
@@ -336,7 +346,7 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
-        let e = userinfo(&ring, &store, ISS, &token, None, NOW + 900)
+        let e = userinfo(&ring, &store, ISS, &token, None, None, NOW + 900)
             .await
             .unwrap_err();
         assert!(matches!(

@@ -1,7 +1,8 @@
 //! The running authorization server without HTTP: start-up and the services object
 //! ([`state`]), configuration by section ([`config`]), signing keys ([`keys`]), attempt
 //! limits ([`throttle`]), admin operations and the `--dev` seed ([`admin`]), audit
-//! events ([`audit`]), housekeeping and the client cache.
+//! events ([`audit`]), housekeeping, the client cache and the origins CORS preflights
+//! are answered for ([`cross_origin`]).
 //!
 //! The application step of each OAuth endpoint ([`token`], [`token_inquiry`],
 //! [`device_authorization`], [`userinfo`], [`health`]): the endpoint's context, one
@@ -21,6 +22,7 @@ pub mod browser;
 pub mod clients;
 pub mod config;
 pub mod consent;
+pub mod cross_origin;
 pub mod database;
 pub mod device_authorization;
 pub mod device_verification;

@@ -112,6 +112,11 @@ pub struct ClientCreate {
     /// access tokens are DPoP-bound.
     #[arg(long)]
     pub dpop_bound_access_tokens: bool,
+    /// An exact web origin (`https://app.example.com`) a browser page may call the token,
+    /// revocation, device authorization and UserInfo endpoints from (CORS). Repeatable;
+    /// default: the origins of the redirect URIs.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Client authentication methods for a confidential client.

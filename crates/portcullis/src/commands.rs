@@ -279,6 +279,7 @@ fn registration_from(args: ClientCreate) -> ClientRegistration {
         skip_consent: args.skip_consent,
         introspection_audiences: args.introspection_audiences,
         dpop_bound_access_tokens: args.dpop_bound_access_tokens,
+        allowed_origins: args.allowed_origins,
         ..Default::default()
     }
 }
@@ -296,6 +297,9 @@ fn client_json(c: &Client) -> Value {
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "skip_consent": c.skip_consent,
         "introspection_audiences": c.introspection_audiences,
+        "allowed_origins": c.allowed_origins,
+        // The origins in effect (the redirect URIs' when allowed_origins is empty).
+        "web_origins": c.web_origins(),
         "id_token_signed_response_alg": c.id_token_signed_response_alg.as_str(),
         "claims": c.claims,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,

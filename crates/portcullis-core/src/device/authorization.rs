@@ -16,6 +16,7 @@ use crate::client::authentication::{
     ClientAuthFailure, ClientAuthReason, ClientDirectory, PublicClients, authenticate,
 };
 use crate::client::check_resource_uri;
+use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::scope::parse_scope;
 use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
 use crate::store::{Store, StoreError};
@@ -102,6 +103,10 @@ pub enum DeviceAuthorizationReason {
         "this client is not registered for the urn:ietf:params:oauth:grant-type:device_code grant"
     )]
     UnauthorizedClient,
+    /// A browser page at an origin the client does not allow sent the request; refused
+    /// before a device code is created ([`crate::client::origin`]).
+    #[error(transparent)]
+    OriginNotAllowed(OriginNotAllowed),
     /// No `scope` (or an empty one): as at `/authorize`, a scope is required (an empty
     /// request would get a token with the user's `sub` without the consent page
     /// showing anything to approve).
@@ -170,12 +175,14 @@ impl DeviceAuthorizationError {
 }
 
 /// RFC 8628 §3.1–3.2: handles one device authorization request at `now`.
-/// `authorization` is the raw `Authorization` header value, if any.
+/// `authorization` is the raw `Authorization` header value, if any; `origin` the
+/// `Origin` header (RFC 6454 §7), if any.
 ///
 /// Rules, in order:
 /// 1. Client authentication exactly as at the token endpoint (confidential clients
 ///    authenticate, public clients send `client_id`): `invalid_client` /
-///    `invalid_request`.
+///    `invalid_request`; then a browser `origin` the client must allow
+///    (`invalid_request`, [`crate::client::origin`]).
 /// 2. The client is registered for `urn:ietf:params:oauth:grant-type:device_code`
 ///    (`unauthorized_client`).
 /// 3. `scope`: required (as at `/authorize`), scope-tokens each allowed for the client
@@ -192,6 +199,7 @@ impl DeviceAuthorizationError {
 pub async fn device_authorization_request(
     endpoint: &DeviceAuthorizationEndpoint,
     authorization: Option<&str>,
+    origin: Option<&str>,
     request: DeviceAuthorizationRequest,
     now: UnixTime,
 ) -> Result<IssuedDeviceAuthorization, DeviceAuthorizationError> {
@@ -212,12 +220,14 @@ pub async fn device_authorization_request(
         unverified_client_id: error.unverified_client_id,
     })?;
     let client = authenticated.client();
-    create(endpoint, client, request, now)
-        .await
-        .map_err(|reason| DeviceAuthorizationError {
-            reason,
-            unverified_client_id: Some(echo(&client.client_id)),
-        })
+    let created = match check_request_origin(client, origin) {
+        Ok(()) => create(endpoint, client, request, now).await,
+        Err(refused) => Err(DeviceAuthorizationReason::OriginNotAllowed(refused)),
+    };
+    created.map_err(|reason| DeviceAuthorizationError {
+        reason,
+        unverified_client_id: Some(echo(&client.client_id)),
+    })
 }
 
 /// RFC 8628 §3.3: the device authorization `code` names, if it still waits for the
@@ -385,7 +395,7 @@ mod tests {
         authorization: Option<&str>,
         request: DeviceAuthorizationRequest,
     ) -> Result<IssuedDeviceAuthorization, DeviceAuthorizationError> {
-        device_authorization_request(&f.device_endpoint(), authorization, request, NOW).await
+        device_authorization_request(&f.device_endpoint(), authorization, None, request, NOW).await
     }
 
     async fn rejection(

@@ -661,7 +661,7 @@ mod tests {
             client_id: Some("native".into()),
             ..Default::default()
         };
-        let error = token_request(&f.endpoint(), &f.ring, None, request, None, NOW)
+        let error = token_request(&f.endpoint(), &f.ring, None, None, request, None, NOW)
             .await
             .unwrap_err();
         assert_eq!(

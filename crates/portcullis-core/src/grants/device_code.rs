@@ -276,7 +276,7 @@ mod tests {
             client_id: Some("tv".into()),
             ..Default::default()
         };
-        let result = token_request(&f.endpoint(), &f.ring, None, request, None, NOW).await;
+        let result = token_request(&f.endpoint(), &f.ring, None, None, request, None, NOW).await;
         assert_eq!(
             reason(result),
             (
@@ -510,6 +510,7 @@ mod tests {
         let issued = crate::device::authorization::device_authorization_request(
             &f.device_endpoint(),
             None,
+            None,
             request,
             NOW,
         )
@@ -553,6 +554,7 @@ mod tests {
         let issued = crate::device::authorization::device_authorization_request(
             &f.device_endpoint(),
             Some(&basic("kiosk", SECRET)),
+            None,
             request,
             NOW,
         )
@@ -568,6 +570,7 @@ mod tests {
             &f.endpoint(),
             &f.ring,
             Some(&basic("kiosk", SECRET)),
+            None,
             poll,
             None,
             NOW,

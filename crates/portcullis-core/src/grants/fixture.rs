@@ -203,7 +203,7 @@ impl Fixture {
             client_id: request.client_id.or(Some("native".into())),
             ..request
         };
-        token_request(&self.endpoint(), &self.ring, None, request, None, now).await
+        token_request(&self.endpoint(), &self.ring, None, None, request, None, now).await
     }
 
     /// Redeems as the confidential client `web` (HTTP Basic).
@@ -216,6 +216,7 @@ impl Fixture {
             &self.endpoint(),
             &self.ring,
             Some(&web_basic()),
+            None,
             request,
             None,
             NOW,
@@ -269,7 +270,7 @@ impl Fixture {
             scope: scope.map(Into::into),
             ..Default::default()
         };
-        token_request(&self.endpoint(), &self.ring, None, request, None, now).await
+        token_request(&self.endpoint(), &self.ring, None, None, request, None, now).await
     }
 
     /// `grant_type=refresh_token` as the confidential client `web`.
@@ -287,6 +288,7 @@ impl Fixture {
             &self.endpoint(),
             &self.ring,
             Some(&web_basic()),
+            None,
             request,
             None,
             now,
@@ -335,7 +337,7 @@ impl Fixture {
             scope: Some(scope.into()),
             ..Default::default()
         };
-        device_authorization_request(&self.device_endpoint(), None, request, NOW)
+        device_authorization_request(&self.device_endpoint(), None, None, request, NOW)
             .await
             .unwrap()
     }
@@ -371,7 +373,7 @@ impl Fixture {
             device_code: Some(device_code.into()),
             ..Default::default()
         };
-        token_request(&self.endpoint(), &self.ring, None, request, None, now).await
+        token_request(&self.endpoint(), &self.ring, None, None, request, None, now).await
     }
 }
 

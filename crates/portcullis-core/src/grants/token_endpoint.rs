@@ -15,6 +15,7 @@ use crate::UnixTime;
 use crate::client::authentication::{
     ClientAuthFailure, ClientAuthReason, PublicClients, authenticate,
 };
+use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::dpop::DpopBinding;
 use crate::keys::{KeyRing, KeyRingError};
 use crate::secret::RandomUnavailable;
@@ -60,6 +61,11 @@ pub enum TokenErrorReason {
         "this client is registered with dpop_bound_access_tokens: every token request needs a DPoP proof header"
     )]
     DpopProofRequired,
+    /// A browser page at an origin the client does not allow sent the request; refused
+    /// before the grant runs, so a code or refresh token is not spent on an answer the
+    /// browser would hide from the page ([`crate::client::origin`]).
+    #[error(transparent)]
+    OriginNotAllowed(#[from] OriginNotAllowed),
     /// A client credentials rule.
     #[error(transparent)]
     ClientCredentials(#[from] ClientCredentialsReason),
@@ -154,10 +160,11 @@ pub(crate) fn error_description(
 }
 
 /// Handles one token request at `now`, signing with `keys` (the current signing keys).
-/// `authorization` is the raw `Authorization` header value, if any. `dpop` is the key
-/// of the request's DPoP proof, verified by the caller (RFC 9449 §4.3): the tokens
-/// are bound to it (§5); `None` without a proof, which a client registered with
-/// `dpop_bound_access_tokens` is refused (§5.2).
+/// `authorization` is the raw `Authorization` header value, if any; `origin` the
+/// `Origin` header (RFC 6454 §7), if any, which the authenticated client must allow
+/// before the grant runs. `dpop` is the key of the request's DPoP proof, verified by
+/// the caller (RFC 9449 §4.3): the tokens are bound to it (§5); `None` without a
+/// proof, which a client registered with `dpop_bound_access_tokens` is refused (§5.2).
 ///
 /// # Errors
 /// A [`TokenError`]; see [`TokenErrorReason`] for each case and [`crate::error_code`]
@@ -166,6 +173,7 @@ pub async fn token_request(
     endpoint: &TokenEndpoint,
     keys: &KeyRing,
     authorization: Option<&str>,
+    origin: Option<&str>,
     request: TokenRequest,
     dpop: Option<&DpopBinding>,
     now: UnixTime,
@@ -205,6 +213,9 @@ pub async fn token_request(
         unverified_client_id: error.unverified_client_id,
     })?;
     let claimed = Some(client.client().client_id.as_str());
+    if let Err(refused) = check_request_origin(client.client(), origin) {
+        return Err(fail(refused.into(), claimed));
+    }
     if !client.client().allows_grant(grant_type) {
         return Err(fail(
             TokenErrorReason::UnauthorizedClient(grant_type.as_str()),

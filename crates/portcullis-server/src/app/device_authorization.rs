@@ -40,7 +40,8 @@ pub struct SeveralAuthorizationHeaders;
 
 /// Handles one device authorization request from `ip`: `authorization` is the single
 /// `Authorization` header value, if any (or several headers, refused after the
-/// per-address limit); `request_id` goes to the audit log.
+/// per-address limit); `origin` the `Origin` header, if any; `request_id` goes to the
+/// audit log.
 ///
 /// # Errors
 /// A [`DeviceAuthorizationFailure`], already audited (server-side failures are not: the
@@ -50,6 +51,7 @@ pub async fn device_authorization(
     request_id: &str,
     ip: IpAddr,
     authorization: Result<Option<&str>, SeveralAuthorizationHeaders>,
+    origin: Option<&str>,
     request: DeviceAuthorizationRequest,
 ) -> Result<DeviceAuthorizationResponse, DeviceAuthorizationFailure> {
     let store = state.store().as_ref();
@@ -67,7 +69,7 @@ pub async fn device_authorization(
     let authorization =
         authorization.map_err(|_| DeviceAuthorizationFailure::SeveralAuthorizationHeaders)?;
     let endpoint = state.device_authorization_endpoint();
-    let result = device_authorization_request(endpoint, authorization, request, now).await;
+    let result = device_authorization_request(endpoint, authorization, origin, request, now).await;
     audit::device_authorization_outcome(request_id, &result);
     result
         .map(|issued| issued.response(&state.config().issuer))

@@ -4,6 +4,7 @@
 use crate::app::admin::{AdminError, sync_config};
 use crate::app::clients::ClientCache;
 use crate::app::config::Config;
+use crate::app::cross_origin::CorsOrigins;
 use crate::app::database::{OpenStoreError, open_store};
 use crate::app::dpop::DpopVerifier;
 use crate::app::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_key, refresh_loop};
@@ -48,6 +49,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     keys: Arc<ArcSwap<KeySnapshot>>,
     clients: Arc<ClientCache>,
+    cors_origins: CorsOrigins,
     token_endpoint: TokenEndpoint,
     device_authorization_endpoint: DeviceAuthorizationEndpoint,
     metadata_json: Bytes,
@@ -82,6 +84,12 @@ impl AppState {
     /// The cached client directory.
     pub fn clients(&self) -> &ClientCache {
         &self.inner.clients
+    }
+
+    /// The origins some client allows, for CORS preflights (cached, see
+    /// [`CorsOrigins`]).
+    pub fn cors_origins(&self) -> &CorsOrigins {
+        &self.inner.cors_origins
     }
     /// The token endpoint's context (RFC 6749 §3.2), built at start-up; sign with
     /// the current [`keys`](Self::keys).
@@ -200,6 +208,7 @@ impl App {
                     &config, &clients, &store,
                 ),
                 clients,
+                cors_origins: CorsOrigins::new(Arc::clone(&store)),
                 config,
                 store,
                 clock,

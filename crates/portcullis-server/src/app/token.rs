@@ -39,7 +39,8 @@ pub enum TokenRefusal {
 }
 
 /// Handles one token request: `authorization` is the single `Authorization` header
-/// value, if any; `proof` the `DPoP` header; `request_id` goes to the audit log.
+/// value, if any; `origin` the `Origin` header, if any (a browser page's, which the
+/// client must allow); `proof` the `DPoP` header; `request_id` goes to the audit log.
 ///
 /// # Errors
 /// A [`TokenRefusal`]; core's errors are already audited (server-side failures are
@@ -48,6 +49,7 @@ pub async fn token_request(
     state: &AppState,
     request_id: &str,
     authorization: Option<&str>,
+    origin: Option<&str>,
     proof: ProofHeader<'_>,
     request: TokenRequest,
 ) -> Result<Issued, TokenRefusal> {
@@ -79,6 +81,7 @@ pub async fn token_request(
         endpoint,
         &keys.ring,
         authorization,
+        origin,
         request,
         binding.as_ref(),
         now,

@@ -9,6 +9,7 @@ use crate::app::state::AppState;
 use portcullis_core::client::authentication::{
     AuthenticatedClient, ClientAuthError, ClientAuthFailure, PublicClients, authenticate,
 };
+use portcullis_core::client::origin::{OriginNotAllowed, check_request_origin};
 use portcullis_core::introspection::introspect;
 use portcullis_core::revocation::revoke;
 use portcullis_core::store::StoreError;
@@ -29,6 +30,10 @@ pub enum InquiryFailure {
     /// Client authentication failed (audited), or the client could not be looked up.
     #[error(transparent)]
     ClientAuth(ClientAuthError),
+    /// A browser page at an origin the client does not allow asked to revoke; refused
+    /// before anything is revoked ([`portcullis_core::client::origin`]).
+    #[error(transparent)]
+    OriginNotAllowed(OriginNotAllowed),
     /// No `token` parameter (required: RFC 7662 §2.1, RFC 7009 §2.1).
     #[error("the token parameter is missing")]
     MissingToken(Inquiry),
@@ -63,7 +68,8 @@ pub async fn introspection(
 
 /// `POST /revoke` for the single `Authorization` header value `authorization`: revokes
 /// `inquiry.token` if it was issued to the caller, and audits what changed (an unknown
-/// token, or another client's, changes nothing: RFC 7009 §2.2).
+/// token, or another client's, changes nothing: RFC 7009 §2.2). A browser `origin`
+/// (the `Origin` header, if any) must be one the caller allows.
 ///
 /// # Errors
 /// An [`InquiryFailure`].
@@ -71,12 +77,14 @@ pub async fn revocation(
     state: &AppState,
     request_id: &str,
     authorization: Option<&str>,
+    origin: Option<&str>,
     inquiry: &TokenInquiry,
 ) -> Result<(), InquiryFailure> {
     let now = state.clock().now();
     let asked = Inquiry::Revocation;
     let (client, token) =
         caller_and_token(state, request_id, authorization, inquiry, asked).await?;
+    check_request_origin(client.client(), origin).map_err(InquiryFailure::OriginNotAllowed)?;
     let keys = state.keys();
     let hint = inquiry.token_type_hint.as_deref();
     let (store, issuer) = (state.store().as_ref(), &state.config().issuer);

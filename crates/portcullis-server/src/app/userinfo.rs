@@ -41,7 +41,9 @@ pub enum UserInfoRefusal {
 }
 
 /// The claims about the user the presented token was issued for. `method` (`GET` or
-/// `POST`) and `proof` (the `DPoP` header) are checked for the DPoP scheme only.
+/// `POST`) and `proof` (the `DPoP` header) are checked for the DPoP scheme only;
+/// `origin` is the `Origin` header, if any (a browser page's, which the token's client
+/// must allow).
 ///
 /// # Errors
 /// A [`UserInfoRefusal`]; a refusal other than a missing `openid` scope is logged here
@@ -52,6 +54,7 @@ pub async fn userinfo(
     presented: &PresentedToken,
     method: &str,
     proof: ProofHeader<'_>,
+    origin: Option<&str>,
 ) -> Result<Map<String, Value>, UserInfoRefusal> {
     let store = state.store().as_ref();
     let binding = match presented.scheme {
@@ -88,6 +91,7 @@ pub async fn userinfo(
         issuer,
         &presented.token,
         binding.as_ref(),
+        origin,
         now,
     )
     .await;

@@ -21,8 +21,9 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::client::authentication::{ClientAuthError, ClientAuthFailure};
-use portcullis_core::device::authorization::DeviceAuthorizationError;
-use portcullis_core::grants::token_endpoint::TokenError;
+use portcullis_core::client::origin::OriginNotAllowed;
+use portcullis_core::device::authorization::{DeviceAuthorizationError, DeviceAuthorizationReason};
+use portcullis_core::grants::token_endpoint::{TokenError, TokenErrorReason};
 use portcullis_core::store::StoreError;
 use portcullis_core::userinfo::{REQUIRED_SCOPE, UserInfoReason};
 use portcullis_proto::error::sanitize_description;
@@ -59,7 +60,17 @@ pub struct OAuthError {
     pub dpop_challenge: bool,
     /// RFC 9449 §8: a fresh server nonce for the `DPoP-Nonce` header.
     pub dpop_nonce: Option<String>,
+    /// The request came from a page origin its client does not allow: the answer
+    /// carries [`CrossOriginRefused`], and the CORS middleware sends no
+    /// `Access-Control-Allow-Origin` with it.
+    pub cross_origin_refused: bool,
 }
+
+/// A response extension: this answer refused a browser page's origin (the identified
+/// client does not allow it), so the CORS middleware
+/// ([`crate::http::middleware::cors`]) must not let the page read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrossOriginRefused;
 
 /// The OAuth endpoints that accept only POST, for their 405 answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +98,7 @@ impl OAuthError {
             fault: None,
             dpop_challenge: false,
             dpop_nonce: None,
+            cross_origin_refused: false,
         }
     }
 
@@ -183,6 +195,14 @@ impl OAuthError {
         self
     }
 
+    /// A bearer token both in `Authorization` and in the form body (RFC 6750 §2: one
+    /// method per request).
+    pub fn bearer_token_twice() -> Self {
+        Self::invalid_request(
+            "send the access token once: in the Authorization header or in the access_token form parameter, not both (RFC 6750 section 2)",
+        )
+    }
+
     /// A body that is not `application/x-www-form-urlencoded` (RFC 6749 §3.2).
     pub fn not_form_urlencoded() -> Self {
         Self::invalid_request(
@@ -268,10 +288,24 @@ impl From<&TokenRefusal> for OAuthError {
     }
 }
 
+/// A page origin the identified client does not allow: `invalid_request` (400) saying
+/// which origin and where to allow it, marked [`CrossOriginRefused`]. Only a caller
+/// that is not that page can read it (the browser hides it from the page).
+impl From<&OriginNotAllowed> for OAuthError {
+    fn from(refused: &OriginNotAllowed) -> Self {
+        let mut error = Self::new(ErrorCode::from(refused), refused.to_string());
+        error.cross_origin_refused = true;
+        error
+    }
+}
+
 /// RFC 6749 §5.2 through core's code and description; a server-side failure is a
 /// [`Fault`].
 impl From<&TokenError> for OAuthError {
     fn from(error: &TokenError) -> Self {
+        if let TokenErrorReason::OriginNotAllowed(refused) = &error.reason {
+            return Self::from(refused);
+        }
         let wire = Self::new(ErrorCode::from(error), error.description());
         if error.reason.is_server_side() {
             let context = "token request failed on the server side";
@@ -285,6 +319,9 @@ impl From<&TokenError> for OAuthError {
 /// endpoint does (RFC 6749 §5.2), through the same mapping.
 impl From<&DeviceAuthorizationError> for OAuthError {
     fn from(error: &DeviceAuthorizationError) -> Self {
+        if let DeviceAuthorizationReason::OriginNotAllowed(refused) = &error.reason {
+            return Self::from(refused);
+        }
         let wire = Self::new(ErrorCode::from(error), error.description());
         if error.reason.is_server_side() {
             let context = "device authorization failed on the server side";
@@ -337,6 +374,7 @@ impl From<&InquiryFailure> for OAuthError {
                 };
                 Self::invalid_request(format!("the token parameter is required ({section})"))
             }
+            InquiryFailure::OriginNotAllowed(refused) => Self::from(refused),
             InquiryFailure::Store(error) => Self::store_failure(error),
         }
     }
@@ -347,6 +385,9 @@ impl From<&InquiryFailure> for OAuthError {
 /// refusal says no more than needed to an unauthenticated caller.
 impl From<&UserInfoReason> for OAuthError {
     fn from(reason: &UserInfoReason) -> Self {
+        if let UserInfoReason::OriginNotAllowed(refused) = reason {
+            return Self::from(refused);
+        }
         let code = ErrorCode::from(reason);
         match code {
             ErrorCode::InsufficientScope => {
@@ -468,6 +509,9 @@ impl IntoResponse for OAuthError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         } else if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if self.cross_origin_refused {
+            response.extensions_mut().insert(CrossOriginRefused);
         }
         match self.fault {
             Some(fault) => (*fault).attach(response),

@@ -8,9 +8,10 @@ use crate::http::endpoints::{
 };
 use crate::http::extract::request_id_header;
 use crate::http::middleware;
+use crate::http::middleware::cors;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use portcullis_proto::routes;
@@ -27,7 +28,7 @@ use tracing::Span;
 /// Builds the router over `state`: the routes, then our middleware around them.
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
-        .merge(oauth_routes())
+        .merge(oauth_routes(&state))
         .merge(page_routes())
         .merge(public_routes())
         .fallback(not_found)
@@ -42,17 +43,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The OAuth endpoints clients call (JSON answers; the POST-only ones answer any other
-/// method with 405).
-fn oauth_routes() -> Router<AppState> {
-    Router::new()
+/// method with 405). Browser apps call all but introspection, so those get per-client
+/// CORS ([`cors::per_client`]), whose tower-http layer answers every `OPTIONS` as a
+/// preflight (without `Access-Control-Allow-Origin` unless some client allows the
+/// `Origin`); introspection is for confidential clients (resource servers) and gets
+/// none, so `OPTIONS` there is still 405.
+fn oauth_routes(state: &AppState) -> Router<AppState> {
+    let post_only = Router::new()
         .route(
             routes::TOKEN,
             post(token::token_post).fallback(token::token_method_not_allowed),
-        )
-        .route(
-            routes::INTROSPECTION,
-            post(introspection::introspection_post)
-                .fallback(introspection::introspection_method_not_allowed),
         )
         .route(
             routes::REVOCATION,
@@ -63,9 +63,21 @@ fn oauth_routes() -> Router<AppState> {
             post(device_authorization::device_authorization_post)
                 .fallback(device_authorization::device_authorization_method_not_allowed),
         )
+        .layer(cors::per_client(state, &[Method::POST]));
+    let userinfo = Router::new()
         .route(
             routes::USERINFO,
             get(userinfo::userinfo_handler).post(userinfo::userinfo_handler),
+        )
+        .layer(cors::per_client(state, &[Method::GET, Method::POST]));
+    post_only
+        .merge(userinfo)
+        // Outside the CORS layer: it strips what that layer added to a refused answer.
+        .layer(axum::middleware::from_fn(cors::withhold_refused))
+        .route(
+            routes::INTROSPECTION,
+            post(introspection::introspection_post)
+                .fallback(introspection::introspection_method_not_allowed),
         )
 }
 
@@ -93,7 +105,8 @@ fn page_routes() -> Router<AppState> {
         .route(routes::FAVICON, get(assets::favicon_get))
 }
 
-/// Public documents and the operator's endpoints.
+/// Public documents (CORS for any origin: [`cors::public_documents`]) and the
+/// operator's endpoints (no CORS).
 fn public_routes() -> Router<AppState> {
     Router::new()
         .route(routes::JWKS, get(jwks::jwks_get))
@@ -102,6 +115,7 @@ fn public_routes() -> Router<AppState> {
             get(discovery::metadata_get),
         )
         .route(routes::OPENID_CONFIGURATION, get(discovery::metadata_get))
+        .layer(cors::public_documents())
         .route(routes::HEALTH_LIVE, get(health::live_get))
         .route(routes::HEALTH_READY, get(health::ready_get))
         .route(routes::METRICS, get(metrics::metrics_get))

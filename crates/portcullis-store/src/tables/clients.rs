@@ -27,6 +27,7 @@ struct ClientRecord {
     pub audiences: String,
     pub skip_consent: bool,
     pub introspection_audiences: String,
+    pub allowed_origins: String,
     pub id_token_signed_response_alg: String,
     pub claims: String,
     pub dpop_bound_access_tokens: bool,
@@ -65,6 +66,7 @@ impl ClientRecord {
                 "clients.introspection_audiences",
                 &client.introspection_audiences,
             )?,
+            allowed_origins: to_json("clients.allowed_origins", &client.allowed_origins)?,
             id_token_signed_response_alg: client.id_token_signed_response_alg.as_str().to_owned(),
             claims: to_json("clients.claims", &client.claims)?,
             dpop_bound_access_tokens: client.dpop_bound_access_tokens,
@@ -116,6 +118,7 @@ impl ClientRecord {
                 "clients.introspection_audiences",
                 &self.introspection_audiences,
             )?,
+            allowed_origins: from_json("clients.allowed_origins", &self.allowed_origins)?,
             id_token_signed_response_alg,
             claims: from_json("clients.claims", &self.claims)?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
@@ -175,24 +178,24 @@ macro_rules! client_columns {
         "client_id, client_name, secret_digest, previous_secret_digest, \
          previous_secret_expires_at, token_endpoint_auth_method, redirect_uris, \
          post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
-         introspection_audiences, id_token_signed_response_alg, claims, \
+         introspection_audiences, allowed_origins, id_token_signed_response_alg, claims, \
          dpop_bound_access_tokens, source, created_at, updated_at"
     };
 }
 
-/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$19`.
+/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$20`.
 macro_rules! client_insert {
     () => {
         concat!(
             "INSERT INTO clients (",
             client_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19)"
+             $18, $19, $20)"
         )
     };
 }
 
-/// Binds a [`ClientRecord`] as `$1`…`$19` of [`client_insert`].
+/// Binds a [`ClientRecord`] as `$1`…`$20` of [`client_insert`].
 macro_rules! bind_client {
     ($query:expr, $record:expr) => {{
         let r = $record;
@@ -210,6 +213,7 @@ macro_rules! bind_client {
             .bind(r.audiences)
             .bind(r.skip_consent)
             .bind(r.introspection_audiences)
+            .bind(r.allowed_origins)
             .bind(r.id_token_signed_response_alg)
             .bind(r.claims)
             .bind(r.dpop_bound_access_tokens)
@@ -252,6 +256,7 @@ const CLIENT_UPSERT: &str = concat!(
     " audiences = excluded.audiences,",
     " skip_consent = excluded.skip_consent,",
     " introspection_audiences = excluded.introspection_audiences,",
+    " allowed_origins = excluded.allowed_origins,",
     " id_token_signed_response_alg = excluded.id_token_signed_response_alg,",
     " claims = excluded.claims,",
     " dpop_bound_access_tokens = excluded.dpop_bound_access_tokens,",
@@ -373,6 +378,7 @@ mod tests {
             audiences: vec![],
             skip_consent: false,
             introspection_audiences: vec!["https://api.example".into()],
+            allowed_origins: vec!["https://app.example".into()],
             id_token_signed_response_alg: SigningAlgorithm::Rs256,
             claims: Map::new(),
             dpop_bound_access_tokens: false,

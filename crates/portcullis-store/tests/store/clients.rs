@@ -13,6 +13,7 @@ store_cases!(
     client_delete_config_except_spares_kept_and_admin_clients,
     undecodable_rows_are_corrupt_naming_the_column,
     client_introspection_audiences_round_trip_and_default_to_empty,
+    client_allowed_origins_round_trip_and_default_to_empty,
 );
 
 async fn clients_insert_get_and_list_by_code_point(db: Db) {
@@ -253,6 +254,40 @@ async fn client_introspection_audiences_round_trip_and_default_to_empty(db: Db) 
     let err = s.client_get("old").await.unwrap_err();
     assert!(
         matches!(&err, StoreError::Corrupt(what) if what.contains("clients.introspection_audiences")),
+        "{err:?}"
+    );
+}
+
+async fn client_allowed_origins_round_trip_and_default_to_empty(db: Db) {
+    let s = &db.store;
+    let mut client = public_client("spa", RecordSource::Admin);
+    client.allowed_origins = vec!["https://app.example".into(), "http://localhost:5173".into()];
+    s.client_insert(&client).await.unwrap();
+    assert_eq!(s.client_get("spa").await.unwrap(), Some(client.clone()));
+    // The upsert replaces them, as every other column.
+    client.allowed_origins = vec![];
+    client.updated_at += 1;
+    s.client_upsert(&client).await.unwrap();
+    assert_eq!(s.client_get("spa").await.unwrap(), Some(client));
+
+    // A client written without the column (as before migration 0007) has none, so it
+    // is called from its redirect URIs' origins.
+    db.raw(
+        "INSERT INTO clients (client_id, token_endpoint_auth_method, redirect_uris, \
+         post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
+         id_token_signed_response_alg, claims, source, created_at, updated_at) \
+         VALUES ('old', 'none', '[]', '[]', '[]', '[]', '[]', false, 'RS256', '{}', \
+         'config', 1, 1)",
+    )
+    .await;
+    let old = s.client_get("old").await.unwrap().unwrap();
+    assert_eq!(old.allowed_origins, Vec::<String>::new());
+
+    db.raw("UPDATE clients SET allowed_origins = 'x' WHERE client_id = 'old'")
+        .await;
+    let err = s.client_get("old").await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt(what) if what.contains("clients.allowed_origins")),
         "{err:?}"
     );
 }

@@ -200,6 +200,7 @@ fn public_client(id: &str, source: RecordSource) -> Client {
         audiences: vec![],
         skip_consent: false,
         introspection_audiences: vec![],
+        allowed_origins: vec![],
         id_token_signed_response_alg: SigningAlgorithm::Rs256,
         claims: Map::new(),
         dpop_bound_access_tokens: false,
@@ -242,6 +243,10 @@ fn full_client(id: &str) -> Client {
         introspection_audiences: vec![
             "https://api.ledger.example".into(),
             "urn:ledger:reports ✓".into(),
+        ],
+        allowed_origins: vec![
+            "https://ledger.example".into(),
+            "http://localhost:5173".into(),
         ],
         id_token_signed_response_alg: SigningAlgorithm::Es256,
         claims: claims(),

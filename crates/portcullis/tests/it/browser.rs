@@ -5,8 +5,13 @@
 //! `tests/browser/device.mjs` does the user's side of the device grant (RFC 8628 §3.3)
 //! while this test plays the device: it starts the authorization and polls for tokens.
 //!
+//! `tests/browser/spa.mjs` runs the single-page app example (`examples/spa`,
+//! oidc-client-ts bundled here with esbuild) through sign-in, UserInfo, refresh and
+//! sign-out, and checks that the same page from an unregistered origin is refused by
+//! the browser (CORS).
+//!
 //! Needs `chromium` (env `CHROMIUM` or on `PATH`), `node`, and `npm ci` in
-//! `tests/browser`. Without them the test prints `skipped: …` and passes, unless
+//! `tests/browser` (and in `examples/spa` for the SPA test). Without them the test prints `skipped: …` and passes, unless
 //! `PORTCULLIS_REQUIRE_BROWSER=1` (CI), when it fails naming what is missing.
 
 use crate::support::TestApp;
@@ -176,6 +181,147 @@ async fn browser_device_flow_connects_the_device() {
     assert_screenshots(&artifacts, &["device-entry.png", "device-consent.png"]);
 }
 
+#[tokio::test]
+async fn browser_spa_example_signs_in_calls_userinfo_refreshes_and_signs_out() {
+    let test = "browser_spa_example_signs_in_calls_userinfo_refreshes_and_signs_out";
+    let Some(tools) = browser_tools(test) else {
+        return;
+    };
+    let Some(bundle) = spa_bundle(test).await else {
+        return;
+    };
+    let artifacts = artifacts_dir();
+    let shots = [
+        "spa-start.png",
+        "spa-signed-in.png",
+        "spa-userinfo.png",
+        "spa-refreshed.png",
+        "spa-signed-out.png",
+        "spa-foreign-origin.png",
+    ];
+    for name in shots {
+        let _ = std::fs::remove_file(artifacts.join(name));
+    }
+    // The page's origin is registered through its redirect URI (the default
+    // allowed_origins): a fixed port, chosen free now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let page = format!("http://localhost:{port}/");
+    let config = format!(
+        "{CONFIG}
+[[clients]]
+client_id = \"{SPA_CLIENT_ID}\"
+client_name = \"Single-page App\"
+redirect_uris = [\"{page}\"]
+post_logout_redirect_uris = [\"{page}\"]
+grant_types = [\"authorization_code\", \"refresh_token\"]
+scopes = [\"openid\", \"profile\", \"offline_access\"]
+"
+    );
+    let app = TestApp::start_in(TempDir::new().unwrap(), &config).await;
+
+    let port = port.to_string();
+    let bundle_dir = bundle.path().to_string_lossy().into_owned();
+    let (report, context) = run_script(
+        &tools,
+        "spa.mjs",
+        &[
+            ("ISSUER", app.base.as_str()),
+            ("CLIENT_ID", SPA_CLIENT_ID),
+            ("USERNAME", USERNAME),
+            ("PASSWORD", PASSWORD),
+            ("SPA_PORT", port.as_str()),
+            ("BUNDLE_DIR", bundle_dir.as_str()),
+        ],
+        &artifacts,
+    )
+    .await;
+    assert_eq!(report["ok"], true, "the SPA flow failed\n{context}");
+    assert_eq!(
+        report["console_errors"],
+        serde_json::json!([]),
+        "no console errors"
+    );
+    assert_eq!(
+        report["consent_shown"], true,
+        "a first sign-in asks for consent"
+    );
+    let signed_in = &report["signed_in"];
+    assert_eq!(signed_in["name"], NAME, "{report}");
+    assert_eq!(signed_in["has_refresh_token"], true, "offline_access");
+    assert_eq!(report["userinfo"]["name"], NAME, "UserInfo via CORS");
+    assert_eq!(report["userinfo"]["sub"], signed_in["sub"]);
+    let refreshed = &report["refreshed"];
+    assert_eq!(refreshed["sub"], signed_in["sub"]);
+    assert_ne!(
+        refreshed["access_token_suffix"], signed_in["access_token_suffix"],
+        "a new access token"
+    );
+    assert_eq!(
+        report["token_grants"],
+        serde_json::json!(["authorization_code", "refresh_token"]),
+        "the refresh used the refresh token (no iframe)"
+    );
+    assert_eq!(report["signed_out"], "Signed out.");
+
+    // From an origin no client allows, the browser refuses what needs the client's
+    // origin, and still shows the public metadata.
+    let foreign = &report["foreign"];
+    for probe in ["userinfo", "token"] {
+        let outcome = foreign[probe].as_str().unwrap_or_default();
+        assert!(
+            outcome.starts_with("refused: TypeError"),
+            "{probe} from a foreign origin: {outcome}"
+        );
+    }
+    assert_eq!(foreign["discovery"], "readable: 200");
+    let console = foreign["console"].to_string();
+    assert!(
+        console.contains("CORS policy"),
+        "the browser says why: {console}"
+    );
+
+    assert_screenshots(&artifacts, &shots);
+    println!("screenshots: {}", artifacts.display());
+}
+
+/// Bundles `examples/spa/src/app.js` with the example's esbuild into a fresh directory
+/// (never into the source tree), or `None` after printing why `test` is skipped (a
+/// failure under `PORTCULLIS_REQUIRE_BROWSER=1`).
+async fn spa_bundle(test: &str) -> Option<TempDir> {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spa");
+    // The launcher npm links (a script, or the native binary once esbuild's install
+    // script has run).
+    let esbuild = example.join("node_modules/.bin/esbuild");
+    let oidc = example.join("node_modules/oidc-client-ts");
+    if !esbuild.is_file() || !oidc.is_dir() {
+        let missing = format!("{} (run `npm ci` in {})", oidc.display(), example.display());
+        if std::env::var("PORTCULLIS_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("PORTCULLIS_REQUIRE_BROWSER=1 but {test} cannot run: missing {missing}");
+        }
+        println!("skipped: {test} (missing {missing})");
+        return None;
+    }
+    let out = TempDir::new().unwrap();
+    let output = tokio::process::Command::new(&esbuild)
+        .args(["src/app.js", "--bundle", "--format=esm", "--target=es2022"])
+        .arg(format!("--outfile={}", out.path().join("app.js").display()))
+        .current_dir(&example)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "esbuild failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(out)
+}
+
 /// Runs `node <script>` in `tests/browser` with `env` (plus the screenshot directory
 /// and the Chromium path), asserts it exited 0, and returns the JSON report it printed
 /// last and a context string (exit status, stdout, stderr) for assertion messages.
@@ -315,6 +461,7 @@ const DEVICE_CLIENT_ID: &str = "device-app";
 const USERNAME: &str = "browser-user";
 const PASSWORD: &str = "browser password 0123";
 const NAME: &str = "Browser User";
+const SPA_CLIENT_ID: &str = "spa-example";
 
 /// A user, a public (native) client with a loopback redirect URI (any port matches),
 /// and a public device client.

@@ -558,3 +558,108 @@ async fn keys_rotate_does_not_create_a_master_key_next_to_an_existing_database()
         "no key file invented"
     );
 }
+
+#[tokio::test]
+async fn client_create_with_allowed_origins_lets_that_page_call_the_token_endpoint() {
+    let app = TestApp::start().await;
+    let created = json_out(&cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "browser-app",
+            "--public",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "https://login.example.com/cb",
+            "--allowed-origin",
+            "https://app.example.com",
+            "--allowed-origin",
+            "http://localhost:5173",
+        ],
+        None,
+    ));
+    assert_eq!(
+        created["allowed_origins"],
+        serde_json::json!(["https://app.example.com", "http://localhost:5173"])
+    );
+    assert_eq!(created["web_origins"], created["allowed_origins"]);
+    // Without the option, the redirect URIs' origins are in effect.
+    let listed = json_out(&cli(&app, &["client", "list"], None));
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["client_id"] == "browser-app")
+    );
+
+    // The running server answers that page's request with its origin (the client is
+    // new to its cache: unknown ids are not cached).
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .header("origin", "http://localhost:5173")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=refresh_token&refresh_token=x&client_id=browser-app")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+}
+
+#[tokio::test]
+async fn rejects_bad_allowed_origins_in_client_create_with_their_messages() {
+    let app = TestApp::start().await;
+    let cases = [
+        (
+            "https://app.example.com/",
+            "ends with a slash; an origin has no path: write `https://app.example.com`",
+        ),
+        (
+            "https://app.example.com/app",
+            "has a path, query or fragment",
+        ),
+        ("https://*.example.com", "wildcards are not supported"),
+        ("null", "`null`, the origin of sandboxed and file: pages"),
+        (
+            "http://app.example.com",
+            "plain http is allowed only on a loopback host",
+        ),
+    ];
+    for (origin, message) in cases {
+        let out = cli(
+            &app,
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "x",
+                "--public",
+                "--grant-type",
+                "authorization_code",
+                "--redirect-uri",
+                "https://login.example.com/cb",
+                "--allowed-origin",
+                origin,
+            ],
+            None,
+        );
+        assert_usage_error(&out, "client `x`: `allowed_origins` has");
+        assert_usage_error(&out, message);
+    }
+    let listed = json_out(&cli(&app, &["client", "list"], None));
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["client_id"] == "x")
+    );
+}

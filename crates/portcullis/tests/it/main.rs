@@ -16,6 +16,7 @@ mod cli;
 mod cli_client;
 mod client_credentials;
 mod cluster;
+mod cors;
 mod device;
 mod discovery;
 mod dpop;

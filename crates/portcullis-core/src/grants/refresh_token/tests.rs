@@ -46,7 +46,7 @@ async fn refresh_with(
         resource: resource.iter().map(|r| (*r).to_owned()).collect(),
         ..Default::default()
     };
-    token_request(&f.endpoint(), &f.ring, None, request, None, NOW + 10).await
+    token_request(&f.endpoint(), &f.ring, None, None, request, None, NOW + 10).await
 }
 
 #[tokio::test]
@@ -195,7 +195,7 @@ async fn rejects_a_missing_refresh_token() {
         ..Default::default()
     };
     let (reason, wire) =
-        refused(token_request(&f.endpoint(), &f.ring, None, request, None, NOW).await);
+        refused(token_request(&f.endpoint(), &f.ring, None, None, request, None, NOW).await);
     assert_eq!(
         (reason, wire),
         (

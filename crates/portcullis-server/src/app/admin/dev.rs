@@ -24,6 +24,15 @@ pub const DEMO_APP_CLIENT_ID: &str = "demo-app";
 pub const DEMO_CLI_CLIENT_ID: &str = "demo-cli";
 /// Redirect URI of the demo command-line client (loopback: any port, RFC 8252 §7.3).
 pub const DEMO_CLI_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// The demo single-page app (`crates/portcullis/examples/spa`, oidc-client-ts): a public
+/// client on [`DEMO_SPA_URI`], whose origin (`http://localhost:5173`) is the one it
+/// allows for CORS by default (RFC 6454 origin of its redirect URI).
+pub const DEMO_SPA_CLIENT_ID: &str = "demo-spa";
+/// Redirect URI and post-logout redirect URI of the demo single-page app: the page
+/// itself, served on a fixed loopback port (`npm start` in the example, or any static
+/// file server on that port). `localhost` rather than `127.0.0.1`, so the page and the
+/// default issuer (`http://127.0.0.1:8080`) are different sites, as in production.
+pub const DEMO_SPA_URI: &str = "http://localhost:5173/";
 /// The demo user.
 pub const DEMO_USERNAME: &str = "demo";
 /// The API audience the demo clients may request.
@@ -142,7 +151,19 @@ pub async fn seed(
         audiences: vec![DEMO_AUDIENCE.into()],
         ..Default::default()
     };
-    for registration in [service, app, cli] {
+    let spa = ClientRegistration {
+        client_id: DEMO_SPA_CLIENT_ID.into(),
+        client_name: Some("Demo single-page app (oidc-client-ts)".into()),
+        token_endpoint_auth_method: Some("none".into()),
+        grant_types: Some(vec!["authorization_code".into(), "refresh_token".into()]),
+        redirect_uris: vec![DEMO_SPA_URI.into()],
+        post_logout_redirect_uris: vec![DEMO_SPA_URI.into()],
+        scopes: ["openid", "profile", "email", "offline_access"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    };
+    for registration in [service, app, cli, spa] {
         let client = registration
             .validate(RecordSource::Admin, now)
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
@@ -205,6 +226,9 @@ pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
             "  cli client      client_id={DEMO_CLI_CLIENT_ID}  (device authorization, RFC 8628; verification page {issuer}{})",
             portcullis_proto::routes::DEVICE
         ),
+        format!(
+            "  browser app     client_id={DEMO_SPA_CLIENT_ID}  (single-page app, code + PKCE, CORS from http://localhost:5173; redirect_uri {DEMO_SPA_URI})"
+        ),
         format!("  user            username={DEMO_USERNAME}  password={password}"),
         String::new(),
         "Get an access token:".to_owned(),
@@ -216,6 +240,9 @@ pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
         format!(
             "  portcullis login --issuer {issuer} --client-id {DEMO_CLI_CLIENT_ID} --scope \"openid read:orders\""
         ),
+        String::new(),
+        "Try a browser app (oidc-client-ts; needs Node.js 20+), from the repository root:".to_owned(),
+        "  cd crates/portcullis/examples/spa && npm ci && npm start     # then open http://localhost:5173/".to_owned(),
         String::new(),
         authorization_code_example(issuer),
     ]

@@ -33,6 +33,7 @@ pub(super) fn resolve_clients(file: Vec<FileClient>) -> Result<Vec<Client>, Stri
             audiences: c.audiences,
             skip_consent: c.skip_consent,
             introspection_audiences: c.introspection_audiences,
+            allowed_origins: c.allowed_origins,
             id_token_signed_response_alg: c.id_token_signed_response_alg,
             claims: c.claims,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
@@ -78,5 +79,56 @@ mod tests {
                 .message
                 .contains("appears twice")
         );
+    }
+
+    #[test]
+    fn rejects_bad_allowed_origins_naming_the_client_and_the_fix() {
+        let cases = [
+            (
+                "https://app.example.com/",
+                "ends with a slash; an origin has no path: write `https://app.example.com`",
+            ),
+            (
+                "https://app.example.com/spa",
+                "has a path, query or fragment",
+            ),
+            ("https://*.example.com", "wildcards are not supported"),
+            ("null", "`null`, the origin of sandboxed and file: pages"),
+            (
+                "https://APP.example.com:443",
+                "browsers send it as `https://app.example.com`",
+            ),
+        ];
+        for (origin, message) in cases {
+            let text = format!(
+                "[[clients]]\nclient_id = \"spa\"\nredirect_uris = [\"https://app.example.com/cb\"]\nallowed_origins = [\"{origin}\"]"
+            );
+            let e = resolve(&text, &[]).unwrap_err();
+            let named = format!("[[clients]]: client `spa`: `allowed_origins` has `{origin}`");
+            assert!(e.message.contains(&named), "{e}");
+            assert!(e.message.contains(message), "{origin}: {e}");
+        }
+    }
+
+    #[test]
+    fn allowed_origins_are_read_and_default_to_empty() {
+        let text = "[[clients]]\nclient_id = \"spa\"\nredirect_uris = [\"https://app.example.com/cb\"]\nallowed_origins = [\"https://other.example.com\", \"http://localhost:5173\"]\n[[clients]]\nclient_id = \"plain\"\nredirect_uris = [\"https://plain.example.com/cb\"]";
+        let config = resolve(text, &[]).unwrap();
+        let spa = config
+            .clients
+            .iter()
+            .find(|c| c.client_id == "spa")
+            .unwrap();
+        assert_eq!(
+            spa.allowed_origins,
+            ["https://other.example.com", "http://localhost:5173"]
+        );
+        let plain = config
+            .clients
+            .iter()
+            .find(|c| c.client_id == "plain")
+            .unwrap();
+        assert!(plain.allowed_origins.is_empty());
+        assert_eq!(plain.web_origins(), ["https://plain.example.com"]);
     }
 }

@@ -228,6 +228,11 @@ pub struct FileClient {
     /// whose `aud` includes one of them.
     #[serde(default)]
     pub introspection_audiences: Vec<String>,
+    /// Exact web origins (`https://app.example.com`: scheme, host, port; no path, no
+    /// wildcard) a browser page may call the token, revocation, device authorization
+    /// and UserInfo endpoints from (CORS). Default: the origins of `redirect_uris`.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// `RS256` (default) or `ES256`.
     pub id_token_signed_response_alg: Option<String>,
     /// Extra claims for its tokens.

@@ -11,7 +11,7 @@
 use crate::app::device_authorization::device_authorization;
 use crate::app::state::AppState;
 use crate::http::error::{OAuthError, PostEndpoint, no_store_json};
-use crate::http::extract::{ClientAuthorization, ClientIp, OAuthForm, RequestId};
+use crate::http::extract::{ClientAuthorization, ClientIp, OAuthForm, RequestId, RequestOrigin};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use portcullis_proto::device::DeviceAuthorizationRequest;
@@ -22,10 +22,12 @@ pub async fn device_authorization_post(
     RequestId(request_id): RequestId,
     ClientIp(ip): ClientIp,
     ClientAuthorization(authorization): ClientAuthorization,
+    origin: RequestOrigin,
     OAuthForm(request): OAuthForm<DeviceAuthorizationRequest>,
 ) -> Response {
     let authorization = authorization.as_ref().map(Option::as_deref).map_err(|e| *e);
-    match device_authorization(&state, &request_id, ip, authorization, request).await {
+    let origin = origin.as_deref();
+    match device_authorization(&state, &request_id, ip, authorization, origin, request).await {
         Ok(response) => no_store_json(response),
         Err(failure) => OAuthError::from(&failure).into_response(),
     }

@@ -8,7 +8,7 @@
 use crate::app::state::AppState;
 use crate::app::token_inquiry::revocation;
 use crate::http::error::{OAuthError, PostEndpoint};
-use crate::http::extract::{ClientAuthorization, OAuthForm, RequestId};
+use crate::http::extract::{ClientAuthorization, OAuthForm, RequestId, RequestOrigin};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ pub async fn revocation_post(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
     authorization: ClientAuthorization,
+    origin: RequestOrigin,
     OAuthForm(inquiry): OAuthForm<TokenInquiry>,
 ) -> Response {
     // After the form: its errors answer first, as they always have.
@@ -26,7 +27,8 @@ pub async fn revocation_post(
         Ok(authorization) => authorization,
         Err(error) => return error.into_response(),
     };
-    match revocation(&state, &request_id, authorization.as_deref(), &inquiry).await {
+    let (authorization, origin) = (authorization.as_deref(), origin.as_deref());
+    match revocation(&state, &request_id, authorization, origin, &inquiry).await {
         Ok(()) => super::no_store(StatusCode::OK),
         Err(failure) => OAuthError::from(&failure).into_response(),
     }

@@ -7,7 +7,7 @@
 use crate::app::state::AppState;
 use crate::app::token::token_request;
 use crate::http::error::{OAuthError, PostEndpoint, no_store_json, with_dpop_nonce};
-use crate::http::extract::{ClientAuthorization, DpopHeader, OAuthForm, RequestId};
+use crate::http::extract::{ClientAuthorization, DpopHeader, OAuthForm, RequestId, RequestOrigin};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use portcullis_proto::token::TokenRequest;
@@ -18,6 +18,7 @@ pub async fn token_post(
     RequestId(request_id): RequestId,
     authorization: ClientAuthorization,
     proof: DpopHeader,
+    origin: RequestOrigin,
     OAuthForm(request): OAuthForm<TokenRequest>,
 ) -> Response {
     // After the form: its errors answer first, as they always have.
@@ -25,16 +26,9 @@ pub async fn token_post(
         Ok(authorization) => authorization,
         Err(error) => return error.into_response(),
     };
+    let (authorization, origin) = (authorization.as_deref(), origin.as_deref());
     let proof = proof.as_proof();
-    match token_request(
-        &state,
-        &request_id,
-        authorization.as_deref(),
-        proof,
-        request,
-    )
-    .await
-    {
+    match token_request(&state, &request_id, authorization, origin, proof, request).await {
         Ok(issued) => with_dpop_nonce(no_store_json(issued.success.response), issued.dpop_nonce),
         Err(refusal) => OAuthError::from(&refusal).into_response(),
     }

@@ -1,17 +1,18 @@
 //! The `Authorization` header, read by extractors only (no handler reads it itself):
 //! client credentials at the endpoints that authenticate clients ([`ClientAuthorization`]:
 //! token, introspection, revocation, device authorization) and the access token at
-//! UserInfo ([`AccessToken`], RFC 6750 §2.1, RFC 9449 §7.1). At most one header either
-//! way (two would make "which credentials?" ambiguous). The `DPoP` proof header is
-//! read here too ([`DpopHeader`], RFC 9449 §4.1).
+//! UserInfo ([`AccessToken`], RFC 6750 §2.1 or §2.2 in a form body, RFC 9449 §7.1). At
+//! most one header either way (two would make "which credentials?" ambiguous). The
+//! `DPoP` proof header is read here too ([`DpopHeader`], RFC 9449 §4.1).
 
+use super::oauth_form::{OAuthForm, OAuthParams, is_form_urlencoded};
 use crate::app::device_authorization::SeveralAuthorizationHeaders;
 use crate::app::dpop::ProofHeader;
 use crate::app::userinfo::{PresentedToken, TokenScheme};
 use crate::http::error::{OAuthError, missing_access_token};
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_resource::dpop::{DPOP, DpopProofError, proof_header};
 use std::convert::Infallible;
@@ -49,35 +50,45 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAuthorization {
     }
 }
 
-/// The access token of an `Authorization: Bearer` or `Authorization: DPoP` header
-/// (RFC 6750 §2.1, RFC 9449 §7.1; the scheme is case-insensitive), with its scheme.
+/// The access token of a request to a protected resource (UserInfo), with its scheme:
+/// an `Authorization: Bearer` or `Authorization: DPoP` header (RFC 6750 §2.1, RFC 9449
+/// §7.1; the scheme is case-insensitive), or the `access_token` parameter of an
+/// `application/x-www-form-urlencoded` POST body (RFC 6750 §2.2, Bearer only: some OIDC
+/// clients send it that way). Never the query string (§2.3 is not supported: URLs end
+/// up in logs and `Referer` headers), and never a GET body (§2.2: GET has no body
+/// semantics).
 ///
-/// Rejections: 401 with a bare `WWW-Authenticate: Bearer` (and a `DPoP` challenge
-/// with the algorithms, RFC 9449 §7.1) when there is no such credential at all (RFC
-/// 6750 §3.1); `invalid_request` when there are several headers or the token is empty.
+/// Rejections: 401 with a bare `WWW-Authenticate: Bearer` (and a `DPoP` challenge with
+/// the algorithms, RFC 9449 §7.1) when there is no credential at all (RFC 6750 §3.1);
+/// `invalid_request` when there are several headers, the token is empty, the body
+/// repeats `access_token`, or the token comes both in the header and in the body (§2:
+/// one method per request; §3.1 `invalid_request`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessToken(pub PresentedToken);
 
-impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
+impl<S: Send + Sync> FromRequest<S> for AccessToken {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let value = single(&parts.headers).map_err(IntoResponse::into_response)?;
-        let credentials = value
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .and_then(|(scheme, token)| Some((token_scheme(scheme)?, token)));
-        let Some((scheme, token)) = credentials else {
-            return Err(missing_access_token());
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let from_header =
+            authorization_token(request.headers()).map_err(IntoResponse::into_response)?;
+        let in_form = request.method() == Method::POST && is_form_urlencoded(request.headers());
+        let from_body = if in_form {
+            let OAuthForm(form) = OAuthForm::<BearerForm>::from_request(request, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            form.access_token.map(|token| PresentedToken {
+                scheme: TokenScheme::Bearer,
+                token,
+            })
+        } else {
+            None
         };
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(OAuthError::empty_access_token(scheme).into_response());
+        match (from_header, from_body) {
+            (Some(_), Some(_)) => Err(OAuthError::bearer_token_twice().into_response()),
+            (Some(token), None) | (None, Some(token)) => Ok(Self(token)),
+            (None, None) => Err(missing_access_token()),
         }
-        Ok(Self(PresentedToken {
-            scheme,
-            token: token.to_owned(),
-        }))
     }
 }
 
@@ -115,6 +126,41 @@ fn token_scheme(scheme: &str) -> Option<TokenScheme> {
     }
 }
 
+/// The token of an `Authorization: Bearer` or `Authorization: DPoP` header, `None`
+/// without one.
+///
+/// # Errors
+/// `invalid_request` for several headers or an empty token.
+fn authorization_token(headers: &HeaderMap) -> Result<Option<PresentedToken>, OAuthError> {
+    let value = single(headers)?;
+    let credentials = value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(scheme, token)| Some((token_scheme(scheme)?, token)));
+    let Some((scheme, token)) = credentials else {
+        return Ok(None);
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(OAuthError::empty_access_token(scheme));
+    }
+    Ok(Some(PresentedToken {
+        scheme,
+        token: token.to_owned(),
+    }))
+}
+
+/// RFC 6750 §2.2: the form body of a bearer request. Other parameters are ignored.
+#[derive(serde::Deserialize)]
+struct BearerForm {
+    access_token: Option<String>,
+}
+
+impl OAuthParams for BearerForm {
+    const PARAMETERS: &'static [&'static str] = &["access_token"];
+    const MULTI_VALUED: &'static [&'static str] = &[];
+}
+
 /// The `Authorization` header, if any.
 ///
 /// # Errors
@@ -138,8 +184,8 @@ mod tests {
         for value in values {
             request = request.header(header::AUTHORIZATION, *value);
         }
-        let (mut parts, ()) = request.body(()).unwrap().into_parts();
-        AccessToken::from_request_parts(&mut parts, &())
+        let request = request.body(axum::body::Body::empty()).unwrap();
+        AccessToken::from_request(request, &())
             .await
             .map_err(|r| r.status())
     }
