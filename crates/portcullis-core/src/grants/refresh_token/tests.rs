@@ -365,7 +365,7 @@ async fn rejects_a_reused_refresh_token_and_revokes_its_family() {
     let (reason, _) = refused(f.refresh("cli", &successor, None, NOW + 21).await);
     assert_eq!(reason, RefreshGrantReason::Revoked);
     for access in [&login.response.access_token, &second.response.access_token] {
-        let e = userinfo(&f.ring, &*f.store, ISS, access, None, NOW + 21)
+        let e = userinfo(&f.ring, &*f.store, ISS, access, None, None, NOW + 21)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
