@@ -83,6 +83,7 @@ fn issuance(c: &mut Criterion) {
                         &ring,
                         Some(&basic),
                         request,
+                        None,
                         1_800_000_000,
                     ))
                     .unwrap();

@@ -133,6 +133,10 @@ pub struct Client {
     pub id_token_signed_response_alg: SigningAlgorithm,
     /// Extra claims added to its tokens.
     pub claims: Map<String, Value>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP
+    /// proof (`invalid_dpop_proof` without one), so all its access tokens are
+    /// DPoP-bound. Default `false`: a proof is optional.
+    pub dpop_bound_access_tokens: bool,
     /// Config file or admin CLI.
     pub source: RecordSource,
     /// Seconds since the epoch.
@@ -213,6 +217,8 @@ pub struct ClientRegistration {
     pub id_token_signed_response_alg: Option<String>,
     /// See [`Client::claims`].
     pub claims: Map<String, Value>,
+    /// See [`Client::dpop_bound_access_tokens`]. Default `false`.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Why a client registration was refused: the metadata field and what is wrong.
@@ -412,6 +418,7 @@ impl ClientRegistration {
             introspection_audiences: self.introspection_audiences,
             id_token_signed_response_alg,
             claims: self.claims,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             source,
             created_at: now,
             updated_at: now,

@@ -127,7 +127,8 @@ impl From<&AuthorizeReason> for ErrorCode {
             | AuthorizeReason::UnsupportedPrompt(_)
             | AuthorizeReason::MalformedPrompt
             | AuthorizeReason::PromptNoneWithOthers
-            | AuthorizeReason::MalformedMaxAge(_) => Self::InvalidRequest,
+            | AuthorizeReason::MalformedMaxAge(_)
+            | AuthorizeReason::MalformedDpopJkt(_) => Self::InvalidRequest,
             AuthorizeReason::Pkce(reason) => reason.into(),
             AuthorizeReason::RequestObject => Self::RequestNotSupported,
             AuthorizeReason::RequestUri => Self::RequestUriNotSupported,
@@ -183,7 +184,9 @@ impl From<&CodeGrantReason> for ErrorCode {
             | CodeGrantReason::VerifierMissing
             | CodeGrantReason::UnexpectedVerifier
             | CodeGrantReason::Pkce(_)
-            | CodeGrantReason::UnknownUser => Self::InvalidGrant,
+            | CodeGrantReason::UnknownUser
+            // RFC 9449 §10.1: "the authorization server MUST reject the request".
+            | CodeGrantReason::DpopKeyMismatch => Self::InvalidGrant,
         }
     }
 }
@@ -219,7 +222,9 @@ impl From<&RefreshGrantReason> for ErrorCode {
             | RefreshGrantReason::ReplayWithinGrace
             | RefreshGrantReason::ReuseDetected
             | RefreshGrantReason::Expired
-            | RefreshGrantReason::UnknownUser => Self::InvalidGrant,
+            | RefreshGrantReason::UnknownUser
+            // RFC 9449 §5: the binding is part of the grant (RFC 6749 §5.2 invalid_grant).
+            | RefreshGrantReason::DpopKeyMismatch => Self::InvalidGrant,
         }
     }
 }
@@ -253,6 +258,9 @@ impl From<&TokenErrorReason> for ErrorCode {
             }
             TokenErrorReason::ClientAuth(reason) => reason.into(),
             TokenErrorReason::UnauthorizedClient(_) => Self::UnauthorizedClient,
+            // RFC 9449 §5.2: "requests … without a DPoP proof … MUST be rejected"; §7.1
+            // names invalid_dpop_proof for a missing proof where one is required.
+            TokenErrorReason::DpopProofRequired => Self::InvalidDpopProof,
             TokenErrorReason::ClientCredentials(reason) => reason.into(),
             TokenErrorReason::AuthorizationCode(reason) => reason.into(),
             TokenErrorReason::RefreshToken(reason) => reason.into(),
@@ -334,7 +342,11 @@ impl From<&UserInfoReason> for ErrorCode {
             UserInfoReason::Token(_)
             | UserInfoReason::Revoked
             | UserInfoReason::UnknownUser
-            | UserInfoReason::UnknownClient => Self::InvalidToken,
+            | UserInfoReason::UnknownClient
+            // RFC 9449 §7.1: the token is not usable with this scheme.
+            | UserInfoReason::DpopBoundAsBearer
+            | UserInfoReason::NotDpopBound => Self::InvalidToken,
+            UserInfoReason::DpopKeyMismatch => Self::InvalidDpopProof,
             UserInfoReason::MissingOpenidScope => Self::InsufficientScope,
             UserInfoReason::Store(store) => store.into(),
         }

@@ -28,7 +28,7 @@ use crate::scope::join_scope;
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
 use crate::tokens::access_token::verify;
-use portcullis_proto::claims::{AccessTokenClaims, Audience};
+use portcullis_proto::claims::{AccessTokenClaims, Audience, Confirmation};
 use portcullis_proto::introspection::IntrospectionResponse;
 
 /// RFC 7662 §2.1–2.2: introspects `token` for `caller` at `now`. `hint`
@@ -110,8 +110,9 @@ async fn as_access_token(
         iss: Some(claims.iss),
         exp: Some(claims.exp),
         iat: Some(claims.iat),
-        token_type: Some(BEARER.to_owned()),
+        token_type: Some(if claims.cnf.is_some() { DPOP } else { BEARER }.to_owned()),
         jti: Some(claims.jti),
+        cnf: claims.cnf,
     }))
 }
 
@@ -150,6 +151,7 @@ async fn as_refresh_token(
         iat: Some(stored.created_at),
         token_type: Some(REFRESH_TOKEN_TYPE.to_owned()),
         jti: None,
+        cnf: stored.dpop_jkt.map(|jkt| Confirmation { jkt }),
     }))
 }
 
@@ -172,6 +174,8 @@ fn may_see_access_token(caller: &Client, claims: &AccessTokenClaims) -> bool {
 pub(crate) const REFRESH_TOKEN_HINT: &str = "refresh_token";
 /// `token_type` of an access token (RFC 6750).
 const BEARER: &str = "Bearer";
+/// `token_type` of a DPoP-bound access token (RFC 9449 §6.2).
+const DPOP: &str = "DPoP";
 /// `token_type` of a refresh token (RFC 7662 §2.2 leaves the value to the server;
 /// RFC 7009 §2.1 names the type `refresh_token`).
 const REFRESH_TOKEN_TYPE: &str = "refresh_token";
@@ -280,6 +284,7 @@ mod tests {
                 audiences: vec![API.into()],
                 scope: Some("read".into()),
                 extra: Map::new(),
+                dpop_jkt: None,
             },
         )
         .unwrap();

@@ -8,6 +8,7 @@ pub mod authorization;
 pub mod client;
 pub mod clock;
 pub mod device;
+pub mod dpop;
 pub mod error_code;
 pub mod grants;
 pub mod introspection;

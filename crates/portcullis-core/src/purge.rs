@@ -24,7 +24,9 @@ pub trait PurgeStore: Send + Sync {
     ///   dead device code answers `invalid_grant` once purged instead of
     ///   `expired_token`; the refresh tokens it issued live on in their own table);
     /// - `rate_limits` whose bucket is full again, `tat <= now` (in milliseconds: a
-    ///   missing row is a full bucket).
+    ///   missing row is a full bucket);
+    /// - `dpop_proofs` with `expires_at <= now` (the proof is outside its acceptance
+    ///   window anyway, RFC 9449 §11.1).
     ///
     /// One short statement per table, each its own transaction, so no lock is held
     /// across tables or for long: `limit` is the batch size. Meant to be called
@@ -52,6 +54,8 @@ pub struct PurgeCounts {
     pub device_authorizations: u64,
     /// Rate-limit buckets that are full again, in rows.
     pub rate_limits: u64,
+    /// Replay records of DPoP proofs past their window (RFC 9449 §11.1), in rows.
+    pub dpop_proofs: u64,
 }
 
 impl PurgeCounts {
@@ -65,5 +69,6 @@ impl PurgeCounts {
             .saturating_add(self.family_access_tokens)
             .saturating_add(self.device_authorizations)
             .saturating_add(self.rate_limits)
+            .saturating_add(self.dpop_proofs)
     }
 }

@@ -210,7 +210,7 @@ mod tests {
         }
         assert!(f.store.access_token_is_revoked(&issued.jti).await.unwrap());
         assert!(!active(&f, "web", &access, NOW).await);
-        let e = userinfo(&f.ring, &*f.store, ISS, &access, NOW)
+        let e = userinfo(&f.ring, &*f.store, ISS, &access, None, NOW)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
@@ -278,13 +278,13 @@ mod tests {
         let issued = f.login_web().await;
         let access = issued.response.access_token;
         assert!(
-            userinfo(&f.ring, &*f.store, ISS, &access, NOW)
+            userinfo(&f.ring, &*f.store, ISS, &access, None, NOW)
                 .await
                 .is_ok()
         );
         let refresh = issued.response.refresh_token.unwrap();
         revoke_as(&f, "web", &refresh, None, NOW).await;
-        let e = userinfo(&f.ring, &*f.store, ISS, &access, NOW)
+        let e = userinfo(&f.ring, &*f.store, ISS, &access, None, NOW)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));

@@ -8,7 +8,8 @@
 //! (`authorization/consent.rs`), [`AuthorizationCodeStore`] (`authorization/code.rs`),
 //! [`RefreshTokenStore`] (`tokens/refresh_token.rs`), [`RevokedAccessTokenStore`]
 //! (`tokens/access_token.rs`), [`DeviceAuthorizationStore`] (`device.rs`),
-//! [`RateLimitStore`] (`rate_limit.rs`), [`PurgeStore`] (`purge.rs`), and
+//! [`RateLimitStore`] (`rate_limit.rs`), [`DpopProofStore`] (`dpop.rs`),
+//! [`PurgeStore`] (`purge.rs`), and
 //! [`StoreHealth`] here. Call sites take `&dyn Store` and call any of their methods;
 //! code holding a concrete store (a test's `MemoryStore`) imports the traits it calls.
 //!
@@ -26,6 +27,7 @@ pub use crate::authorization::consent::ConsentStore;
 pub use crate::authorization::pending::PendingAuthorizationStore;
 pub use crate::client::ClientStore;
 pub use crate::device::DeviceAuthorizationStore;
+pub use crate::dpop::DpopProofStore;
 pub use crate::keys::{SigningKeyStore, algorithms_missing_a_key};
 pub use crate::purge::{PurgeCounts, PurgeStore};
 pub use crate::rate_limit::{RateKey, RateLimitStore};
@@ -53,6 +55,7 @@ pub trait Store:
     + DeviceAuthorizationStore
     + PurgeStore
     + RateLimitStore
+    + DpopProofStore
     + 'static
 {
 }
@@ -71,6 +74,7 @@ impl<T> Store for T where
         + DeviceAuthorizationStore
         + PurgeStore
         + RateLimitStore
+        + DpopProofStore
         + 'static
 {
 }

@@ -12,6 +12,7 @@ mod authorization_codes;
 mod clients;
 mod consents;
 mod device_authorizations;
+mod dpop_proofs;
 mod pending_authorizations;
 mod purge;
 mod rate_limits;
@@ -82,6 +83,8 @@ struct Inner {
     race_after_next_code_get: Option<Race>,
     /// Rate-limit buckets: key → theoretical arrival time (ms); missing: full.
     rate_limits: BTreeMap<String, i64>,
+    /// Used DPoP proofs: digest → expiry.
+    dpop_proofs: BTreeMap<[u8; 32], UnixTime>,
 }
 
 impl MemoryStore {

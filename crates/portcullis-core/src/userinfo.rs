@@ -2,6 +2,7 @@
 //! and the scope → claims mapping (§5.4) that id_tokens share.
 
 use crate::UnixTime;
+use crate::dpop::DpopBinding;
 use crate::keys::KeyRing;
 use crate::store::{Store, StoreError};
 use crate::tokens::access_token::{AccessTokenReason, verify};
@@ -17,6 +18,12 @@ use std::collections::BTreeSet;
 /// The token's `aud` is not checked: every access token we issue with `openid` was
 /// granted for the user's identity, whichever API it also serves (as at other OPs).
 ///
+/// DPoP (RFC 9449 §7): `dpop` is the key of the request's verified proof when the token
+/// came with the `DPoP` scheme (`None` for `Bearer`). A DPoP-bound token (`cnf.jkt`)
+/// needs a proof of exactly its key; a bound token presented as a bearer token is
+/// refused (why: a stolen bound token must be useless without the key), and so is an
+/// unbound token presented with the DPoP scheme.
+///
 /// # Errors
 /// A [`UserInfoReason`]; `ErrorCode::from` it gives the RFC 6750 §3.1 code
 /// ([`crate::error_code`]).
@@ -24,10 +31,18 @@ pub async fn userinfo(
     ring: &KeyRing,
     store: &dyn Store,
     issuer: &str,
-    bearer_token: &str,
+    access_token: &str,
+    dpop: Option<&DpopBinding>,
     now: UnixTime,
 ) -> Result<Map<String, Value>, UserInfoReason> {
-    let claims = verify(ring, issuer, bearer_token, now)?;
+    let claims = verify(ring, issuer, access_token, now)?;
+    match (claims.cnf.as_ref(), dpop) {
+        (None, None) => {}
+        (Some(_), None) => return Err(UserInfoReason::DpopBoundAsBearer),
+        (None, Some(_)) => return Err(UserInfoReason::NotDpopBound),
+        (Some(cnf), Some(binding)) if cnf.jkt == binding.jkt => {}
+        (Some(_), Some(_)) => return Err(UserInfoReason::DpopKeyMismatch),
+    }
     let scopes: BTreeSet<String> = claims
         .scope
         .as_deref()
@@ -104,6 +119,15 @@ pub enum UserInfoReason {
     /// The client the token was issued to no longer exists.
     #[error("the access token's client no longer exists")]
     UnknownClient,
+    /// RFC 9449 §7.1: a DPoP-bound token presented with the Bearer scheme.
+    #[error("the access token is DPoP-bound; present it with the DPoP scheme and a proof")]
+    DpopBoundAsBearer,
+    /// RFC 9449 §7.1: a token without `cnf.jkt` presented with the DPoP scheme.
+    #[error("the access token is not DPoP-bound; present it with the Bearer scheme")]
+    NotDpopBound,
+    /// RFC 9449 §7.1: the proof's key is not the one the token is bound to.
+    #[error("the DPoP proof's key does not match the access token's cnf.jkt")]
+    DpopKeyMismatch,
     /// The store failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
@@ -172,6 +196,7 @@ mod tests {
                 audiences: vec![format!("{ISS}/userinfo")],
                 scope: scope.map(Into::into),
                 extra: Map::new(),
+                dpop_jkt: None,
             },
         )
         .unwrap();
@@ -201,7 +226,7 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid email"), SUB);
-        let answer = userinfo(&ring, &store, ISS, &token, NOW + 1).await.unwrap();
+        let answer = userinfo(&ring, &store, ISS, &token, None, NOW + 1).await.unwrap();
         assert_eq!(
             Value::Object(answer),
             json!({"sub": SUB, "tenant_id": "t1", "email": "alice@example.com", "email_verified": false})
@@ -214,7 +239,7 @@ mod tests {
         let store = store().await;
         for scope in [None, Some("profile email")] {
             let (token, _) = token(&ring, scope, SUB);
-            let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+            let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
             assert!(matches!(e, UserInfoReason::MissingOpenidScope));
             assert_eq!(ErrorCode::from(&e), ErrorCode::InsufficientScope);
         }
@@ -226,7 +251,7 @@ mod tests {
         let store = store().await;
         let (token, jti) = token(&ring, Some("openid"), SUB);
         store.access_token_revoke(&jti, NOW + 900).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -246,6 +271,7 @@ mod tests {
                 scopes: &["openid".to_owned()],
                 resources: &[],
                 auth_time: NOW,
+                dpop_jkt: None,
             },
             3600,
             NOW,
@@ -255,9 +281,9 @@ mod tests {
             .refresh_token_insert(&refresh.record, &jti, NOW + 900)
             .await
             .unwrap();
-        assert!(userinfo(&ring, &store, ISS, &token, NOW).await.is_ok());
+        assert!(userinfo(&ring, &store, ISS, &token, None, NOW).await.is_ok());
         store.refresh_family_revoke("family-1", NOW).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -267,9 +293,9 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
-        assert!(userinfo(&ring, &store, ISS, &token, NOW).await.is_ok());
+        assert!(userinfo(&ring, &store, ISS, &token, None, NOW).await.is_ok());
         store.client_delete("app").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownClient));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -280,7 +306,7 @@ mod tests {
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
         store.user_delete("alice").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownUser));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -290,7 +316,7 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
-        let e = userinfo(&ring, &store, ISS, &token, NOW + 900)
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW + 900)
             .await
             .unwrap_err();
         assert!(matches!(

@@ -39,6 +39,9 @@ pub struct AuthorizationRequest {
     pub request: Option<String>,
     /// OIDC Core §6.2 `request_uri`: not supported.
     pub request_uri: Option<String>,
+    /// RFC 9449 §10 `dpop_jkt`: the JWK SHA-256 thumbprint (RFC 7638) of the DPoP key
+    /// the code is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -59,6 +62,7 @@ impl AuthorizationRequest {
         "response_mode",
         "request",
         "request_uri",
+        "dpop_jkt",
     ];
 
     /// Parameters that may repeat (RFC 8707 §2); any other repeated is

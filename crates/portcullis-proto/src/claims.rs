@@ -61,9 +61,21 @@ pub struct AccessTokenClaims {
     /// Granted scopes, space-delimited (RFC 9068 §2.2.3); absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// RFC 9449 §6.1 / RFC 7800 §3.1 confirmation: `{"jkt": …}` for a DPoP-bound
+    /// token; absent for a Bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// Extra claims registered for the client (`claims` in its configuration).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// RFC 7800 §3.1 `cnf` (confirmation) of a sender-constrained token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 9449 §6.1: base64url (no padding) SHA-256 JWK thumbprint (RFC 7638) of the
+    /// DPoP public key the token is bound to.
+    pub jkt: String,
 }
 
 /// OIDC Core §2 id_token claims. Times are seconds since the epoch.

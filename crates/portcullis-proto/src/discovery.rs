@@ -51,4 +51,7 @@ pub struct ServerMetadata {
     /// OIDC Discovery §3: `request_uri` not supported (its default is `true`, so it is
     /// stated).
     pub request_uri_parameter_supported: bool,
+    /// RFC 9449 §5.1 `dpop_signing_alg_values_supported`: the JWS algorithms a DPoP
+    /// proof may use.
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }

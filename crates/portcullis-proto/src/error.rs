@@ -52,6 +52,12 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 §3.5: the device code expired; start a new device authorization.
     ExpiredToken,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing (where one is required), malformed
+    /// or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the DPoP proof must carry the server's nonce (sent in the
+    /// `DPoP-Nonce` response header).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -78,6 +84,8 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

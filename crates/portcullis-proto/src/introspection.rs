@@ -1,7 +1,7 @@
 //! RFC 7662 token introspection and RFC 7009 token revocation: request parameters and
 //! the introspection response.
 
-use crate::claims::Audience;
+use crate::claims::{Audience, Confirmation};
 use serde::{Deserialize, Serialize};
 
 /// RFC 7662 §2.1 / RFC 7009 §2.1 request: the token, a hint, and client credentials in
@@ -68,12 +68,16 @@ pub struct IntrospectionResponse {
     /// Issued at, seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
-    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    /// `Bearer` for access tokens, `DPoP` for DPoP-bound access tokens (RFC 9449 §6.2),
+    /// `refresh_token` for refresh tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
     /// The access token's `jti`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// RFC 9449 §6.2: `{"jkt": …}`, the DPoP key a bound token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 impl IntrospectionResponse {

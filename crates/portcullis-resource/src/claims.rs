@@ -1,6 +1,7 @@
 //! RFC 9068 §2.2 access-token claims (and the RFC 7662 §2.2 introspection members
 //! that carry the same names), and the [`AccessToken`] a validation proves.
 
+use crate::dpop::DpopProof;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeSet;
@@ -23,11 +24,26 @@ pub struct AccessToken {
     pub claims: Claims,
     /// How the token was validated.
     pub source: TokenSource,
+    /// The verified DPoP proof (RFC 9449 §7.1) when the token was presented with the
+    /// `DPoP` scheme; its `jkt` equals the token's `cnf.jkt`. `None` for a bearer
+    /// token.
+    pub dpop: Option<DpopProof>,
 }
 
 impl AccessToken {
     pub(crate) fn new(claims: Claims, source: TokenSource) -> Self {
-        Self { claims, source }
+        Self {
+            claims,
+            source,
+            dpop: None,
+        }
+    }
+
+    /// RFC 9449 §6.1 `cnf.jkt`: the thumbprint of the key the token is bound to, if
+    /// it is DPoP-bound. Such a token was accepted only with a proof signed by that
+    /// key (see [`dpop`](Self::dpop)).
+    pub fn confirmation_jkt(&self) -> Option<&str> {
+        self.claims.confirmation_jkt()
     }
 
     /// RFC 9068 §2.2 `sub`: the resource owner (or the client, for
@@ -108,6 +124,15 @@ pub struct Claims {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Claims {
+    /// RFC 9449 §6.1 / RFC 7800 §3.1: `cnf.jkt`, the RFC 7638 thumbprint of the key
+    /// the token is bound to; `None` when the token has no `cnf` or a `cnf` without
+    /// a string `jkt`.
+    pub fn confirmation_jkt(&self) -> Option<&str> {
+        self.extra.get("cnf")?.get("jkt")?.as_str()
+    }
+}
+
 impl<'de> Deserialize<'de> for Claims {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = WireClaims::deserialize(deserializer)?;
@@ -179,11 +204,6 @@ impl WireClaims {
             );
         }
         Ok(claims)
-    }
-
-    /// Whether the token carries a confirmation (`cnf`, RFC 7800) binding it to a key.
-    pub(crate) fn is_sender_constrained(&self) -> bool {
-        self.extra.contains_key("cnf")
     }
 }
 

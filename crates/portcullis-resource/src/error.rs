@@ -95,6 +95,20 @@ pub enum ValidationError {
     /// a plain bearer token without the proof, it must be refused.
     #[error("the token is sender-constrained (cnf) and cannot be used as a bearer token")]
     SenderConstrained,
+    /// RFC 9449 §4.3 / §7.1: the token was presented with the `DPoP` scheme and its
+    /// proof failed a check (or was missing, or replayed). Answered 401
+    /// `invalid_dpop_proof`, or `use_dpop_nonce` with a fresh `DPoP-Nonce` header
+    /// when a required nonce is missing or stale.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(crate::dpop::DpopProofError),
+    /// RFC 9449 §7.1: the token was presented with the `DPoP` scheme but is not
+    /// DPoP-bound (no `cnf.jkt`).
+    #[error("the token is not DPoP-bound (no cnf.jkt)")]
+    NotDpopBound,
+    /// RFC 9449 §7.1: the proof's key is not the key the token is bound to (its
+    /// RFC 7638 thumbprint differs from `cnf.jkt`).
+    #[error("the DPoP proof's key is not the key the token is bound to")]
+    DpopKeyMismatch,
     /// RFC 6750 §3.1 / RFC 9068 §4: the token lacks a scope the resource requires.
     /// Answered 403 `insufficient_scope` with the needed scopes.
     #[error("insufficient scope; needed {needed:?}")]
@@ -128,7 +142,8 @@ pub enum ValidationError {
 
 impl ValidationError {
     /// The RFC 6750 §3.1 error code this failure is answered with: `invalid_token`,
-    /// `insufficient_scope` or `invalid_request`; `temporarily_unavailable` for an
+    /// `insufficient_scope` or `invalid_request`; RFC 9449 §7.1 `invalid_dpop_proof`
+    /// or `use_dpop_nonce` for a DPoP proof; `temporarily_unavailable` for an
     /// outage of the issuer (answered 503, no `WWW-Authenticate` error).
     pub fn error_code(&self) -> &'static str {
         match self {
@@ -137,6 +152,7 @@ impl ValidationError {
             Self::KeysUnavailable(_) | Self::IntrospectionUnavailable(_) => {
                 "temporarily_unavailable"
             }
+            Self::InvalidDpopProof(error) => error.error_code(),
             Self::Malformed
             | Self::Oversized { .. }
             | Self::NotAnAccessToken { .. }
@@ -153,11 +169,14 @@ impl ValidationError {
             | Self::NotYetValid
             | Self::IssuedInTheFuture
             | Self::SenderConstrained
+            | Self::NotDpopBound
+            | Self::DpopKeyMismatch
             | Self::Inactive => "invalid_token",
         }
     }
 
-    /// The HTTP status (RFC 6750 §3.1): 401 for `invalid_token`, 403 for
+    /// The HTTP status (RFC 6750 §3.1, RFC 9449 §7.1): 401 for `invalid_token`,
+    /// `invalid_dpop_proof` and `use_dpop_nonce`, 403 for
     /// `insufficient_scope`, 400 for `invalid_request`, 503 when the issuer's keys
     /// or its introspection endpoint are unavailable.
     pub fn status(&self) -> StatusCode {

@@ -94,14 +94,20 @@ pub(crate) fn clipped(mut value: String) -> String {
 /// RFC 9068 §4 (§2.1): `typ` must be `at+jwt`; RFC 7515 §4.1.9 lets the
 /// `application/` prefix be omitted, and media types compare case-insensitively.
 pub(crate) fn is_access_token_typ(typ: &str) -> bool {
-    const AT_JWT: &str = "at+jwt";
+    is_typ(typ, "at+jwt")
+}
+
+/// RFC 7515 §4.1.9: whether the header `typ` names the media type `expected` (given
+/// without its `application/` prefix, which `typ` may or may not carry), compared
+/// case-insensitively (RFC 2045 §5.1).
+pub(crate) fn is_typ(typ: &str, expected: &str) -> bool {
     const PREFIX: &str = "application/";
-    if typ.eq_ignore_ascii_case(AT_JWT) {
+    if typ.eq_ignore_ascii_case(expected) {
         return true;
     }
     match (typ.get(..PREFIX.len()), typ.get(PREFIX.len()..)) {
         (Some(prefix), Some(rest)) => {
-            prefix.eq_ignore_ascii_case(PREFIX) && rest.eq_ignore_ascii_case(AT_JWT)
+            prefix.eq_ignore_ascii_case(PREFIX) && rest.eq_ignore_ascii_case(expected)
         }
         _ => false,
     }

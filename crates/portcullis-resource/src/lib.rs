@@ -66,6 +66,7 @@
 
 mod claims;
 mod clock;
+pub mod dpop;
 mod error;
 mod fetch;
 mod introspection;
@@ -73,6 +74,8 @@ mod jws;
 mod key_store;
 mod layer;
 mod metadata;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod validator;
 
 pub use claims::{AccessToken, Claims, TokenSource};
@@ -82,7 +85,9 @@ pub use introspection::IntrospectionClient;
 pub use key_store::{KeyStore, KeyStoreOptions, MAX_KID_BYTES};
 pub use layer::{RequireAccessToken, RequireAccessTokenService};
 pub use metadata::{PROTECTED_RESOURCE_METADATA_PATH, ProtectedResourceMetadata};
-pub use validator::{DEFAULT_ALGORITHMS, MAX_TOKEN_BYTES, Validator, ValidatorBuilder};
+pub use validator::{
+    DEFAULT_ALGORITHMS, DpopRequest, MAX_TOKEN_BYTES, Validator, ValidatorBuilder,
+};
 
 /// Re-exported so callers name algorithms and JWK sets without their own
 /// `jsonwebtoken` dependency.

@@ -5,6 +5,7 @@
 
 use crate::claims::{AccessToken, Claims, TokenSource, WireClaims};
 use crate::clock::{Clock, SystemClock};
+use crate::dpop::{self, DpopProof, DpopProofError, NonceCheck, ProofCheck, StatelessNonces};
 use crate::introspection::{IntrospectionClient, Introspector};
 use crate::jws::{self, CompactJws};
 use crate::key_store::{KeyStore, KeyStoreOptions};
@@ -30,12 +31,33 @@ use url::Url;
 /// 7. `aud` contains the audience (RFC 9068 §4, RFC 8707);
 /// 8. `exp` (required), then `nbf` and `iat`, against the injected [`Clock`] with
 ///    the leeway (RFC 7519 §4.1.4–§4.1.6);
-/// 9. the token is not sender-constrained (`cnf`, RFC 9449 §7.1 / RFC 8705 §3);
+/// 9. the binding: a bearer token must not be sender-constrained (`cnf`, RFC 9449
+///    §7.2 / RFC 8705 §3); a DPoP token's `cnf.jkt` must be the proof's key (below);
 /// 10. the required scopes (RFC 9068 §4, RFC 6750 §3.1 `insufficient_scope`).
 ///
 /// An opaque token (not a JWS) goes to the RFC 7662 introspection client when one
 /// is configured, and its answer passes steps 6–10 (`iss` only when present);
 /// otherwise it is [`ValidationError::Malformed`].
+///
+/// # DPoP (RFC 9449)
+///
+/// [`validate_dpop`](Self::validate_dpop) takes a token presented as
+/// `Authorization: DPoP <token>` with its proof. Before step 1 the proof is
+/// verified ([`dpop::verify_proof`]: `typ`, `alg` allow-list, signature with the
+/// embedded public key, `htm`, `htu`, the nonce when
+/// [required](ValidatorBuilder::dpop_nonces), `iat` within
+/// [`dpop_max_age`](ValidatorBuilder::dpop_max_age) and the leeway, `ath` =
+/// hash of the token); at step 9 the token's `cnf.jkt` must equal the proof key's
+/// RFC 7638 thumbprint (§7.1); then the proof's `jti` must be new (§11.1).
+///
+/// **Replay cache**: the `jti`s of accepted proofs are kept in memory, per
+/// `Validator` (its clones share it) and so per process, each for `max_age +
+/// leeway` (the time a proof stays acceptable), in a cache bounded by
+/// [`dpop_replay_capacity`](ValidatorBuilder::dpop_replay_capacity) (least recently
+/// used evicted first). Only proofs bound to a valid token get there, so filling it
+/// takes valid tokens. Several instances behind a load balancer do not share it:
+/// a proof replayed to another instance within its window is accepted there; use
+/// short windows, or nonces with a shared key ([`StatelessNonces::new`]).
 ///
 /// Cheap to clone (an `Arc` inside); `Send + Sync`.
 #[derive(Clone)]
@@ -52,6 +74,28 @@ struct Inner {
     clock: Arc<dyn Clock>,
     keys: KeyStore,
     introspection: Option<Introspector>,
+    dpop: DpopSettings,
+}
+
+struct DpopSettings {
+    max_age: u64,
+    /// SHA-256 of (`jkt`, `htu`, `jti`) of every accepted proof, for `max_age +
+    /// leeway`.
+    seen: moka::sync::Cache<[u8; 32], ()>,
+    nonces: Option<StatelessNonces>,
+}
+
+/// A request presenting a token with the `DPoP` scheme (RFC 9449 §7.1): its proof
+/// and what the proof must match.
+#[derive(Debug, Clone, Copy)]
+pub struct DpopRequest<'a> {
+    /// The value of the request's one `DPoP` header.
+    pub proof: &'a str,
+    /// The request's method (`htm`).
+    pub htm: &'a str,
+    /// The request's absolute URL as the client addressed it: behind a reverse
+    /// proxy, the external URL (`htu`; query and fragment are ignored).
+    pub htu: &'a str,
 }
 
 impl std::fmt::Debug for Validator {
@@ -64,6 +108,8 @@ impl std::fmt::Debug for Validator {
             .field("leeway", &self.inner.leeway)
             .field("keys", &self.inner.keys)
             .field("introspection", &self.inner.introspection.is_some())
+            .field("dpop_max_age", &self.inner.dpop.max_age)
+            .field("dpop_nonces", &self.inner.dpop.nonces.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +128,9 @@ impl Validator {
             clock: None,
             keys: None,
             introspection: None,
+            dpop_max_age: Duration::from_secs(300),
+            dpop_replay_capacity: 100_000,
+            dpop_nonces: None,
         }
     }
 
@@ -106,6 +155,47 @@ impl Validator {
         scopes: &[&str],
     ) -> Result<AccessToken, ValidationError> {
         self.validate_scoped(token, scopes).await
+    }
+
+    /// Validates a DPoP-bound token presented as `Authorization: DPoP <token>` with
+    /// its proof (RFC 9449 §7.1): the proof, then every check of
+    /// [`validate`](Self::validate), then `cnf.jkt` against the proof's key and the
+    /// proof's `jti` against the replay cache (see [`Validator`]). The returned
+    /// token carries the verified proof in [`AccessToken::dpop`].
+    ///
+    /// # Errors
+    /// The first failed check: [`ValidationError::InvalidDpopProof`] (RFC 9449
+    /// `invalid_dpop_proof`, or `use_dpop_nonce` for a missing or stale nonce),
+    /// [`ValidationError::NotDpopBound`], [`ValidationError::DpopKeyMismatch`], or
+    /// any token failure of [`validate`](Self::validate).
+    pub async fn validate_dpop(
+        &self,
+        token: &str,
+        request: &DpopRequest<'_>,
+    ) -> Result<AccessToken, ValidationError> {
+        self.validate_presented::<&str>(token, Some(request), &[])
+            .await
+    }
+
+    /// Same as [`validate_dpop`](Self::validate_dpop), then requires each of
+    /// `scopes` too ([`ValidationError::InsufficientScope`], answered 403).
+    ///
+    /// # Errors
+    /// As [`validate_dpop`](Self::validate_dpop).
+    pub async fn validate_dpop_with_scopes(
+        &self,
+        token: &str,
+        request: &DpopRequest<'_>,
+        scopes: &[&str],
+    ) -> Result<AccessToken, ValidationError> {
+        self.validate_presented(token, Some(request), scopes).await
+    }
+
+    /// The nonce a client must put in its next proof, when nonces are required
+    /// ([`ValidatorBuilder::dpop_nonces`]): sent as `DPoP-Nonce` (RFC 9449 §9).
+    pub fn dpop_nonce(&self) -> Option<String> {
+        let nonces = self.inner.dpop.nonces.as_ref()?;
+        Some(nonces.current(self.now_u64()))
     }
 
     /// The issuer tokens must come from (`iss`, exact).
@@ -133,9 +223,79 @@ impl Validator {
         token: &str,
         scopes: &[S],
     ) -> Result<AccessToken, ValidationError> {
-        let token = self.verify(token).await?;
-        self.check_scopes(&token.claims, scopes)?;
-        Ok(token)
+        self.validate_presented(token, None, scopes).await
+    }
+
+    /// A token as presented: as a bearer token (`dpop: None`) or with the `DPoP`
+    /// scheme and its proof.
+    pub(crate) async fn validate_presented<S: AsRef<str>>(
+        &self,
+        token: &str,
+        dpop: Option<&DpopRequest<'_>>,
+        scopes: &[S],
+    ) -> Result<AccessToken, ValidationError> {
+        let proof = match dpop {
+            Some(request) => Some(self.verify_proof(token, request)?),
+            None => None,
+        };
+        let mut access = self.verify(token).await?;
+        check_binding(&access.claims, proof.as_ref())?;
+        if let Some(proof) = &proof {
+            self.check_replay(proof)?;
+        }
+        self.check_scopes(&access.claims, scopes)?;
+        access.dpop = proof;
+        Ok(access)
+    }
+
+    /// RFC 9449 §4.3 / §7.1: the proof for this request and token.
+    fn verify_proof(
+        &self,
+        token: &str,
+        request: &DpopRequest<'_>,
+    ) -> Result<DpopProof, ValidationError> {
+        let now = self.now_u64();
+        let settings = &self.inner.dpop;
+        let accepts = |nonce: &str| {
+            settings
+                .nonces
+                .as_ref()
+                .is_some_and(|nonces| nonces.accepts(nonce, now))
+        };
+        let check = ProofCheck {
+            htm: request.htm,
+            htu: request.htu,
+            access_token: Some(token),
+            now,
+            max_age: settings.max_age,
+            leeway: u64::try_from(self.inner.leeway).unwrap_or(0),
+            nonce: match settings.nonces {
+                Some(_) => NonceCheck::Accepts(&accepts),
+                None => NonceCheck::Ignore,
+            },
+        };
+        dpop::verify_proof(request.proof, &check).map_err(ValidationError::InvalidDpopProof)
+    }
+
+    /// RFC 9449 §11.1: a proof is accepted once. Keyed by key, URL and `jti`, so
+    /// one client's `jti` cannot block another's.
+    fn check_replay(&self, proof: &DpopProof) -> Result<(), ValidationError> {
+        let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for part in [&proof.jkt, &proof.htu, &proof.jti] {
+            context.update(&(part.len() as u64).to_be_bytes());
+            context.update(part.as_bytes());
+        }
+        let mut key = [0_u8; 32];
+        key.copy_from_slice(context.finish().as_ref());
+        if self.inner.dpop.seen.entry(key).or_insert(()).is_fresh() {
+            Ok(())
+        } else {
+            Err(ValidationError::InvalidDpopProof(DpopProofError::Replayed))
+        }
+    }
+
+    fn now_u64(&self) -> u64 {
+        u64::try_from(self.inner.clock.now()).unwrap_or(0)
     }
 
     async fn verify(&self, token: &str) -> Result<AccessToken, ValidationError> {
@@ -231,10 +391,9 @@ impl Validator {
         Ok(AccessToken::new(claims, TokenSource::Introspection))
     }
 
-    /// Steps 6–9 on the claims (see [`Validator`]).
+    /// Steps 6–8 on the claims (see [`Validator`]).
     fn check_claims(&self, wire: WireClaims, iss: IssuerClaim) -> Result<Claims, ValidationError> {
         let inner = &*self.inner;
-        let sender_constrained = wire.is_sender_constrained();
         let iss = match (wire.iss, iss) {
             (Some(value), _) if value == inner.issuer => value,
             // RFC 7662 §2.2: `iss` is optional in an introspection answer; the
@@ -249,9 +408,6 @@ impl Validator {
             return Err(ValidationError::MissingClaim { claim: "exp" });
         };
         self.check_times(exp, wire.nbf, wire.iat, inner.clock.now())?;
-        if sender_constrained {
-            return Err(ValidationError::SenderConstrained);
-        }
         Ok(Claims {
             iss,
             sub: wire.sub,
@@ -315,6 +471,18 @@ impl Validator {
     }
 }
 
+/// Step 9 (see [`Validator`]): RFC 9449 §7.1 / §7.2, RFC 8705 §3.
+fn check_binding(claims: &Claims, proof: Option<&DpopProof>) -> Result<(), ValidationError> {
+    match (proof, claims.confirmation_jkt()) {
+        // A bound token used as a bearer token: whoever stole it lacks the key.
+        (None, _) if claims.extra.contains_key("cnf") => Err(ValidationError::SenderConstrained),
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(ValidationError::NotDpopBound),
+        (Some(proof), Some(jkt)) if jkt == proof.jkt => Ok(()),
+        (Some(_), Some(_)) => Err(ValidationError::DpopKeyMismatch),
+    }
+}
+
 #[derive(Clone, Copy)]
 enum IssuerClaim {
     Required,
@@ -332,6 +500,9 @@ pub struct ValidatorBuilder {
     clock: Option<Arc<dyn Clock>>,
     keys: Option<KeyStore>,
     introspection: Option<IntrospectionClient>,
+    dpop_max_age: Duration,
+    dpop_replay_capacity: u64,
+    dpop_nonces: Option<StatelessNonces>,
 }
 
 impl ValidatorBuilder {
@@ -380,6 +551,33 @@ impl ValidatorBuilder {
     /// it, an opaque token is [`ValidationError::Malformed`].
     pub fn introspection(mut self, client: IntrospectionClient) -> Self {
         self.introspection = Some(client);
+        self
+    }
+
+    /// How old a DPoP proof's `iat` may be (RFC 9449 §4.3 step 11; default 300 s,
+    /// whole seconds). The validator's [`leeway`](Self::leeway) applies to proofs
+    /// from the future. Replayed `jti`s are remembered for `max_age + leeway`.
+    pub fn dpop_max_age(mut self, max_age: Duration) -> Self {
+        self.dpop_max_age = max_age;
+        self
+    }
+
+    /// How many accepted DPoP proofs the in-memory replay cache holds (default
+    /// 100 000, about 100 bytes each); size it for the proofs one process accepts
+    /// in `max_age + leeway`. When full, the least recently used entries go first,
+    /// and a proof evicted early could be replayed within its window.
+    pub fn dpop_replay_capacity(mut self, capacity: u64) -> Self {
+        self.dpop_replay_capacity = capacity;
+        self
+    }
+
+    /// Requires a server nonce in every DPoP proof (RFC 9449 §9): a proof without
+    /// one, or with one these nonces do not accept, is refused with
+    /// `use_dpop_nonce` and a fresh `DPoP-Nonce` header. Use
+    /// [`StatelessNonces::random`] for one process, or [`StatelessNonces::new`]
+    /// with a shared secret so every instance accepts the others' nonces.
+    pub fn dpop_nonces(mut self, nonces: StatelessNonces) -> Self {
+        self.dpop_nonces = Some(nonces);
         self
     }
 
@@ -446,16 +644,32 @@ impl ValidatorBuilder {
         };
         let mut algorithms = self.algorithms;
         algorithms.dedup();
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        let max_age = self.dpop_max_age.as_secs();
+        let seen = moka::sync::Cache::builder()
+            .max_capacity(self.dpop_replay_capacity)
+            .time_to_live(Duration::from_secs(
+                max_age.saturating_add(self.leeway.as_secs()).max(1),
+            ))
+            // LRU, not TinyLFU: a new `jti` must always be admitted, or its replay
+            // would look new.
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .build();
         Ok(Validator {
             inner: Arc::new(Inner {
                 issuer: self.issuer,
                 audience: self.audience,
                 required_scopes: self.required_scopes,
                 algorithms,
-                leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+                leeway,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 keys,
                 introspection,
+                dpop: DpopSettings {
+                    max_age,
+                    seen,
+                    nonces: self.dpop_nonces,
+                },
             }),
         })
     }

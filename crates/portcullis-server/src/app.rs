@@ -25,6 +25,7 @@ pub mod database;
 pub mod device_authorization;
 pub mod device_verification;
 pub mod discovery;
+pub mod dpop;
 pub mod end_session;
 pub mod health;
 pub mod housekeeping;

@@ -49,6 +49,7 @@ use portcullis_core::device::{
     DeviceAuthorization, DeviceAuthorizationStatus, DeviceAuthorizationStore, DevicePoll,
 };
 use portcullis_core::keys::{SigningKeyStore, StoredSigningKey};
+use portcullis_core::dpop::DpopProofStore;
 use portcullis_core::purge::{PurgeCounts, PurgeStore};
 use portcullis_core::rate_limit::{RateKey, RateLimitStore};
 use portcullis_core::secret::SecretDigest;
@@ -270,6 +271,9 @@ within_deadline! {
     RateLimitStore {
         async fn rate_limit_take(&self, keys: &[RateKey], now_ms: i64) -> Result<Result<Vec<u32>, u64>, StoreError>;
         async fn rate_limit_refund(&self, keys: &[RateKey], now_ms: i64) -> Result<(), StoreError>;
+    }
+    DpopProofStore {
+        async fn dpop_proof_record(&self, digest: &SecretDigest, expires_at: UnixTime) -> Result<bool, StoreError>;
     }
 }
 

@@ -10,6 +10,7 @@ mod authorization_codes;
 mod clients;
 mod consents;
 mod device_authorizations;
+mod dpop_proofs;
 mod pending_authorizations;
 mod purge;
 mod rate_limits;

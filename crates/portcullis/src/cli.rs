@@ -108,6 +108,10 @@ pub struct ClientCreate {
     /// whose `aud` includes it (RFC 7662). Repeatable.
     #[arg(long = "introspection-audience", value_name = "URI")]
     pub introspection_audiences: Vec<String>,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof, so all the client's
+    /// access tokens are DPoP-bound.
+    #[arg(long)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Client authentication methods for a confidential client.

@@ -278,6 +278,7 @@ fn registration_from(args: ClientCreate) -> ClientRegistration {
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         skip_consent: args.skip_consent,
         introspection_audiences: args.introspection_audiences,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
         ..Default::default()
     }
 }
@@ -297,6 +298,7 @@ fn client_json(c: &Client) -> Value {
         "introspection_audiences": c.introspection_audiences,
         "id_token_signed_response_alg": c.id_token_signed_response_alg.as_str(),
         "claims": c.claims,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "source": c.source.as_str(),
         "previous_secret_expires_at": c.secrets.as_ref().and_then(|s| s.previous.map(|(_, at)| at)),
         "created_at": c.created_at,

@@ -43,6 +43,7 @@ pub async fn issue_code(
         consumed_at: None,
         access_token_jti: None,
         access_token_expires_at: None,
+        dpop_jkt: request.dpop_jkt().map(str::to_owned),
     };
     store.authorization_code_insert(&record).await?;
     Ok(code)
@@ -103,6 +104,9 @@ pub struct AuthorizationCode {
     pub access_token_jti: Option<String>,
     /// `exp` of that access token.
     pub access_token_expires_at: Option<UnixTime>,
+    /// RFC 9449 §10: the `dpop_jkt` of the authorization request; the token request
+    /// must carry a DPoP proof of this key. `None`: not bound.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The `authorization_codes` table.

@@ -146,6 +146,7 @@ mod tests {
             prompt,
             max_age,
             login_hint: None,
+            dpop_jkt: None,
         })
         .unwrap()
     }

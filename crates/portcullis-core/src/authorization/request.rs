@@ -16,6 +16,7 @@ use crate::client::Client;
 use crate::client::authentication::ClientDirectory;
 use crate::client::check_resource_uri;
 use crate::client::redirect_uri::{RedirectUriReason, match_redirect_uri};
+use crate::dpop::is_jkt;
 use crate::pkce::{CodeChallenge, PkceReason, parse_challenge};
 use crate::scope::parse_scope;
 use crate::store::StoreError;
@@ -180,6 +181,11 @@ pub enum AuthorizeReason {
     /// `login_hint` longer than [`MAX_LOGIN_HINT_CHARS`].
     #[error("login_hint is longer than 255 characters")]
     LoginHintTooLong,
+    /// RFC 9449 §10: `dpop_jkt` is not a base64url SHA-256 JWK thumbprint.
+    #[error(
+        "dpop_jkt `{0}` is not a JWK SHA-256 thumbprint (RFC 9449 section 10: 43 base64url characters)"
+    )]
+    MalformedDpopJkt(String),
     /// A `prompt` value other than `none`, `login`, `consent` (e.g. `select_account`).
     #[error("prompt `{0}` is not supported; supported: none, login, consent")]
     UnsupportedPrompt(String),
@@ -284,6 +290,7 @@ pub struct ValidatedAuthorizationRequest {
     prompt: Prompt,
     max_age: Option<i64>,
     login_hint: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 impl ValidatedAuthorizationRequest {
@@ -310,6 +317,7 @@ impl ValidatedAuthorizationRequest {
             prompt: Prompt::default(),
             max_age: None,
             login_hint: None,
+            dpop_jkt: None,
         }
     }
 
@@ -368,6 +376,11 @@ impl ValidatedAuthorizationRequest {
     /// OIDC `login_hint`, to pre-fill the username (at most [`MAX_LOGIN_HINT_CHARS`]).
     pub fn login_hint(&self) -> Option<&str> {
         self.login_hint.as_deref()
+    }
+
+    /// RFC 9449 §10 `dpop_jkt`: the DPoP key the code is bound to.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.dpop_jkt.as_deref()
     }
 
     /// Whether this is an OpenID Connect request (`openid` requested).
@@ -448,6 +461,7 @@ fn validate_redirectable(
     };
     let max_age = params.max_age.as_deref().map(parse_max_age).transpose()?;
     check_login_hint(params.login_hint.as_deref())?;
+    check_dpop_jkt(params.dpop_jkt.as_deref())?;
     Ok(ValidatedAuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -460,7 +474,16 @@ fn validate_redirectable(
         prompt,
         max_age,
         login_hint: params.login_hint,
+        dpop_jkt: params.dpop_jkt,
     })
+}
+
+/// RFC 9449 §10: `dpop_jkt` is a JWK SHA-256 thumbprint (43 base64url characters).
+fn check_dpop_jkt(jkt: Option<&str>) -> Result<(), AuthorizeReason> {
+    match jkt {
+        Some(jkt) if !is_jkt(jkt) => Err(AuthorizeReason::MalformedDpopJkt(echo(jkt))),
+        _ => Ok(()),
+    }
 }
 
 /// OIDC Core §3.1.2.1 `max_age`: ASCII digits only (no sign, no spaces), fits an i64.

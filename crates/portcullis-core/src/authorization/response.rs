@@ -116,6 +116,7 @@ mod tests {
             prompt: Prompt::default(),
             max_age: None,
             login_hint: None,
+            dpop_jkt: None,
         })
         .unwrap()
     }

@@ -19,6 +19,8 @@ use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_token
 use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
 use crate::client::authentication::AuthenticatedClient;
+use crate::dpop::DpopBinding;
+use crate::tokens::refresh_token::public_refresh_binding;
 use crate::keys::KeyRing;
 use crate::pkce::{self, PkceReason, VerifiedCodeVerifier};
 use crate::secret::SecretDigest;
@@ -70,6 +72,12 @@ pub enum CodeGrantReason {
     /// The user who approved the code no longer exists.
     #[error("the user of this authorization code no longer exists")]
     UnknownUser,
+    /// RFC 9449 §10.1: the authorization request bound the code to a DPoP key
+    /// (`dpop_jkt`) and the token request has no proof, or a proof of another key.
+    #[error(
+        "the authorization code is bound to a DPoP key (dpop_jkt); the DPoP proof must use that key"
+    )]
+    DpopKeyMismatch,
 }
 
 /// A refusal by this grant's rules, for `?`.
@@ -98,6 +106,11 @@ impl From<CodeGrantReason> for GrantError<CodeGrantReason> {
 /// bound to the client, user, scopes, resources and `auth_time`, valid for
 /// `refresh_token_ttl`, first of the family [`family_of_code`]`(code digest)`.
 ///
+/// DPoP (RFC 9449): with `dpop` (the key of the request's verified proof) the access
+/// token is bound to that key (`cnf.jkt`, `token_type` DPoP), and so is a public
+/// client's refresh token (§5); a code issued with `dpop_jkt` needs a proof of that
+/// key (§10.1), checked with the other rules before the code is consumed.
+///
 /// # Errors
 /// [`CodeGrantReason`] (as [`GrantError::Refused`]), store, key or CSPRNG failures.
 pub async fn issue(
@@ -105,6 +118,7 @@ pub async fn issue(
     keys: &KeyRing,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
+    dpop: Option<&DpopBinding>,
     now: UnixTime,
 ) -> Result<TokenSuccess, GrantError<CodeGrantReason>> {
     let client = authenticated.client();
@@ -130,6 +144,7 @@ pub async fn issue(
     }
     check_redirect_uri(&stored, request.redirect_uri.as_deref())?;
     let pkce = check_pkce(&stored, request.code_verifier.as_deref())?;
+    check_dpop_jkt(&stored, dpop)?;
     let user = store
         .user_get(&stored.user_id)
         .await?
@@ -146,6 +161,7 @@ pub async fn issue(
             audiences: access_token_audiences(&stored.resources, client, &endpoint.issuer),
             auth_time: stored.auth_time,
             nonce: stored.nonce.as_deref(),
+            dpop,
         },
         now,
     )?;
@@ -159,6 +175,7 @@ pub async fn issue(
                 scopes: &stored.scopes,
                 resources: &stored.resources,
                 auth_time: stored.auth_time,
+                dpop_jkt: public_refresh_binding(client, dpop),
             },
             endpoint.refresh_token_ttl,
             now,
@@ -244,6 +261,20 @@ fn check_redirect_uri(
         None => Ok(()),
         Some(uri) if uri == stored.redirect_uri => Ok(()),
         Some(_) => Err(CodeGrantReason::RedirectUriMismatch),
+    }
+}
+
+/// RFC 9449 §10.1: a code issued for a request with `dpop_jkt` is redeemed only with a
+/// proof of that key (why: the code cannot be redeemed by whoever intercepts it without
+/// the client's private key).
+fn check_dpop_jkt(
+    stored: &AuthorizationCode,
+    dpop: Option<&DpopBinding>,
+) -> Result<(), CodeGrantReason> {
+    match (stored.dpop_jkt.as_deref(), dpop) {
+        (None, _) => Ok(()),
+        (Some(bound), Some(binding)) if bound == binding.jkt => Ok(()),
+        (Some(_), _) => Err(CodeGrantReason::DpopKeyMismatch),
     }
 }
 
@@ -630,7 +661,7 @@ mod tests {
             client_id: Some("native".into()),
             ..Default::default()
         };
-        let error = token_request(&f.endpoint(), &f.ring, None, request, NOW)
+        let error = token_request(&f.endpoint(), &f.ring, None, request, None, NOW)
             .await
             .unwrap_err();
         assert_eq!(

@@ -5,6 +5,8 @@
 //! makes the token. No refresh token is issued (§4.4.3).
 
 use super::context::{GrantError, TokenEndpoint, TokenSuccess};
+use super::user_tokens::token_type;
+use crate::dpop::DpopBinding;
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::client::check_resource_uri;
@@ -53,6 +55,8 @@ impl From<ClientCredentialsReason> for GrantError<ClientCredentialsReason> {
 ///   means every allowed scope that is not an OpenID Connect user scope.
 /// - `resources` (RFC 8707 §2): each must be one of the client's audiences; none means
 ///   its first audience. They become `aud`.
+/// - `dpop` (RFC 9449 §5): the key of the request's verified DPoP proof; the access
+///   token is bound to it (`cnf.jkt`, `token_type` DPoP).
 ///
 /// # Errors
 /// [`ClientCredentialsReason`] for scope and resource problems; key failures.
@@ -62,6 +66,7 @@ pub fn issue(
     authenticated: &AuthenticatedClient,
     scope: Option<&str>,
     resources: &[String],
+    dpop: Option<&DpopBinding>,
     now: UnixTime,
 ) -> Result<TokenSuccess, GrantError<ClientCredentialsReason>> {
     let client = authenticated.client();
@@ -114,12 +119,13 @@ pub fn issue(
             audiences,
             scope: scope.clone(),
             extra: client.claims.clone(),
+            dpop_jkt: dpop.map(|binding| binding.jkt.as_str()),
         },
     )?;
     Ok(TokenSuccess {
         response: TokenResponse {
             access_token: issued.token,
-            token_type: "Bearer".to_owned(),
+            token_type: token_type(dpop.is_some()).to_owned(),
             expires_in: u64::try_from(endpoint.access_token_ttl).unwrap_or(0),
             scope,
             refresh_token: None,

@@ -33,10 +33,12 @@ use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
+use crate::dpop::DpopBinding;
 use crate::device::{DeviceAuthorization, DeviceAuthorizationStatus, SLOW_DOWN_INCREMENT};
 use crate::keys::KeyRing;
 use crate::secret::SecretDigest;
 use crate::tokens::refresh_token::{
+    public_refresh_binding,
     RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
 };
 use portcullis_proto::grant::GrantType;
@@ -108,6 +110,10 @@ impl From<DeviceGrantReason> for GrantError<DeviceGrantReason> {
 /// [`issues_refresh_token`] says so, first of the family
 /// [`family_of_device_code`]`(device code digest)`.
 ///
+/// DPoP (RFC 9449 §5): with `dpop` (the key of the request's verified proof) the access
+/// token is bound to that key (`cnf.jkt`, `token_type` DPoP), and so is a public
+/// client's refresh token.
+///
 /// # Errors
 /// [`DeviceGrantReason`] (as [`GrantError::Refused`]); store, key or CSPRNG failures.
 pub async fn issue(
@@ -115,6 +121,7 @@ pub async fn issue(
     keys: &KeyRing,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
+    dpop: Option<&DpopBinding>,
     now: UnixTime,
 ) -> Result<TokenSuccess, GrantError<DeviceGrantReason>> {
     let client = authenticated.client();
@@ -154,6 +161,7 @@ pub async fn issue(
             audiences: access_token_audiences(&authorization.resources, client, &endpoint.issuer),
             auth_time,
             nonce: None,
+            dpop,
         },
         now,
     )?;
@@ -167,6 +175,7 @@ pub async fn issue(
                 scopes: &scopes,
                 resources: &authorization.resources,
                 auth_time,
+                dpop_jkt: public_refresh_binding(client, dpop),
             },
             endpoint.refresh_token_ttl,
             now,
@@ -267,7 +276,7 @@ mod tests {
             client_id: Some("tv".into()),
             ..Default::default()
         };
-        let result = token_request(&f.endpoint(), &f.ring, None, request, NOW).await;
+        let result = token_request(&f.endpoint(), &f.ring, None, request, None, NOW).await;
         assert_eq!(
             reason(result),
             (
@@ -560,6 +569,7 @@ mod tests {
             &f.ring,
             Some(&basic("kiosk", SECRET)),
             poll,
+            None,
             NOW,
         )
         .await

@@ -203,7 +203,7 @@ impl Fixture {
             client_id: request.client_id.or(Some("native".into())),
             ..request
         };
-        token_request(&self.endpoint(), &self.ring, None, request, now).await
+        token_request(&self.endpoint(), &self.ring, None, request, None, now).await
     }
 
     /// Redeems as the confidential client `web` (HTTP Basic).
@@ -217,6 +217,7 @@ impl Fixture {
             &self.ring,
             Some(&web_basic()),
             request,
+            None,
             NOW,
         )
         .await
@@ -268,7 +269,7 @@ impl Fixture {
             scope: scope.map(Into::into),
             ..Default::default()
         };
-        token_request(&self.endpoint(), &self.ring, None, request, now).await
+        token_request(&self.endpoint(), &self.ring, None, request, None, now).await
     }
 
     /// `grant_type=refresh_token` as the confidential client `web`.
@@ -287,6 +288,7 @@ impl Fixture {
             &self.ring,
             Some(&web_basic()),
             request,
+            None,
             now,
         )
         .await
@@ -369,7 +371,7 @@ impl Fixture {
             device_code: Some(device_code.into()),
             ..Default::default()
         };
-        token_request(&self.endpoint(), &self.ring, None, request, now).await
+        token_request(&self.endpoint(), &self.ring, None, request, None, now).await
     }
 }
 
@@ -419,6 +421,7 @@ pub(crate) fn native_stored() -> StoredAuthorizationRequest {
         prompt: Prompt::default(),
         max_age: None,
         login_hint: None,
+        dpop_jkt: None,
     }
 }
 

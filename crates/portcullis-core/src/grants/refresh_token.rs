@@ -29,6 +29,7 @@ use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_token
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::client::{Client, check_resource_uri};
+use crate::dpop::DpopBinding;
 use crate::keys::KeyRing;
 use crate::scope::parse_scope;
 use crate::secret::SecretDigest;
@@ -85,6 +86,12 @@ pub enum RefreshGrantReason {
     /// The user of the grant no longer exists.
     #[error("the user of this refresh token no longer exists")]
     UnknownUser,
+    /// RFC 9449 §5: the refresh token (of a public client) is bound to a DPoP key and
+    /// the request has no proof, or a proof of another key. The token is left
+    /// untouched (why: whoever stole it without the key must not be able to revoke the
+    /// client's family either).
+    #[error("the refresh token is bound to a DPoP key; send a DPoP proof of that key")]
+    DpopKeyMismatch,
 }
 
 /// A refusal by this grant's rules, for `?`.
@@ -114,6 +121,11 @@ impl From<RefreshGrantReason> for GrantError<RefreshGrantReason> {
 /// `auth_time`; valid for `refresh_token_ttl` from now (so a family lives as long as
 /// it is used at least once per `refresh_token_ttl`).
 ///
+/// DPoP (RFC 9449 §5): a token bound to a DPoP key (a public client's, issued with a
+/// proof) is refused without a proof of that key, checked right after the client and
+/// before anything is revoked; the successor keeps the binding. With `dpop` the access
+/// token is bound to its key (`cnf.jkt`, `token_type` DPoP), for any client.
+///
 /// # Errors
 /// [`RefreshGrantReason`] (as [`GrantError::Refused`]); store, key or CSPRNG
 /// failures.
@@ -122,6 +134,7 @@ pub async fn issue(
     keys: &KeyRing,
     authenticated: &AuthenticatedClient,
     request: &TokenRequest,
+    dpop: Option<&DpopBinding>,
     now: UnixTime,
 ) -> Result<TokenSuccess, GrantError<RefreshGrantReason>> {
     let client = authenticated.client();
@@ -137,6 +150,11 @@ pub async fn issue(
         .ok_or(RefreshGrantReason::UnknownToken)?;
     if stored.client_id != client.client_id {
         return Err(RefreshGrantReason::WrongClient.into());
+    }
+    if let Some(bound) = stored.dpop_jkt.as_deref()
+        && dpop.is_none_or(|binding| binding.jkt != bound)
+    {
+        return Err(RefreshGrantReason::DpopKeyMismatch.into());
     }
     let grace = endpoint.refresh_token_reuse_grace;
     if let Some(reason) = refusal(store, &stored, grace, now).await? {
@@ -160,6 +178,7 @@ pub async fn issue(
             auth_time: stored.auth_time,
             // OIDC Core §12.2: "it SHOULD NOT have a nonce Claim".
             nonce: None,
+            dpop,
         },
         now,
     )?;
@@ -172,6 +191,8 @@ pub async fn issue(
             scopes: &stored.scopes,
             resources: &stored.resources,
             auth_time: stored.auth_time,
+            // The family keeps its binding (RFC 9449 §5): checked above.
+            dpop_jkt: stored.dpop_jkt.as_deref(),
         },
         endpoint.refresh_token_ttl,
         now,

@@ -15,6 +15,7 @@ use crate::UnixTime;
 use crate::client::authentication::{
     ClientAuthFailure, ClientAuthReason, PublicClients, authenticate,
 };
+use crate::dpop::DpopBinding;
 use crate::keys::{KeyRing, KeyRingError};
 use crate::secret::RandomUnavailable;
 use crate::store::StoreError;
@@ -53,6 +54,12 @@ pub enum TokenErrorReason {
     /// The client is not registered for this grant.
     #[error("this client is not registered for the {0} grant")]
     UnauthorizedClient(&'static str),
+    /// RFC 9449 §5.2: the client is registered with `dpop_bound_access_tokens` and the
+    /// request has no DPoP proof.
+    #[error(
+        "this client is registered with dpop_bound_access_tokens: every token request needs a DPoP proof header"
+    )]
+    DpopProofRequired,
     /// A client credentials rule.
     #[error(transparent)]
     ClientCredentials(#[from] ClientCredentialsReason),
@@ -147,7 +154,10 @@ pub(crate) fn error_description(
 }
 
 /// Handles one token request at `now`, signing with `keys` (the current signing keys).
-/// `authorization` is the raw `Authorization` header value, if any.
+/// `authorization` is the raw `Authorization` header value, if any. `dpop` is the key
+/// of the request's DPoP proof, verified by the caller (RFC 9449 §4.3): the tokens
+/// are bound to it (§5); `None` without a proof, which a client registered with
+/// `dpop_bound_access_tokens` is refused (§5.2).
 ///
 /// # Errors
 /// A [`TokenError`]; see [`TokenErrorReason`] for each case and [`crate::error_code`]
@@ -157,6 +167,7 @@ pub async fn token_request(
     keys: &KeyRing,
     authorization: Option<&str>,
     request: TokenRequest,
+    dpop: Option<&DpopBinding>,
     now: UnixTime,
 ) -> Result<TokenSuccess, TokenError> {
     // The claimed client id goes into the error (for the audit log), bounded by
@@ -200,9 +211,12 @@ pub async fn token_request(
             claimed,
         ));
     }
+    if client.client().dpop_bound_access_tokens && dpop.is_none() {
+        return Err(fail(TokenErrorReason::DpopProofRequired, claimed));
+    }
     let result = match grant_type {
         GrantType::AuthorizationCode => {
-            authorization_code::issue(endpoint, keys, &client, &request, now)
+            authorization_code::issue(endpoint, keys, &client, &request, dpop, now)
                 .await
                 .map_err(TokenErrorReason::from)
         }
@@ -212,13 +226,14 @@ pub async fn token_request(
             &client,
             request.scope.as_deref(),
             &request.resource,
+            dpop,
             now,
         )
         .map_err(TokenErrorReason::from),
-        GrantType::RefreshToken => refresh_token::issue(endpoint, keys, &client, &request, now)
+        GrantType::RefreshToken => refresh_token::issue(endpoint, keys, &client, &request, dpop, now)
             .await
             .map_err(TokenErrorReason::from),
-        GrantType::DeviceCode => device_code::issue(endpoint, keys, &client, &request, now)
+        GrantType::DeviceCode => device_code::issue(endpoint, keys, &client, &request, dpop, now)
             .await
             .map_err(TokenErrorReason::from),
     };

@@ -5,6 +5,7 @@
 use super::context::{TokenEndpoint, TokenSuccess};
 use crate::UnixTime;
 use crate::client::Client;
+use crate::dpop::DpopBinding;
 use crate::keys::{KeyRing, KeyRingError};
 use crate::scope::join_scope;
 use crate::tokens::access_token::{AccessTokenGrant, IssuedAccessToken, mint};
@@ -58,6 +59,9 @@ pub(crate) struct UserTokenGrant<'a> {
     pub auth_time: UnixTime,
     /// The id_token's `nonce`: the authorization request's, or `None` (refresh, device).
     pub nonce: Option<&'a str>,
+    /// RFC 9449 §6.1: the DPoP key of the request's proof; the access token is bound to
+    /// it (`cnf.jkt`, `token_type` DPoP).
+    pub dpop: Option<&'a DpopBinding>,
 }
 
 /// The signed tokens of a [`UserTokenGrant`], not yet returned.
@@ -95,6 +99,7 @@ pub(crate) fn sign_user_tokens(
             audiences: grant.audiences,
             scope: scope.clone(),
             extra: user_extra_claims(grant.client, grant.user),
+            dpop_jkt: grant.dpop.map(|binding| binding.jkt.as_str()),
         },
     )?;
     let id_token = if grant.scopes.contains(OPENID) {
@@ -123,8 +128,9 @@ pub(crate) fn sign_user_tokens(
 }
 
 impl SignedUserTokens {
-    /// The RFC 6749 §5.1 success: `token_type` Bearer, `expires_in` the access token
-    /// lifetime in seconds, `refresh_token` if one was issued.
+    /// The RFC 6749 §5.1 success: `token_type` Bearer, or DPoP for a DPoP-bound access
+    /// token (RFC 9449 §5), `expires_in` the access token lifetime in seconds,
+    /// `refresh_token` if one was issued.
     pub(crate) fn into_success(
         self,
         endpoint: &TokenEndpoint,
@@ -135,8 +141,8 @@ impl SignedUserTokens {
     ) -> TokenSuccess {
         TokenSuccess {
             response: TokenResponse {
+                token_type: token_type(self.access.claims.cnf.is_some()).to_owned(),
                 access_token: self.access.token,
-                token_type: "Bearer".to_owned(),
                 expires_in: u64::try_from(endpoint.access_token_ttl).unwrap_or(0),
                 scope: self.scope,
                 refresh_token: refresh_token.map(|t| t.expose_secret().to_owned()),
@@ -148,6 +154,12 @@ impl SignedUserTokens {
             jti: self.access.claims.jti,
         }
     }
+}
+
+/// RFC 9449 §5 / RFC 6750 §6.1.1 `token_type` of a token response: `DPoP` for an
+/// access token bound to a DPoP key, `Bearer` otherwise.
+pub(crate) fn token_type(dpop_bound: bool) -> &'static str {
+    if dpop_bound { "DPoP" } else { "Bearer" }
 }
 
 /// The OpenID Connect scope (OIDC Core §3.1.2.1): asks for an id_token.

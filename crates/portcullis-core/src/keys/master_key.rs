@@ -3,15 +3,24 @@
 use super::error::KeyRingError;
 use crate::secret::random_bytes;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf::{HKDF_SHA256, Prk, Salt};
+use aws_lc_rs::hmac;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use std::fmt;
 
 /// Length of the master key in bytes (AES-256).
 pub const MASTER_KEY_BYTES: usize = 32;
 
-/// AES-256-GCM key that seals and opens private signing keys.
+/// RFC 5869 §2.2 salt of the extraction behind [`MasterKey::derive_hmac_key`]: fixed,
+/// naming this use of the master key.
+const HKDF_SALT: &[u8] = b"portcullis master key derivation v1";
+
+/// AES-256-GCM key that seals and opens private signing keys, and the root from which
+/// other keys are derived ([`MasterKey::derive_hmac_key`], HKDF-SHA256).
 pub struct MasterKey {
     key: LessSafeKey,
+    /// RFC 5869 §2.2 HKDF-Extract of the key bytes, for [`MasterKey::derive_hmac_key`].
+    prk: Prk,
 }
 
 /// Why a master key could not be read.
@@ -38,8 +47,10 @@ impl MasterKey {
         if bytes.len() != MASTER_KEY_BYTES {
             return Err(MasterKeyError::WrongLength(bytes.len()));
         }
+        let prk = Salt::new(HKDF_SHA256, HKDF_SALT).extract(bytes);
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            prk,
         })
     }
 
@@ -85,6 +96,22 @@ impl MasterKey {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&in_out);
         Ok(out)
+    }
+
+    /// An HMAC-SHA256 key derived from the master key for one purpose (RFC 5869
+    /// HKDF-SHA256, `label` as the `info`): distinct labels give independent keys, so a
+    /// MAC made for one purpose (say DPoP nonces) is worthless for any other, and the
+    /// master key itself never signs anything.
+    ///
+    /// # Errors
+    /// [`KeyRingError::Crypto`] if the expansion fails (it cannot for 32 bytes).
+    pub fn derive_hmac_key(&self, label: &[u8]) -> Result<hmac::Key, KeyRingError> {
+        let info = [label];
+        let okm = self
+            .prk
+            .expand(&info, hmac::HMAC_SHA256)
+            .map_err(|_| KeyRingError::Crypto("hkdf"))?;
+        Ok(hmac::Key::from(okm))
     }
 
     /// Opens what [`MasterKey::seal`] produced with the same `aad`.
@@ -133,6 +160,21 @@ mod tests {
             other.open(b"kid-1", &sealed),
             Err(KeyRingError::WrongMasterKey)
         ));
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_label_and_the_master_key() {
+        let (key, b64) = MasterKey::generate().unwrap();
+        let same = MasterKey::from_base64(&b64).unwrap();
+        let (other, _) = MasterKey::generate().unwrap();
+        let tag = |k: &MasterKey, label: &[u8]| {
+            hmac::sign(&k.derive_hmac_key(label).unwrap(), b"msg")
+                .as_ref()
+                .to_vec()
+        };
+        assert_eq!(tag(&key, b"a"), tag(&same, b"a"));
+        assert_ne!(tag(&key, b"a"), tag(&key, b"b"));
+        assert_ne!(tag(&key, b"a"), tag(&other, b"a"));
     }
 
     #[test]

@@ -27,6 +27,7 @@ impl PurgeStore for MemoryStore {
             rate_limits: purge(&mut inner.rate_limits, limit, |tat| {
                 *tat <= now.saturating_mul(1000)
             }),
+            dpop_proofs: purge(&mut inner.dpop_proofs, limit, |exp| *exp <= now),
         })
     }
 }

@@ -144,6 +144,7 @@ mod tests {
             expires_at: 100,
             rotated_at: None,
             revoked_at: None,
+            dpop_jkt: None,
         }
     }
 

@@ -6,7 +6,7 @@ use crate::UnixTime;
 use crate::keys::{KeyRing, KeyRingError, SigningAlgorithm};
 use crate::store::StoreError;
 use async_trait::async_trait;
-use portcullis_proto::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
+use portcullis_proto::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, Confirmation};
 use serde_json::{Map, Value};
 use uuid::{NoContext, Timestamp, Uuid};
 
@@ -23,6 +23,9 @@ pub struct AccessTokenGrant<'a> {
     pub scope: Option<String>,
     /// Extra claims (the client's and user's `claims`), never reserved names.
     pub extra: Map<String, Value>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to (`cnf.jkt`); `None` for a
+    /// Bearer token.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// A signed access token and its claims.
@@ -56,6 +59,9 @@ pub fn mint(
         jti: jti.to_string(),
         client_id: grant.client_id.to_owned(),
         scope: grant.scope,
+        cnf: grant.dpop_jkt.map(|jkt| Confirmation {
+            jkt: jkt.to_owned(),
+        }),
         extra: grant.extra,
     };
     let token = ring
@@ -135,6 +141,7 @@ mod tests {
                 audiences: vec!["https://api.example".into()],
                 scope: Some("openid".into()),
                 extra: Map::new(),
+                dpop_jkt: None,
             },
         )
         .unwrap()

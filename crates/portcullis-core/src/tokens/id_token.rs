@@ -278,6 +278,7 @@ mod tests {
                 audiences: vec!["https://api.example".into()],
                 scope: None,
                 extra: Map::new(),
+                dpop_jkt: None,
             },
         )
         .unwrap();

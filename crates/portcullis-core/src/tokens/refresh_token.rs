@@ -33,6 +33,21 @@ pub fn issues_refresh_token(client: &Client, scopes: &BTreeSet<String>) -> bool 
         && (!scopes.contains(OPENID) || scopes.contains(OFFLINE_ACCESS) || !client.is_public())
 }
 
+/// RFC 9449 §5: the DPoP key a new refresh token is bound to: a public client's is
+/// bound to the key of the request's proof (it has no other binding: anyone holding
+/// the token could use it); a confidential client's stays bound to the client's
+/// authentication, as without DPoP.
+pub fn public_refresh_binding<'a>(
+    client: &Client,
+    dpop: Option<&'a crate::dpop::DpopBinding>,
+) -> Option<&'a str> {
+    if client.is_public() {
+        dpop.map(|binding| binding.jkt.as_str())
+    } else {
+        None
+    }
+}
+
 /// What a new refresh token is bound to.
 #[derive(Debug, Clone, Copy)]
 pub struct RefreshTokenGrant<'a> {
@@ -49,6 +64,9 @@ pub struct RefreshTokenGrant<'a> {
     pub resources: &'a [String],
     /// When the user authenticated (OIDC `auth_time`).
     pub auth_time: UnixTime,
+    /// RFC 9449 §5: the DPoP key (JWK thumbprint) a public client's token is bound to;
+    /// `None` for a confidential client's (bound to the client) or without a proof.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// A new refresh token: the secret for the client, and the record to store.
@@ -94,6 +112,7 @@ pub fn mint_refresh_token(
         expires_at: now.saturating_add(ttl),
         rotated_at: None,
         revoked_at: None,
+        dpop_jkt: grant.dpop_jkt.map(str::to_owned),
     };
     Ok(IssuedRefreshToken { token, record })
 }
@@ -124,6 +143,9 @@ pub struct RefreshToken {
     pub rotated_at: Option<UnixTime>,
     /// When its family was revoked (reuse, revocation, code replay); `None` otherwise.
     pub revoked_at: Option<UnixTime>,
+    /// RFC 9449 §5: the DPoP key (base64url JWK SHA-256 thumbprint) it is bound to:
+    /// using it needs a proof of that key. `None`: bound to the client only.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The family id of the refresh tokens issued from an authorization code: the hex
@@ -261,6 +283,7 @@ mod tests {
             scopes: &scopes,
             resources: &["https://api.example".to_owned()],
             auth_time: NOW - 5,
+            dpop_jkt: None,
         };
         let a = mint_refresh_token(grant, 100, NOW).unwrap();
         let b = mint_refresh_token(grant, 100, NOW).unwrap();
@@ -284,6 +307,7 @@ mod tests {
             scopes: &[],
             resources: &[],
             auth_time: NOW,
+            dpop_jkt: None,
         };
         let mut token = mint_refresh_token(grant, 100, NOW).unwrap().record;
         assert!(token.is_live(NOW + 99));

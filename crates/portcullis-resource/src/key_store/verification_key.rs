@@ -47,7 +47,7 @@ impl VerificationKey {
         fits_type && self.jwk_alg.is_none_or(|own| own == alg)
     }
 
-    pub(super) fn from_jwk(jwk: &Jwk) -> Option<Self> {
+    pub(crate) fn from_jwk(jwk: &Jwk) -> Option<Self> {
         if jwk
             .common
             .public_key_use

@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+mod dpop;
 mod introspection;
 mod key_store;
 mod layer;

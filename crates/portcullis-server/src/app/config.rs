@@ -7,12 +7,13 @@
 //! One file per section, each with its resolved type, its `resolve_*`, its defaults and
 //! bounds as named constants, and its tests: [`file`](mod@file) (the file as written,
 //! parsing, [`ConfigError`]), [`server`] (`listen`, `issuer`, `trusted_proxies`),
-//! [`database`], [`tokens`], [`keys`], [`clients`], [`users`], [`branding`] and
-//! [`metrics`]. [`Config::resolve`] calls them in turn.
+//! [`database`], [`tokens`], [`keys`], [`clients`], [`users`], [`branding`],
+//! [`metrics`] and [`dpop`](mod@dpop). [`Config::resolve`] calls them in turn.
 
 pub mod branding;
 pub mod clients;
 pub mod database;
+pub mod dpop;
 pub mod file;
 pub mod keys;
 pub mod metrics;
@@ -27,10 +28,11 @@ pub use database::{
     sqlite_path,
 };
 pub use file::{
-    ConfigError, FileBranding, FileClient, FileConfig, FileDatabase, FileKeys, FileMetrics,
+    ConfigError, FileBranding, FileClient, FileConfig, FileDatabase, FileDpop, FileKeys, FileMetrics,
     FileTokens, FileUser, parse_file,
 };
 pub use keys::{ENV_MASTER_KEY, KeySettings, MASTER_KEY_FILE, MasterKeySource};
+pub use dpop::DpopSettings;
 pub use metrics::MetricsConfig;
 pub use server::{DEFAULT_LISTEN, ENV_ISSUER, ENV_LISTEN};
 pub use tokens::{MAX_ACCESS_TOKEN_TTL, TokenLifetimes};
@@ -72,6 +74,8 @@ pub struct Config {
     pub branding: Branding,
     /// Who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// DPoP proof window and server nonces (RFC 9449).
+    pub dpop: DpopSettings,
 }
 
 impl Config {
@@ -126,6 +130,7 @@ impl Config {
         let users = users::resolve_users(file.users).map_err(in_file)?;
         let branding = branding::resolve_branding(file.branding).map_err(in_file)?;
         let metrics = metrics::resolve_metrics(file.metrics).map_err(in_file)?;
+        let dpop = dpop::resolve_dpop(&file.dpop).map_err(in_file)?;
         Ok(Self {
             issuer,
             listen,
@@ -140,6 +145,7 @@ impl Config {
             users,
             branding,
             metrics,
+            dpop,
         })
     }
 

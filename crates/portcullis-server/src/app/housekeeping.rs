@@ -148,6 +148,7 @@ mod tests {
                 prompt: Prompt::default(),
                 max_age: None,
                 login_hint: None,
+                dpop_jkt: None,
             })
             .unwrap(),
             browser_digest: SecretDigest::of("browser"),

@@ -5,6 +5,7 @@ use crate::app::admin::{AdminError, sync_config};
 use crate::app::clients::ClientCache;
 use crate::app::config::Config;
 use crate::app::database::{OpenStoreError, open_store};
+use crate::app::dpop::DpopVerifier;
 use crate::app::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_key, refresh_loop};
 use crate::app::throttle::{DeviceAuthorizationThrottle, LoginThrottle, UserCodeThrottle};
 use arc_swap::ArcSwap;
@@ -56,6 +57,7 @@ struct Inner {
     user_code_throttle: Arc<UserCodeThrottle>,
     device_authorization_throttle: Arc<DeviceAuthorizationThrottle>,
     master: Arc<MasterKey>,
+    dpop: DpopVerifier,
     password_slots: Arc<Semaphore>,
     dummy_password_hash: String,
 }
@@ -118,6 +120,10 @@ impl AppState {
     /// authorization (sealed by the device verification page).
     pub fn master_key(&self) -> &MasterKey {
         &self.inner.master
+    }
+    /// DPoP proof checks and server nonces (RFC 9449).
+    pub fn dpop(&self) -> &DpopVerifier {
+        &self.inner.dpop
     }
     /// Permits for concurrent argon2id verifications (one per core).
     pub fn password_slots(&self) -> &Semaphore {
@@ -184,6 +190,7 @@ impl App {
             Arc::clone(&keys),
         ));
         let config_issuer = config.issuer.clone();
+        let dpop = DpopVerifier::new(config.dpop, &config.issuer, &master).map_err(KeyError::from)?;
         let clients = Arc::new(ClientCache::new(Arc::clone(&store)));
         let state = AppState {
             inner: Arc::new(Inner {
@@ -203,6 +210,7 @@ impl App {
                 user_code_throttle,
                 device_authorization_throttle,
                 master: Arc::clone(&master),
+                dpop,
                 password_slots: Arc::new(Semaphore::new(cores)),
                 dummy_password_hash,
             }),

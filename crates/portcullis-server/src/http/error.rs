@@ -12,6 +12,9 @@
 pub mod page;
 
 use crate::app::device_authorization::DeviceAuthorizationFailure;
+use crate::app::dpop::DpopRefusal;
+use crate::app::token::TokenRefusal;
+use crate::app::userinfo::{TokenScheme, UserInfoRefusal};
 use crate::app::health::Unready;
 use crate::app::token_inquiry::{Inquiry, InquiryFailure};
 use axum::Json;
@@ -24,6 +27,7 @@ use portcullis_core::store::StoreError;
 use portcullis_core::userinfo::{REQUIRED_SCOPE, UserInfoReason};
 use portcullis_proto::error::sanitize_description;
 use portcullis_proto::{ErrorCode, ErrorResponse};
+use portcullis_resource::dpop::{DPOP_ALGS, DPOP_NONCE};
 use serde_json::json;
 use std::time::Duration;
 
@@ -51,6 +55,10 @@ pub struct OAuthError {
     /// The server fault behind the answer, for the log ([`Fault`]; boxed: rare, and
     /// the error travels in `Result`s).
     pub fault: Option<Box<Fault>>,
+    /// RFC 9449 §7.1: the 401 challenge is `DPoP` (with `algs`), not `Bearer`.
+    pub dpop_challenge: bool,
+    /// RFC 9449 §8: a fresh server nonce for the `DPoP-Nonce` header.
+    pub dpop_nonce: Option<String>,
 }
 
 /// The OAuth endpoints that accept only POST, for their 405 answer.
@@ -77,6 +85,8 @@ impl OAuthError {
             required_scope: None,
             retry_after: None,
             fault: None,
+            dpop_challenge: false,
+            dpop_nonce: None,
         }
     }
 
@@ -129,9 +139,48 @@ impl OAuthError {
         Self::invalid_request("send one Authorization header, not several")
     }
 
-    /// `Authorization: Bearer` with nothing after the scheme (RFC 6750 §2.1).
-    pub fn empty_bearer_token() -> Self {
-        Self::invalid_request("the Bearer credentials are empty (RFC 6750 section 2.1)")
+    /// `Authorization: Bearer` (or `DPoP`) with nothing after the scheme (RFC 6750
+    /// §2.1, RFC 9449 §7.1).
+    pub fn empty_access_token(scheme: TokenScheme) -> Self {
+        Self::invalid_request(match scheme {
+            TokenScheme::Bearer => "the Bearer credentials are empty (RFC 6750 section 2.1)",
+            TokenScheme::Dpop => "the DPoP credentials are empty (RFC 9449 section 7.1)",
+        })
+    }
+
+    /// A refused DPoP proof (RFC 9449 §4.3): `invalid_dpop_proof` (§5, §7.1), or
+    /// `use_dpop_nonce` (§8) for a missing or stale nonce, with the proof check that
+    /// failed as the description (the proof, token and key are never quoted); a
+    /// replay-store failure as [`OAuthError::store_failure`]. `at_resource`: 401 with a
+    /// `DPoP` challenge (UserInfo, §7.1), else 400 (the token endpoint, §5).
+    pub fn dpop_refused(refusal: &DpopRefusal, at_resource: bool) -> Self {
+        let error = match refusal {
+            DpopRefusal::Store(error) => return Self::store_failure(error),
+            DpopRefusal::Missing => Self::new(
+                ErrorCode::InvalidDpopProof,
+                "the DPoP scheme needs a DPoP proof header (RFC 9449 section 7.1)",
+            ),
+            DpopRefusal::Proof(proof) => {
+                let code = if refusal.wants_nonce() {
+                    ErrorCode::UseDpopNonce
+                } else {
+                    ErrorCode::InvalidDpopProof
+                };
+                Self::new(code, proof.to_string())
+            }
+        };
+        if at_resource {
+            error.at_dpop_resource()
+        } else {
+            error
+        }
+    }
+
+    /// 401 with a `DPoP` challenge (RFC 9449 §7.1).
+    fn at_dpop_resource(mut self) -> Self {
+        self.status = Some(StatusCode::UNAUTHORIZED);
+        self.dpop_challenge = true;
+        self
     }
 
     /// A body that is not `application/x-www-form-urlencoded` (RFC 6749 §3.2).
@@ -198,6 +247,24 @@ impl OAuthError {
                 .with_status(StatusCode::TOO_MANY_REQUESTS);
         error.retry_after = Some(wait.as_secs().max(1));
         error
+    }
+}
+
+/// The token endpoint's refusals: a DPoP proof's (RFC 9449 §5, §8: with the fresh
+/// nonce in `DPoP-Nonce` when nonces are required) or core's.
+impl From<&TokenRefusal> for OAuthError {
+    fn from(refusal: &TokenRefusal) -> Self {
+        match refusal {
+            TokenRefusal::Dpop {
+                refusal,
+                dpop_nonce,
+            } => {
+                let mut error = Self::dpop_refused(refusal, false);
+                error.dpop_nonce.clone_from(dpop_nonce);
+                error
+            }
+            TokenRefusal::Token(error) => Self::from(error),
+        }
     }
 }
 
@@ -291,17 +358,39 @@ impl From<&UserInfoReason> for OAuthError {
                 let fault = Fault::error("userinfo failed on the server side", reason);
                 Self::new(code, SERVER_ERROR_DESCRIPTION).with_fault(fault)
             }
-            _ => Self::new(code, "the access token is invalid, expired or revoked"),
+            _ => match reason {
+                UserInfoReason::DpopBoundAsBearer
+                | UserInfoReason::NotDpopBound
+                | UserInfoReason::DpopKeyMismatch => {
+                    Self::new(code, reason.to_string()).at_dpop_resource()
+                }
+                _ => Self::new(code, "the access token is invalid, expired or revoked"),
+            },
+        }
+    }
+}
+
+/// UserInfo's refusals: the DPoP proof's (401, RFC 9449 §7.1) or the token's.
+impl From<&UserInfoRefusal> for OAuthError {
+    fn from(refusal: &UserInfoRefusal) -> Self {
+        match refusal {
+            UserInfoRefusal::Dpop(refusal) => Self::dpop_refused(refusal, true),
+            UserInfoRefusal::Token(reason) => Self::from(reason),
         }
     }
 }
 
 /// RFC 6750 §3.1: a request to a bearer endpoint without any token gets 401 with a
-/// bare `WWW-Authenticate: Bearer` and no error code.
-pub fn missing_bearer_token() -> Response {
+/// bare `WWW-Authenticate: Bearer` and no error code, followed by the `DPoP` challenge
+/// with the algorithms a proof may use (RFC 9449 §7.1: both schemes are accepted).
+pub fn missing_access_token() -> Response {
     let mut response = StatusCode::UNAUTHORIZED.into_response();
     let headers = response.headers_mut();
     headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    headers.append(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(DPOP_BARE_CHALLENGE),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -339,6 +428,15 @@ pub fn no_store_json<T: serde::Serialize>(body: T) -> Response {
     response
 }
 
+/// RFC 9449 §8.2: `response` with a `DPoP-Nonce` header when `nonce` is given (a
+/// successful token response while nonces are required).
+pub fn with_dpop_nonce(mut response: Response, nonce: Option<String>) -> Response {
+    if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert(DPOP_NONCE, value);
+    }
+    response
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -350,8 +448,18 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(challenge) = challenge(self.code, self.required_scope) {
+        let challenge = if self.dpop_challenge {
+            dpop_challenge(self.code)
+        } else {
+            challenge(self.code, self.required_scope)
+        };
+        if let Some(challenge) = challenge {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(nonce) = self.dpop_nonce.as_deref()
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            headers.insert(DPOP_NONCE, value);
         }
         if let Some(allow) = self.allow {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -386,6 +494,16 @@ fn challenge(code: ErrorCode, required_scope: Option<&str>) -> Option<HeaderValu
         _ => None,
     }
 }
+
+/// RFC 9449 §7.1: the `DPoP` challenge naming the error and the algorithms a proof may
+/// use.
+fn dpop_challenge(code: ErrorCode) -> Option<HeaderValue> {
+    let challenge = format!(r#"DPoP error="{}", algs="{DPOP_ALGS}""#, code.as_str());
+    HeaderValue::from_str(&challenge).ok()
+}
+
+/// The bare `DPoP` challenge of a request without credentials (RFC 9449 §7.1).
+const DPOP_BARE_CHALLENGE: &str = r#"DPoP algs="ES256 PS256 RS256 EdDSA""#;
 
 /// A fault on the server's side behind a response (a database outage, a key that
 /// cannot be opened, a template that fails): the application's [`Incident`] (what was
@@ -465,6 +583,11 @@ mod tests {
         let response = OAuthError::too_many_device_authorizations(wait).into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn the_bare_dpop_challenge_lists_the_supported_algorithms() {
+        assert_eq!(DPOP_BARE_CHALLENGE, format!(r#"DPoP algs="{DPOP_ALGS}""#));
     }
 
     #[test]

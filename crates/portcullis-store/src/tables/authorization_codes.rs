@@ -30,6 +30,7 @@ struct AuthorizationCodeRecord {
     pub consumed_at: Option<i64>,
     pub access_token_jti: Option<String>,
     pub access_token_expires_at: Option<i64>,
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationCodeRecord {
@@ -54,6 +55,7 @@ impl AuthorizationCodeRecord {
             consumed_at: code.consumed_at,
             access_token_jti: code.access_token_jti.clone(),
             access_token_expires_at: code.access_token_expires_at,
+            dpop_jkt: code.dpop_jkt.clone(),
         })
     }
 
@@ -85,6 +87,7 @@ impl AuthorizationCodeRecord {
             consumed_at: self.consumed_at,
             access_token_jti: self.access_token_jti,
             access_token_expires_at: self.access_token_expires_at,
+            dpop_jkt: self.dpop_jkt,
         })
     }
 }
@@ -95,11 +98,11 @@ macro_rules! code_columns {
     () => {
         "code_digest, client_id, user_id, redirect_uri, redirect_uri_sent, code_challenge, \
          scopes, resources, nonce, auth_time, created_at, expires_at, consumed_at, \
-         access_token_jti, access_token_expires_at"
+         access_token_jti, access_token_expires_at, dpop_jkt"
     };
 }
 
-/// Binds a [`AuthorizationCodeRecord`] as `$1`…`$15` of [`CODE_INSERT`].
+/// Binds a [`AuthorizationCodeRecord`] as `$1`…`$16` of [`CODE_INSERT`].
 macro_rules! bind_code {
     ($query:expr, $record:expr) => {{
         let r = $record;
@@ -119,6 +122,7 @@ macro_rules! bind_code {
             .bind(r.consumed_at)
             .bind(r.access_token_jti)
             .bind(r.access_token_expires_at)
+            .bind(r.dpop_jkt)
     }};
 }
 
@@ -126,7 +130,7 @@ macro_rules! bind_code {
 const CODE_INSERT: &str = concat!(
     "INSERT INTO authorization_codes (",
     code_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 );
 
 /// `$1` = code digest; consumed or not, expired or not.

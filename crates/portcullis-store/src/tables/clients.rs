@@ -29,6 +29,7 @@ struct ClientRecord {
     pub introspection_audiences: String,
     pub id_token_signed_response_alg: String,
     pub claims: String,
+    pub dpop_bound_access_tokens: bool,
     pub source: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -66,6 +67,7 @@ impl ClientRecord {
             )?,
             id_token_signed_response_alg: client.id_token_signed_response_alg.as_str().to_owned(),
             claims: to_json("clients.claims", &client.claims)?,
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
             source: client.source.as_str().to_owned(),
             created_at: client.created_at,
             updated_at: client.updated_at,
@@ -116,6 +118,7 @@ impl ClientRecord {
             )?,
             id_token_signed_response_alg,
             claims: from_json("clients.claims", &self.claims)?,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             source: record_source("clients.source", &self.source)?,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -172,24 +175,24 @@ macro_rules! client_columns {
         "client_id, client_name, secret_digest, previous_secret_digest, \
          previous_secret_expires_at, token_endpoint_auth_method, redirect_uris, \
          post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
-         introspection_audiences, id_token_signed_response_alg, claims, source, created_at, \
-         updated_at"
+         introspection_audiences, id_token_signed_response_alg, claims, \
+         dpop_bound_access_tokens, source, created_at, updated_at"
     };
 }
 
-/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$18`.
+/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$19`.
 macro_rules! client_insert {
     () => {
         concat!(
             "INSERT INTO clients (",
             client_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18)"
+             $18, $19)"
         )
     };
 }
 
-/// Binds a [`ClientRecord`] as `$1`…`$18` of [`client_insert`].
+/// Binds a [`ClientRecord`] as `$1`…`$19` of [`client_insert`].
 macro_rules! bind_client {
     ($query:expr, $record:expr) => {{
         let r = $record;
@@ -209,6 +212,7 @@ macro_rules! bind_client {
             .bind(r.introspection_audiences)
             .bind(r.id_token_signed_response_alg)
             .bind(r.claims)
+            .bind(r.dpop_bound_access_tokens)
             .bind(r.source)
             .bind(r.created_at)
             .bind(r.updated_at)
@@ -250,6 +254,7 @@ const CLIENT_UPSERT: &str = concat!(
     " introspection_audiences = excluded.introspection_audiences,",
     " id_token_signed_response_alg = excluded.id_token_signed_response_alg,",
     " claims = excluded.claims,",
+    " dpop_bound_access_tokens = excluded.dpop_bound_access_tokens,",
     " source = excluded.source,",
     " updated_at = excluded.updated_at"
 );
@@ -370,6 +375,7 @@ mod tests {
             introspection_audiences: vec!["https://api.example".into()],
             id_token_signed_response_alg: SigningAlgorithm::Rs256,
             claims: Map::new(),
+            dpop_bound_access_tokens: false,
             source: RecordSource::Admin,
             created_at: 1,
             updated_at: 2,

@@ -50,6 +50,10 @@ const PURGE_DEVICE_AUTHORIZATIONS: &str = "DELETE FROM device_authorizations \
 const PURGE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE tat <= $1 * 1000 \
      AND key IN (SELECT key FROM rate_limits WHERE tat <= $1 * 1000 LIMIT $2)";
 
+/// Replay records of DPoP proofs whose window has passed (RFC 9449 §11.1).
+const PURGE_DPOP_PROOFS: &str = "DELETE FROM dpop_proofs WHERE proof_digest IN \
+     (SELECT proof_digest FROM dpop_proofs WHERE expires_at <= $1 LIMIT $2)";
+
 sql_store_impl!(
     PurgeStore,
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError> {
@@ -89,6 +93,7 @@ sql_store_impl!(
             )
             .await?,
             rate_limits: purge(PURGE_RATE_LIMITS, "purging full rate-limit buckets").await?,
+            dpop_proofs: purge(PURGE_DPOP_PROOFS, "purging used DPoP proofs").await?,
         })
     },
 );

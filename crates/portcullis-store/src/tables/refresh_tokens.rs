@@ -23,6 +23,7 @@ pub(crate) struct RefreshTokenRecord {
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub dpop_jkt: Option<String>,
 }
 
 impl RefreshTokenRecord {
@@ -43,6 +44,7 @@ impl RefreshTokenRecord {
             expires_at: token.expires_at,
             rotated_at: token.rotated_at,
             revoked_at: token.revoked_at,
+            dpop_jkt: token.dpop_jkt.clone(),
         })
     }
 
@@ -63,6 +65,7 @@ impl RefreshTokenRecord {
             expires_at: self.expires_at,
             rotated_at: self.rotated_at,
             revoked_at: self.revoked_at,
+            dpop_jkt: self.dpop_jkt,
         })
     }
 }
@@ -72,11 +75,11 @@ impl RefreshTokenRecord {
 macro_rules! refresh_token_columns {
     () => {
         "token_digest, family_id, client_id, user_id, scopes, resources, auth_time, \
-         created_at, expires_at, rotated_at, revoked_at"
+         created_at, expires_at, rotated_at, revoked_at, dpop_jkt"
     };
 }
 
-/// Binds a [`RefreshTokenRecord`] as `$1`…`$11` of
+/// Binds a [`RefreshTokenRecord`] as `$1`…`$12` of
 /// [`REFRESH_TOKEN_INSERT`].
 macro_rules! bind_refresh_token {
     ($query:expr, $record:expr) => {{
@@ -93,6 +96,7 @@ macro_rules! bind_refresh_token {
             .bind(r.expires_at)
             .bind(r.rotated_at)
             .bind(r.revoked_at)
+            .bind(r.dpop_jkt)
     }};
 }
 
@@ -100,7 +104,7 @@ macro_rules! bind_refresh_token {
 const REFRESH_TOKEN_INSERT: &str = concat!(
     "INSERT INTO refresh_tokens (",
     refresh_token_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
 
 /// `$1` = token digest; live, rotated, revoked or expired.

@@ -37,6 +37,7 @@ async fn authorization_code_round_trip_keeps_every_field(db: Db) {
         consumed_at: Some(T0 + 7),
         access_token_jti: Some("jti-full".into()),
         access_token_expires_at: Some(T0 + 3_607),
+        dpop_jkt: Some(JKT.into()),
         ..code("full", T0)
     };
     s.authorization_code_insert(&bare).await.unwrap();

@@ -67,6 +67,7 @@ mod clients;
 mod connect;
 mod consents;
 mod device_authorizations;
+mod dpop_proofs;
 mod pending_authorizations;
 mod purge;
 mod rate_limits;
@@ -183,6 +184,9 @@ where
 /// An arbitrary fixed time (seconds since the epoch).
 const T0: i64 = 1_700_000_000;
 
+/// A JWK SHA-256 thumbprint (RFC 9449 §10 `dpop_jkt`, RFC 7638 §3.1's example key).
+const JKT: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+
 fn public_client(id: &str, source: RecordSource) -> Client {
     Client {
         client_id: id.into(),
@@ -198,6 +202,7 @@ fn public_client(id: &str, source: RecordSource) -> Client {
         introspection_audiences: vec![],
         id_token_signed_response_alg: SigningAlgorithm::Rs256,
         claims: Map::new(),
+        dpop_bound_access_tokens: false,
         source,
         created_at: T0,
         updated_at: T0,
@@ -240,6 +245,7 @@ fn full_client(id: &str) -> Client {
         ],
         id_token_signed_response_alg: SigningAlgorithm::Es256,
         claims: claims(),
+        dpop_bound_access_tokens: true,
         source: RecordSource::Config,
         created_at: T0 - 7,
         updated_at: T0 + 11,
@@ -373,6 +379,7 @@ fn bare_request() -> ValidatedAuthorizationRequest {
         prompt: Prompt::default(),
         max_age: None,
         login_hint: None,
+        dpop_jkt: None,
     })
     .unwrap()
 }
@@ -398,6 +405,7 @@ fn full_request() -> ValidatedAuthorizationRequest {
         },
         max_age: Some(300),
         login_hint: Some("alice@example.com".into()),
+        dpop_jkt: Some(JKT.into()),
     })
     .unwrap()
 }
@@ -436,6 +444,7 @@ fn code(name: &str, created_at: i64) -> AuthorizationCode {
         consumed_at: None,
         access_token_jti: None,
         access_token_expires_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -454,6 +463,7 @@ fn refresh(name: &str, family: &str, created_at: i64) -> RefreshToken {
         expires_at: created_at + 86_400,
         rotated_at: None,
         revoked_at: None,
+        dpop_jkt: None,
     }
 }
 

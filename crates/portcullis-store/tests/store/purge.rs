@@ -1,6 +1,7 @@
 //! `purge_expired` across the tables.
 
 use super::*;
+use portcullis_core::dpop::proof_digest;
 
 store_cases!(
     purge_expired_removes_exactly_the_expired_rows_of_each_table,
@@ -86,6 +87,7 @@ async fn purge_expired_removes_exactly_the_expired_rows_of_each_table(db: Db) {
             family_access_tokens: 1,
             device_authorizations: 1,
             rate_limits: 0,
+            dpop_proofs: 0,
         }
     );
     // Looked up at T0, when every row would be live: only existence matters.
@@ -258,6 +260,8 @@ async fn purge_expired_deletes_at_most_limit_rows_per_table(db: Db) {
         })
         .await
         .unwrap();
+        let proof = proof_digest("jkt", "https://id.example/token", &name);
+        s.dpop_proof_record(&proof, expires_at).await.unwrap();
     }
     let each = |n: u64| PurgeCounts {
         pending_authorizations: n,
@@ -268,6 +272,7 @@ async fn purge_expired_deletes_at_most_limit_rows_per_table(db: Db) {
         family_access_tokens: n,
         device_authorizations: n,
         rate_limits: 0,
+        dpop_proofs: n,
     };
     for (round, expected) in [2, 2, 1, 0].into_iter().enumerate() {
         assert_eq!(
@@ -276,10 +281,10 @@ async fn purge_expired_deletes_at_most_limit_rows_per_table(db: Db) {
             "round {round}"
         );
     }
-    assert_eq!(each(2).total(), 14);
+    assert_eq!(each(2).total(), 16);
     assert_eq!(s.purge_expired(now + 1, 0).await.unwrap(), each(0));
     // The live rows are all that is left.
-    assert_eq!(remaining_rows(&db).await, 7);
+    assert_eq!(remaining_rows(&db).await, 8);
     assert_eq!(
         s.access_token_family("row-5").await.unwrap().as_deref(),
         Some("family")
@@ -302,7 +307,8 @@ async fn remaining_rows(db: &Db) -> i64 {
          + (SELECT COUNT(*) FROM revoked_access_tokens) \
          + (SELECT COUNT(*) FROM refresh_tokens) \
          + (SELECT COUNT(*) FROM family_access_tokens) \
-         + (SELECT COUNT(*) FROM device_authorizations)",
+         + (SELECT COUNT(*) FROM device_authorizations) \
+         + (SELECT COUNT(*) FROM dpop_proofs)",
     )
     .await
 }

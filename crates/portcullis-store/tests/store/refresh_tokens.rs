@@ -35,6 +35,7 @@ async fn refresh_token_round_trip_keeps_every_field(db: Db) {
         expires_at: T0 + 1_209_600,
         rotated_at: Some(T0 + 7),
         revoked_at: Some(T0 + 9),
+        dpop_jkt: Some(JKT.into()),
         ..refresh("full", "another family", T0 + 1)
     };
     s.refresh_token_insert(&bare, "jti-bare", T0 + 900)

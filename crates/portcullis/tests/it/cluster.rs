@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 mod crash;
+mod dpop;
 mod keys;
 mod rules;
 

@@ -200,7 +200,7 @@ async fn enter_code(browser: &Browser, user_code: &str) -> reqwest::Response {
 }
 
 /// Enters `user_code`, signs in as Alice if asked, and returns the consent page.
-async fn consent_page(browser: &Browser, user_code: &str) -> String {
+pub(crate) async fn consent_page(browser: &Browser, user_code: &str) -> String {
     let r = enter_code(browser, user_code).await;
     assert_eq!(r.status(), 303, "a right code goes on");
     let to = location(&r);
@@ -215,7 +215,7 @@ async fn consent_page(browser: &Browser, user_code: &str) -> String {
 }
 
 /// The whole user side: enter the code, sign in, approve; asserts the success page.
-async fn approve(browser: &Browser, user_code: &str) {
+pub(crate) async fn approve(browser: &Browser, user_code: &str) {
     let page = consent_page(browser, user_code).await;
     let done = html_page(browser.approve(&page).await, 200).await;
     assert!(done.contains("Device connected"), "{done}");

@@ -19,6 +19,7 @@ mod client_credentials;
 mod cluster;
 mod device;
 mod discovery;
+mod dpop;
 mod flow;
 mod html;
 mod introspection;

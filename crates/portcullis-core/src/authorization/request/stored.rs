@@ -41,6 +41,9 @@ pub struct StoredAuthorizationRequest {
     pub max_age: Option<i64>,
     /// OIDC `login_hint`.
     pub login_hint: Option<String>,
+    /// RFC 9449 §10 `dpop_jkt` (absent in rows written before DPoP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl From<&ValidatedAuthorizationRequest> for StoredAuthorizationRequest {
@@ -60,6 +63,7 @@ impl From<&ValidatedAuthorizationRequest> for StoredAuthorizationRequest {
             prompt: request.prompt,
             max_age: request.max_age,
             login_hint: request.login_hint.clone(),
+            dpop_jkt: request.dpop_jkt.clone(),
         }
     }
 }
@@ -86,6 +90,7 @@ impl ValidatedAuthorizationRequest {
         check_state(stored.state.as_deref())?;
         check_nonce(stored.nonce.as_deref())?;
         check_login_hint(stored.login_hint.as_deref())?;
+        super::check_dpop_jkt(stored.dpop_jkt.as_deref())?;
         let code_challenge = stored
             .code_challenge
             .as_deref()
@@ -118,6 +123,7 @@ impl ValidatedAuthorizationRequest {
             prompt,
             max_age: stored.max_age,
             login_hint: stored.login_hint,
+            dpop_jkt: stored.dpop_jkt,
         })
     }
 }
@@ -147,6 +153,7 @@ mod tests {
             },
             max_age: Some(300),
             login_hint: Some("alice@example.com".into()),
+            dpop_jkt: None,
         }
     }
 

@@ -123,6 +123,7 @@ async fn accepts_a_public_client_with_pkce() {
         prompt: Some("login consent".into()),
         max_age: Some("0".into()),
         login_hint: Some("alice".into()),
+        dpop_jkt: Some(JKT.into()),
         ..params()
     })
     .await
@@ -148,6 +149,7 @@ async fn accepts_a_public_client_with_pkce() {
             },
             max_age: Some(0),
             login_hint: Some("alice".into()),
+            dpop_jkt: Some(JKT.into()),
         }
     );
     assert!(r.is_openid());
@@ -560,4 +562,20 @@ async fn state_is_echoed_when_everything_else_is_wrong() {
         location,
         "http://127.0.0.1:51000/cb?error=unsupported_response_type&error_description=response_type+%60token%60+is+not+supported%3B+use+response_type%3Dcode&state=xyz&iss=https%3A%2F%2Fid.example"
     );
+}
+
+/// A JWK SHA-256 thumbprint (RFC 7638 §3.1's example key).
+const JKT: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+
+#[tokio::test]
+async fn rejects_a_dpop_jkt_that_is_not_a_thumbprint() {
+    for bad in ["", "short", &format!("{JKT}="), &JKT.replace('-', "+")] {
+        let reason = redirected(AuthorizationRequest {
+            dpop_jkt: Some(bad.to_owned()),
+            ..params()
+        })
+        .await;
+        assert_eq!(reason, AuthorizeReason::MalformedDpopJkt(echo(bad)), "{bad}");
+        assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
+    }
 }

@@ -46,7 +46,7 @@ async fn refresh_with(
         resource: resource.iter().map(|r| (*r).to_owned()).collect(),
         ..Default::default()
     };
-    token_request(&f.endpoint(), &f.ring, None, request, NOW + 10).await
+    token_request(&f.endpoint(), &f.ring, None, request, None, NOW + 10).await
 }
 
 #[tokio::test]
@@ -194,7 +194,7 @@ async fn rejects_a_missing_refresh_token() {
         client_id: Some("cli".into()),
         ..Default::default()
     };
-    let (reason, wire) = refused(token_request(&f.endpoint(), &f.ring, None, request, NOW).await);
+    let (reason, wire) = refused(token_request(&f.endpoint(), &f.ring, None, request, None, NOW).await);
     assert_eq!(
         (reason, wire),
         (
@@ -364,7 +364,7 @@ async fn rejects_a_reused_refresh_token_and_revokes_its_family() {
     let (reason, _) = refused(f.refresh("cli", &successor, None, NOW + 21).await);
     assert_eq!(reason, RefreshGrantReason::Revoked);
     for access in [&login.response.access_token, &second.response.access_token] {
-        let e = userinfo(&f.ring, &*f.store, ISS, access, NOW + 21)
+        let e = userinfo(&f.ring, &*f.store, ISS, access, None, NOW + 21)
             .await
             .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));

@@ -35,6 +35,7 @@ pub(super) fn resolve_clients(file: Vec<FileClient>) -> Result<Vec<Client>, Stri
             introspection_audiences: c.introspection_audiences,
             id_token_signed_response_alg: c.id_token_signed_response_alg,
             claims: c.claims,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         };
         let client = registration
             .validate(RecordSource::Config, 0)

@@ -101,6 +101,22 @@ pub struct FileConfig {
     /// `GET /metrics` (Prometheus text format).
     #[serde(default)]
     pub metrics: FileMetrics,
+    /// DPoP (RFC 9449): proof window and server nonces.
+    #[serde(default)]
+    pub dpop: FileDpop,
+}
+
+/// `[dpop]`: how DPoP proofs are accepted (RFC 9449).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDpop {
+    /// Require a server nonce in every proof at the token endpoint (RFC 9449 §8):
+    /// a proof without the current one is answered `use_dpop_nonce` with a fresh
+    /// `DPoP-Nonce`; default false.
+    pub require_nonce: Option<bool>,
+    /// Seconds a proof is accepted after its `iat` (and its `jti` remembered against
+    /// replay); default 300, 10 to 3 600.
+    pub proof_max_age: Option<u64>,
 }
 
 /// `[metrics]`: who may read `GET /metrics`.
@@ -217,6 +233,10 @@ pub struct FileClient {
     /// Extra claims for its tokens.
     #[serde(default)]
     pub claims: Map<String, Value>,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof, so all its access
+    /// tokens are DPoP-bound; default false.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// `[[users]]`: one user.

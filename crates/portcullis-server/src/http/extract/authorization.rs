@@ -1,11 +1,15 @@
 //! The `Authorization` header, read by extractors only (no handler reads it itself):
 //! client credentials at the endpoints that authenticate clients ([`ClientAuthorization`]:
 //! token, introspection, revocation, device authorization) and the access token at
-//! UserInfo ([`BearerToken`], RFC 6750 §2.1). At most one header either way (two would
-//! make "which credentials?" ambiguous).
+//! UserInfo ([`AccessToken`], RFC 6750 §2.1, RFC 9449 §7.1). At most one header either
+//! way (two would make "which credentials?" ambiguous). The `DPoP` proof header is
+//! read here too ([`DpopHeader`], RFC 9449 §4.1).
 
 use crate::app::device_authorization::SeveralAuthorizationHeaders;
-use crate::http::error::{OAuthError, missing_bearer_token};
+use crate::app::dpop::ProofHeader;
+use crate::app::userinfo::{PresentedToken, TokenScheme};
+use crate::http::error::{OAuthError, missing_access_token};
+use portcullis_resource::dpop::{DPOP, DpopProofError, proof_header};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -45,16 +49,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAuthorization {
     }
 }
 
-/// The access token of an `Authorization: Bearer` header (RFC 6750 §2.1; the scheme is
-/// case-insensitive).
+/// The access token of an `Authorization: Bearer` or `Authorization: DPoP` header
+/// (RFC 6750 §2.1, RFC 9449 §7.1; the scheme is case-insensitive), with its scheme.
 ///
-/// Rejections: 401 with a bare `WWW-Authenticate: Bearer` when there is no bearer
-/// credential at all (RFC 6750 §3.1); `invalid_request` when there are several headers
-/// or the token is empty.
+/// Rejections: 401 with a bare `WWW-Authenticate: Bearer` (and a `DPoP` challenge
+/// with the algorithms, RFC 9449 §7.1) when there is no such credential at all (RFC
+/// 6750 §3.1); `invalid_request` when there are several headers or the token is empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BearerToken(pub String);
+pub struct AccessToken(pub PresentedToken);
 
-impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
@@ -62,15 +66,50 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
         let credentials = value
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
-        let Some((_, token)) = credentials else {
-            return Err(missing_bearer_token());
+            .and_then(|(scheme, token)| Some((token_scheme(scheme)?, token)));
+        let Some((scheme, token)) = credentials else {
+            return Err(missing_access_token());
         };
         let token = token.trim();
         if token.is_empty() {
-            return Err(OAuthError::empty_bearer_token().into_response());
+            return Err(OAuthError::empty_access_token(scheme).into_response());
         }
-        Ok(Self(token.to_owned()))
+        Ok(Self(PresentedToken {
+            scheme,
+            token: token.to_owned(),
+        }))
+    }
+}
+
+/// The request's `DPoP` proof header (RFC 9449 §4.1): one, none, or why it cannot be
+/// read (several headers, §4.3 step 1). Never rejects: the application decides when a
+/// proof is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopHeader(pub Result<Option<String>, DpopProofError>);
+
+impl DpopHeader {
+    /// The header as the application reads it.
+    pub fn as_proof(&self) -> ProofHeader<'_> {
+        self.0.as_ref().map(Option::as_deref).map_err(Clone::clone)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for DpopHeader {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(proof_header(&parts.headers).map(|v| v.map(str::to_owned))))
+    }
+}
+
+/// `Bearer` or `DPoP`, in any case; `None` for another scheme.
+fn token_scheme(scheme: &str) -> Option<TokenScheme> {
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(TokenScheme::Bearer)
+    } else if scheme.eq_ignore_ascii_case(DPOP) {
+        Some(TokenScheme::Dpop)
+    } else {
+        None
     }
 }
 
@@ -92,21 +131,28 @@ mod tests {
     use super::*;
     use axum::http::{Request, StatusCode};
 
-    async fn bearer(values: &[&str]) -> Result<BearerToken, StatusCode> {
+    async fn bearer(values: &[&str]) -> Result<AccessToken, StatusCode> {
         let mut request = Request::builder();
         for value in values {
             request = request.header(header::AUTHORIZATION, *value);
         }
         let (mut parts, ()) = request.body(()).unwrap().into_parts();
-        BearerToken::from_request_parts(&mut parts, &())
+        AccessToken::from_request_parts(&mut parts, &())
             .await
             .map_err(|r| r.status())
     }
 
     #[tokio::test]
-    async fn bearer_token_reads_one_header_with_any_case_scheme() {
+    async fn access_token_reads_one_header_with_any_case_scheme() {
         let token = bearer(&["bEaReR  abc.def "]).await.unwrap();
-        assert_eq!(token.0, "abc.def");
+        assert_eq!(token.0.token, "abc.def");
+        assert_eq!(token.0.scheme, TokenScheme::Bearer);
+        let token = bearer(&["dpop abc.def"]).await.unwrap();
+        assert_eq!(token.0.scheme, TokenScheme::Dpop);
+        assert_eq!(
+            bearer(&["DPoP "]).await.unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(bearer(&[]).await.unwrap_err(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             bearer(&["Basic eDp5"]).await.unwrap_err(),
@@ -118,6 +164,24 @@ mod tests {
         );
         let two = bearer(&["Bearer a", "Bearer b"]).await.unwrap_err();
         assert_eq!(two, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn dpop_header_is_at_most_one() {
+        let read = |values: &'static [&'static str]| async move {
+            let mut request = Request::builder();
+            for value in values {
+                request = request.header("DPoP", *value);
+            }
+            let (mut parts, ()) = request.body(()).unwrap().into_parts();
+            DpopHeader::from_request_parts(&mut parts, &()).await.unwrap()
+        };
+        assert_eq!(read(&[]).await.0, Ok(None));
+        assert_eq!(read(&["a.b.c"]).await.0, Ok(Some("a.b.c".to_owned())));
+        assert_eq!(
+            read(&["a.b.c", "d.e.f"]).await.0,
+            Err(DpopProofError::NotSingleHeader)
+        );
     }
 
     #[tokio::test]
