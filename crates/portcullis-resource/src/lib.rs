@@ -15,7 +15,17 @@
 //!   bound on requests in flight.
 //! * [`RequireAccessToken`] is a tower layer answering per RFC 6750 §3 (and RFC 9728
 //!   §5.1 `resource_metadata`); [`AccessToken`] is the axum extractor for handlers.
+//! * DPoP (RFC 9449): the layer and [`Validator::validate_dpop`] accept
+//!   `Authorization: DPoP <token>` with its `DPoP` proof, check the proof against
+//!   the request ([`dpop::verify_proof`]) and the token's `cnf.jkt` against the
+//!   proof's key, refuse a bound token sent as `Bearer`, and accept each proof once
+//!   (an in-memory `jti` cache per [`Validator`], i.e. per process). Behind a proxy,
+//!   set [`RequireAccessToken::public_origin`]. Nonces are optional
+//!   ([`ValidatorBuilder::dpop_nonces`]). [`dpop::DpopKey`] is the client side.
 //! * [`ProtectedResourceMetadata`] serves the RFC 9728 metadata document.
+//! * `testing` (cargo feature `testing`): `TestIssuer`, an in-process issuer with a
+//!   generated key that mints valid, expired, not-yet-valid, wrong-issuer,
+//!   wrong-audience and DPoP-bound tokens for an API's own tests.
 //!
 //! # Example
 //!
@@ -48,6 +58,16 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app).await?;
 //! # Ok(())
+//! # }
+//! ```
+//!
+//! Behind a reverse proxy that terminates TLS, tell the layer the URL clients use,
+//! so DPoP proofs (whose `htu` is that URL) verify:
+//!
+//! ```no_run
+//! # use portcullis_resource::{RequireAccessToken, Validator};
+//! # fn layer(validator: Validator) -> RequireAccessToken {
+//! RequireAccessToken::new(validator).public_origin("https://api.example.com")
 //! # }
 //! ```
 //!

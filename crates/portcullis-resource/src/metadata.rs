@@ -26,6 +26,11 @@ pub struct ProtectedResourceMetadata {
     /// RFC 9728 §2 `bearer_methods_supported`: `["header"]` (RFC 6750 §2.1), the
     /// only method [`RequireAccessToken`](crate::RequireAccessToken) reads.
     pub bearer_methods_supported: Vec<String>,
+    /// RFC 9728 §2 `dpop_signing_alg_values_supported`: the proof algorithms the
+    /// layer accepts with the `DPoP` scheme (RFC 9449), in
+    /// [`DPOP_SIGNING_ALG_VALUES_SUPPORTED`](crate::dpop::DPOP_SIGNING_ALG_VALUES_SUPPORTED)
+    /// order.
+    pub dpop_signing_alg_values_supported: Vec<String>,
     /// RFC 9728 §2 `resource_name`: a human-readable name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
@@ -33,13 +38,17 @@ pub struct ProtectedResourceMetadata {
 
 impl ProtectedResourceMetadata {
     /// Metadata for `resource` protected by tokens of `issuer`, bearer tokens in
-    /// the header only.
+    /// the header only, and DPoP-bound tokens with the algorithms the layer accepts.
     pub fn new(resource: impl Into<String>, issuer: impl Into<String>) -> Self {
         Self {
             resource: resource.into(),
             authorization_servers: vec![issuer.into()],
             scopes_supported: Vec::new(),
             bearer_methods_supported: vec!["header".to_owned()],
+            dpop_signing_alg_values_supported: crate::dpop::DPOP_ALGS
+                .split(' ')
+                .map(str::to_owned)
+                .collect(),
             resource_name: None,
         }
     }

@@ -9,18 +9,20 @@
 //! use portcullis_resource::testing::TestIssuer;
 //! use portcullis_resource::dpop::DpopKey;
 //!
-//! let issuer = TestIssuer::new();
-//! let validator = issuer.validator("https://api.example.com");
+//! let issuer = TestIssuer::new().with_audience("https://api.example.com");
+//! let validator = issuer.validator(issuer.audience());
 //!
-//! let token = issuer.token().audience("https://api.example.com").scope("read:orders").sign();
+//! let token = issuer.token().scope("read:orders").sign();
 //! assert!(validator.validate_with_scopes(&token, &["read:orders"]).await.is_ok());
 //!
-//! let expired = issuer.token().audience("https://api.example.com").expired().sign();
+//! let expired = issuer.token().expired().sign();
 //! assert!(validator.validate(&expired).await.is_err());
+//! let elsewhere = issuer.token().audience("https://billing.example.com").sign();
+//! assert!(validator.validate(&elsewhere).await.is_err());
 //!
 //! // A DPoP-bound token and a proof for one request (RFC 9449).
 //! let key = DpopKey::generate().unwrap();
-//! let bound = issuer.token().audience("https://api.example.com").dpop_bound(&key).sign();
+//! let bound = issuer.token().dpop_bound(&key).sign();
 //! let proof = key.proof("GET", "https://api.example.com/orders", Some(&bound), None).unwrap();
 //! # let _ = proof;
 //! # }
@@ -30,7 +32,7 @@
 //! `iss`, `aud`, `sub`, `client_id`, `iat`, `exp` (now + 5 min), `jti` and the
 //! scopes; each builder method changes one thing so a test names what it breaks.
 //! Times come from the wall clock unless [`TokenBuilder::issued_at`] says otherwise
-//! (use it with a validator on a fixed [`Clock`](crate::Clock)).
+//! (use it with a validator on a fixed [`Clock`]).
 //!
 //! This module panics on failures that cannot happen with the keys it generates
 //! (key generation or signing): it is for tests only.
@@ -50,8 +52,8 @@ use std::time::Duration;
 
 /// The issuer a [`TestIssuer::new`] uses: `https://issuer.test`.
 pub const TEST_ISSUER: &str = "https://issuer.test";
-/// The audience tokens name unless [`TokenBuilder::audience`] says otherwise:
-/// `https://api.test`.
+/// The audience tokens name unless [`TestIssuer::with_audience`] or
+/// [`TokenBuilder::audience`] say otherwise: `https://api.test`.
 pub const TEST_AUDIENCE: &str = "https://api.test";
 /// The default `sub`: `test-user`.
 pub const TEST_SUBJECT: &str = "test-user";
@@ -63,6 +65,7 @@ pub const TEST_CLIENT_ID: &str = "test-client";
 #[derive(Clone)]
 pub struct TestIssuer {
     issuer: String,
+    audience: String,
     kid: String,
     encoding: EncodingKey,
     jwks: JwkSet,
@@ -113,15 +116,29 @@ impl TestIssuer {
         jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
         Self {
             issuer: issuer.into(),
+            audience: TEST_AUDIENCE.to_owned(),
             kid,
             encoding,
             jwks: JwkSet { keys: vec![jwk] },
         }
     }
 
+    /// The audience its tokens name by default (instead of [`TEST_AUDIENCE`]):
+    /// the API under test's resource identifier.
+    #[must_use]
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = audience.into();
+        self
+    }
+
     /// The issuer's `iss`.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The audience tokens name unless [`TokenBuilder::audience`] says otherwise.
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     /// The issuer's public keys, as its `jwks_uri` would serve them.
@@ -153,13 +170,14 @@ impl TestIssuer {
             .expect("a valid issuer and audience")
     }
 
-    /// Starts a token: valid for [`TEST_AUDIENCE`], subject [`TEST_SUBJECT`],
-    /// client [`TEST_CLIENT_ID`], no scope, issued now, expiring in 5 minutes.
+    /// Starts a token: for the issuer's [`audience`](Self::audience), subject
+    /// [`TEST_SUBJECT`], client [`TEST_CLIENT_ID`], no scope, issued now, expiring
+    /// in 5 minutes.
     pub fn token(&self) -> TokenBuilder<'_> {
         TokenBuilder {
             issuer: self,
             iss: self.issuer.clone(),
-            aud: vec![TEST_AUDIENCE.to_owned()],
+            aud: vec![self.audience.clone()],
             sub: Some(TEST_SUBJECT.to_owned()),
             client_id: Some(TEST_CLIENT_ID.to_owned()),
             scopes: Vec::new(),
@@ -209,8 +227,8 @@ impl TokenBuilder<'_> {
         self
     }
 
-    /// The `aud` (replacing [`TEST_AUDIENCE`]); a token for another API is "wrong
-    /// audience".
+    /// The `aud` (replacing the issuer's [`audience`](TestIssuer::audience)); a
+    /// token for another API is "wrong audience".
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.aud = vec![audience.into()];
         self

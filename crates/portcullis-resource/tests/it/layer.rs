@@ -223,6 +223,7 @@ async fn metadata_document_served() {
             "authorization_servers": [ISSUER],
             "scopes_supported": ["notes:read", "notes:write"],
             "bearer_methods_supported": ["header"],
+            "dpop_signing_alg_values_supported": ["ES256", "PS256", "RS256", "EdDSA"],
             "resource_name": "Notes API",
         })
     );

@@ -3,6 +3,8 @@
 //! against a running Portcullis. The orders API's validator, the service's token cache
 //! and the server share the test's manual clock, so expiry is stepped, not waited for.
 
+/// The orders API with the test-token kit (no authorization server).
+mod kit;
 #[allow(dead_code)]
 #[path = "../../examples/orders_api.rs"]
 mod orders_api;
@@ -345,6 +347,7 @@ async fn orders_api_serves_protected_resource_metadata() {
             "authorization_servers": [system.app.base],
             "scopes_supported": ["read:orders", "write:orders"],
             "bearer_methods_supported": ["header"],
+            "dpop_signing_alg_values_supported": ["ES256", "PS256", "RS256", "EdDSA"],
             "resource_name": "Demo orders API",
         })
     );
