@@ -22,7 +22,8 @@ const env = (name) => {
   return value
 }
 
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+const input = readline.createInterface({ input: process.stdin })
+const lines = input[Symbol.asyncIterator]()
 
 /** Prints `message` (one JSON line) and waits for the test's answer line. */
 async function ask(message) {
@@ -186,6 +187,8 @@ async function main() {
   }
   report.nonce_retries = nonceRetries
   console.log(JSON.stringify(report))
+  // Standard input would keep the process alive.
+  input.close()
 }
 
 main().catch((err) => {
@@ -196,5 +199,6 @@ main().catch((err) => {
     cause: err?.cause ?? null,
     nonce_retries: nonceRetries,
   }))
-  process.exit(1)
+  input.close()
+  process.exitCode = 1
 })

@@ -120,10 +120,16 @@ async fn oauth4webapi_dpop_code_flow_userinfo_refresh_client_credentials_and_dev
     assert_eq!(retries["client_credentials"], 1, "{report}");
 }
 
-/// `tokens` (as the script reports them) say `token_type` DPoP and carry an access
+/// `tokens` (as the script reports them) say `token_type` DPoP (oauth4webapi reports
+/// it lower-cased; token types are case-insensitive, RFC 6749 §5.1) and carry an access
 /// token for the API whose `cnf.jkt` is `jkt`.
 async fn assert_bound(app: &TestApp, tokens: &Value, jkt: &str) {
-    assert_eq!(tokens["token_type"], "DPoP", "{tokens}");
+    assert!(
+        tokens["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("DPoP")),
+        "{tokens}"
+    );
     let claims = verify_access_token(
         tokens["access_token"].as_str().unwrap(),
         &app.jwks().await,
@@ -155,6 +161,7 @@ async fn drive(app: &TestApp, node: &Path) -> Value {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut last = Value::Null;
     while let Some(line) = lines.next_line().await.unwrap() {
+        eprintln!("dpop.mjs: {line}");
         let message: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("dpop.mjs printed something other than JSON ({e}): {line}"));
         let answer = if let Some(url) = message["authorize"].as_str() {
@@ -169,14 +176,16 @@ async fn drive(app: &TestApp, node: &Path) -> Value {
             decide_device(app, user_code, true).await;
             "approved".to_owned()
         } else {
+            // The report: nothing more to answer.
             last = message;
-            continue;
+            break;
         };
         stdin
             .write_all(format!("{answer}\n").as_bytes())
             .await
             .unwrap();
     }
+    drop(stdin);
     let status = child.wait().await.unwrap();
     assert!(status.success() || last["ok"] == false, "{status:?}");
     last
