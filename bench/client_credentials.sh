@@ -26,9 +26,10 @@ if ! command -v wrk >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
 cargo build --release -q -p portcullis --bin portcullis --example bare_client_credentials --example dpop_proofs
-BIN=target/release/portcullis
-PEER=target/release/examples/bare_client_credentials
-PROOFS=target/release/examples/dpop_proofs
+TARGET="${CARGO_TARGET_DIR:-target}"
+BIN=$TARGET/release/portcullis
+PEER=$TARGET/release/examples/bare_client_credentials
+PROOFS=$TARGET/release/examples/dpop_proofs
 
 work="$(mktemp -d)"
 pids=()

@@ -226,7 +226,9 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid email"), SUB);
-        let answer = userinfo(&ring, &store, ISS, &token, None, NOW + 1).await.unwrap();
+        let answer = userinfo(&ring, &store, ISS, &token, None, NOW + 1)
+            .await
+            .unwrap();
         assert_eq!(
             Value::Object(answer),
             json!({"sub": SUB, "tenant_id": "t1", "email": "alice@example.com", "email_verified": false})
@@ -239,7 +241,9 @@ mod tests {
         let store = store().await;
         for scope in [None, Some("profile email")] {
             let (token, _) = token(&ring, scope, SUB);
-            let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
+            let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+                .await
+                .unwrap_err();
             assert!(matches!(e, UserInfoReason::MissingOpenidScope));
             assert_eq!(ErrorCode::from(&e), ErrorCode::InsufficientScope);
         }
@@ -251,7 +255,9 @@ mod tests {
         let store = store().await;
         let (token, jti) = token(&ring, Some("openid"), SUB);
         store.access_token_revoke(&jti, NOW + 900).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+            .await
+            .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -281,9 +287,15 @@ mod tests {
             .refresh_token_insert(&refresh.record, &jti, NOW + 900)
             .await
             .unwrap();
-        assert!(userinfo(&ring, &store, ISS, &token, None, NOW).await.is_ok());
+        assert!(
+            userinfo(&ring, &store, ISS, &token, None, NOW)
+                .await
+                .is_ok()
+        );
         store.refresh_family_revoke("family-1", NOW).await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+            .await
+            .unwrap_err();
         assert!(matches!(e, UserInfoReason::Revoked));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -293,9 +305,15 @@ mod tests {
         let ring = key_ring(NOW).unwrap();
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
-        assert!(userinfo(&ring, &store, ISS, &token, None, NOW).await.is_ok());
+        assert!(
+            userinfo(&ring, &store, ISS, &token, None, NOW)
+                .await
+                .is_ok()
+        );
         store.client_delete("app").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+            .await
+            .unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownClient));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }
@@ -306,7 +324,9 @@ mod tests {
         let store = store().await;
         let (token, _) = token(&ring, Some("openid"), SUB);
         store.user_delete("alice").await.unwrap();
-        let e = userinfo(&ring, &store, ISS, &token, None, NOW).await.unwrap_err();
+        let e = userinfo(&ring, &store, ISS, &token, None, NOW)
+            .await
+            .unwrap_err();
         assert!(matches!(e, UserInfoReason::UnknownUser));
         assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidToken);
     }

@@ -48,8 +48,8 @@ use portcullis_core::client::{Client, ClientSecrets, ClientStore};
 use portcullis_core::device::{
     DeviceAuthorization, DeviceAuthorizationStatus, DeviceAuthorizationStore, DevicePoll,
 };
-use portcullis_core::keys::{SigningKeyStore, StoredSigningKey};
 use portcullis_core::dpop::DpopProofStore;
+use portcullis_core::keys::{SigningKeyStore, StoredSigningKey};
 use portcullis_core::purge::{PurgeCounts, PurgeStore};
 use portcullis_core::rate_limit::{RateKey, RateLimitStore};
 use portcullis_core::secret::SecretDigest;

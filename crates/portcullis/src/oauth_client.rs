@@ -282,6 +282,47 @@ const REFRESH_TOKEN_ENV: &str = "PORTCULLIS_REFRESH_TOKEN";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth_client::mock::{MockServer, Script};
+    use axum::Router;
+    use serde_json::json;
+
+    /// A session opened with `--dpop` against an issuer whose metadata lists `algs`.
+    async fn open_with_dpop(algs: serde_json::Value) -> Result<Session> {
+        let server = MockServer::start(|base| {
+            let metadata = json!({
+                "issuer": base,
+                "token_endpoint": format!("{base}/token"),
+                "dpop_signing_alg_values_supported": algs,
+            });
+            Router::new().route(
+                "/.well-known/oauth-authorization-server",
+                Script::new([(200, metadata)]).route(),
+            )
+        })
+        .await;
+        let client = ClientArgs {
+            issuer: server.base.clone(),
+            client_id: "cli".into(),
+        };
+        let secret_args = ClientSecretArgs {
+            client_secret_stdin: false,
+            auth_method: None,
+        };
+        Session::open(&client, None, &secret_args, Some(Dpop::generate()?)).await
+    }
+
+    #[tokio::test]
+    async fn rejects_dpop_with_an_issuer_that_does_not_accept_es256_proofs() {
+        let e = open_with_dpop(json!(["RS256", "EdDSA"]))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "the issuer does not accept ES256 DPoP proofs (dpop_signing_alg_values_supported)"
+        );
+        assert!(open_with_dpop(json!(["PS256", "ES256"])).await.is_ok());
+    }
 
     #[test]
     fn scope_values_are_joined_with_single_spaces() {

@@ -20,12 +20,12 @@ use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
 use crate::client::authentication::AuthenticatedClient;
 use crate::dpop::DpopBinding;
-use crate::tokens::refresh_token::public_refresh_binding;
 use crate::keys::KeyRing;
 use crate::pkce::{self, PkceReason, VerifiedCodeVerifier};
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
 use crate::tokens::access_token::IssuedAccessToken;
+use crate::tokens::refresh_token::public_refresh_binding;
 use crate::tokens::refresh_token::{
     RefreshToken, RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
 };

@@ -6,10 +6,10 @@
 
 use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::token_type;
-use crate::dpop::DpopBinding;
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::client::check_resource_uri;
+use crate::dpop::DpopBinding;
 use crate::keys::KeyRing;
 use crate::scope::{is_oidc_scope, join_scope, parse_scope};
 use crate::tokens::access_token::{AccessTokenGrant, mint};

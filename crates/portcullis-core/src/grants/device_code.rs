@@ -33,13 +33,13 @@ use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::{UserTokenGrant, access_token_audiences, sign_user_tokens};
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
-use crate::dpop::DpopBinding;
 use crate::device::{DeviceAuthorization, DeviceAuthorizationStatus, SLOW_DOWN_INCREMENT};
+use crate::dpop::DpopBinding;
 use crate::keys::KeyRing;
 use crate::secret::SecretDigest;
 use crate::tokens::refresh_token::{
-    public_refresh_binding,
     RefreshTokenGrant, family_of_code, issues_refresh_token, mint_refresh_token,
+    public_refresh_binding,
 };
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenRequest;

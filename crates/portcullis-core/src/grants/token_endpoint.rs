@@ -230,9 +230,11 @@ pub async fn token_request(
             now,
         )
         .map_err(TokenErrorReason::from),
-        GrantType::RefreshToken => refresh_token::issue(endpoint, keys, &client, &request, dpop, now)
-            .await
-            .map_err(TokenErrorReason::from),
+        GrantType::RefreshToken => {
+            refresh_token::issue(endpoint, keys, &client, &request, dpop, now)
+                .await
+                .map_err(TokenErrorReason::from)
+        }
         GrantType::DeviceCode => device_code::issue(endpoint, keys, &client, &request, dpop, now)
             .await
             .map_err(TokenErrorReason::from),

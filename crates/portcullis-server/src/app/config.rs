@@ -27,12 +27,12 @@ pub use database::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_STATEMENT_TIMEOUT_SECONDS, DatabaseSettings, ENV_DATABASE_URL,
     sqlite_path,
 };
+pub use dpop::DpopSettings;
 pub use file::{
-    ConfigError, FileBranding, FileClient, FileConfig, FileDatabase, FileDpop, FileKeys, FileMetrics,
-    FileTokens, FileUser, parse_file,
+    ConfigError, FileBranding, FileClient, FileConfig, FileDatabase, FileDpop, FileKeys,
+    FileMetrics, FileTokens, FileUser, parse_file,
 };
 pub use keys::{ENV_MASTER_KEY, KeySettings, MASTER_KEY_FILE, MasterKeySource};
-pub use dpop::DpopSettings;
 pub use metrics::MetricsConfig;
 pub use server::{DEFAULT_LISTEN, ENV_ISSUER, ENV_LISTEN};
 pub use tokens::{MAX_ACCESS_TOKEN_TTL, TokenLifetimes};

@@ -2,11 +2,11 @@
 //! the route table the router uses (`portcullis_proto::routes::ADVERTISED`). Serialised
 //! once at start-up; the HTTP layer serves it.
 
-use portcullis_resource::dpop::DPOP_ALGS;
 use portcullis_core::grants::token_endpoint::SUPPORTED_GRANT_TYPES;
 use portcullis_proto::discovery::ServerMetadata;
 use portcullis_proto::grant::TokenEndpointAuthMethod;
 use portcullis_proto::routes::ADVERTISED;
+use portcullis_resource::dpop::DPOP_ALGS;
 
 /// Builds the metadata for `issuer`. Advertises only what works: endpoints from the
 /// route table, grants from the token endpoint's dispatch table, `code` as the only
@@ -64,10 +64,7 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
         .iter()
         .map(|m| m.as_str().to_owned())
         .collect(),
-        dpop_signing_alg_values_supported: DPOP_ALGS
-            .split(' ')
-            .map(str::to_owned)
-            .collect(),
+        dpop_signing_alg_values_supported: DPOP_ALGS.split(' ').map(str::to_owned).collect(),
     }
 }
 

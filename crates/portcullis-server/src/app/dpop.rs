@@ -250,7 +250,10 @@ mod tests {
         assert!(v.accepts_nonce(&nonce, now));
         assert!(v.accepts_nonce(&nonce, now + 300));
         assert!(!v.accepts_nonce(&nonce, now + 600));
-        assert!(!v.accepts_nonce(&nonce, now - 300), "a window from the future");
+        assert!(
+            !v.accepts_nonce(&nonce, now - 300),
+            "a window from the future"
+        );
     }
 
     #[test]

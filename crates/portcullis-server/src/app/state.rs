@@ -190,7 +190,8 @@ impl App {
             Arc::clone(&keys),
         ));
         let config_issuer = config.issuer.clone();
-        let dpop = DpopVerifier::new(config.dpop, &config.issuer, &master).map_err(KeyError::from)?;
+        let dpop =
+            DpopVerifier::new(config.dpop, &config.issuer, &master).map_err(KeyError::from)?;
         let clients = Arc::new(ClientCache::new(Arc::clone(&store)));
         let state = AppState {
             inner: Arc::new(Inner {

@@ -13,10 +13,10 @@ pub mod page;
 
 use crate::app::device_authorization::DeviceAuthorizationFailure;
 use crate::app::dpop::DpopRefusal;
-use crate::app::token::TokenRefusal;
-use crate::app::userinfo::{TokenScheme, UserInfoRefusal};
 use crate::app::health::Unready;
+use crate::app::token::TokenRefusal;
 use crate::app::token_inquiry::{Inquiry, InquiryFailure};
+use crate::app::userinfo::{TokenScheme, UserInfoRefusal};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

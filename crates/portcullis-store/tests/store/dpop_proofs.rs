@@ -13,7 +13,10 @@ async fn a_proof_is_recorded_once(db: Db) {
     let s = &db.store;
     let proof = proof_digest("jkt-1", "https://id.example/token", "jti-1");
     assert!(s.dpop_proof_record(&proof, T0 + 305).await.unwrap());
-    assert!(!s.dpop_proof_record(&proof, T0 + 305).await.unwrap(), "a replay");
+    assert!(
+        !s.dpop_proof_record(&proof, T0 + 305).await.unwrap(),
+        "a replay"
+    );
     assert!(!s.dpop_proof_record(&proof, T0 + 999).await.unwrap());
     // Another key, URL or jti is another proof.
     for other in [

@@ -13,8 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use portcullis_core::clock::Clock;
 use portcullis_core::secret::generate_secret;
-use secrecy::ExposeSecret;
 use portcullis_resource::dpop::DpopKey;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -118,8 +118,14 @@ fn token_proof(app: &TestApp, key: &DpopKey) -> String {
 
 /// A proof for `GET /userinfo` with `ath` for `access_token`.
 fn userinfo_proof(app: &TestApp, key: &DpopKey, access_token: &str) -> String {
-    key.proof_at(now(app), "GET", &app.url("/userinfo"), Some(access_token), None)
-        .unwrap()
+    key.proof_at(
+        now(app),
+        "GET",
+        &app.url("/userinfo"),
+        Some(access_token),
+        None,
+    )
+    .unwrap()
 }
 
 /// The claims of a valid token-endpoint proof.
@@ -142,8 +148,8 @@ fn random_jti() -> String {
 fn es256_jws(key: &DpopKey, header: &Value, claims: &Value) -> String {
     let input = signing_input(header, claims);
     let encoding = EncodingKey::from_ec_der(key.to_pkcs8_der());
-    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &encoding, Algorithm::ES256)
-        .unwrap();
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &encoding, Algorithm::ES256).unwrap();
     format!("{input}.{signature}")
 }
 
@@ -164,14 +170,21 @@ fn header(key: &DpopKey, alg: &str) -> Value {
 // --- requests ---------------------------------------------------------------------------
 
 /// POSTs `form` to `/token` with `auth` and the given `DPoP` headers.
-async fn token(app: &TestApp, form: &[(&str, &str)], auth: Auth<'_>, proofs: &[&str]) -> reqwest::Response {
+async fn token(
+    app: &TestApp,
+    form: &[(&str, &str)],
+    auth: Auth<'_>,
+    proofs: &[&str],
+) -> reqwest::Response {
     let mut pairs = form.to_vec();
     let mut request = app
         .http
         .post(app.url("/token"))
         .header("content-type", "application/x-www-form-urlencoded");
     match auth {
-        Auth::Basic(id, secret) => request = request.header("authorization", basic_header(id, secret)),
+        Auth::Basic(id, secret) => {
+            request = request.header("authorization", basic_header(id, secret))
+        }
         Auth::Public(id) => pairs.push(("client_id", id)),
         Auth::Nothing => {}
     }
@@ -231,7 +244,12 @@ async fn native_code(app: &TestApp, extra: &[(&str, &str)]) -> (String, String) 
 }
 
 /// Redeems a `native` code with the given proofs.
-async fn redeem_native(app: &TestApp, code: &str, verifier: &str, proofs: &[&str]) -> reqwest::Response {
+async fn redeem_native(
+    app: &TestApp,
+    code: &str,
+    verifier: &str,
+    proofs: &[&str],
+) -> reqwest::Response {
     token(
         app,
         &[
@@ -254,10 +272,18 @@ async fn native_tokens(app: &TestApp, key: &DpopKey) -> Value {
 }
 
 /// A refresh by `auth` with the given proofs.
-async fn refresh(app: &TestApp, auth: Auth<'_>, refresh_token: &str, proofs: &[&str]) -> reqwest::Response {
+async fn refresh(
+    app: &TestApp,
+    auth: Auth<'_>,
+    refresh_token: &str,
+    proofs: &[&str],
+) -> reqwest::Response {
     token(
         app,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
         auth,
         proofs,
     )
@@ -304,7 +330,12 @@ async fn code_flow_with_dpop_binds_the_access_and_refresh_tokens_and_userinfo_ta
     let tokens = dpop_token_ok(redeem_native(&app, &code, &verifier, &[&proof]).await, &key).await;
     let access = tokens["access_token"].as_str().unwrap();
 
-    let r = userinfo(&app, &format!("DPoP {access}"), &[&userinfo_proof(&app, &key, access)]).await;
+    let r = userinfo(
+        &app,
+        &format!("DPoP {access}"),
+        &[&userinfo_proof(&app, &key, access)],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let claims: Value = r.json().await.unwrap();
     assert!(claims["sub"].is_string());
@@ -350,7 +381,10 @@ async fn device_grant_with_dpop_binds_the_tokens() {
         .http
         .post(app.url("/device_authorization"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(crate::flow::encode(&[("client_id", TV), ("scope", "openid offline_access")]))
+        .body(crate::flow::encode(&[
+            ("client_id", TV),
+            ("scope", "openid offline_access"),
+        ]))
         .send()
         .await
         .unwrap();
@@ -365,7 +399,13 @@ async fn device_grant_with_dpop_binds_the_tokens() {
     // A public client: the refresh token is bound to the key.
     let other = DpopKey::generate().unwrap();
     let proof = token_proof(&app, &other);
-    let r = refresh(&app, Auth::Public(TV), tokens["refresh_token"].as_str().unwrap(), &[&proof]).await;
+    let r = refresh(
+        &app,
+        Auth::Public(TV),
+        tokens["refresh_token"].as_str().unwrap(),
+        &[&proof],
+    )
+    .await;
     assert_eq!(r.status(), 400);
 }
 
@@ -378,7 +418,9 @@ async fn a_confidential_clients_refresh_token_stays_bound_to_the_client_only() {
         .set("scope", "openid read:orders")
         .set("code_challenge", &challenge)
         .set("code_challenge_method", "S256");
-    let (code, _) = Browser::new(&app).code(&request, ALICE, ALICE_PASSWORD).await;
+    let (code, _) = Browser::new(&app)
+        .code(&request, ALICE, ALICE_PASSWORD)
+        .await;
     let proof = token_proof(&app, &key);
     let form = [
         ("grant_type", "authorization_code"),
@@ -395,7 +437,13 @@ async fn a_confidential_clients_refresh_token_stays_bound_to_the_client_only() {
     // With another key: bound to that key.
     let other = DpopKey::generate().unwrap();
     let proof = token_proof(&app, &other);
-    let r = refresh(&app, web, body["refresh_token"].as_str().unwrap(), &[&proof]).await;
+    let r = refresh(
+        &app,
+        web,
+        body["refresh_token"].as_str().unwrap(),
+        &[&proof],
+    )
+    .await;
     dpop_token_ok(r, &other).await;
 }
 
@@ -411,7 +459,13 @@ async fn introspection_shows_the_dpop_binding() {
     assert_eq!(seen["token_type"], "DPoP");
     assert_eq!(seen["cnf"], json!({"jkt": key.jkt()}), "RFC 9449 §6.2");
     let bearer = svc_token(&app, &[]).await.json::<Value>().await.unwrap();
-    let seen = introspect(&app, Auth::Basic(SVC, SVC_SECRET), bearer["access_token"].as_str().unwrap(), None).await;
+    let seen = introspect(
+        &app,
+        Auth::Basic(SVC, SVC_SECRET),
+        bearer["access_token"].as_str().unwrap(),
+        None,
+    )
+    .await;
     assert_eq!(seen["token_type"], "Bearer");
     assert_eq!(seen.get("cnf"), None);
 }
@@ -469,7 +523,9 @@ async fn rejects_a_stale_proof() {
     let app = start().await;
     let key = DpopKey::generate().unwrap();
     let stale = now(&app) - u64::try_from(MAX_AGE).unwrap() - 1;
-    let proof = key.proof_at(stale, "POST", &app.url("/token"), None, None).unwrap();
+    let proof = key
+        .proof_at(stale, "POST", &app.url("/token"), None, None)
+        .unwrap();
     let r = svc_token(&app, &[&proof]).await;
     assert_invalid_proof(r, "the DPoP proof is too old (iat)").await;
 }
@@ -480,7 +536,11 @@ async fn rejects_a_proof_with_alg_none() {
     let key = DpopKey::generate().unwrap();
     let proof = format!("{}.", signing_input(&header(&key, "none"), &claims(&app)));
     let r = svc_token(&app, &[&proof]).await;
-    assert_invalid_proof(r, "the DPoP proof's alg is not one of ES256 PS256 RS256 EdDSA").await;
+    assert_invalid_proof(
+        r,
+        "the DPoP proof's alg is not one of ES256 PS256 RS256 EdDSA",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -489,10 +549,15 @@ async fn rejects_a_proof_signed_with_hs256() {
     let key = DpopKey::generate().unwrap();
     let input = signing_input(&header(&key, "HS256"), &claims(&app));
     let secret = EncodingKey::from_secret(b"a shared secret is no proof of possession");
-    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &secret, Algorithm::HS256).unwrap();
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &secret, Algorithm::HS256).unwrap();
     let proof = format!("{input}.{signature}");
     let r = svc_token(&app, &[&proof]).await;
-    assert_invalid_proof(r, "the DPoP proof's alg is not one of ES256 PS256 RS256 EdDSA").await;
+    assert_invalid_proof(
+        r,
+        "the DPoP proof's alg is not one of ES256 PS256 RS256 EdDSA",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -535,7 +600,13 @@ async fn rejects_a_dpop_bound_client_without_a_proof() {
     .await;
     let key = DpopKey::generate().unwrap();
     let proof = token_proof(&app, &key);
-    let r = token(&app, &[("grant_type", "client_credentials")], auth, &[&proof]).await;
+    let r = token(
+        &app,
+        &[("grant_type", "client_credentials")],
+        auth,
+        &[&proof],
+    )
+    .await;
     dpop_token_ok(r, &key).await;
 }
 
@@ -546,7 +617,13 @@ async fn rejects_a_refresh_with_another_key() {
     let tokens = native_tokens(&app, &key).await;
     let other = DpopKey::generate().unwrap();
     let proof = token_proof(&app, &other);
-    let r = refresh(&app, Auth::Public(NATIVE), tokens["refresh_token"].as_str().unwrap(), &[&proof]).await;
+    let r = refresh(
+        &app,
+        Auth::Public(NATIVE),
+        tokens["refresh_token"].as_str().unwrap(),
+        &[&proof],
+    )
+    .await;
     assert_rejection(
         r,
         400,
@@ -556,7 +633,13 @@ async fn rejects_a_refresh_with_another_key() {
     .await;
     // Refused, not revoked: the holder of the key still refreshes.
     let proof = token_proof(&app, &key);
-    let r = refresh(&app, Auth::Public(NATIVE), tokens["refresh_token"].as_str().unwrap(), &[&proof]).await;
+    let r = refresh(
+        &app,
+        Auth::Public(NATIVE),
+        tokens["refresh_token"].as_str().unwrap(),
+        &[&proof],
+    )
+    .await;
     dpop_token_ok(r, &key).await;
 }
 
@@ -565,7 +648,13 @@ async fn rejects_a_public_clients_refresh_without_a_proof() {
     let app = start().await;
     let key = DpopKey::generate().unwrap();
     let tokens = native_tokens(&app, &key).await;
-    let r = refresh(&app, Auth::Public(NATIVE), tokens["refresh_token"].as_str().unwrap(), &[]).await;
+    let r = refresh(
+        &app,
+        Auth::Public(NATIVE),
+        tokens["refresh_token"].as_str().unwrap(),
+        &[],
+    )
+    .await;
     assert_rejection(
         r,
         400,
@@ -583,8 +672,7 @@ async fn rejects_a_code_bound_with_dpop_jkt_redeemed_with_another_key() {
     let other = DpopKey::generate().unwrap();
     let proof = token_proof(&app, &other);
     let r = redeem_native(&app, &code, &verifier, &[&proof]).await;
-    let description =
-        "the authorization code is bound to a DPoP key (dpop_jkt); the DPoP proof must use that key";
+    let description = "the authorization code is bound to a DPoP key (dpop_jkt); the DPoP proof must use that key";
     assert_rejection(r, 400, "invalid_grant", description).await;
     // Without any proof: refused alike.
     let r = redeem_native(&app, &code, &verifier, &[]).await;
@@ -633,10 +721,14 @@ async fn rejects_a_proof_without_the_required_nonce_and_hands_one_out() {
     let app = start_with_nonces().await;
     let key = DpopKey::generate().unwrap();
     let proof = token_proof(&app, &key);
-    let nonce = assert_use_dpop_nonce(svc_token(&app, &[&proof]).await, "a DPoP nonce is required").await;
+    let nonce =
+        assert_use_dpop_nonce(svc_token(&app, &[&proof]).await, "a DPoP nonce is required").await;
     let proof = nonce_proof(&app, &key, &nonce);
     let r = svc_token(&app, &[&proof]).await;
-    assert!(r.headers().get("dpop-nonce").is_some(), "RFC 9449 §8.2: a fresh nonce on success");
+    assert!(
+        r.headers().get("dpop-nonce").is_some(),
+        "RFC 9449 §8.2: a fresh nonce on success"
+    );
     dpop_token_ok(r, &key).await;
     // Bearer requests are not affected.
     assert_eq!(svc_token(&app, &[]).await.status(), 200);
@@ -647,13 +739,18 @@ async fn a_nonce_from_the_previous_window_is_accepted_and_an_older_one_refused()
     let app = start_with_nonces().await;
     let key = DpopKey::generate().unwrap();
     let proof = token_proof(&app, &key);
-    let nonce = assert_use_dpop_nonce(svc_token(&app, &[&proof]).await, "a DPoP nonce is required").await;
+    let nonce =
+        assert_use_dpop_nonce(svc_token(&app, &[&proof]).await, "a DPoP nonce is required").await;
     app.clock.advance(MAX_AGE);
     let proof = nonce_proof(&app, &key, &nonce);
     dpop_token_ok(svc_token(&app, &[&proof]).await, &key).await;
     app.clock.advance(MAX_AGE);
     let proof = nonce_proof(&app, &key, &nonce);
-    assert_use_dpop_nonce(svc_token(&app, &[&proof]).await, "the DPoP nonce is invalid or expired").await;
+    assert_use_dpop_nonce(
+        svc_token(&app, &[&proof]).await,
+        "the DPoP nonce is invalid or expired",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -661,7 +758,11 @@ async fn rejects_a_garbage_nonce() {
     let app = start_with_nonces().await;
     let key = DpopKey::generate().unwrap();
     let proof = nonce_proof(&app, &key, "made-up-nonce");
-    assert_use_dpop_nonce(svc_token(&app, &[&proof]).await, "the DPoP nonce is invalid or expired").await;
+    assert_use_dpop_nonce(
+        svc_token(&app, &[&proof]).await,
+        "the DPoP nonce is invalid or expired",
+    )
+    .await;
 }
 
 // --- rejections at UserInfo -------------------------------------------------------------
@@ -674,7 +775,12 @@ async fn rejects_a_userinfo_proof_without_ath() {
     let access = tokens["access_token"].as_str().unwrap();
     let proof = proof(&app, &key, "GET", "/userinfo");
     let r = userinfo(&app, &format!("DPoP {access}"), &[&proof]).await;
-    assert_dpop_challenge(r, "invalid_dpop_proof", "the DPoP proof has no ath claim for the access token").await;
+    assert_dpop_challenge(
+        r,
+        "invalid_dpop_proof",
+        "the DPoP proof has no ath claim for the access token",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -685,7 +791,12 @@ async fn rejects_a_userinfo_proof_for_another_token() {
     let access = tokens["access_token"].as_str().unwrap();
     let proof = userinfo_proof(&app, &key, "another.access.token");
     let r = userinfo(&app, &format!("DPoP {access}"), &[&proof]).await;
-    assert_dpop_challenge(r, "invalid_dpop_proof", "the DPoP proof's ath does not match the access token").await;
+    assert_dpop_challenge(
+        r,
+        "invalid_dpop_proof",
+        "the DPoP proof's ath does not match the access token",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -747,17 +858,29 @@ async fn a_request_without_credentials_gets_both_challenges() {
         .iter()
         .map(|v| v.to_str().unwrap())
         .collect();
-    assert_eq!(challenges, ["Bearer", r#"DPoP algs="ES256 PS256 RS256 EdDSA""#]);
+    assert_eq!(
+        challenges,
+        ["Bearer", r#"DPoP algs="ES256 PS256 RS256 EdDSA""#]
+    );
 }
 
 #[tokio::test]
 async fn a_bearer_token_still_works_at_userinfo() {
     let app = start().await;
     let (code, verifier) = native_code(&app, &[]).await;
-    let body: Value = redeem_native(&app, &code, &verifier, &[]).await.json().await.unwrap();
+    let body: Value = redeem_native(&app, &code, &verifier, &[])
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["token_type"], "Bearer");
     let access = body["access_token"].as_str().unwrap();
-    assert_eq!(userinfo(&app, &format!("Bearer {access}"), &[]).await.status(), 200);
+    assert_eq!(
+        userinfo(&app, &format!("Bearer {access}"), &[])
+            .await
+            .status(),
+        200
+    );
     // The DPoP scheme with an unbound token is refused.
     let key = DpopKey::generate().unwrap();
     let proof = userinfo_proof(&app, &key, access);

@@ -114,10 +114,12 @@ async fn oauth4webapi_dpop_code_flow_userinfo_refresh_client_credentials_and_dev
     assert_bound(&app, &device["issued"], device["jkt"].as_str().unwrap()).await;
 
     // The server asked for a nonce and the library followed (RFC 9449 §8): the first
-    // token request of each flow was retried once with it.
+    // token request of each flow (a new key, a new DPoP handle) was retried once with
+    // it; later requests (the refresh, the next polls) used the nonce it kept.
     let retries = &report["nonce_retries"];
     assert_eq!(retries["authorization_code"], 1, "{report}");
     assert_eq!(retries["client_credentials"], 1, "{report}");
+    assert_eq!(retries["device_code"], 1, "{report}");
 }
 
 /// `tokens` (as the script reports them) say `token_type` DPoP (oauth4webapi reports

@@ -575,7 +575,11 @@ async fn rejects_a_dpop_jkt_that_is_not_a_thumbprint() {
             ..params()
         })
         .await;
-        assert_eq!(reason, AuthorizeReason::MalformedDpopJkt(echo(bad)), "{bad}");
+        assert_eq!(
+            reason,
+            AuthorizeReason::MalformedDpopJkt(echo(bad)),
+            "{bad}"
+        );
         assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
     }
 }

@@ -194,7 +194,8 @@ async fn rejects_a_missing_refresh_token() {
         client_id: Some("cli".into()),
         ..Default::default()
     };
-    let (reason, wire) = refused(token_request(&f.endpoint(), &f.ring, None, request, None, NOW).await);
+    let (reason, wire) =
+        refused(token_request(&f.endpoint(), &f.ring, None, request, None, NOW).await);
     assert_eq!(
         (reason, wire),
         (

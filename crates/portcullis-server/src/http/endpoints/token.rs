@@ -26,7 +26,15 @@ pub async fn token_post(
         Err(error) => return error.into_response(),
     };
     let proof = proof.as_proof();
-    match token_request(&state, &request_id, authorization.as_deref(), proof, request).await {
+    match token_request(
+        &state,
+        &request_id,
+        authorization.as_deref(),
+        proof,
+        request,
+    )
+    .await
+    {
         Ok(issued) => with_dpop_nonce(no_store_json(issued.success.response), issued.dpop_nonce),
         Err(refusal) => OAuthError::from(&refusal).into_response(),
     }

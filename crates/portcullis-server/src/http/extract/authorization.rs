@@ -9,11 +9,11 @@ use crate::app::device_authorization::SeveralAuthorizationHeaders;
 use crate::app::dpop::ProofHeader;
 use crate::app::userinfo::{PresentedToken, TokenScheme};
 use crate::http::error::{OAuthError, missing_access_token};
-use portcullis_resource::dpop::{DPOP, DpopProofError, proof_header};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_resource::dpop::{DPOP, DpopProofError, proof_header};
 use std::convert::Infallible;
 
 /// The single `Authorization` header value, if any, for core's client authentication
@@ -98,7 +98,9 @@ impl<S: Send + Sync> FromRequestParts<S> for DpopHeader {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(proof_header(&parts.headers).map(|v| v.map(str::to_owned))))
+        Ok(Self(
+            proof_header(&parts.headers).map(|v| v.map(str::to_owned)),
+        ))
     }
 }
 
@@ -174,7 +176,9 @@ mod tests {
                 request = request.header("DPoP", *value);
             }
             let (mut parts, ()) = request.body(()).unwrap().into_parts();
-            DpopHeader::from_request_parts(&mut parts, &()).await.unwrap()
+            DpopHeader::from_request_parts(&mut parts, &())
+                .await
+                .unwrap()
         };
         assert_eq!(read(&[]).await.0, Ok(None));
         assert_eq!(read(&["a.b.c"]).await.0, Ok(Some("a.b.c".to_owned())));

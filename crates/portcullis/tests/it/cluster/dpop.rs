@@ -21,7 +21,10 @@ async fn svc_token(c: &Cluster, node: usize, proof: &str) -> reqwest::Response {
     c.http
         .post(format!("{}/token", c.base(node)))
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", crate::support::basic_header(SVC, SVC_SECRET))
+        .header(
+            "authorization",
+            crate::support::basic_header(SVC, SVC_SECRET),
+        )
         .header("DPoP", proof)
         .body("grant_type=client_credentials")
         .send()
