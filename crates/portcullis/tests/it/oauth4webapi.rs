@@ -1,7 +1,7 @@
 //! DPoP (RFC 9449) through an independent client (issue 13, "How it is checked"):
 //! panva's **oauth4webapi** (npm), run by `tests/browser/dpop.mjs`, makes the token,
-//! UserInfo and refresh requests and signs every proof: the code flow with `dpop_jkt`
-//! + UserInfo + refresh, client credentials, and the device grant, against a server
+//! UserInfo and refresh requests and signs every proof: the code flow with `dpop_jkt`,
+//! UserInfo and refresh, client credentials, and the device grant, against a server
 //! that requires DPoP nonces (§8), so the library's nonce handling is exercised too.
 //! This test plays the person (the login and consent pages, the device approval) with
 //! reqwest, and checks what the library got: `token_type` DPoP and access tokens whose
