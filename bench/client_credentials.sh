@@ -6,6 +6,12 @@
 # both with wrk at 1, 16 and 64 connections. Prints tokens/s, p50/p99 latency, the
 # ratio to the peer, ready time on an existing database, and idle memory (RSS).
 #
+# DPoP row (RFC 9449): the same grant with a fresh proof on every request. Proofs are
+# pre-generated (crates/portcullis/examples/dpop_proofs.rs: one client key, a unique
+# jti each, issued just before the run) and wrk sends each one once (each thread takes
+# every n-th line); tokens/s is shown beside Portcullis's Bearer figure of the same
+# run, with the ratio DPoP / Bearer (one extra ES256 verify and a jti record each).
+#
 # Usage: bench/client_credentials.sh            (DURATION=10s CONNECTIONS="1 16 64" to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +25,11 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)…" >&2
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
-cargo build --release -q -p portcullis --bin portcullis --example bare_client_credentials
-BIN=target/release/portcullis
-PEER=target/release/examples/bare_client_credentials
+cargo build --release -q -p portcullis --bin portcullis --example bare_client_credentials --example dpop_proofs
+TARGET="${CARGO_TARGET_DIR:-target}"
+BIN=$TARGET/release/portcullis
+PEER=$TARGET/release/examples/bare_client_credentials
+PROOFS=$TARGET/release/examples/dpop_proofs
 
 work="$(mktemp -d)"
 pids=()
@@ -67,9 +75,11 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $(printf 'bench:%s' "$SECRET" | base64 -w0)"
 LUA
 
-run() { # url connections -> "rps p50 p99 non2xx"
-  local threads=1; [ "$2" -ge 16 ] && threads=2
-  local out; out=$(wrk -t"$threads" -c"$2" -d"$DURATION" --latency -s "$work/post.lua" "$1")
+threads_for() { if [ "$1" -ge 16 ]; then echo 2; else echo 1; fi; }
+
+run() { # url connections [lua script] -> "rps p50 p99 non2xx"
+  local threads; threads=$(threads_for "$2")
+  local out; out=$(wrk -t"$threads" -c"$2" -d"$DURATION" --latency -s "${3:-$work/post.lua}" "$1")
   local rps p50 p99 bad
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -82,15 +92,64 @@ run() { # url connections -> "rps p50 p99 non2xx"
 code=$(curl -s -o /dev/null -w '%{http_code}' -u "bench:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token")
 [ "$code" = 200 ] || { echo "portcullis answered $code" >&2; exit 1; }
 
+declare -A bearer_rps bearer_p50 bearer_p99
 printf '\nclient_credentials on loopback, %s per run, wrk on the same 2-core machine\n' "$DURATION"
 printf '%-6s | %-32s | %-32s | %s\n' conns "portcullis tokens/s  p50  p99" "bare axum peer tokens/s  p50  p99" "ratio"
 for c in $CONNECTIONS; do
   read -r prps pp50 pp99 pbad <<<"$(run "http://127.0.0.1:$PORT/token" "$c")"
   read -r rrps rp50 rp99 rbad <<<"$(run "http://127.0.0.1:$PEER_PORT/token" "$c")"
+  bearer_rps[$c]=$prps; bearer_p50[$c]=$pp50; bearer_p99[$c]=$pp99
   ratio=$(awk -v a="$prps" -v b="$rrps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
   printf '%-6s | %10s %9s %9s | %10s %9s %9s | %s\n' "$c" "$prps" "$pp50" "$pp99" "$rrps" "$rp50" "$rp99" "$ratio"
   [ "$pbad" = 0 ] || echo "  warning: portcullis answered $pbad non-2xx responses at $c connections" >&2
   [ "$rbad" = 0 ] || echo "  warning: the peer answered $rbad non-2xx responses at $c connections" >&2
+done
+
+# DPoP: a Lua script per run that sends each pre-generated proof once.
+dpop_lua() { # proof-file threads -> script path
+  cat > "$work/dpop.lua" <<LUA
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args)
+  proofs = {}
+  local i = 0
+  for line in io.lines("$1") do
+    if i % $2 == id then proofs[#proofs + 1] = line end
+    i = i + 1
+  end
+  n = 0
+end
+function request()
+  -- Past the last proof the last one is resent: a replay, answered 400 and reported
+  -- as non-2xx (then raise PROOFS_PER_SECOND).
+  n = math.min(n + 1, #proofs)
+  return wrk.format("POST", "/token", {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Authorization"] = "Basic $(printf 'bench:%s' "$SECRET" | base64 -w0)",
+    ["DPoP"] = proofs[n],
+  }, "grant_type=client_credentials&scope=read:orders")
+end
+LUA
+  echo "$work/dpop.lua"
+}
+seconds=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; if (d ~ /m$/) n *= 60; if (d ~ /h$/) n *= 3600; print n }')
+PROOFS_PER_SECOND="${PROOFS_PER_SECOND:-30000}"
+htu="http://127.0.0.1:$PORT/token"
+"$PROOFS" "$htu" 1 "$work/probe.txt" 2>/dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "bench:$SECRET" -H "DPoP: $(cat "$work/probe.txt")" -d grant_type=client_credentials "$htu")
+[ "$code" = 200 ] || { echo "portcullis answered $code to a DPoP token request" >&2; exit 1; }
+
+printf '\nclient_credentials with DPoP (RFC 9449), each request a fresh proof; Bearer from the table above\n'
+printf '%-6s | %-32s | %-32s | %s\n' conns "Bearer tokens/s  p50  p99" "DPoP tokens/s  p50  p99" "DPoP/Bearer"
+for c in $CONNECTIONS; do
+  "$PROOFS" "$htu" $(( seconds * PROOFS_PER_SECOND )) "$work/proofs.txt" 2>/dev/null
+  read -r drps dp50 dp99 dbad <<<"$(run "$htu" "$c" "$(dpop_lua "$work/proofs.txt" "$(threads_for "$c")")")"
+  ratio=$(awk -v a="$drps" -v b="${bearer_rps[$c]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+  printf '%-6s | %10s %9s %9s | %10s %9s %9s | %s\n' "$c" "${bearer_rps[$c]}" "${bearer_p50[$c]}" "${bearer_p99[$c]}" "$drps" "$dp50" "$dp99" "$ratio"
+  [ "$dbad" = 0 ] || echo "  warning: portcullis answered $dbad non-2xx responses to DPoP requests at $c connections" >&2
 done
 busy_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 printf '\nready on an existing database: %s ms (process start → first 200 from /health/ready; internal %s ms)\n' "$ready_ms" "${internal_ms:-?}"

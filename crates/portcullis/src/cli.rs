@@ -247,6 +247,11 @@ pub struct LoginArgs {
     /// --browser; the lifetime of the code for the device flow).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: Option<u64>,
+    /// Bind the tokens to a key (DPoP, RFC 9449): a fresh key pair is generated, every
+    /// token request carries a proof of it, and the key is kept in the output with the
+    /// tokens (member `dpop_key`; use --save, which writes the file 0600).
+    #[arg(long)]
+    pub dpop: bool,
     /// Save the token response to FILE (mode 0600, replaced atomically) instead of
     /// printing it.
     #[arg(long, value_name = "FILE")]
@@ -276,6 +281,11 @@ pub struct ClientCredentialsArgs {
     pub secret: ClientSecretArgs,
     #[command(flatten)]
     pub request: GrantRequestArgs,
+    /// Bind the tokens to a key (DPoP, RFC 9449): a fresh key pair is generated, every
+    /// token request carries a proof of it, and the key is kept in the output with the
+    /// tokens (member `dpop_key`; use --save, which writes the file 0600).
+    #[arg(long)]
+    pub dpop: bool,
     /// Save the token response to FILE (mode 0600, replaced atomically) instead of
     /// printing it.
     #[arg(long, value_name = "FILE")]
@@ -300,6 +310,12 @@ pub struct RefreshArgs {
     /// Ask for less scope than was granted; repeat it or pass a space-separated list.
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    /// Refresh with DPoP (RFC 9449) when the token was not bound: a fresh key pair.
+    /// Without it, a --from file that holds a `dpop_key` is refreshed with that key
+    /// (a public client's refresh token is bound to it); a DPoP-bound --from file
+    /// without its key is refused.
+    #[arg(long)]
+    pub dpop: bool,
     /// Save the token response to FILE (mode 0600, replaced atomically); give the
     /// --from file to keep it current when the server rotates refresh tokens.
     #[arg(long, value_name = "FILE")]

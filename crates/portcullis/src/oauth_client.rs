@@ -9,6 +9,7 @@
 mod client_auth;
 mod device;
 mod discovery;
+mod dpop;
 mod http;
 mod id_token;
 mod inspect;
@@ -26,6 +27,7 @@ use crate::cli::{
 use anyhow::{Context, Result};
 use client_auth::ClientAuth;
 use discovery::Metadata;
+use dpop::Dpop;
 use secrecy::{ExposeSecret, SecretString};
 use std::path::Path;
 use token_endpoint::TokenResponse;
@@ -50,7 +52,8 @@ impl std::error::Error for UsageError {}
 /// Any failure, as one line.
 pub async fn login(args: LoginArgs) -> Result<()> {
     let secret = client_auth::client_secret(args.secret.client_secret_stdin)?;
-    let session = Session::open(&args.client, secret, &args.secret).await?;
+    let dpop = args.dpop.then(Dpop::generate).transpose()?;
+    let session = Session::open(&args.client, secret, &args.secret, dpop).await?;
     let scope = scope_parameter(&args.request.scopes);
     let tokens = if args.browser {
         let timeout = args.timeout.unwrap_or(loopback::DEFAULT_TIMEOUT_SECS);
@@ -69,7 +72,7 @@ pub async fn login(args: LoginArgs) -> Result<()> {
         };
         device::login(&session, &request).await?
     };
-    output(&tokens, args.save.as_deref())
+    output(&session, tokens, args.save.as_deref())
 }
 
 /// `portcullis token …`.
@@ -92,7 +95,8 @@ async fn client_credentials(args: ClientCredentialsArgs) -> Result<()> {
             client_auth::CLIENT_SECRET_ENV
         ))
     })?;
-    let session = Session::open(&args.client, Some(secret), &args.secret).await?;
+    let dpop = args.dpop.then(Dpop::generate).transpose()?;
+    let session = Session::open(&args.client, Some(secret), &args.secret, dpop).await?;
     let mut form = vec![("grant_type", "client_credentials".to_owned())];
     if let Some(scope) = scope_parameter(&args.request.scopes) {
         form.push(("scope", scope));
@@ -104,15 +108,20 @@ async fn client_credentials(args: ClientCredentialsArgs) -> Result<()> {
             .map(|r| ("resource", r.clone())),
     );
     let tokens = token_endpoint::request_ok(&session, form).await?;
-    output(&tokens, args.save.as_deref())
+    output(&session, tokens, args.save.as_deref())
 }
 
 /// RFC 6749 §6: refreshing. When the server rotates the refresh token (RFC 9700
-/// §4.14.2), the old one is used up: save the answer over the `--from` file.
+/// §4.14.2), the old one is used up: save the answer over the `--from` file. With
+/// DPoP (RFC 9449 §5), the key of the `--from` file proves possession again.
 async fn refresh(args: RefreshArgs) -> Result<()> {
     let secret = client_auth::client_secret(args.secret.client_secret_stdin)?;
-    let presented = refresh_token_source(&args)?;
-    let session = Session::open(&args.client, secret, &args.secret).await?;
+    let (presented, dpop) = refresh_token_source(&args)?;
+    let dpop = match dpop {
+        Some(dpop) => Some(dpop),
+        None => args.dpop.then(Dpop::generate).transpose()?,
+    };
+    let session = Session::open(&args.client, secret, &args.secret, dpop).await?;
     let mut form = vec![
         ("grant_type", "refresh_token".to_owned()),
         ("refresh_token", presented.expose_secret().to_owned()),
@@ -136,27 +145,27 @@ async fn refresh(args: RefreshArgs) -> Result<()> {
         // the saved file stays usable for the next refresh.
         tokens.keep_refresh_token(&presented);
     }
-    output(&tokens, args.save.as_deref())
+    output(&session, tokens, args.save.as_deref())
 }
 
-/// Where the refresh token comes from: standard input, a saved token response, or the
-/// environment (never the command line).
-fn refresh_token_source(args: &RefreshArgs) -> Result<SecretString> {
+/// Where the refresh token comes from: standard input, a saved token response (with
+/// its DPoP key, if it holds one), or the environment (never the command line).
+fn refresh_token_source(args: &RefreshArgs) -> Result<(SecretString, Option<Dpop>)> {
     if args.refresh_token_stdin {
-        return client_auth::read_stdin_line("refresh token");
+        return Ok((client_auth::read_stdin_line("refresh token")?, None));
     }
     if let Some(from) = &args.from {
         let saved = token_file::load(from)?;
-        return saved
+        let dpop = Dpop::from_saved(&saved, from)?;
+        let token = saved
             .get("refresh_token")
             .and_then(serde_json::Value::as_str)
             .map(|t| SecretString::from(t.to_owned()))
-            .ok_or_else(|| {
-                UsageError(format!("{} holds no refresh_token", from.display())).into()
-            });
+            .ok_or_else(|| UsageError(format!("{} holds no refresh_token", from.display())))?;
+        return Ok((token, dpop));
     }
     match std::env::var(REFRESH_TOKEN_ENV) {
-        Ok(token) if !token.is_empty() => Ok(SecretString::from(token)),
+        Ok(token) if !token.is_empty() => Ok((SecretString::from(token), None)),
         _ => Err(UsageError(format!(
             "no refresh token: use --refresh-token-stdin, --from FILE, or set {REFRESH_TOKEN_ENV}"
         ))
@@ -175,33 +184,73 @@ pub(crate) struct Session {
     pub metadata: Metadata,
     /// The client's credentials.
     pub auth: ClientAuth,
+    /// The DPoP key every token request proves (RFC 9449), with `--dpop`.
+    pub dpop: Option<Dpop>,
 }
 
 impl Session {
     /// Checks the issuer URL, fetches its metadata, and sets up client authentication.
+    /// With `dpop`, the issuer must accept ES256 proofs when it lists the algorithms
+    /// it accepts (RFC 9449 §5.1 `dpop_signing_alg_values_supported`).
     async fn open(
         client: &ClientArgs,
         secret: Option<SecretString>,
         secret_args: &ClientSecretArgs,
+        dpop: Option<Dpop>,
     ) -> Result<Self> {
         let auth = ClientAuth::new(client.client_id.clone(), secret, secret_args.auth_method)?;
         let issuer_url = http::secure_url("issuer", &client.issuer)?;
         let http = http::client()?;
         let metadata = discovery::discover(&http, &client.issuer, &issuer_url).await?;
+        if dpop.is_some()
+            && let Some(algs) = &metadata.dpop_signing_alg_values_supported
+            && !algs.iter().any(|a| a == dpop::PROOF_ALG)
+        {
+            anyhow::bail!(
+                "the issuer does not accept {} DPoP proofs (dpop_signing_alg_values_supported)",
+                dpop::PROOF_ALG
+            );
+        }
         Ok(Self {
             http,
             issuer: client.issuer.clone(),
             metadata,
             auth,
+            dpop,
         })
     }
 }
 
-/// Prints the token response as JSON on standard output, or saves it to `save`.
-fn output(tokens: &TokenResponse, save: Option<&Path>) -> Result<()> {
+/// Prints the token response as JSON on standard output, or saves it to `save`. With
+/// DPoP, the key goes with the tokens it binds (see [`dpop`]), and what was issued is
+/// said on standard error (RFC 9449 §5: a server that does not support DPoP answers
+/// `token_type` Bearer).
+fn output(session: &Session, tokens: TokenResponse, save: Option<&Path>) -> Result<()> {
+    let mut response = tokens.into_map();
+    // Only our own key is ever kept under that name.
+    response.remove(dpop::KEY_MEMBER);
+    if let Some(dpop) = &session.dpop {
+        if dpop::is_dpop_token_type(&response) {
+            eprintln!(
+                "token_type: DPoP (bound to the key with thumbprint {})",
+                dpop.jkt()
+            );
+            dpop.attach(&mut response);
+        } else {
+            eprintln!(
+                "warning: the server issued a {} token, not a DPoP-bound one (does it support DPoP, RFC 9449?)",
+                terminal::sanitize(
+                    response
+                        .get("token_type")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("(no token_type)")
+                )
+            );
+        }
+    }
     match save {
         Some(path) => {
-            token_file::save(path, tokens.as_map())?;
+            token_file::save(path, &response)?;
             eprintln!("Saved the token response to {}.", path.display());
             Ok(())
         }
@@ -209,7 +258,7 @@ fn output(tokens: &TokenResponse, save: Option<&Path>) -> Result<()> {
             // The server's JSON, with the characters that could drive a terminal
             // escaped (the same JSON value).
             let text =
-                terminal::json_text(tokens.as_map()).context("cannot format the token response")?;
+                terminal::json_text(&response).context("cannot format the token response")?;
             println!("{text}");
             Ok(())
         }
@@ -233,6 +282,47 @@ const REFRESH_TOKEN_ENV: &str = "PORTCULLIS_REFRESH_TOKEN";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth_client::mock::{MockServer, Script};
+    use axum::Router;
+    use serde_json::json;
+
+    /// A session opened with `--dpop` against an issuer whose metadata lists `algs`.
+    async fn open_with_dpop(algs: serde_json::Value) -> Result<Session> {
+        let server = MockServer::start(|base| {
+            let metadata = json!({
+                "issuer": base,
+                "token_endpoint": format!("{base}/token"),
+                "dpop_signing_alg_values_supported": algs,
+            });
+            Router::new().route(
+                "/.well-known/oauth-authorization-server",
+                Script::new([(200, metadata)]).route(),
+            )
+        })
+        .await;
+        let client = ClientArgs {
+            issuer: server.base.clone(),
+            client_id: "cli".into(),
+        };
+        let secret_args = ClientSecretArgs {
+            client_secret_stdin: false,
+            auth_method: None,
+        };
+        Session::open(&client, None, &secret_args, Some(Dpop::generate()?)).await
+    }
+
+    #[tokio::test]
+    async fn rejects_dpop_with_an_issuer_that_does_not_accept_es256_proofs() {
+        let e = open_with_dpop(json!(["RS256", "EdDSA"]))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "the issuer does not accept ES256 DPoP proofs (dpop_signing_alg_values_supported)"
+        );
+        assert!(open_with_dpop(json!(["PS256", "ES256"])).await.is_ok());
+    }
 
     #[test]
     fn scope_values_are_joined_with_single_spaces() {

@@ -116,8 +116,11 @@ async fn authorize(session: &Session, request: &Request<'_>) -> Result<DeviceAut
         form.push(("scope", scope.to_owned()));
     }
     form.extend(request.resources.iter().map(|r| ("resource", r.clone())));
-    let answer = http::post_form(&session.http, &endpoint, form, &session.auth)
+    // RFC 9449 defines no proof for this endpoint: the device code is bound at the
+    // token endpoint, by the proofs of the polls.
+    let answer = http::post_form(&session.http, &endpoint, form, &session.auth, None)
         .await?
+        .answer
         .map_err(|refusal| {
             anyhow!("the device authorization endpoint refused the request: {refusal}")
         })?;

@@ -29,6 +29,8 @@ pub struct Metadata {
     pub authorization_response_iss_parameter_supported: bool,
     /// RFC 8414 §2 `code_challenge_methods_supported`.
     pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 9449 §5.1 `dpop_signing_alg_values_supported`.
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
 }
 
 impl Metadata {

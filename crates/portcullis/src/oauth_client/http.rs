@@ -96,15 +96,28 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// An answer to a POST: the JSON object of a 2xx answer or the refusal, and the
+/// `DPoP-Nonce` header (RFC 9449 §8), which may come with either.
+pub struct Posted {
+    /// `Ok` for a 2xx JSON object; `Err` for any other answer.
+    pub answer: Result<Map<String, Value>, Refusal>,
+    /// RFC 9449 §8.1 `DPoP-Nonce`, if the server sent one (unchecked text).
+    pub dpop_nonce: Option<String>,
+}
+
 /// POSTs `form` (RFC 6749 §3.2: form-urlencoded) to `url` with the client's
-/// credentials. A 2xx JSON object is `Ok(Ok(_))`; any other answer `Ok(Err(_))`.
+/// credentials and, when given, a `DPoP` proof header (RFC 9449 §4.1).
 pub async fn post_form(
     http: &reqwest::Client,
     url: &Url,
     mut form: Vec<(&'static str, String)>,
     auth: &ClientAuth,
-) -> Result<Result<Map<String, Value>, Refusal>> {
-    let request = auth.apply(http.post(url.clone()), &mut form);
+    dpop_proof: Option<&str>,
+) -> Result<Posted> {
+    let mut request = auth.apply(http.post(url.clone()), &mut form);
+    if let Some(proof) = dpop_proof {
+        request = request.header(DPOP, proof);
+    }
     let response = request
         .header(reqwest::header::ACCEPT, "application/json")
         .form(&form)
@@ -113,13 +126,21 @@ pub async fn post_form(
         .map_err(reqwest::Error::without_url)
         .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
+    let dpop_nonce = response
+        .headers()
+        .get(DPOP_NONCE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = read_body(response)
         .await
         .with_context(|| format!("cannot read the answer of {url}"))?;
     let parsed = serde_json::from_slice::<Value>(&body).ok();
     if status.is_success() {
         return match parsed {
-            Some(Value::Object(map)) => Ok(Ok(map)),
+            Some(Value::Object(map)) => Ok(Posted {
+                answer: Ok(map),
+                dpop_nonce,
+            }),
             _ => bail!("{url} answered HTTP {status} without a JSON object"),
         };
     }
@@ -130,11 +151,14 @@ pub async fn post_form(
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    Ok(Err(Refusal {
-        status,
-        error: field("error"),
-        description: field("error_description"),
-    }))
+    Ok(Posted {
+        answer: Err(Refusal {
+            status,
+            error: field("error"),
+            description: field("error_description"),
+        }),
+        dpop_nonce,
+    })
 }
 
 /// An answer to a GET: its status and (capped) body.
@@ -202,6 +226,10 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>> {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for a whole request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// RFC 9449 §4.1 request header carrying the proof.
+const DPOP: &str = "DPoP";
+/// RFC 9449 §8.1 response header carrying the server's nonce.
+const DPOP_NONCE: &str = "DPoP-Nonce";
 /// Largest response body read (metadata, JWKS and token responses are a few KiB).
 const MAX_BODY: usize = 1024 * 1024;
 

@@ -257,6 +257,9 @@ fn report(
     if let Some(scope) = jwt.claims.get("scope") {
         lines.push(format!("scope: {}", list(scope)));
     }
+    if let Some(cnf) = jwt.claims.get("cnf") {
+        lines.push(confirmation(cnf));
+    }
     match verdict {
         Verdict::Valid {
             expires_in: Some(s),
@@ -300,6 +303,15 @@ fn kind(jwt: &UnverifiedJwt) -> String {
     match typ {
         Some(typ) => format!("JWT (typ {}), not an RFC 9068 access token", sanitize(typ)),
         None => "JWT (no typ), not an RFC 9068 access token".into(),
+    }
+}
+
+/// RFC 7800 `cnf`, for one line: RFC 9449 §6.1 `jkt` (the token is DPoP-bound: only
+/// the holder of that key can use it), or the confirmation as JSON.
+fn confirmation(cnf: &Value) -> String {
+    match cnf.get("jkt").and_then(Value::as_str) {
+        Some(jkt) => format!("bound to a DPoP key (RFC 9449): cnf.jkt {}", sanitize(jkt)),
+        None => format!("confirmation (cnf): {}", sanitize(&cnf.to_string())),
     }
 }
 
@@ -563,6 +575,31 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_report_shows_a_dpop_binding() {
+        let jwt = unverified(
+            json!({"alg": "ES256", "typ": "at+jwt"}),
+            json!({"iss": ISS, "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}),
+        );
+        let signature = verified(json!(jwt.claims));
+        let text = report(
+            &jwt,
+            &signature,
+            &given(ISS),
+            &Verdict::Valid { expires_in: None },
+        )
+        .unwrap();
+        assert!(
+            text.lines().any(|l| l
+                == "bound to a DPoP key (RFC 9449): cnf.jkt 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+            "{text}"
+        );
+        assert_eq!(
+            confirmation(&json!({"x5t#S256": "abc"})),
+            r#"confirmation (cnf): {"x5t#S256":"abc"}"#
+        );
     }
 
     #[test]

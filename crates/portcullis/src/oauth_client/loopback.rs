@@ -2,7 +2,9 @@
 //! grant (RFC 6749 §4.1) with PKCE S256 (RFC 7636), `state` (RFC 6749 §10.12) and, for
 //! OpenID requests, `nonce` (OIDC Core §3.1.2.1). The redirect goes to a listener on
 //! an ephemeral loopback port (RFC 8252 §7.3), which answers the browser and hands one
-//! authorization response back; the code is then redeemed at the token endpoint.
+//! authorization response back; the code is then redeemed at the token endpoint. With
+//! DPoP, the request carries `dpop_jkt` (RFC 9449 §10), so that only our key can
+//! redeem the code.
 
 use super::Session;
 use super::id_token;
@@ -75,6 +77,7 @@ pub async fn login(session: &Session, request: &Request<'_>) -> Result<TokenResp
         code_challenge: &s256(verifier.expose_secret()),
         state: state.expose_secret(),
         nonce: nonce.as_ref().map(ExposeSecret::expose_secret),
+        dpop_jkt: session.dpop.as_ref().map(|d| d.jkt()),
     });
     eprintln!("To sign in, open this URL in a browser:\n\n  {url}\n");
     if request.open_browser {
@@ -109,6 +112,8 @@ struct Authorization<'a> {
     code_challenge: &'a str,
     state: &'a str,
     nonce: Option<&'a str>,
+    /// RFC 9449 §10: binds the code to the DPoP key that will redeem it.
+    dpop_jkt: Option<&'a str>,
 }
 
 /// RFC 6749 §4.1.1 + RFC 7636 §4.3: the authorization URL (the endpoint's own query,
@@ -129,6 +134,9 @@ fn authorization_url(a: &Authorization<'_>) -> Url {
         }
         if let Some(nonce) = a.nonce {
             query.append_pair("nonce", nonce);
+        }
+        if let Some(jkt) = a.dpop_jkt {
+            query.append_pair("dpop_jkt", jkt);
         }
         for resource in a.request.resources {
             query.append_pair("resource", resource);
@@ -330,7 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn the_authorization_url_carries_pkce_state_nonce_and_resources() {
+    fn the_authorization_url_carries_pkce_state_nonce_resources_and_dpop_jkt() {
         let endpoint = Url::parse("https://as.example.com/authorize?tenant=x").unwrap();
         let resources = vec!["https://api.example.com".to_owned()];
         let request = Request {
@@ -347,6 +355,7 @@ mod tests {
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
             state: "st",
             nonce: Some("n"),
+            dpop_jkt: Some("jkt"),
         });
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -357,5 +366,6 @@ mod tests {
         assert_eq!(get("scope"), Some("openid profile"));
         assert_eq!(get("nonce"), Some("n"));
         assert_eq!(get("resource"), Some("https://api.example.com"));
+        assert_eq!(get("dpop_jkt"), Some("jkt"));
     }
 }

@@ -107,6 +107,7 @@ pub fn session(issuer: &str, metadata: Value, secret: Option<&str>) -> Session {
             None,
         )
         .unwrap(),
+        dpop: None,
     }
 }
 

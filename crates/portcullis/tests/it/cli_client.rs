@@ -24,7 +24,7 @@ const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The binary with `args`, a clean environment for the client's variables, and
 /// `env` added; standard input, output and error are pipes.
-fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+pub(crate) fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(binary());
     command
         .args(args)
@@ -41,7 +41,7 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 }
 
 /// Runs the binary to completion with `stdin` as its standard input.
-async fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+pub(crate) async fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut child = command(args, env).spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {
@@ -54,16 +54,16 @@ async fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output
         .unwrap()
 }
 
-fn stderr_of(out: &Output) -> String {
+pub(crate) fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn stdout_of(out: &Output) -> String {
+pub(crate) fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Asserts exit status 0 and returns standard output as JSON.
-fn json_out(out: &Output) -> Value {
+pub(crate) fn json_out(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "exit {:?}: {}",
@@ -75,7 +75,7 @@ fn json_out(out: &Output) -> Value {
 
 /// Asserts a failure reported as exactly one `error: …` line on standard error
 /// containing `needle`, with `code` as the exit status and nothing on standard output.
-fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
+pub(crate) fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
     let stderr = stderr_of(out);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -89,7 +89,7 @@ fn last_line(out: &Output) -> String {
     stdout_of(out).lines().last().unwrap_or_default().to_owned()
 }
 
-fn mode_of(path: &std::path::Path) -> u32 {
+pub(crate) fn mode_of(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
@@ -489,7 +489,7 @@ audiences = ["https://api.example.com"]
 
 /// Reads the child's standard error line by line until `find` returns something;
 /// the rest of standard error is collected in the background.
-async fn read_stderr_until(
+pub(crate) async fn read_stderr_until(
     child: &mut Child,
     find: impl Fn(&str) -> Option<String>,
 ) -> (String, tokio::task::JoinHandle<String>) {
@@ -519,7 +519,7 @@ async fn read_stderr_until(
 }
 
 /// Waits for the child; returns its exit status, standard output and standard error.
-async fn finish(
+pub(crate) async fn finish(
     mut child: Child,
     stderr: tokio::task::JoinHandle<String>,
 ) -> (std::process::ExitStatus, String, String) {
@@ -535,7 +535,7 @@ async fn finish(
 
 /// The person: opens `/device`, types `user_code`, signs in as Alice, and approves
 /// (or denies).
-async fn decide_device(app: &TestApp, user_code: &str, approve: bool) {
+pub(crate) async fn decide_device(app: &TestApp, user_code: &str, approve: bool) {
     let browser = Browser::new(app);
     let page = html_page(browser.get("/device").await, 200).await;
     let form = Form::find(&page, "/device").expect("a form posting to /device");
@@ -569,6 +569,19 @@ async fn start_device_login(
     tokio::task::JoinHandle<String>,
     tokio::task::JoinHandle<()>,
 ) {
+    start_device_login_with(app, &[]).await
+}
+
+/// [`start_device_login`] with `extra` arguments.
+pub(crate) async fn start_device_login_with(
+    app: &TestApp,
+    extra: &[&str],
+) -> (
+    Child,
+    String,
+    tokio::task::JoinHandle<String>,
+    tokio::task::JoinHandle<()>,
+) {
     let clock = app.clock.clone();
     let ticker = tokio::spawn(async move {
         loop {
@@ -576,20 +589,17 @@ async fn start_device_login(
             clock.advance(1);
         }
     });
-    let mut child = command(
-        &[
-            "login",
-            "--issuer",
-            &app.base,
-            "--client-id",
-            "demo-cli",
-            "--scope",
-            "openid read:orders",
-        ],
-        &[],
-    )
-    .spawn()
-    .unwrap();
+    let mut args = vec![
+        "login",
+        "--issuer",
+        &app.base,
+        "--client-id",
+        "demo-cli",
+        "--scope",
+        "openid read:orders",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = command(&args, &[]).spawn().unwrap();
     drop(child.stdin.take());
     let (user_code, stderr) = read_stderr_until(&mut child, |line| {
         line.split_once("enter the code:")
