@@ -343,16 +343,8 @@ impl Validator {
         if !key.permits(alg) {
             return Err(ValidationError::AlgorithmKeyMismatch);
         }
-        // The signature is verified by jsonwebtoken's aws-lc-rs backend, over the
-        // signing input exactly as received (RFC 7515 §5.2).
-        match jsonwebtoken::crypto::verify(
-            jws.signature,
-            jws.signing_input.as_bytes(),
-            &key.decoding,
-            alg,
-        ) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => return Err(ValidationError::BadSignature),
+        if !key.verifies(jws, alg) {
+            return Err(ValidationError::BadSignature);
         }
         let payload = jws::decode_payload(jws.payload)?;
         let claims =

@@ -348,15 +348,8 @@ pub fn verify_proof(proof: &str, check: &ProofCheck<'_>) -> Result<DpopProof, Dp
     if !key.permits(alg) {
         return Err(DpopProofError::AlgKeyMismatch);
     }
-    // Verified over the signing input exactly as received (RFC 7515 §5.2).
-    match jsonwebtoken::crypto::verify(
-        jws.signature,
-        jws.signing_input.as_bytes(),
-        &key.decoding,
-        alg,
-    ) {
-        Ok(true) => {}
-        Ok(false) | Err(_) => return Err(DpopProofError::BadSignature),
+    if !key.verifies(&jws, alg) {
+        return Err(DpopProofError::BadSignature);
     }
     let jkt = jwk_thumbprint(&jwk)?;
     let claims: ClaimsWire = decode_json(jws.payload)?;

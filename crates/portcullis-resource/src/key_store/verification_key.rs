@@ -1,6 +1,7 @@
 //! One JWK as a verification key: which keys are usable (RFC 7517 §4.2 `use`, §4.3
 //! `key_ops`), and which `alg` each may verify (RFC 8725 §3.1).
 
+use crate::jws::CompactJws;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
 };
@@ -13,7 +14,7 @@ pub(crate) struct VerificationKey {
     kind: KeyKind,
     /// The JWK's own `alg`, when it names one (RFC 7517 §4.4).
     jwk_alg: Option<Algorithm>,
-    pub(crate) decoding: DecodingKey,
+    decoding: DecodingKey,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,22 @@ impl VerificationKey {
                 | (KeyKind::Ed25519, Algorithm::EdDSA)
         );
         fits_type && self.jwk_alg.is_none_or(|own| own == alg)
+    }
+
+    /// Whether `jws` is signed by this key with `alg` (which the caller has checked
+    /// with [`Self::permits`]): verified by jsonwebtoken's aws-lc-rs backend over the
+    /// signing input exactly as received (RFC 7515 §5.2). A malformed signature is
+    /// `false`.
+    pub(crate) fn verifies(&self, jws: &CompactJws<'_>, alg: Algorithm) -> bool {
+        matches!(
+            jsonwebtoken::crypto::verify(
+                jws.signature,
+                jws.signing_input.as_bytes(),
+                &self.decoding,
+                alg,
+            ),
+            Ok(true)
+        )
     }
 
     pub(crate) fn from_jwk(jwk: &Jwk) -> Option<Self> {
