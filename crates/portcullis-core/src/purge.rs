@@ -11,7 +11,7 @@ pub trait PurgeStore: Send + Sync {
     /// Deletes rows that can no longer matter at `now` (seconds since the epoch), at
     /// most `limit` rows per table:
     ///
-    /// - `pending_authorizations` and `browser_sessions` with `expires_at <= now`;
+    /// - `used_authorization_requests` and `browser_sessions` with `expires_at <= now`;
     /// - `authorization_codes` with `expires_at <= now` whose access token (if the
     ///   code was redeemed) has expired too, `access_token_expires_at <= now`: a
     ///   redeemed code is kept while its token lives, so a replay can still revoke it
@@ -33,13 +33,20 @@ pub trait PurgeStore: Send + Sync {
     /// periodically; a count equal to `limit` means that table may have more to purge.
     /// Safe to run on several nodes at once (a row is deleted once).
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError>;
+
+    /// Gives pages freed by the purge back to the file system, a bounded amount per
+    /// call (SQLite: `PRAGMA incremental_vacuum`, the database runs
+    /// `auto_vacuum = INCREMENTAL`, so the file shrinks again after a burst of rows);
+    /// nothing where the database does it itself (PostgreSQL's autovacuum). Meant to
+    /// run after each purge.
+    async fn reclaim_space(&self) -> Result<(), StoreError>;
 }
 
 /// How many rows one [`PurgeStore::purge_expired`] call deleted, per table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PurgeCounts {
-    /// Expired pending authorization requests, in rows.
-    pub pending_authorizations: u64,
+    /// Records of used pending authorization requests past their expiry, in rows.
+    pub used_authorization_requests: u64,
     /// Expired browser sessions, in rows.
     pub browser_sessions: u64,
     /// Expired authorization codes whose access token (if any) has expired, in rows.
@@ -61,7 +68,7 @@ pub struct PurgeCounts {
 impl PurgeCounts {
     /// Rows deleted from all tables together.
     pub fn total(&self) -> u64 {
-        self.pending_authorizations
+        self.used_authorization_requests
             .saturating_add(self.browser_sessions)
             .saturating_add(self.authorization_codes)
             .saturating_add(self.revoked_access_tokens)

@@ -4,7 +4,7 @@
 //! [`Store`] is the set of per-table traits, each declared beside the record it
 //! stores: [`ClientStore`] (`client.rs`), [`UserStore`] (`user.rs`),
 //! [`SigningKeyStore`] (`keys.rs`), [`SessionStore`] (`session.rs`),
-//! [`PendingAuthorizationStore`] (`authorization/pending.rs`), [`ConsentStore`]
+//! [`UsedAuthorizationRequestStore`] (`authorization/pending.rs`), [`ConsentStore`]
 //! (`authorization/consent.rs`), [`AuthorizationCodeStore`] (`authorization/code.rs`),
 //! [`RefreshTokenStore`] (`tokens/refresh_token.rs`), [`RevokedAccessTokenStore`]
 //! (`tokens/access_token.rs`), [`DeviceAuthorizationStore`] (`device.rs`),
@@ -24,7 +24,7 @@ pub use error::StoreError;
 // The per-table traits, and the types that used to live here, at their old paths.
 pub use crate::authorization::code::AuthorizationCodeStore;
 pub use crate::authorization::consent::ConsentStore;
-pub use crate::authorization::pending::PendingAuthorizationStore;
+pub use crate::authorization::pending::UsedAuthorizationRequestStore;
 pub use crate::client::ClientStore;
 pub use crate::device::DeviceAuthorizationStore;
 pub use crate::dpop::DpopProofStore;
@@ -47,7 +47,7 @@ pub trait Store:
     + UserStore
     + SigningKeyStore
     + SessionStore
-    + PendingAuthorizationStore
+    + UsedAuthorizationRequestStore
     + ConsentStore
     + AuthorizationCodeStore
     + RefreshTokenStore
@@ -66,7 +66,7 @@ impl<T> Store for T where
         + UserStore
         + SigningKeyStore
         + SessionStore
-        + PendingAuthorizationStore
+        + UsedAuthorizationRequestStore
         + ConsentStore
         + AuthorizationCodeStore
         + RefreshTokenStore

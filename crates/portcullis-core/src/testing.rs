@@ -13,7 +13,7 @@ mod clients;
 mod consents;
 mod device_authorizations;
 mod dpop_proofs;
-mod pending_authorizations;
+mod used_authorization_requests;
 mod purge;
 mod rate_limits;
 mod refresh_tokens;
@@ -24,7 +24,6 @@ mod users;
 
 use crate::UnixTime;
 use crate::authorization::code::AuthorizationCode;
-use crate::authorization::pending::PendingAuthorization;
 use crate::client::Client;
 use crate::device::DeviceAuthorization;
 use crate::keys::{KeyRing, KeyRingError, MasterKey, SigningAlgorithm, StoredSigningKey};
@@ -65,7 +64,8 @@ struct Inner {
     users: BTreeMap<String, User>,
     keys: Vec<StoredSigningKey>,
     sessions: BTreeMap<[u8; 32], BrowserSession>,
-    pending: BTreeMap<[u8; 32], PendingAuthorization>,
+    /// Used pending authorization requests: id digest → expiry.
+    used_requests: BTreeMap<[u8; 32], UnixTime>,
     consents: BTreeMap<(String, String), BTreeSet<String>>,
     codes: BTreeMap<[u8; 32], AuthorizationCode>,
     revoked: BTreeMap<String, UnixTime>,

@@ -34,6 +34,7 @@ pub mod housekeeping;
 pub mod incident;
 pub mod interaction;
 pub mod keys;
+pub mod layout;
 pub mod metrics;
 pub mod net;
 pub mod sign_in;

@@ -43,7 +43,7 @@
 use async_trait::async_trait;
 use portcullis_core::authorization::code::{AuthorizationCode, AuthorizationCodeStore};
 use portcullis_core::authorization::consent::ConsentStore;
-use portcullis_core::authorization::pending::{PendingAuthorization, PendingAuthorizationStore};
+use portcullis_core::authorization::pending::UsedAuthorizationRequestStore;
 use portcullis_core::client::{Client, ClientSecrets, ClientStore};
 use portcullis_core::device::{
     DeviceAuthorization, DeviceAuthorizationStatus, DeviceAuthorizationStore, DevicePoll,
@@ -230,11 +230,8 @@ within_deadline! {
         async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError>;
         async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
     }
-    PendingAuthorizationStore {
-        async fn pending_authorization_insert(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;
-        async fn pending_authorization_get(&self, id_digest: &SecretDigest, now: UnixTime) -> Result<Option<PendingAuthorization>, StoreError>;
-        async fn pending_authorization_set_user(&self, id_digest: &SecretDigest, user_id: &str, auth_time: UnixTime, now: UnixTime) -> Result<bool, StoreError>;
-        async fn pending_authorization_take(&self, id_digest: &SecretDigest, now: UnixTime) -> Result<Option<PendingAuthorization>, StoreError>;
+    UsedAuthorizationRequestStore {
+        async fn authorization_request_use(&self, id_digest: &SecretDigest, expires_at: UnixTime) -> Result<bool, StoreError>;
     }
     ConsentStore {
         async fn consent_get(&self, user_id: &str, client_id: &str) -> Result<BTreeSet<String>, StoreError>;
@@ -267,6 +264,7 @@ within_deadline! {
     }
     PurgeStore {
         async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError>;
+        async fn reclaim_space(&self) -> Result<(), StoreError>;
     }
     RateLimitStore {
         async fn rate_limit_take(&self, keys: &[RateKey], now_ms: i64) -> Result<Result<Vec<u32>, u64>, StoreError>;

@@ -132,6 +132,9 @@ impl Backend for Postgres {
     const LOCK_REFRESH_FAMILY: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(1380335949, hashtext($1))");
 
+    // Autovacuum reclaims space on its own.
+    const RECLAIM_SPACE: Option<&'static str> = None;
+
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
     }

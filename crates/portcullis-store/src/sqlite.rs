@@ -1,6 +1,8 @@
 //! SQLite, the embedded default (DESIGN.md "Storage"): one file in WAL mode, a
-//! 5-second `busy_timeout`, foreign keys on, `synchronous = NORMAL`, and every write
-//! transaction opened with `BEGIN IMMEDIATE`.
+//! 5-second `busy_timeout`, foreign keys on, `synchronous = NORMAL`,
+//! `auto_vacuum = INCREMENTAL` (housekeeping gives freed pages back, so the file
+//! shrinks after a burst of rows), and every write transaction opened with
+//! `BEGIN IMMEDIATE`.
 
 use crate::ConnectOptions;
 use crate::error::{classify, migration};
@@ -8,7 +10,7 @@ use crate::store::{Backend, SqlStore, sealed};
 use portcullis_core::StoreError;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    Sqlite, SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
 };
 use std::path::{Path, PathBuf};
@@ -63,6 +65,7 @@ impl SqlStore<Sqlite> {
                 filename.display()
             )))?;
         MIGRATOR.run(&pool).await.map_err(migration)?;
+        enable_incremental_vacuum(&pool, &filename).await?;
         tracing::info!(path = %filename.display(), "SQLite database ready");
         Ok(Self { pool })
     }
@@ -95,9 +98,36 @@ impl Backend for Sqlite {
     // BEGIN IMMEDIATE already runs write transactions one at a time.
     const LOCK_REFRESH_FAMILY: Option<&'static str> = None;
 
+    // At most 2,048 pages (8 MiB at the default 4 KiB page size) per purge, a minute
+    // apart: the file shrinks steadily without holding the write lock for long.
+    const RECLAIM_SPACE: Option<&'static str> = Some("PRAGMA incremental_vacuum(2048)");
+
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
     }
+}
+
+/// Switches a database made before `auto_vacuum = INCREMENTAL` to it: the pragma set
+/// on each connection ([`SqliteTarget::parse`]) applies by itself only to a new
+/// database, before its first table; an existing one changes mode only through a
+/// `VACUUM` (https://www.sqlite.org/pragma.html#pragma_auto_vacuum), run here once
+/// (it rewrites the file, so it takes as long as copying it).
+async fn enable_incremental_vacuum(pool: &sqlx::SqlitePool, filename: &Path) -> Result<(), StoreError> {
+    let what = "switching the SQLite database to auto_vacuum = INCREMENTAL";
+    let mut conn = pool.acquire().await.map_err(classify(what))?;
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(classify(what))?;
+    if mode == AUTO_VACUUM_INCREMENTAL {
+        return Ok(());
+    }
+    tracing::info!(path = %filename.display(), "enabling incremental auto-vacuum (one VACUUM; runs once)");
+    sqlx::raw_sql("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+        .execute(&mut *conn)
+        .await
+        .map_err(classify(what))?;
+    Ok(())
 }
 
 /// A parsed `sqlite:` URL with Portcullis' settings applied.
@@ -117,7 +147,8 @@ impl SqliteTarget {
             .create_if_missing(options.create_if_missing)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true)
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(SqliteSynchronous::Normal)
+            .auto_vacuum(SqliteAutoVacuum::Incremental);
         if !in_memory {
             connect = connect.journal_mode(SqliteJournalMode::Wal);
         }
@@ -145,6 +176,9 @@ fn is_in_memory(database_url: &str) -> bool {
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// `PRAGMA auto_vacuum`'s value for INCREMENTAL.
+const AUTO_VACUUM_INCREMENTAL: i64 = 2;
 
 /// How long a statement waits for another connection's write lock before failing
 /// with `SQLITE_BUSY` (mapped to [`StoreError::Unavailable`]).
@@ -248,6 +282,77 @@ mod tests {
         // busy_timeout in ms; foreign_keys on; synchronous NORMAL = 1
         // (https://www.sqlite.org/pragma.html#pragma_synchronous).
         assert_eq!(numbers, [5_000, 1, 1]);
+    }
+
+    async fn auto_vacuum(url: &str) -> i64 {
+        let mut conn = sqlx::ConnectOptions::connect(&SqliteConnectOptions::from_str(url).unwrap())
+            .await
+            .unwrap();
+        sqlx::query_scalar::<Sqlite, i64>("PRAGMA auto_vacuum")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_database_uses_incremental_auto_vacuum() {
+        let (_dir, url, store) = temp_store().await;
+        drop(store);
+        assert_eq!(auto_vacuum(&url).await, AUTO_VACUUM_INCREMENTAL);
+    }
+
+    #[tokio::test]
+    async fn an_old_database_is_switched_to_incremental_auto_vacuum() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/old.db", dir.path().display());
+        // A database made as before: auto_vacuum NONE, tables and some rows.
+        {
+            let options = SqliteConnectOptions::from_str(&url)
+                .unwrap()
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal);
+            let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE old (x TEXT); INSERT INTO old VALUES ('a'), ('b');",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        assert_eq!(auto_vacuum(&url).await, 0, "NONE before");
+        let store = SqliteStore::connect(&url, &ConnectOptions::default())
+            .await
+            .unwrap();
+        let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM old")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(kept, 2, "the VACUUM keeps the data");
+        drop(store);
+        assert_eq!(auto_vacuum(&url).await, AUTO_VACUUM_INCREMENTAL);
+    }
+
+    #[tokio::test]
+    async fn reclaim_space_shrinks_the_file_after_a_purge() {
+        use portcullis_core::purge::PurgeStore;
+        let (dir, _, store) = temp_store().await;
+        let file = dir.path().join("portcullis.db");
+        let blob = "x".repeat(4000);
+        sqlx::raw_sql("CREATE TABLE filler (x TEXT)").execute(&store.pool).await.unwrap();
+        for _ in 0..500 {
+            sqlx::query("INSERT INTO filler VALUES ($1)")
+                .bind(&blob)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&store.pool).await.unwrap();
+        let full = std::fs::metadata(&file).unwrap().len();
+        sqlx::raw_sql("DELETE FROM filler").execute(&store.pool).await.unwrap();
+        store.reclaim_space().await.unwrap();
+        sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&store.pool).await.unwrap();
+        let after = std::fs::metadata(&file).unwrap().len();
+        assert!(after < full / 2, "{full} -> {after} bytes");
     }
 
     #[tokio::test]

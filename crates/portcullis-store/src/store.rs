@@ -60,6 +60,13 @@ pub trait Backend: Database + sealed::Sealed {
     /// in-memory database would lose the database.
     const CLOSE_IF_DROPPED_DURING_BEGIN: bool;
 
+    /// Gives free pages back to the file system, run after each purge
+    /// ([`portcullis_core::purge::PurgeStore::reclaim_space`]): SQLite's `PRAGMA
+    /// incremental_vacuum(N)` (the database runs `auto_vacuum = INCREMENTAL`), a bounded
+    /// number of pages so the write lock is held briefly; `None` on PostgreSQL, whose
+    /// autovacuum does this itself.
+    const RECLAIM_SPACE: Option<&'static str>;
+
     /// How many rows a statement inserted, updated or deleted.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }

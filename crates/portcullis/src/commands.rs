@@ -15,11 +15,13 @@ use portcullis_core::{Clock, Store};
 use portcullis_server::app::admin::{self, AdminError, OpenStoreError, dev, open_store};
 use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL};
 use portcullis_server::app::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
+use portcullis_server::app::layout;
 use portcullis_server::http::serve::{self, ServeLimits};
 use portcullis_server::{App, StartError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::io::BufRead;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -117,7 +119,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     };
     let config = Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
     match command {
-        Command::Serve { dev } => serve(config, dev).await,
+        Command::Serve { dev } => serve(config, cli.config.as_deref(), dev).await,
         command => {
             let _guard = logging::init("warn,audit=info", true);
             let store = open_store(&config.database_url, &config.database, false).await?;
@@ -132,7 +134,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-async fn serve(config: Config, dev: bool) -> Result<(), Failure> {
+async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<(), Failure> {
     let _guard = logging::init("info", false);
     let started = Instant::now();
     if dev && !config.is_loopback_only() {
@@ -142,6 +144,10 @@ async fn serve(config: Config, dev: bool) -> Result<(), Failure> {
     }
     let listen = config.listen;
     let app = App::start(config, Arc::new(SystemClock)).await?;
+    // Where the secrets sit on disk (issue 16): logged, not refused.
+    for warning in layout::warnings(app.state().config(), config_file, dev) {
+        tracing::warn!("{warning}");
+    }
     let banner = if dev {
         let state = app.state();
         let credentials = dev::seed(state.store().as_ref(), state.config(), state.clock().now())

@@ -1,9 +1,17 @@
-//! An authorization request waiting for the user: kept server-side between
-//! `/authorize` and the code, while the login and consent pages are shown.
+//! An authorization request waiting for the user, between `/authorize` and the code,
+//! while the login and consent pages are shown: carried by the browser, not stored.
 //!
-//! The pages carry its id (256-bit random; only the SHA-256 is stored) and a CSRF
-//! token; the row is bound to the browser that started it by the digest of a cookie,
-//! so a form posted from another browser (login CSRF, RFC 6749 §10.12) is refused.
+//! Why not stored: a row per anonymous `GET /authorize` let anyone grow the database
+//! without bound (issue 16). The validated request travels sealed instead
+//! ([`sealed`]: AES-256-GCM under a key derived from the master key), in the pages'
+//! `request` parameter; it holds its own expiry, the digest of the browser-binding
+//! cookie of the browser that started it (so a form posted from another browser,
+//! login CSRF, RFC 6749 §10.12, is refused) and a CSRF token. The store hears of it
+//! only when the user acts: when the request ends (a code, a denial, an error at the
+//! client), its random id is recorded as used ([`UsedAuthorizationRequestStore`]),
+//! so a form cannot be replayed into a second code.
+
+pub mod sealed;
 
 use super::request::ValidatedAuthorizationRequest;
 use crate::UnixTime;
@@ -14,10 +22,10 @@ use async_trait::async_trait;
 /// Seconds a user has to log in and approve before the request must be restarted.
 pub const PENDING_AUTHORIZATION_TTL: i64 = 600;
 
-/// A pending authorization request, as stored.
+/// A pending authorization request, as carried (sealed) by the browser.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingAuthorization {
-    /// SHA-256 of the id the pages carry.
+    /// SHA-256 of the request's random id: the key its single use is recorded under.
     pub id_digest: SecretDigest,
     /// The request as validated at `/authorize`.
     pub request: ValidatedAuthorizationRequest,
@@ -35,39 +43,24 @@ pub struct PendingAuthorization {
     pub device: Option<PendingDevice>,
     /// Seconds since the epoch.
     pub created_at: UnixTime,
-    /// Seconds since the epoch; after it the request is gone.
+    /// Seconds since the epoch; from then on the request is refused.
     pub expires_at: UnixTime,
 }
 
-/// The `pending_authorizations` table.
+/// The `used_authorization_requests` table: the ids of pending authorization requests
+/// that have ended, kept until the request's own expiry (after which its sealed form
+/// is refused anyway, and housekeeping deletes the row).
 #[async_trait]
-pub trait PendingAuthorizationStore: Send + Sync {
-    /// Stores a pending authorization request. [`StoreError::Conflict`] if the digest exists.
-    async fn pending_authorization_insert(
-        &self,
-        pending: &PendingAuthorization,
-    ) -> Result<(), StoreError>;
-    /// The pending request with this digest if it exists and `now < expires_at`.
-    async fn pending_authorization_get(
+pub trait UsedAuthorizationRequestStore: Send + Sync {
+    /// Records the request with this id digest as used, until `expires_at` (seconds
+    /// since the epoch). `true` if this call recorded it, `false` if it was already
+    /// used: one statement (`INSERT … ON CONFLICT DO NOTHING`), so of two submissions
+    /// of the same form (double click, two tabs, a replay) exactly one goes on.
+    async fn authorization_request_use(
         &self,
         id_digest: &SecretDigest,
-        now: UnixTime,
-    ) -> Result<Option<PendingAuthorization>, StoreError>;
-    /// Records who logged in during the request; `false` if it is gone or expired.
-    async fn pending_authorization_set_user(
-        &self,
-        id_digest: &SecretDigest,
-        user_id: &str,
-        auth_time: UnixTime,
-        now: UnixTime,
+        expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
-    /// Deletes the pending request and returns it if it was live (`now < expires_at`):
-    /// one statement (`DELETE … RETURNING`), so two submissions cannot both finish it.
-    async fn pending_authorization_take(
-        &self,
-        id_digest: &SecretDigest,
-        now: UnixTime,
-    ) -> Result<Option<PendingAuthorization>, StoreError>;
 }
 
 /// The device authorization a pending request decides (RFC 8628 §3.3).
@@ -81,7 +74,7 @@ pub struct PendingDevice {
     /// device's screen (RFC 8628 §5.4). Why sealed: it is the one live secret a
     /// database reader could otherwise type in to approve or deny someone's device
     /// (everything else is stored as a digest). Opaque to core; kept only for the
-    /// pending request's ten minutes.
+    /// pending request's ten minutes (inside its own sealed form).
     pub sealed_user_code: String,
 }
 

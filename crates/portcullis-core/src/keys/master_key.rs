@@ -114,6 +114,25 @@ impl MasterKey {
         Ok(hmac::Key::from(okm))
     }
 
+    /// An AES-256-GCM key derived from the master key for one purpose (RFC 5869
+    /// HKDF-SHA256, `label` as the `info`), with the same [`MasterKey::seal`] and
+    /// [`MasterKey::open`]: what it seals opens under no other label and not under the
+    /// master key itself (why: a value sealed for the browser, such as a pending
+    /// authorization request, must never be accepted where a sealed signing key is,
+    /// nor the reverse). Its own derivations are keyed by the derived bytes.
+    ///
+    /// # Errors
+    /// [`KeyRingError::Crypto`] if the expansion fails (it cannot for 32 bytes).
+    pub fn derive_sealing_key(&self, label: &[u8]) -> Result<Self, KeyRingError> {
+        let info = [label];
+        let mut bytes = [0u8; MASTER_KEY_BYTES];
+        self.prk
+            .expand(&info, HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut bytes))
+            .map_err(|_| KeyRingError::Crypto("hkdf"))?;
+        Self::from_bytes(&bytes).map_err(|_| KeyRingError::Crypto("hkdf"))
+    }
+
     /// Opens what [`MasterKey::seal`] produced with the same `aad`.
     ///
     /// # Errors
@@ -175,6 +194,21 @@ mod tests {
         assert_eq!(tag(&key, b"a"), tag(&same, b"a"));
         assert_ne!(tag(&key, b"a"), tag(&key, b"b"));
         assert_ne!(tag(&key, b"a"), tag(&other, b"a"));
+    }
+
+    #[test]
+    fn derived_sealing_keys_open_only_their_own_label() {
+        let (key, b64) = MasterKey::generate().unwrap();
+        let a = key.derive_sealing_key(b"a").unwrap();
+        let sealed = a.seal(b"aad", b"request").unwrap();
+        let same = MasterKey::from_base64(&b64).unwrap();
+        let again = same.derive_sealing_key(b"a").unwrap();
+        assert_eq!(again.open(b"aad", &sealed).unwrap(), b"request");
+        let b = key.derive_sealing_key(b"b").unwrap();
+        assert!(b.open(b"aad", &sealed).is_err());
+        assert!(key.open(b"aad", &sealed).is_err());
+        let master_sealed = key.seal(b"aad", b"signing key").unwrap();
+        assert!(a.open(b"aad", &master_sealed).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ impl PurgeStore for MemoryStore {
         let mut inner = self.lock();
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         Ok(PurgeCounts {
-            pending_authorizations: purge(&mut inner.pending, limit, |p| p.expires_at <= now),
+            used_authorization_requests: purge(&mut inner.used_requests, limit, |exp| *exp <= now),
             browser_sessions: purge(&mut inner.sessions, limit, |s| s.expires_at <= now),
             authorization_codes: purge(&mut inner.codes, limit, |c| {
                 c.expires_at <= now && c.access_token_expires_at.is_none_or(|exp| exp <= now)
@@ -29,6 +29,10 @@ impl PurgeStore for MemoryStore {
             }),
             dpop_proofs: purge(&mut inner.dpop_proofs, limit, |exp| *exp <= now),
         })
+    }
+
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

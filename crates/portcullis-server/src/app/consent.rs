@@ -132,7 +132,7 @@ pub async fn decide(
 ) -> Reported<Interaction> {
     let now = state.clock().now();
     let id = answer.pending_id.as_deref();
-    let pending = match Pending::load(state, browser, id, now).await {
+    let pending = match Pending::load(state, browser, id, now) {
         Ok(p) => p,
         Err(e) => return Interaction::Refused(e).into(),
     };
@@ -149,7 +149,7 @@ pub async fn decide(
         _ => return Interaction::Refused(PageError::NoDecision).into(),
     };
     // Taken first, in both flows (single use: of a double submission, only one decides).
-    match pending.take(state, now).await {
+    match pending.take(state).await {
         Ok(true) => {}
         Ok(false) => return Interaction::Refused(PageError::Expired).into(),
         Err(e) => return Interaction::Refused(e.into()).into(),

@@ -211,7 +211,7 @@ pub fn seal_user_code(
 pub fn open_user_code(state: &AppState, device: &PendingDevice) -> Result<String, StoreError> {
     let corrupt = || {
         StoreError::Corrupt(
-            "pending_authorizations.device_user_code: does not open under the master key".into(),
+            "the pending request's sealed user code does not open under the master key".into(),
         )
     };
     let sealed = URL_SAFE_NO_PAD

@@ -1,4 +1,4 @@
-//! Housekeeping: expired pending requests, sessions, authorization codes, device
+//! Housekeeping: records of used authorization requests, sessions, authorization codes, device
 //! authorizations and revoked `jti`s are deleted in the background, in small batches (each its own short
 //! statement, so requests never wait behind a long delete). Safe on several nodes at
 //! once: each batch deletes what is expired at that moment, whoever runs it.
@@ -52,7 +52,7 @@ pub async fn purge_once(
             Ok(counts) => {
                 total += counts.total();
                 let full = [
-                    counts.pending_authorizations,
+                    counts.used_authorization_requests,
                     counts.browser_sessions,
                     counts.authorization_codes,
                     counts.revoked_access_tokens,
@@ -76,6 +76,13 @@ pub async fn purge_once(
     }
     if total > 0 {
         tracing::debug!(rows = total, "purged expired rows");
+    }
+    // Give the freed pages back (SQLite's incremental vacuum; PostgreSQL's autovacuum
+    // does it itself), so the file shrinks again after a burst of rows.
+    if failure.is_none()
+        && let Err(error) = store.reclaim_space().await
+    {
+        failure = Some(error);
     }
     (total, failure)
 }
@@ -125,65 +132,29 @@ impl OutageLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_core::authorization::pending::{
-        PendingAuthorization, PendingAuthorizationStore,
-    };
-    use portcullis_core::authorization::request::{
-        Prompt, StoredAuthorizationRequest, ValidatedAuthorizationRequest,
-    };
+    use portcullis_core::authorization::pending::UsedAuthorizationRequestStore;
     use portcullis_core::secret::SecretDigest;
     use portcullis_core::testing::MemoryStore;
-
-    fn pending(n: u32, expires_at: i64) -> PendingAuthorization {
-        PendingAuthorization {
-            id_digest: SecretDigest::of(&format!("pending-{n}")),
-            request: ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
-                client_id: "c".into(),
-                redirect_uri: "https://c.example/cb".into(),
-                redirect_uri_sent: true,
-                scopes: ["openid".to_owned()].into(),
-                state: None,
-                nonce: None,
-                code_challenge: None,
-                resources: Vec::new(),
-                prompt: Prompt::default(),
-                max_age: None,
-                login_hint: None,
-                dpop_jkt: None,
-            })
-            .unwrap(),
-            browser_digest: SecretDigest::of("browser"),
-            csrf_token: "csrf".into(),
-            user_id: None,
-            auth_time: None,
-            device: None,
-            created_at: 0,
-            expires_at,
-        }
-    }
 
     #[tokio::test]
     async fn purge_once_deletes_every_expired_row_in_batches_and_keeps_live_ones() {
         let store = MemoryStore::new();
         let expired = PURGE_BATCH * 2 + 7;
+        let id = |n: u32| SecretDigest::of(&format!("request-{n}"));
         for n in 0..expired {
-            store
-                .pending_authorization_insert(&pending(n, 100))
-                .await
-                .unwrap();
+            store.authorization_request_use(&id(n), 100).await.unwrap();
         }
         store
-            .pending_authorization_insert(&pending(u32::MAX, 101))
+            .authorization_request_use(&id(u32::MAX), 101)
             .await
             .unwrap();
         assert_eq!(purge_once(&store, 100).await.0, u64::from(expired));
-        let live = SecretDigest::of(&format!("pending-{}", u32::MAX));
         assert!(
-            store
-                .pending_authorization_get(&live, 100)
+            !store
+                .authorization_request_use(&id(u32::MAX), 101)
                 .await
-                .unwrap()
-                .is_some()
+                .unwrap(),
+            "the live record is kept"
         );
         assert_eq!(purge_once(&store, 100).await.0, 0);
     }

@@ -4,9 +4,10 @@
 //! §3.3), through the same pages to a recorded decision.
 //!
 //! The protocol decisions are core's (`next_step`, `device_next_step`, `issue_code`);
-//! this module keeps the browser-facing state: the pending request (its id in the page
-//! URL, a CSRF token in each form, both bound to the browser's cookie) and the session,
-//! and answers with an [`Interaction`], which the HTTP layer turns into a page or a
+//! this module keeps the browser-facing state: the pending request (sealed, in the page
+//! URL and forms, with a CSRF token, bound to the browser's cookie; nothing is stored
+//! until it ends, see `portcullis_core::authorization::pending`) and the session, and
+//! answers with an [`Interaction`], which the HTTP layer turns into a page or a
 //! redirect.
 
 use crate::app::audit;
@@ -18,6 +19,7 @@ use portcullis_core::authorization::code::issue_code;
 use portcullis_core::authorization::decision::{
     Authentication, NextStep, device_next_step, next_step,
 };
+use portcullis_core::authorization::pending::sealed::{self, SealedRequestReason};
 use portcullis_core::authorization::pending::{
     PENDING_AUTHORIZATION_TTL, PendingAuthorization, PendingDevice,
 };
@@ -34,14 +36,14 @@ use secrecy::ExposeSecret;
 pub enum Interaction {
     /// To the login page of the pending request `id` (303 See Other).
     Login {
-        /// The pending request id.
+        /// The pending request, sealed.
         id: String,
         /// Cookies to set (a new browser binding).
         cookies: Vec<SetCookie>,
     },
     /// To the consent page of the pending request `id` (303 See Other).
     Consent {
-        /// The pending request id.
+        /// The pending request, sealed.
         id: String,
         /// Cookies to set (a new browser binding, a new session).
         cookies: Vec<SetCookie>,
@@ -92,7 +94,7 @@ pub enum PageError {
     InvalidLogout(String),
     /// The database failed (unreachable, or another failure).
     Store(StoreError),
-    /// The user code could not be sealed for the pending request.
+    /// The pending request (or the user code it shows) could not be sealed.
     Sealing(KeyRingError),
 }
 
@@ -156,7 +158,7 @@ pub async fn proceed(cx: InteractionContext<'_>, client: &Client) -> Reported<In
             // pending request stays usable, so the client hears of the failure
             // (`temporarily_unavailable` or `server_error`), not of the reason.
             if let Some(p) = &cx.pending
-                && let Err(e) = p.take(state, now).await
+                && let Err(e) = p.take(state).await
             {
                 return redirect_store_error(state, &cx.request, &e, cx.cookies);
             }
@@ -170,7 +172,7 @@ pub async fn proceed(cx: InteractionContext<'_>, client: &Client) -> Reported<In
                 return redirect_error(state, &cx.request, reason, cx.cookies).into();
             };
             if let Some(p) = &cx.pending {
-                match p.take(state, now).await {
+                match p.take(state).await {
                     Ok(true) => {}
                     Ok(false) => return Interaction::Refused(PageError::Expired).into(),
                     Err(e) => return redirect_store_error(state, &cx.request, &e, cx.cookies),
@@ -268,65 +270,85 @@ impl Interaction {
     }
 }
 
-/// A pending authorization request loaded for a page, after checking the browser
-/// binding.
+/// A pending authorization request opened for a page, after checking its seal, its
+/// expiry and the browser binding.
 pub struct Pending {
-    /// The id from the URL or form (needed to redirect between pages).
+    /// Its sealed form, from the URL or form (needed to redirect between pages).
     pub id: String,
-    /// Its digest.
-    pub digest: SecretDigest,
-    /// The stored row.
+    /// The request it carries.
     pub row: PendingAuthorization,
 }
 
 impl Pending {
-    /// Loads the pending request `id` for this browser.
+    /// Opens the pending request `id` (its sealed form) for this browser.
     ///
     /// # Errors
-    /// [`PageError::Expired`] when it is missing, unknown, expired or bound to another
-    /// browser; [`PageError::Store`].
-    pub async fn load(
+    /// [`PageError::Expired`] when it is missing, does not open under this server's
+    /// key, has expired, or is bound to another browser (why one answer: telling them
+    /// apart would help someone probing).
+    pub fn load(
         state: &AppState,
         browser: &Browser,
         id: Option<&str>,
         now: UnixTime,
     ) -> Result<Self, PageError> {
-        let Some(id) = id.filter(|i| !i.is_empty() && i.len() <= MAX_PENDING_ID_BYTES) else {
+        let Some(id) = id else {
             return Err(PageError::Expired);
         };
-        let digest = SecretDigest::of(id);
-        let row = state
-            .store()
-            .pending_authorization_get(&digest, now)
-            .await?
-            .ok_or(PageError::Expired)?;
+        let row = sealed::open(state.request_sealer(), id, now).map_err(|reason| {
+            if let SealedRequestReason::Corrupt(detail) = &reason {
+                // Sealed by our key yet not a request: a bug, worth a line in the log.
+                tracing::warn!(%detail, "a sealed authorization request opened but does not decode");
+            }
+            PageError::Expired
+        })?;
         if !browser.has_binding(&row.browser_digest) {
             return Err(PageError::Expired);
         }
         Ok(Self {
             id: id.to_owned(),
-            digest,
             row,
         })
     }
 
-    /// Loads the pending request a form was posted for, and checks the form's CSRF
+    /// Opens the pending request a form was posted for, and checks the form's CSRF
     /// token (a wrong one answers as an expired request).
     ///
     /// # Errors
     /// As [`Pending::load`].
-    pub async fn load_for_form(
+    pub fn load_for_form(
         state: &AppState,
         browser: &Browser,
         id: Option<&str>,
         csrf_token: Option<&str>,
         now: UnixTime,
     ) -> Result<Self, PageError> {
-        let pending = Self::load(state, browser, id, now).await?;
+        let pending = Self::load(state, browser, id, now)?;
         if !pending.csrf_matches(csrf_token) {
             return Err(PageError::Expired);
         }
         Ok(pending)
+    }
+
+    /// The same request with `user_id`, who logged in at `auth_time`, recorded on it:
+    /// sealed anew (the id, the expiry, the binding and the CSRF token stay, so a
+    /// replay of the login form still ends in the one use of this request).
+    ///
+    /// # Errors
+    /// [`PageError::Sealing`] if sealing fails.
+    pub fn with_user(
+        self,
+        state: &AppState,
+        user_id: &str,
+        auth_time: UnixTime,
+    ) -> Result<Self, PageError> {
+        let row = PendingAuthorization {
+            user_id: Some(user_id.to_owned()),
+            auth_time: Some(auth_time),
+            ..self.row
+        };
+        let id = sealed::seal(state.request_sealer(), &row).map_err(PageError::Sealing)?;
+        Ok(Self { id, row })
     }
 
     /// The extra CSP `form-action` source of this request's pages: the redirect URI's
@@ -350,17 +372,18 @@ impl Pending {
         })
     }
 
-    /// Takes the pending request (single use: of two submissions, double click or two
-    /// tabs, only one goes on). `Ok(false)` when it was already taken or expired.
+    /// Ends the pending request: records its id as used, until its expiry (single use:
+    /// of two submissions, double click, two tabs or a replayed form, only one goes
+    /// on). `Ok(false)` when it was already used. The first write to the store a
+    /// pending request causes.
     ///
     /// # Errors
     /// The store's.
-    pub async fn take(&self, state: &AppState, now: UnixTime) -> Result<bool, StoreError> {
-        let taken = state
+    pub async fn take(&self, state: &AppState) -> Result<bool, StoreError> {
+        state
             .store()
-            .pending_authorization_take(&self.digest, now)
-            .await?;
-        Ok(taken.is_some())
+            .authorization_request_use(&self.row.id_digest, self.row.expires_at)
+            .await
     }
 }
 
@@ -392,12 +415,12 @@ async fn to_page(
                 device,
                 user,
             };
-            match new.insert(cx.state, cx.browser, now).await {
+            match new.insert(cx.state, cx.browser, now) {
                 Ok((id, cookie)) => {
                     cookies.extend(cookie);
                     id
                 }
-                Err(e) => return Interaction::Refused(PageError::Store(e)),
+                Err(e) => return Interaction::Refused(e),
             }
         }
     };
@@ -416,14 +439,15 @@ struct NewPending<'a> {
 }
 
 impl NewPending<'_> {
-    /// Stores it bound to this browser; returns its id and the browser cookie to set,
-    /// if the browser had none.
-    async fn insert(
+    /// Seals it bound to this browser; returns its sealed form and the browser cookie
+    /// to set, if the browser had none. Nothing is stored (issue 16: an anonymous
+    /// `/authorize` costs the server no storage).
+    fn insert(
         self,
         state: &AppState,
         browser: &Browser,
         now: UnixTime,
-    ) -> Result<(String, Option<SetCookie>), StoreError> {
+    ) -> Result<(String, Option<SetCookie>), PageError> {
         let (browser_digest, cookie) = browser.binding()?;
         let id = fresh_secret()?;
         let csrf = fresh_secret()?;
@@ -438,8 +462,8 @@ impl NewPending<'_> {
             created_at: now,
             expires_at: now.saturating_add(PENDING_AUTHORIZATION_TTL),
         };
-        state.store().pending_authorization_insert(&row).await?;
-        Ok((id.expose_secret().to_owned(), cookie))
+        let sealed = sealed::seal(state.request_sealer(), &row).map_err(PageError::Sealing)?;
+        Ok((sealed, cookie))
     }
 }
 
@@ -458,6 +482,3 @@ fn redirect_store_error(
         vec![incident],
     )
 }
-
-/// Longest pending request id accepted, in bytes (ours are 43).
-const MAX_PENDING_ID_BYTES: usize = 128;

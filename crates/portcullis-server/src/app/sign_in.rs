@@ -106,7 +106,7 @@ pub async fn sign_in(
     let now = state.clock().now();
     let id = attempt.pending_id.as_deref();
     let csrf = attempt.csrf_token.as_deref();
-    let pending = match Pending::load_for_form(state, browser, id, csrf, now).await {
+    let pending = match Pending::load_for_form(state, browser, id, csrf, now) {
         Ok(p) => p,
         Err(e) => return SignIn::Refused(e).into(),
     };
@@ -273,15 +273,12 @@ impl Signed<'_> {
             Ok(s) => s,
             Err(e) => return refused(e.into()),
         };
-        match state
-            .store()
-            .pending_authorization_set_user(&pending.digest, &user.user_id, now, now)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return refused(PageError::Expired),
-            Err(e) => return refused(e.into()),
-        }
+        // Recorded on the request by sealing it anew (nothing is stored): the consent
+        // page it goes on to carries who logged in, and when.
+        let pending = match pending.with_user(state, &user.user_id, now) {
+            Ok(p) => p,
+            Err(e) => return refused(e),
+        };
         let client_id = &pending.row.request.client_id();
         audit::login_succeeded(request_id, client_id, &user.user_id);
         let client = match state.clients().find_client(client_id).await {

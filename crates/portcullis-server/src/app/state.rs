@@ -11,6 +11,7 @@ use crate::app::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_k
 use crate::app::throttle::{DeviceAuthorizationThrottle, LoginThrottle, UserCodeThrottle};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use portcullis_core::authorization::pending::sealed::SEALING_KEY_LABEL;
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::device::authorization::DeviceAuthorizationEndpoint;
 use portcullis_core::grants::token_endpoint::TokenEndpoint;
@@ -59,6 +60,7 @@ struct Inner {
     user_code_throttle: Arc<UserCodeThrottle>,
     device_authorization_throttle: Arc<DeviceAuthorizationThrottle>,
     master: Arc<MasterKey>,
+    request_sealer: MasterKey,
     dpop: DpopVerifier,
     password_slots: Arc<Semaphore>,
     dummy_password_hash: String,
@@ -128,6 +130,11 @@ impl AppState {
     /// authorization (sealed by the device verification page).
     pub fn master_key(&self) -> &MasterKey {
         &self.inner.master
+    }
+    /// The key that seals pending authorization requests for the browser to carry
+    /// (derived from the master key with HKDF, [`SEALING_KEY_LABEL`]).
+    pub fn request_sealer(&self) -> &MasterKey {
+        &self.inner.request_sealer
     }
     /// DPoP proof checks and server nonces (RFC 9449).
     pub fn dpop(&self) -> &DpopVerifier {
@@ -201,6 +208,9 @@ impl App {
         let dpop =
             DpopVerifier::new(config.dpop, &config.issuer, &master).map_err(KeyError::from)?;
         let clients = Arc::new(ClientCache::new(Arc::clone(&store)));
+        let request_sealer = master
+            .derive_sealing_key(SEALING_KEY_LABEL)
+            .map_err(KeyError::from)?;
         let state = AppState {
             inner: Arc::new(Inner {
                 token_endpoint: token_endpoint(&config, &clients, &store),
@@ -220,6 +230,7 @@ impl App {
                 user_code_throttle,
                 device_authorization_throttle,
                 master: Arc::clone(&master),
+                request_sealer,
                 dpop,
                 password_slots: Arc::new(Semaphore::new(cores)),
                 dummy_password_hash,

@@ -11,9 +11,10 @@ use portcullis_core::{StoreError, UnixTime};
 // `expires_at` index, then deletes it: `DELETE … LIMIT` exists on neither backend
 // (SQLite only when built with SQLITE_ENABLE_UPDATE_DELETE_LIMIT).
 
-/// Expired pending authorization requests.
-const PURGE_PENDING: &str = "DELETE FROM pending_authorizations WHERE id_digest IN \
-     (SELECT id_digest FROM pending_authorizations WHERE expires_at <= $1 LIMIT $2)";
+/// Records of used authorization requests past the request's expiry (its sealed form
+/// is refused anyway).
+const PURGE_USED_REQUESTS: &str = "DELETE FROM used_authorization_requests WHERE id_digest IN \
+     (SELECT id_digest FROM used_authorization_requests WHERE expires_at <= $1 LIMIT $2)";
 
 /// Expired browser sessions.
 const PURGE_SESSIONS: &str = "DELETE FROM browser_sessions WHERE session_digest IN \
@@ -69,9 +70,9 @@ sql_store_impl!(
             Ok::<_, StoreError>(DB::rows_affected(&result))
         };
         Ok(PurgeCounts {
-            pending_authorizations: purge(
-                PURGE_PENDING,
-                "purging expired pending authorization requests",
+            used_authorization_requests: purge(
+                PURGE_USED_REQUESTS,
+                "purging records of used authorization requests",
             )
             .await?,
             browser_sessions: purge(PURGE_SESSIONS, "purging expired browser sessions").await?,
@@ -95,5 +96,15 @@ sql_store_impl!(
             rate_limits: purge(PURGE_RATE_LIMITS, "purging full rate-limit buckets").await?,
             dpop_proofs: purge(PURGE_DPOP_PROOFS, "purging used DPoP proofs").await?,
         })
+    },
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        let Some(statement) = DB::RECLAIM_SPACE else {
+            return Ok(());
+        };
+        sqlx::query::<DB>(statement)
+            .execute(&self.pool)
+            .await
+            .map_err(classify("reclaiming free pages"))?;
+        Ok(())
     },
 );

@@ -392,32 +392,15 @@ async fn undecodable_authorization_rows_are_corrupt_naming_the_column(db: Db) {
     let s = &db.store;
     with_user(s, ALICE).await;
     with_client(s, "web").await;
-    let p = pending("id", T0);
-    s.pending_authorization_insert(&p).await.unwrap();
     let c = code("code", T0);
     s.authorization_code_insert(&c).await.unwrap();
     s.consent_grant(ALICE, "web", &scopes(&["openid"]), T0)
         .await
         .unwrap();
-    db.raw("UPDATE pending_authorizations SET request = '{\"client_id\": 7}'")
-        .await;
     db.raw("UPDATE authorization_codes SET resources = 'not json'")
         .await;
     db.raw("UPDATE consents SET scopes = '{}'").await;
 
-    for err in [
-        s.pending_authorization_get(&p.id_digest, T0)
-            .await
-            .unwrap_err(),
-        s.pending_authorization_take(&p.id_digest, T0)
-            .await
-            .unwrap_err(),
-    ] {
-        assert!(
-            matches!(&err, StoreError::Corrupt(what) if what.contains("pending_authorizations.request")),
-            "{err:?}"
-        );
-    }
     let err = s.authorization_code_get(&c.code_digest).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::Corrupt(what) if what.contains("authorization_codes.resources")),

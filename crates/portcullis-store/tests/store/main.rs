@@ -13,12 +13,6 @@
 //! ([`Db`], [`on_sqlite`], [`on_postgres`]) and the fixtures the tables share.
 
 use portcullis_core::authorization::code::AuthorizationCode;
-use portcullis_core::authorization::pending::{
-    PENDING_AUTHORIZATION_TTL, PendingAuthorization, PendingDevice,
-};
-use portcullis_core::authorization::request::{
-    Prompt, StoredAuthorizationRequest, ValidatedAuthorizationRequest,
-};
 use portcullis_core::client::{Client, ClientSecrets, RecordSource};
 use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
@@ -68,13 +62,13 @@ mod connect;
 mod consents;
 mod device_authorizations;
 mod dpop_proofs;
-mod pending_authorizations;
 mod purge;
 mod rate_limits;
 mod refresh_tokens;
 mod revoked_access_tokens;
 mod sessions;
 mod signing_keys;
+mod used_authorization_requests;
 mod users;
 
 /// A database under test: its store, and its URL to open it again (a second node).
@@ -367,66 +361,6 @@ fn session(cookie: &str, user_id: &str) -> BrowserSession {
         auth_time: T0 - 60,
         created_at: T0 - 60,
         expires_at: T0 + 3_600,
-    }
-}
-
-/// A request with only the required fields.
-fn bare_request() -> ValidatedAuthorizationRequest {
-    ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
-        client_id: "web".into(),
-        redirect_uri: "http://127.0.0.1:8080/callback".into(),
-        redirect_uri_sent: false,
-        scopes: BTreeSet::new(),
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        resources: vec![],
-        prompt: Prompt::default(),
-        max_age: None,
-        login_hint: None,
-        dpop_jkt: None,
-    })
-    .unwrap()
-}
-
-/// A request with every field set, none to its default.
-fn full_request() -> ValidatedAuthorizationRequest {
-    ValidatedAuthorizationRequest::from_stored(StoredAuthorizationRequest {
-        client_id: "ledger".into(),
-        redirect_uri: "https://ledger.example/callback?x=1&y=ü".into(),
-        redirect_uri_sent: true,
-        scopes: scopes(&["openid", "profile", "ledger:write"]),
-        state: Some("af0ifjsldkj \"quoted\"".into()),
-        nonce: Some("n-0S6_WzA2Mj".into()),
-        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
-        resources: vec![
-            "https://reports.example".into(),
-            "https://api.ledger.example".into(),
-        ],
-        prompt: Prompt {
-            none: false,
-            login: true,
-            consent: true,
-        },
-        max_age: Some(300),
-        login_hint: Some("alice@example.com".into()),
-        dpop_jkt: Some(JKT.into()),
-    })
-    .unwrap()
-}
-
-/// A pending request whose id is `id`, created at `created_at`, nobody logged in yet.
-fn pending(id: &str, created_at: i64) -> PendingAuthorization {
-    PendingAuthorization {
-        id_digest: SecretDigest::of(id),
-        request: bare_request(),
-        browser_digest: SecretDigest::of(&format!("browser of {id}")),
-        csrf_token: format!("csrf {id}"),
-        user_id: None,
-        auth_time: None,
-        device: None,
-        created_at,
-        expires_at: created_at + PENDING_AUTHORIZATION_TTL,
     }
 }
 

@@ -15,14 +15,8 @@ async fn purge_expired_removes_exactly_the_expired_rows_of_each_table(db: Db) {
     with_client(s, "web").await;
     // In each table, a row that expires at `now` (gone) and one a second later (kept).
     let now = T0 + 10_000;
-    let p_gone = PendingAuthorization {
-        expires_at: now,
-        ..pending("gone", T0)
-    };
-    let p_kept = PendingAuthorization {
-        expires_at: now + 1,
-        ..pending("kept", T0)
-    };
+    let p_gone = SecretDigest::of("used gone");
+    let p_kept = SecretDigest::of("used kept");
     let s_gone = BrowserSession {
         expires_at: now,
         ..session("gone", ALICE)
@@ -39,8 +33,8 @@ async fn purge_expired_removes_exactly_the_expired_rows_of_each_table(db: Db) {
         expires_at: now + 1,
         ..code("kept", T0)
     };
-    s.pending_authorization_insert(&p_gone).await.unwrap();
-    s.pending_authorization_insert(&p_kept).await.unwrap();
+    s.authorization_request_use(&p_gone, now).await.unwrap();
+    s.authorization_request_use(&p_kept, now + 1).await.unwrap();
     s.session_insert(&s_gone).await.unwrap();
     s.session_insert(&s_kept).await.unwrap();
     s.authorization_code_insert(&c_gone).await.unwrap();
@@ -79,7 +73,7 @@ async fn purge_expired_removes_exactly_the_expired_rows_of_each_table(db: Db) {
     assert_eq!(
         s.purge_expired(now, 100).await.unwrap(),
         PurgeCounts {
-            pending_authorizations: 1,
+            used_authorization_requests: 1,
             browser_sessions: 1,
             authorization_codes: 1,
             revoked_access_tokens: 1,
@@ -91,18 +85,10 @@ async fn purge_expired_removes_exactly_the_expired_rows_of_each_table(db: Db) {
         }
     );
     // Looked up at T0, when every row would be live: only existence matters.
-    assert_eq!(
-        s.pending_authorization_get(&p_gone.id_digest, T0)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        s.pending_authorization_get(&p_kept.id_digest, T0)
-            .await
-            .unwrap(),
-        Some(p_kept)
-    );
+    // A purged request id could be used again (its sealed form has expired anyway);
+    // a kept one not.
+    assert!(s.authorization_request_use(&p_gone, now).await.unwrap());
+    assert!(!s.authorization_request_use(&p_kept, now + 1).await.unwrap());
     assert_eq!(
         s.session_get(&s_gone.session_digest, T0).await.unwrap(),
         None
@@ -160,7 +146,7 @@ async fn purge_expired_removes_exactly_the_expired_rows_of_each_table(db: Db) {
             later.refresh_tokens,
             later.device_authorizations
         ),
-        (7, 1, 1, 1)
+        (8, 1, 1, 1)
     );
     assert_eq!(remaining_rows(&db).await, 0);
 }
@@ -225,12 +211,9 @@ async fn purge_expired_deletes_at_most_limit_rows_per_table(db: Db) {
     for i in 0..6 {
         let expires_at = if i < 5 { now - i } else { now + 1 };
         let name = format!("row-{i}");
-        s.pending_authorization_insert(&PendingAuthorization {
-            expires_at,
-            ..pending(&name, T0)
-        })
-        .await
-        .unwrap();
+        s.authorization_request_use(&SecretDigest::of(&name), expires_at)
+            .await
+            .unwrap();
         s.session_insert(&BrowserSession {
             expires_at,
             ..session(&name, ALICE)
@@ -264,7 +247,7 @@ async fn purge_expired_deletes_at_most_limit_rows_per_table(db: Db) {
         s.dpop_proof_record(&proof, expires_at).await.unwrap();
     }
     let each = |n: u64| PurgeCounts {
-        pending_authorizations: n,
+        used_authorization_requests: n,
         browser_sessions: n,
         authorization_codes: n,
         revoked_access_tokens: n,
@@ -301,7 +284,7 @@ async fn purge_expired_deletes_at_most_limit_rows_per_table(db: Db) {
 /// Rows left in the tables `purge_expired` cleans, behind the store's back.
 async fn remaining_rows(db: &Db) -> i64 {
     db.scalar(
-        "SELECT (SELECT COUNT(*) FROM pending_authorizations) \
+        "SELECT (SELECT COUNT(*) FROM used_authorization_requests) \
          + (SELECT COUNT(*) FROM browser_sessions) \
          + (SELECT COUNT(*) FROM authorization_codes) \
          + (SELECT COUNT(*) FROM revoked_access_tokens) \

@@ -20,7 +20,6 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 use portcullis_core::clock::Clock;
-use portcullis_core::secret::SecretDigest;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -973,16 +972,18 @@ async fn device_pending_request_keeps_the_user_code_sealed() {
         .find(|(k, _)| k == "request")
         .map(|(_, v)| v.into_owned())
         .unwrap();
-    let pending = app
-        .app
-        .state()
-        .store()
-        .pending_authorization_get(&SecretDigest::of(&id), app.clock.now())
-        .await
-        .unwrap()
-        .unwrap();
-    let sealed = pending.device.unwrap().sealed_user_code;
     let compact = user_code.replace('-', "");
+    assert!(
+        !id.contains(user_code) && !id.contains(&compact),
+        "{id}"
+    );
+    let pending = portcullis_core::authorization::pending::sealed::open(
+        app.app.state().request_sealer(),
+        &id,
+        app.clock.now(),
+    )
+    .unwrap();
+    let sealed = pending.device.unwrap().sealed_user_code;
     assert!(
         !sealed.contains(user_code) && !sealed.contains(&compact),
         "{sealed}"

@@ -11,6 +11,7 @@
 
 mod authorization_code;
 mod authorize_rejections;
+mod authorize_storage;
 mod browser;
 mod cli;
 mod cli_client;

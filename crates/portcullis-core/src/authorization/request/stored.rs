@@ -1,5 +1,5 @@
-//! The stored form of a validated authorization request: what the pending-request row
-//! keeps (JSON in `pending_authorizations.request`) while the user logs in and
+//! The stored form of a validated authorization request: what a pending request keeps
+//! (JSON inside its sealed form, `authorization::pending::sealed`) while the user logs in and
 //! approves, and the one way back from it to a [`ValidatedAuthorizationRequest`].
 
 use super::{

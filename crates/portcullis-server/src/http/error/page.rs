@@ -123,7 +123,7 @@ fn fault(rejection: PageRejection) -> Option<Fault> {
             Some(Fault::error("page request failed on the server side", &e))
         }
         PageRejection::Stopped(PageError::Sealing(e)) => {
-            Some(Fault::error("sealing the user code failed", &e))
+            Some(Fault::error("sealing a pending request failed", &e))
         }
         _ => None,
     }

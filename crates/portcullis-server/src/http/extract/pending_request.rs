@@ -19,7 +19,7 @@ pub struct PendingRequest(pub Pending);
 /// The `request` query parameter of the login and consent pages.
 #[derive(Debug, Deserialize)]
 struct PendingQuery {
-    /// The pending request id.
+    /// The pending request, sealed.
     request: Option<String>,
 }
 
@@ -37,7 +37,6 @@ impl FromRequestParts<AppState> for PendingRequest {
         let id = query.ok().and_then(|Query(q)| q.request);
         let now = state.clock().now();
         Pending::load(state, &browser, id.as_deref(), now)
-            .await
             .map(Self)
             .map_err(|e| error_page(state, e, &request_id))
     }
