@@ -87,7 +87,7 @@ async fn purge_expired_removes_exactly_the_expired_rows_of_each_table(db: Db) {
     // Looked up at T0, when every row would be live: only existence matters.
     // A purged request id could be used again (its sealed form has expired anyway);
     // a kept one not.
-    assert!(s.authorization_request_use(&p_gone, now).await.unwrap());
+    assert!(s.authorization_request_use(&p_gone, now + 1).await.unwrap());
     assert!(!s.authorization_request_use(&p_kept, now + 1).await.unwrap());
     assert_eq!(
         s.session_get(&s_gone.session_digest, T0).await.unwrap(),
