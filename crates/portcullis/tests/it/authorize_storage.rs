@@ -10,7 +10,6 @@ use crate::flow::{
 use crate::html::html_page;
 use crate::support::TestApp;
 use portcullis_core::clock::Clock;
-use portcullis_core::store::PurgeStore;
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection};
 
 /// Rows in every table of the server's SQLite database, read behind its back.
