@@ -13,13 +13,13 @@ mod clients;
 mod consents;
 mod device_authorizations;
 mod dpop_proofs;
-mod used_authorization_requests;
 mod purge;
 mod rate_limits;
 mod refresh_tokens;
 mod revoked_access_tokens;
 mod sessions;
 mod signing_keys;
+mod used_authorization_requests;
 mod users;
 
 use crate::UnixTime;

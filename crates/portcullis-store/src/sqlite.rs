@@ -10,8 +10,8 @@ use crate::store::{Backend, SqlStore, sealed};
 use portcullis_core::StoreError;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    Sqlite, SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
-    SqliteSynchronous,
+    Sqlite, SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions,
+    SqliteQueryResult, SqliteSynchronous,
 };
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -112,7 +112,10 @@ impl Backend for Sqlite {
 /// database, before its first table; an existing one changes mode only through a
 /// `VACUUM` (https://www.sqlite.org/pragma.html#pragma_auto_vacuum), run here once
 /// (it rewrites the file, so it takes as long as copying it).
-async fn enable_incremental_vacuum(pool: &sqlx::SqlitePool, filename: &Path) -> Result<(), StoreError> {
+async fn enable_incremental_vacuum(
+    pool: &sqlx::SqlitePool,
+    filename: &Path,
+) -> Result<(), StoreError> {
     let what = "switching the SQLite database to auto_vacuum = INCREMENTAL";
     let mut conn = pool.acquire().await.map_err(classify(what))?;
     let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
@@ -312,12 +315,10 @@ mod tests {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal);
             let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
-            sqlx::raw_sql(
-                "CREATE TABLE old (x TEXT); INSERT INTO old VALUES ('a'), ('b');",
-            )
-            .execute(&mut conn)
-            .await
-            .unwrap();
+            sqlx::raw_sql("CREATE TABLE old (x TEXT); INSERT INTO old VALUES ('a'), ('b');")
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
         assert_eq!(auto_vacuum(&url).await, 0, "NONE before");
         let store = SqliteStore::connect(&url, &ConnectOptions::default())
@@ -338,7 +339,10 @@ mod tests {
         let (dir, _, store) = temp_store().await;
         let file = dir.path().join("portcullis.db");
         let blob = "x".repeat(4000);
-        sqlx::raw_sql("CREATE TABLE filler (x TEXT)").execute(&store.pool).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE filler (x TEXT)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         for _ in 0..500 {
             sqlx::query("INSERT INTO filler VALUES ($1)")
                 .bind(&blob)
@@ -346,11 +350,20 @@ mod tests {
                 .await
                 .unwrap();
         }
-        sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&store.pool).await.unwrap();
+        sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         let full = std::fs::metadata(&file).unwrap().len();
-        sqlx::raw_sql("DELETE FROM filler").execute(&store.pool).await.unwrap();
+        sqlx::raw_sql("DELETE FROM filler")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         store.reclaim_space().await.unwrap();
-        sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&store.pool).await.unwrap();
+        sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         let after = std::fs::metadata(&file).unwrap().len();
         assert!(after < full / 2, "{full} -> {after} bytes");
     }

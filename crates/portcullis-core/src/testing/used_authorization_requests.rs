@@ -18,7 +18,9 @@ impl UsedAuthorizationRequestStore for MemoryStore {
         if inner.used_requests.contains_key(id_digest.as_bytes()) {
             return Ok(false);
         }
-        inner.used_requests.insert(*id_digest.as_bytes(), expires_at);
+        inner
+            .used_requests
+            .insert(*id_digest.as_bytes(), expires_at);
         Ok(true)
     }
 }

@@ -32,7 +32,9 @@ pub use file::{
     ConfigError, FileBranding, FileClient, FileConfig, FileDatabase, FileDpop, FileKeys,
     FileMetrics, FileTokens, FileUser, parse_file,
 };
-pub use keys::{ENV_MASTER_KEY, ENV_MASTER_KEY_FILE, KeySettings, MASTER_KEY_FILE, MasterKeySource};
+pub use keys::{
+    ENV_MASTER_KEY, ENV_MASTER_KEY_FILE, KeySettings, MASTER_KEY_FILE, MasterKeySource,
+};
 pub use metrics::MetricsConfig;
 pub use server::{DEFAULT_LISTEN, ENV_ISSUER, ENV_LISTEN};
 pub use tokens::{MAX_ACCESS_TOKEN_TTL, TokenLifetimes};

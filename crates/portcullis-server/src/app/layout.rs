@@ -84,8 +84,8 @@ mod tests {
 
     /// The configuration `toml_text` with the environment `env` (nothing else read).
     fn resolve(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, String> {
-        let file = parse_file(Path::new("/etc/portcullis.toml"), toml_text)
-            .map_err(|e| e.to_string())?;
+        let file =
+            parse_file(Path::new("/etc/portcullis.toml"), toml_text).map_err(|e| e.to_string())?;
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -36,7 +36,10 @@ async fn a_request_is_used_once_across_two_stores_racing(db: Db) {
     for i in 0..20 {
         let store = Arc::clone(&stores[i % 2]);
         tasks.push(tokio::spawn(async move {
-            store.authorization_request_use(&id, T0 + 600).await.unwrap()
+            store
+                .authorization_request_use(&id, T0 + 600)
+                .await
+                .unwrap()
         }));
     }
     let mut firsts = 0;

@@ -79,7 +79,11 @@ async fn a_finished_request_records_its_use_once_and_housekeeping_purges_it() {
     let login = browser.page(browser.authorize(&request).await).await;
     let r = browser.login(&login, ALICE, ALICE_PASSWORD).await;
     let consent = browser.page(r).await;
-    assert_eq!(used_requests(&app).await, 0, "nothing until the user decides");
+    assert_eq!(
+        used_requests(&app).await,
+        0,
+        "nothing until the user decides"
+    );
     let r = browser.approve(&consent).await;
     assert!(redirect_params(&location(&r), WEB_REDIRECT).contains_key("code"));
     assert_eq!(used_requests(&app).await, 1);

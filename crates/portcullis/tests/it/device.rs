@@ -973,10 +973,7 @@ async fn device_pending_request_keeps_the_user_code_sealed() {
         .map(|(_, v)| v.into_owned())
         .unwrap();
     let compact = user_code.replace('-', "");
-    assert!(
-        !id.contains(user_code) && !id.contains(&compact),
-        "{id}"
-    );
+    assert!(!id.contains(user_code) && !id.contains(&compact), "{id}");
     let pending = portcullis_core::authorization::pending::sealed::open(
         app.app.state().request_sealer(),
         &id,

@@ -81,8 +81,8 @@ pub fn open(
     let json = key
         .open(AAD, &bytes)
         .map_err(|_| SealedRequestReason::DoesNotOpen)?;
-    let form: SealedForm = serde_json::from_slice(&json)
-        .map_err(|e| SealedRequestReason::Corrupt(e.to_string()))?;
+    let form: SealedForm =
+        serde_json::from_slice(&json).map_err(|e| SealedRequestReason::Corrupt(e.to_string()))?;
     if now >= form.expires_at {
         return Err(SealedRequestReason::Expired);
     }

@@ -90,7 +90,10 @@ mod tests {
         let c = resolve("", &[(ENV_MASTER_KEY_FILE, "/run/secrets/mk")]).unwrap();
         assert_eq!(path(&c), Some(PathBuf::from("/run/secrets/mk")));
         let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-        let both = [(ENV_MASTER_KEY, key), (ENV_MASTER_KEY_FILE, "/run/secrets/mk")];
+        let both = [
+            (ENV_MASTER_KEY, key),
+            (ENV_MASTER_KEY_FILE, "/run/secrets/mk"),
+        ];
         assert_eq!(path(&resolve("", &both).unwrap()), None);
     }
 
