@@ -19,7 +19,7 @@ use portcullis_core::authorization::pending::{
 use portcullis_core::authorization::request::{
     Prompt, StoredAuthorizationRequest, ValidatedAuthorizationRequest,
 };
-use portcullis_core::client::{Client, ClientSecrets, RecordSource};
+use portcullis_core::client::{Client, ClientSecretDigest, ClientSecrets, RecordSource};
 use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
 use portcullis_core::pkce::CodeChallenge;
@@ -216,9 +216,14 @@ fn full_client(id: &str) -> Client {
         client_id: id.into(),
         client_name: Some("Accounting — “Ledger” ✓".into()),
         secrets: Some(ClientSecrets {
-            current: SecretDigest::of("current secret with at least 32 characters"),
+            // A keyed current secret and a bare SHA-256 previous one: both forms.
+            current: ClientSecretDigest::Keyed(SecretDigest::of(
+                "current secret with at least 32 characters",
+            )),
             previous: Some((
-                SecretDigest::of("previous secret with at least 32 characters"),
+                ClientSecretDigest::Sha256(SecretDigest::of(
+                    "previous secret with at least 32 characters",
+                )),
                 T0 + 3_600,
             )),
         }),
