@@ -4,6 +4,9 @@
 pub mod authentication;
 pub mod origin;
 pub mod redirect_uri;
+mod secrets;
+
+pub use secrets::{CLIENT_SECRET_DIGEST_LABEL, ClientSecretDigest, ClientSecrets};
 
 use crate::UnixTime;
 use crate::keys::SigningAlgorithm;
@@ -78,28 +81,6 @@ impl RecordSource {
             "admin" => Some(Self::Admin),
             _ => None,
         }
-    }
-}
-
-/// The secrets a confidential client may present, as digests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientSecrets {
-    /// Digest of the current secret.
-    pub current: SecretDigest,
-    /// After `rotate-secret --keep-old-for`, the previous secret and when it stops working.
-    pub previous: Option<(SecretDigest, UnixTime)>,
-}
-
-impl ClientSecrets {
-    /// Whether `presented` is the current secret, or the previous one before it expires.
-    /// Both digests are always compared (constant time, no early exit that tells which).
-    pub fn accepts(&self, presented: &str, now: UnixTime) -> bool {
-        let current = self.current.matches(presented);
-        let previous = self
-            .previous
-            .as_ref()
-            .is_some_and(|(digest, expires_at)| digest.matches(presented) && now < *expires_at);
-        current | previous
     }
 }
 
@@ -294,8 +275,9 @@ impl ClientRegistration {
                         ),
                     ));
                 }
+                // Keyed when stored (`sync_config`): the key is the server's.
                 Some(ClientSecrets {
-                    current: SecretDigest::of(secret.expose_secret()),
+                    current: ClientSecretDigest::Sha256(SecretDigest::of(secret.expose_secret())),
                     previous: None,
                 })
             }
@@ -530,7 +512,7 @@ mod tests {
         assert!(
             c.secrets
                 .unwrap()
-                .accepts("0123456789abcdef0123456789abcdef", 5)
+                .accepts("0123456789abcdef0123456789abcdef", 5, None)
         );
     }
 
@@ -643,17 +625,5 @@ mod tests {
         assert!(check_redirect_uri("https://app.example.com/cb#x").is_err());
         assert!(check_redirect_uri("/cb").is_err());
         assert!(check_redirect_uri("javascript:alert(1)").is_err());
-    }
-
-    #[test]
-    fn previous_secret_works_until_it_expires() {
-        let secrets = ClientSecrets {
-            current: SecretDigest::of("new-secret"),
-            previous: Some((SecretDigest::of("old-secret"), 100)),
-        };
-        assert!(secrets.accepts("new-secret", 100));
-        assert!(secrets.accepts("old-secret", 99));
-        assert!(!secrets.accepts("old-secret", 100));
-        assert!(!secrets.accepts("old-secret", 101));
     }
 }

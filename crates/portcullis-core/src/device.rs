@@ -95,6 +95,24 @@ pub trait DeviceAuthorizationStore: Send + Sync {
         user_code_digest: &SecretDigest,
         now: UnixTime,
     ) -> Result<Option<DeviceAuthorization>, StoreError>;
+    /// Rows whose user-code digest is still a bare SHA-256 (stored before user codes
+    /// were keyed), at most `limit`: `(device code digest, user-code SHA-256)`. The
+    /// start-up migration keys them ([`Self::device_authorization_key_user_code`]).
+    async fn device_authorization_unkeyed_user_codes(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(SecretDigest, SecretDigest)>, StoreError>;
+    /// Replaces the bare SHA-256 user-code digest `unkeyed` of the row with this device
+    /// code digest by its keyed digest `keyed`, and marks the row keyed, in one
+    /// conditional statement (`… WHERE user_code_keyed = 0 AND user_code_digest =
+    /// unkeyed`): `true` if it did, `false` if the row is gone or keyed already (by
+    /// another node), so the migration runs once and may run again.
+    async fn device_authorization_key_user_code(
+        &self,
+        device_code_digest: &SecretDigest,
+        unkeyed: &SecretDigest,
+        keyed: &SecretDigest,
+    ) -> Result<bool, StoreError>;
     /// Records the user's decision: `Approved` or `Denied` (never `Pending`), in one
     /// conditional statement (`… WHERE status = 'pending' AND expires_at > now`).
     /// `true` for exactly one caller; `false` if it was decided already, expired or

@@ -4,8 +4,15 @@
 //! 256 bits from the system CSPRNG, base64url without padding (43 characters). They are
 //! stored only as SHA-256 digests: a 256-bit random secret needs no slow KDF, and a
 //! leaked database row does not reveal a usable secret.
+//!
+//! Short or human-chosen secrets (device user codes: 34.6 bits; operator-chosen client
+//! secrets) are kept as keyed digests instead ([`DigestKey`]): HMAC-SHA256 (RFC 2104)
+//! of their SHA-256 digest, under a key derived from the master key. Why: a bare
+//! SHA-256 of a 34.6-bit code is reversed by brute force in seconds on a GPU by whoever
+//! reads the database; without the key, a stolen row gives nothing to test guesses
+//! against.
 
-use aws_lc_rs::{constant_time, digest, rand};
+use aws_lc_rs::{constant_time, digest, hmac, rand};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use secrecy::SecretString;
 use std::fmt;
@@ -68,6 +75,48 @@ impl SecretDigest {
     }
 }
 
+/// The key of keyed digests (HMAC-SHA256, RFC 2104) for one purpose, derived from the
+/// master key with HKDF and a distinct label
+/// ([`MasterKey::derive_digest_key`](crate::keys::MasterKey::derive_digest_key)).
+///
+/// A keyed digest is `HMAC(k, SHA-256(value))`: the inner SHA-256 lets a row stored as
+/// a bare SHA-256 digest be keyed in place ([`DigestKey::rekey`]) without the
+/// plaintext, so old rows migrate at start-up.
+pub struct DigestKey(hmac::Key);
+
+impl DigestKey {
+    /// Wraps an HMAC-SHA256 key.
+    pub fn new(key: hmac::Key) -> Self {
+        Self(key)
+    }
+
+    /// The keyed digest of `value`'s UTF-8 bytes: `HMAC(k, SHA-256(value))`.
+    pub fn digest(&self, value: &str) -> SecretDigest {
+        self.rekey(&SecretDigest::of(value))
+    }
+
+    /// The keyed digest of a value whose bare SHA-256 digest is `sha256`:
+    /// `HMAC(k, sha256)`, equal to [`DigestKey::digest`] of the value.
+    pub fn rekey(&self, sha256: &SecretDigest) -> SecretDigest {
+        let tag = hmac::sign(&self.0, sha256.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        SecretDigest(out)
+    }
+
+    /// Whether `presented` has the keyed digest `expected`, compared in constant time.
+    pub fn matches(&self, expected: &SecretDigest, presented: &str) -> bool {
+        let candidate = self.digest(presented);
+        constant_time::verify_slices_are_equal(&expected.0, &candidate.0).is_ok()
+    }
+}
+
+impl fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DigestKey(..)")
+    }
+}
+
 impl fmt::Debug for SecretDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretDigest(..)")
@@ -109,6 +158,36 @@ mod tests {
             hex,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    fn key(byte: u8) -> DigestKey {
+        DigestKey::new(hmac::Key::new(hmac::HMAC_SHA256, &[byte; 32]))
+    }
+
+    #[test]
+    fn keyed_digest_is_hmac_of_the_sha256_and_not_the_bare_sha256() {
+        let k = key(7);
+        let keyed = k.digest("BCDFGHJK");
+        assert_ne!(keyed, SecretDigest::of("BCDFGHJK"));
+        // HMAC(k, SHA-256(value)), as aws-lc-rs computes it: rekeying the bare digest of
+        // an old row gives the same as digesting the value.
+        let sha = SecretDigest::of("BCDFGHJK");
+        let expected = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &[7; 32]), sha.as_bytes());
+        assert_eq!(keyed.as_bytes().as_slice(), expected.as_ref());
+        assert_eq!(k.rekey(&sha), keyed);
+        assert!(k.matches(&keyed, "BCDFGHJK"));
+        assert!(!k.matches(&keyed, "BCDFGHJL"));
+    }
+
+    #[test]
+    fn wrong_key_digest_does_not_match() {
+        let keyed = key(1).digest("an operator-chosen secret of 32 chars");
+        assert!(!key(2).matches(&keyed, "an operator-chosen secret of 32 chars"));
+        assert_ne!(
+            key(2).digest("an operator-chosen secret of 32 chars"),
+            keyed
+        );
+        assert_eq!(format!("{:?}", key(1)), "DigestKey(..)");
     }
 
     #[test]

@@ -49,6 +49,15 @@ pub fn key_ring(now: UnixTime) -> Result<KeyRing, KeyRingError> {
     KeyRing::build(&keys, &master, now, None)
 }
 
+/// A fixed [`DigestKey`](crate::secret::DigestKey) for tests: HMAC-SHA256 under 32
+/// bytes of `byte` (different bytes, independent keys).
+pub fn digest_key(byte: u8) -> crate::secret::DigestKey {
+    crate::secret::DigestKey::new(aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        &[byte; 32],
+    ))
+}
+
 /// An in-memory [`Store`](crate::Store).
 #[derive(Debug, Default)]
 pub struct MemoryStore {

@@ -6,7 +6,7 @@
 //! [`StoreError::Corrupt`] naming `table.column`.
 
 use portcullis_core::StoreError;
-use portcullis_core::client::RecordSource;
+use portcullis_core::client::{ClientSecretDigest, RecordSource};
 use portcullis_core::secret::SecretDigest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,6 +35,43 @@ pub(crate) fn digest_from(column: &str, bytes: &[u8]) -> Result<SecretDigest, St
         ))
     })
 }
+
+/// The bytes a client secret digest column stores: the 32 digest bytes for
+/// [`ClientSecretDigest::Sha256`], or [`KEYED_DIGEST_PREFIX`] and the 32 bytes for
+/// [`ClientSecretDigest::Keyed`] (the prefix marks a keyed row: the start-up
+/// migration keys only rows without it, once).
+pub(crate) fn client_secret_digest_bytes(digest: &ClientSecretDigest) -> Vec<u8> {
+    match digest {
+        ClientSecretDigest::Sha256(d) => d.as_bytes().to_vec(),
+        ClientSecretDigest::Keyed(d) => {
+            let mut bytes = Vec::with_capacity(33);
+            bytes.push(KEYED_DIGEST_PREFIX);
+            bytes.extend_from_slice(d.as_bytes());
+            bytes
+        }
+    }
+}
+
+/// The client secret digest in a column written by [`client_secret_digest_bytes`]:
+/// [`StoreError::Corrupt`] naming `column` for any other length or prefix.
+pub(crate) fn client_secret_digest_from(
+    column: &str,
+    bytes: &[u8],
+) -> Result<ClientSecretDigest, StoreError> {
+    match bytes.split_first() {
+        Some((&KEYED_DIGEST_PREFIX, keyed)) if keyed.len() == 32 => {
+            digest_from(column, keyed).map(ClientSecretDigest::Keyed)
+        }
+        _ if bytes.len() == 32 => digest_from(column, bytes).map(ClientSecretDigest::Sha256),
+        _ => Err(StoreError::Corrupt(format!(
+            "{column}: a client secret digest is 32 bytes (SHA-256) or 33 starting with {KEYED_DIGEST_PREFIX} (keyed), found {}",
+            bytes.len()
+        ))),
+    }
+}
+
+/// First byte of a keyed client secret digest (HMAC-SHA256 of the SHA-256, version 1).
+pub(crate) const KEYED_DIGEST_PREFIX: u8 = 1;
 
 /// A `source` column: [`StoreError::Corrupt`] for a spelling this version does not know.
 pub(crate) fn record_source(column: &str, value: &str) -> Result<RecordSource, StoreError> {

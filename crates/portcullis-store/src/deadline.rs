@@ -258,6 +258,8 @@ within_deadline! {
         async fn device_authorization_insert(&self, authorization: &DeviceAuthorization) -> Result<(), StoreError>;
         async fn device_authorization_get(&self, device_code_digest: &SecretDigest) -> Result<Option<DeviceAuthorization>, StoreError>;
         async fn device_authorization_find_by_user_code(&self, user_code_digest: &SecretDigest, now: UnixTime) -> Result<Option<DeviceAuthorization>, StoreError>;
+        async fn device_authorization_unkeyed_user_codes(&self, limit: u32) -> Result<Vec<(SecretDigest, SecretDigest)>, StoreError>;
+        async fn device_authorization_key_user_code(&self, device_code_digest: &SecretDigest, unkeyed: &SecretDigest, keyed: &SecretDigest) -> Result<bool, StoreError>;
         async fn device_authorization_decide(&self, device_code_digest: &SecretDigest, decision: &DeviceAuthorizationStatus, now: UnixTime) -> Result<bool, StoreError>;
         async fn device_authorization_poll(&self, device_code_digest: &SecretDigest, client_id: &str, now: UnixTime) -> Result<Option<DevicePoll>, StoreError>;
         async fn device_authorization_consume(&self, device_code_digest: &SecretDigest, now: UnixTime, first_refresh_token: Option<&RefreshToken>, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;

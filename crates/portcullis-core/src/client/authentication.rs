@@ -6,6 +6,7 @@
 
 use super::{Client, ClientStore};
 use crate::UnixTime;
+use crate::secret::DigestKey;
 use crate::store::StoreError;
 use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -21,6 +22,13 @@ use std::sync::Arc;
 pub trait ClientDirectory: Send + Sync {
     /// The client with this id, if registered.
     async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError>;
+
+    /// The key of keyed client-secret digests
+    /// ([`ClientSecretDigest::Keyed`](super::ClientSecretDigest::Keyed)), if this
+    /// directory has one; without it, keyed secrets never match (fail closed).
+    fn client_secret_key(&self) -> Option<&DigestKey> {
+        None
+    }
 }
 
 #[async_trait]
@@ -290,8 +298,12 @@ impl UnverifiedClientCredentials {
             }));
         }
         match (&client.secrets, &self.secret) {
-            (Some(secrets), Some(presented)) if secrets.accepts(presented.expose_secret(), now) => {
-            }
+            (Some(secrets), Some(presented))
+                if secrets.accepts(
+                    presented.expose_secret(),
+                    now,
+                    directory.client_secret_key(),
+                ) => {}
             (None, None) => {}
             _ => return Ok(Err(ClientAuthReason::WrongSecret)),
         }

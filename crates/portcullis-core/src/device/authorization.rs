@@ -18,7 +18,7 @@ use crate::client::authentication::{
 use crate::client::check_resource_uri;
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::scope::parse_scope;
-use crate::secret::{RandomUnavailable, SecretDigest, generate_secret};
+use crate::secret::{DigestKey, RandomUnavailable, SecretDigest, generate_secret};
 use crate::store::{Store, StoreError};
 use portcullis_proto::ErrorCode;
 use portcullis_proto::device::{DeviceAuthorizationRequest, DeviceAuthorizationResponse};
@@ -41,6 +41,8 @@ pub struct DeviceAuthorizationEndpoint {
     pub clients: Arc<dyn ClientDirectory>,
     /// Where device authorizations are stored.
     pub store: Arc<dyn Store>,
+    /// The key of user-code digests ([`UserCode::digest`]).
+    pub user_code_key: Arc<DigestKey>,
 }
 
 /// A device authorization just created: the secrets to answer with, once.
@@ -238,11 +240,12 @@ pub async fn device_authorization_request(
 /// Store failures.
 pub async fn find_by_user_code(
     store: &dyn Store,
+    key: &DigestKey,
     code: &UserCode,
     now: UnixTime,
 ) -> Result<Option<DeviceAuthorization>, StoreError> {
     store
-        .device_authorization_find_by_user_code(&code.digest(), now)
+        .device_authorization_find_by_user_code(&code.digest(key), now)
         .await
 }
 
@@ -308,7 +311,7 @@ async fn create(
     };
     for _ in 0..MAX_USER_CODE_DRAWS {
         let user_code = UserCode::generate().map_err(DeviceAuthorizationReason::Random)?;
-        record.user_code_digest = user_code.digest();
+        record.user_code_digest = user_code.digest(&endpoint.user_code_key);
         match endpoint.store.device_authorization_insert(&record).await {
             Ok(()) => {
                 return Ok(IssuedDeviceAuthorization {
@@ -447,7 +450,9 @@ mod tests {
             stored,
             Some(DeviceAuthorization {
                 device_code_digest: digest,
-                user_code_digest: issued.user_code.digest(),
+                user_code_digest: issued
+                    .user_code
+                    .digest(&crate::testing::digest_key(USER_CODE_KEY_BYTE)),
                 client_id: "tv".into(),
                 scopes: ["openid", "read"].map(String::from).into(),
                 // Duplicates dropped, order kept.
@@ -616,9 +621,14 @@ mod tests {
         f.store
             .conflict_on_next_device_inserts(MAX_USER_CODE_DRAWS - 1);
         let issued = start(&f, None, request("tv", Some("read"))).await.unwrap();
-        let found = find_by_user_code(&*f.store, &issued.user_code, NOW)
-            .await
-            .unwrap();
+        let found = find_by_user_code(
+            &*f.store,
+            &f.device_endpoint().user_code_key,
+            &issued.user_code,
+            NOW,
+        )
+        .await
+        .unwrap();
         assert!(found.is_some());
     }
 
@@ -661,20 +671,29 @@ mod tests {
         let f = Fixture::new().await;
         let issued = f.start_device("tv", "openid").await;
         let typed = UserCode::parse(&issued.user_code.display().to_lowercase()).unwrap();
-        let found = find_by_user_code(&*f.store, &typed, NOW + DEVICE_TTL - 1)
-            .await
-            .unwrap()
-            .unwrap();
+        let found = find_by_user_code(
+            &*f.store,
+            &f.device_endpoint().user_code_key,
+            &typed,
+            NOW + DEVICE_TTL - 1,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(found.client_id, "tv");
         for late in [NOW + DEVICE_TTL, NOW + DEVICE_TTL + 1] {
             assert_eq!(
-                find_by_user_code(&*f.store, &typed, late).await.unwrap(),
+                find_by_user_code(&*f.store, &f.device_endpoint().user_code_key, &typed, late)
+                    .await
+                    .unwrap(),
                 None
             );
         }
         f.decide_device(&issued, true).await;
         assert_eq!(
-            find_by_user_code(&*f.store, &typed, NOW).await.unwrap(),
+            find_by_user_code(&*f.store, &f.device_endpoint().user_code_key, &typed, NOW)
+                .await
+                .unwrap(),
             None
         );
     }

@@ -3,7 +3,7 @@
 //! without the dash or spaces. 20^8 ≈ 2.56 × 10^10 codes (34.6 bits): enough only
 //! because entries are rate-limited and codes live minutes (see docs/security.md).
 
-use crate::secret::{RandomUnavailable, SecretDigest, random_bytes};
+use crate::secret::{DigestKey, RandomUnavailable, SecretDigest, random_bytes};
 
 /// A user code, normalised: exactly [`USER_CODE_LENGTH`] characters of
 /// [`USER_CODE_ALPHABET`], upper case, no separator. Only [`UserCode::generate`] and
@@ -74,9 +74,12 @@ impl UserCode {
         format!("{}-{}", ascii(first), ascii(second))
     }
 
-    /// The SHA-256 digest of the 8 normalised characters: the only form stored.
-    pub fn digest(&self) -> SecretDigest {
-        SecretDigest::of(&ascii(&self.0))
+    /// The keyed digest of the 8 normalised characters under the key labelled
+    /// [`USER_CODE_DIGEST_LABEL`]: the only form stored. Why keyed: a bare SHA-256 of
+    /// 34.6 bits is reversed by brute force in seconds on a GPU by whoever reads the
+    /// database, within the code's 10 minutes.
+    pub fn digest(&self, key: &DigestKey) -> SecretDigest {
+        key.digest(&ascii(&self.0))
     }
 }
 
@@ -92,6 +95,8 @@ fn ascii(bytes: &[u8]) -> String {
     bytes.iter().map(|b| char::from(*b)).collect()
 }
 
+/// HKDF label of the [`DigestKey`] for user codes; no other use may share it.
+pub const USER_CODE_DIGEST_LABEL: &[u8] = b"portcullis user code digest v1";
 /// RFC 8628 §6.1 alphabet: consonants only.
 pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 /// Characters in a user code (without the dash).
@@ -155,10 +160,12 @@ mod tests {
         ] {
             assert_eq!(UserCode::parse(input), Some(canonical.clone()), "{input:?}");
         }
-        assert_eq!(
-            canonical.digest().as_bytes(),
-            SecretDigest::of("BCDFGHJK").as_bytes()
-        );
+        let key = DigestKey::new(aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            &[3; 32],
+        ));
+        assert_eq!(canonical.digest(&key), key.digest("BCDFGHJK"));
+        assert_ne!(canonical.digest(&key), SecretDigest::of("BCDFGHJK"));
     }
 
     #[test]

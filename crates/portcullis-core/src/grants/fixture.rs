@@ -318,6 +318,10 @@ impl Fixture {
     }
 }
 
+/// The bytes of the user-code digest key of [`Fixture::device_endpoint`]
+/// ([`crate::testing::digest_key`]).
+pub const USER_CODE_KEY_BYTE: u8 = 8;
+
 impl Fixture {
     /// The device authorization endpoint on this fixture's store: codes live
     /// [`DEVICE_TTL`] seconds, polls every [`DEVICE_INTERVAL`] seconds.
@@ -327,6 +331,7 @@ impl Fixture {
             interval: DEVICE_INTERVAL,
             clients: Arc::clone(&self.store) as Arc<dyn ClientDirectory>,
             store: Arc::clone(&self.store) as Arc<dyn Store>,
+            user_code_key: Arc::new(crate::testing::digest_key(USER_CODE_KEY_BYTE)),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The master key that seals private signing keys at rest (AES-256-GCM, via aws-lc-rs).
 
 use super::error::KeyRingError;
-use crate::secret::random_bytes;
+use crate::secret::{DigestKey, random_bytes};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Prk, Salt};
 use aws_lc_rs::hmac;
@@ -131,6 +131,16 @@ impl MasterKey {
             .and_then(|okm| okm.fill(&mut bytes))
             .map_err(|_| KeyRingError::Crypto("hkdf"))?;
         Self::from_bytes(&bytes).map_err(|_| KeyRingError::Crypto("hkdf"))
+    }
+
+    /// The key of keyed digests for one purpose ([`DigestKey`]): an HMAC-SHA256 key
+    /// derived with [`MasterKey::derive_hmac_key`] under `label` (one label per use, so
+    /// a user-code digest is worthless as a client-secret digest).
+    ///
+    /// # Errors
+    /// [`KeyRingError::Crypto`] if the expansion fails (it cannot for 32 bytes).
+    pub fn derive_digest_key(&self, label: &[u8]) -> Result<DigestKey, KeyRingError> {
+        self.derive_hmac_key(label).map(DigestKey::new)
     }
 
     /// Opens what [`MasterKey::seal`] produced with the same `aad`.

@@ -66,6 +66,23 @@ impl DeviceAuthorizationStore for MemoryStore {
             .cloned())
     }
 
+    /// Nothing here predates keyed user codes: the memory store is never migrated.
+    async fn device_authorization_unkeyed_user_codes(
+        &self,
+        _limit: u32,
+    ) -> Result<Vec<(SecretDigest, SecretDigest)>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn device_authorization_key_user_code(
+        &self,
+        _device_code_digest: &SecretDigest,
+        _unkeyed: &SecretDigest,
+        _keyed: &SecretDigest,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     async fn device_authorization_decide(
         &self,
         device_code_digest: &SecretDigest,

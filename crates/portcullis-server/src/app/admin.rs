@@ -7,8 +7,10 @@ pub mod dev;
 use crate::app::audit;
 use crate::app::config::Config;
 pub use crate::app::database::{OpenStoreError, open_store};
-use portcullis_core::client::{Client, ClientRegistration, ClientSecrets, RecordSource};
-use portcullis_core::secret::{SecretDigest, generate_secret};
+use portcullis_core::client::{
+    Client, ClientRegistration, ClientSecretDigest, ClientSecrets, RecordSource,
+};
+use portcullis_core::secret::{DigestKey, SecretDigest, generate_secret};
 use portcullis_core::store::StoreError;
 use portcullis_core::user::{User, UserRegistration, verify_password};
 use portcullis_core::{Store, UnixTime};
@@ -43,7 +45,10 @@ impl From<StoreError> for AdminError {
 }
 
 /// Config as code: upserts the file's clients and users, and deletes config clients
-/// that are no longer in the file. Unchanged records are not rewritten.
+/// that are no longer in the file. Unchanged records are not rewritten. The file's
+/// client secrets (chosen by an operator) are stored keyed under `client_secret_key`
+/// ([`ClientSecretDigest::Keyed`]), so a row stored bare by an earlier version is
+/// rewritten keyed: this is their start-up migration.
 ///
 /// # Errors
 /// [`AdminError::Conflict`] if a file client has the id of a CLI client; otherwise on
@@ -52,8 +57,12 @@ pub async fn sync_config(
     store: &dyn Store,
     config: &Config,
     now: UnixTime,
+    client_secret_key: &DigestKey,
 ) -> Result<(), AdminError> {
     for client in &config.clients {
+        let mut client = client.clone();
+        client.secrets = client.secrets.map(|s| s.keyed(client_secret_key));
+        let client = &client;
         let existing = store.client_get(&client.client_id).await?;
         if existing
             .as_ref()
@@ -147,7 +156,7 @@ pub async fn create_client(
     let secret = if generate {
         let secret = generate_secret().map_err(|e| AdminError::Invalid(e.to_string()))?;
         registration.secret_digest = Some(ClientSecrets {
-            current: SecretDigest::of(secret.expose_secret()),
+            current: ClientSecretDigest::Sha256(SecretDigest::of(secret.expose_secret())),
             previous: None,
         });
         Some(secret)
@@ -196,7 +205,7 @@ pub async fn rotate_client_secret(
         .filter(|s| *s > 0)
         .map(|s| (current, now.saturating_add(s)));
     let secrets = ClientSecrets {
-        current: SecretDigest::of(secret.expose_secret()),
+        current: ClientSecretDigest::Sha256(SecretDigest::of(secret.expose_secret())),
         previous,
     };
     store.client_set_secrets(client_id, &secrets, now).await?;

@@ -22,6 +22,9 @@ pub struct Browser {
     pub session: Option<String>,
     /// The browser-binding cookie's value, if sent.
     pub binding: Option<String>,
+    /// The device cookie's value, if sent (unverified: see
+    /// [`crate::app::device_cookie`]).
+    pub device: Option<String>,
 }
 
 /// A cookie to set with the answer.
@@ -37,6 +40,13 @@ pub enum SetCookie {
     ClearSession,
     /// A new browser-binding value, kept until the browser closes.
     Binding(SecretString),
+    /// A new device cookie ([`crate::app::device_cookie`]), kept `max_age` seconds.
+    Device {
+        /// The signed value.
+        value: SecretString,
+        /// Seconds.
+        max_age: i64,
+    },
 }
 
 impl Browser {

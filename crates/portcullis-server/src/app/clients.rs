@@ -10,6 +10,7 @@ use moka::sync::Cache;
 use portcullis_core::Store;
 use portcullis_core::client::Client;
 use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::secret::DigestKey;
 use portcullis_core::store::StoreError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,16 +25,22 @@ pub const CLIENT_CACHE_CAPACITY: u64 = 10_000;
 pub struct ClientCache {
     store: Arc<dyn Store>,
     cache: Cache<String, Arc<Client>>,
+    secret_key: Arc<DigestKey>,
 }
 
 impl ClientCache {
-    /// A cache in front of `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// A cache in front of `store`; `secret_key` checks keyed client-secret digests
+    /// ([`ClientDirectory::client_secret_key`]).
+    pub fn new(store: Arc<dyn Store>, secret_key: Arc<DigestKey>) -> Self {
         let cache = Cache::builder()
             .max_capacity(CLIENT_CACHE_CAPACITY)
             .time_to_live(CLIENT_CACHE_TTL)
             .build();
-        Self { store, cache }
+        Self {
+            store,
+            cache,
+            secret_key,
+        }
     }
 
     /// Drops a client from this node's cache (after a local change).
@@ -54,5 +61,9 @@ impl ClientDirectory for ClientCache {
         let client = Arc::new(client);
         self.cache.insert(client_id.to_owned(), Arc::clone(&client));
         Ok(Some(client))
+    }
+
+    fn client_secret_key(&self) -> Option<&DigestKey> {
+        Some(&self.secret_key)
     }
 }

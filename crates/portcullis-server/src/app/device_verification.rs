@@ -128,24 +128,25 @@ pub async fn verify(
         Err(e) => return Verification::Refused(e.into()).into(),
     };
     let mut incidents = Vec::new();
-    let authorization = match find_by_user_code(store, &code, now).await {
-        Ok(Some(authorization)) => authorization,
-        Ok(None) => {
-            audit::user_code_refused(request_id, "unknown_or_expired");
-            let problem = match throttle.wrong(counted) {
-                Some(wait) => EntryProblem::Throttled(wait),
-                None => EntryProblem::NotValid,
-            };
-            return again(code.display(), problem).into();
-        }
-        Err(e) => {
-            // Not a wrong code: the entry does not count.
-            if let Err(refund) = throttle.refund(store, counted, now).await {
-                incidents.push(refund_failed(&refund));
+    let authorization =
+        match find_by_user_code(store, &state.digest_keys().user_code, &code, now).await {
+            Ok(Some(authorization)) => authorization,
+            Ok(None) => {
+                audit::user_code_refused(request_id, "unknown_or_expired");
+                let problem = match throttle.wrong(counted) {
+                    Some(wait) => EntryProblem::Throttled(wait),
+                    None => EntryProblem::NotValid,
+                };
+                return again(code.display(), problem).into();
             }
-            return Reported::with(Verification::Refused(e.into()), incidents);
-        }
-    };
+            Err(e) => {
+                // Not a wrong code: the entry does not count.
+                if let Err(refund) = throttle.refund(store, counted, now).await {
+                    incidents.push(refund_failed(&refund));
+                }
+                return Reported::with(Verification::Refused(e.into()), incidents);
+            }
+        };
     // A right code costs nothing, but restores nothing either: the wrong entries
     // before it stay counted (anyone can mint right codes). If the store fails here
     // the cells stay taken, as for a wrong code: logged, and the page goes on.

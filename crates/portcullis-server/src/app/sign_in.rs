@@ -4,12 +4,15 @@
 //! Passwords are verified with argon2id on a blocking thread behind a semaphore sized
 //! to the cores (each verification holds ~19 MiB: unbounded, it is a memory DoS); an
 //! unknown username is verified against a dummy hash so both cases take the same time
-//! (no username oracle). Failures are throttled per account and per IP
-//! ([`crate::app::throttle`]). A right password starts a new session and the flow goes
-//! on ([`crate::app::interaction::proceed`]).
+//! (no username oracle). Failures are throttled per account and per IP, or, from a
+//! browser whose device cookie verifies for the account, per device cookie
+//! ([`crate::app::throttle`], [`crate::app::device_cookie`]). A right password starts a
+//! new session, sets a new device cookie, and the flow goes on
+//! ([`crate::app::interaction::proceed`]).
 
 use crate::app::audit;
-use crate::app::browser::{Browser, start_session};
+use crate::app::browser::{Browser, SetCookie, start_session};
+use crate::app::device_cookie::{DEVICE_COOKIE_TTL, TrustedDevice};
 use crate::app::incident::{Incident, Reported};
 use crate::app::interaction::{Interaction, InteractionContext, PageError, Pending, proceed};
 use crate::app::state::AppState;
@@ -131,7 +134,10 @@ pub async fn sign_in(
     // Attempts on one account run one at a time on this node (they queue rather than
     // race for the verification permits): held until the sign-in is answered.
     let _account_slot = state.throttle().serialize_account(&username).await;
-    let checked = check(state, &username, password, ip).await;
+    let device = state
+        .device_cookies()
+        .verify(browser.device.as_deref(), &username, now);
+    let checked = check(state, &username, password, ip, device.as_ref()).await;
     let incidents = checked.incidents;
     let outcome = match checked.outcome {
         Ok(Verdict::Accepted(user, now)) => {
@@ -190,6 +196,7 @@ async fn check(
     username: &str,
     password: String,
     ip: IpAddr,
+    device: Option<&TrustedDevice>,
 ) -> Reported<Result<Verdict, StoreError>> {
     let user = match state.store().user_get_by_username(username).await {
         Ok(user) => user,
@@ -208,7 +215,11 @@ async fn check(
     // The time now, not at the request's start: the slot and the permit can take a while.
     let now = state.clock().now();
     let store = state.store().as_ref();
-    let attempt = match state.throttle().begin(store, username, ip, now).await {
+    let attempt = match state
+        .throttle()
+        .begin(store, username, ip, device, now)
+        .await
+    {
         Ok(Ok(attempt)) => attempt,
         Ok(Err(wait)) => return Ok(Verdict::Throttled(wait)).into(),
         Err(e) => return Err(e).into(),
@@ -273,6 +284,15 @@ impl Signed<'_> {
             Ok(s) => s,
             Err(e) => return refused(e.into()),
         };
+        // A new device cookie at each sign-in (OWASP device cookies): this browser's
+        // later attempts on this account count in their own bucket.
+        let device = match state.device_cookies().issue(&user.username, now) {
+            Ok(value) => SetCookie::Device {
+                value,
+                max_age: DEVICE_COOKIE_TTL,
+            },
+            Err(e) => return refused(StoreError::Other(e.to_string()).into()),
+        };
         // Recorded on the request by sealing it anew (nothing is stored): the consent
         // page it goes on to carries who logged in, and when.
         let pending = match pending.with_user(state, &user.user_id, now) {
@@ -297,7 +317,7 @@ impl Signed<'_> {
                 during_this_request: true,
             }),
             pending: Some(pending),
-            cookies: vec![cookie],
+            cookies: vec![cookie, device],
         };
         proceed(cx, &client).await.map(SignIn::Signed)
     }

@@ -6,7 +6,9 @@ use crate::app::clients::ClientCache;
 use crate::app::config::Config;
 use crate::app::cross_origin::CorsOrigins;
 use crate::app::database::{OpenStoreError, open_store};
+use crate::app::device_cookie::DeviceCookies;
 use crate::app::dpop::DpopVerifier;
+use crate::app::keyed_digests::{DigestKeys, key_unkeyed_user_codes};
 use crate::app::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_key, refresh_loop};
 use crate::app::throttle::{DeviceAuthorizationThrottle, LoginThrottle, UserCodeThrottle};
 use arc_swap::ArcSwap;
@@ -33,6 +35,9 @@ pub enum StartError {
     /// The configuration could not be applied.
     #[error("applying the configuration: {0}")]
     Admin(#[from] AdminError),
+    /// Stored user-code digests could not be keyed (the start-up migration).
+    #[error("keying stored user-code digests: {0}")]
+    KeyedDigests(portcullis_core::StoreError),
     /// The dummy password hash (for unknown usernames at login) could not be made.
     #[error("preparing the login page: {0}")]
     Login(String),
@@ -61,6 +66,8 @@ struct Inner {
     device_authorization_throttle: Arc<DeviceAuthorizationThrottle>,
     master: Arc<MasterKey>,
     request_sealer: MasterKey,
+    digest_keys: DigestKeys,
+    device_cookies: DeviceCookies,
     dpop: DpopVerifier,
     password_slots: Arc<Semaphore>,
     dummy_password_hash: String,
@@ -136,6 +143,14 @@ impl AppState {
     pub fn request_sealer(&self) -> &MasterKey {
         &self.inner.request_sealer
     }
+    /// The keys of keyed digests (user codes, operator-chosen client secrets).
+    pub fn digest_keys(&self) -> &DigestKeys {
+        &self.inner.digest_keys
+    }
+    /// Device cookies: issued at sign-in, checked by the login throttle.
+    pub fn device_cookies(&self) -> &DeviceCookies {
+        &self.inner.device_cookies
+    }
     /// DPoP proof checks and server nonces (RFC 9449).
     pub fn dpop(&self) -> &DpopVerifier {
         &self.inner.dpop
@@ -174,7 +189,14 @@ impl App {
         let now = clock.now();
         let stored = ensure_signing_keys(store.as_ref(), &master, now).await?;
         let ring = KeyRing::build(&stored, &master, now, None).map_err(KeyError::from)?;
-        sync_config(store.as_ref(), &config, now).await?;
+        let digest_keys = DigestKeys::derive(&master)?;
+        sync_config(store.as_ref(), &config, now, &digest_keys.client_secret).await?;
+        let keyed = key_unkeyed_user_codes(store.as_ref(), &digest_keys.user_code)
+            .await
+            .map_err(StartError::KeyedDigests)?;
+        if keyed > 0 {
+            tracing::info!(rows = keyed, "keyed the digests of stored user codes");
+        }
         let metadata = crate::app::discovery::metadata(&config.issuer);
         let metadata_json = Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default());
         let stylesheet = Bytes::from(crate::app::config::stylesheet(&config.branding));
@@ -207,15 +229,21 @@ impl App {
         let config_issuer = config.issuer.clone();
         let dpop =
             DpopVerifier::new(config.dpop, &config.issuer, &master).map_err(KeyError::from)?;
-        let clients = Arc::new(ClientCache::new(Arc::clone(&store)));
         let request_sealer = master
             .derive_sealing_key(SEALING_KEY_LABEL)
             .map_err(KeyError::from)?;
+        let clients = Arc::new(ClientCache::new(
+            Arc::clone(&store),
+            Arc::clone(&digest_keys.client_secret),
+        ));
         let state = AppState {
             inner: Arc::new(Inner {
                 token_endpoint: token_endpoint(&config, &clients, &store),
                 device_authorization_endpoint: device_authorization_endpoint(
-                    &config, &clients, &store,
+                    &config,
+                    &clients,
+                    &store,
+                    &digest_keys,
                 ),
                 clients,
                 cors_origins: CorsOrigins::new(Arc::clone(&store)),
@@ -231,6 +259,8 @@ impl App {
                 device_authorization_throttle,
                 master: Arc::clone(&master),
                 request_sealer,
+                digest_keys,
+                device_cookies: DeviceCookies::derive(&master).map_err(KeyError::from)?,
                 dpop,
                 password_slots: Arc::new(Semaphore::new(cores)),
                 dummy_password_hash,
@@ -293,27 +323,32 @@ fn token_endpoint(
 }
 
 /// The device authorization endpoint's context: the device code lifetime and first
-/// poll interval (seconds) of `config`, clients looked up through the cache, the store.
+/// poll interval (seconds) of `config`, clients looked up through the cache, the store,
+/// the user-code digest key.
 fn device_authorization_endpoint(
     config: &Config,
     clients: &Arc<ClientCache>,
     store: &Arc<dyn Store>,
+    keys: &DigestKeys,
 ) -> DeviceAuthorizationEndpoint {
     DeviceAuthorizationEndpoint {
         device_code_ttl: config.tokens.device_code_ttl,
         interval: config.tokens.device_poll_interval,
         clients: Arc::clone(clients) as Arc<dyn ClientDirectory>,
         store: Arc::clone(store),
+        user_code_key: Arc::clone(&keys.user_code),
     }
 }
 
-/// The two cookie names for this issuer.
+/// The cookie names for this issuer.
 #[derive(Debug, Clone, Copy)]
 pub struct CookieNames {
     /// Holds the session id.
     pub session: &'static str,
     /// Holds the browser-binding value.
     pub browser: &'static str,
+    /// Holds the device cookie ([`crate::app::device_cookie`]).
+    pub device: &'static str,
     /// Whether cookies get `Secure`.
     pub secure: bool,
 }
@@ -325,12 +360,14 @@ impl CookieNames {
             Self {
                 session: "__Host-portcullis_session",
                 browser: "__Host-portcullis_browser",
+                device: "__Host-portcullis_device",
                 secure: true,
             }
         } else {
             Self {
                 session: "portcullis_session",
                 browser: "portcullis_browser",
+                device: "portcullis_device",
                 secure: false,
             }
         }

@@ -1,5 +1,5 @@
-//! Attempt limits, one file per limit: failed logins per account and per address
-//! ([`login`]), wrong user codes on the device verification page per browser, per
+//! Attempt limits, one file per limit: failed logins per account, per address and per
+//! device cookie ([`login`]), wrong user codes on the device verification page per browser, per
 //! address and globally ([`user_code`], RFC 8628 §5.1), and device authorization
 //! requests per address ([`device_authorization`]).
 //!
@@ -17,7 +17,10 @@ pub mod user_code;
 
 pub use bucket::REPLENISH_SECONDS;
 pub use device_authorization::{DEVICE_AUTHORIZATIONS_PER_MINUTE, DeviceAuthorizationThrottle};
-pub use login::{AttemptSlot, FAILURES_BEFORE_THROTTLE, LoginAttempt, LoginThrottle};
+pub use login::{
+    ADDRESS_FAILURES_BEFORE_THROTTLE, ADDRESS_REPLENISH_SECONDS, AttemptSlot,
+    FAILURES_BEFORE_THROTTLE, LoginAttempt, LoginThrottle,
+};
 pub use user_code::{
     GLOBAL_WRONG_USER_CODES_PER_MINUTE, UserCodeEntry, UserCodeThrottle,
     WRONG_USER_CODES_BEFORE_THROTTLE,

@@ -1,9 +1,10 @@
-//! The browser's cookies on the wire: the session cookie (single sign-on) and the
+//! The browser's cookies on the wire: the session cookie (single sign-on), the
 //! browser-binding cookie that ties a pending authorization request and its forms to
-//! the browser that started it, read into [`Browser`] and written from [`SetCookie`]
-//! (what they mean is [`crate::app::browser`]'s).
+//! the browser that started it, and the device cookie of a browser where a user signed
+//! in ([`crate::app::device_cookie`]), read into [`Browser`] and written from
+//! [`SetCookie`] (what they mean is [`crate::app::browser`]'s).
 //!
-//! Both are `HttpOnly` (no script can read them), `SameSite=Lax` (not sent on
+//! All are `HttpOnly` (no script can read them), `SameSite=Lax` (not sent on
 //! cross-site POSTs: CSRF), `Path=/`, and `Secure` with the `__Host-` name prefix when
 //! the issuer is https (RFC 6265bis §4.1.3.2: then no subdomain can set or shadow them).
 
@@ -35,8 +36,8 @@ impl CookieNames {
     }
 }
 
-/// Reads our two cookies from the request ([`Browser`]): the session and the browser
-/// binding, by this issuer's names. Never rejects.
+/// Reads our cookies from the request ([`Browser`]): the session, the browser binding
+/// and the device cookie, by this issuer's names. Never rejects.
 impl FromRequestParts<AppState> for Browser {
     type Rejection = Infallible;
 
@@ -50,6 +51,7 @@ impl FromRequestParts<AppState> for Browser {
         Ok(Self {
             session: value(names.session),
             binding: value(names.browser),
+            device: value(names.device),
         })
     }
 }
@@ -62,6 +64,9 @@ pub fn set_cookie_header(names: CookieNames, cookie: &SetCookie) -> HeaderValue 
         }
         SetCookie::ClearSession => names.set_cookie(names.session, "", Some(0)),
         SetCookie::Binding(value) => names.set_cookie(names.browser, value.expose_secret(), None),
+        SetCookie::Device { value, max_age } => {
+            names.set_cookie(names.device, value.expose_secret(), Some(*max_age))
+        }
     }
 }
 
@@ -85,6 +90,7 @@ mod tests {
         let names = CookieNames::for_issuer("https://id.example.com");
         assert_eq!(names.session, "__Host-portcullis_session");
         assert_eq!(names.browser, "__Host-portcullis_browser");
+        assert_eq!(names.device, "__Host-portcullis_device");
         let cookie = names.set_cookie(names.session, "v", Some(60));
         let cookie = cookie.to_str().unwrap();
         for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=60"] {

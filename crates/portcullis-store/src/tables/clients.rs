@@ -2,7 +2,8 @@
 //! [`ClientStore`] on [`SqlStore`](crate::SqlStore).
 
 use crate::codec::{
-    digest_bytes, digest_from, from_json, id_list, record_source, to_json, unknown,
+    client_secret_digest_bytes, client_secret_digest_from, from_json, id_list, record_source,
+    to_json, unknown,
 };
 use crate::error::classify;
 use crate::store::sql_store_impl;
@@ -43,14 +44,17 @@ impl ClientRecord {
     /// [`StoreError::Other`] if a list or the claims cannot be serialized as JSON.
     pub fn encode(client: &Client) -> Result<Self, StoreError> {
         let (secret_digest, previous) = match &client.secrets {
-            Some(secrets) => (Some(digest_bytes(&secrets.current)), secrets.previous),
+            Some(secrets) => (
+                Some(client_secret_digest_bytes(&secrets.current)),
+                secrets.previous,
+            ),
             None => (None, None),
         };
         Ok(Self {
             client_id: client.client_id.clone(),
             client_name: client.client_name.clone(),
             secret_digest,
-            previous_secret_digest: previous.map(|(digest, _)| digest_bytes(&digest)),
+            previous_secret_digest: previous.map(|(digest, _)| client_secret_digest_bytes(&digest)),
             previous_secret_expires_at: previous.map(|(_, expires_at)| expires_at),
             token_endpoint_auth_method: client.token_endpoint_auth_method.as_str().to_owned(),
             redirect_uris: to_json("clients.redirect_uris", &client.redirect_uris)?,
@@ -136,8 +140,10 @@ type SecretColumns = (Vec<u8>, Option<Vec<u8>>, Option<i64>);
 /// The secret columns that store `secrets`.
 fn encode_secrets(secrets: &ClientSecrets) -> SecretColumns {
     (
-        digest_bytes(&secrets.current),
-        secrets.previous.map(|(digest, _)| digest_bytes(&digest)),
+        client_secret_digest_bytes(&secrets.current),
+        secrets
+            .previous
+            .map(|(digest, _)| client_secret_digest_bytes(&digest)),
         secrets.previous.map(|(_, expires_at)| expires_at),
     )
 }
@@ -150,7 +156,7 @@ fn client_secrets(
     let previous = match (previous, previous_expires_at) {
         (None, None) => None,
         (Some(digest), Some(expires_at)) => Some((
-            digest_from("clients.previous_secret_digest", digest)?,
+            client_secret_digest_from("clients.previous_secret_digest", digest)?,
             expires_at,
         )),
         _ => {
@@ -162,7 +168,7 @@ fn client_secrets(
     };
     match current {
         Some(digest) => Ok(Some(ClientSecrets {
-            current: digest_from("clients.secret_digest", digest)?,
+            current: client_secret_digest_from("clients.secret_digest", digest)?,
             previous,
         })),
         None if previous.is_some() => Err(StoreError::Corrupt(
@@ -357,7 +363,7 @@ sql_store_impl!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_core::client::RecordSource;
+    use portcullis_core::client::{ClientSecretDigest, RecordSource};
     use portcullis_core::secret::SecretDigest;
     use portcullis_proto::grant::GrantType;
     use serde_json::Map;
@@ -367,8 +373,11 @@ mod tests {
             client_id: "web".into(),
             client_name: None,
             secrets: Some(ClientSecrets {
-                current: SecretDigest::of("current"),
-                previous: Some((SecretDigest::of("previous"), 100)),
+                current: ClientSecretDigest::Keyed(SecretDigest::of("current")),
+                previous: Some((
+                    ClientSecretDigest::Sha256(SecretDigest::of("previous")),
+                    100,
+                )),
             }),
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             redirect_uris: vec!["https://app.example/cb".into()],
@@ -403,7 +412,13 @@ mod tests {
             r#"["authorization_code","urn:ietf:params:oauth:grant-type:device_code"]"#
         );
         assert_eq!(record.token_endpoint_auth_method, "client_secret_basic");
-        assert_eq!(record.secret_digest.as_deref().map(<[u8]>::len), Some(32));
+        // Keyed: the prefix byte and 32 bytes; SHA-256: 32 bytes.
+        let current = record.secret_digest.clone().unwrap();
+        assert_eq!((current.len(), current[0]), (33, 1));
+        assert_eq!(
+            record.previous_secret_digest.as_deref().map(<[u8]>::len),
+            Some(32)
+        );
         assert_eq!(record.previous_secret_expires_at, Some(100));
         assert_eq!(record.decode().unwrap(), client());
     }
@@ -412,6 +427,10 @@ mod tests {
     fn a_digest_that_is_not_32_bytes_is_corrupt() {
         let mut record = ClientRecord::encode(&client()).unwrap();
         record.secret_digest = Some(vec![1, 2, 3]);
+        assert!(corrupt_column(record).starts_with("clients.secret_digest: "));
+        // 33 bytes with an unknown prefix: not a keyed digest either.
+        let mut record = ClientRecord::encode(&client()).unwrap();
+        record.secret_digest = Some(vec![2; 33]);
         assert!(corrupt_column(record).starts_with("clients.secret_digest: "));
     }
 

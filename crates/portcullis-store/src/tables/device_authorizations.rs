@@ -156,12 +156,22 @@ macro_rules! bind_device {
     }};
 }
 
-/// See [`device_columns`].
+/// See [`device_columns`]. New rows hold keyed user-code digests (`user_code_keyed`).
 const DEVICE_INSERT: &str = concat!(
     "INSERT INTO device_authorizations (",
     device_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ", user_code_keyed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, TRUE)"
 );
+
+/// `$1` = limit: rows whose user-code digest is still a bare SHA-256.
+const DEVICE_UNKEYED_USER_CODES: &str = "SELECT device_code_digest, user_code_digest \
+     FROM device_authorizations WHERE user_code_keyed = FALSE LIMIT $1";
+
+/// `$1` = device code digest, `$2` = the bare SHA-256 digest read, `$3` = its keyed
+/// digest. Conditional, so it keys a row once whichever node runs it first.
+const DEVICE_KEY_USER_CODE: &str = "UPDATE device_authorizations \
+     SET user_code_digest = $3, user_code_keyed = TRUE \
+     WHERE device_code_digest = $1 AND user_code_digest = $2 AND user_code_keyed = FALSE";
 
 /// `$1` = device code digest, whatever the row's state.
 const DEVICE_GET: &str = concat!(
@@ -249,6 +259,39 @@ sql_store_impl!(
             .map_err(classify("reading a device authorization by user code"))?
             .map(DeviceAuthorizationRecord::decode)
             .transpose()
+    },
+    async fn device_authorization_unkeyed_user_codes(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(SecretDigest, SecretDigest)>, StoreError> {
+        let rows = sqlx::query_as::<DB, (Vec<u8>, Vec<u8>)>(DEVICE_UNKEYED_USER_CODES)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("reading unkeyed user codes"))?;
+        rows.into_iter()
+            .map(|(device, user_code)| {
+                Ok((
+                    digest_from("device_authorizations.device_code_digest", &device)?,
+                    digest_from("device_authorizations.user_code_digest", &user_code)?,
+                ))
+            })
+            .collect()
+    },
+    async fn device_authorization_key_user_code(
+        &self,
+        device_code_digest: &SecretDigest,
+        unkeyed: &SecretDigest,
+        keyed: &SecretDigest,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(DEVICE_KEY_USER_CODE)
+            .bind(digest_bytes(device_code_digest))
+            .bind(digest_bytes(unkeyed))
+            .bind(digest_bytes(keyed))
+            .execute(&self.pool)
+            .await
+            .map_err(classify("keying a user code digest"))?;
+        Ok(DB::rows_affected(&result) == 1)
     },
     async fn device_authorization_decide(
         &self,

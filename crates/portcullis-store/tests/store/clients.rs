@@ -117,7 +117,9 @@ async fn client_set_secrets_replaces_the_digests_and_updated_at(db: Db) {
     s.client_insert(&client).await.unwrap();
 
     let rotated = ClientSecrets {
-        current: SecretDigest::of("the new secret, at least thirty-two characters"),
+        current: ClientSecretDigest::Sha256(SecretDigest::of(
+            "the new secret, at least thirty-two characters",
+        )),
         previous: Some((client.secrets.as_ref().unwrap().current, T0 + 86_400)),
     };
     s.client_set_secrets("rotating", &rotated, T0 + 60)
@@ -148,7 +150,7 @@ async fn client_set_secrets_replaces_the_digests_and_updated_at(db: Db) {
 
 async fn client_set_secrets_of_an_unknown_client_is_not_found(db: Db) {
     let secrets = ClientSecrets {
-        current: SecretDigest::of("x"),
+        current: ClientSecretDigest::Sha256(SecretDigest::of("x")),
         previous: None,
     };
     let err = db

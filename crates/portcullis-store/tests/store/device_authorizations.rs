@@ -18,6 +18,7 @@ store_cases!(
     device_authorization_consume_whose_refresh_insert_conflicts_writes_nothing,
     deleting_a_client_or_user_deletes_its_device_authorizations,
     undecodable_device_authorization_rows_are_corrupt_naming_the_column,
+    unkeyed_user_codes_are_listed_and_keyed_once,
 );
 
 async fn device_authorization_round_trip_keeps_every_field(db: Db) {
@@ -643,4 +644,72 @@ async fn undecodable_device_authorization_rows_are_corrupt_naming_the_column(db:
             "{err:?}"
         );
     }
+}
+
+/// Issue 16 item 3: rows from before keyed user codes (`user_code_keyed` false) are
+/// listed, and each is keyed by one conditional statement, once.
+async fn unkeyed_user_codes_are_listed_and_keyed_once(db: Db) {
+    let s = &db.store;
+    with_client(s, "web").await;
+    let (old1, old2) = (device("old1", T0), device("old2", T0));
+    s.device_authorization_insert(&old1).await.unwrap();
+    s.device_authorization_insert(&old2).await.unwrap();
+    // As 0010 leaves rows written before it.
+    db.raw("UPDATE device_authorizations SET user_code_keyed = FALSE")
+        .await;
+    let new = device("new", T0);
+    s.device_authorization_insert(&new).await.unwrap();
+    let mut unkeyed = s.device_authorization_unkeyed_user_codes(10).await.unwrap();
+    unkeyed.sort_by_key(|(d, _)| *d.as_bytes());
+    let mut expected = vec![
+        (old1.device_code_digest, old1.user_code_digest),
+        (old2.device_code_digest, old2.user_code_digest),
+    ];
+    expected.sort_by_key(|(d, _)| *d.as_bytes());
+    assert_eq!(unkeyed, expected, "new rows are keyed");
+    assert_eq!(
+        s.device_authorization_unkeyed_user_codes(1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let keyed = SecretDigest::of("keyed old1");
+    let device = &old1.device_code_digest;
+    // Not the digest the row holds: nothing written.
+    let another = SecretDigest::of("another");
+    assert!(
+        !s.device_authorization_key_user_code(device, &another, &keyed)
+            .await
+            .unwrap()
+    );
+    let unkeyed = &old1.user_code_digest;
+    assert!(
+        s.device_authorization_key_user_code(device, unkeyed, &keyed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.device_authorization_key_user_code(device, unkeyed, &keyed)
+            .await
+            .unwrap(),
+        "keyed once"
+    );
+    assert_eq!(
+        s.device_authorization_unkeyed_user_codes(10).await.unwrap(),
+        vec![(old2.device_code_digest, old2.user_code_digest)]
+    );
+    let found = s
+        .device_authorization_find_by_user_code(&keyed, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.device_code_digest, old1.device_code_digest);
+    assert_eq!(
+        s.device_authorization_find_by_user_code(&old1.user_code_digest, T0)
+            .await
+            .unwrap(),
+        None
+    );
 }

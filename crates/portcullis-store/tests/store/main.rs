@@ -13,7 +13,7 @@
 //! ([`Db`], [`on_sqlite`], [`on_postgres`]) and the fixtures the tables share.
 
 use portcullis_core::authorization::code::AuthorizationCode;
-use portcullis_core::client::{Client, ClientSecrets, RecordSource};
+use portcullis_core::client::{Client, ClientSecretDigest, ClientSecrets, RecordSource};
 use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
 use portcullis_core::pkce::CodeChallenge;
@@ -210,9 +210,14 @@ fn full_client(id: &str) -> Client {
         client_id: id.into(),
         client_name: Some("Accounting — “Ledger” ✓".into()),
         secrets: Some(ClientSecrets {
-            current: SecretDigest::of("current secret with at least 32 characters"),
+            // A keyed current secret and a bare SHA-256 previous one: both forms.
+            current: ClientSecretDigest::Keyed(SecretDigest::of(
+                "current secret with at least 32 characters",
+            )),
             previous: Some((
-                SecretDigest::of("previous secret with at least 32 characters"),
+                ClientSecretDigest::Sha256(SecretDigest::of(
+                    "previous secret with at least 32 characters",
+                )),
                 T0 + 3_600,
             )),
         }),

@@ -25,6 +25,7 @@ mod dpop;
 mod flow;
 mod html;
 mod introspection;
+mod keyed_digests;
 mod keys;
 mod lifecycle;
 mod logout;

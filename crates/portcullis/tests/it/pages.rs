@@ -14,6 +14,7 @@ use serde_json::Value;
 
 const SESSION_COOKIE: &str = "portcullis_session";
 const BROWSER_COOKIE: &str = "portcullis_browser";
+const DEVICE_COOKIE: &str = "portcullis_device";
 
 /// Opens `/authorize` for `native` and returns (the login page HTML, its headers, the
 /// pending request id from the URL).
@@ -219,16 +220,35 @@ async fn throttles_after_ten_failed_attempts_for_an_account() {
 }
 
 #[tokio::test]
-async fn throttles_after_ten_failed_attempts_from_one_address() {
+async fn per_address_limit_allows_an_office_of_typos() {
+    // Issue 16 item 2: one office behind one address; twenty people each mistype
+    // their password twice (40 failures from the address, none locks an account).
     let app = flow::start().await;
     let browser = Browser::new(&app);
     let (mut page, _, _) = login_page(&browser, &native()).await;
-    for attempt in 1..=10 {
+    for attempt in 0..40 {
+        let r = browser
+            .login(&page, &format!("colleague-{}", attempt % 20), "typo")
+            .await;
+        assert_eq!(r.status(), 200, "failure {}", attempt + 1);
+        page = r.text().await.unwrap();
+    }
+    // Someone else in the office signs in.
+    let r = browser.login(&page, BOB, BOB_PASSWORD).await;
+    assert_eq!(r.status(), 303, "the address is not locked");
+}
+
+#[tokio::test]
+async fn throttles_after_a_hundred_failed_attempts_from_one_address() {
+    let app = flow::start().await;
+    let browser = Browser::new(&app);
+    let (mut page, _, _) = login_page(&browser, &native()).await;
+    for attempt in 1..=100 {
         let r = browser
             .login(&page, &format!("nobody-{attempt}"), "wrong-password")
             .await;
         assert!(
-            attempt == 10 || r.status() == 200,
+            attempt == 100 || r.status() == 200,
             "failure {attempt}: {}",
             r.status()
         );
@@ -242,6 +262,69 @@ async fn throttles_after_ten_failed_attempts_from_one_address() {
     assert!(r.headers().contains_key("retry-after"));
     let body = html_page(r, 429).await;
     assert!(body.contains("Too many failed sign-in attempts"), "{body}");
+}
+
+/// A stranger's browser fails ten times on `username`: its anonymous bucket is spent.
+async fn lock_out(app: &crate::support::TestApp, username: &str) -> (Browser, String) {
+    let stranger = Browser::new(app);
+    let (mut page, _, _) = login_page(&stranger, &native()).await;
+    for _ in 0..10 {
+        let r = stranger.login(&page, username, "a-guess").await;
+        if r.status() == 200 {
+            page = r.text().await.unwrap();
+        }
+    }
+    (stranger, page)
+}
+
+#[tokio::test]
+async fn device_cookie_user_signs_in_while_account_is_locked_for_strangers() {
+    // Issue 16 item 2 (OWASP device cookies): the user signed in on this browser
+    // before, so it carries a device cookie for them.
+    let app = flow::start().await;
+    let user = Browser::new(&app);
+    user.code(&native(), ALICE, ALICE_PASSWORD).await;
+    assert!(user.has_cookie(DEVICE_COOKIE));
+
+    let (stranger, page) = lock_out(&app, ALICE).await;
+    let r = stranger.login(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(r.status(), 429, "locked for a browser without the cookie");
+
+    // The user, on their own browser, signs in again (prompt=login): not throttled.
+    let (page, _, _) = login_page(&user, &native().set("prompt", "login")).await;
+    let r = user.login(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(r.status(), 303, "the user still gets in");
+    // And their typos count in their own bucket, not the spent anonymous one.
+    let (page, _, _) = login_page(&user, &native().set("prompt", "login")).await;
+    let r = user.login(&page, ALICE, "a-typo").await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn forged_device_cookie_counts_as_anonymous() {
+    let app = flow::start().await;
+    let owner = Browser::new(&app);
+    owner.code(&native(), BOB, BOB_PASSWORD).await;
+    let bobs = owner.cookie(DEVICE_COOKIE).unwrap();
+    let (stranger, page) = lock_out(&app, ALICE).await;
+    let parts: Vec<&str> = bobs.split('.').collect();
+    assert_eq!(parts.len(), 4, "{bobs}");
+    // A tag changed in its first character, a later expiry, another user's cookie,
+    // nonsense: each leaves the attempt anonymous, so it is throttled.
+    let flipped_tag = format!(
+        "{}.{}.{}.{}{}",
+        parts[0],
+        parts[1],
+        parts[2],
+        if parts[3].starts_with('A') { 'B' } else { 'A' },
+        &parts[3][1..]
+    );
+    let later = format!("{}.{}.9999999999.{}", parts[0], parts[1], parts[3]);
+    for forged in [flipped_tag, later, bobs.clone(), "v1.x.1.y".into()] {
+        stranger.set_cookie(DEVICE_COOKIE, &forged);
+        let r = stranger.login(&page, ALICE, ALICE_PASSWORD).await;
+        assert_eq!(r.status(), 429, "{forged}");
+    }
 }
 
 // --- cookies and sessions ---------------------------------------------------------------
@@ -262,6 +345,14 @@ async fn session_and_binding_cookies_are_httponly_samesite_lax() {
     let session = set_cookies(r.headers(), SESSION_COOKIE);
     assert_eq!(session.len(), 1, "{:?}", r.headers());
     assert_cookie_attributes(session[0]);
+    let device = set_cookies(r.headers(), DEVICE_COOKIE);
+    assert_eq!(device.len(), 1, "{:?}", r.headers());
+    assert_cookie_attributes(device[0]);
+    assert!(
+        device[0].contains("Max-Age=7776000"),
+        "90 days: {}",
+        device[0]
+    );
     let value = session[0]
         .split(';')
         .next()

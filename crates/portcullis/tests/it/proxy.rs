@@ -8,6 +8,7 @@
 
 use crate::flow::{self, ALICE, ALICE_PASSWORD, AuthRequest, BOB, BOB_PASSWORD, Browser, pkce};
 use crate::support::{API, BASE_CONFIG, SVC_SECRET, TestApp, basic_header, verify_access_token};
+use portcullis_server::app::throttle::ADDRESS_FAILURES_BEFORE_THROTTLE;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -38,16 +39,18 @@ async fn login_page(browser: &Browser) -> String {
     browser.page(r).await
 }
 
-/// Ten failed logins from `browser`, each on another (unknown) account so that only
-/// the address limit is reached.
-async fn ten_failures(browser: &Browser, prefix: &str) -> String {
+/// As many failed logins from `browser` as lock an address
+/// ([`ADDRESS_FAILURES_BEFORE_THROTTLE`]), each on another (unknown) account so that
+/// only the address limit is reached.
+async fn address_lockout(browser: &Browser, prefix: &str) -> String {
     let mut page = login_page(browser).await;
-    for attempt in 1..=10 {
+    let last = ADDRESS_FAILURES_BEFORE_THROTTLE;
+    for attempt in 1..=last {
         let r = browser
             .login(&page, &format!("{prefix}-{attempt}"), "wrong-password")
             .await;
         assert!(
-            attempt == 10 || r.status() == 200,
+            attempt == last || r.status() == 200,
             "failure {attempt}: {}",
             r.status()
         );
@@ -62,7 +65,7 @@ async fn ten_failures(browser: &Browser, prefix: &str) -> String {
 async fn forwarded_for_from_a_trusted_proxy_keys_the_address_limit() {
     let app = start_trusting_loopback(flow::CONFIG).await;
     let attacker = browser_from(&app, "203.0.113.7");
-    let page = ten_failures(&attacker, "nobody").await;
+    let page = address_lockout(&attacker, "nobody").await;
     let r = attacker.login(&page, BOB, BOB_PASSWORD).await;
     assert_eq!(r.status(), 429, "203.0.113.7 is locked");
 
@@ -94,7 +97,7 @@ async fn forwarded_for_from_a_trusted_proxy_keys_the_address_limit() {
 async fn forwarded_for_is_ignored_without_trusted_proxies() {
     let app = flow::start().await;
     let attacker = browser_from(&app, "203.0.113.7");
-    ten_failures(&attacker, "nobody").await;
+    address_lockout(&attacker, "nobody").await;
     // Every request's address is the peer, 127.0.0.1, whatever the header says.
     let other = browser_from(&app, "203.0.113.8");
     let page = login_page(&other).await;

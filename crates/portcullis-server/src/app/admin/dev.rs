@@ -7,7 +7,9 @@
 use crate::app::admin::{AdminError, new_user_id, same_client};
 use crate::app::audit;
 use crate::app::config::Config;
-use portcullis_core::client::{ClientRegistration, ClientSecrets, RecordSource};
+use portcullis_core::client::{
+    ClientRegistration, ClientSecretDigest, ClientSecrets, RecordSource,
+};
 use portcullis_core::secret::{SecretDigest, generate_secret};
 use portcullis_core::user::UserRegistration;
 use portcullis_core::{Store, UnixTime};
@@ -97,7 +99,7 @@ pub async fn seed(
     let path = config.data_dir.join(DEV_CREDENTIALS_FILE);
     let credentials = load_or_create(&path)?;
     let secrets = ClientSecrets {
-        current: SecretDigest::of(&credentials.service_client_secret),
+        current: ClientSecretDigest::Sha256(SecretDigest::of(&credentials.service_client_secret)),
         previous: None,
     };
     let service = ClientRegistration {

@@ -83,7 +83,7 @@ mod tests {
         let login = LoginThrottle::new();
         for _ in 0..FAILURES_BEFORE_THROTTLE {
             let attempt = login
-                .begin(&store, "x", ip("2001:db8:1:2::1"), T0)
+                .begin(&store, "x", ip("2001:db8:1:2::1"), None, T0)
                 .await
                 .unwrap()
                 .unwrap();

@@ -1,7 +1,17 @@
 //! Login throttling (RFC 9700 §4.16 / NIST SP 800-63B §5.2.2: limit failed
-//! authentication attempts): per account and per client IP, after at most
-//! [`FAILURES_BEFORE_THROTTLE`] failures, one more attempt per
-//! [`REPLENISH_SECONDS`] until the failures stop.
+//! authentication attempts): per account, after [`FAILURES_BEFORE_THROTTLE`]
+//! failures, one more attempt per [`REPLENISH_SECONDS`] until the failures stop; per
+//! client address, after [`ADDRESS_FAILURES_BEFORE_THROTTLE`] failures, one more per
+//! [`ADDRESS_REPLENISH_SECONDS`] (100 an hour). Why the address allows more: many
+//! people share one address (an office behind NAT), and ten typos among them must not
+//! lock them all out; the address limit is against spraying many accounts, the account
+//! limit against guessing one.
+//!
+//! Device cookies (OWASP; [`crate::app::device_cookie`]): an attempt from a browser
+//! whose device cookie verifies for the account counts in that cookie's own bucket
+//! ([`FAILURES_BEFORE_THROTTLE`] cells as well), not in the account's or the address's:
+//! whoever locks an account from elsewhere locks only its anonymous bucket, and the
+//! user still signs in on their own browser.
 //!
 //! Failures are counted in GCRA buckets in the database ([`Store::rate_limit_take`],
 //! the `rate_limits` table), shared by every node: ten failures for one account or
@@ -18,6 +28,7 @@
 //! proxy); the login handler reserves while holding a verification permit.
 
 use super::bucket::{REPLENISH_SECONDS, address_key, millis, replenish_ms};
+use crate::app::device_cookie::TrustedDevice;
 use portcullis_core::store::RateKey;
 use portcullis_core::{Store, StoreError, UnixTime};
 use std::net::IpAddr;
@@ -25,8 +36,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 
-/// Failures allowed per account and per IP before attempts are throttled.
+/// Failures allowed per account (and per device cookie) before attempts are throttled.
 pub const FAILURES_BEFORE_THROTTLE: u32 = 10;
+/// Failures allowed per client address (IPv6 by /64) before attempts from it are
+/// throttled: well above the account's, for offices behind one address.
+pub const ADDRESS_FAILURES_BEFORE_THROTTLE: u32 = 100;
+/// Once an address is throttled, one attempt per this many seconds (100 an hour).
+pub const ADDRESS_REPLENISH_SECONDS: u64 = 36;
 /// Most accounts with an attempt slot remembered (per node); beyond it the oldest
 /// idle ones are forgotten.
 const MAX_ACCOUNT_SLOTS: u64 = 100_000;
@@ -49,7 +65,7 @@ pub struct AttemptSlot {
 #[derive(Debug)]
 #[must_use = "refund the attempt's cells or count it as failed"]
 pub struct LoginAttempt {
-    keys: [RateKey; 2],
+    keys: Vec<RateKey>,
     last_allowed: bool,
 }
 
@@ -84,8 +100,9 @@ impl LoginThrottle {
 
     /// Starts an attempt on `username` from `ip` at `now`, before the password is
     /// verified: takes a cell from the account's and the address's buckets, both or
-    /// neither. `Ok(Err(wait))` when either is spent (refuse without verifying; a
-    /// refused attempt keeps no cell).
+    /// neither, or, from a `device` whose cookie verified for `username`, from that
+    /// cookie's bucket only. `Ok(Err(wait))` when one is spent (refuse without
+    /// verifying; a refused attempt keeps no cell).
     ///
     /// # Errors
     /// The store's: the attempt was not counted (and must not be verified).
@@ -94,9 +111,13 @@ impl LoginThrottle {
         store: &dyn Store,
         username: &str,
         ip: IpAddr,
+        device: Option<&TrustedDevice>,
         now: UnixTime,
     ) -> Result<Result<LoginAttempt, Duration>, StoreError> {
-        let keys = login_keys(username, ip);
+        let keys = match device {
+            Some(device) => vec![device_key(device)],
+            None => login_keys(username, ip).into(),
+        };
         match store.rate_limit_take(&keys, millis(now)).await? {
             Ok(left) => {
                 // The account's or the address's last cell: a failure locks at once.
@@ -124,7 +145,8 @@ impl LoginThrottle {
     }
 
     /// The attempt failed: it keeps its cells. `Some(wait)` when it took the last cell
-    /// of the account or the address (locked from now on).
+    /// of one of its buckets (locked from now on; the wait is the account's refill
+    /// period, the longer one).
     pub fn failed(&self, attempt: LoginAttempt) -> Option<Duration> {
         attempt
             .last_allowed
@@ -137,16 +159,35 @@ impl LoginThrottle {
     }
 }
 
-/// The account's and the address's login buckets: [`FAILURES_BEFORE_THROTTLE`] cells,
-/// one back per [`REPLENISH_SECONDS`].
+/// The account's login bucket ([`FAILURES_BEFORE_THROTTLE`] cells, one back per
+/// [`REPLENISH_SECONDS`]) and the address's ([`ADDRESS_FAILURES_BEFORE_THROTTLE`]
+/// cells, one back per [`ADDRESS_REPLENISH_SECONDS`]).
 fn login_keys(username: &str, ip: IpAddr) -> [RateKey; 2] {
-    keys(username, ip).map(|name| {
+    let [account, address] = keys(username, ip);
+    let address_ms =
+        i64::try_from(ADDRESS_REPLENISH_SECONDS.saturating_mul(1000)).unwrap_or(i64::MAX);
+    [
         RateKey::new(
-            format!("login:{name}"),
+            format!("login:{account}"),
             replenish_ms(),
             FAILURES_BEFORE_THROTTLE,
-        )
-    })
+        ),
+        RateKey::new(
+            format!("login:{address}"),
+            address_ms,
+            ADDRESS_FAILURES_BEFORE_THROTTLE,
+        ),
+    ]
+}
+
+/// A device cookie's login bucket: as the account's, [`FAILURES_BEFORE_THROTTLE`]
+/// cells, one back per [`REPLENISH_SECONDS`].
+fn device_key(device: &TrustedDevice) -> RateKey {
+    RateKey::new(
+        format!("login:device:{}", device.id()),
+        replenish_ms(),
+        FAILURES_BEFORE_THROTTLE,
+    )
 }
 
 /// The account key (case-folded: `Alice` and `alice` share a budget) and the address
@@ -167,40 +208,163 @@ mod tests {
     use portcullis_core::testing::MemoryStore;
 
     #[tokio::test]
-    async fn the_tenth_failure_locks_the_account_and_the_address() {
+    async fn the_tenth_failure_locks_the_account_from_every_address() {
         let store = MemoryStore::new();
         let t = LoginThrottle::new();
         let at: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "198.51.100.7".parse().unwrap();
         for n in 1..FAILURES_BEFORE_THROTTLE {
-            let attempt = t.begin(&store, "alice", at, T0).await.unwrap().unwrap();
+            let attempt = t
+                .begin(&store, "alice", at, None, T0)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(t.failed(attempt), None, "failure {n}");
         }
         // A right password gives its cells back: the next failure is still the tenth.
-        let right = t.begin(&store, "alice", at, T0).await.unwrap().unwrap();
+        let right = t
+            .begin(&store, "alice", at, None, T0)
+            .await
+            .unwrap()
+            .unwrap();
         t.refund(&store, right, T0).await.unwrap();
-        let tenth = t.begin(&store, "Alice", at, T0).await.unwrap().unwrap();
+        let tenth = t
+            .begin(&store, "Alice", at, None, T0)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             t.failed(tenth),
             Some(Duration::from_secs(REPLENISH_SECONDS))
         );
-        assert!(t.begin(&store, "alice", other, T0).await.unwrap().is_err());
-        assert!(t.begin(&store, "bob", at, T0).await.unwrap().is_err());
-        assert!(t.begin(&store, "bob", other, T0).await.unwrap().is_ok());
+        assert!(
+            t.begin(&store, "alice", other, None, T0)
+                .await
+                .unwrap()
+                .is_err()
+        );
+        // The address is far from its limit: another account from it goes on.
+        assert!(t.begin(&store, "bob", at, None, T0).await.unwrap().is_ok());
         // One attempt back per replenish period.
         let later = T0 + i64::try_from(REPLENISH_SECONDS).unwrap();
         assert!(
-            t.begin(&store, "alice", other, later - 1)
+            t.begin(&store, "alice", other, None, later - 1)
                 .await
                 .unwrap()
                 .is_err()
         );
         let again = t
-            .begin(&store, "alice", other, later)
+            .begin(&store, "alice", other, None, later)
             .await
             .unwrap()
             .unwrap();
         assert!(t.failed(again).is_some());
+    }
+
+    #[tokio::test]
+    async fn the_hundredth_failure_from_an_address_locks_it() {
+        let store = MemoryStore::new();
+        let t = LoginThrottle::new();
+        let office = ip("192.0.2.1");
+        // A hundred typos, a few per person (never ten on one account).
+        for n in 1..ADDRESS_FAILURES_BEFORE_THROTTLE {
+            let user = format!("user-{}", n % 20);
+            let attempt = t
+                .begin(&store, &user, office, None, T0)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(t.failed(attempt), None, "failure {n}");
+        }
+        let last = t
+            .begin(&store, "user-0", office, None, T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(t.failed(last).is_some(), "the hundredth locks the address");
+        let wait = t
+            .begin(&store, "someone-else", office, None, T0)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            wait <= Duration::from_secs(ADDRESS_REPLENISH_SECONDS),
+            "{wait:?}"
+        );
+        // One attempt back per ADDRESS_REPLENISH_SECONDS: 100 an hour.
+        let later = T0 + i64::try_from(ADDRESS_REPLENISH_SECONDS).unwrap();
+        assert!(
+            t.begin(&store, "someone-else", office, None, later)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        assert_eq!(
+            3600 / ADDRESS_REPLENISH_SECONDS,
+            u64::from(ADDRESS_FAILURES_BEFORE_THROTTLE)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_trusted_device_counts_in_its_own_bucket() {
+        let store = MemoryStore::new();
+        let t = LoginThrottle::new();
+        let (master, _) = portcullis_core::keys::MasterKey::generate().unwrap();
+        let cookies = crate::app::device_cookie::DeviceCookies::derive(&master).unwrap();
+        let trusted = |value: &secrecy::SecretString| {
+            use secrecy::ExposeSecret;
+            cookies
+                .verify(Some(value.expose_secret()), "alice", T0)
+                .unwrap()
+        };
+        let (mine, stolen) = (
+            trusted(&cookies.issue("alice", T0).unwrap()),
+            trusted(&cookies.issue("alice", T0).unwrap()),
+        );
+        let attacker = ip("203.0.113.9");
+        // A stranger locks the account's anonymous bucket...
+        for _ in 0..FAILURES_BEFORE_THROTTLE {
+            let attempt = t
+                .begin(&store, "alice", attacker, None, T0)
+                .await
+                .unwrap()
+                .unwrap();
+            let _ = t.failed(attempt);
+        }
+        assert!(
+            t.begin(&store, "alice", ip("192.0.2.1"), None, T0)
+                .await
+                .unwrap()
+                .is_err()
+        );
+        // ...not the user's browser.
+        assert!(
+            t.begin(&store, "alice", attacker, Some(&mine), T0)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        // A device cookie's bucket locks after as many failures, and only its own.
+        for _ in 0..FAILURES_BEFORE_THROTTLE {
+            let attempt = t
+                .begin(&store, "alice", attacker, Some(&stolen), T0)
+                .await
+                .unwrap()
+                .unwrap();
+            let _ = t.failed(attempt);
+        }
+        assert!(
+            t.begin(&store, "alice", attacker, Some(&stolen), T0)
+                .await
+                .unwrap()
+                .is_err()
+        );
+        assert!(
+            t.begin(&store, "alice", attacker, Some(&mine), T0)
+                .await
+                .unwrap()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -208,6 +372,10 @@ mod tests {
         let [account, address] = login_keys("alice", ip("192.0.2.1"));
         assert_eq!(account.key, "login:account:alice");
         assert_eq!(address.key, "login:ip:192.0.2.1");
+        assert_eq!(
+            (account.burst, address.burst),
+            (FAILURES_BEFORE_THROTTLE, ADDRESS_FAILURES_BEFORE_THROTTLE)
+        );
         assert_ne!(address.key, per_key(address_key(ip("192.0.2.1"))).key);
     }
 
