@@ -184,13 +184,13 @@ mod tests {
         PendingAuthorization {
             id_digest: SecretDigest::of("id"),
             request: ValidatedAuthorizationRequest::for_device_authorization(
-                "tv".into(),
+                "living-room-tv".into(),
                 ["openid"].map(String::from).into(),
                 vec!["https://api.example".into()],
             ),
             browser_digest: SecretDigest::of("browser cookie"),
-            csrf_token: "csrf".into(),
-            user_id: Some("user-1".into()),
+            csrf_token: "csrf-token-of-the-form".into(),
+            user_id: Some("user-id-of-alice".into()),
             auth_time: Some(NOW - 5),
             device: Some(PendingDevice {
                 device_code_digest: SecretDigest::of("device code"),
@@ -218,8 +218,21 @@ mod tests {
     #[test]
     fn the_sealed_form_shows_nothing_of_the_request() {
         let sealed = seal(&key(), &pending()).unwrap();
-        for secret in ["csrf", "user-1", "tv", "openid", "c2VhbGVk"] {
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        // Values of at least 6 bytes: a shorter one could occur in the ciphertext
+        // or its base64 by chance (a 2-letter client id did, about one run in four).
+        for secret in [
+            "csrf-token-of-the-form",
+            "user-id-of-alice",
+            "living-room-tv",
+            "openid",
+            "c2VhbGVk",
+        ] {
             assert!(!sealed.contains(secret), "{secret} in {sealed}");
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in the sealed bytes"
+            );
         }
     }
 
