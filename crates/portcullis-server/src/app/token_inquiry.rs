@@ -61,7 +61,7 @@ pub async fn introspection(
     let keys = state.keys();
     let hint = inquiry.token_type_hint.as_deref();
     let (store, issuer) = (state.store().as_ref(), &state.config().issuer);
-    introspect(&keys.ring, store, issuer, &client, token, hint, now)
+    introspect(&keys.access_tokens, store, issuer, &client, token, hint, now)
         .await
         .map_err(InquiryFailure::Store)
 }
@@ -88,7 +88,7 @@ pub async fn revocation(
     let keys = state.keys();
     let hint = inquiry.token_type_hint.as_deref();
     let (store, issuer) = (state.store().as_ref(), &state.config().issuer);
-    let outcome = revoke(&keys.ring, store, issuer, &client, token, hint, now)
+    let outcome = revoke(&keys.access_tokens, store, issuer, &client, token, hint, now)
         .await
         .map_err(InquiryFailure::Store)?;
     audit::token_revoked(request_id, &client.client().client_id, outcome.as_str());

@@ -32,6 +32,7 @@ mod oauth4webapi;
 mod oidc;
 mod outage;
 mod pages;
+mod probe_edges;
 mod postgres;
 mod proxy;
 mod refresh;
