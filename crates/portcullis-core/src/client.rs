@@ -631,6 +631,7 @@ mod tests {
             client_id: "spa".into(),
             redirect_uris: vec!["https://app.example.com/cb".into()],
             introspection_audiences: vec!["https://api.example.com".into()],
+            scopes: vec!["openid".into()],
             ..Default::default()
         };
         let e = r.validate(RecordSource::Config, 0).unwrap_err();
