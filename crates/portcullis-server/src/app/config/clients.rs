@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn rejects_a_client_id_that_appears_twice() {
-        let dup = "[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]\n[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]";
+        let dup = "[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]\nscopes=[\"openid\"]\n[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]";
         assert!(
             resolve(dup, &[])
                 .unwrap_err()
