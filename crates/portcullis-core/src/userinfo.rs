@@ -148,8 +148,8 @@ pub const REQUIRED_SCOPE: &str = "openid";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::KeyRing;
     use crate::client::RecordSource;
+    use crate::keys::KeyRing;
     use crate::store::{ClientStore, RefreshTokenStore, RevokedAccessTokenStore, UserStore};
     use crate::testing::{MemoryStore, key_ring};
     use crate::tokens::access_token::{AccessTokenGrant, mint};

@@ -5,12 +5,12 @@
 
 use crate::ValidationError;
 use crate::claims::{AccessToken, Claims, TokenSource, WireClaims};
-use checks::{ClaimRules, IssuerClaim};
 use crate::clock::Clock;
 use crate::dpop::{self, DpopProof, DpopProofError, NonceCheck, ProofCheck, StatelessNonces};
 use crate::introspection::Introspector;
 use crate::jws::CompactJws;
 use crate::key_store::KeyStore;
+use checks::{ClaimRules, IssuerClaim};
 use jsonwebtoken::Algorithm;
 use std::sync::Arc;
 use std::time::Duration;

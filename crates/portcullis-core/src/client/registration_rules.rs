@@ -79,11 +79,8 @@ mod tests {
 
     #[test]
     fn rejects_openid_on_a_client_without_a_user_grant() {
-        let (_, problem) = check_scopes(
-            &[GrantType::ClientCredentials],
-            &owned(&["read", "openid"]),
-        )
-        .unwrap_err();
+        let (_, problem) =
+            check_scopes(&[GrantType::ClientCredentials], &owned(&["read", "openid"])).unwrap_err();
         assert!(problem.contains("has `openid`, a user scope"), "{problem}");
         assert!(
             check_scopes(

@@ -142,8 +142,7 @@ impl SigningKeyPair {
         header: &H,
         claims: &T,
     ) -> Result<String, KeyRingError> {
-        let header =
-            serde_json::to_vec(header).map_err(|_| KeyRingError::Crypto("header json"))?;
+        let header = serde_json::to_vec(header).map_err(|_| KeyRingError::Crypto("header json"))?;
         let payload =
             serde_json::to_vec(claims).map_err(|_| KeyRingError::Crypto("claims json"))?;
         let mut jws = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 350);

@@ -29,14 +29,9 @@ impl UserStore for MemoryStore {
 
     async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner
-            .users
-            .values()
-            .any(|u| {
-                username_key(&u.username) == username_key(&user.username)
-                    || u.user_id == user.user_id
-            })
-        {
+        if inner.users.values().any(|u| {
+            username_key(&u.username) == username_key(&user.username) || u.user_id == user.user_id
+        }) {
             return Err(StoreError::Conflict(user.username.clone()));
         }
         inner.users.insert(user.user_id.clone(), user.clone());

@@ -10,8 +10,7 @@ use crate::app::interaction::{Interaction, InteractionContext, PageError, procee
 use crate::app::state::AppState;
 use portcullis_core::authorization::decision::Authentication;
 use portcullis_core::authorization::request::{
-    AuthorizationError, AuthorizeReason, ErrorPageReason, MAX_STATE_BYTES, RedirectError,
-    validate,
+    AuthorizationError, AuthorizeReason, ErrorPageReason, MAX_STATE_BYTES, RedirectError, validate,
 };
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::redirect_uri::match_redirect_uri;
@@ -105,9 +104,8 @@ pub async fn malformed(state: &AppState, raw: &[u8], description: &str) -> Inter
 /// longer than [`MAX_STATE_BYTES`] or not UTF-8 (why: RFC 6749 §4.1.2 returns the exact
 /// value received, and a refused 60 KB `state` must not be echoed; issue 16).
 fn returnable_state(raw: &[u8]) -> Option<String> {
-    let mut values = crate::app::form::pairs(raw).filter(|(name, value)| {
-        name == "state" && !matches!(value, Ok(v) if v.is_empty())
-    });
+    let mut values = crate::app::form::pairs(raw)
+        .filter(|(name, value)| name == "state" && !matches!(value, Ok(v) if v.is_empty()));
     let (_, first) = values.next()?;
     if values.next().is_some() {
         return None;

@@ -95,7 +95,10 @@ mod tests {
 
     #[test]
     fn reencoding_keeps_every_octet() {
-        assert_eq!(reencoded(b"state=%FF+a&&x=%C3%A9&y"), "state=%FF+a&x=%C3%A9&y=");
+        assert_eq!(
+            reencoded(b"state=%FF+a&&x=%C3%A9&y"),
+            "state=%FF+a&x=%C3%A9&y="
+        );
     }
 
     #[test]

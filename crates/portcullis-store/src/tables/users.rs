@@ -204,7 +204,9 @@ sql_store_impl!(
     },
     async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError> {
         let mut deleted = sqlx::query_scalar::<DB, String>(DB::DELETE_CONFIG_USERS_EXCEPT)
-            .bind(id_list(&keep.iter().map(|u| username_key(u)).collect::<Vec<_>>())?)
+            .bind(id_list(
+                &keep.iter().map(|u| username_key(u)).collect::<Vec<_>>(),
+            )?)
             .fetch_all(&self.pool)
             .await
             .map_err(classify("deleting users removed from the configuration"))?;
@@ -218,7 +220,10 @@ sql_store_impl!(
             .map_err(classify("reading usernames"))?;
         let mut by_key: BTreeMap<String, Vec<UserKeyRow>> = BTreeMap::new();
         for row in rows {
-            by_key.entry(username_key(&row.username)).or_default().push(row);
+            by_key
+                .entry(username_key(&row.username))
+                .or_default()
+                .push(row);
         }
         let mut clashes = Vec::new();
         for (key, rows) in by_key {

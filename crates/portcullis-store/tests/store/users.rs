@@ -202,7 +202,11 @@ async fn user_keys_backfill_keys_old_rows_and_names_clashes(db: Db) {
     let clashes = s.user_keys_backfill().await.unwrap();
     assert_eq!(clashes, vec![vec!["Demo".to_owned(), "demo".to_owned()]]);
     assert_eq!(
-        s.user_get_by_username("SOLO").await.unwrap().unwrap().user_id,
+        s.user_get_by_username("SOLO")
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id,
         "0190-solo"
     );
     // Neither clashing account is found by a lookup: no silent merge.
@@ -212,7 +216,11 @@ async fn user_keys_backfill_keys_old_rows_and_names_clashes(db: Db) {
     assert!(s.user_delete("Demo").await.unwrap());
     assert!(s.user_keys_backfill().await.unwrap().is_empty());
     assert_eq!(
-        s.user_get_by_username("DEMO").await.unwrap().unwrap().user_id,
+        s.user_get_by_username("DEMO")
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id,
         "0190-demo"
     );
     assert!(s.user_keys_backfill().await.unwrap().is_empty());

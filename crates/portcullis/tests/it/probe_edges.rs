@@ -50,11 +50,19 @@ async fn rejects_another_clients_code_like_an_unknown_code() {
     assert_eq!(unknown, generic);
 
     let (code, verifier) = web_code(&app).await;
-    assert_eq!(redeem_as_native(&app, &code, &verifier).await, generic, "live");
+    assert_eq!(
+        redeem_as_native(&app, &code, &verifier).await,
+        generic,
+        "live"
+    );
 
     let tokens = token_ok(redeem_web(&app, &code, Some(&verifier)).await).await;
     let access_token = tokens["access_token"].as_str().unwrap();
-    assert_eq!(redeem_as_native(&app, &code, &verifier).await, generic, "used");
+    assert_eq!(
+        redeem_as_native(&app, &code, &verifier).await,
+        generic,
+        "used"
+    );
     assert_eq!(
         userinfo(&app, access_token).await.status(),
         200,
@@ -63,7 +71,11 @@ async fn rejects_another_clients_code_like_an_unknown_code() {
 
     let (expiring, verifier) = web_code(&app).await;
     app.clock.advance(CODE_TTL);
-    assert_eq!(redeem_as_native(&app, &expiring, &verifier).await, generic, "expired");
+    assert_eq!(
+        redeem_as_native(&app, &expiring, &verifier).await,
+        generic,
+        "expired"
+    );
 }
 
 /// Issue 16 item 6: `portcullis token inspect … | head -1` panicked with "Broken
@@ -73,23 +85,18 @@ async fn rejects_another_clients_code_like_an_unknown_code() {
 async fn a_closed_stdout_pipe_ends_token_inspect_quietly() {
     let app = crate::support::TestApp::start().await;
     let token = app.svc_token().await;
-    let mut child = crate::cli_client::command(
-        &["token", "inspect", "--issuer", &app.base, &token],
-        &[],
-    )
-    .spawn()
-    .unwrap();
+    let mut child =
+        crate::cli_client::command(&["token", "inspect", "--issuer", &app.base, &token], &[])
+            .spawn()
+            .unwrap();
     // The reader goes away before the command writes anything (as `head` does after
     // its first line).
     drop(child.stdout.take());
     drop(child.stdin.take());
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        child.wait_with_output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -167,7 +174,10 @@ async fn rejects_a_state_over_2_kib_without_echoing_it() {
         .await;
     let params = web_error(&r);
     assert_eq!(params["error"], "invalid_request", "{params:?}");
-    assert_eq!(params["error_description"], "state is longer than 2048 bytes");
+    assert_eq!(
+        params["error_description"],
+        "state is longer than 2048 bytes"
+    );
     assert!(!params.contains_key("state"), "{params:?}");
     assert!(location(&r).len() < 1000, "{}", location(&r));
 
@@ -214,7 +224,11 @@ async fn rejects_a_state_that_is_not_utf8_without_echoing_it() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    assert!(location(&r).ends_with("&state=%FFab%FE"), "{}", location(&r));
+    assert!(
+        location(&r).ends_with("&state=%FFab%FE"),
+        "{}",
+        location(&r)
+    );
 }
 
 /// RFC 6749 §4.1.2: `state` comes back as the exact value received, whatever
@@ -308,10 +322,17 @@ async fn rejects_own_tokens_with_crit_or_future_nbf_or_iat_like_an_api() {
         let r = userinfo(&app, &token).await;
         assert_eq!(r.status(), 401, "{what}");
         let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
-        assert!(challenge.contains(r#"error="invalid_token""#), "{what}: {challenge}");
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{what}: {challenge}"
+        );
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_token", "{what}");
-        assert_eq!(introspected(&app, &token).await, json!({"active": false}), "{what}");
+        assert_eq!(
+            introspected(&app, &token).await,
+            json!({"active": false}),
+            "{what}"
+        );
     }
 }
 

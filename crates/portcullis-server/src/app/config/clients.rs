@@ -149,7 +149,8 @@ mod tests {
     /// Issue 16 item 6: a user-grant client without scopes could never get a code.
     #[test]
     fn rejects_a_user_grant_client_without_scopes_naming_the_rule() {
-        let text = "[[clients]]\nclient_id = \"web\"\nredirect_uris = [\"https://app.example.com/cb\"]";
+        let text =
+            "[[clients]]\nclient_id = \"web\"\nredirect_uris = [\"https://app.example.com/cb\"]";
         let e = resolve(text, &[]).unwrap_err();
         assert!(
             e.message

@@ -105,10 +105,7 @@ pub fn parse<T: OAuthParams>(body: &[u8]) -> Result<T, OAuthError> {
                 return Err(OAuthError::repeated_parameter(&name));
             }
             None if multi => {
-                map.insert(
-                    name.into_owned(),
-                    Value::Array(vec![Value::String(value)]),
-                );
+                map.insert(name.into_owned(), Value::Array(vec![Value::String(value)]));
             }
             None => {
                 map.insert(name.into_owned(), Value::String(value));
