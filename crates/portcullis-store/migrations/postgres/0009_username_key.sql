@@ -7,5 +7,9 @@
 -- start, naming them, until all but one are deleted. Keep in step with
 -- ../sqlite/0009_username_key.sql.
 ALTER TABLE users ADD COLUMN username_key TEXT;
--- (Not `users_username_key`: PostgreSQL gave that name to the UNIQUE of `username`.)
 CREATE UNIQUE INDEX users_by_username_key ON users (username_key);
+-- The key is now what is unique. Why drop the old UNIQUE (username): the config upsert
+-- (`ON CONFLICT (username_key)`) must have one arbiter; with a second unique index,
+-- two nodes starting at once and upserting the same user could fail on it instead of
+-- one updating. (SQLite keeps it: its writers never run at once.)
+ALTER TABLE users DROP CONSTRAINT users_username_key;

@@ -7,5 +7,5 @@
 -- start, naming them, until all but one are deleted. Keep in step with
 -- ../postgres/0009_username_key.sql.
 ALTER TABLE users ADD COLUMN username_key TEXT;
--- (Not `users_username_key`: PostgreSQL gave that name to the UNIQUE of `username`.)
+-- (Named as on PostgreSQL, where `users_username_key` is the UNIQUE of `username`.)
 CREATE UNIQUE INDEX users_by_username_key ON users (username_key);
