@@ -4,6 +4,7 @@
 pub mod authentication;
 pub mod origin;
 pub mod redirect_uri;
+pub mod registration_rules;
 mod secrets;
 
 pub use secrets::{CLIENT_SECRET_DIGEST_LABEL, ClientSecretDigest, ClientSecrets};
@@ -230,7 +231,8 @@ impl ClientRegistration {
     /// [`MIN_CLIENT_SECRET_LEN`], an auth method that does not fit the secret, an
     /// unknown grant type, a redirect URI that is not absolute or has a fragment
     /// (RFC 6749 §3.1.2), plain http other than loopback (OAuth 2.1 §2.3.1), a
-    /// malformed scope (RFC 6749 §3.3), an audience that is not an absolute URI
+    /// malformed scope (RFC 6749 §3.3), a redirect URI with a wildcard or scopes no
+    /// request could use ([`registration_rules`]), an audience that is not an absolute URI
     /// (RFC 8707 §2), a reserved claim name, `client_credentials` on a public
     /// client or without an audience, `introspection_audiences` on a public client
     /// or that are not absolute URIs (RFC 7662 §2.1, RFC 8707 §2), or an
@@ -370,6 +372,8 @@ impl ClientRegistration {
                 ));
             }
         }
+        registration_rules::check_scopes(&grant_types, &self.scopes)
+            .map_err(|(field, p)| err(field, p))?;
         for audience in &self.audiences {
             check_resource_uri(audience).map_err(|p| err("audiences", p))?;
         }
@@ -441,6 +445,7 @@ pub fn check_claims(claims: &Map<String, Value>) -> Result<(), String> {
 /// RFC 6749 §3.1.2 / OAuth 2.1 §2.3.1 / RFC 8252 §7: absolute, no fragment; `https`,
 /// `http` only on a loopback host, or a private-use scheme containing a dot.
 fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    registration_rules::check_no_wildcard(uri)?;
     let parsed =
         Url::parse(uri).map_err(|e| format!("has `{uri}`, which is not an absolute URI ({e})"))?;
     if parsed.fragment().is_some() {
@@ -608,6 +613,7 @@ mod tests {
             client_id: "spa".into(),
             redirect_uris: vec!["https://app.example.com/cb".into()],
             introspection_audiences: vec!["https://api.example.com".into()],
+            scopes: vec!["openid".into()],
             ..Default::default()
         };
         let e = r.validate(RecordSource::Config, 0).unwrap_err();

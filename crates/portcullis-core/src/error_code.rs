@@ -330,7 +330,8 @@ impl From<&AccessTokenReason> for ErrorCode {
         match reason {
             AccessTokenReason::Signature(_)
             | AccessTokenReason::WrongIssuer
-            | AccessTokenReason::Expired => Self::InvalidToken,
+            | AccessTokenReason::Expired
+            | AccessTokenReason::Refused(_) => Self::InvalidToken,
         }
     }
 }

@@ -23,11 +23,10 @@ use crate::UnixTime;
 use crate::client::Client;
 use crate::client::authentication::AuthenticatedClient;
 use crate::grants::user_tokens::access_token_audiences;
-use crate::keys::KeyRing;
 use crate::scope::join_scope;
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
-use crate::tokens::access_token::verify;
+use crate::tokens::access_token::AccessTokenVerifier;
 use portcullis_proto::claims::{AccessTokenClaims, Audience, Confirmation};
 use portcullis_proto::introspection::IntrospectionResponse;
 
@@ -37,7 +36,8 @@ use portcullis_proto::introspection::IntrospectionResponse;
 /// (§2.1: "MUST extend its search across all of its supported token types").
 ///
 /// An access token (RFC 9068 JWT) is active when its signature, `typ: at+jwt`, `iss`
-/// and `exp` verify ([`verify`]), its `jti` is not revoked, and its user (for a user's
+/// and `exp` verify (`tokens`: [`AccessTokenVerifier`], which also refuses `crit`, and
+/// `nbf` or `iat` in the future), its `jti` is not revoked, and its user (for a user's
 /// token) exists; the answer has `scope`, `client_id`, `sub`, `aud`, `iss`, `exp`,
 /// `iat`, `jti` and `token_type: Bearer`. A refresh token is active when it is live
 /// (not rotated, not revoked, `now < expires_at`) and its user exists; the answer has
@@ -48,7 +48,7 @@ use portcullis_proto::introspection::IntrospectionResponse;
 /// # Errors
 /// Only store failures; every refusal is [`IntrospectionResponse::inactive`].
 pub async fn introspect(
-    ring: &KeyRing,
+    tokens: &dyn AccessTokenVerifier,
     store: &dyn Store,
     issuer: &str,
     caller: &AuthenticatedClient,
@@ -64,10 +64,10 @@ pub async fn introspect(
     let answer = if refresh_first {
         match as_refresh_token(store, issuer, caller, token, now).await? {
             Some(answer) => Some(answer),
-            None => as_access_token(ring, store, issuer, caller, token, now).await?,
+            None => as_access_token(tokens, store, issuer, caller, token, now).await?,
         }
     } else {
-        match as_access_token(ring, store, issuer, caller, token, now).await? {
+        match as_access_token(tokens, store, issuer, caller, token, now).await? {
             Some(answer) => Some(answer),
             None => as_refresh_token(store, issuer, caller, token, now).await?,
         }
@@ -77,14 +77,14 @@ pub async fn introspect(
 
 /// The answer for a live access token `caller` may see; `None` otherwise.
 async fn as_access_token(
-    ring: &KeyRing,
+    tokens: &dyn AccessTokenVerifier,
     store: &dyn Store,
     issuer: &str,
     caller: &Client,
     token: &str,
     now: UnixTime,
 ) -> Result<Option<IntrospectionResponse>, StoreError> {
-    let Ok(claims) = verify(ring, issuer, token, now) else {
+    let Ok(claims) = tokens.verify(issuer, token, now) else {
         return Ok(None);
     };
     if !may_see_access_token(caller, &claims) || store.access_token_is_revoked(&claims.jti).await? {

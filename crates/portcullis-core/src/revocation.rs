@@ -20,10 +20,9 @@
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
 use crate::introspection::REFRESH_TOKEN_HINT;
-use crate::keys::KeyRing;
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
-use crate::tokens::access_token::verify;
+use crate::tokens::access_token::AccessTokenVerifier;
 
 /// What a revocation request changed, for the audit log. The wire answer is the same
 /// for all three (RFC 7009 §2.2).
@@ -56,7 +55,7 @@ impl RevocationOutcome {
 /// # Errors
 /// Only store failures (the server answers 503 or 500); every other case is `Ok`.
 pub async fn revoke(
-    ring: &KeyRing,
+    tokens: &dyn AccessTokenVerifier,
     store: &dyn Store,
     issuer: &str,
     caller: &AuthenticatedClient,
@@ -74,7 +73,7 @@ pub async fn revoke(
     for kind in attempts {
         let found = match kind {
             Kind::Refresh => as_refresh_token(store, caller_id, token, now).await?,
-            Kind::Access => as_access_token(ring, store, issuer, caller_id, token, now).await?,
+            Kind::Access => as_access_token(tokens, store, issuer, caller_id, token, now).await?,
         };
         if let Some(outcome) = found {
             return Ok(outcome);
@@ -113,14 +112,14 @@ async fn as_refresh_token(
 /// its `jti` is revoked until `exp` if it belongs to the caller, else nothing changes.
 /// An expired one is `None`: it is dead already.
 async fn as_access_token(
-    ring: &KeyRing,
+    tokens: &dyn AccessTokenVerifier,
     store: &dyn Store,
     issuer: &str,
     caller_id: &str,
     token: &str,
     now: UnixTime,
 ) -> Result<Option<RevocationOutcome>, StoreError> {
-    let Ok(claims) = verify(ring, issuer, token, now) else {
+    let Ok(claims) = tokens.verify(issuer, token, now) else {
         return Ok(None);
     };
     if claims.client_id != caller_id {

@@ -15,12 +15,45 @@ use serde_json::{Map, Value};
 /// Minimum password length in characters (NIST SP 800-63B §5.1.1.2).
 pub const MIN_PASSWORD_LEN: usize = 8;
 
+/// The form of a username that lookups compare: RFC 8265 §3.4.1 (the
+/// `UsernameCaseMapped` profile of the PRECIS `IdentifierClass`), its mapping steps in
+/// order: width mapping (§3.4.1 rule 1: fullwidth and halfwidth forms to their
+/// decomposition), case mapping (rule 3: Unicode `toLowerCase`, Rust's
+/// [`str::to_lowercase`]) and normalization (rule 4: NFC). So `Demo`, `DEMO` and
+/// `ｄｅｍｏ` are one account; the username as registered stays the display form
+/// (`preferred_username`).
+///
+/// The `IdentifierClass` repertoire itself is not enforced (usernames registered
+/// before stay valid); registration refuses spaces and control characters.
+pub fn username_key(username: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let width_mapped: String = username
+        .chars()
+        .flat_map(|c| {
+            let mut out = Vec::with_capacity(1);
+            if is_width_form(c) {
+                unicode_normalization::char::decompose_compatible(c, |d| out.push(d));
+            } else {
+                out.push(c);
+            }
+            out
+        })
+        .collect();
+    width_mapped.to_lowercase().nfc().collect()
+}
+
+/// Unicode's `<wide>` and `<narrow>` compatibility forms: the Halfwidth and Fullwidth
+/// Forms block and the ideographic space.
+fn is_width_form(c: char) -> bool {
+    matches!(c, '\u{3000}' | '\u{FF00}'..='\u{FFEF}')
+}
+
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     /// Stable subject identifier (`sub`), a UUID v7; never reused.
     pub user_id: String,
-    /// Login name, unique.
+    /// Login name as registered (the display form); unique by [`username_key`].
     pub username: String,
     /// argon2id PHC string; never the password.
     pub password_hash: String,
@@ -41,20 +74,31 @@ pub struct User {
 /// The `users` table.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// The user with this username, if any.
+    /// The user whose username has the same [`username_key`] as `username`, if any.
     async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
     /// The user with this id (`sub`), if any.
     async fn user_get(&self, user_id: &str) -> Result<Option<User>, StoreError>;
     /// Every user, ordered by username.
     async fn user_list(&self) -> Result<Vec<User>, StoreError>;
-    /// Inserts a new user. [`StoreError::Conflict`] if the username exists.
+    /// Inserts a new user. [`StoreError::Conflict`] if a username with the same
+    /// [`username_key`] exists.
     async fn user_insert(&self, user: &User) -> Result<(), StoreError>;
-    /// Inserts or updates a user by username, keeping its `user_id` and `created_at`.
+    /// Inserts or updates a user by [`username_key`] (the username as given becomes
+    /// the display form), keeping its `user_id` and `created_at`.
     /// [`StoreError::Conflict`] if `user.user_id` belongs to another username.
     async fn user_upsert(&self, user: &User) -> Result<(), StoreError>;
-    /// Deletes a user by username; `false` if there was none.
+    /// Deletes a user by [`username_key`], or by exact username a user whose key
+    /// clashes (see [`user_keys_backfill`](Self::user_keys_backfill)); `false` if there
+    /// was none.
     async fn user_delete(&self, username: &str) -> Result<bool, StoreError>;
-    /// Deletes users whose source is `config` and whose username is not in `keep` (a
+    /// Gives every user stored before usernames had a [`username_key`] its key, and
+    /// returns the groups of usernames that share one (each sorted, groups in order):
+    /// accounts a case-insensitive lookup cannot tell apart. Those keep no key (so
+    /// they cannot sign in) until all but one of each group are deleted; `serve`
+    /// refuses to start while any is left, naming them (never a silent merge).
+    async fn user_keys_backfill(&self) -> Result<Vec<Vec<String>>, StoreError>;
+    /// Deletes users whose source is `config` and whose [`username_key`] is not one of
+    /// those of `keep` (a
     /// user removed from the file can no longer sign in; their sessions, consents and
     /// tokens go with them). Returns the deleted usernames, sorted.
     async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
@@ -192,6 +236,25 @@ mod tests {
             name: Some("Alice".into()),
             claims: Map::new(),
         }
+    }
+
+    /// RFC 8265 §3.4.1 mapping: width, case (Unicode, not ASCII only), NFC.
+    #[test]
+    fn username_key_maps_width_case_and_normalization() {
+        for (typed, key) in [
+            ("Demo", "demo"),
+            ("DEMO", "demo"),
+            ("\u{FF24}\u{FF45}\u{FF4D}\u{FF4F}", "demo"),
+            ("ÉLODIE", "élodie"),
+            ("E\u{301}lodie", "élodie"),
+            ("ΣΟΦΙΑ", "σοφια"),
+            ("straße", "straße"),
+            ("user@example.com", "user@example.com"),
+        ] {
+            assert_eq!(username_key(typed), key, "{typed}");
+            assert_eq!(username_key(key), key, "idempotent: {key}");
+        }
+        assert_ne!(username_key("demo"), username_key("dem0"));
     }
 
     #[test]

@@ -4,15 +4,14 @@
 use crate::UnixTime;
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::dpop::DpopBinding;
-use crate::keys::KeyRing;
 use crate::store::{Store, StoreError};
-use crate::tokens::access_token::{AccessTokenReason, verify};
+use crate::tokens::access_token::{AccessTokenReason, AccessTokenVerifier};
 use crate::user::User;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
 /// Answers a UserInfo request (GET or POST, RFC 6750 Bearer) at `now`: verifies the
-/// access token ([`verify`]), requires the [`REQUIRED_SCOPE`] scope, refuses a revoked
+/// access token with `tokens` ([`AccessTokenVerifier`]), requires the [`REQUIRED_SCOPE`] scope, refuses a revoked
 /// `jti` (e.g. after a code replay), a request from a browser `origin` (the `Origin`
 /// header, if any) that the token's client does not allow
 /// ([`crate::client::origin`]), and a user who no longer exists, and returns `sub`
@@ -31,7 +30,7 @@ use std::collections::BTreeSet;
 /// A [`UserInfoReason`]; `ErrorCode::from` it gives the RFC 6750 §3.1 code
 /// ([`crate::error_code`]).
 pub async fn userinfo(
-    ring: &KeyRing,
+    tokens: &dyn AccessTokenVerifier,
     store: &dyn Store,
     issuer: &str,
     access_token: &str,
@@ -39,7 +38,7 @@ pub async fn userinfo(
     origin: Option<&str>,
     now: UnixTime,
 ) -> Result<Map<String, Value>, UserInfoReason> {
-    let claims = verify(ring, issuer, access_token, now)?;
+    let claims = tokens.verify(issuer, access_token, now)?;
     match (claims.cnf.as_ref(), dpop) {
         (None, None) => {}
         (Some(_), None) => return Err(UserInfoReason::DpopBoundAsBearer),
@@ -150,6 +149,7 @@ pub const REQUIRED_SCOPE: &str = "openid";
 mod tests {
     use super::*;
     use crate::client::RecordSource;
+    use crate::keys::KeyRing;
     use crate::store::{ClientStore, RefreshTokenStore, RevokedAccessTokenStore, UserStore};
     use crate::testing::{MemoryStore, key_ring};
     use crate::tokens::access_token::{AccessTokenGrant, mint};

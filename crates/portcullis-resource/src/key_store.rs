@@ -269,6 +269,15 @@ impl KeyStore {
         }
     }
 
+    /// The key for `kid` among the keys already held, without fetching (for
+    /// [`JwtCheck`](crate::JwtCheck)).
+    pub(crate) fn key_in_hand(&self, kid: &str) -> Result<Arc<VerificationKey>, ValidationError> {
+        self.lookup(kid)
+            .ok_or_else(|| ValidationError::UnknownKeyId {
+                unverified_kid: crate::jws::clipped(kid.to_owned()),
+            })
+    }
+
     fn snapshot(&self) -> Option<Arc<KeySet>> {
         self.inner
             .keys

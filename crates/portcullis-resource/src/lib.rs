@@ -106,7 +106,8 @@ pub use key_store::{KeyStore, KeyStoreOptions, MAX_KID_BYTES};
 pub use layer::{RequireAccessToken, RequireAccessTokenService};
 pub use metadata::{PROTECTED_RESOURCE_METADATA_PATH, ProtectedResourceMetadata};
 pub use validator::{
-    DEFAULT_ALGORITHMS, DpopRequest, MAX_TOKEN_BYTES, Validator, ValidatorBuilder,
+    DEFAULT_ALGORITHMS, DpopRequest, JwtCheck, MAX_TOKEN_BYTES, Validator, ValidatorBuilder,
+    VerifiedJwt,
 };
 
 /// Re-exported so callers name algorithms and JWK sets without their own

@@ -8,16 +8,18 @@ use crate::claims::{AccessToken, Claims, TokenSource, WireClaims};
 use crate::clock::Clock;
 use crate::dpop::{self, DpopProof, DpopProofError, NonceCheck, ProofCheck, StatelessNonces};
 use crate::introspection::Introspector;
-use crate::jws::{self, CompactJws};
+use crate::jws::CompactJws;
 use crate::key_store::KeyStore;
+use checks::{ClaimRules, IssuerClaim};
 use jsonwebtoken::Algorithm;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 mod builder;
+mod checks;
 
 pub use builder::ValidatorBuilder;
+pub use checks::{JwtCheck, VerifiedJwt};
 
 /// Validates bearer access tokens for one resource (audience) of one issuer.
 ///
@@ -302,15 +304,7 @@ impl Validator {
     }
 
     async fn verify(&self, token: &str) -> Result<AccessToken, ValidationError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(ValidationError::Oversized {
-                len: token.len(),
-                max: MAX_TOKEN_BYTES,
-            });
-        }
-        if token.is_empty() {
-            return Err(ValidationError::Malformed);
-        }
+        checks::check_size(token)?;
         match CompactJws::split(token) {
             Some(jws) => self.verify_jwt(&jws).await,
             None => self.verify_opaque(token).await,
@@ -318,41 +312,10 @@ impl Validator {
     }
 
     async fn verify_jwt(&self, jws: &CompactJws<'_>) -> Result<AccessToken, ValidationError> {
-        let inner = &*self.inner;
-        let header = jws::unverified_header(jws.header)?;
-        match header.unverified_typ {
-            Some(ref typ) if jws::is_access_token_typ(typ) => {}
-            unverified_typ => {
-                return Err(ValidationError::NotAnAccessToken {
-                    unverified_typ: unverified_typ.map(jws::clipped),
-                });
-            }
-        }
-        if header.has_crit {
-            return Err(ValidationError::UnsupportedCriticalHeader);
-        }
-        let Some(alg) = Algorithm::from_str(&header.unverified_alg)
-            .ok()
-            .filter(|alg| inner.algorithms.contains(alg))
-        else {
-            return Err(ValidationError::AlgorithmNotAllowed {
-                unverified_alg: jws::clipped(header.unverified_alg),
-            });
-        };
-        let Some(kid) = header.unverified_kid else {
-            return Err(ValidationError::MissingKeyId);
-        };
-        let key = inner.keys.key(&kid).await?;
-        if !key.permits(alg) {
-            return Err(ValidationError::AlgorithmKeyMismatch);
-        }
-        if !key.verifies(jws, alg) {
-            return Err(ValidationError::BadSignature);
-        }
-        let payload = jws::decode_payload(jws.payload)?;
-        let claims =
-            WireClaims::from_jwt_payload(&payload).map_err(|_| ValidationError::Malformed)?;
-        let claims = self.check_claims(claims, IssuerClaim::Required)?;
+        let (alg, kid) = checks::check_header(jws, &self.inner.algorithms)?;
+        let key = self.inner.keys.key(&kid).await?;
+        let payload = checks::check_signature(jws, &key, alg)?;
+        let claims = self.check_claims(checks::wire_claims(&payload)?, IssuerClaim::Required)?;
         Ok(AccessToken::new(claims, TokenSource::Jwt { kid, alg }))
     }
 
@@ -386,40 +349,19 @@ impl Validator {
         Ok(AccessToken::new(claims, TokenSource::Introspection))
     }
 
-    /// Steps 6–8 on the claims (see [`Validator`]).
+    /// Steps 6–8 on the claims (see [`Validator`]), at the clock's `now`.
     fn check_claims(&self, wire: WireClaims, iss: IssuerClaim) -> Result<Claims, ValidationError> {
         let inner = &*self.inner;
-        let iss = match (wire.iss, iss) {
-            (Some(value), _) if value == inner.issuer => value,
-            // RFC 7662 §2.2: `iss` is optional in an introspection answer; the
-            // answer comes from the configured issuer's endpoint.
-            (None, IssuerClaim::Optional) => inner.issuer.clone(),
-            _ => return Err(ValidationError::WrongIssuer),
+        let rules = ClaimRules {
+            issuer: &inner.issuer,
+            audience: Some(&inner.audience),
+            leeway: inner.leeway,
+            now: inner.clock.now(),
         };
-        if !wire.aud.contains(&inner.audience) {
-            return Err(ValidationError::WrongAudience);
-        }
-        let Some(exp) = wire.exp else {
-            return Err(ValidationError::MissingClaim { claim: "exp" });
-        };
-        self.check_times(exp, wire.nbf, wire.iat, inner.clock.now())?;
-        Ok(Claims {
-            iss,
-            sub: wire.sub,
-            aud: wire.aud,
-            exp,
-            iat: wire.iat,
-            nbf: wire.nbf,
-            jti: wire.jti,
-            client_id: wire.client_id,
-            scope: wire.scope,
-            extra: wire.extra,
-        })
+        checks::check_claims(wire, &rules, iss)
     }
 
-    /// RFC 7519 §4.1.4–§4.1.6 with the leeway: expired when `now > exp + leeway`
-    /// (accepted at exactly the leeway), not yet valid when `nbf > now + leeway`,
-    /// issued in the future when `iat > now + leeway`.
+    /// RFC 7519 §4.1.4–§4.1.6 with the leeway ([`checks::check_times`]).
     fn check_times(
         &self,
         exp: i64,
@@ -427,17 +369,7 @@ impl Validator {
         iat: Option<i64>,
         now: i64,
     ) -> Result<(), ValidationError> {
-        let leeway = self.inner.leeway;
-        if now > exp.saturating_add(leeway) {
-            return Err(ValidationError::Expired);
-        }
-        if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-            return Err(ValidationError::NotYetValid);
-        }
-        if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
-            return Err(ValidationError::IssuedInTheFuture);
-        }
-        Ok(())
+        checks::check_times(exp, nbf, iat, now, self.inner.leeway)
     }
 
     /// RFC 9068 §4 / RFC 6750 §3.1: every required scope (the builder's, then the
@@ -476,12 +408,6 @@ fn check_binding(claims: &Claims, proof: Option<&DpopProof>) -> Result<(), Valid
         (Some(proof), Some(jkt)) if jkt == proof.jkt => Ok(()),
         (Some(_), Some(_)) => Err(ValidationError::DpopKeyMismatch),
     }
-}
-
-#[derive(Clone, Copy)]
-enum IssuerClaim {
-    Required,
-    Optional,
 }
 
 /// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

@@ -215,6 +215,7 @@ within_deadline! {
         async fn user_upsert(&self, user: &User) -> Result<(), StoreError>;
         async fn user_delete(&self, username: &str) -> Result<bool, StoreError>;
         async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
+        async fn user_keys_backfill(&self) -> Result<Vec<Vec<String>>, StoreError>;
     }
     SigningKeyStore {
         async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError>;

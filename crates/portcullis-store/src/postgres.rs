@@ -112,7 +112,7 @@ impl Backend for Postgres {
 
     const DELETE_CONFIG_USERS_EXCEPT: &'static str = "DELETE FROM users \
          WHERE source = 'config' \
-         AND username NOT IN (SELECT json_array_elements_text($1::json)) \
+         AND username_key NOT IN (SELECT json_array_elements_text($1::json)) \
          RETURNING username";
 
     // ON CONFLICT DO UPDATE locks the conflicting row and evaluates the SET on its

@@ -83,7 +83,7 @@ impl Backend for Sqlite {
          RETURNING client_id";
 
     const DELETE_CONFIG_USERS_EXCEPT: &'static str = "DELETE FROM users \
-         WHERE source = 'config' AND username NOT IN (SELECT value FROM json_each($1)) \
+         WHERE source = 'config' AND username_key NOT IN (SELECT value FROM json_each($1)) \
          RETURNING username";
 
     // The upsert's UPDATE runs under the single writer lock: atomic as it stands.

@@ -163,7 +163,7 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
     let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(address = %listen, issuer = %app.state().config().issuer, ready_ms, "portcullis is ready");
     if let Some(banner) = banner {
-        println!("{banner}");
+        crate::output::line(&banner);
     }
     serve::serve(
         listener,
@@ -420,7 +420,7 @@ async fn keys(
 
 fn print_json(value: &Value) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
-    println!("{text}");
+    crate::output::line(&text);
     Ok(())
 }
 

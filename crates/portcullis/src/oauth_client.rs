@@ -259,7 +259,7 @@ fn output(session: &Session, tokens: TokenResponse, save: Option<&Path>) -> Resu
             // escaped (the same JSON value).
             let text =
                 terminal::json_text(&response).context("cannot format the token response")?;
-            println!("{text}");
+            crate::output::line(&text);
             Ok(())
         }
     }

@@ -70,8 +70,12 @@ pub async fn validate(
     let (redirect_uri, redirect_uri_sent) =
         match_redirect_uri(&client, params.redirect_uri.as_deref())
             .map_err(ErrorPageReason::RedirectUri)?;
-    // The redirect URI is now verified: errors go back to the client.
-    let state = params.state.clone();
+    // The redirect URI is now verified: errors go back to the client, with `state`
+    // unless it is itself refused (why: a 60 KB `state` must not be echoed; issue 16).
+    let state = params
+        .state
+        .clone()
+        .filter(|state| state.len() <= MAX_STATE_BYTES);
     match validate_redirectable(&client, params, redirect_uri.clone(), redirect_uri_sent) {
         Ok(request) => Ok((client, request)),
         Err(reason) => Err(AuthorizationError::Redirect(RedirectError {

@@ -387,6 +387,7 @@ mod tests {
             ClientRegistration {
                 client_id: "spa".into(),
                 redirect_uris: vec!["https://app.example/cb".into()],
+                scopes: vec!["openid".into()],
                 ..Default::default()
             },
         ] {

@@ -148,6 +148,7 @@ mod tests {
                 "com.example.app:/cb".into(),
             ],
             allowed_origins: allowed.iter().map(|s| (*s).to_owned()).collect(),
+            scopes: vec!["openid".into()],
             ..Default::default()
         }
         .validate(RecordSource::Config, 0)

@@ -49,8 +49,12 @@ pub enum CodeGrantReason {
     /// `now >= expires_at`.
     #[error("the authorization code has expired")]
     Expired,
-    /// RFC 6749 §4.1.3: issued to another client.
-    #[error("the authorization code was issued to another client")]
+    /// RFC 6749 §4.1.3: issued to another client. Checked before anything else about
+    /// the code, nothing is written (why: a client must not revoke another's tokens by
+    /// replaying its code), and the wire says what it says for an unknown code (why:
+    /// a client holding a stolen code must not learn whether it is live, used or
+    /// expired; issue 16).
+    #[error("the authorization code is invalid")]
     WrongClient,
     /// RFC 6749 §4.1.3: the authorization request had `redirect_uri`, this one not.
     #[error("redirect_uri is required: the authorization request included it")]
@@ -90,9 +94,10 @@ impl From<CodeGrantReason> for GrantError<CodeGrantReason> {
 /// Exchanges a code for an access token, an id_token when `openid` was granted, and a
 /// refresh token when [`issues_refresh_token`] says so.
 ///
-/// Rules, in order: `code` present; a code with its digest exists; not consumed (a
+/// Rules, in order: `code` present; a code with its digest exists; issued to this
+/// client; not consumed (a
 /// replay revokes the tokens issued from it, RFC 6749 §4.1.2, refresh family
-/// included, RFC 9700 §4.14.2); not expired; issued to this client; `redirect_uri`
+/// included, RFC 9700 §4.14.2); not expired; `redirect_uri`
 /// repeated exactly if the authorization request had it, and equal if sent anyway;
 /// PKCE (verifier required iff the code has a challenge); the user exists. Then the
 /// tokens are signed with `keys` (the current signing keys), and the code consumed and the refresh token stored in one
@@ -132,15 +137,15 @@ pub async fn issue(
         .authorization_code_get(&digest)
         .await?
         .ok_or(CodeGrantReason::UnknownCode)?;
+    if stored.client_id != client.client_id {
+        return Err(CodeGrantReason::WrongClient.into());
+    }
     if stored.consumed_at.is_some() {
         revoke_issued_tokens(store, &digest, now).await?;
         return Err(CodeGrantReason::AlreadyUsed.into());
     }
     if now >= stored.expires_at {
         return Err(CodeGrantReason::Expired.into());
-    }
-    if stored.client_id != client.client_id {
-        return Err(CodeGrantReason::WrongClient.into());
     }
     check_redirect_uri(&stored, request.redirect_uri.as_deref())?;
     let pkce = check_pkce(&stored, request.code_verifier.as_deref())?;

@@ -81,11 +81,13 @@ pub fn issue(
             let requested = parse_scope(requested)
                 .map_err(|bad| ClientCredentialsReason::MalformedScope(echo(&bad)))?;
             for s in &requested {
-                if !client.scopes.contains(s) {
-                    return Err(ClientCredentialsReason::ScopeNotAllowed(echo(s)).into());
-                }
+                // First: a user scope is never granted here, whatever the client lists
+                // (registration refuses it on a client without a user grant).
                 if is_oidc_scope(s) {
                     return Err(ClientCredentialsReason::UserScope(echo(s)).into());
+                }
+                if !client.scopes.contains(s) {
+                    return Err(ClientCredentialsReason::ScopeNotAllowed(echo(s)).into());
                 }
             }
             requested

@@ -117,8 +117,32 @@ impl SigningKeyPair {
             typ: typ.to_owned(),
             kid: self.jwk.kid.clone(),
         };
-        let header =
-            serde_json::to_vec(&header).map_err(|_| KeyRingError::Crypto("header json"))?;
+        self.sign_compact(&header, claims)
+    }
+
+    /// Signs `claims` under the protected header `extra` plus this key's `alg` and
+    /// `kid`: for tests that need a header this server never writes (`crit`, …).
+    ///
+    /// # Errors
+    /// [`KeyRingError::Crypto`] if serialisation or signing fails.
+    #[cfg(feature = "testing")]
+    pub fn sign_jwt_with_header<T: Serialize>(
+        &self,
+        mut extra: serde_json::Map<String, serde_json::Value>,
+        claims: &T,
+    ) -> Result<String, KeyRingError> {
+        extra.insert("alg".to_owned(), self.alg().as_str().into());
+        extra.insert("kid".to_owned(), self.jwk.kid.clone().into());
+        self.sign_compact(&extra, claims)
+    }
+
+    /// RFC 7515 §7.1: `BASE64URL(header) '.' BASE64URL(payload) '.' BASE64URL(signature)`.
+    fn sign_compact<H: Serialize, T: Serialize>(
+        &self,
+        header: &H,
+        claims: &T,
+    ) -> Result<String, KeyRingError> {
+        let header = serde_json::to_vec(header).map_err(|_| KeyRingError::Crypto("header json"))?;
         let payload =
             serde_json::to_vec(claims).map_err(|_| KeyRingError::Crypto("claims json"))?;
         let mut jws = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 350);

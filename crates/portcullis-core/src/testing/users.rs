@@ -3,7 +3,7 @@
 use super::MemoryStore;
 use crate::client::RecordSource;
 use crate::store::StoreError;
-use crate::user::{User, UserStore};
+use crate::user::{User, UserStore, username_key};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -13,7 +13,7 @@ impl UserStore for MemoryStore {
             .lock()
             .users
             .values()
-            .find(|u| u.username == username)
+            .find(|u| username_key(&u.username) == username_key(username))
             .cloned())
     }
 
@@ -29,11 +29,9 @@ impl UserStore for MemoryStore {
 
     async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner
-            .users
-            .values()
-            .any(|u| u.username == user.username || u.user_id == user.user_id)
-        {
+        if inner.users.values().any(|u| {
+            username_key(&u.username) == username_key(&user.username) || u.user_id == user.user_id
+        }) {
             return Err(StoreError::Conflict(user.username.clone()));
         }
         inner.users.insert(user.user_id.clone(), user.clone());
@@ -45,7 +43,7 @@ impl UserStore for MemoryStore {
         let existing = inner
             .users
             .values()
-            .find(|u| u.username == user.username)
+            .find(|u| username_key(&u.username) == username_key(&user.username))
             .cloned();
         let mut user = user.clone();
         match existing {
@@ -65,7 +63,9 @@ impl UserStore for MemoryStore {
     async fn user_delete(&self, username: &str) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         let before = inner.users.len();
-        inner.users.retain(|_, u| u.username != username);
+        inner
+            .users
+            .retain(|_, u| username_key(&u.username) != username_key(username));
         Ok(inner.users.len() != before)
     }
 
@@ -74,11 +74,21 @@ impl UserStore for MemoryStore {
         let mut gone: Vec<String> = inner
             .users
             .values()
-            .filter(|u| u.source == RecordSource::Config && !keep.contains(&u.username))
+            .filter(|u| {
+                u.source == RecordSource::Config
+                    && !keep
+                        .iter()
+                        .any(|k| username_key(k) == username_key(&u.username))
+            })
             .map(|u| u.username.clone())
             .collect();
         gone.sort_unstable();
         inner.users.retain(|_, u| !gone.contains(&u.username));
         Ok(gone)
+    }
+
+    async fn user_keys_backfill(&self) -> Result<Vec<Vec<String>>, StoreError> {
+        // Inserts here check keys already: no clash can be stored.
+        Ok(Vec::new())
     }
 }

@@ -1,5 +1,7 @@
-//! RFC 9068 JWT access tokens: header `typ: at+jwt`, signed by the active ES256 key;
-//! [`verify`] checks one for our own endpoints (userinfo).
+//! RFC 9068 JWT access tokens: header `typ: at+jwt`, signed by the active ES256 key.
+//! Our own endpoints (userinfo, introspection, revocation) check one through an
+//! [`AccessTokenVerifier`]: the server's runs `portcullis-resource`'s checks, the same
+//! code an API runs (one implementation of access-token validation, issue 16).
 
 use super::verify::{SignatureReason, verify_signature};
 use crate::UnixTime;
@@ -82,9 +84,47 @@ pub enum AccessTokenReason {
     /// `exp` is at or before `now`.
     #[error("the token has expired")]
     Expired,
+    /// Refused by the verifier's other checks (RFC 9068 §4, RFC 8725: `crit`, `nbf`
+    /// or `iat` in the future, a missing `exp`, …); the text says which.
+    #[error("{0}")]
+    Refused(String),
 }
 
-/// RFC 9068 §4: verifies an access token that this server issued: `typ: at+jwt`,
+/// Checks an access token this server issued, at `now`: RFC 9068 §4 (`typ: at+jwt`, a
+/// key of our published JWK Set by `kid` with its own algorithm, the signature, no
+/// `crit`, `iss` exactly `issuer`) and RFC 7519 §4.1.4–§4.1.6 (`exp` after `now`,
+/// neither `nbf` nor `iat` in the future). `aud` is the caller's to check.
+///
+/// The server implements it with `portcullis_resource::JwtCheck` over its key ring's
+/// JWK Set, so the server's own endpoints refuse exactly what an API refuses.
+pub trait AccessTokenVerifier: Send + Sync {
+    /// The claims of `token` if it passes every check.
+    ///
+    /// # Errors
+    /// An [`AccessTokenReason`] (on the wire: RFC 6750 §3.1 `invalid_token`).
+    fn verify(
+        &self,
+        issuer: &str,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<AccessTokenClaims, AccessTokenReason>;
+}
+
+/// Core's unit tests verify with the key ring itself ([`verify`]).
+#[cfg(any(test, feature = "testing"))]
+impl AccessTokenVerifier for KeyRing {
+    fn verify(
+        &self,
+        issuer: &str,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<AccessTokenClaims, AccessTokenReason> {
+        verify(self, issuer, token, now)
+    }
+}
+
+/// For core's tests (the server uses an [`AccessTokenVerifier`] built on
+/// `portcullis-resource`): RFC 9068 §4: verifies an access token that this server issued: `typ: at+jwt`,
 /// `alg` ES256 or RS256 matching the key that `kid` names in our published JWK Set,
 /// the signature, `iss` exactly `issuer`, and `exp > now` with no leeway (we issued it
 /// with our own clock). `aud` is not checked here: the caller decides which audiences
@@ -92,6 +132,7 @@ pub enum AccessTokenReason {
 ///
 /// # Errors
 /// An [`AccessTokenReason`].
+#[cfg(any(test, feature = "testing"))]
 pub fn verify(
     ring: &KeyRing,
     issuer: &str,

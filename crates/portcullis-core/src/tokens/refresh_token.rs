@@ -239,6 +239,7 @@ mod tests {
                 .then(|| SecretString::from("0123456789abcdef0123456789abcdef")),
             redirect_uris: vec!["https://app.example/cb".into()],
             grant_types: Some(grants.iter().map(|g| (*g).to_owned()).collect()),
+            scopes: vec!["openid".into()],
             ..Default::default()
         }
         .validate(RecordSource::Config, 0)

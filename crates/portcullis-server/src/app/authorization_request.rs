@@ -10,7 +10,7 @@ use crate::app::interaction::{Interaction, InteractionContext, PageError, procee
 use crate::app::state::AppState;
 use portcullis_core::authorization::decision::Authentication;
 use portcullis_core::authorization::request::{
-    AuthorizationError, AuthorizeReason, ErrorPageReason, RedirectError, validate,
+    AuthorizationError, AuthorizeReason, ErrorPageReason, MAX_STATE_BYTES, RedirectError, validate,
 };
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::redirect_uri::match_redirect_uri;
@@ -88,7 +88,7 @@ pub async fn malformed(state: &AppState, raw: &[u8], description: &str) -> Inter
         Some(redirect_uri) => {
             let error = RedirectError {
                 redirect_uri: redirect_uri.0,
-                state: single("state"),
+                state: returnable_state(raw),
                 reason: AuthorizeReason::Malformed(description.to_owned()),
             };
             Interaction::Client {
@@ -98,6 +98,19 @@ pub async fn malformed(state: &AppState, raw: &[u8], description: &str) -> Inter
         }
         None => Interaction::Refused(PageError::InvalidRequest(description.to_owned())),
     }
+}
+
+/// The request's one `state`, to return with an error: `None` when it is repeated,
+/// longer than [`MAX_STATE_BYTES`] or not UTF-8 (why: RFC 6749 §4.1.2 returns the exact
+/// value received, and a refused 60 KB `state` must not be echoed; issue 16).
+fn returnable_state(raw: &[u8]) -> Option<String> {
+    let mut values = crate::app::form::pairs(raw)
+        .filter(|(name, value)| name == "state" && !matches!(value, Ok(v) if v.is_empty()));
+    let (_, first) = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.ok().filter(|state| state.len() <= MAX_STATE_BYTES)
 }
 
 /// The error page for a request whose redirect URI cannot be trusted (OIDC Core

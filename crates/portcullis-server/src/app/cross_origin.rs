@@ -119,6 +119,7 @@ mod tests {
         ClientRegistration {
             client_id: id.into(),
             redirect_uris: vec![redirect_uri.into()],
+            scopes: vec!["openid".into()],
             ..Default::default()
         }
         .validate(RecordSource::Admin, 0)

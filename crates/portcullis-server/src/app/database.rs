@@ -49,7 +49,41 @@ pub async fn open_store(
             source,
         })?;
     secure_sqlite_path(database_url, true).map_err(fail)?;
+    check_username_keys(store.as_ref(), create)
+        .await
+        .map_err(|source| OpenStoreError {
+            url: redact_url(database_url),
+            source,
+        })?;
     Ok(store)
+}
+
+/// Gives users stored before usernames compared without case their key
+/// ([`portcullis_core::user::username_key`], RFC 8265), and refuses to serve while
+/// two usernames share one (why: merging `Demo` and `demo` silently would hand one
+/// person's account to the other). The admin CLI (`serve` unset) only warns, so that
+/// `portcullis user delete <username>` can remove all but one of each group.
+async fn check_username_keys(store: &dyn Store, serve: bool) -> Result<(), StoreError> {
+    let clashes = store.user_keys_backfill().await?;
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    let groups: Vec<String> = clashes
+        .iter()
+        .map(|names| {
+            let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            quoted.join(" and ")
+        })
+        .collect();
+    let message = format!(
+        "usernames now compare without case (RFC 8265 UsernameCaseMapped), and these are the same username: {}; delete all but one of each (`portcullis user delete <username>`, or remove them from the configuration) and start again",
+        groups.join("; ")
+    );
+    if serve {
+        return Err(StoreError::Other(message));
+    }
+    tracing::warn!("{message}");
+    Ok(())
 }
 
 /// Removes a password from a database URL for messages.

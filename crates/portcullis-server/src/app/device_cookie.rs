@@ -13,7 +13,7 @@
 //!
 //! The value is `v1.<nonce>.<expires_at>.<tag>`: a 128-bit random nonce (base64url;
 //! it names the cookie's bucket), the expiry in seconds since the epoch, and the
-//! HMAC over the version, the case-folded username (so the cookie is bound to one
+//! HMAC over the version, the username's key (RFC 8265 case-mapped, so the cookie is bound to one
 //! account without carrying its name), the nonce and the expiry. A cookie that does not
 //! parse, is expired, was made for another user or under another key is ignored: the
 //! attempt is anonymous. One cookie per browser: the last user who signed in on it.
@@ -111,11 +111,12 @@ impl fmt::Debug for DeviceCookies {
     }
 }
 
-/// What the tag covers: the version, the case-folded username, the nonce and the
+/// What the tag covers: the version, the username's key
+/// ([`portcullis_core::user::username_key`], RFC 8265 case mapping), the nonce and the
 /// expiry, each prefixed by its length (64-bit big-endian), so no two field lists
 /// sign the same bytes.
 fn signed_bytes(username: &str, nonce: &str, expires_at: UnixTime) -> Vec<u8> {
-    let account = username.to_lowercase();
+    let account = portcullis_core::user::username_key(username);
     let mut out = Vec::with_capacity(account.len() + 64);
     for field in [
         VERSION.as_bytes(),

@@ -17,6 +17,7 @@
 //! with the just-retired key until its next refresh (≤ [`KEY_REFRESH_INTERVAL`]);
 //! [`RETIRED_KEY_GRACE`] keeps it published long enough for those tokens.
 
+use crate::app::access_token::OwnAccessTokens;
 use crate::app::audit;
 use crate::app::config::MAX_ACCESS_TOKEN_TTL;
 use crate::app::config::{ENV_MASTER_KEY, MasterKeySource};
@@ -71,6 +72,8 @@ pub struct KeySnapshot {
     pub ring: KeyRing,
     /// `{"keys":[…]}` as served at `jwks_uri`.
     pub jwks_json: Bytes,
+    /// The same keys as the verifier of our own access tokens.
+    pub access_tokens: OwnAccessTokens,
 }
 
 impl KeySnapshot {
@@ -79,7 +82,12 @@ impl KeySnapshot {
         let jwks_json = Bytes::from(
             serde_json::to_vec(ring.jwks()).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec()),
         );
-        Self { ring, jwks_json }
+        let access_tokens = OwnAccessTokens::from_jwks_json(&jwks_json);
+        Self {
+            ring,
+            jwks_json,
+            access_tokens,
+        }
     }
 }
 

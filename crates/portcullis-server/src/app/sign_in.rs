@@ -133,11 +133,14 @@ pub async fn sign_in(
     }
     // Attempts on one account run one at a time on this node (they queue rather than
     // race for the verification permits): held until the sign-in is answered.
-    let _account_slot = state.throttle().serialize_account(&username).await;
+    // Per account whatever case it is typed in (`Demo` is `demo`, RFC 8265: one
+    // limit, not one per spelling).
+    let account = portcullis_core::user::username_key(&username);
+    let _account_slot = state.throttle().serialize_account(&account).await;
     let device = state
         .device_cookies()
-        .verify(browser.device.as_deref(), &username, now);
-    let checked = check(state, &username, password, ip, device.as_ref()).await;
+        .verify(browser.device.as_deref(), &account, now);
+    let checked = check(state, &account, password, ip, device.as_ref()).await;
     let incidents = checked.incidents;
     let outcome = match checked.outcome {
         Ok(Verdict::Accepted(user, now)) => {

@@ -61,9 +61,17 @@ pub async fn introspection(
     let keys = state.keys();
     let hint = inquiry.token_type_hint.as_deref();
     let (store, issuer) = (state.store().as_ref(), &state.config().issuer);
-    introspect(&keys.ring, store, issuer, &client, token, hint, now)
-        .await
-        .map_err(InquiryFailure::Store)
+    introspect(
+        &keys.access_tokens,
+        store,
+        issuer,
+        &client,
+        token,
+        hint,
+        now,
+    )
+    .await
+    .map_err(InquiryFailure::Store)
 }
 
 /// `POST /revoke` for the single `Authorization` header value `authorization`: revokes
@@ -88,9 +96,17 @@ pub async fn revocation(
     let keys = state.keys();
     let hint = inquiry.token_type_hint.as_deref();
     let (store, issuer) = (state.store().as_ref(), &state.config().issuer);
-    let outcome = revoke(&keys.ring, store, issuer, &client, token, hint, now)
-        .await
-        .map_err(InquiryFailure::Store)?;
+    let outcome = revoke(
+        &keys.access_tokens,
+        store,
+        issuer,
+        &client,
+        token,
+        hint,
+        now,
+    )
+    .await
+    .map_err(InquiryFailure::Store)?;
     audit::token_revoked(request_id, &client.client().client_id, outcome.as_str());
     Ok(())
 }

@@ -86,7 +86,7 @@ pub async fn userinfo(
     let now = state.clock().now();
     let issuer = &state.config().issuer;
     let result = claims_for(
-        &keys.ring,
+        &keys.access_tokens,
         store,
         issuer,
         &presented.token,

@@ -229,6 +229,15 @@ impl OAuthError {
         ))
     }
 
+    /// A parameter whose percent-decoded value is not UTF-8 (RFC 6749 Appendix B); the
+    /// value is not echoed.
+    pub fn not_utf8_parameter(name: &str) -> Self {
+        Self::invalid_request(format!(
+            "parameter `{}` is not UTF-8 (RFC 6749 appendix B)",
+            portcullis_proto::error::echo(name)
+        ))
+    }
+
     /// Parameters of the wrong shape for the request type.
     pub fn malformed_parameters(error: &dyn std::fmt::Display) -> Self {
         Self::invalid_request(format!("malformed request parameters: {error}"))

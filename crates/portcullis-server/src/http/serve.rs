@@ -13,6 +13,12 @@
 //! - after the shutdown signal, requests in flight get `shutdown_grace`; then every
 //!   connection left is closed.
 //!
+//! And one size limit: a request head (request line and header fields) of more than
+//! [`MAX_REQUEST_HEAD_BYTES`] is answered 431 Request Header Fields Too Large (RFC 6585
+//! §5) and the connection closed, and no more than [`MAX_READ_BUFFER_BYTES`] are ever
+//! buffered while a head is incomplete (why: hyper's default buffer lets one request
+//! make the server hold ≈ 400 KB of headers; issue 16).
+//!
 //! HTTP/1.1 only: HTTP/2 without TLS (prior knowledge) has no request-head deadline in
 //! hyper, so an idle HTTP/2 connection could be held open forever. Clients reach
 //! Portcullis through a TLS-terminating proxy, which speaks HTTP/2 to them.
@@ -82,7 +88,9 @@ pub async fn serve(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(MAX_REQUEST_HEAD_BYTES)
+        .max_buf_size(MAX_READ_BUFFER_BYTES);
     let builder = Arc::new(builder);
 
     let graceful = GracefulShutdown::new();
@@ -229,6 +237,16 @@ pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: u64 = 10;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
 /// Default [`ServeLimits::shutdown_grace`], in seconds.
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 30;
+
+/// Largest request head (request line and header fields, RFC 9112 §2.1) accepted, in
+/// bytes: 16 KiB. A larger one gets 431 (RFC 6585 §5). Browsers and proxies send far
+/// less (nginx's default is 8 KiB per line); cookies here are a few hundred bytes.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
+
+/// Largest read buffer of a connection, in bytes (64 KiB; hyper's minimum is 8 KiB and
+/// its default ≈ 400 KB). A head still incomplete when the buffer is full is answered
+/// 431 too.
+pub const MAX_READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Pause after an accept error that is not about one connection (such as `EMFILE`).
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);

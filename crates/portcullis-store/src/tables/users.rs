@@ -5,13 +5,17 @@ use crate::codec::{from_json, id_list, record_source, to_json};
 use crate::error::classify;
 use crate::store::sql_store_impl;
 use portcullis_core::StoreError;
-use portcullis_core::user::{User, UserStore};
+use portcullis_core::user::{User, UserStore, username_key};
+use std::collections::BTreeMap;
 
 /// One row of `users`, column for column.
 #[derive(Debug, sqlx::FromRow)]
 struct UserRecord {
     pub user_id: String,
     pub username: String,
+    /// [`username_key`] of `username`; `NULL` for a row stored before migration 0009
+    /// until [`UserStore::user_keys_backfill`] sets it (never for clashing rows).
+    pub username_key: Option<String>,
     pub password_hash: String,
     pub email: Option<String>,
     pub name: Option<String>,
@@ -30,6 +34,7 @@ impl UserRecord {
         Ok(Self {
             user_id: user.user_id.clone(),
             username: user.username.clone(),
+            username_key: Some(username_key(&user.username)),
             password_hash: user.password_hash.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
@@ -62,28 +67,29 @@ impl UserRecord {
 /// Columns of `users`, in [`UserRecord`] and `bind_user!` order.
 macro_rules! user_columns {
     () => {
-        "user_id, username, password_hash, email, name, claims, source, created_at, updated_at"
+        "user_id, username, username_key, password_hash, email, name, claims, source, created_at, updated_at"
     };
 }
 
-/// `INSERT INTO users`, binding [`user_columns`] as `$1`…`$9`.
+/// `INSERT INTO users`, binding [`user_columns`] as `$1`…`$10`.
 macro_rules! user_insert {
     () => {
         concat!(
             "INSERT INTO users (",
             user_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         )
     };
 }
 
-/// Binds a [`UserRecord`] as `$1`…`$9` of [`user_insert`].
+/// Binds a [`UserRecord`] as `$1`…`$10` of [`user_insert`].
 macro_rules! bind_user {
     ($query:expr, $record:expr) => {{
         let r = $record;
         $query
             .bind(r.user_id)
             .bind(r.username)
+            .bind(r.username_key)
             .bind(r.password_hash)
             .bind(r.email)
             .bind(r.name)
@@ -94,11 +100,11 @@ macro_rules! bind_user {
     }};
 }
 
-/// `$1` = username.
+/// `$1` = [`username_key`].
 const USER_GET_BY_USERNAME: &str = concat!(
     "SELECT ",
     user_columns!(),
-    " FROM users WHERE username = $1"
+    " FROM users WHERE username_key = $1"
 );
 
 /// `$1` = user_id.
@@ -110,10 +116,12 @@ const USER_LIST: &str = concat!("SELECT ", user_columns!(), " FROM users ORDER B
 /// See [`user_insert`].
 const USER_INSERT: &str = user_insert!();
 
-/// [`user_insert`] that keeps `user_id` and `created_at` of an existing username.
+/// [`user_insert`] that keeps `user_id` and `created_at` of an existing username
+/// (by [`username_key`]; the username as given becomes the display form).
 const USER_UPSERT: &str = concat!(
     user_insert!(),
-    " ON CONFLICT (username) DO UPDATE SET",
+    " ON CONFLICT (username_key) DO UPDATE SET",
+    " username = excluded.username,",
     " password_hash = excluded.password_hash,",
     " email = excluded.email,",
     " name = excluded.name,",
@@ -122,14 +130,29 @@ const USER_UPSERT: &str = concat!(
     " updated_at = excluded.updated_at"
 );
 
-/// `$1` = username.
-const USER_DELETE: &str = "DELETE FROM users WHERE username = $1";
+/// `$1` = [`username_key`], `$2` = the username exactly (a clashing row has no key).
+const USER_DELETE: &str =
+    "DELETE FROM users WHERE username_key = $1 OR (username_key IS NULL AND username = $2)";
+
+/// Every user's id, username and stored key, for [`UserStore::user_keys_backfill`].
+const USER_KEYS: &str = "SELECT user_id, username, username_key FROM users";
+
+/// `$1` = [`username_key`], `$2` = user_id.
+const USER_SET_KEY: &str = "UPDATE users SET username_key = $1 WHERE user_id = $2";
+
+/// One row of [`USER_KEYS`].
+#[derive(Debug, sqlx::FromRow)]
+struct UserKeyRow {
+    user_id: String,
+    username: String,
+    username_key: Option<String>,
+}
 
 sql_store_impl!(
     UserStore,
     async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         sqlx::query_as::<DB, UserRecord>(USER_GET_BY_USERNAME)
-            .bind(username.to_owned())
+            .bind(username_key(username))
             .fetch_optional(&self.pool)
             .await
             .map_err(classify("reading a user"))?
@@ -172,6 +195,7 @@ sql_store_impl!(
     },
     async fn user_delete(&self, username: &str) -> Result<bool, StoreError> {
         let result = sqlx::query::<DB>(USER_DELETE)
+            .bind(username_key(username))
             .bind(username.to_owned())
             .execute(&self.pool)
             .await
@@ -180,12 +204,47 @@ sql_store_impl!(
     },
     async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError> {
         let mut deleted = sqlx::query_scalar::<DB, String>(DB::DELETE_CONFIG_USERS_EXCEPT)
-            .bind(id_list(keep)?)
+            .bind(id_list(
+                &keep.iter().map(|u| username_key(u)).collect::<Vec<_>>(),
+            )?)
             .fetch_all(&self.pool)
             .await
             .map_err(classify("deleting users removed from the configuration"))?;
         deleted.sort_unstable();
         Ok(deleted)
+    },
+    async fn user_keys_backfill(&self) -> Result<Vec<Vec<String>>, StoreError> {
+        let rows = sqlx::query_as::<DB, UserKeyRow>(USER_KEYS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("reading usernames"))?;
+        let mut by_key: BTreeMap<String, Vec<UserKeyRow>> = BTreeMap::new();
+        for row in rows {
+            by_key
+                .entry(username_key(&row.username))
+                .or_default()
+                .push(row);
+        }
+        let mut clashes = Vec::new();
+        for (key, rows) in by_key {
+            match rows.as_slice() {
+                [row] if row.username_key.as_deref() != Some(key.as_str()) => {
+                    sqlx::query::<DB>(USER_SET_KEY)
+                        .bind(key)
+                        .bind(row.user_id.clone())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(classify("setting a username key"))?;
+                }
+                [_] => {}
+                _ => {
+                    let mut names: Vec<String> = rows.into_iter().map(|r| r.username).collect();
+                    names.sort_unstable();
+                    clashes.push(names);
+                }
+            }
+        }
+        Ok(clashes)
     },
 );
 

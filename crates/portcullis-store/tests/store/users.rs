@@ -9,6 +9,8 @@ store_cases!(
     user_upsert_keeps_user_id_and_created_at,
     user_delete_reports_whether_it_existed,
     user_get_finds_a_user_by_id_not_by_username,
+    usernames_compare_without_case_and_keep_their_display_form,
+    user_keys_backfill_keys_old_rows_and_names_clashes,
 );
 
 async fn user_delete_config_except_spares_kept_and_admin_users(db: Db) {
@@ -62,7 +64,11 @@ async fn users_insert_get_and_list_by_code_point(db: Db) {
         s.user_get_by_username("Zoe").await.unwrap(),
         Some(zoe.clone())
     );
-    assert_eq!(s.user_get_by_username("zoe").await.unwrap(), None);
+    // RFC 8265 case mapping (issue 16): `zoe` is `Zoe`.
+    assert_eq!(
+        s.user_get_by_username("zoe").await.unwrap(),
+        Some(zoe.clone())
+    );
     assert_eq!(s.user_list().await.unwrap(), vec![zoe, bob]);
 }
 
@@ -131,4 +137,91 @@ async fn user_get_finds_a_user_by_id_not_by_username(db: Db) {
     assert_eq!(s.user_get("alice").await.unwrap(), None);
     assert_eq!(s.user_get("0190-ALICE").await.unwrap(), None);
     assert_eq!(s.user_get("0190-nobody").await.unwrap(), None);
+}
+
+/// Issue 16 item 6: `Demo` and `demo` were two users. Usernames now compare by their
+/// RFC 8265 UsernameCaseMapped form (case, width, NFC) and keep the display form.
+async fn usernames_compare_without_case_and_keep_their_display_form(db: Db) {
+    let s = &db.store;
+    let demo = user("Demo", "0190-demo", RecordSource::Admin);
+    s.user_insert(&demo).await.unwrap();
+    for typed in ["Demo", "demo", "DEMO", "\u{FF24}\u{FF45}\u{FF4D}\u{FF4F}"] {
+        assert_eq!(
+            s.user_get_by_username(typed).await.unwrap(),
+            Some(demo.clone()),
+            "{typed}"
+        );
+    }
+    let err = s
+        .user_insert(&user("demo", "0190-other", RecordSource::Admin))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    // An upsert by another spelling is the same user, now shown as spelled.
+    let mut respelled = user("DEMO", "0190-would-be-new", RecordSource::Admin);
+    respelled.created_at = T0 + 5;
+    s.user_upsert(&respelled).await.unwrap();
+    let stored = s.user_get_by_username("demo").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.user_id.as_str(), stored.username.as_str()),
+        ("0190-demo", "DEMO")
+    );
+    assert_eq!(s.user_list().await.unwrap().len(), 1);
+
+    // Configuration users are kept by key too.
+    assert!(
+        s.user_delete_config_except(&["demo".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.user_delete("dEmO").await.unwrap());
+    assert_eq!(s.user_list().await.unwrap(), vec![]);
+}
+
+/// Issue 16 item 6: rows stored before usernames had a key get one; two usernames
+/// with the same key are named, never merged, and one can be deleted by its exact
+/// name, after which the other gets its key.
+async fn user_keys_backfill_keys_old_rows_and_names_clashes(db: Db) {
+    let s = &db.store;
+    for (name, id) in [("demo", "0190-demo"), ("Solo", "0190-solo")] {
+        s.user_insert(&user(name, id, RecordSource::Admin))
+            .await
+            .unwrap();
+    }
+    // As before migration 0009: no keys, and `Demo` beside `demo`.
+    db.raw("UPDATE users SET username_key = NULL").await;
+    db.raw(
+        "INSERT INTO users (user_id, username, password_hash, claims, source, created_at, updated_at) \
+         VALUES ('0190-Demo', 'Demo', 'x', '{}', 'admin', 0, 0)",
+    )
+    .await;
+    assert_eq!(s.user_get_by_username("solo").await.unwrap(), None);
+
+    let clashes = s.user_keys_backfill().await.unwrap();
+    assert_eq!(clashes, vec![vec!["Demo".to_owned(), "demo".to_owned()]]);
+    assert_eq!(
+        s.user_get_by_username("SOLO")
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id,
+        "0190-solo"
+    );
+    // Neither clashing account is found by a lookup: no silent merge.
+    assert_eq!(s.user_get_by_username("demo").await.unwrap(), None);
+    assert_eq!(s.user_list().await.unwrap().len(), 3);
+
+    assert!(s.user_delete("Demo").await.unwrap());
+    assert!(s.user_keys_backfill().await.unwrap().is_empty());
+    assert_eq!(
+        s.user_get_by_username("DEMO")
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id,
+        "0190-demo"
+    );
+    assert!(s.user_keys_backfill().await.unwrap().is_empty());
 }

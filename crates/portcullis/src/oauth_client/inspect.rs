@@ -46,7 +46,7 @@ pub async fn run(args: InspectArgs) -> Result<()> {
     let keys = jwt::key_set(&client, &metadata).await?;
     let signature = jwt::verify_signature(&token, &keys)?;
     let verdict = verdict(&signature, &unverified, &issuer, SystemClock.now());
-    println!("{}", report(&unverified, &signature, &issuer, &verdict)?);
+    crate::output::line(&report(&unverified, &signature, &issuer, &verdict)?);
     match verdict {
         Verdict::Valid { .. } => Ok(()),
         Verdict::UnverifiedIssuer { .. } => bail!(

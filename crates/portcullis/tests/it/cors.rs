@@ -483,6 +483,7 @@ async fn a_client_added_while_running_is_preflighted_after_the_cache_ttl() {
     let client = ClientRegistration {
         client_id: "new".into(),
         redirect_uris: vec![format!("{origin}/cb")],
+        scopes: vec!["openid".into()],
         ..Default::default()
     }
     .validate(RecordSource::Admin, 0)

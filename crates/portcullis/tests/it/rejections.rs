@@ -110,6 +110,7 @@ async fn rejects_a_public_client_that_presents_a_secret() {
         client_id: "spa".into(),
         token_endpoint_auth_method: Some("none".into()),
         redirect_uris: vec!["https://app.example.com/callback".into()],
+        scopes: vec!["openid".into()],
         ..Default::default()
     };
     let now = portcullis_core::Clock::now(app.clock.as_ref());

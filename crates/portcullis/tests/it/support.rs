@@ -29,7 +29,7 @@ access_token_ttl = 900
 client_id = "svc"
 client_secret = "svc-secret-0123456789abcdefghijklmnop"
 grant_types = ["client_credentials"]
-scopes = ["read:orders", "write:orders", "openid"]
+scopes = ["read:orders", "write:orders"]
 audiences = ["https://api.example.com", "https://billing.example.com"]
 claims = { tenant_id = "abc-tenant" }
 

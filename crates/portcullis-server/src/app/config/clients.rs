@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn rejects_a_client_id_that_appears_twice() {
-        let dup = "[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]\n[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]";
+        let dup = "[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]\nscopes=[\"openid\"]\n[[clients]]\nclient_id=\"a\"\nredirect_uris=[\"https://a/cb\"]";
         assert!(
             resolve(dup, &[])
                 .unwrap_err()
@@ -101,7 +101,7 @@ mod tests {
         ];
         for (origin, message) in cases {
             let text = format!(
-                "[[clients]]\nclient_id = \"spa\"\nredirect_uris = [\"https://app.example.com/cb\"]\nallowed_origins = [\"{origin}\"]"
+                "[[clients]]\nclient_id = \"spa\"\nredirect_uris = [\"https://app.example.com/cb\"]\nscopes = [\"openid\"]\nallowed_origins = [\"{origin}\"]"
             );
             let e = resolve(&text, &[]).unwrap_err();
             let named = format!("[[clients]]: client `spa`: `allowed_origins` has `{origin}`");
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn allowed_origins_are_read_and_default_to_empty() {
-        let text = "[[clients]]\nclient_id = \"spa\"\nredirect_uris = [\"https://app.example.com/cb\"]\nallowed_origins = [\"https://other.example.com\", \"http://localhost:5173\"]\n[[clients]]\nclient_id = \"plain\"\nredirect_uris = [\"https://plain.example.com/cb\"]";
+        let text = "[[clients]]\nclient_id = \"spa\"\nredirect_uris = [\"https://app.example.com/cb\"]\nscopes = [\"openid\"]\nallowed_origins = [\"https://other.example.com\", \"http://localhost:5173\"]\n[[clients]]\nclient_id = \"plain\"\nredirect_uris = [\"https://plain.example.com/cb\"]\nscopes = [\"openid\"]";
         let config = resolve(text, &[]).unwrap();
         let spa = config
             .clients
@@ -130,5 +130,44 @@ mod tests {
             .unwrap();
         assert!(plain.allowed_origins.is_empty());
         assert_eq!(plain.web_origins(), ["https://plain.example.com"]);
+    }
+
+    /// Issue 16 item 6: a pattern was stored as a literal redirect URI.
+    #[test]
+    fn rejects_a_wildcard_redirect_uri_naming_the_rule() {
+        let text = "[[clients]]\nclient_id = \"web\"\nredirect_uris = [\"https://*.example.com/cb\"]\nscopes = [\"openid\"]";
+        let e = resolve(text, &[]).unwrap_err();
+        assert!(
+            e.message.contains(
+                "client `web`: `redirect_uris` has `https://*.example.com/cb`, which has a `*`"
+            ),
+            "{e}"
+        );
+        assert!(e.message.contains("wildcards are not supported"), "{e}");
+    }
+
+    /// Issue 16 item 6: a user-grant client without scopes could never get a code.
+    #[test]
+    fn rejects_a_user_grant_client_without_scopes_naming_the_rule() {
+        let text =
+            "[[clients]]\nclient_id = \"web\"\nredirect_uris = [\"https://app.example.com/cb\"]";
+        let e = resolve(text, &[]).unwrap_err();
+        assert!(
+            e.message
+                .contains("client `web`: `scopes` is empty, but every authorization_code"),
+            "{e}"
+        );
+    }
+
+    /// Issue 16 item 6: `openid` on a client credentials client could never be granted.
+    #[test]
+    fn rejects_openid_on_a_client_credentials_client_naming_the_rule() {
+        let text = "[[clients]]\nclient_id = \"svc\"\nclient_secret = \"svc-secret-0123456789abcdefghijklmnop\"\ngrant_types = [\"client_credentials\"]\naudiences = [\"https://api.example.com\"]\nscopes = [\"read\", \"openid\"]";
+        let e = resolve(text, &[]).unwrap_err();
+        assert!(
+            e.message
+                .contains("client `svc`: `scopes` has `openid`, a user scope"),
+            "{e}"
+        );
     }
 }

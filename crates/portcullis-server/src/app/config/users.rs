@@ -2,20 +2,21 @@
 //! upserted at start-up (their passwords are hashed then, not here).
 
 use super::file::FileUser;
-use portcullis_core::user::UserRegistration;
+use portcullis_core::user::{UserRegistration, username_key};
 use std::collections::BTreeSet;
 
 /// Checks each `[[users]]` table into a [`UserRegistration`] (not yet hashed).
 ///
 /// # Errors
-/// The first user that is invalid or whose `username` appears twice, named.
+/// The first user that is invalid or whose `username` appears twice, named (compared
+/// by [`username_key`]: `Demo` and `demo` are the same username, RFC 8265).
 pub(super) fn resolve_users(file: Vec<FileUser>) -> Result<Vec<UserRegistration>, String> {
     let mut seen = BTreeSet::new();
     let mut users = Vec::with_capacity(file.len());
     for u in file {
-        if !seen.insert(u.username.clone()) {
+        if !seen.insert(username_key(&u.username)) {
             return Err(format!(
-                "[[users]]: username `{}` appears twice",
+                "[[users]]: username `{}` appears twice (usernames compare without case, RFC 8265)",
                 u.username
             ));
         }

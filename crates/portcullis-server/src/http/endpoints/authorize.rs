@@ -52,9 +52,8 @@ pub async fn authorize_post(
     if !is_form_urlencoded(&headers) {
         return error_page(&state, PageRejection::AuthorizeNotForm, &request_id);
     }
-    // Re-encoded pair by pair, so the Location is always plain ASCII whatever the body.
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(url::form_urlencoded::parse(&body))
-        .finish();
+    // Re-encoded pair by pair from the exact octets, so the Location is always plain
+    // ASCII whatever the body, and `state` reaches GET byte for byte (RFC 6749 §4.1.2).
+    let query = crate::app::form::reencoded(&body);
     see_other(&format!("{}?{query}", routes::AUTHORIZE))
 }

@@ -6,6 +6,8 @@
 //! - "Request and response parameters MUST NOT be included more than once" (§3.1),
 //!   except those `T` declares multi-valued (RFC 8707 `resource`).
 //! - Bodies over the router's limit (64 KiB) are 413.
+//! - A parameter this endpoint reads whose value is not UTF-8 is `invalid_request`
+//!   (RFC 6749 Appendix B), never altered.
 
 use crate::http::error::OAuthError;
 use axum::body::Bytes;
@@ -84,24 +86,29 @@ pub fn is_form_urlencoded(headers: &HeaderMap) -> bool {
 /// `invalid_request` naming a repeated parameter or one of the wrong shape.
 pub fn parse<T: OAuthParams>(body: &[u8]) -> Result<T, OAuthError> {
     let mut map = Map::new();
-    for (name, value) in form_urlencoded::parse(body) {
-        if value.is_empty() || !T::PARAMETERS.contains(&name.as_ref()) {
+    for (name, value) in crate::app::form::pairs(body) {
+        if !T::PARAMETERS.contains(&name.as_ref()) {
+            continue;
+        }
+        // RFC 6749 Appendix B: parameters are UTF-8. Refused rather than altered
+        // (why: `state` must come back exactly as sent, RFC 6749 §4.1.2).
+        let Ok(value) = value else {
+            return Err(OAuthError::not_utf8_parameter(&name));
+        };
+        if value.is_empty() {
             continue;
         }
         let multi = T::MULTI_VALUED.contains(&name.as_ref());
         match map.get_mut(name.as_ref()) {
-            Some(Value::Array(values)) if multi => values.push(Value::String(value.into_owned())),
+            Some(Value::Array(values)) if multi => values.push(Value::String(value)),
             Some(_) => {
                 return Err(OAuthError::repeated_parameter(&name));
             }
             None if multi => {
-                map.insert(
-                    name.into_owned(),
-                    Value::Array(vec![Value::String(value.into_owned())]),
-                );
+                map.insert(name.into_owned(), Value::Array(vec![Value::String(value)]));
             }
             None => {
-                map.insert(name.into_owned(), Value::String(value.into_owned()));
+                map.insert(name.into_owned(), Value::String(value));
             }
         }
     }
