@@ -185,6 +185,9 @@ const MIN_VERIFIER_LEN: usize = 43;
 const MAX_VERIFIER_LEN: usize = 128;
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use portcullis_proto::ErrorCode;

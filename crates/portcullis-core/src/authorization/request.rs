@@ -533,3 +533,6 @@ pub const MAX_LOGIN_HINT_CHARS: usize = 255;
 mod stored;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

@@ -100,6 +100,9 @@ fn differs_only_in_loopback_port(registered: &str, requested: &str) -> bool {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::client::{ClientRegistration, RecordSource};

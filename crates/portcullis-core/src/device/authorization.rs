@@ -379,6 +379,9 @@ fn requested_resources(
 pub const MAX_USER_CODE_DRAWS: usize = 5;
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::authorization::request::{Prompt, StoredAuthorizationRequest};

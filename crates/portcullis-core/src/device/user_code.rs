@@ -109,6 +109,9 @@ const ALPHABET_LEN: u8 = 20;
 const ACCEPT_BELOW: u8 = 240;
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;

@@ -45,14 +45,20 @@ impl FromRequestParts<AppState> for Browser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let names = state.cookie_names();
-        let value = |name: &str| jar.get(name).map(|c| c.value().to_owned());
-        Ok(Self {
-            session: value(names.session),
-            binding: value(names.browser),
-            device: value(names.device),
-        })
+        Ok(read_browser(&parts.headers, state.cookie_names()))
+    }
+}
+
+/// Our cookies (session, browser binding, device) from a request's `Cookie` headers (RFC 6265 §5.4), by `names`;
+/// cookies that do not parse are skipped. The [`Browser`] extractor's work, public so
+/// the fuzz target `cookies` reaches it (fuzz/README.md).
+pub fn read_browser(headers: &HeaderMap, names: CookieNames) -> Browser {
+    let jar = CookieJar::from_headers(headers);
+    let value = |name: &str| jar.get(name).map(|c| c.value().to_owned());
+    Browser {
+        session: value(names.session),
+        binding: value(names.browser),
+        device: value(names.device),
     }
 }
 
