@@ -3,7 +3,9 @@
 //! [`AccessTokenVerifier`]: the server's runs `portcullis-resource`'s checks, the same
 //! code an API runs (one implementation of access-token validation, issue 16).
 
-use super::verify::{SignatureReason, verify_signature};
+use super::verify::SignatureReason;
+#[cfg(any(test, feature = "testing"))]
+use super::verify::verify_signature;
 use crate::UnixTime;
 use crate::keys::{KeyRing, KeyRingError, SigningAlgorithm};
 use crate::store::StoreError;

@@ -157,10 +157,13 @@ pub async fn proceed(cx: InteractionContext<'_>, client: &Client) -> Reported<In
             // The request ends here, and its pending request with it. If that fails the
             // pending request stays usable, so the client hears of the failure
             // (`temporarily_unavailable` or `server_error`), not of the reason.
-            if let Some(p) = &cx.pending
-                && let Err(e) = p.take(state).await
-            {
-                return redirect_store_error(state, &cx.request, &e, cx.cookies);
+            if let Some(p) = &cx.pending {
+                match p.take(state).await {
+                    Ok(true) => {}
+                    // Already ended (a replayed form): the client heard of it once.
+                    Ok(false) => return Interaction::Refused(PageError::Expired).into(),
+                    Err(e) => return redirect_store_error(state, &cx.request, &e, cx.cookies),
+                }
             }
             return redirect_error(state, &cx.request, reason, cx.cookies).into();
         }
@@ -377,12 +380,21 @@ impl Pending {
     /// on). `Ok(false)` when it was already used. The first write to the store a
     /// pending request causes.
     ///
+    /// `Ok(false)` too at or after its expiry (checked again here: the page may have
+    /// been opened just before it). The used record outlives the expiry by
+    /// [`USED_RECORD_GRACE`], so neither a purge between open and take nor a node
+    /// whose clock is behind can make a used request new again.
+    ///
     /// # Errors
     /// The store's.
     pub async fn take(&self, state: &AppState) -> Result<bool, StoreError> {
+        if state.clock().now() >= self.row.expires_at {
+            return Ok(false);
+        }
+        let keep_until = self.row.expires_at.saturating_add(USED_RECORD_GRACE);
         state
             .store()
-            .authorization_request_use(&self.row.id_digest, self.row.expires_at)
+            .authorization_request_use(&self.row.id_digest, keep_until)
             .await
     }
 }
@@ -482,3 +494,8 @@ fn redirect_store_error(
         vec![incident],
     )
 }
+
+/// How long, in seconds, a used request's record outlives the request's expiry: more
+/// than the clock difference between nodes and the time between opening a page's
+/// request and ending it (why: once purged, a replay of the form would find it unused).
+pub const USED_RECORD_GRACE: UnixTime = 300;

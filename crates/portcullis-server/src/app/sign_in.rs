@@ -136,10 +136,16 @@ pub async fn sign_in(
     // Per account whatever case it is typed in (`Demo` is `demo`, RFC 8265: one
     // limit, not one per spelling).
     let account = portcullis_core::user::username_key(&username);
-    let _account_slot = state.throttle().serialize_account(&account).await;
     let device = state
         .device_cookies()
         .verify(browser.device.as_deref(), &account, now);
+    // A browser whose device cookie verified queues on its own (OWASP device cookies):
+    // strangers' attempts queued on the account must not delay the user past the
+    // request timeout. (A space never occurs in a username, so the names are apart.)
+    let queue = device
+        .as_ref()
+        .map_or_else(|| account.clone(), |d| format!("device {}", d.id()));
+    let _account_slot = state.throttle().serialize_account(&queue).await;
     let checked = check(state, &account, password, ip, device.as_ref()).await;
     let incidents = checked.incidents;
     let outcome = match checked.outcome {
