@@ -76,7 +76,11 @@ pub fn directory() -> &'static Directory {
                 NATIVE_REDIRECT_URIS,
             ),
             registration("web", true, &["authorization_code"], WEB_REDIRECT_URIS),
-            registration("machine", true, &["client_credentials"], &[]),
+            // No user scopes without a user grant (core's registration rules).
+            ClientRegistration {
+                scopes: vec!["read:orders".into()],
+                ..registration("machine", true, &["client_credentials"], &[])
+            },
         ];
         Directory(
             clients
