@@ -124,6 +124,10 @@ pub struct Client {
     /// proof (`invalid_dpop_proof` without one), so all its access tokens are
     /// DPoP-bound. Default `false`: a proof is optional.
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`: the authorization endpoint
+    /// accepts this client's requests only as a `request_uri` from the pushed
+    /// authorization request endpoint. Default `false`.
+    pub require_pushed_authorization_requests: bool,
     /// Config file or admin CLI.
     pub source: RecordSource,
     /// Seconds since the epoch.
@@ -209,6 +213,8 @@ pub struct ClientRegistration {
     pub claims: Map<String, Value>,
     /// See [`Client::dpop_bound_access_tokens`]. Default `false`.
     pub dpop_bound_access_tokens: bool,
+    /// See [`Client::require_pushed_authorization_requests`]. Default `false`.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Why a client registration was refused: the metadata field and what is wrong.
@@ -419,6 +425,7 @@ impl ClientRegistration {
             id_token_signed_response_alg,
             claims: self.claims,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             source,
             created_at: now,
             updated_at: now,

@@ -9,6 +9,7 @@
 //! by the server, from the code alone.
 
 use crate::authorization::code::IssueCodeError;
+use crate::authorization::pushed::{PushedAuthorizationError, PushedAuthorizationReason};
 use crate::authorization::request::{AuthorizeReason, ErrorPageReason, RedirectError};
 use crate::client::authentication::{ClientAuthError, ClientAuthFailure, ClientAuthReason};
 use crate::client::origin::OriginNotAllowed;
@@ -118,7 +119,8 @@ impl From<&ErrorPageReason> for ErrorCode {
         match reason {
             ErrorPageReason::MissingClientId
             | ErrorPageReason::UnknownClient(_)
-            | ErrorPageReason::RedirectUri(_) => Self::InvalidRequest,
+            | ErrorPageReason::RedirectUri(_)
+            | ErrorPageReason::PushedRequest(_) => Self::InvalidRequest,
             ErrorPageReason::Store(store) => store.into(),
         }
     }
@@ -142,7 +144,8 @@ impl From<&AuthorizeReason> for ErrorCode {
             | AuthorizeReason::MalformedPrompt
             | AuthorizeReason::PromptNoneWithOthers
             | AuthorizeReason::MalformedMaxAge(_)
-            | AuthorizeReason::MalformedDpopJkt(_) => Self::InvalidRequest,
+            | AuthorizeReason::MalformedDpopJkt(_)
+            | AuthorizeReason::PushedAuthorizationRequired => Self::InvalidRequest,
             AuthorizeReason::Pkce(reason) => reason.into(),
             AuthorizeReason::RequestObject => Self::RequestNotSupported,
             AuthorizeReason::RequestUri => Self::RequestUriNotSupported,
@@ -320,6 +323,32 @@ impl From<&DeviceAuthorizationReason> for ErrorCode {
 /// A failed device authorization request: its reason's code.
 impl From<&DeviceAuthorizationError> for ErrorCode {
     fn from(error: &DeviceAuthorizationError) -> Self {
+        Self::from(&error.reason)
+    }
+}
+
+/// RFC 9126 §2.3: errors as at the token endpoint (RFC 6749 §5.2); the authorization
+/// request's own rules keep their `/authorize` codes; a `redirect_uri` that is not
+/// registered and a nested `request_uri` (§2.1) are `invalid_request`.
+impl From<&PushedAuthorizationReason> for ErrorCode {
+    fn from(reason: &PushedAuthorizationReason) -> Self {
+        match reason {
+            PushedAuthorizationReason::ClientAuth(reason) => reason.into(),
+            PushedAuthorizationReason::OriginNotAllowed(refused) => refused.into(),
+            PushedAuthorizationReason::RequestUriNotAllowed => Self::InvalidRequest,
+            PushedAuthorizationReason::RedirectUri(reason) => reason.into(),
+            PushedAuthorizationReason::Request(reason) => reason.into(),
+            PushedAuthorizationReason::Store(store) => store.into(),
+            PushedAuthorizationReason::Random(_) | PushedAuthorizationReason::Seal(_) => {
+                Self::ServerError
+            }
+        }
+    }
+}
+
+/// A failed pushed authorization request: its reason's code.
+impl From<&PushedAuthorizationError> for ErrorCode {
+    fn from(error: &PushedAuthorizationError) -> Self {
         Self::from(&error.reason)
     }
 }

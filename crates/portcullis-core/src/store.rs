@@ -9,6 +9,7 @@
 //! [`RefreshTokenStore`] (`tokens/refresh_token.rs`), [`RevokedAccessTokenStore`]
 //! (`tokens/access_token.rs`), [`DeviceAuthorizationStore`] (`device.rs`),
 //! [`RateLimitStore`] (`rate_limit.rs`), [`DpopProofStore`] (`dpop.rs`),
+//! [`PushedAuthorizationStore`] (`authorization/pushed.rs`),
 //! [`PurgeStore`] (`purge.rs`), and
 //! [`StoreHealth`] here. Call sites take `&dyn Store` and call any of their methods;
 //! code holding a concrete store (a test's `MemoryStore`) imports the traits it calls.
@@ -25,6 +26,7 @@ pub use error::StoreError;
 pub use crate::authorization::code::AuthorizationCodeStore;
 pub use crate::authorization::consent::ConsentStore;
 pub use crate::authorization::pending::UsedAuthorizationRequestStore;
+pub use crate::authorization::pushed::PushedAuthorizationStore;
 pub use crate::client::ClientStore;
 pub use crate::device::DeviceAuthorizationStore;
 pub use crate::dpop::DpopProofStore;
@@ -56,6 +58,7 @@ pub trait Store:
     + PurgeStore
     + RateLimitStore
     + DpopProofStore
+    + PushedAuthorizationStore
     + 'static
 {
 }
@@ -75,6 +78,7 @@ impl<T> Store for T where
         + PurgeStore
         + RateLimitStore
         + DpopProofStore
+        + PushedAuthorizationStore
         + 'static
 {
 }

@@ -14,6 +14,7 @@ mod consents;
 mod device_authorizations;
 mod dpop_proofs;
 mod purge;
+mod pushed_authorization_requests;
 mod rate_limits;
 mod refresh_tokens;
 mod revoked_access_tokens;
@@ -94,6 +95,8 @@ struct Inner {
     rate_limits: BTreeMap<String, i64>,
     /// Used DPoP proofs: digest → expiry.
     dpop_proofs: BTreeMap<[u8; 32], UnixTime>,
+    /// Pushed authorization requests (RFC 9126) by request_uri digest.
+    pushed_requests: BTreeMap<[u8; 32], crate::authorization::pushed::PushedAuthorization>,
 }
 
 impl MemoryStore {

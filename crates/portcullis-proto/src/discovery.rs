@@ -54,4 +54,8 @@ pub struct ServerMetadata {
     /// RFC 9449 §5.1 `dpop_signing_alg_values_supported`: the JWS algorithms a DPoP
     /// proof may use.
     pub dpop_signing_alg_values_supported: Vec<String>,
+    /// RFC 9126 §5 `require_pushed_authorization_requests`: every client must use
+    /// the pushed authorization request endpoint (`[authorization]
+    /// require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod grant;
 pub mod introspection;
 pub mod jwk;
+pub mod par;
 pub mod routes;
 pub mod token;
 

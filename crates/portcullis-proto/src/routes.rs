@@ -23,6 +23,8 @@ pub const INTROSPECTION: &str = "/introspect";
 pub const REVOCATION: &str = "/revoke";
 /// RFC 8628 §3.1 device authorization endpoint (POST, client authentication).
 pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+/// RFC 9126 §2 pushed authorization request endpoint (POST, client authentication).
+pub const PUSHED_AUTHORIZATION_REQUEST: &str = "/par";
 /// RFC 8628 §3.3 `verification_uri`: the page where the user enters the user code
 /// (a Portcullis page).
 pub const DEVICE: &str = "/device";
@@ -76,6 +78,10 @@ pub const ADVERTISED: &[AdvertisedEndpoint] = &[
     AdvertisedEndpoint {
         metadata_name: "device_authorization_endpoint",
         path: DEVICE_AUTHORIZATION,
+    },
+    AdvertisedEndpoint {
+        metadata_name: "pushed_authorization_request_endpoint",
+        path: PUSHED_AUTHORIZATION_REQUEST,
     },
     AdvertisedEndpoint {
         metadata_name: "token_endpoint",

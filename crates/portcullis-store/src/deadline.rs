@@ -44,6 +44,7 @@ use async_trait::async_trait;
 use portcullis_core::authorization::code::{AuthorizationCode, AuthorizationCodeStore};
 use portcullis_core::authorization::consent::ConsentStore;
 use portcullis_core::authorization::pending::UsedAuthorizationRequestStore;
+use portcullis_core::authorization::pushed::{PushedAuthorization, PushedAuthorizationStore};
 use portcullis_core::client::{Client, ClientSecrets, ClientStore};
 use portcullis_core::device::{
     DeviceAuthorization, DeviceAuthorizationStatus, DeviceAuthorizationStore, DevicePoll,
@@ -233,6 +234,10 @@ within_deadline! {
     }
     UsedAuthorizationRequestStore {
         async fn authorization_request_use(&self, id_digest: &SecretDigest, expires_at: UnixTime) -> Result<bool, StoreError>;
+    }
+    PushedAuthorizationStore {
+        async fn pushed_authorization_insert(&self, pushed: &PushedAuthorization) -> Result<(), StoreError>;
+        async fn pushed_authorization_take(&self, request_uri_digest: &SecretDigest, client_id: &str) -> Result<Option<PushedAuthorization>, StoreError>;
     }
     ConsentStore {
         async fn consent_get(&self, user_id: &str, client_id: &str) -> Result<BTreeSet<String>, StoreError>;

@@ -12,6 +12,7 @@ mod consents;
 mod device_authorizations;
 mod dpop_proofs;
 mod purge;
+mod pushed_authorization_requests;
 mod rate_limits;
 mod refresh_tokens;
 mod revoked_access_tokens;

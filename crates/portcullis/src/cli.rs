@@ -112,6 +112,10 @@ pub struct ClientCreate {
     /// access tokens are DPoP-bound.
     #[arg(long)]
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: `/authorize` accepts the client's requests only as a `request_uri`
+    /// from the pushed authorization request endpoint (`/par`).
+    #[arg(long)]
+    pub require_pushed_authorization_requests: bool,
     /// An exact web origin (`https://app.example.com`) a browser page may call the token,
     /// revocation, device authorization and UserInfo endpoints from (CORS). Repeatable;
     /// default: the origins of the redirect URIs.

@@ -285,6 +285,7 @@ fn registration_from(args: ClientCreate) -> ClientRegistration {
         skip_consent: args.skip_consent,
         introspection_audiences: args.introspection_audiences,
         dpop_bound_access_tokens: args.dpop_bound_access_tokens,
+        require_pushed_authorization_requests: args.require_pushed_authorization_requests,
         allowed_origins: args.allowed_origins,
         ..Default::default()
     }
@@ -309,6 +310,7 @@ fn client_json(c: &Client) -> Value {
         "id_token_signed_response_alg": c.id_token_signed_response_alg.as_str(),
         "claims": c.claims,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "source": c.source.as_str(),
         "previous_secret_expires_at": c.secrets.as_ref().and_then(|s| s.previous.map(|(_, at)| at)),
         "created_at": c.created_at,

@@ -120,6 +120,9 @@ pub enum ErrorPageReason {
     /// The client could not be looked up.
     #[error("storage failed: {0}")]
     Store(StoreError),
+    /// RFC 9126 §4: the `request_uri` of a pushed request cannot be redeemed.
+    #[error(transparent)]
+    PushedRequest(crate::authorization::pushed::RequestUriReason),
 }
 
 /// Why an authorization request failed after its redirect URI was verified: sent to
@@ -133,9 +136,16 @@ pub enum AuthorizeReason {
     /// OIDC Core §6.1 `request` (request objects).
     #[error("the request parameter (request objects) is not supported")]
     RequestObject,
-    /// OIDC Core §6.2 `request_uri`.
+    /// OIDC Core §6.2 `request_uri` (a URL: request objects by reference).
     #[error("the request_uri parameter is not supported")]
     RequestUri,
+    /// RFC 9126 §6: the client (`require_pushed_authorization_requests`) or the server
+    /// (`[authorization] require_pushed_authorization_requests`) accepts authorization
+    /// requests only through the pushed authorization request endpoint.
+    #[error(
+        "this application must push its authorization requests to the pushed authorization request endpoint first (RFC 9126) and send only client_id and request_uri here"
+    )]
+    PushedAuthorizationRequired,
     /// No `response_type`.
     #[error("the response_type parameter is missing; use response_type=code")]
     MissingResponseType,
@@ -400,8 +410,9 @@ impl ValidatedAuthorizationRequest {
     }
 }
 
-/// Rules 3–9 of [`validate`], once the client and redirect URI are known.
-fn validate_redirectable(
+/// Rules 3–9 of [`validate`], once the client and redirect URI are known (also the
+/// pushed authorization request endpoint's, RFC 9126 §2.1).
+pub(crate) fn validate_redirectable(
     client: &Client,
     params: AuthorizationRequest,
     redirect_uri: String,

@@ -28,6 +28,9 @@ impl PurgeStore for MemoryStore {
                 *tat <= now.saturating_mul(1000)
             }),
             dpop_proofs: purge(&mut inner.dpop_proofs, limit, |exp| *exp <= now),
+            pushed_authorization_requests: purge(&mut inner.pushed_requests, limit, |p| {
+                p.expires_at <= now
+            }),
         })
     }
 

@@ -2,16 +2,18 @@
 //! the authorization endpoint. Validation is core's (`validate`); a valid request goes
 //! on with this browser's session ([`crate::app::interaction::proceed`]). Errors go to
 //! the client's redirect URI only once it is verified (RFC 6749 §4.1.2.1); otherwise
-//! an error page.
+//! an error page. A request pushed ahead (RFC 9126 §4: `client_id` and a
+//! `request_uri` from the pushed authorization request endpoint) is taken from the
+//! store instead, once; a `request_uri` that cannot be redeemed is an error page.
 
 use crate::app::browser::Browser;
 use crate::app::incident::Reported;
 use crate::app::interaction::{Interaction, InteractionContext, PageError, proceed};
 use crate::app::state::AppState;
 use portcullis_core::authorization::decision::Authentication;
+use portcullis_core::authorization::pushed::{is_pushed, redeem, validate_unpushed};
 use portcullis_core::authorization::request::{
     AuthorizationError, AuthorizeReason, ErrorPageReason, RedirectError, is_returnable_state,
-    validate,
 };
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::redirect_uri::match_redirect_uri;
@@ -24,7 +26,21 @@ pub async fn authorize(
     browser: &Browser,
     params: AuthorizationRequest,
 ) -> Reported<Interaction> {
-    let (client, request) = match validate(state.clients(), params).await {
+    let now = state.clock().now();
+    let validated = if is_pushed(&params) {
+        let store = state.store().as_ref();
+        let sealer = state.pushed_request_sealer();
+        redeem(state.clients(), store, sealer, &params, now)
+            .await
+            .map_err(AuthorizationError::ErrorPage)
+    } else {
+        let required_for_all = state
+            .config()
+            .authorization
+            .require_pushed_authorization_requests;
+        validate_unpushed(state.clients(), params, required_for_all).await
+    };
+    let (client, request) = match validated {
         Ok(valid) => valid,
         Err(AuthorizationError::ErrorPage(reason)) => {
             return Interaction::Refused(refused_without_redirect(request_id, reason)).into();
@@ -39,7 +55,6 @@ pub async fn authorize(
             .into();
         }
     };
-    let now = state.clock().now();
     let session = match browser.session(state, now).await {
         Ok(session) => session,
         Err(e) => return Interaction::Refused(e.into()).into(),

@@ -10,6 +10,7 @@
 //! [`database`], [`tokens`], [`keys`], [`clients`], [`users`], [`branding`],
 //! [`metrics`] and [`dpop`](mod@dpop). [`Config::resolve`] calls them in turn.
 
+pub mod authorization;
 pub mod branding;
 pub mod clients;
 pub mod database;
@@ -78,6 +79,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// DPoP proof window and server nonces (RFC 9449).
     pub dpop: DpopSettings,
+    /// `[authorization]`.
+    pub authorization: authorization::AuthorizationSettings,
 }
 
 impl Config {
@@ -133,6 +136,7 @@ impl Config {
         let branding = branding::resolve_branding(file.branding).map_err(in_file)?;
         let metrics = metrics::resolve_metrics(file.metrics).map_err(in_file)?;
         let dpop = dpop::resolve_dpop(&file.dpop).map_err(in_file)?;
+        let authorization = authorization::resolve_authorization(&file.authorization);
         Ok(Self {
             issuer,
             listen,
@@ -148,6 +152,7 @@ impl Config {
             branding,
             metrics,
             dpop,
+            authorization,
         })
     }
 

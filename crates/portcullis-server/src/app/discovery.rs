@@ -10,8 +10,9 @@ use portcullis_resource::dpop::DPOP_ALGS;
 
 /// Builds the metadata for `issuer`. Advertises only what works: endpoints from the
 /// route table, grants from the token endpoint's dispatch table, `code` as the only
-/// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method.
-pub fn metadata(issuer: &str) -> ServerMetadata {
+/// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method;
+/// `require_pushed_authorization_requests` from `[authorization]` (RFC 9126 §5).
+pub fn metadata(issuer: &str, require_pushed_authorization_requests: bool) -> ServerMetadata {
     ServerMetadata {
         issuer: issuer.to_owned(),
         endpoints: ADVERTISED
@@ -65,6 +66,7 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
         .map(|m| m.as_str().to_owned())
         .collect(),
         dpop_signing_alg_values_supported: DPOP_ALGS.split(' ').map(str::to_owned).collect(),
+        require_pushed_authorization_requests,
     }
 }
 

@@ -66,6 +66,7 @@ struct Inner {
     device_authorization_throttle: Arc<DeviceAuthorizationThrottle>,
     master: Arc<MasterKey>,
     request_sealer: MasterKey,
+    pushed_request_sealer: MasterKey,
     digest_keys: DigestKeys,
     device_cookies: DeviceCookies,
     dpop: DpopVerifier,
@@ -143,6 +144,11 @@ impl AppState {
     pub fn request_sealer(&self) -> &MasterKey {
         &self.inner.request_sealer
     }
+    /// The key that seals pushed authorization requests at rest (RFC 9126; derived
+    /// from the master key with HKDF, `pushed::SEALING_KEY_LABEL`).
+    pub fn pushed_request_sealer(&self) -> &MasterKey {
+        &self.inner.pushed_request_sealer
+    }
     /// The keys of keyed digests (user codes, operator-chosen client secrets).
     pub fn digest_keys(&self) -> &DigestKeys {
         &self.inner.digest_keys
@@ -197,7 +203,10 @@ impl App {
         if keyed > 0 {
             tracing::info!(rows = keyed, "keyed the digests of stored user codes");
         }
-        let metadata = crate::app::discovery::metadata(&config.issuer);
+        let metadata = crate::app::discovery::metadata(
+            &config.issuer,
+            config.authorization.require_pushed_authorization_requests,
+        );
         let metadata_json = Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default());
         let stylesheet = Bytes::from(crate::app::config::stylesheet(&config.branding));
         let dummy_password_hash = dummy_password_hash().await?;
@@ -232,6 +241,9 @@ impl App {
         let request_sealer = master
             .derive_sealing_key(SEALING_KEY_LABEL)
             .map_err(KeyError::from)?;
+        let pushed_request_sealer = master
+            .derive_sealing_key(portcullis_core::authorization::pushed::SEALING_KEY_LABEL)
+            .map_err(KeyError::from)?;
         let clients = Arc::new(ClientCache::new(
             Arc::clone(&store),
             Arc::clone(&digest_keys.client_secret),
@@ -259,6 +271,7 @@ impl App {
                 device_authorization_throttle,
                 master: Arc::clone(&master),
                 request_sealer,
+                pushed_request_sealer,
                 digest_keys,
                 device_cookies: DeviceCookies::derive(&master).map_err(KeyError::from)?,
                 dpop,

@@ -12,6 +12,7 @@ pub mod introspection;
 pub mod jwks;
 pub mod login;
 pub mod metrics;
+pub mod par;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

@@ -20,6 +20,7 @@ use crate::app::userinfo::{TokenScheme, UserInfoRefusal};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_core::authorization::pushed::{PushedAuthorizationError, PushedAuthorizationReason};
 use portcullis_core::client::authentication::{ClientAuthError, ClientAuthFailure};
 use portcullis_core::client::origin::OriginNotAllowed;
 use portcullis_core::device::authorization::{DeviceAuthorizationError, DeviceAuthorizationReason};
@@ -83,6 +84,8 @@ pub enum PostEndpoint {
     Revocation,
     /// RFC 8628 §3.1 (the client makes a POST).
     DeviceAuthorization,
+    /// RFC 9126 §2 (the client makes a POST).
+    PushedAuthorizationRequest,
 }
 
 impl OAuthError {
@@ -138,6 +141,9 @@ impl OAuthError {
             }
             PostEndpoint::DeviceAuthorization => {
                 "the device authorization endpoint accepts only POST (RFC 8628 section 3.1)"
+            }
+            PostEndpoint::PushedAuthorizationRequest => {
+                "the pushed authorization request endpoint accepts only POST (RFC 9126 section 2)"
             }
         };
         let mut error =
@@ -334,6 +340,22 @@ impl From<&DeviceAuthorizationError> for OAuthError {
         let wire = Self::new(ErrorCode::from(error), error.description());
         if error.reason.is_server_side() {
             let context = "device authorization failed on the server side";
+            return wire.with_fault(Fault::error(context, &error.reason));
+        }
+        wire
+    }
+}
+
+/// RFC 9126 §2.3: the pushed authorization request endpoint answers errors as the
+/// token endpoint does (RFC 6749 §5.2), through the same mapping; never a redirect.
+impl From<&PushedAuthorizationError> for OAuthError {
+    fn from(error: &PushedAuthorizationError) -> Self {
+        if let PushedAuthorizationReason::OriginNotAllowed(refused) = &error.reason {
+            return Self::from(refused);
+        }
+        let wire = Self::new(ErrorCode::from(error), error.description());
+        if error.reason.is_server_side() {
+            let context = "pushed authorization request failed on the server side";
             return wire.with_fault(Fault::error(context, &error.reason));
         }
         wire

@@ -4,7 +4,7 @@
 use crate::app::state::AppState;
 use crate::http::endpoints::{
     assets, authorize, consent, device, device_authorization, discovery, end_session, health,
-    introspection, jwks, login, metrics, revocation, token, userinfo,
+    introspection, jwks, login, metrics, par, revocation, token, userinfo,
 };
 use crate::http::extract::request_id_header;
 use crate::http::middleware;
@@ -62,6 +62,10 @@ fn oauth_routes(state: &AppState) -> Router<AppState> {
             routes::DEVICE_AUTHORIZATION,
             post(device_authorization::device_authorization_post)
                 .fallback(device_authorization::device_authorization_method_not_allowed),
+        )
+        .route(
+            routes::PUSHED_AUTHORIZATION_REQUEST,
+            post(par::par_post).fallback(par::par_method_not_allowed),
         )
         .layer(cors::per_client(state, &[Method::POST]));
     let userinfo = Router::new()

@@ -32,6 +32,7 @@ struct ClientRecord {
     pub id_token_signed_response_alg: String,
     pub claims: String,
     pub dpop_bound_access_tokens: bool,
+    pub require_pushed_authorization_requests: bool,
     pub source: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -74,6 +75,7 @@ impl ClientRecord {
             id_token_signed_response_alg: client.id_token_signed_response_alg.as_str().to_owned(),
             claims: to_json("clients.claims", &client.claims)?,
             dpop_bound_access_tokens: client.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: client.require_pushed_authorization_requests,
             source: client.source.as_str().to_owned(),
             created_at: client.created_at,
             updated_at: client.updated_at,
@@ -126,6 +128,7 @@ impl ClientRecord {
             id_token_signed_response_alg,
             claims: from_json("clients.claims", &self.claims)?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             source: record_source("clients.source", &self.source)?,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -185,23 +188,24 @@ macro_rules! client_columns {
          previous_secret_expires_at, token_endpoint_auth_method, redirect_uris, \
          post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
          introspection_audiences, allowed_origins, id_token_signed_response_alg, claims, \
-         dpop_bound_access_tokens, source, created_at, updated_at"
+         dpop_bound_access_tokens, require_pushed_authorization_requests, source, \
+         created_at, updated_at"
     };
 }
 
-/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$20`.
+/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$21`.
 macro_rules! client_insert {
     () => {
         concat!(
             "INSERT INTO clients (",
             client_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20)"
+             $18, $19, $20, $21)"
         )
     };
 }
 
-/// Binds a [`ClientRecord`] as `$1`…`$20` of [`client_insert`].
+/// Binds a [`ClientRecord`] as `$1`…`$21` of [`client_insert`].
 macro_rules! bind_client {
     ($query:expr, $record:expr) => {{
         let r = $record;
@@ -223,6 +227,7 @@ macro_rules! bind_client {
             .bind(r.id_token_signed_response_alg)
             .bind(r.claims)
             .bind(r.dpop_bound_access_tokens)
+            .bind(r.require_pushed_authorization_requests)
             .bind(r.source)
             .bind(r.created_at)
             .bind(r.updated_at)
@@ -266,6 +271,7 @@ const CLIENT_UPSERT: &str = concat!(
     " id_token_signed_response_alg = excluded.id_token_signed_response_alg,",
     " claims = excluded.claims,",
     " dpop_bound_access_tokens = excluded.dpop_bound_access_tokens,",
+    " require_pushed_authorization_requests = excluded.require_pushed_authorization_requests,",
     " source = excluded.source,",
     " updated_at = excluded.updated_at"
 );
@@ -391,6 +397,7 @@ mod tests {
             id_token_signed_response_alg: SigningAlgorithm::Rs256,
             claims: Map::new(),
             dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: true,
             source: RecordSource::Admin,
             created_at: 1,
             updated_at: 2,

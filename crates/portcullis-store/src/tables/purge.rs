@@ -55,6 +55,11 @@ const PURGE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE tat <= $1 * 1000 
 const PURGE_DPOP_PROOFS: &str = "DELETE FROM dpop_proofs WHERE proof_digest IN \
      (SELECT proof_digest FROM dpop_proofs WHERE expires_at <= $1 LIMIT $2)";
 
+/// Pushed authorization requests past their expiry (RFC 9126 §2.2: refused anyway).
+const PURGE_PUSHED_REQUESTS: &str = "DELETE FROM pushed_authorization_requests \
+     WHERE request_uri_digest IN (SELECT request_uri_digest FROM \
+     pushed_authorization_requests WHERE expires_at <= $1 LIMIT $2)";
+
 sql_store_impl!(
     PurgeStore,
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError> {
@@ -95,6 +100,11 @@ sql_store_impl!(
             .await?,
             rate_limits: purge(PURGE_RATE_LIMITS, "purging full rate-limit buckets").await?,
             dpop_proofs: purge(PURGE_DPOP_PROOFS, "purging used DPoP proofs").await?,
+            pushed_authorization_requests: purge(
+                PURGE_PUSHED_REQUESTS,
+                "purging expired pushed authorization requests",
+            )
+            .await?,
         })
     },
     async fn reclaim_space(&self) -> Result<(), StoreError> {

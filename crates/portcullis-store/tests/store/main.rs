@@ -63,6 +63,7 @@ mod consents;
 mod device_authorizations;
 mod dpop_proofs;
 mod purge;
+mod pushed_authorization_requests;
 mod rate_limits;
 mod refresh_tokens;
 mod revoked_access_tokens;
@@ -198,6 +199,7 @@ fn public_client(id: &str, source: RecordSource) -> Client {
         id_token_signed_response_alg: SigningAlgorithm::Rs256,
         claims: Map::new(),
         dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: false,
         source,
         created_at: T0,
         updated_at: T0,
@@ -250,6 +252,7 @@ fn full_client(id: &str) -> Client {
         id_token_signed_response_alg: SigningAlgorithm::Es256,
         claims: claims(),
         dpop_bound_access_tokens: true,
+        require_pushed_authorization_requests: true,
         source: RecordSource::Config,
         created_at: T0 - 7,
         updated_at: T0 + 11,

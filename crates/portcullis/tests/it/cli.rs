@@ -711,3 +711,49 @@ async fn rejects_bad_allowed_origins_in_client_create_with_their_messages() {
             .any(|c| c["client_id"] == "x")
     );
 }
+
+#[tokio::test]
+async fn client_create_with_require_pushed_authorization_requests_refuses_plain_authorize() {
+    let app = TestApp::start().await;
+    let created = json_out(&cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "par-only",
+            "--public",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "https://par.example.com/cb",
+            "--scope",
+            "openid",
+            "--require-pushed-authorization-requests",
+        ],
+        None,
+    ));
+    assert_eq!(created["require_pushed_authorization_requests"], true);
+    // The running server refuses a plain request for it (RFC 9126 §6).
+    let query = crate::flow::encode(&[
+        ("response_type", "code"),
+        ("client_id", "par-only"),
+        ("redirect_uri", "https://par.example.com/cb"),
+        ("scope", "openid"),
+        ("code_challenge", &crate::flow::pkce().0),
+        ("code_challenge_method", "S256"),
+    ]);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(app.url(&format!("/authorize?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = crate::flow::location(&r);
+    let params = crate::flow::redirect_params(&to, "https://par.example.com/cb");
+    assert_eq!(params["error"], "invalid_request", "{to}");
+}

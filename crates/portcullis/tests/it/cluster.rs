@@ -35,6 +35,7 @@ use tempfile::TempDir;
 mod crash;
 mod dpop;
 mod keys;
+mod par;
 mod rules;
 
 // --- the harness ------------------------------------------------------------------------

@@ -96,6 +96,7 @@ async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
         "introspection_endpoint",
         "revocation_endpoint",
         "device_authorization_endpoint",
+        "pushed_authorization_request_endpoint",
     ] {
         let status = app
             .http

@@ -34,6 +34,7 @@ mod oauth4webapi;
 mod oidc;
 mod outage;
 mod pages;
+mod par;
 mod postgres;
 mod probe_edges;
 mod proxy;

@@ -37,6 +37,7 @@ pub(super) fn resolve_clients(file: Vec<FileClient>) -> Result<Vec<Client>, Stri
             id_token_signed_response_alg: c.id_token_signed_response_alg,
             claims: c.claims,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         };
         let client = registration
             .validate(RecordSource::Config, 0)

@@ -104,6 +104,18 @@ pub struct FileConfig {
     /// DPoP (RFC 9449): proof window and server nonces.
     #[serde(default)]
     pub dpop: FileDpop,
+    /// The authorization endpoint's server-wide policy (RFC 9126 pushed requests).
+    #[serde(default)]
+    pub authorization: FileAuthorization,
+}
+
+/// `[authorization]`: server-wide rules of the authorization endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAuthorization {
+    /// RFC 9126 §5: every client must push its authorization requests to `/par` and
+    /// send only `client_id` and `request_uri` to `/authorize`; default false.
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// `[dpop]`: how DPoP proofs are accepted (RFC 9449).
@@ -193,6 +205,9 @@ pub struct FileTokens {
     /// refused without revoking its family (for clients that race themselves);
     /// default 0 (every reuse revokes), at most 60.
     pub refresh_token_reuse_grace: Option<i64>,
+    /// Lifetime of a pushed authorization request's `request_uri` (RFC 9126 §2.2
+    /// `expires_in`); default 60, at most 600.
+    pub par_ttl: Option<i64>,
 }
 
 /// `[[clients]]`: one registered client (RFC 7591 §2 metadata names).
@@ -242,6 +257,10 @@ pub struct FileClient {
     /// tokens are DPoP-bound; default false.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: `/authorize` accepts this client's requests only as a
+    /// `request_uri` from the pushed authorization request endpoint; default false.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// `[[users]]`: one user.

@@ -20,6 +20,8 @@ pub struct TokenLifetimes {
     pub session_ttl: i64,
     /// Reuse grace after a refresh token's rotation (0: none).
     pub refresh_token_reuse_grace: i64,
+    /// Lifetime of a pushed authorization request's `request_uri` (RFC 9126 §2.2).
+    pub par_ttl: i64,
 }
 
 impl Default for TokenLifetimes {
@@ -32,6 +34,7 @@ impl Default for TokenLifetimes {
             device_poll_interval: DEFAULT_DEVICE_POLL_INTERVAL,
             session_ttl: DEFAULT_SESSION_TTL,
             refresh_token_reuse_grace: DEFAULT_REFRESH_TOKEN_REUSE_GRACE,
+            par_ttl: DEFAULT_PAR_TTL,
         }
     }
 }
@@ -89,6 +92,7 @@ pub(super) fn resolve_tokens(file: &FileTokens) -> Result<TokenLifetimes, String
             d.session_ttl,
             MAX_SESSION_TTL,
         )?,
+        par_ttl: check("par_ttl", file.par_ttl, d.par_ttl, MAX_PAR_TTL)?,
         refresh_token_reuse_grace: match file.refresh_token_reuse_grace {
             None => d.refresh_token_reuse_grace,
             Some(v) if (0..=MAX_REFRESH_TOKEN_REUSE_GRACE).contains(&v) => v,
@@ -130,6 +134,12 @@ pub const DEFAULT_DEVICE_CODE_TTL: i64 = 600;
 /// Largest accepted `tokens.device_code_ttl`, in seconds (1 hour: a longer-lived user
 /// code gives guessing more time).
 pub const MAX_DEVICE_CODE_TTL: i64 = 3_600;
+/// Default `tokens.par_ttl`, in seconds (RFC 9126 §2.2's example: the client sends
+/// the browser to `/authorize` right after pushing).
+pub const DEFAULT_PAR_TTL: i64 = portcullis_core::authorization::pushed::DEFAULT_PUSHED_REQUEST_TTL;
+/// Largest accepted `tokens.par_ttl`, in seconds (10 minutes: a `request_uri` is a
+/// reference to a validated request and should be short-lived).
+pub const MAX_PAR_TTL: i64 = portcullis_core::authorization::pushed::MAX_PUSHED_REQUEST_TTL;
 /// Default `tokens.device_poll_interval`, in seconds: RFC 8628 §3.2's default
 /// `interval` (5).
 pub const DEFAULT_DEVICE_POLL_INTERVAL: i64 = portcullis_core::device::DEFAULT_POLL_INTERVAL;
@@ -196,5 +206,17 @@ mod tests {
         assert_eq!(resolve("", &[]).unwrap().tokens.session_ttl, 36_000);
         let e = resolve("[tokens]\nsession_ttl = 0", &[]).unwrap_err();
         assert!(e.message.contains("tokens.session_ttl"), "{e}");
+    }
+
+    #[test]
+    fn par_ttl_defaults_to_sixty_seconds_and_is_refused_above_600() {
+        assert_eq!(resolve("", &[]).unwrap().tokens.par_ttl, 60);
+        let c = resolve("[tokens]\npar_ttl = 600", &[]).unwrap();
+        assert_eq!(c.tokens.par_ttl, 600);
+        for bad in [0, 601] {
+            let e = resolve(&format!("[tokens]\npar_ttl = {bad}"), &[]).unwrap_err();
+            assert!(e.message.contains("tokens.par_ttl"), "{e}");
+            assert!(e.origin.contains("portcullis.toml"), "{e}");
+        }
     }
 }

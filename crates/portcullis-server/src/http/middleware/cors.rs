@@ -4,7 +4,9 @@
 //! - Public documents (both discovery documents, the JWKS): any origin,
 //!   `Access-Control-Allow-Origin: *` ([`public_documents`]): they are public and sent
 //!   without credentials.
-//! - Token, revocation, device authorization and UserInfo ([`per_client`]): a preflight
+//! - Token, revocation, device authorization, pushed authorization requests (RFC 9126:
+//!   a browser app may push too, authenticating as at the token endpoint) and
+//!   UserInfo ([`per_client`]): a preflight
 //!   carries no client, so it is answered for any origin that some client allows
 //!   ([`crate::app::cross_origin::CorsOrigins`], cached). The actual request is checked
 //!   against its own client by core, which refuses a foreign origin before anything
