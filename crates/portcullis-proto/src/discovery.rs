@@ -54,4 +54,8 @@ pub struct ServerMetadata {
     /// RFC 9449 §5.1 `dpop_signing_alg_values_supported`: the JWS algorithms a DPoP
     /// proof may use.
     pub dpop_signing_alg_values_supported: Vec<String>,
+    /// draft-ietf-oauth-client-id-metadata-document-01 §5: the server accepts https
+    /// URLs of client ID metadata documents as `client_id`. Omitted when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub client_id_metadata_document_supported: bool,
 }

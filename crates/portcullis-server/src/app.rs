@@ -41,6 +41,7 @@ pub mod keys;
 pub mod layout;
 pub mod metrics;
 pub mod net;
+pub mod outbound;
 pub mod sign_in;
 pub mod state;
 pub mod throttle;

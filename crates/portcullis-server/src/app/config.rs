@@ -8,7 +8,7 @@
 //! bounds as named constants, and its tests: [`file`](mod@file) (the file as written,
 //! parsing, [`ConfigError`]), [`server`] (`listen`, `issuer`, `trusted_proxies`),
 //! [`database`], [`tokens`], [`keys`], [`clients`], [`users`], [`branding`],
-//! [`metrics`] and [`dpop`](mod@dpop). [`Config::resolve`] calls them in turn.
+//! [`metrics`], [`dpop`](mod@dpop), [`outbound`] and [`registration`]. [`Config::resolve`] calls them in turn.
 
 pub mod branding;
 pub mod clients;
@@ -17,6 +17,8 @@ pub mod dpop;
 pub mod file;
 pub mod keys;
 pub mod metrics;
+pub mod outbound;
+pub mod registration;
 pub mod server;
 pub mod tokens;
 pub mod users;
@@ -30,12 +32,14 @@ pub use database::{
 pub use dpop::DpopSettings;
 pub use file::{
     ConfigError, FileBranding, FileClient, FileConfig, FileDatabase, FileDpop, FileKeys,
-    FileMetrics, FileTokens, FileUser, parse_file,
+    FileMetrics, FileOutbound, FileRegistration, FileTokens, FileUser, parse_file,
 };
 pub use keys::{
     ENV_MASTER_KEY, ENV_MASTER_KEY_FILE, KeySettings, MASTER_KEY_FILE, MasterKeySource,
 };
 pub use metrics::MetricsConfig;
+pub use outbound::OutboundSettings;
+pub use registration::RegistrationSettings;
 pub use server::{DEFAULT_LISTEN, ENV_ISSUER, ENV_LISTEN};
 pub use tokens::{MAX_ACCESS_TOKEN_TTL, TokenLifetimes};
 
@@ -78,6 +82,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// DPoP proof window and server nonces (RFC 9449).
     pub dpop: DpopSettings,
+    /// The guarded door for fetches made on a client's behalf.
+    pub outbound: OutboundSettings,
+    /// Clients that identify themselves (client ID metadata documents).
+    pub registration: RegistrationSettings,
 }
 
 impl Config {
@@ -133,6 +141,8 @@ impl Config {
         let branding = branding::resolve_branding(file.branding).map_err(in_file)?;
         let metrics = metrics::resolve_metrics(file.metrics).map_err(in_file)?;
         let dpop = dpop::resolve_dpop(&file.dpop).map_err(in_file)?;
+        let outbound = outbound::resolve_outbound(file.outbound).map_err(in_file)?;
+        let registration = registration::resolve_registration(&file.registration);
         Ok(Self {
             issuer,
             listen,
@@ -148,6 +158,8 @@ impl Config {
             branding,
             metrics,
             dpop,
+            outbound,
+            registration,
         })
     }
 

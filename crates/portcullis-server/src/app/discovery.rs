@@ -2,6 +2,7 @@
 //! the route table the router uses (`portcullis_proto::routes::ADVERTISED`). Serialised
 //! once at start-up; the HTTP layer serves it.
 
+use crate::app::config::RegistrationSettings;
 use portcullis_core::grants::token_endpoint::SUPPORTED_GRANT_TYPES;
 use portcullis_proto::discovery::ServerMetadata;
 use portcullis_proto::grant::TokenEndpointAuthMethod;
@@ -10,8 +11,10 @@ use portcullis_resource::dpop::DPOP_ALGS;
 
 /// Builds the metadata for `issuer`. Advertises only what works: endpoints from the
 /// route table, grants from the token endpoint's dispatch table, `code` as the only
-/// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method.
-pub fn metadata(issuer: &str) -> ServerMetadata {
+/// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method;
+/// `client_id_metadata_document_supported` when `[registration]
+/// client_id_metadata_documents` is on.
+pub fn metadata(issuer: &str, registration: RegistrationSettings) -> ServerMetadata {
     ServerMetadata {
         issuer: issuer.to_owned(),
         endpoints: ADVERTISED
@@ -65,6 +68,7 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
         .map(|m| m.as_str().to_owned())
         .collect(),
         dpop_signing_alg_values_supported: DPOP_ALGS.split(' ').map(str::to_owned).collect(),
+        client_id_metadata_document_supported: registration.client_id_metadata_documents,
     }
 }
 
