@@ -67,7 +67,9 @@ pub enum MetadataDocumentReason {
     #[error("redirect_uris is missing or empty")]
     NoRedirectUris,
     /// `client_name` is too long or has control characters.
-    #[error("client_name is longer than {MAX_CLIENT_NAME_CHARS} characters or has control characters")]
+    #[error(
+        "client_name is longer than {MAX_CLIENT_NAME_CHARS} characters or has control characters"
+    )]
     ClientName,
     /// `client_uri` or `logo_uri` is not an https URL.
     #[error("{0} is not an https URL")]
@@ -94,7 +96,8 @@ pub fn metadata_document_url(client_id: &str) -> Option<Result<Url, MetadataDocu
         return bad("is not a URL");
     };
     if client_id.split(['?', '#']).next().is_some_and(|path| {
-        path.split('/').any(|segment| segment == "." || segment == "..")
+        path.split('/')
+            .any(|segment| segment == "." || segment == "..")
     }) {
         return bad("has a dot segment");
     }
@@ -138,7 +141,9 @@ pub fn client_from_metadata_document(
         return Err(MetadataDocumentReason::SharedSecret("client_secret"));
     }
     if unverified.client_secret_expires_at.is_some() {
-        return Err(MetadataDocumentReason::SharedSecret("client_secret_expires_at"));
+        return Err(MetadataDocumentReason::SharedSecret(
+            "client_secret_expires_at",
+        ));
     }
     if unverified.token_endpoint_auth_method.as_deref() != Some("none") {
         return Err(MetadataDocumentReason::AuthMethod(
@@ -272,7 +277,10 @@ mod tests {
         assert!(!client.skip_consent);
         assert!(!client.remembers_consent());
         assert!(client.audiences.is_empty());
-        assert_eq!(client.scopes, ["openid", "profile", "email", "offline_access"]);
+        assert_eq!(
+            client.scopes,
+            ["openid", "profile", "email", "offline_access"]
+        );
         let narrowed = parse(&with("scope", json!("openid admin"))).unwrap();
         assert_eq!(narrowed.scopes, ["openid"]);
     }
@@ -282,7 +290,11 @@ mod tests {
         assert!(metadata_document_url("web").is_none());
         assert!(metadata_document_url("http://agent.example.com/c").is_none());
         assert!(metadata_document_url(URL).unwrap().is_ok());
-        assert!(metadata_document_url("https://a.example:8443/c?x=1").unwrap().is_ok());
+        assert!(
+            metadata_document_url("https://a.example:8443/c?x=1")
+                .unwrap()
+                .is_ok()
+        );
         for bad in [
             "https://agent.example.com",
             "https://agent.example.com/",
@@ -306,21 +318,45 @@ mod tests {
     #[test]
     fn rejects_each_broken_rule() {
         let cases = [
-            (with("client_id", json!("https://other.example.com/c")), "mismatch"),
+            (
+                with("client_id", json!("https://other.example.com/c")),
+                "mismatch",
+            ),
             (with("client_secret", json!("s3cret")), "secret"),
             (with("client_secret_expires_at", json!(0)), "secret"),
-            (with("token_endpoint_auth_method", json!("client_secret_basic")), "auth"),
+            (
+                with("token_endpoint_auth_method", json!("client_secret_basic")),
+                "auth",
+            ),
             (with("grant_types", json!(["client_credentials"])), "grant"),
-            (with("grant_types", json!(["urn:ietf:params:oauth:grant-type:device_code"])), "grant"),
+            (
+                with(
+                    "grant_types",
+                    json!(["urn:ietf:params:oauth:grant-type:device_code"]),
+                ),
+                "grant",
+            ),
             (with("response_types", json!(["token"])), "response"),
             (with("redirect_uris", json!([])), "no redirect"),
-            (with("redirect_uris", json!(["http://agent.example.com/cb"])), "registration"),
-            (with("redirect_uris", json!(["https://*.example.com/cb"])), "registration"),
-            (with("redirect_uris", json!(["https://agent.example.com/cb#x"])), "registration"),
+            (
+                with("redirect_uris", json!(["http://agent.example.com/cb"])),
+                "registration",
+            ),
+            (
+                with("redirect_uris", json!(["https://*.example.com/cb"])),
+                "registration",
+            ),
+            (
+                with("redirect_uris", json!(["https://agent.example.com/cb#x"])),
+                "registration",
+            ),
             (with("redirect_uris", json!(["myapp:/cb"])), "registration"),
             (with("client_name", json!("x".repeat(101))), "name"),
             (with("client_name", json!("Evil\u{202e}Corp\n")), "name"),
-            (with("logo_uri", json!("http://agent.example.com/logo.png")), "uri"),
+            (
+                with("logo_uri", json!("http://agent.example.com/logo.png")),
+                "uri",
+            ),
             (with("scope", json!("admin")), "registration"),
             (json!(["not", "an", "object"]), "json"),
         ];

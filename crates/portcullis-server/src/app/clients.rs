@@ -15,11 +15,11 @@ pub mod metadata_documents;
 use async_trait::async_trait;
 use metadata_documents::MetadataDocuments;
 use moka::sync::Cache;
-use portcullis_core::client::{Client, RecordSource};
-use portcullis_core::{Clock, Store};
 use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::client::{Client, RecordSource};
 use portcullis_core::secret::DigestKey;
 use portcullis_core::store::StoreError;
+use portcullis_core::{Clock, Store};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -90,9 +90,8 @@ pub async fn prompt(
     // A device authorization shows every scope, however much was approved before
     // (RFC 8628 §5.4: the user must see what the device asks for); so does a client
     // whose approvals are never remembered.
-    let every = request.prompt().consent
-        || pending.row.device.is_some()
-        || !client.remembers_consent();
+    let every =
+        request.prompt().consent || pending.row.device.is_some() || !client.remembers_consent();
     let to_approve: Vec<&String> = request
         .scopes()
         .iter()

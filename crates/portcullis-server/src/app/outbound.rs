@@ -116,7 +116,9 @@ impl Outbound {
             let pem = std::fs::read(path)
                 .map_err(|e| OutboundError(format!("ca_certificates: cannot read {shown}: {e}")))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                OutboundError(format!("ca_certificates: {shown} is not PEM certificates: {e}"))
+                OutboundError(format!(
+                    "ca_certificates: {shown} is not PEM certificates: {e}"
+                ))
             })?;
             if certs.is_empty() {
                 return Err(OutboundError(format!(
@@ -307,7 +309,10 @@ mod tests {
     #[test]
     fn compares_the_media_type_without_parameters_or_case() {
         assert!(is_media_type("application/json", "application/json"));
-        assert!(is_media_type("Application/JSON; charset=utf-8", "application/json"));
+        assert!(is_media_type(
+            "Application/JSON; charset=utf-8",
+            "application/json"
+        ));
         assert!(!is_media_type("text/html", "application/json"));
         assert!(!is_media_type("application/jsonx", "application/json"));
     }

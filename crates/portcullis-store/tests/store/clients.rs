@@ -25,7 +25,10 @@ async fn client_from_a_metadata_document_round_trips_and_survives_config_sync(db
     let client = public_client(id, RecordSource::MetadataDocument);
     s.client_upsert(&client).await.unwrap();
     assert_eq!(s.client_get(id).await.unwrap(), Some(client));
-    assert_eq!(s.client_delete_config_except(&[]).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        s.client_delete_config_except(&[]).await.unwrap(),
+        Vec::<String>::new()
+    );
     assert!(s.client_get(id).await.unwrap().is_some());
     assert!(s.client_delete(id).await.unwrap());
 }

@@ -91,7 +91,10 @@ impl MetadataDocuments {
             return Ok(None);
         }
         if !self.may_fetch(&url, now) {
-            tracing::info!(client_id, "client ID metadata document not fetched: host fetch limit");
+            tracing::info!(
+                client_id,
+                "client ID metadata document not fetched: host fetch limit"
+            );
             return Ok(None);
         }
         let fetched = match self.outbound.fetch(&url, DOCUMENT).await {
@@ -122,8 +125,10 @@ impl MetadataDocuments {
     }
 
     fn remember_failure(&self, client_id: &str, now: UnixTime) {
-        self.failed
-            .insert(client_id.to_owned(), now.saturating_add(NEGATIVE_CACHE_SECONDS));
+        self.failed.insert(
+            client_id.to_owned(),
+            now.saturating_add(NEGATIVE_CACHE_SECONDS),
+        );
     }
 
     /// Counts a fetch against the URL's host (fixed windows of

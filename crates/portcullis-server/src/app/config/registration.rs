@@ -42,8 +42,17 @@ mod tests {
 
     #[test]
     fn metadata_documents_are_on_by_default_and_can_be_switched_off() {
-        assert!(resolve("", &[]).unwrap().registration.client_id_metadata_documents);
-        let c = resolve("[registration]\nclient_id_metadata_documents = false\n", &[]).unwrap();
+        assert!(
+            resolve("", &[])
+                .unwrap()
+                .registration
+                .client_id_metadata_documents
+        );
+        let c = resolve(
+            "[registration]\nclient_id_metadata_documents = false\n",
+            &[],
+        )
+        .unwrap();
         assert!(!c.registration.client_id_metadata_documents);
     }
 }

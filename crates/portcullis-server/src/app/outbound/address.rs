@@ -199,7 +199,13 @@ mod tests {
 
     #[test]
     fn accepts_public_unicast_addresses() {
-        for ip in ["93.184.215.14", "8.8.8.8", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(check_address(ip.parse().unwrap(), &[]).is_ok(), "{ip}");
         }
     }

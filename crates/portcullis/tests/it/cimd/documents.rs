@@ -67,7 +67,10 @@ impl Setup {
         let response = Browser::new(&self.app).authorize(&request).await;
         let status = response.status().as_u16();
         if status == 400 {
-            assert!(response.headers().get("location").is_none(), "never redirect");
+            assert!(
+                response.headers().get("location").is_none(),
+                "never redirect"
+            );
         }
         status
     }
@@ -116,8 +119,15 @@ async fn cimd_client_completes_the_code_flow_with_pkce() {
         // Both rounds: the consent page, never remembered for an unvetted client.
         let consent = browser.page(response).await;
         assert!(consent.contains("Unverified app"), "{consent}");
-        assert!(consent.contains(r#"<strong class="host">127.0.0.1</strong>"#), "{consent}");
-        assert!(consent.contains("Agent &#60;b&#62;Smith&#60;/b&#62;") || consent.contains("Agent &lt;b&gt;Smith&lt;/b&gt;"), "the name is text only: {consent}");
+        assert!(
+            consent.contains(r#"<strong class="host">127.0.0.1</strong>"#),
+            "{consent}"
+        );
+        assert!(
+            consent.contains("Agent &#60;b&#62;Smith&#60;/b&#62;")
+                || consent.contains("Agent &lt;b&gt;Smith&lt;/b&gt;"),
+            "the name is text only: {consent}"
+        );
         assert!(!consent.contains("logo.png"), "the logo is never shown");
         let to = crate::flow::location(&browser.approve(&consent).await);
         let params = redirect_params(&to, "http://127.0.0.1:49152/callback");
@@ -136,10 +146,20 @@ async fn cimd_client_completes_the_code_flow_with_pkce() {
             .await
             .unwrap();
         assert!(!token.access_token().secret().is_empty());
-        assert!(token.refresh_token().is_some(), "offline_access was granted");
+        assert!(
+            token.refresh_token().is_some(),
+            "offline_access was granted"
+        );
     }
     assert_eq!(setup.server.hits(), 1, "one fetch, then the cached copy");
-    let stored = app.app.state().store().client_get(&url).await.unwrap().unwrap();
+    let stored = app
+        .app
+        .state()
+        .store()
+        .client_get(&url)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.source, RecordSource::MetadataDocument);
     assert!(stored.audiences.is_empty());
     let consents = app
@@ -198,7 +218,10 @@ async fn rejects_bad_metadata() {
     }
     // A client_id URL breaking §3 is never fetched.
     let before = setup.server.hits();
-    for bad in [setup.server.url("/a/../c.json"), setup.server.url("/c.json#f")] {
+    for bad in [
+        setup.server.url("/a/../c.json"),
+        setup.server.url("/c.json#f"),
+    ] {
         assert_eq!(setup.authorize_status(&bad).await, 400, "{bad}");
     }
     assert_eq!(setup.server.hits(), before);
@@ -241,10 +264,18 @@ async fn negative_cache_holds_a_failure_briefly() {
     assert_eq!(setup.authorize_status(&url).await, 400);
     setup.serve("/flaky.json", &document(&url), None);
     setup.app.clock.advance(NEGATIVE_CACHE_SECONDS - 1);
-    assert_eq!(setup.authorize_status(&url).await, 400, "the failure is remembered");
+    assert_eq!(
+        setup.authorize_status(&url).await,
+        400,
+        "the failure is remembered"
+    );
     assert_eq!(setup.server.hits(), 1);
     setup.app.clock.advance(1);
-    assert_eq!(setup.authorize_status(&url).await, 303, "then fetched again");
+    assert_eq!(
+        setup.authorize_status(&url).await,
+        303,
+        "then fetched again"
+    );
     assert_eq!(setup.server.hits(), 2);
 }
 
@@ -256,7 +287,11 @@ async fn rate_limit_caps_fetches_per_host() {
         let url = setup.server.url(&format!("/many/{i}.json"));
         assert_eq!(setup.authorize_status(&url).await, 400);
     }
-    assert_eq!(setup.server.hits(), limit, "the host's budget caps the fetches");
+    assert_eq!(
+        setup.server.hits(),
+        limit,
+        "the host's budget caps the fetches"
+    );
     setup.app.clock.advance(60);
     let url = setup.server.url("/many/after.json");
     setup.serve("/many/after.json", &document(&url), None);
@@ -289,9 +324,17 @@ async fn discovery_advertises_metadata_documents_unless_switched_off() {
         .json()
         .await
         .unwrap();
-    assert!(metadata.get("client_id_metadata_document_supported").is_none());
+    assert!(
+        metadata
+            .get("client_id_metadata_document_supported")
+            .is_none()
+    );
     let url = off.server.url("/client.json");
     off.serve("/client.json", &document(&url), None);
-    assert_eq!(off.authorize_status(&url).await, 400, "switched off: unknown");
+    assert_eq!(
+        off.authorize_status(&url).await,
+        400,
+        "switched off: unknown"
+    );
     assert_eq!(off.server.hits(), 0);
 }

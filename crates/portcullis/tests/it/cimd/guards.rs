@@ -92,8 +92,16 @@ async fn rejects_a_private_ip_literal() {
     settings.allow_networks.clear();
     for (url, ip, range) in [
         (server.url("/doc"), "127.0.0.1", ForbiddenRange::Loopback),
-        ("https://169.254.169.254/latest".to_owned(), "169.254.169.254", ForbiddenRange::LinkLocal),
-        ("https://[::ffff:10.0.0.1]/x".to_owned(), "::ffff:10.0.0.1", ForbiddenRange::Private),
+        (
+            "https://169.254.169.254/latest".to_owned(),
+            "169.254.169.254",
+            ForbiddenRange::LinkLocal,
+        ),
+        (
+            "https://[::ffff:10.0.0.1]/x".to_owned(),
+            "::ffff:10.0.0.1",
+            ForbiddenRange::Private,
+        ),
     ] {
         assert_eq!(
             fetch(&settings, &url).await,
@@ -137,7 +145,11 @@ async fn rejects_a_slow_answer() {
         fetch(&settings(&ca), &server.url("/doc")).await,
         Err(FetchReason::Timeout)
     );
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -145,9 +157,15 @@ async fn rejects_non_https() {
     let ca = TestCa::new();
     let server = DocServer::start(&ca, Canned::json("{}")).await;
     let plain = format!("http://127.0.0.1:{}/doc", server.addr.port());
-    assert_eq!(fetch(&settings(&ca), &plain).await, Err(FetchReason::NotHttps));
+    assert_eq!(
+        fetch(&settings(&ca), &plain).await,
+        Err(FetchReason::NotHttps)
+    );
     let with_user = format!("https://user:pw@127.0.0.1:{}/doc", server.addr.port());
-    assert_eq!(fetch(&settings(&ca), &with_user).await, Err(FetchReason::NotHttps));
+    assert_eq!(
+        fetch(&settings(&ca), &with_user).await,
+        Err(FetchReason::NotHttps)
+    );
     assert_eq!(server.hits(), 0);
 }
 

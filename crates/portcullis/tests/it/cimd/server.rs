@@ -152,7 +152,8 @@ impl DocServer {
                                 .unwrap()
                         };
                         tokio::time::sleep(canned.delay).await;
-                        let mut head = format!("HTTP/1.1 {} Canned\r\nConnection: close\r\n", canned.status);
+                        let mut head =
+                            format!("HTTP/1.1 {} Canned\r\nConnection: close\r\n", canned.status);
                         for (name, value) in &canned.headers {
                             head.push_str(&format!("{name}: {value}\r\n"));
                         }
