@@ -264,7 +264,10 @@ fn transport_reason(error: &reqwest::Error) -> FetchReason {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
         if let Some(refused) = current.downcast_ref::<AddressRefused>() {
-            return refused.reason();
+            return FetchReason::ForbiddenAddress {
+                ip: refused.ip,
+                range: refused.range,
+            };
         }
         source = current.source();
     }

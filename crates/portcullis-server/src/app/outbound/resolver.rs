@@ -3,7 +3,6 @@
 //! addresses checked are the addresses used (no second lookup: DNS rebinding cannot
 //! swap in 127.0.0.1 between the check and the connection).
 
-use super::FetchReason;
 use super::address::{ForbiddenRange, check_address};
 use crate::app::net::IpNetwork;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -58,15 +57,8 @@ impl Resolve for CheckedResolver {
 #[derive(Debug, thiserror::Error)]
 #[error("{ip} is a {} address", .range.as_str())]
 pub(super) struct AddressRefused {
-    ip: IpAddr,
-    range: ForbiddenRange,
-}
-
-impl AddressRefused {
-    pub(super) fn reason(&self) -> FetchReason {
-        FetchReason::ForbiddenAddress {
-            ip: self.ip,
-            range: self.range,
-        }
-    }
+    /// The refused address.
+    pub(super) ip: IpAddr,
+    /// Its range.
+    pub(super) range: ForbiddenRange,
 }
