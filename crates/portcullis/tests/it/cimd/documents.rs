@@ -6,7 +6,7 @@
 
 use super::server::{Canned, DocServer, TestCa};
 use crate::flow::{self, ALICE, ALICE_PASSWORD, AuthRequest, Browser, pkce, redirect_params};
-use crate::support::{TestApp, oauth2_http};
+use crate::support::{TestApp, oauth2_http, pinned};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
@@ -179,6 +179,39 @@ async fn rejects_client_id_mismatch() {
     let other = setup.server.url("/other.json");
     setup.serve("/client.json", &document(&other), None);
     assert_eq!(setup.authorize_status(&url).await, 400);
+    assert_eq!(setup.server.hits(), 1);
+}
+
+#[tokio::test]
+async fn rejects_a_token_request_of_a_client_whose_document_is_refused() {
+    let setup = Setup::start("").await;
+    let url = setup.server.url("/client.json");
+    let mut doc = document(&url);
+    doc["token_endpoint_auth_method"] = json!("client_secret_post");
+    setup.serve("/client.json", &doc, None);
+    let r = setup
+        .app
+        .post_token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &url),
+                ("code", "no-such-code"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &pkce().1),
+            ],
+            None,
+        )
+        .await;
+    let headers = pinned(
+        r,
+        401,
+        json!({"error": "invalid_client", "error_description": "client authentication failed"}),
+    )
+    .await;
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Basic realm="portcullis", charset="UTF-8""#
+    );
     assert_eq!(setup.server.hits(), 1);
 }
 
