@@ -2,6 +2,7 @@
 //! shared by the configuration file and the admin CLI.
 
 pub mod authentication;
+pub mod metadata_document;
 pub mod origin;
 pub mod redirect_uri;
 pub mod registration_rules;
@@ -64,6 +65,10 @@ pub enum RecordSource {
     Config,
     /// Created with the admin CLI (or `--dev`).
     Admin,
+    /// Fetched from the client's own metadata document (its `client_id` is an https
+    /// URL, [`metadata_document`]); stored so codes and tokens can refer to it, and
+    /// re-read from its URL whenever the cached copy expires. Nobody vetted it.
+    MetadataDocument,
 }
 
 impl RecordSource {
@@ -72,6 +77,7 @@ impl RecordSource {
         match self {
             Self::Config => "config",
             Self::Admin => "admin",
+            Self::MetadataDocument => "metadata_document",
         }
     }
 
@@ -80,6 +86,7 @@ impl RecordSource {
         match value {
             "config" => Some(Self::Config),
             "admin" => Some(Self::Admin),
+            "metadata_document" => Some(Self::MetadataDocument),
             _ => None,
         }
     }
@@ -146,6 +153,14 @@ impl Client {
     /// `none`): native and browser apps, which must use PKCE.
     pub fn is_public(&self) -> bool {
         self.secrets.is_none()
+    }
+
+    /// Whether a user's approval is remembered for this client. Not for a client known
+    /// only by its metadata document: nobody vetted it, and its document (name,
+    /// redirect URIs) can change at any time, so its consent page is shown every time
+    /// (issue 14 item 5).
+    pub fn remembers_consent(&self) -> bool {
+        self.source != RecordSource::MetadataDocument
     }
 }
 

@@ -58,4 +58,8 @@ pub struct ServerMetadata {
     /// the pushed authorization request endpoint (`[authorization]
     /// require_pushed_authorization_requests`).
     pub require_pushed_authorization_requests: bool,
+    /// draft-ietf-oauth-client-id-metadata-document-01 §5: the server accepts https
+    /// URLs of client ID metadata documents as `client_id`. Omitted when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub client_id_metadata_document_supported: bool,
 }

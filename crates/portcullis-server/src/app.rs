@@ -42,6 +42,7 @@ pub mod layout;
 pub mod metrics;
 pub mod net;
 pub mod pushed_authorization;
+pub mod outbound;
 pub mod sign_in;
 pub mod state;
 pub mod throttle;

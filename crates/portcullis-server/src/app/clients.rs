@@ -4,14 +4,22 @@
 //! Propagation: a change made by the admin CLI or another node (delete, secret
 //! rotation, new scopes) is seen by this node within [`CLIENT_CACHE_TTL`]. Unknown
 //! client ids are not cached, so a newly created client works at once.
+//!
+//! A `client_id` that is an https URL and not a configured or admin client is a client
+//! ID metadata document ([`metadata_documents`]) when `[registration]
+//! client_id_metadata_documents` is on: it has its own cache, bounded by the document's
+//! `Cache-Control`.
+
+pub mod metadata_documents;
 
 use async_trait::async_trait;
+use metadata_documents::MetadataDocuments;
 use moka::sync::Cache;
-use portcullis_core::Store;
-use portcullis_core::client::Client;
 use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::client::{Client, RecordSource};
 use portcullis_core::secret::DigestKey;
 use portcullis_core::store::StoreError;
+use portcullis_core::{Clock, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,12 +34,20 @@ pub struct ClientCache {
     store: Arc<dyn Store>,
     cache: Cache<String, Arc<Client>>,
     secret_key: Arc<DigestKey>,
+    clock: Arc<dyn Clock>,
+    metadata_documents: Option<MetadataDocuments>,
 }
 
 impl ClientCache {
     /// A cache in front of `store`; `secret_key` checks keyed client-secret digests
-    /// ([`ClientDirectory::client_secret_key`]).
-    pub fn new(store: Arc<dyn Store>, secret_key: Arc<DigestKey>) -> Self {
+    /// ([`ClientDirectory::client_secret_key`]); `metadata_documents` (when on) finds
+    /// clients by their metadata document URL; `clock` dates its cache entries.
+    pub fn new(
+        store: Arc<dyn Store>,
+        secret_key: Arc<DigestKey>,
+        clock: Arc<dyn Clock>,
+        metadata_documents: Option<MetadataDocuments>,
+    ) -> Self {
         let cache = Cache::builder()
             .max_capacity(CLIENT_CACHE_CAPACITY)
             .time_to_live(CLIENT_CACHE_TTL)
@@ -40,6 +56,8 @@ impl ClientCache {
             store,
             cache,
             secret_key,
+            clock,
+            metadata_documents,
         }
     }
 
@@ -55,7 +73,28 @@ impl ClientDirectory for ClientCache {
         if let Some(client) = self.cache.get(client_id) {
             return Ok(Some(client));
         }
-        let Some(client) = self.store.client_get(client_id).await? else {
+        let now = self.clock.now();
+        let documents = self
+            .metadata_documents
+            .as_ref()
+            .filter(|_| MetadataDocuments::claims(client_id));
+        if let Some(client) = documents.and_then(|d| d.cached(client_id, now)) {
+            return Ok(Some(client));
+        }
+        let stored = self.store.client_get(client_id).await?;
+        // A stored copy of a metadata document is never used as is: its document
+        // decides (re-fetched once the cached copy expired), and with the switch off
+        // the client is unknown.
+        if stored
+            .as_ref()
+            .is_none_or(|c| c.source == RecordSource::MetadataDocument)
+        {
+            return match documents {
+                Some(documents) => documents.resolve(client_id, stored.as_ref(), now).await,
+                None => Ok(None),
+            };
+        }
+        let Some(client) = stored else {
             return Ok(None);
         };
         let client = Arc::new(client);

@@ -8,7 +8,7 @@
 //! bounds as named constants, and its tests: [`file`](mod@file) (the file as written,
 //! parsing, [`ConfigError`]), [`server`] (`listen`, `issuer`, `trusted_proxies`),
 //! [`database`], [`tokens`], [`keys`], [`clients`], [`users`], [`branding`],
-//! [`metrics`] and [`dpop`](mod@dpop). [`Config::resolve`] calls them in turn.
+//! [`metrics`], [`dpop`](mod@dpop), [`outbound`] and [`registration`]. [`Config::resolve`] calls them in turn.
 
 pub mod authorization;
 pub mod branding;
@@ -18,6 +18,8 @@ pub mod dpop;
 pub mod file;
 pub mod keys;
 pub mod metrics;
+pub mod outbound;
+pub mod registration;
 pub mod server;
 pub mod tokens;
 pub mod users;
@@ -31,12 +33,14 @@ pub use database::{
 pub use dpop::DpopSettings;
 pub use file::{
     ConfigError, FileBranding, FileClient, FileConfig, FileDatabase, FileDpop, FileKeys,
-    FileMetrics, FileTokens, FileUser, parse_file,
+    FileMetrics, FileOutbound, FileRegistration, FileTokens, FileUser, parse_file,
 };
 pub use keys::{
     ENV_MASTER_KEY, ENV_MASTER_KEY_FILE, KeySettings, MASTER_KEY_FILE, MasterKeySource,
 };
 pub use metrics::MetricsConfig;
+pub use outbound::OutboundSettings;
+pub use registration::RegistrationSettings;
 pub use server::{DEFAULT_LISTEN, ENV_ISSUER, ENV_LISTEN};
 pub use tokens::{MAX_ACCESS_TOKEN_TTL, TokenLifetimes};
 
@@ -81,6 +85,10 @@ pub struct Config {
     pub dpop: DpopSettings,
     /// `[authorization]`.
     pub authorization: authorization::AuthorizationSettings,
+    /// The guarded door for fetches made on a client's behalf.
+    pub outbound: OutboundSettings,
+    /// Clients that identify themselves (client ID metadata documents).
+    pub registration: RegistrationSettings,
 }
 
 impl Config {
@@ -137,6 +145,8 @@ impl Config {
         let metrics = metrics::resolve_metrics(file.metrics).map_err(in_file)?;
         let dpop = dpop::resolve_dpop(&file.dpop).map_err(in_file)?;
         let authorization = authorization::resolve_authorization(&file.authorization);
+        let outbound = outbound::resolve_outbound(file.outbound).map_err(in_file)?;
+        let registration = registration::resolve_registration(&file.registration);
         Ok(Self {
             issuer,
             listen,
@@ -153,6 +163,8 @@ impl Config {
             metrics,
             dpop,
             authorization,
+            outbound,
+            registration,
         })
     }
 

@@ -20,6 +20,7 @@ use portcullis_core::UnixTime;
 use portcullis_core::authorization::pending::PendingDevice;
 use portcullis_core::authorization::request::{AuthorizeReason, ValidatedAuthorizationRequest};
 use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::client::{Client, RecordSource};
 use portcullis_core::device::DeviceAuthorizationStatus;
 use portcullis_core::device::authorization::record_decision;
 use portcullis_core::session::BrowserSession;
@@ -27,8 +28,15 @@ use portcullis_proto::authorize::consent_form;
 
 /// What the consent page shows.
 pub struct ConsentPrompt {
-    /// The client's display name.
+    /// The client's display name (plain text; for a metadata document client, the
+    /// name its document claims).
     pub client_name: String,
+    /// For a client known only by its metadata document: its `client_id` URL's host,
+    /// shown prominently and labelled unverified (issue 14 item 5). The document's
+    /// `logo_uri` is never fetched or shown: a picture chosen by an unvetted client
+    /// would only lend it credibility, and fetching it would be one more request made
+    /// at the client's command.
+    pub unverified_host: Option<String>,
     /// Who is signed in.
     pub username: String,
     /// The scopes to approve now.
@@ -80,8 +88,10 @@ pub async fn prompt(
         .await
         .map_err(|e| refused(e.into()))?;
     // A device authorization shows every scope, however much was approved before
-    // (RFC 8628 §5.4: the user must see what the device asks for).
-    let every = request.prompt().consent || pending.row.device.is_some();
+    // (RFC 8628 §5.4: the user must see what the device asks for); so does a client
+    // whose approvals are never remembered.
+    let every =
+        request.prompt().consent || pending.row.device.is_some() || !client.remembers_consent();
     let to_approve: Vec<&String> = request
         .scopes()
         .iter()
@@ -111,6 +121,7 @@ pub async fn prompt(
             .client_name
             .clone()
             .unwrap_or_else(|| client.client_id.clone()),
+        unverified_host: unverified_host(&client),
         username,
         scopes: shown.into_iter().cloned().collect(),
         already_approved,
@@ -210,10 +221,18 @@ impl Decision<'_> {
             let reason = AuthorizeReason::AccessDenied;
             return redirect_error(state, &request, reason, Vec::new()).into();
         }
-        if let Err(e) = state
-            .store()
-            .consent_grant(&user_id, request.client_id(), request.scopes(), now)
-            .await
+        // Remembered only for a client that remembers consent (not one known only by its
+        // metadata document: its next request shows the page again).
+        let remembers = match state.clients().find_client(request.client_id()).await {
+            Ok(Some(client)) => client.remembers_consent(),
+            Ok(None) => false,
+            Err(e) => return Interaction::Refused(e.into()).into(),
+        };
+        if remembers
+            && let Err(e) = state
+                .store()
+                .consent_grant(&user_id, request.client_id(), request.scopes(), now)
+                .await
         {
             return Interaction::Refused(e.into()).into();
         }
@@ -271,6 +290,17 @@ impl Decision<'_> {
         }
         Reported::with(Interaction::DeviceDone(DeviceDone::Connected), incidents)
     }
+}
+
+/// The host of a metadata document client's `client_id` URL; `None` for a client
+/// someone registered.
+fn unverified_host(client: &Client) -> Option<String> {
+    if client.source != RecordSource::MetadataDocument {
+        return None;
+    }
+    url::Url::parse(&client.client_id)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
 }
 
 /// This browser's session for `pending`; the session's user must be the one the

@@ -2,6 +2,7 @@
 //! the route table the router uses (`portcullis_proto::routes::ADVERTISED`). Serialised
 //! once at start-up; the HTTP layer serves it.
 
+use crate::app::config::RegistrationSettings;
 use portcullis_core::grants::token_endpoint::SUPPORTED_GRANT_TYPES;
 use portcullis_proto::discovery::ServerMetadata;
 use portcullis_proto::grant::TokenEndpointAuthMethod;
@@ -11,8 +12,14 @@ use portcullis_resource::dpop::DPOP_ALGS;
 /// Builds the metadata for `issuer`. Advertises only what works: endpoints from the
 /// route table, grants from the token endpoint's dispatch table, `code` as the only
 /// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method;
-/// `require_pushed_authorization_requests` from `[authorization]` (RFC 9126 §5).
-pub fn metadata(issuer: &str, require_pushed_authorization_requests: bool) -> ServerMetadata {
+/// `require_pushed_authorization_requests` from `[authorization]` (RFC 9126 §5);
+/// `client_id_metadata_document_supported` when `[registration]
+/// client_id_metadata_documents` is on.
+pub fn metadata(
+    issuer: &str,
+    require_pushed_authorization_requests: bool,
+    registration: RegistrationSettings,
+) -> ServerMetadata {
     ServerMetadata {
         issuer: issuer.to_owned(),
         endpoints: ADVERTISED
@@ -67,6 +74,7 @@ pub fn metadata(issuer: &str, require_pushed_authorization_requests: bool) -> Se
         .collect(),
         dpop_signing_alg_values_supported: DPOP_ALGS.split(' ').map(str::to_owned).collect(),
         require_pushed_authorization_requests,
+        client_id_metadata_document_supported: registration.client_id_metadata_documents,
     }
 }
 

@@ -146,6 +146,8 @@ pub async fn proceed(cx: InteractionContext<'_>, client: &Client) -> Reported<In
     let state = cx.state;
     let now = state.clock().now();
     let approved = match &cx.authentication {
+        // Never remembered for this client: every request shows the consent page.
+        Some(_) if !client.remembers_consent() => Default::default(),
         Some(a) => match state
             .store()
             .consent_get(&a.user_id, &client.client_id)

@@ -3,6 +3,7 @@
 
 use crate::app::admin::{AdminError, sync_config};
 use crate::app::clients::ClientCache;
+use crate::app::clients::metadata_documents::MetadataDocuments;
 use crate::app::config::Config;
 use crate::app::cross_origin::CorsOrigins;
 use crate::app::database::{OpenStoreError, open_store};
@@ -10,6 +11,7 @@ use crate::app::device_cookie::DeviceCookies;
 use crate::app::dpop::DpopVerifier;
 use crate::app::keyed_digests::{DigestKeys, key_unkeyed_user_codes};
 use crate::app::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_key, refresh_loop};
+use crate::app::outbound::{Outbound, OutboundError};
 use crate::app::throttle::{DeviceAuthorizationThrottle, LoginThrottle, UserCodeThrottle};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -38,6 +40,9 @@ pub enum StartError {
     /// Stored user-code digests could not be keyed (the start-up migration).
     #[error("keying stored user-code digests: {0}")]
     KeyedDigests(portcullis_core::StoreError),
+    /// The `[outbound]` fetcher could not be built (a CA file).
+    #[error(transparent)]
+    Outbound(#[from] OutboundError),
     /// The dummy password hash (for unknown usernames at login) could not be made.
     #[error("preparing the login page: {0}")]
     Login(String),
@@ -206,6 +211,7 @@ impl App {
         let metadata = crate::app::discovery::metadata(
             &config.issuer,
             config.authorization.require_pushed_authorization_requests,
+            config.registration,
         );
         let metadata_json = Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default());
         let stylesheet = Bytes::from(crate::app::config::stylesheet(&config.branding));
@@ -244,9 +250,17 @@ impl App {
         let pushed_request_sealer = master
             .derive_sealing_key(portcullis_core::authorization::pushed::SEALING_KEY_LABEL)
             .map_err(KeyError::from)?;
+        let metadata_documents = if config.registration.client_id_metadata_documents {
+            let outbound = Outbound::new(&config.outbound)?;
+            Some(MetadataDocuments::new(outbound, Arc::clone(&store)))
+        } else {
+            None
+        };
         let clients = Arc::new(ClientCache::new(
             Arc::clone(&store),
             Arc::clone(&digest_keys.client_secret),
+            Arc::clone(&clock),
+            metadata_documents,
         ));
         let state = AppState {
             inner: Arc::new(Inner {

@@ -14,7 +14,24 @@ store_cases!(
     undecodable_rows_are_corrupt_naming_the_column,
     client_introspection_audiences_round_trip_and_default_to_empty,
     client_allowed_origins_round_trip_and_default_to_empty,
+    client_from_a_metadata_document_round_trips_and_survives_config_sync,
 );
+
+/// Migration 0015: `source = 'metadata_document'` is accepted (SQLite rebuilt the
+/// table to widen its CHECK), and config-as-code deletion leaves such clients alone.
+async fn client_from_a_metadata_document_round_trips_and_survives_config_sync(db: Db) {
+    let s = &db.store;
+    let id = "https://agent.example.com/client.json";
+    let client = public_client(id, RecordSource::MetadataDocument);
+    s.client_upsert(&client).await.unwrap();
+    assert_eq!(s.client_get(id).await.unwrap(), Some(client));
+    assert_eq!(
+        s.client_delete_config_except(&[]).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(s.client_get(id).await.unwrap().is_some());
+    assert!(s.client_delete(id).await.unwrap());
+}
 
 async fn clients_insert_get_and_list_by_code_point(db: Db) {
     let s = &db.store;

@@ -13,6 +13,7 @@ mod authorization_code;
 mod authorize_rejections;
 mod authorize_storage;
 mod browser;
+mod cimd;
 mod cli;
 mod cli_client;
 mod cli_dpop;

@@ -107,6 +107,12 @@ pub struct FileConfig {
     /// The authorization endpoint's server-wide policy (RFC 9126 pushed requests).
     #[serde(default)]
     pub authorization: FileAuthorization,
+    /// The guarded door for fetches made on a client's behalf.
+    #[serde(default)]
+    pub outbound: FileOutbound,
+    /// Clients that identify themselves (client ID metadata documents).
+    #[serde(default)]
+    pub registration: FileRegistration,
 }
 
 /// `[authorization]`: server-wide rules of the authorization endpoint.
@@ -116,6 +122,30 @@ pub struct FileAuthorization {
     /// RFC 9126 §5: every client must push its authorization requests to `/par` and
     /// send only `client_id` and `request_uri` to `/authorize`; default false.
     pub require_pushed_authorization_requests: Option<bool>,
+}
+
+/// `[outbound]`: the policy of fetches made on a client's behalf (CONVENTIONS §14).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOutbound {
+    /// Networks (CIDR, e.g. `10.0.0.0/8`) that may be fetched from although they are
+    /// loopback, private, link-local or otherwise special-purpose; default none.
+    pub allow_networks: Option<Vec<String>>,
+    /// PEM files of certificate authorities trusted besides the system's roots.
+    pub ca_certificates: Option<Vec<String>>,
+    /// Seconds to establish a connection; default 3, 1 to 60.
+    pub connect_timeout: Option<u64>,
+    /// Seconds for the whole exchange, body included; default 5, 1 to 60.
+    pub timeout: Option<u64>,
+}
+
+/// `[registration]`: clients that identify themselves.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRegistration {
+    /// Accept `client_id`s that are https URLs of client ID metadata documents
+    /// (draft-ietf-oauth-client-id-metadata-document); default true.
+    pub client_id_metadata_documents: Option<bool>,
 }
 
 /// `[dpop]`: how DPoP proofs are accepted (RFC 9449).

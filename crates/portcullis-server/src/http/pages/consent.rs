@@ -26,8 +26,10 @@ pub struct ConsentView {
     pub chrome: Chrome,
     /// Where the form posts.
     pub action: &'static str,
-    /// The client's display name.
+    /// The client's display name (askama escapes it: text only).
     pub client_name: String,
+    /// A metadata document client's host, shown prominently and labelled unverified.
+    pub unverified_host: Option<String>,
     /// Who is signed in.
     pub username: String,
     /// The scopes to approve now.
@@ -49,6 +51,7 @@ pub fn consent_page(state: &AppState, prompt: ConsentPrompt) -> Response {
         chrome: Chrome::new(&state.config().branding),
         action: routes::CONSENT,
         client_name: prompt.client_name,
+        unverified_host: prompt.unverified_host,
         username: prompt.username,
         scopes: prompt
             .scopes

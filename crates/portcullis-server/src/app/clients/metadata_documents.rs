@@ -1,0 +1,205 @@
+//! Clients known by their metadata document (draft-ietf-oauth-client-id-metadata-document-01
+//! §4): the document is fetched through the guarded door ([`Outbound`]), checked by
+//! core's [`client_from_metadata_document`], stored (codes and tokens refer to clients
+//! by foreign key) and cached in memory:
+//!
+//! - a good document for its `Cache-Control: max-age`, clamped to
+//!   [[`MIN_CACHE_SECONDS`], [`MAX_CACHE_SECONDS`]] (§4.3 lets the server bound it:
+//!   a host cannot make us fetch on every request, nor pin a stale copy for ever);
+//!   after that it is fetched again on the next lookup;
+//! - a failure (fetch or document) for [`NEGATIVE_CACHE_SECONDS`], so a broken or
+//!   hostile URL is not fetched on every request;
+//! - at most [`HOST_FETCHES_PER_WINDOW`] fetches per host every
+//!   [`HOST_FETCH_WINDOW_SECONDS`] (a stream of distinct URLs on one host would pass
+//!   both caches; this bounds what the server can be made to send one host).
+//!
+//! A refused or unreachable document makes the client unknown (`Ok(None)`); the reason
+//! goes to the log.
+
+use crate::app::outbound::{Accept, Outbound};
+use moka::sync::Cache;
+use portcullis_core::client::Client;
+use portcullis_core::client::metadata_document::{
+    client_from_metadata_document, metadata_document_client_limits, metadata_document_url,
+};
+use portcullis_core::store::StoreError;
+use portcullis_core::{Store, UnixTime};
+use std::sync::{Arc, Mutex};
+use url::Url;
+
+/// The metadata document clients: fetcher, caches and the per-host limit. Cheap to
+/// clone (the caches are shared).
+#[derive(Clone)]
+pub struct MetadataDocuments {
+    outbound: Outbound,
+    store: Arc<dyn Store>,
+    fresh: Cache<String, (Arc<Client>, UnixTime)>,
+    failed: Cache<String, UnixTime>,
+    host_fetches: Cache<String, Arc<Mutex<(UnixTime, u32)>>>,
+}
+
+impl MetadataDocuments {
+    /// Documents fetched through `outbound`, stored in `store`.
+    pub fn new(outbound: Outbound, store: Arc<dyn Store>) -> Self {
+        Self {
+            outbound,
+            store,
+            fresh: Cache::new(CACHE_CAPACITY),
+            failed: Cache::new(CACHE_CAPACITY),
+            host_fetches: Cache::new(CACHE_CAPACITY),
+        }
+    }
+
+    /// Whether `client_id` claims to be a metadata document URL (starts with `https://`).
+    pub fn claims(client_id: &str) -> bool {
+        metadata_document_url(client_id).is_some()
+    }
+
+    /// The cached client for `client_id`, if its copy is still fresh at `now`.
+    pub fn cached(&self, client_id: &str, now: UnixTime) -> Option<Arc<Client>> {
+        self.fresh
+            .get(client_id)
+            .filter(|(_, until)| now < *until)
+            .map(|(client, _)| client)
+    }
+
+    /// The client whose `client_id` is a metadata document URL: from the cache, else
+    /// fetched, checked, stored (when it changed from `stored`) and cached. `None` when
+    /// `client_id` is not such a URL, or its document is refused, unreachable, recently
+    /// failed or over the host's fetch limit.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the checked client cannot be stored.
+    pub async fn resolve(
+        &self,
+        client_id: &str,
+        stored: Option<&Client>,
+        now: UnixTime,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        let url = match metadata_document_url(client_id) {
+            None => return Ok(None),
+            Some(Ok(url)) => url,
+            Some(Err(reason)) => {
+                tracing::info!(client_id, %reason, "client ID metadata document refused");
+                return Ok(None);
+            }
+        };
+        if let Some(client) = self.cached(client_id, now) {
+            return Ok(Some(client));
+        }
+        if self.failed.get(client_id).is_some_and(|until| now < until) {
+            return Ok(None);
+        }
+        if !self.may_fetch(&url, now) {
+            tracing::info!(
+                client_id,
+                "client ID metadata document not fetched: host fetch limit"
+            );
+            return Ok(None);
+        }
+        let fetched = match self.outbound.fetch(&url, DOCUMENT).await {
+            Ok(fetched) => fetched,
+            Err(reason) => {
+                tracing::info!(client_id, %reason, "client ID metadata document not fetched");
+                self.remember_failure(client_id, now);
+                return Ok(None);
+            }
+        };
+        let limits = metadata_document_client_limits();
+        let client = match client_from_metadata_document(&url, &fetched.body, &limits, now) {
+            Ok(client) => client,
+            Err(reason) => {
+                tracing::info!(client_id, %reason, "client ID metadata document refused");
+                self.remember_failure(client_id, now);
+                return Ok(None);
+            }
+        };
+        if stored.is_none_or(|s| !same_metadata(s, &client)) {
+            self.store.client_upsert(&client).await?;
+        }
+        let client = Arc::new(client);
+        let until = now.saturating_add(cache_seconds(fetched.max_age));
+        self.fresh
+            .insert(client_id.to_owned(), (Arc::clone(&client), until));
+        Ok(Some(client))
+    }
+
+    fn remember_failure(&self, client_id: &str, now: UnixTime) {
+        self.failed.insert(
+            client_id.to_owned(),
+            now.saturating_add(NEGATIVE_CACHE_SECONDS),
+        );
+    }
+
+    /// Counts a fetch against the URL's host (fixed windows of
+    /// [`HOST_FETCH_WINDOW_SECONDS`]); `false` when the window's budget is spent.
+    fn may_fetch(&self, url: &Url, now: UnixTime) -> bool {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let window = self
+            .host_fetches
+            .get_with(host, || Arc::new(Mutex::new((now, 0))));
+        let Ok(mut window) = window.lock() else {
+            return false;
+        };
+        let (started, count) = &mut *window;
+        if now.saturating_sub(*started) >= HOST_FETCH_WINDOW_SECONDS {
+            *started = now;
+            *count = 0;
+        }
+        if *count >= HOST_FETCHES_PER_WINDOW {
+            return false;
+        }
+        *count = count.saturating_add(1);
+        true
+    }
+}
+
+/// How long a fetched document is used: its `max-age` clamped to
+/// [[`MIN_CACHE_SECONDS`], [`MAX_CACHE_SECONDS`]]; without one, [`MIN_CACHE_SECONDS`].
+pub fn cache_seconds(max_age: Option<u64>) -> i64 {
+    let seconds = max_age.map_or(MIN_CACHE_SECONDS, |s| i64::try_from(s).unwrap_or(i64::MAX));
+    seconds.clamp(MIN_CACHE_SECONDS, MAX_CACHE_SECONDS)
+}
+
+/// Whether two clients have the same metadata (timestamps aside).
+fn same_metadata(a: &Client, b: &Client) -> bool {
+    let mut b = b.clone();
+    b.created_at = a.created_at;
+    b.updated_at = a.updated_at;
+    *a == b
+}
+
+/// What a metadata document fetch accepts: JSON of at most 5 KiB (§6.x of the draft
+/// suggests 5 kilobytes; a client's metadata fits in far less).
+pub const DOCUMENT: Accept = Accept {
+    media_type: "application/json",
+    max_bytes: 5 * 1024,
+};
+/// Shortest time a good document is used before it is fetched again, in seconds (also
+/// the time without `Cache-Control: max-age`).
+pub const MIN_CACHE_SECONDS: i64 = 60;
+/// Longest time a good document is used before it is fetched again: 24 hours.
+pub const MAX_CACHE_SECONDS: i64 = 24 * 60 * 60;
+/// How long a failed fetch or refused document is remembered, in seconds.
+pub const NEGATIVE_CACHE_SECONDS: i64 = 30;
+/// Fetches per host per window.
+pub const HOST_FETCHES_PER_WINDOW: u32 = 10;
+/// The window of [`HOST_FETCHES_PER_WINDOW`], in seconds.
+pub const HOST_FETCH_WINDOW_SECONDS: i64 = 60;
+/// Most documents, failures and hosts remembered (memory bound).
+const CACHE_CAPACITY: u64 = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_lifetime_is_max_age_within_bounds() {
+        assert_eq!(cache_seconds(None), MIN_CACHE_SECONDS);
+        assert_eq!(cache_seconds(Some(0)), MIN_CACHE_SECONDS);
+        assert_eq!(cache_seconds(Some(5)), MIN_CACHE_SECONDS);
+        assert_eq!(cache_seconds(Some(3600)), 3600);
+        assert_eq!(cache_seconds(Some(10_000_000)), MAX_CACHE_SECONDS);
+        assert_eq!(cache_seconds(Some(u64::MAX)), MAX_CACHE_SECONDS);
+    }
+}
