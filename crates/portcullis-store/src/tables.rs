@@ -14,6 +14,7 @@ mod dpop_proofs;
 mod purge;
 mod rate_limits;
 mod refresh_tokens;
+mod resources;
 mod revoked_access_tokens;
 mod sessions;
 mod signing_keys;

@@ -1,15 +1,19 @@
-//! A bounded, short-lived cache of clients in front of the store, so the client
-//! credentials path does no database read per request.
+//! A bounded, short-lived cache of clients and registered resources in front of the
+//! store, so the client credentials path does no database read per request.
 //!
 //! Propagation: a change made by the admin CLI or another node (delete, secret
 //! rotation, new scopes) is seen by this node within [`CLIENT_CACHE_TTL`]. Unknown
-//! client ids are not cached, so a newly created client works at once.
+//! client ids are not cached, so a newly created client works at once. Resources are
+//! cached present or absent (only identifiers among a client's audiences are looked
+//! up, so the absent ones are bounded too): a resource created or deleted with the CLI
+//! counts within [`CLIENT_CACHE_TTL`].
 
 use async_trait::async_trait;
 use moka::sync::Cache;
 use portcullis_core::Store;
 use portcullis_core::client::Client;
 use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::resource::Resource;
 use portcullis_core::secret::DigestKey;
 use portcullis_core::store::StoreError;
 use std::sync::Arc;
@@ -25,6 +29,7 @@ pub const CLIENT_CACHE_CAPACITY: u64 = 10_000;
 pub struct ClientCache {
     store: Arc<dyn Store>,
     cache: Cache<String, Arc<Client>>,
+    resources: Cache<String, Option<Arc<Resource>>>,
     secret_key: Arc<DigestKey>,
 }
 
@@ -36,9 +41,14 @@ impl ClientCache {
             .max_capacity(CLIENT_CACHE_CAPACITY)
             .time_to_live(CLIENT_CACHE_TTL)
             .build();
+        let resources = Cache::builder()
+            .max_capacity(CLIENT_CACHE_CAPACITY)
+            .time_to_live(CLIENT_CACHE_TTL)
+            .build();
         Self {
             store,
             cache,
+            resources,
             secret_key,
         }
     }
@@ -61,6 +71,16 @@ impl ClientDirectory for ClientCache {
         let client = Arc::new(client);
         self.cache.insert(client_id.to_owned(), Arc::clone(&client));
         Ok(Some(client))
+    }
+
+    async fn find_resource(&self, identifier: &str) -> Result<Option<Arc<Resource>>, StoreError> {
+        if let Some(resource) = self.resources.get(identifier) {
+            return Ok(resource);
+        }
+        let resource = self.store.resource_get(identifier).await?.map(Arc::new);
+        self.resources
+            .insert(identifier.to_owned(), resource.clone());
+        Ok(resource)
     }
 
     fn client_secret_key(&self) -> Option<&DigestKey> {

@@ -3,6 +3,7 @@
 //! once at start-up; the HTTP layer serves it.
 
 use portcullis_core::grants::token_endpoint::SUPPORTED_GRANT_TYPES;
+use portcullis_core::resource::Resource;
 use portcullis_proto::discovery::ServerMetadata;
 use portcullis_proto::grant::TokenEndpointAuthMethod;
 use portcullis_proto::routes::ADVERTISED;
@@ -11,7 +12,15 @@ use portcullis_resource::dpop::DPOP_ALGS;
 /// Builds the metadata for `issuer`. Advertises only what works: endpoints from the
 /// route table, grants from the token endpoint's dispatch table, `code` as the only
 /// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method.
-pub fn metadata(issuer: &str) -> ServerMetadata {
+/// `scopes_supported` (RFC 8414 §2) is the OpenID Connect scopes, then the scopes of the
+/// registered `resources` in registry order, without duplicates.
+pub fn metadata(issuer: &str, resources: &[Resource]) -> ServerMetadata {
+    let mut scopes_supported = strings(&["openid", "profile", "email", "offline_access"]);
+    for scope in resources.iter().flat_map(|r| r.scopes.iter()) {
+        if !scopes_supported.contains(scope) {
+            scopes_supported.push(scope.clone());
+        }
+    }
     ServerMetadata {
         issuer: issuer.to_owned(),
         endpoints: ADVERTISED
@@ -22,7 +31,7 @@ pub fn metadata(issuer: &str) -> ServerMetadata {
         response_modes_supported: strings(&["query"]),
         code_challenge_methods_supported: strings(&["S256"]),
         authorization_response_iss_parameter_supported: true,
-        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
+        scopes_supported,
         claims_supported: strings(&[
             "iss",
             "sub",
