@@ -291,15 +291,20 @@ pub fn scope_outside_resources<'a>(
 /// Whether `scope` may travel in a token for `requested`: see
 /// [`scope_outside_resources`].
 pub fn fits_resources(scope: &str, requested: &[String], registered: &[Arc<Resource>]) -> bool {
-    let all_registered = !requested.is_empty()
-        && requested
-            .iter()
-            .all(|id| registered.iter().any(|r| &r.identifier == id));
-    !all_registered
+    !only_registered(requested, registered)
         || is_oidc_scope(scope)
         || registered
             .iter()
             .any(|r| r.scopes.iter().any(|s| s == scope))
+}
+
+/// Whether some resources were requested and every one is registered (`registered`
+/// holds the registered ones among `requested`): then the registry's scopes govern.
+pub fn only_registered(requested: &[String], registered: &[Arc<Resource>]) -> bool {
+    !requested.is_empty()
+        && requested
+            .iter()
+            .all(|id| registered.iter().any(|r| &r.identifier == id))
 }
 
 /// The consent page's text for `scope`: the first requested registered resource

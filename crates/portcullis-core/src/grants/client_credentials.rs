@@ -11,7 +11,9 @@ use crate::client::authentication::AuthenticatedClient;
 use crate::client::{Client, check_resource_uri};
 use crate::dpop::DpopBinding;
 use crate::keys::KeyRing;
-use crate::resource::{Resource, default_scopes, fits_resources, scope_outside_resources};
+use crate::resource::{
+    Resource, default_scopes, fits_resources, only_registered, scope_outside_resources,
+};
 use crate::scope::{is_oidc_scope, join_scope, parse_scope};
 use crate::tokens::access_token::{AccessTokenGrant, mint};
 use portcullis_proto::error::echo;
@@ -32,8 +34,8 @@ pub enum ClientCredentialsReason {
     /// The scope is not among the client's allowed scopes.
     #[error("scope `{0}` is not allowed for this client")]
     ScopeNotAllowed(String),
-    /// No `scope`, no default ([`crate::resource::default_scopes`]), and the client
-    /// lists no scope it could get for itself.
+    /// No `scope`, no default ([`crate::resource::default_scopes`]), the requested
+    /// resources are all registered, and the client holds none of their scopes.
     #[error("scope is required: request at least one scope")]
     MissingScope,
     /// A scope that none of the requested registered resources defines
@@ -69,7 +71,9 @@ impl From<ClientCredentialsReason> for GrantError<ClientCredentialsReason> {
 ///   ([`scope_outside_resources`]). Omitted (RFC 6749 §3.3 default): the requested
 ///   registered resources' `default_scopes`, else the client's `default_scopes`, else
 ///   (as before the registry) every allowed scope that is not an OpenID Connect user
-///   scope and fits the requested resources; when that is empty, `invalid_scope`.
+///   scope and fits the requested resources; when that is empty for a request whose
+///   resources are all registered, `invalid_scope` (otherwise a scope-less token, as
+///   before).
 /// - `dpop` (RFC 9449 §5): the key of the request's verified DPoP proof; the access
 ///   token is bound to it (`cnf.jkt`, `token_type` DPoP).
 ///
@@ -156,7 +160,10 @@ fn granted_scopes(
             } else {
                 defaults
             };
-            if scopes.is_empty() {
+            // A token for registered resources carries one of their scopes; a client
+            // that lists no scope keeps getting scope-less tokens (as before the
+            // registry) for its unregistered audiences.
+            if scopes.is_empty() && only_registered(resources, registered) {
                 return Err(ClientCredentialsReason::MissingScope);
             }
             scopes
