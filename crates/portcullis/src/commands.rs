@@ -212,7 +212,7 @@ async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(
     match command {
         ClientCommand::Create(args) => {
             let generate = !args.public;
-            let registration = registration_from(args);
+            let registration = registration_from(*args);
             let (client, secret) =
                 admin::create_client(store, registration, generate, now, "cli").await?;
             let mut out = client_json(&client);
