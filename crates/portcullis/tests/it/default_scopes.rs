@@ -419,3 +419,47 @@ async fn config_resources_are_synced_as_code() {
         .collect();
     assert_eq!(listed, [MCP]);
 }
+
+#[tokio::test]
+async fn dev_registers_the_demo_mcp_resource_and_discovery_lists_its_scopes() {
+    use portcullis_core::clock::Clock;
+    use portcullis_server::app::admin::dev::{DEMO_MCP_RESOURCE, seed};
+    let app = TestApp::start_in(TempDir::new().unwrap(), "").await;
+    let state = app.app.state();
+    seed(state.store().as_ref(), state.config(), app.clock.now())
+        .await
+        .unwrap();
+    state.refresh_metadata().await.unwrap();
+    let mcp = state
+        .store()
+        .resource_get(DEMO_MCP_RESOURCE)
+        .await
+        .unwrap()
+        .expect("serve --dev registers the demo MCP resource");
+    assert!(mcp.dynamic_clients);
+    assert_eq!(mcp.default_scopes, ["tools:read"]);
+    let metadata: Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["scopes_supported"],
+        json!([
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "tools:read",
+            "tools:call"
+        ])
+    );
+    // Seeding again changes nothing (idempotent).
+    seed(state.store().as_ref(), state.config(), app.clock.now())
+        .await
+        .unwrap();
+}
