@@ -134,7 +134,9 @@ impl From<&AuthorizeReason> for ErrorCode {
             | AuthorizeReason::PkceRequired
             | AuthorizeReason::PkceOrNonceRequired
             | AuthorizeReason::StateTooLong
+            | AuthorizeReason::StateHasControlCharacter
             | AuthorizeReason::NonceTooLong
+            | AuthorizeReason::NonceHasControlCharacter
             | AuthorizeReason::LoginHintTooLong
             | AuthorizeReason::UnsupportedPrompt(_)
             | AuthorizeReason::MalformedPrompt

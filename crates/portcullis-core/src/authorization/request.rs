@@ -80,7 +80,7 @@ pub async fn validate(
     let state = params
         .state
         .clone()
-        .filter(|state| state.len() <= MAX_STATE_BYTES);
+        .filter(|state| is_returnable_state(state));
     let redirect = |reason| {
         AuthorizationError::Redirect(RedirectError {
             redirect_uri: redirect_uri.clone(),
@@ -208,9 +208,16 @@ pub enum AuthorizeReason {
     /// `state` longer than [`MAX_STATE_BYTES`].
     #[error("state is longer than 2048 bytes")]
     StateTooLong,
+    /// `state` holds an ASCII control character (RFC 6749 Appendix A.5: `state` is
+    /// `1*VSCHAR`).
+    #[error("state contains a control character (RFC 6749 appendix A.5: state is VSCHAR)")]
+    StateHasControlCharacter,
     /// `nonce` longer than [`MAX_NONCE_BYTES`].
     #[error("nonce is longer than 2048 bytes")]
     NonceTooLong,
+    /// `nonce` holds an ASCII control character.
+    #[error("nonce contains a control character")]
+    NonceHasControlCharacter,
     /// `login_hint` longer than [`MAX_LOGIN_HINT_CHARS`].
     #[error("login_hint is longer than 255 characters")]
     LoginHintTooLong,
@@ -533,20 +540,42 @@ fn parse_max_age(value: &str) -> Result<i64, AuthorizeReason> {
         .ok_or_else(|| AuthorizeReason::MalformedMaxAge(echo(value)))
 }
 
-/// `state` at most [`MAX_STATE_BYTES`] (it is stored with the request).
+/// `state` at most [`MAX_STATE_BYTES`] (it is carried with the request) and without
+/// ASCII control characters (RFC 6749 Appendix A.5: `1*VSCHAR`; why: each one is
+/// escaped to six bytes in the sealed request the login page's URL carries, so 2 KiB of
+/// them would push that URL past the server's 16 KiB request-head limit).
 fn check_state(state: Option<&str>) -> Result<(), AuthorizeReason> {
-    if state.is_some_and(|state| state.len() > MAX_STATE_BYTES) {
-        return Err(AuthorizeReason::StateTooLong);
+    match state {
+        Some(state) if state.len() > MAX_STATE_BYTES => Err(AuthorizeReason::StateTooLong),
+        Some(state) if has_control_character(state) => {
+            Err(AuthorizeReason::StateHasControlCharacter)
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
-/// `nonce` at most [`MAX_NONCE_BYTES`] (it is stored with the request and the code).
+/// `nonce` at most [`MAX_NONCE_BYTES`] (it is carried with the request and the code),
+/// without ASCII control characters (the same reason as `state`'s).
 fn check_nonce(nonce: Option<&str>) -> Result<(), AuthorizeReason> {
-    if nonce.is_some_and(|nonce| nonce.len() > MAX_NONCE_BYTES) {
-        return Err(AuthorizeReason::NonceTooLong);
+    match nonce {
+        Some(nonce) if nonce.len() > MAX_NONCE_BYTES => Err(AuthorizeReason::NonceTooLong),
+        Some(nonce) if has_control_character(nonce) => {
+            Err(AuthorizeReason::NonceHasControlCharacter)
+        }
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// Whether `state` may be returned to the client with an error (RFC 6749 §4.1.2.1):
+/// only a value this server would accept ([`MAX_STATE_BYTES`], no control character),
+/// so a refused 60 KB `state` is never echoed (issue 16).
+pub fn is_returnable_state(state: &str) -> bool {
+    state.len() <= MAX_STATE_BYTES && !has_control_character(state)
+}
+
+/// An ASCII control character (U+0000–U+001F, U+007F): outside RFC 6749's VSCHAR.
+fn has_control_character(value: &str) -> bool {
+    value.chars().any(|c| c.is_ascii_control())
 }
 
 /// `login_hint` at most [`MAX_LOGIN_HINT_CHARS`] characters.

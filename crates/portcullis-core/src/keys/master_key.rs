@@ -15,6 +15,13 @@ pub const MASTER_KEY_BYTES: usize = 32;
 /// naming this use of the master key.
 const HKDF_SALT: &[u8] = b"portcullis master key derivation v1";
 
+/// Bytes of the random salt that picks the key of one message
+/// ([`MasterKey::seal_per_message`]): 256 bits.
+pub const PER_MESSAGE_SALT_BYTES: usize = 32;
+
+/// HKDF `info` prefix of per-message keys (distinct from every derivation label).
+const PER_MESSAGE_LABEL: &[u8] = b"portcullis per-message key v1\0";
+
 /// AES-256-GCM key that seals and opens private signing keys, and the root from which
 /// other keys are derived ([`MasterKey::derive_hmac_key`], HKDF-SHA256).
 pub struct MasterKey {
@@ -96,6 +103,54 @@ impl MasterKey {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&in_out);
         Ok(out)
+    }
+
+    /// Seals `plaintext` under a key of its own, for values sealed by the million
+    /// (pending authorization requests carried by browsers): a fresh random
+    /// [`PER_MESSAGE_SALT_BYTES`]-byte salt, the message key HKDF-SHA256-expanded from
+    /// this key with the salt in the `info`, then [`MasterKey::seal`]'s AES-256-GCM
+    /// with a random nonce. Returns salt ‖ nonce ‖ ciphertext ‖ tag.
+    ///
+    /// Why: a random 96-bit GCM nonce under one key is safe for about 2^32 messages
+    /// (NIST SP 800-38D §8.3), and anyone can make this server seal a request by
+    /// opening `/authorize`; with a key per message, two seals share a key only if two
+    /// 256-bit salts collide.
+    ///
+    /// # Errors
+    /// [`KeyRingError::Crypto`] if the CSPRNG, the derivation or the cipher fails.
+    pub fn seal_per_message(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyRingError> {
+        let mut salt = [0u8; PER_MESSAGE_SALT_BYTES];
+        random_bytes(&mut salt).map_err(|_| KeyRingError::Crypto("random"))?;
+        let sealed = self.message_key(&salt)?.seal(aad, plaintext)?;
+        let mut out = salt.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens what [`MasterKey::seal_per_message`] produced with the same `aad`.
+    ///
+    /// # Errors
+    /// [`KeyRingError::WrongMasterKey`] if it is too short or the tag does not verify
+    /// (another key, a different `aad`, tampered bytes).
+    pub fn open_per_message(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyRingError> {
+        let (salt, rest) = sealed
+            .split_at_checked(PER_MESSAGE_SALT_BYTES)
+            .ok_or(KeyRingError::WrongMasterKey)?;
+        self.message_key(salt)
+            .map_err(|_| KeyRingError::WrongMasterKey)?
+            .open(aad, rest)
+    }
+
+    /// The AES-256-GCM key of one message: HKDF-Expand of this key's PRK with
+    /// [`PER_MESSAGE_LABEL`] ‖ `salt` as the `info`.
+    fn message_key(&self, salt: &[u8]) -> Result<Self, KeyRingError> {
+        let info = [PER_MESSAGE_LABEL, salt];
+        let mut bytes = [0u8; MASTER_KEY_BYTES];
+        self.prk
+            .expand(&info, HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut bytes))
+            .map_err(|_| KeyRingError::Crypto("hkdf"))?;
+        Self::from_bytes(&bytes).map_err(|_| KeyRingError::Crypto("hkdf"))
     }
 
     /// An HMAC-SHA256 key derived from the master key for one purpose (RFC 5869
@@ -219,6 +274,32 @@ mod tests {
         assert!(key.open(b"aad", &sealed).is_err());
         let master_sealed = key.seal(b"aad", b"signing key").unwrap();
         assert!(a.open(b"aad", &master_sealed).is_err());
+    }
+
+    #[test]
+    fn per_message_seals_use_a_key_of_their_own() {
+        let (key, b64) = MasterKey::generate().unwrap();
+        let a = key.seal_per_message(b"aad", b"request").unwrap();
+        let b = key.seal_per_message(b"aad", b"request").unwrap();
+        // salt ‖ nonce ‖ ciphertext ‖ tag
+        assert_eq!(a.len(), PER_MESSAGE_SALT_BYTES + NONCE_LEN + 7 + 16);
+        assert_ne!(a[..PER_MESSAGE_SALT_BYTES], b[..PER_MESSAGE_SALT_BYTES]);
+        let same = MasterKey::from_base64(&b64).unwrap();
+        assert_eq!(same.open_per_message(b"aad", &a).unwrap(), b"request");
+        assert_eq!(same.open_per_message(b"aad", &b).unwrap(), b"request");
+        // The message's own key, not the key itself, sealed it: the part after the
+        // salt does not open under the key, nor under another message's salt.
+        assert!(key.open(b"aad", &a[PER_MESSAGE_SALT_BYTES..]).is_err());
+        let mut swapped = b[..PER_MESSAGE_SALT_BYTES].to_vec();
+        swapped.extend_from_slice(&a[PER_MESSAGE_SALT_BYTES..]);
+        assert!(key.open_per_message(b"aad", &swapped).is_err());
+        assert!(key.open_per_message(b"other", &a).is_err());
+        assert!(
+            key.open_per_message(b"aad", &a[..PER_MESSAGE_SALT_BYTES])
+                .is_err()
+        );
+        let (other, _) = MasterKey::generate().unwrap();
+        assert!(other.open_per_message(b"aad", &a).is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::app::interaction::{Interaction, InteractionContext, PageError, procee
 use crate::app::state::AppState;
 use portcullis_core::authorization::decision::Authentication;
 use portcullis_core::authorization::request::{
-    AuthorizationError, AuthorizeReason, ErrorPageReason, MAX_STATE_BYTES, RedirectError, validate,
+    AuthorizationError, AuthorizeReason, ErrorPageReason, RedirectError, is_returnable_state,
+    validate,
 };
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::redirect_uri::match_redirect_uri;
@@ -101,7 +102,7 @@ pub async fn malformed(state: &AppState, raw: &[u8], description: &str) -> Inter
 }
 
 /// The request's one `state`, to return with an error: `None` when it is repeated,
-/// longer than [`MAX_STATE_BYTES`] or not UTF-8 (why: RFC 6749 §4.1.2 returns the exact
+/// refused by [`is_returnable_state`] or not UTF-8 (why: RFC 6749 §4.1.2 returns the exact
 /// value received, and a refused 60 KB `state` must not be echoed; issue 16).
 fn returnable_state(raw: &[u8]) -> Option<String> {
     let mut values = crate::app::form::pairs(raw)
@@ -110,7 +111,7 @@ fn returnable_state(raw: &[u8]) -> Option<String> {
     if values.next().is_some() {
         return None;
     }
-    first.ok().filter(|state| state.len() <= MAX_STATE_BYTES)
+    first.ok().filter(|state| is_returnable_state(state))
 }
 
 /// The error page for a request whose redirect URI cannot be trusted (OIDC Core

@@ -104,6 +104,17 @@ impl From<StoreError> for PageError {
     }
 }
 
+/// A request too large to seal is the client's mistake (a readable 400 page); a
+/// failing cipher is ours.
+impl From<sealed::SealError> for PageError {
+    fn from(error: sealed::SealError) -> Self {
+        match error {
+            sealed::SealError::TooLarge => Self::InvalidRequest(error.to_string()),
+            sealed::SealError::Crypto(e) => Self::Sealing(e),
+        }
+    }
+}
+
 /// Where a step of the flow stands: the request, who is signed in, the pending request
 /// the pages are already on, and the cookies already due.
 pub struct InteractionContext<'a> {
@@ -350,7 +361,7 @@ impl Pending {
             auth_time: Some(auth_time),
             ..self.row
         };
-        let id = sealed::seal(state.request_sealer(), &row).map_err(PageError::Sealing)?;
+        let id = sealed::seal(state.request_sealer(), &row).map_err(PageError::from)?;
         Ok(Self { id, row })
     }
 
@@ -474,7 +485,7 @@ impl NewPending<'_> {
             created_at: now,
             expires_at: now.saturating_add(PENDING_AUTHORIZATION_TTL),
         };
-        let sealed = sealed::seal(state.request_sealer(), &row).map_err(PageError::Sealing)?;
+        let sealed = sealed::seal(state.request_sealer(), &row).map_err(PageError::from)?;
         Ok((sealed, cookie))
     }
 }

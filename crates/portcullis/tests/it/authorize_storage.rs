@@ -176,3 +176,36 @@ async fn rejects_a_sealed_request_at_its_expiry() {
     app.clock.advance(1);
     html_page(browser.get(&to).await, 400).await;
 }
+
+#[tokio::test]
+async fn rejects_taking_a_request_at_its_expiry_even_if_it_opened_a_second_before() {
+    // The page was opened a second before the expiry and the form answered at it:
+    // `take` checks the expiry again, so the use is refused and nothing is written.
+    let app = flow::start().await;
+    let browser = Browser::new(&app);
+    let request = AuthRequest::web(&pkce().0).set("scope", "openid");
+    let r = browser.authorize(&request).await;
+    let sealed = sealed_request(&location(&r));
+    let server_browser = portcullis_server::app::browser::Browser {
+        session: None,
+        binding: browser.cookie("portcullis_browser"),
+        device: None,
+    };
+    let state = app.app.state();
+    let expires_at = app.clock.now() + 600;
+    app.clock.set(expires_at - 1);
+    let pending = portcullis_server::app::interaction::Pending::load(
+        state,
+        &server_browser,
+        Some(&sealed),
+        app.clock.now(),
+    )
+    .unwrap_or_else(|_| panic!("it opens a second before its expiry"));
+    assert_eq!(pending.row.expires_at, expires_at);
+    app.clock.set(expires_at);
+    assert!(!pending.take(state).await.unwrap(), "refused at the expiry");
+    assert_eq!(used_requests(&app).await, 0, "and nothing was recorded");
+    app.clock.set(expires_at - 1);
+    assert!(pending.take(state).await.unwrap(), "a second before, taken");
+    assert_eq!(used_requests(&app).await, 1);
+}

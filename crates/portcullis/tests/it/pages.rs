@@ -301,6 +301,42 @@ async fn device_cookie_user_signs_in_while_account_is_locked_for_strangers() {
 }
 
 #[tokio::test]
+async fn device_cookie_user_signs_in_while_strangers_hold_the_account_queue() {
+    // Attempts on one account queue one at a time on a node. A stranger's attempt
+    // holding that queue (as thousands queued by a script would) must not delay the
+    // user on a browser with their device cookie: it queues on its own.
+    let app = flow::start().await;
+    let user = Browser::new(&app);
+    user.code(&native(), ALICE, ALICE_PASSWORD).await;
+    assert!(user.has_cookie(DEVICE_COOKIE));
+    let account = portcullis_core::user::username_key(ALICE);
+    let held = app.app.state().throttle().serialize_account(&account).await;
+
+    let (page, _, _) = login_page(&user, &native().set("prompt", "login")).await;
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        user.login(&page, ALICE, ALICE_PASSWORD),
+    )
+    .await
+    .expect("the device-cookie browser does not wait behind the account's queue");
+    assert_eq!(r.status(), 303, "the user gets in");
+
+    // A browser without the cookie does wait behind the holder.
+    let stranger = Browser::new(&app);
+    let (page, _, _) = login_page(&stranger, &native()).await;
+    let waiting = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        stranger.login(&page, ALICE, ALICE_PASSWORD),
+    )
+    .await;
+    assert!(
+        waiting.is_err(),
+        "an anonymous attempt queues on the account"
+    );
+    drop(held);
+}
+
+#[tokio::test]
 async fn forged_device_cookie_counts_as_anonymous() {
     let app = flow::start().await;
     let owner = Browser::new(&app);

@@ -231,6 +231,56 @@ async fn rejects_a_state_that_is_not_utf8_without_echoing_it() {
     );
 }
 
+/// Issue 16 follow-up: 2 KiB of control characters in `state` (each escaped to six
+/// bytes in the sealed request) made the login page's URL longer than the 16 KiB
+/// request-head limit, so the browser got a 431 after the redirect. RFC 6749 A.5
+/// (`state` is VSCHAR): refused with `invalid_request`, and not echoed.
+#[tokio::test]
+async fn rejects_a_state_with_control_characters_without_echoing_it() {
+    let app = flow::start().await;
+    let (challenge, _) = pkce();
+    let controls = "\u{1}".repeat(2048);
+    let r = Browser::new(&app)
+        .authorize(&AuthRequest::web(&challenge).set("state", &controls))
+        .await;
+    let params = web_error(&r);
+    assert_eq!(params["error"], "invalid_request", "{params:?}");
+    assert_eq!(
+        params["error_description"],
+        "state contains a control character (RFC 6749 appendix A.5: state is VSCHAR)"
+    );
+    assert!(!params.contains_key("state"), "{params:?}");
+}
+
+/// Issue 16 follow-up: a request as large as validation lets through (2 KiB `state`
+/// and a 255-character `login_hint` of characters JSON escapes, a 2 KiB `nonce`; the
+/// whole request URL must itself fit the 16 KiB head) reaches a login page the
+/// browser can open, and signs in.
+#[tokio::test]
+async fn the_largest_valid_request_reaches_a_login_page_that_opens() {
+    let app = flow::start().await;
+    let (challenge, verifier) = pkce();
+    let state = "\"\\".repeat(1024);
+    let request = AuthRequest::web(&challenge)
+        .set("scope", "openid")
+        .set("state", &state)
+        .set("nonce", &"n".repeat(2048))
+        .set("login_hint", &"\"".repeat(255));
+    let browser = Browser::new(&app);
+    let r = browser.authorize(&request).await;
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert!(to.starts_with("/login?request="), "{to}");
+    assert!(to.len() < 13 * 1024, "the login URL is {} bytes", to.len());
+    let login = browser.page(r).await;
+    let r = browser.login(&login, ALICE, ALICE_PASSWORD).await;
+    let consent = browser.page(r).await;
+    let r = browser.approve(&consent).await;
+    let params = redirect_params(&location(&r), WEB_REDIRECT);
+    assert_eq!(params["state"], state);
+    token_ok(redeem_web(&app, &params["code"], Some(&verifier)).await).await;
+}
+
 /// RFC 6749 §4.1.2: `state` comes back as the exact value received, whatever
 /// characters it has.
 #[tokio::test]

@@ -1,6 +1,6 @@
-//! A [`PendingAuthorization`] sealed for the browser to carry: AES-256-GCM (via
-//! [`MasterKey::seal`]) under a key derived from the master key for this use only
-//! ([`SEALING_KEY_LABEL`]), base64url. Nothing is stored until the user acts (issue 16:
+//! A [`PendingAuthorization`] sealed for the browser to carry: AES-256-GCM under a
+//! key of its own ([`MasterKey::seal_per_message`]) derived from a key derived from
+//! the master key for this use only ([`SEALING_KEY_LABEL`]), base64url. Nothing is stored until the user acts (issue 16:
 //! an anonymous `/authorize` must cost the server no storage).
 //!
 //! What the seal guarantees: only this server (any node with the same master key)
@@ -23,11 +23,13 @@ use serde::{Deserialize, Serialize};
 /// every other use of the master key).
 pub const SEALING_KEY_LABEL: &[u8] = b"portcullis pending authorization request sealing v1";
 
-/// Longest sealed request accepted, in bytes of base64url (why a bound: it is
-/// decoded and decrypted before anything else is known about it). The longest
-/// request validation lets through (2 KiB `state` and `nonce`, a `login_hint`, many
-/// scopes and resources) seals to well under this.
-pub const MAX_SEALED_BYTES: usize = 16 * 1024;
+/// Longest sealed request made or accepted, in bytes of base64url (why a bound: it is
+/// decoded and decrypted before anything else is known about it; and it travels in
+/// the login page's URL, which must stay under the 16 KiB request-head limit with the
+/// cookies beside it). The longest request validation lets through (2 KiB `state` and
+/// `nonce` of characters JSON escapes, a `login_hint`, scopes and resources) seals to
+/// under this; [`seal`] refuses to make a longer one.
+pub const MAX_SEALED_BYTES: usize = 12 * 1024;
 
 /// Why a sealed request was refused. The pages answer all of them alike ("expired"):
 /// telling them apart would help someone probing.
@@ -48,19 +50,32 @@ pub enum SealedRequestReason {
     Expired,
 }
 
+/// Why a pending request could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The sealed form would be longer than [`MAX_SEALED_BYTES`] (`invalid_request`:
+    /// what the client sent is too large to carry through the sign-in pages).
+    #[error("the authorization request is too large to carry through sign-in")]
+    TooLarge,
+    /// The CSPRNG or the cipher failed (a server fault).
+    #[error(transparent)]
+    Crypto(#[from] crate::keys::KeyRingError),
+}
+
 /// Seals `pending` under `key` (the key derived with [`SEALING_KEY_LABEL`]).
 ///
 /// # Errors
-/// [`crate::keys::KeyRingError::Crypto`] if the CSPRNG or the cipher fails.
-pub fn seal(
-    key: &MasterKey,
-    pending: &PendingAuthorization,
-) -> Result<String, crate::keys::KeyRingError> {
+/// [`SealError::TooLarge`] past [`MAX_SEALED_BYTES`]; [`SealError::Crypto`] if the
+/// CSPRNG or the cipher fails.
+pub fn seal(key: &MasterKey, pending: &PendingAuthorization) -> Result<String, SealError> {
     let form = SealedForm::from(pending);
     let json = serde_json::to_vec(&form)
         .map_err(|_| crate::keys::KeyRingError::Crypto("serializing a pending request"))?;
-    let sealed = key.seal(AAD, &json)?;
-    Ok(URL_SAFE_NO_PAD.encode(sealed))
+    let sealed = URL_SAFE_NO_PAD.encode(key.seal_per_message(AAD, &json)?);
+    if sealed.len() > MAX_SEALED_BYTES {
+        return Err(SealError::TooLarge);
+    }
+    Ok(sealed)
 }
 
 /// Opens what [`seal`] made, if it is still live at `now` (`now < expires_at`).
@@ -79,7 +94,7 @@ pub fn open(
         .decode(sealed)
         .map_err(|_| SealedRequestReason::Malformed)?;
     let json = key
-        .open(AAD, &bytes)
+        .open_per_message(AAD, &bytes)
         .map_err(|_| SealedRequestReason::DoesNotOpen)?;
     let form: SealedForm =
         serde_json::from_slice(&json).map_err(|e| SealedRequestReason::Corrupt(e.to_string()))?;
@@ -91,7 +106,8 @@ pub fn open(
 
 /// Additional data of every seal: names what is sealed, so nothing else sealed under
 /// the same key could pass for a pending request.
-const AAD: &[u8] = b"portcullis pending authorization request v1\0";
+/// (v2: sealed per message, [`MasterKey::seal_per_message`]; a v1 seal opens no more.)
+const AAD: &[u8] = b"portcullis pending authorization request v2\0";
 
 /// The sealed JSON: [`PendingAuthorization`] field for field, digests base64url.
 #[derive(Serialize, Deserialize)]

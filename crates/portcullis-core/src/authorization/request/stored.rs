@@ -221,6 +221,13 @@ mod tests {
             ),
             (
                 StoredAuthorizationRequest {
+                    state: Some("s\u{1}".into()),
+                    ..full()
+                },
+                AuthorizeReason::StateHasControlCharacter,
+            ),
+            (
+                StoredAuthorizationRequest {
                     nonce: Some("n".repeat(2049)),
                     ..full()
                 },

@@ -115,7 +115,10 @@ async fn redirected(params: AuthorizationRequest) -> AuthorizeReason {
     let expected_state = params
         .state
         .clone()
-        .filter(|state| state.len() <= MAX_STATE_BYTES);
+        // RFC 6749 A.5 VSCHAR, stated here apart from the code: no control character.
+        .filter(|state| {
+            state.len() <= MAX_STATE_BYTES && !state.bytes().any(|b| b < 0x20 || b == 0x7f)
+        });
     match run(params).await {
         Err(AuthorizationError::Redirect(e)) => {
             assert_eq!(e.state, expected_state);
@@ -540,6 +543,43 @@ async fn rejects_a_nonce_longer_than_2048_bytes() {
     })
     .await;
     assert_eq!(reason, AuthorizeReason::NonceTooLong);
+}
+
+#[tokio::test]
+async fn rejects_a_state_with_a_control_character() {
+    // RFC 6749 Appendix A.5: state is 1*VSCHAR. Visible ASCII and non-ASCII text
+    // pass; each ASCII control character is refused and the state is not echoed.
+    for ok in ["a b~!\"\\", "état-ünïcode"] {
+        assert!(
+            run(AuthorizationRequest {
+                state: Some(ok.into()),
+                ..params()
+            })
+            .await
+            .is_ok(),
+            "{ok:?}"
+        );
+    }
+    for bad in ["\u{0}", "a\tb", "line\n", "\u{1f}", "del\u{7f}"] {
+        let reason = redirected(AuthorizationRequest {
+            state: Some(bad.into()),
+            ..params()
+        })
+        .await;
+        assert_eq!(reason, AuthorizeReason::StateHasControlCharacter, "{bad:?}");
+        assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
+    }
+}
+
+#[tokio::test]
+async fn rejects_a_nonce_with_a_control_character() {
+    let reason = redirected(AuthorizationRequest {
+        nonce: Some("n\u{1}".into()),
+        ..params()
+    })
+    .await;
+    assert_eq!(reason, AuthorizeReason::NonceHasControlCharacter);
+    assert_eq!(ErrorCode::from(&reason), ErrorCode::InvalidRequest);
 }
 
 #[tokio::test]
