@@ -104,4 +104,11 @@ impl ClientDirectory for Directory {
     async fn find_client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         Ok(self.0.get(id).cloned())
     }
+
+    async fn find_resource(
+        &self,
+        _identifier: &str,
+    ) -> Result<Option<Arc<portcullis_core::resource::Resource>>, StoreError> {
+        Ok(None)
+    }
 }

@@ -27,6 +27,13 @@ impl ClientDirectory for Directory {
     async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         Ok(self.0.get(client_id).cloned())
     }
+
+    async fn find_resource(
+        &self,
+        _identifier: &str,
+    ) -> Result<Option<Arc<portcullis_core::resource::Resource>>, StoreError> {
+        Ok(None)
+    }
 }
 
 fn client() -> Client {

@@ -111,6 +111,10 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     /// Scopes it may request.
     pub scopes: Vec<String>,
+    /// RFC 6749 §3.3 default: granted when a request has no `scope` and no requested
+    /// registered resource has `default_scopes` ([`crate::resource::default_scopes`]);
+    /// ⊆ `scopes`. Empty (the default): such a request is refused with `invalid_scope`.
+    pub default_scopes: Vec<String>,
     /// Resources it may request (RFC 8707); the first is the default `aud`.
     pub audiences: Vec<String>,
     /// First-party client: no consent page.
@@ -212,6 +216,8 @@ pub struct ClientRegistration {
     pub grant_types: Option<Vec<String>>,
     /// See [`Client::scopes`].
     pub scopes: Vec<String>,
+    /// See [`Client::default_scopes`]. Default empty.
+    pub default_scopes: Vec<String>,
     /// See [`Client::audiences`].
     pub audiences: Vec<String>,
     /// See [`Client::skip_consent`].
@@ -252,7 +258,7 @@ impl ClientRegistration {
     /// [`MIN_CLIENT_SECRET_LEN`], an auth method that does not fit the secret, an
     /// unknown grant type, a redirect URI that is not absolute or has a fragment
     /// (RFC 6749 §3.1.2), plain http other than loopback (OAuth 2.1 §2.3.1), a
-    /// malformed scope (RFC 6749 §3.3), a redirect URI with a wildcard or scopes no
+    /// malformed scope (RFC 6749 §3.3), a `default_scopes` entry not in `scopes`, a redirect URI with a wildcard or scopes no
     /// request could use ([`registration_rules`]), an audience that is not an absolute URI
     /// (RFC 8707 §2), a reserved claim name, `client_credentials` on a public
     /// client or without an audience, `introspection_audiences` on a public client
@@ -395,6 +401,18 @@ impl ClientRegistration {
         }
         registration_rules::check_scopes(&grant_types, &self.scopes)
             .map_err(|(field, p)| err(field, p))?;
+        if let Some(extra) = self
+            .default_scopes
+            .iter()
+            .find(|s| !self.scopes.contains(s))
+        {
+            return Err(err(
+                "default_scopes",
+                format!(
+                    "has `{extra}`, which is not in `scopes`; default scopes are a subset of scopes"
+                ),
+            ));
+        }
         for audience in &self.audiences {
             check_resource_uri(audience).map_err(|p| err("audiences", p))?;
         }
@@ -433,6 +451,7 @@ impl ClientRegistration {
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             grant_types,
             scopes: self.scopes,
+            default_scopes: self.default_scopes,
             audiences: self.audiences,
             skip_consent: self.skip_consent,
             introspection_audiences: self.introspection_audiences,

@@ -153,6 +153,7 @@ impl From<&AuthorizeReason> for ErrorCode {
             AuthorizeReason::GrantNotAllowed => Self::UnauthorizedClient,
             AuthorizeReason::MalformedScope(_)
             | AuthorizeReason::ScopeNotAllowed(_)
+            | AuthorizeReason::ScopeNotForResource(_)
             | AuthorizeReason::MissingScope => Self::InvalidScope,
             AuthorizeReason::MalformedResource(_) | AuthorizeReason::ResourceNotAllowed(_) => {
                 Self::InvalidTarget
@@ -214,7 +215,9 @@ impl From<&ClientCredentialsReason> for ErrorCode {
         match reason {
             ClientCredentialsReason::MalformedScope(_)
             | ClientCredentialsReason::ScopeNotAllowed(_)
-            | ClientCredentialsReason::UserScope(_) => Self::InvalidScope,
+            | ClientCredentialsReason::UserScope(_)
+            | ClientCredentialsReason::MissingScope
+            | ClientCredentialsReason::ScopeNotForResource(_) => Self::InvalidScope,
             ClientCredentialsReason::MalformedResource(_)
             | ClientCredentialsReason::ResourceNotAllowed(_) => Self::InvalidTarget,
         }
@@ -310,7 +313,8 @@ impl From<&DeviceAuthorizationReason> for ErrorCode {
             DeviceAuthorizationReason::OriginNotAllowed(refused) => refused.into(),
             DeviceAuthorizationReason::MissingScope
             | DeviceAuthorizationReason::MalformedScope(_)
-            | DeviceAuthorizationReason::ScopeNotAllowed(_) => Self::InvalidScope,
+            | DeviceAuthorizationReason::ScopeNotAllowed(_)
+            | DeviceAuthorizationReason::ScopeNotForResource(_) => Self::InvalidScope,
             DeviceAuthorizationReason::MalformedResource(_)
             | DeviceAuthorizationReason::ResourceNotAllowed(_) => Self::InvalidTarget,
             DeviceAuthorizationReason::Store(store) => store.into(),

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod pkce;
 pub mod purge;
 pub mod rate_limit;
+pub mod resource;
 pub mod revocation;
 pub mod scope;
 pub mod secret;

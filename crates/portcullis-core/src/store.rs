@@ -10,7 +10,7 @@
 //! (`tokens/access_token.rs`), [`DeviceAuthorizationStore`] (`device.rs`),
 //! [`RateLimitStore`] (`rate_limit.rs`), [`DpopProofStore`] (`dpop.rs`),
 //! [`PushedAuthorizationStore`] (`authorization/pushed.rs`),
-//! [`PurgeStore`] (`purge.rs`), and
+//! [`PurgeStore`] (`purge.rs`), [`ResourceStore`] (`resource.rs`), and
 //! [`StoreHealth`] here. Call sites take `&dyn Store` and call any of their methods;
 //! code holding a concrete store (a test's `MemoryStore`) imports the traits it calls.
 //!
@@ -33,6 +33,7 @@ pub use crate::dpop::DpopProofStore;
 pub use crate::keys::{SigningKeyStore, algorithms_missing_a_key};
 pub use crate::purge::{PurgeCounts, PurgeStore};
 pub use crate::rate_limit::{RateKey, RateLimitStore};
+pub use crate::resource::ResourceStore;
 pub use crate::session::SessionStore;
 pub use crate::tokens::access_token::RevokedAccessTokenStore;
 pub use crate::tokens::refresh_token::RefreshTokenStore;
@@ -46,6 +47,7 @@ use async_trait::async_trait;
 pub trait Store:
     StoreHealth
     + ClientStore
+    + ResourceStore
     + UserStore
     + SigningKeyStore
     + SessionStore
@@ -66,6 +68,8 @@ pub trait Store:
 impl<T> Store for T where
     T: StoreHealth
         + ClientStore
+        + ResourceStore
+        + ResourceStore
         + UserStore
         + SigningKeyStore
         + SessionStore

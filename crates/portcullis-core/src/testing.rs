@@ -17,6 +17,7 @@ mod purge;
 mod pushed_authorization_requests;
 mod rate_limits;
 mod refresh_tokens;
+mod resources;
 mod revoked_access_tokens;
 mod sessions;
 mod signing_keys;
@@ -71,6 +72,7 @@ type Race = (String, UnixTime);
 #[derive(Debug, Default)]
 struct Inner {
     clients: BTreeMap<String, Client>,
+    resources: BTreeMap<String, crate::resource::Resource>,
     users: BTreeMap<String, User>,
     keys: Vec<StoredSigningKey>,
     sessions: BTreeMap<[u8; 32], BrowserSession>,

@@ -54,7 +54,10 @@ use tower::{Layer, Service};
 ///   `Retry-After` (a 401 would wrongly tell clients their tokens are bad).
 ///
 /// With [`resource_metadata`](Self::resource_metadata), every challenge carries
-/// `resource_metadata="<url>"` (RFC 9728 §5.1). When the validator requires DPoP
+/// `resource_metadata="<url>"` (RFC 9728 §5.1); with
+/// [`challenge_scopes`](Self::challenge_scopes), the 401 challenges for a missing or
+/// invalid token carry `scope="<scopes>"` (RFC 6750 §3), e.g.
+/// `Bearer scope="tools:read", resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp"`. When the validator requires DPoP
 /// nonces, every answer to a `DPoP` request carries a current `DPoP-Nonce`.
 ///
 /// Per-route scopes: add one layer per route (`route_layer`) with its
@@ -78,6 +81,7 @@ use tower::{Layer, Service};
 pub struct RequireAccessToken {
     validator: Validator,
     scopes: Vec<String>,
+    challenge_scopes: Vec<String>,
     resource_metadata: Option<String>,
     public_origin: Option<String>,
 }
@@ -89,6 +93,7 @@ impl RequireAccessToken {
         Self {
             validator,
             scopes: Vec::new(),
+            challenge_scopes: Vec::new(),
             resource_metadata: None,
             public_origin: None,
         }
@@ -114,6 +119,23 @@ impl RequireAccessToken {
         S: Into<String>,
     {
         self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// The scopes a client should ask for to use this resource, announced in the 401
+    /// challenges (no token, or an invalid one) as `scope="…"` (RFC 6750 §3: "the
+    /// scope of access required"): a client that omitted `scope` learns what to
+    /// request (MCP clients read it). Typically the RFC 9728 `scopes_supported`, or
+    /// this route's [`scopes`](Self::scopes). Default: none, and the attribute is left
+    /// out. A 403 `insufficient_scope` challenge always names the scopes the token
+    /// lacked, whatever this says. Calls add up.
+    pub fn challenge_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.challenge_scopes
+            .extend(scopes.into_iter().map(Into::into));
         self
     }
 
@@ -181,23 +203,26 @@ impl Shared {
             }
             None => String::new(),
         };
-        let missing = match &layer.resource_metadata {
-            Some(_) if !metadata_param.is_empty() => {
-                // RFC 9728 §5.1: `Bearer resource_metadata="…"`, no error code.
-                challenge(&format!(
-                    "Bearer {}",
-                    metadata_param.trim_start_matches(", ")
-                ))
-            }
-            _ => HeaderValue::from_static("Bearer"),
+        // RFC 6750 §3: `scope="…"` on the 401 challenges, when configured.
+        let scope_param = if layer.challenge_scopes.is_empty() {
+            String::new()
+        } else {
+            format!(", scope=\"{}\"", scope_list(&layer.challenge_scopes))
+        };
+        let params = format!("{scope_param}{metadata_param}");
+        let missing = if params.is_empty() {
+            HeaderValue::from_static("Bearer")
+        } else {
+            // RFC 9728 §5.1: `Bearer resource_metadata="…"`, no error code.
+            challenge(&format!("Bearer {}", params.trim_start_matches(", ")))
         };
         Self {
             validator: layer.validator.clone(),
             scopes: layer.scopes.clone(),
             public_origin: layer.public_origin.clone(),
             missing,
-            missing_dpop: challenge(&format!("DPoP algs=\"{DPOP_ALGS}\"{metadata_param}")),
-            invalid_token: challenge(&format!("Bearer error=\"invalid_token\"{metadata_param}")),
+            missing_dpop: challenge(&format!("DPoP algs=\"{DPOP_ALGS}\"{params}")),
+            invalid_token: challenge(&format!("Bearer error=\"invalid_token\"{params}")),
             invalid_request: challenge(&format!(
                 "Bearer error=\"invalid_request\"{metadata_param}"
             )),

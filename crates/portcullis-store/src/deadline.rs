@@ -53,6 +53,7 @@ use portcullis_core::dpop::DpopProofStore;
 use portcullis_core::keys::{SigningKeyStore, StoredSigningKey};
 use portcullis_core::purge::{PurgeCounts, PurgeStore};
 use portcullis_core::rate_limit::{RateKey, RateLimitStore};
+use portcullis_core::resource::{Resource, ResourceStore};
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::{BrowserSession, SessionStore};
 use portcullis_core::store::{PoolStatus, StoreHealth};
@@ -207,6 +208,14 @@ within_deadline! {
         async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError>;
         async fn client_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
         async fn client_set_secrets(&self, client_id: &str, secrets: &ClientSecrets, now: UnixTime) -> Result<(), StoreError>;
+    }
+    ResourceStore {
+        async fn resource_get(&self, identifier: &str) -> Result<Option<Resource>, StoreError>;
+        async fn resource_list(&self) -> Result<Vec<Resource>, StoreError>;
+        async fn resource_insert(&self, resource: &Resource) -> Result<(), StoreError>;
+        async fn resource_upsert(&self, resource: &Resource) -> Result<(), StoreError>;
+        async fn resource_delete(&self, identifier: &str) -> Result<bool, StoreError>;
+        async fn resource_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
     }
     UserStore {
         async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;

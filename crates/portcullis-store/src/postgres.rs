@@ -110,6 +110,11 @@ impl Backend for Postgres {
          AND client_id NOT IN (SELECT json_array_elements_text($1::json)) \
          RETURNING client_id";
 
+    const DELETE_CONFIG_RESOURCES_EXCEPT: &'static str = "DELETE FROM resources \
+         WHERE source = 'config' \
+         AND identifier NOT IN (SELECT json_array_elements_text($1::json)) \
+         RETURNING identifier";
+
     const DELETE_CONFIG_USERS_EXCEPT: &'static str = "DELETE FROM users \
          WHERE source = 'config' \
          AND username_key NOT IN (SELECT json_array_elements_text($1::json)) \

@@ -82,6 +82,10 @@ impl Backend for Sqlite {
          WHERE source = 'config' AND client_id NOT IN (SELECT value FROM json_each($1)) \
          RETURNING client_id";
 
+    const DELETE_CONFIG_RESOURCES_EXCEPT: &'static str = "DELETE FROM resources \
+         WHERE source = 'config' AND identifier NOT IN (SELECT value FROM json_each($1)) \
+         RETURNING identifier";
+
     const DELETE_CONFIG_USERS_EXCEPT: &'static str = "DELETE FROM users \
          WHERE source = 'config' AND username_key NOT IN (SELECT value FROM json_each($1)) \
          RETURNING username";

@@ -33,6 +33,10 @@ pub trait Backend: Database + sealed::Sealed {
     /// strings, `RETURNING client_id`.
     const DELETE_CONFIG_CLIENTS_EXCEPT: &'static str;
 
+    /// Deletes `source = 'config'` resources whose identifier is not in `$1`, a JSON
+    /// array of strings, `RETURNING identifier`.
+    const DELETE_CONFIG_RESOURCES_EXCEPT: &'static str;
+
     /// Deletes `source = 'config'` users whose username is not in `$1`, a JSON array of
     /// strings, `RETURNING username`.
     const DELETE_CONFIG_USERS_EXCEPT: &'static str;

@@ -15,6 +15,7 @@ mod purge;
 mod pushed_authorization_requests;
 mod rate_limits;
 mod refresh_tokens;
+mod resources;
 mod revoked_access_tokens;
 mod sessions;
 mod signing_keys;

@@ -31,6 +31,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the resource registry (RFC 8707 resources, their scopes and defaults).
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -47,7 +50,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints it as JSON with the generated client_secret (shown once).
-    Create(ClientCreate),
+    Create(Box<ClientCreate>),
     /// List clients as JSON.
     List,
     /// Show one client as JSON (never its secret).
@@ -92,6 +95,10 @@ pub struct ClientCreate {
     /// Scope the client may request (repeatable).
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    /// Scope granted when a request has no `scope` and no requested registered
+    /// resource has default scopes (RFC 6749 §3.3; repeatable; one of `--scope`).
+    #[arg(long = "default-scope", value_name = "SCOPE")]
+    pub default_scopes: Vec<String>,
     /// Resource (audience) the client may request (repeatable; the first is the default).
     #[arg(long = "audience", value_name = "URI")]
     pub audiences: Vec<String>,
@@ -121,6 +128,44 @@ pub struct ClientCreate {
     /// default: the origins of the redirect URIs.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+}
+
+/// `portcullis resource …`
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// Register a resource; prints it as JSON.
+    Create(ResourceCreate),
+    /// List registered resources as JSON.
+    List,
+    /// Delete a resource.
+    Delete {
+        /// The resource identifier (exact string).
+        identifier: String,
+    },
+}
+
+/// Arguments of `resource create`.
+#[derive(Debug, Args)]
+pub struct ResourceCreate {
+    /// The resource identifier: an absolute URI without a fragment (RFC 8707 §2), e.g.
+    /// `https://mcp.example.com/mcp`.
+    #[arg(long)]
+    pub identifier: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A scope the resource defines (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// A scope granted when a request for it has no `scope` (repeatable; one of `--scope`).
+    #[arg(long = "default-scope", value_name = "SCOPE")]
+    pub default_scopes: Vec<String>,
+    /// Self-registered clients may request it.
+    #[arg(long)]
+    pub dynamic_clients: bool,
+    /// `SCOPE=TEXT`, shown on the consent page for that scope (repeatable).
+    #[arg(long = "scope-description", value_name = "SCOPE=TEXT")]
+    pub scope_descriptions: Vec<String>,
 }
 
 /// Client authentication methods for a confidential client.

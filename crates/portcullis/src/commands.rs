@@ -3,13 +3,15 @@
 //! key rotations within its key refresh interval).
 
 use crate::cli::{
-    Alg, AuthMethod, Cli, ClientCommand, ClientCreate, Command, KeysCommand, UserCommand,
+    Alg, AuthMethod, Cli, ClientCommand, ClientCreate, Command, KeysCommand, ResourceCommand,
+    ResourceCreate, UserCommand,
 };
 use crate::logging;
 use crate::oauth_client;
 use portcullis_core::client::{Client, ClientRegistration, RecordSource};
 use portcullis_core::clock::SystemClock;
 use portcullis_core::keys::SigningAlgorithm;
+use portcullis_core::resource::{Resource, ResourceRegistration};
 use portcullis_core::user::UserRegistration;
 use portcullis_core::{Clock, Store};
 use portcullis_server::app::admin::{self, AdminError, OpenStoreError, dev, open_store};
@@ -127,6 +129,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             match command {
                 Command::Client(c) => client(store.as_ref(), c, now).await,
                 Command::User(u) => user(store.as_ref(), u, now).await,
+                Command::Resource(r) => resource(store.as_ref(), r, now).await,
                 Command::Keys(k) => keys(store.as_ref(), &config, k, now).await,
                 Command::Serve { .. } | Command::Login(_) | Command::Token(_) => Ok(()),
             }
@@ -151,6 +154,11 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
     let banner = if dev {
         let state = app.state();
         let credentials = dev::seed(state.store().as_ref(), state.config(), state.clock().now())
+            .await
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        // The demo resource's scopes belong in the discovery document.
+        state
+            .refresh_metadata()
             .await
             .map_err(|e| Failure::runtime(e.to_string()))?;
         Some(dev::banner(state.config(), &credentials))
@@ -204,7 +212,7 @@ async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(
     match command {
         ClientCommand::Create(args) => {
             let generate = !args.public;
-            let registration = registration_from(args);
+            let registration = registration_from(*args);
             let (client, secret) =
                 admin::create_client(store, registration, generate, now, "cli").await?;
             let mut out = client_json(&client);
@@ -279,6 +287,7 @@ fn registration_from(args: ClientCreate) -> ClientRegistration {
         token_endpoint_auth_method: Some(method.to_owned()),
         grant_types: Some(args.grant_types),
         scopes: args.scopes,
+        default_scopes: args.default_scopes,
         audiences: args.audiences,
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
@@ -299,6 +308,7 @@ fn client_json(c: &Client) -> Value {
         "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scopes": c.scopes,
+        "default_scopes": c.default_scopes,
         "audiences": c.audiences,
         "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
@@ -315,6 +325,78 @@ fn client_json(c: &Client) -> Value {
         "previous_secret_expires_at": c.secrets.as_ref().and_then(|s| s.previous.map(|(_, at)| at)),
         "created_at": c.created_at,
         "updated_at": c.updated_at,
+    })
+}
+
+async fn resource(store: &dyn Store, command: ResourceCommand, now: i64) -> Result<(), Failure> {
+    match command {
+        ResourceCommand::Create(args) => {
+            let registration = resource_registration_from(args)?;
+            let resource =
+                admin::resources::create_resource(store, registration, "cli", now).await?;
+            print_json(&resource_json(&resource))
+        }
+        ResourceCommand::List => {
+            let resources = store
+                .resource_list()
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            print_json(&Value::Array(resources.iter().map(resource_json).collect()))
+        }
+        ResourceCommand::Delete { identifier } => {
+            let existing = store
+                .resource_get(&identifier)
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            if !admin::resources::delete_resource(store, &identifier, "cli")
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?
+            {
+                return Err(Failure::usage(format!("no resource `{identifier}`")));
+            }
+            if existing.is_some_and(|r| r.source == RecordSource::Config) {
+                eprintln!(
+                    "warning: `{identifier}` is declared in the configuration file; it comes back at the next start unless you remove it there"
+                );
+            }
+            print_json(&json!({"deleted": identifier}))
+        }
+    }
+}
+
+/// The registration `resource create` describes; `--scope-description` is `SCOPE=TEXT`.
+fn resource_registration_from(args: ResourceCreate) -> Result<ResourceRegistration, Failure> {
+    let mut scope_descriptions = std::collections::BTreeMap::new();
+    for entry in args.scope_descriptions {
+        let Some((scope, text)) = entry.split_once('=') else {
+            return Err(Failure::usage(format!(
+                "--scope-description `{entry}` is not SCOPE=TEXT"
+            )));
+        };
+        scope_descriptions.insert(scope.to_owned(), text.to_owned());
+    }
+    Ok(ResourceRegistration {
+        identifier: args.identifier,
+        name: args.name,
+        scopes: args.scopes,
+        default_scopes: args.default_scopes,
+        dynamic_clients: args.dynamic_clients,
+        scope_descriptions,
+    })
+}
+
+/// A registered resource as JSON (the configuration's key names).
+fn resource_json(r: &Resource) -> Value {
+    json!({
+        "identifier": r.identifier,
+        "name": r.name,
+        "scopes": r.scopes,
+        "default_scopes": r.default_scopes,
+        "dynamic_clients": r.dynamic_clients,
+        "scope_descriptions": r.scope_descriptions,
+        "source": r.source.as_str(),
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
     })
 }
 

@@ -18,6 +18,7 @@ use crate::client::check_resource_uri;
 use crate::client::redirect_uri::{RedirectUriReason, match_redirect_uri};
 use crate::dpop::is_jkt;
 use crate::pkce::{CodeChallenge, PkceReason, parse_challenge};
+use crate::resource::{Resource, default_scopes, registered_resources, scope_outside_resources};
 use crate::scope::parse_scope;
 use crate::store::StoreError;
 use portcullis_proto::authorize::AuthorizationRequest;
@@ -39,16 +40,20 @@ use std::sync::Arc;
 /// 4. `response_type` exactly `code` (OAuth 2.1 §4.1.1: no implicit or hybrid);
 ///    `response_mode` absent or `query`.
 /// 5. The client is registered for `authorization_code` (`unauthorized_client`).
-/// 6. `scope`: scope-tokens, each allowed for the client (`invalid_scope`). At least
-///    one is required (RFC 6749 §3.3 lets the server refuse a missing scope): an empty
-///    request would otherwise get a code, and a token with the user's `sub` and claims,
-///    without ever showing the consent page.
-/// 7. PKCE (RFC 7636, RFC 9700 §2.1.1): `S256` only. A public client must send a
+/// 6. `resource` (RFC 8707 §2): absolute URIs without a fragment, each one of the
+///    client's audiences (`invalid_target`); duplicates dropped, order kept.
+/// 7. `scope`: scope-tokens, each allowed for the client (`invalid_scope`). Without
+///    `scope`, the default (RFC 6749 §3.3, [`default_scopes`]): the requested
+///    registered resources' `default_scopes`, else the client's. With no default, a
+///    scope is required (RFC 6749 §3.3 lets the server refuse a missing scope): an
+///    empty request would otherwise get a code, and a token with the user's `sub` and
+///    claims, without ever showing the consent page. When every requested resource is
+///    registered, each scope must be one they define or an OpenID Connect scope
+///    ([`scope_outside_resources`], `invalid_scope`).
+/// 8. PKCE (RFC 7636, RFC 9700 §2.1.1): `S256` only. A public client must send a
 ///    challenge; a confidential client without one is accepted only for an OpenID
 ///    request with a `nonce` (RFC 9700 §2.1.1 allows the nonce as the injection
 ///    countermeasure: it binds the id_token to the client's session).
-/// 8. `resource` (RFC 8707 §2): absolute URIs without a fragment, each one of the
-///    client's audiences (`invalid_target`); duplicates dropped, order kept.
 /// 9. OIDC `prompt` (`none`, `login`, `consent`; `none` alone), `max_age` (a
 ///    non-negative integer), and lengths: `state` and `nonce` at most 2048 bytes,
 ///    `login_hint` at most 255 characters (they are stored with the request).
@@ -76,14 +81,33 @@ pub async fn validate(
         .state
         .clone()
         .filter(|state| is_returnable_state(state));
-    match validate_redirectable(&client, params, redirect_uri.clone(), redirect_uri_sent) {
-        Ok(request) => Ok((client, request)),
-        Err(reason) => Err(AuthorizationError::Redirect(RedirectError {
-            redirect_uri,
-            state,
+    let redirect = |reason| {
+        AuthorizationError::Redirect(RedirectError {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
             reason,
-        })),
-    }
+        })
+    };
+    // Only the client's own audiences are looked up: the number of lookups is bounded
+    // by its registration, not by the request.
+    let audiences: Vec<String> = params
+        .resource
+        .iter()
+        .filter(|r| client.audiences.contains(r))
+        .cloned()
+        .collect();
+    let registered = registered_resources(directory, &audiences)
+        .await
+        .map_err(|e| redirect(AuthorizeReason::for_store_error(&e)))?;
+    let request = validate_redirectable(
+        &client,
+        &registered,
+        params,
+        redirect_uri.clone(),
+        redirect_uri_sent,
+    )
+    .map_err(redirect)?;
+    Ok((client, request))
 }
 
 /// Why an authorization request failed.
@@ -166,9 +190,14 @@ pub enum AuthorizeReason {
     /// The scope is not among the client's allowed scopes.
     #[error("scope `{0}` is not allowed for this application")]
     ScopeNotAllowed(String),
-    /// No `scope` (or an empty one).
+    /// No `scope` (or an empty one), and no default: neither a requested registered
+    /// resource nor the client has `default_scopes` (RFC 6749 §3.3).
     #[error("scope is required: request at least one scope, e.g. openid")]
     MissingScope,
+    /// A scope that none of the requested registered resources defines
+    /// ([`crate::resource::scope_outside_resources`]).
+    #[error("scope `{0}` is not defined by the requested resource")]
+    ScopeNotForResource(String),
     /// `code_challenge` / `code_challenge_method` problems.
     #[error(transparent)]
     Pkce(PkceReason),
@@ -414,6 +443,7 @@ impl ValidatedAuthorizationRequest {
 /// pushed authorization request endpoint's, RFC 9126 §2.1).
 pub(crate) fn validate_redirectable(
     client: &Client,
+    registered: &[Arc<Resource>],
     params: AuthorizationRequest,
     redirect_uri: String,
     redirect_uri_sent: bool,
@@ -436,8 +466,21 @@ pub(crate) fn validate_redirectable(
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(AuthorizeReason::GrantNotAllowed);
     }
+    let mut resources: Vec<String> = Vec::with_capacity(params.resource.len());
+    for resource in params.resource {
+        if check_resource_uri(&resource).is_err() {
+            return Err(AuthorizeReason::MalformedResource(echo(&resource)));
+        }
+        if !client.audiences.contains(&resource) {
+            return Err(AuthorizeReason::ResourceNotAllowed(echo(&resource)));
+        }
+        if !resources.contains(&resource) {
+            resources.push(resource);
+        }
+    }
     let scopes = match params.scope.as_deref() {
-        None => return Err(AuthorizeReason::MissingScope),
+        // RFC 6749 §3.3: the pre-defined default, if there is one.
+        None => default_scopes(client, &resources, registered),
         Some(value) => {
             parse_scope(value).map_err(|bad| AuthorizeReason::MalformedScope(echo(&bad)))?
         }
@@ -447,6 +490,9 @@ pub(crate) fn validate_redirectable(
     }
     if let Some(denied) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return Err(AuthorizeReason::ScopeNotAllowed(echo(denied)));
+    }
+    if let Some(foreign) = scope_outside_resources(&scopes, &resources, registered) {
+        return Err(AuthorizeReason::ScopeNotForResource(echo(foreign)));
     }
     check_state(params.state.as_deref())?;
     check_nonce(params.nonce.as_deref())?;
@@ -463,18 +509,6 @@ pub(crate) fn validate_redirectable(
         }
         if !(scopes.contains("openid") && params.nonce.is_some()) {
             return Err(AuthorizeReason::PkceOrNonceRequired);
-        }
-    }
-    let mut resources: Vec<String> = Vec::with_capacity(params.resource.len());
-    for resource in params.resource {
-        if check_resource_uri(&resource).is_err() {
-            return Err(AuthorizeReason::MalformedResource(echo(&resource)));
-        }
-        if !client.audiences.contains(&resource) {
-            return Err(AuthorizeReason::ResourceNotAllowed(echo(&resource)));
-        }
-        if !resources.contains(&resource) {
-            resources.push(resource);
         }
     }
     let prompt = match params.prompt.as_deref() {

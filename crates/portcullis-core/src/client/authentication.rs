@@ -6,6 +6,7 @@
 
 use super::{Client, ClientStore};
 use crate::UnixTime;
+use crate::resource::{Resource, ResourceStore};
 use crate::secret::DigestKey;
 use crate::store::StoreError;
 use async_trait::async_trait;
@@ -16,12 +17,17 @@ use portcullis_proto::grant::TokenEndpointAuthMethod;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
-/// Where the token endpoint finds clients: the server puts a bounded cache in front of
-/// the store; any [`ClientStore`] (so any [`Store`](crate::Store)) works directly.
+/// Where the protocol finds clients and registered resources: the server puts a
+/// bounded cache in front of the store; any [`ClientStore`] + [`ResourceStore`] (so any
+/// [`Store`](crate::Store)) works directly.
 #[async_trait]
 pub trait ClientDirectory: Send + Sync {
     /// The client with this id, if registered.
     async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError>;
+
+    /// The registered resource with this identifier (exact string, RFC 8707 §2), if any
+    /// ([`crate::resource`]).
+    async fn find_resource(&self, identifier: &str) -> Result<Option<Arc<Resource>>, StoreError>;
 
     /// The key of keyed client-secret digests
     /// ([`ClientSecretDigest::Keyed`](super::ClientSecretDigest::Keyed)), if this
@@ -32,9 +38,13 @@ pub trait ClientDirectory: Send + Sync {
 }
 
 #[async_trait]
-impl<S: ClientStore + ?Sized> ClientDirectory for S {
+impl<S: ClientStore + ResourceStore + ?Sized> ClientDirectory for S {
     async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         Ok(self.client_get(client_id).await?.map(Arc::new))
+    }
+
+    async fn find_resource(&self, identifier: &str) -> Result<Option<Arc<Resource>>, StoreError> {
+        Ok(self.resource_get(identifier).await?.map(Arc::new))
     }
 }
 

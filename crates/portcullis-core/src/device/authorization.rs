@@ -17,6 +17,7 @@ use crate::client::authentication::{
 };
 use crate::client::check_resource_uri;
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
+use crate::resource::{Resource, default_scopes, registered_resources, scope_outside_resources};
 use crate::scope::parse_scope;
 use crate::secret::{DigestKey, RandomUnavailable, SecretDigest, generate_secret};
 use crate::store::{Store, StoreError};
@@ -109,11 +110,16 @@ pub enum DeviceAuthorizationReason {
     /// before a device code is created ([`crate::client::origin`]).
     #[error(transparent)]
     OriginNotAllowed(OriginNotAllowed),
-    /// No `scope` (or an empty one): as at `/authorize`, a scope is required (an empty
-    /// request would get a token with the user's `sub` without the consent page
+    /// No `scope` (or an empty one) and no default (RFC 6749 §3.3,
+    /// [`crate::resource::default_scopes`]): as at `/authorize`, a scope is required (an
+    /// empty request would get a token with the user's `sub` without the consent page
     /// showing anything to approve).
     #[error("scope is required: request at least one scope, e.g. openid")]
     MissingScope,
+    /// A scope that none of the requested registered resources defines
+    /// ([`crate::resource::scope_outside_resources`]).
+    #[error("scope `{0}` is not defined by the requested resource")]
+    ScopeNotForResource(String),
     /// RFC 6749 §3.3: not a scope-token.
     #[error(
         "scope `{0}` is malformed (RFC 6749 section 3.3: visible ASCII, separated by single spaces)"
@@ -187,10 +193,12 @@ impl DeviceAuthorizationError {
 ///    (`invalid_request`, [`crate::client::origin`]).
 /// 2. The client is registered for `urn:ietf:params:oauth:grant-type:device_code`
 ///    (`unauthorized_client`).
-/// 3. `scope`: required (as at `/authorize`), scope-tokens each allowed for the client
-///    (`invalid_scope`).
-/// 4. `resource` (RFC 8707 §2): absolute URIs without a fragment, each one of the
+/// 3. `resource` (RFC 8707 §2): absolute URIs without a fragment, each one of the
 ///    client's audiences (`invalid_target`); duplicates dropped, order kept.
+/// 4. `scope`: scope-tokens each allowed for the client (`invalid_scope`); without it,
+///    the default as at `/authorize` (the requested registered resources'
+///    `default_scopes`, else the client's), else `invalid_scope`; only scopes the
+///    requested registered resources define ([`crate::resource`]).
 /// 5. A `device_code` (256-bit) and a user code are drawn and stored as digests,
 ///    `Pending`, expiring `device_code_ttl` seconds after `now`; a user code already
 ///    taken ([`StoreError::Conflict`]) is drawn again, up to [`MAX_USER_CODE_DRAWS`]
@@ -293,8 +301,16 @@ async fn create(
     if !client.allows_grant(GrantType::DeviceCode) {
         return Err(DeviceAuthorizationReason::UnauthorizedClient);
     }
-    let scopes = requested_scopes(client, request.scope.as_deref())?;
     let resources = requested_resources(client, &request.resource)?;
+    let registered = registered_resources(endpoint.clients.as_ref(), &resources)
+        .await
+        .map_err(DeviceAuthorizationReason::Store)?;
+    let scopes = requested_scopes(client, request.scope.as_deref(), &resources, &registered)?;
+    if let Some(foreign) = scope_outside_resources(&scopes, &resources, &registered) {
+        return Err(DeviceAuthorizationReason::ScopeNotForResource(echo(
+            foreign,
+        )));
+    }
     let device_code = generate_secret().map_err(DeviceAuthorizationReason::Random)?;
     let mut record = DeviceAuthorization {
         device_code_digest: SecretDigest::of(device_code.expose_secret()),
@@ -333,16 +349,19 @@ async fn create(
     Err(DeviceAuthorizationReason::UserCodeCollisions)
 }
 
-/// Rule 3: the requested scopes, required and each allowed for the client.
+/// Rule 4: the requested scopes (else the default of `registered`, the requested
+/// registered resources, or the client's), required and each allowed for the client.
 fn requested_scopes(
     client: &Client,
     scope: Option<&str>,
+    resources: &[String],
+    registered: &[Arc<Resource>],
 ) -> Result<BTreeSet<String>, DeviceAuthorizationReason> {
-    let Some(value) = scope else {
-        return Err(DeviceAuthorizationReason::MissingScope);
+    let scopes = match scope {
+        None => default_scopes(client, resources, registered),
+        Some(value) => parse_scope(value)
+            .map_err(|bad| DeviceAuthorizationReason::MalformedScope(echo(&bad)))?,
     };
-    let scopes =
-        parse_scope(value).map_err(|bad| DeviceAuthorizationReason::MalformedScope(echo(&bad)))?;
     if scopes.is_empty() {
         return Err(DeviceAuthorizationReason::MissingScope);
     }
@@ -352,7 +371,7 @@ fn requested_scopes(
     Ok(scopes)
 }
 
-/// Rule 4: the requested resources, each well-formed and one of the client's
+/// Rule 3: the requested resources, each well-formed and one of the client's
 /// audiences; duplicates dropped, order kept.
 fn requested_resources(
     client: &Client,

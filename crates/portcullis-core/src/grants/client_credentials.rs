@@ -8,15 +8,19 @@ use super::context::{GrantError, TokenEndpoint, TokenSuccess};
 use super::user_tokens::token_type;
 use crate::UnixTime;
 use crate::client::authentication::AuthenticatedClient;
-use crate::client::check_resource_uri;
+use crate::client::{Client, check_resource_uri};
 use crate::dpop::DpopBinding;
 use crate::keys::KeyRing;
+use crate::resource::{
+    Resource, default_scopes, fits_resources, only_registered, scope_outside_resources,
+};
 use crate::scope::{is_oidc_scope, join_scope, parse_scope};
 use crate::tokens::access_token::{AccessTokenGrant, mint};
 use portcullis_proto::error::echo;
 use portcullis_proto::grant::GrantType;
 use portcullis_proto::token::TokenResponse;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Why a client credentials request was refused. Quoted values are already bounded
 /// with [`echo`].
@@ -30,6 +34,14 @@ pub enum ClientCredentialsReason {
     /// The scope is not among the client's allowed scopes.
     #[error("scope `{0}` is not allowed for this client")]
     ScopeNotAllowed(String),
+    /// No `scope`, no default ([`crate::resource::default_scopes`]), the requested
+    /// resources are all registered, and the client holds none of their scopes.
+    #[error("scope is required: request at least one scope")]
+    MissingScope,
+    /// A scope that none of the requested registered resources defines
+    /// ([`crate::resource::scope_outside_resources`]).
+    #[error("scope `{0}` is not defined by the requested resource")]
+    ScopeNotForResource(String),
     /// An OpenID Connect user scope: there is no user in this grant.
     #[error("scope `{0}` describes a user, and the client credentials grant has none")]
     UserScope(String),
@@ -51,48 +63,34 @@ impl From<ClientCredentialsReason> for GrantError<ClientCredentialsReason> {
 /// Issues an access token to `client` for itself, signed with `keys` (the current
 /// signing keys).
 ///
-/// - `scope` (RFC 6749 §4.4.2): every scope must be allowed for the client; omitted
-///   means every allowed scope that is not an OpenID Connect user scope.
 /// - `resources` (RFC 8707 §2): each must be one of the client's audiences; none means
-///   its first audience. They become `aud`.
+///   its first audience. They become `aud`. `registered` holds those of them that are
+///   registered resources ([`crate::resource::registered_resources`]).
+/// - `scope` (RFC 6749 §4.4.2): every scope must be allowed for the client, and, when
+///   every requested resource is registered, defined by them
+///   ([`scope_outside_resources`]). Omitted (RFC 6749 §3.3 default): the requested
+///   registered resources' `default_scopes`, else the client's `default_scopes`, else
+///   (as before the registry) every allowed scope that is not an OpenID Connect user
+///   scope and fits the requested resources; when that is empty for a request whose
+///   resources are all registered, `invalid_scope` (otherwise a scope-less token, as
+///   before).
 /// - `dpop` (RFC 9449 §5): the key of the request's verified DPoP proof; the access
 ///   token is bound to it (`cnf.jkt`, `token_type` DPoP).
 ///
 /// # Errors
 /// [`ClientCredentialsReason`] for scope and resource problems; key failures.
+#[allow(clippy::too_many_arguments)] // the request's parts, each named by its RFC
 pub fn issue(
     endpoint: &TokenEndpoint,
     keys: &KeyRing,
     authenticated: &AuthenticatedClient,
     scope: Option<&str>,
     resources: &[String],
+    registered: &[Arc<Resource>],
     dpop: Option<&DpopBinding>,
     now: UnixTime,
 ) -> Result<TokenSuccess, GrantError<ClientCredentialsReason>> {
     let client = authenticated.client();
-    let scopes: BTreeSet<String> = match scope {
-        None => client
-            .scopes
-            .iter()
-            .filter(|s| !is_oidc_scope(s))
-            .cloned()
-            .collect(),
-        Some(requested) => {
-            let requested = parse_scope(requested)
-                .map_err(|bad| ClientCredentialsReason::MalformedScope(echo(&bad)))?;
-            for s in &requested {
-                // First: a user scope is never granted here, whatever the client lists
-                // (registration refuses it on a client without a user grant).
-                if is_oidc_scope(s) {
-                    return Err(ClientCredentialsReason::UserScope(echo(s)).into());
-                }
-                if !client.scopes.contains(s) {
-                    return Err(ClientCredentialsReason::ScopeNotAllowed(echo(s)).into());
-                }
-            }
-            requested
-        }
-    };
     let audiences = if resources.is_empty() {
         client.audiences.iter().take(1).cloned().collect::<Vec<_>>()
     } else {
@@ -109,6 +107,7 @@ pub fn issue(
         }
         out
     };
+    let scopes = granted_scopes(client, scope, resources, registered)?;
     let scope = join_scope(&scopes);
     let issued = mint(
         keys,
@@ -138,4 +137,52 @@ pub fn issue(
         grant_type: GrantType::ClientCredentials,
         jti: issued.claims.jti,
     })
+}
+
+/// The scopes of the token: see [`issue`].
+fn granted_scopes(
+    client: &Client,
+    scope: Option<&str>,
+    resources: &[String],
+    registered: &[Arc<Resource>],
+) -> Result<BTreeSet<String>, ClientCredentialsReason> {
+    let scopes: BTreeSet<String> = match scope {
+        None => {
+            let mut defaults = default_scopes(client, resources, registered);
+            defaults.retain(|s| !is_oidc_scope(s));
+            let scopes = if defaults.is_empty() {
+                client
+                    .scopes
+                    .iter()
+                    .filter(|s| !is_oidc_scope(s) && fits_resources(s, resources, registered))
+                    .cloned()
+                    .collect()
+            } else {
+                defaults
+            };
+            // A token for registered resources carries one of their scopes; a client
+            // that lists no scope keeps getting scope-less tokens (as before the
+            // registry) for its unregistered audiences.
+            if scopes.is_empty() && only_registered(resources, registered) {
+                return Err(ClientCredentialsReason::MissingScope);
+            }
+            scopes
+        }
+        Some(requested) => parse_scope(requested)
+            .map_err(|bad| ClientCredentialsReason::MalformedScope(echo(&bad)))?,
+    };
+    for s in &scopes {
+        // First: a user scope is never granted here, whatever the client lists
+        // (registration refuses it on a client without a user grant).
+        if is_oidc_scope(s) {
+            return Err(ClientCredentialsReason::UserScope(echo(s)));
+        }
+        if !client.scopes.contains(s) {
+            return Err(ClientCredentialsReason::ScopeNotAllowed(echo(s)));
+        }
+    }
+    if let Some(foreign) = scope_outside_resources(&scopes, resources, registered) {
+        return Err(ClientCredentialsReason::ScopeNotForResource(echo(foreign)));
+    }
+    Ok(scopes)
 }

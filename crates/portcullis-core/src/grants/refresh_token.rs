@@ -31,6 +31,7 @@ use crate::client::authentication::AuthenticatedClient;
 use crate::client::{Client, check_resource_uri};
 use crate::dpop::DpopBinding;
 use crate::keys::KeyRing;
+use crate::resource::{fits_resources, registered_resources};
 use crate::scope::parse_scope;
 use crate::secret::SecretDigest;
 use crate::store::{Store, StoreError};
@@ -115,7 +116,9 @@ impl From<RefreshGrantReason> for GrantError<RefreshGrantReason> {
 ///
 /// The access token: `sub` = the user, `aud` = the requested resources, else the
 /// grant's, else the client's first audience, else UserInfo (as at code redemption),
-/// `scope` = the requested or original scopes that the client may still use. The
+/// `scope` = the requested or original scopes that the client may still use (and, when
+/// `resource` names only registered resources, that they define:
+/// [`crate::resource::fits_resources`]). The
 /// id_token (OIDC Core §12.2): same `sub` and `aud`, the original `auth_time`, a new
 /// `iat`, no `nonce`. The successor: same family, user, original scopes, resources and
 /// `auth_time`; valid for `refresh_token_ttl` from now (so a family lives as long as
@@ -160,8 +163,12 @@ pub async fn issue(
     if let Some(reason) = refusal(store, &stored, grace, now).await? {
         return Err(reason.into());
     }
-    let scopes = granted_scopes(&stored, client, request.scope.as_deref())?;
+    let mut scopes = granted_scopes(&stored, client, request.scope.as_deref())?;
     let audiences = granted_audiences(&stored, client, &endpoint.issuer, &request.resource)?;
+    // Narrowed to registered resources (RFC 8707 §2.2): only the scopes they define
+    // (and OpenID Connect scopes) go into this access token; the response says so.
+    let registered = registered_resources(endpoint.clients.as_ref(), &request.resource).await?;
+    scopes.retain(|s| fits_resources(s, &request.resource, &registered));
     let user = store
         .user_get(&stored.user_id)
         .await?

@@ -13,11 +13,12 @@ use super::device_code::{self, DeviceGrantReason};
 use super::refresh_token::{self, RefreshGrantReason};
 use crate::UnixTime;
 use crate::client::authentication::{
-    ClientAuthFailure, ClientAuthReason, PublicClients, authenticate,
+    AuthenticatedClient, ClientAuthFailure, ClientAuthReason, PublicClients, authenticate,
 };
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::dpop::DpopBinding;
 use crate::keys::{KeyRing, KeyRingError};
+use crate::resource::registered_resources;
 use crate::secret::RandomUnavailable;
 use crate::store::StoreError;
 use portcullis_proto::ErrorCode;
@@ -231,16 +232,9 @@ pub async fn token_request(
                 .await
                 .map_err(TokenErrorReason::from)
         }
-        GrantType::ClientCredentials => client_credentials::issue(
-            endpoint,
-            keys,
-            &client,
-            request.scope.as_deref(),
-            &request.resource,
-            dpop,
-            now,
-        )
-        .map_err(TokenErrorReason::from),
+        GrantType::ClientCredentials => {
+            client_credentials_issue(endpoint, keys, &client, &request, dpop, now).await
+        }
         GrantType::RefreshToken => {
             refresh_token::issue(endpoint, keys, &client, &request, dpop, now)
                 .await
@@ -251,6 +245,38 @@ pub async fn token_request(
             .map_err(TokenErrorReason::from),
     };
     result.map_err(|reason| fail(reason, claimed))
+}
+
+/// Looks up the registered resources among the request's `resource`s that are the
+/// client's audiences (a bounded number), then runs [`client_credentials::issue`].
+async fn client_credentials_issue(
+    endpoint: &TokenEndpoint,
+    keys: &KeyRing,
+    client: &AuthenticatedClient,
+    request: &TokenRequest,
+    dpop: Option<&DpopBinding>,
+    now: UnixTime,
+) -> Result<TokenSuccess, TokenErrorReason> {
+    let audiences: Vec<String> = request
+        .resource
+        .iter()
+        .filter(|r| client.client().audiences.contains(r))
+        .cloned()
+        .collect();
+    let registered = registered_resources(endpoint.clients.as_ref(), &audiences)
+        .await
+        .map_err(TokenErrorReason::Store)?;
+    client_credentials::issue(
+        endpoint,
+        keys,
+        client,
+        request.scope.as_deref(),
+        &request.resource,
+        &registered,
+        dpop,
+        now,
+    )
+    .map_err(TokenErrorReason::from)
 }
 
 /// `authorization_code, client_credentials, refresh_token,

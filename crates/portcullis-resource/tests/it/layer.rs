@@ -152,6 +152,78 @@ async fn layer_adds_resource_metadata() {
 }
 
 #[tokio::test]
+async fn layer_401_challenges_carry_the_configured_scopes() {
+    let url = "https://mcp.example/.well-known/oauth-protected-resource/mcp";
+    let app = app(RequireAccessToken::new(validator())
+        .scopes(["tools:call"])
+        .challenge_scopes(["tools:read", "tools:call"])
+        .resource_metadata(url));
+    // RFC 6750 §3 + RFC 9728 §5.1: what to ask for, and where to learn more.
+    let response = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/notes")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenges: Vec<&str> = response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        challenges,
+        [
+            format!(r#"Bearer scope="tools:read tools:call", resource_metadata="{url}""#),
+            format!(
+                r#"DPoP algs="ES256 PS256 RS256 EdDSA", scope="tools:read tools:call", resource_metadata="{url}""#
+            ),
+        ]
+    );
+    let (status, challenge, _) = call(app.clone(), &["Bearer x.y.z"]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge.unwrap(),
+        format!(
+            r#"Bearer error="invalid_token", scope="tools:read tools:call", resource_metadata="{url}""#
+        )
+    );
+    // 403: the scopes the token lacks, not the announced ones.
+    let (status, challenge, _) = call(
+        app.clone(),
+        &[&format!("Bearer {}", ES256.token(&claims()))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        challenge.unwrap(),
+        format!(
+            r#"Bearer error="insufficient_scope", scope="tools:call", resource_metadata="{url}""#
+        )
+    );
+    // A malformed header is no request for scopes: invalid_request stays as it was.
+    let (status, challenge, _) = call(app, &["Bearer "]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        challenge.unwrap(),
+        format!(r#"Bearer error="invalid_request", resource_metadata="{url}""#)
+    );
+}
+
+#[tokio::test]
+async fn layer_challenge_scopes_without_metadata() {
+    let app = app(RequireAccessToken::new(validator()).challenge_scopes(["notes:read"]));
+    let (status, challenge, _) = call(app, &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge.as_deref(), Some(r#"Bearer scope="notes:read""#));
+}
+
+#[tokio::test]
 async fn layer_keys_unavailable_is_503_with_retry_after() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());

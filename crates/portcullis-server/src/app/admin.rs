@@ -3,6 +3,7 @@
 //! events.
 
 pub mod dev;
+pub mod resources;
 
 use crate::app::audit;
 use crate::app::config::Config;
@@ -44,8 +45,9 @@ impl From<StoreError> for AdminError {
     }
 }
 
-/// Config as code: upserts the file's clients and users, and deletes config clients
-/// that are no longer in the file. Unchanged records are not rewritten. The file's
+/// Config as code: upserts the file's clients, users and resources
+/// ([`resources::sync_resources`]), and deletes config records that are no longer in
+/// the file. Unchanged records are not rewritten. The file's
 /// client secrets (chosen by an operator) are stored keyed under `client_secret_key`
 /// ([`ClientSecretDigest::Keyed`]), so a row stored bare by an earlier version is
 /// rewritten keyed: this is their start-up migration.
@@ -138,7 +140,7 @@ pub async fn sync_config(
     for removed in store.user_delete_config_except(&keep).await? {
         audit::user_changed("config", &removed, "deleted");
     }
-    Ok(())
+    resources::sync_resources(store, &config.resources, now).await
 }
 
 /// Registers a new client. When `generate` is set, a 256-bit secret is generated and

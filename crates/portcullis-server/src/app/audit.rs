@@ -107,6 +107,11 @@ pub fn client_changed(actor: &str, client_id: &str, action: &str) {
     tracing::info!(target: TARGET, event = "client_changed", outcome = "success", actor, client_id, action);
 }
 
+/// A registered resource was created, updated or deleted (`actor` as for clients).
+pub fn resource_changed(actor: &str, identifier: &str, action: &str) {
+    tracing::info!(target: TARGET, event = "resource_changed", outcome = "success", actor, resource = identifier, action);
+}
+
 /// A user was created, updated or deleted.
 pub fn user_changed(actor: &str, username: &str, action: &str) {
     tracing::info!(target: TARGET, event = "user_changed", outcome = "success", actor, subject = username, action);

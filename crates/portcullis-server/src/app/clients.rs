@@ -1,9 +1,12 @@
-//! A bounded, short-lived cache of clients in front of the store, so the client
-//! credentials path does no database read per request.
+//! A bounded, short-lived cache of clients and registered resources in front of the
+//! store, so the client credentials path does no database read per request.
 //!
 //! Propagation: a change made by the admin CLI or another node (delete, secret
 //! rotation, new scopes) is seen by this node within [`CLIENT_CACHE_TTL`]. Unknown
-//! client ids are not cached, so a newly created client works at once.
+//! client ids are not cached, so a newly created client works at once. Resources are
+//! cached present or absent (only identifiers among a client's audiences are looked
+//! up, so the absent ones are bounded too): a resource created or deleted with the CLI
+//! counts within [`CLIENT_CACHE_TTL`].
 //!
 //! A `client_id` that is an https URL and not a configured or admin client is a client
 //! ID metadata document ([`metadata_documents`]) when `[registration]
@@ -17,6 +20,7 @@ use metadata_documents::MetadataDocuments;
 use moka::sync::Cache;
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::{Client, RecordSource};
+use portcullis_core::resource::Resource;
 use portcullis_core::secret::DigestKey;
 use portcullis_core::store::StoreError;
 use portcullis_core::{Clock, Store};
@@ -33,6 +37,7 @@ pub const CLIENT_CACHE_CAPACITY: u64 = 10_000;
 pub struct ClientCache {
     store: Arc<dyn Store>,
     cache: Cache<String, Arc<Client>>,
+    resources: Cache<String, Option<Arc<Resource>>>,
     secret_key: Arc<DigestKey>,
     clock: Arc<dyn Clock>,
     metadata_documents: Option<MetadataDocuments>,
@@ -52,9 +57,14 @@ impl ClientCache {
             .max_capacity(CLIENT_CACHE_CAPACITY)
             .time_to_live(CLIENT_CACHE_TTL)
             .build();
+        let resources = Cache::builder()
+            .max_capacity(CLIENT_CACHE_CAPACITY)
+            .time_to_live(CLIENT_CACHE_TTL)
+            .build();
         Self {
             store,
             cache,
+            resources,
             secret_key,
             clock,
             metadata_documents,
@@ -100,6 +110,16 @@ impl ClientDirectory for ClientCache {
         let client = Arc::new(client);
         self.cache.insert(client_id.to_owned(), Arc::clone(&client));
         Ok(Some(client))
+    }
+
+    async fn find_resource(&self, identifier: &str) -> Result<Option<Arc<Resource>>, StoreError> {
+        if let Some(resource) = self.resources.get(identifier) {
+            return Ok(resource);
+        }
+        let resource = self.store.resource_get(identifier).await?.map(Arc::new);
+        self.resources
+            .insert(identifier.to_owned(), resource.clone());
+        Ok(resource)
     }
 
     fn client_secret_key(&self) -> Option<&DigestKey> {

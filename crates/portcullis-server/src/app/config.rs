@@ -7,8 +7,9 @@
 //! One file per section, each with its resolved type, its `resolve_*`, its defaults and
 //! bounds as named constants, and its tests: [`file`](mod@file) (the file as written,
 //! parsing, [`ConfigError`]), [`server`] (`listen`, `issuer`, `trusted_proxies`),
-//! [`database`], [`tokens`], [`keys`], [`clients`], [`users`], [`branding`],
-//! [`metrics`], [`dpop`](mod@dpop), [`outbound`] and [`registration`]. [`Config::resolve`] calls them in turn.
+//! [`database`], [`tokens`], [`keys`], [`clients`], [`users`], [`resources`], [`branding`],
+//! [`metrics`], [`dpop`](mod@dpop), [`outbound`], [`registration`] and
+//! [`authorization`]. [`Config::resolve`] calls them in turn.
 
 pub mod authorization;
 pub mod branding;
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod metrics;
 pub mod outbound;
 pub mod registration;
+pub mod resources;
 pub mod server;
 pub mod tokens;
 pub mod users;
@@ -47,6 +49,7 @@ pub use tokens::{MAX_ACCESS_TOKEN_TTL, TokenLifetimes};
 use crate::app::net::IpNetwork;
 use file::Sources;
 use portcullis_core::client::{Client, is_loopback};
+use portcullis_core::resource::Resource;
 use portcullis_core::user::UserRegistration;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -77,6 +80,8 @@ pub struct Config {
     pub clients: Vec<Client>,
     /// Users from the file, checked but not yet hashed (hashing happens at start-up).
     pub users: Vec<UserRegistration>,
+    /// Validated `[[resources]]` (timestamps are set when stored).
+    pub resources: Vec<Resource>,
     /// Look of the pages.
     pub branding: Branding,
     /// Who may read `/metrics`.
@@ -141,6 +146,7 @@ impl Config {
         let database = database::resolve_database(&file.database).map_err(in_file)?;
         let clients = clients::resolve_clients(file.clients).map_err(in_file)?;
         let users = users::resolve_users(file.users).map_err(in_file)?;
+        let resources = resources::resolve_resources(file.resources).map_err(in_file)?;
         let branding = branding::resolve_branding(file.branding).map_err(in_file)?;
         let metrics = metrics::resolve_metrics(file.metrics).map_err(in_file)?;
         let dpop = dpop::resolve_dpop(&file.dpop).map_err(in_file)?;
@@ -159,6 +165,7 @@ impl Config {
             keys,
             clients,
             users,
+            resources,
             branding,
             metrics,
             dpop,

@@ -23,8 +23,10 @@ use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::{Client, RecordSource};
 use portcullis_core::device::DeviceAuthorizationStatus;
 use portcullis_core::device::authorization::record_decision;
+use portcullis_core::resource::{registered_resources, scope_description};
 use portcullis_core::session::BrowserSession;
 use portcullis_proto::authorize::consent_form;
+use std::collections::BTreeMap;
 
 /// What the consent page shows.
 pub struct ConsentPrompt {
@@ -39,8 +41,15 @@ pub struct ConsentPrompt {
     pub unverified_host: Option<String>,
     /// Who is signed in.
     pub username: String,
-    /// The scopes to approve now.
+    /// The scopes to approve now: what the request will be granted (its `scope`, or
+    /// the default it got, RFC 6749 §3.3).
     pub scopes: Vec<String>,
+    /// The operator's words for some of them: the requested registered resources'
+    /// `scope_descriptions` (scope → text).
+    pub scope_descriptions: BTreeMap<String, String>,
+    /// The display names of the requested registered resources (the APIs the access
+    /// is for), in request order.
+    pub resources: Vec<String>,
     /// How many of the requested scopes were approved before.
     pub already_approved: usize,
     /// The pending request id.
@@ -116,7 +125,20 @@ pub async fn prompt(
         .map(|d| open_user_code(state, d))
         .transpose()
         .map_err(|e| refused(e.into()))?;
+    let registered = registered_resources(state.clients(), request.resources())
+        .await
+        .map_err(|e| refused(e.into()))?;
+    let scope_descriptions = shown
+        .iter()
+        .filter_map(|s| scope_description(&registered, s).map(|d| ((*s).clone(), d.to_owned())))
+        .collect();
+    let resources = registered
+        .iter()
+        .map(|r| r.name.clone().unwrap_or_else(|| r.identifier.clone()))
+        .collect();
     Ok(ConsentPrompt {
+        scope_descriptions,
+        resources,
         client_name: client
             .client_name
             .clone()

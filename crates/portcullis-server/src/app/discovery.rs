@@ -4,6 +4,7 @@
 
 use crate::app::config::RegistrationSettings;
 use portcullis_core::grants::token_endpoint::SUPPORTED_GRANT_TYPES;
+use portcullis_core::resource::Resource;
 use portcullis_proto::discovery::ServerMetadata;
 use portcullis_proto::grant::TokenEndpointAuthMethod;
 use portcullis_proto::routes::ADVERTISED;
@@ -14,12 +15,21 @@ use portcullis_resource::dpop::DPOP_ALGS;
 /// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method;
 /// `require_pushed_authorization_requests` from `[authorization]` (RFC 9126 §5);
 /// `client_id_metadata_document_supported` when `[registration]
-/// client_id_metadata_documents` is on.
+/// client_id_metadata_documents` is on. `scopes_supported` (RFC 8414 §2) is the OpenID
+/// Connect scopes, then the scopes of the registered `resources` in registry order,
+/// without duplicates.
 pub fn metadata(
     issuer: &str,
     require_pushed_authorization_requests: bool,
     registration: RegistrationSettings,
+    resources: &[Resource],
 ) -> ServerMetadata {
+    let mut scopes_supported = strings(&["openid", "profile", "email", "offline_access"]);
+    for scope in resources.iter().flat_map(|r| r.scopes.iter()) {
+        if !scopes_supported.contains(scope) {
+            scopes_supported.push(scope.clone());
+        }
+    }
     ServerMetadata {
         issuer: issuer.to_owned(),
         endpoints: ADVERTISED
@@ -30,7 +40,7 @@ pub fn metadata(
         response_modes_supported: strings(&["query"]),
         code_challenge_methods_supported: strings(&["S256"]),
         authorization_response_iss_parameter_supported: true,
-        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
+        scopes_supported,
         claims_supported: strings(&[
             "iss",
             "sub",

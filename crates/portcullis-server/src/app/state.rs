@@ -20,7 +20,7 @@ use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::device::authorization::DeviceAuthorizationEndpoint;
 use portcullis_core::grants::token_endpoint::TokenEndpoint;
 use portcullis_core::keys::{KeyRing, MasterKey};
-use portcullis_core::{Clock, Store};
+use portcullis_core::{Clock, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -63,7 +63,7 @@ struct Inner {
     cors_origins: CorsOrigins,
     token_endpoint: TokenEndpoint,
     device_authorization_endpoint: DeviceAuthorizationEndpoint,
-    metadata_json: Bytes,
+    metadata_json: ArcSwap<Bytes>,
     stylesheet: Bytes,
     cookie_names: CookieNames,
     throttle: Arc<LoginThrottle>,
@@ -115,9 +115,21 @@ impl AppState {
     pub fn device_authorization_endpoint(&self) -> &DeviceAuthorizationEndpoint {
         &self.inner.device_authorization_endpoint
     }
-    /// The metadata document (RFC 8414), serialised once at start-up.
-    pub fn metadata_json(&self) -> &Bytes {
-        &self.inner.metadata_json
+    /// The metadata document (RFC 8414), serialised at start-up and again by
+    /// [`Self::refresh_metadata`].
+    pub fn metadata_json(&self) -> Bytes {
+        Bytes::clone(&self.inner.metadata_json.load())
+    }
+    /// Rebuilds the metadata document from the registered resources (their scopes go
+    /// into `scopes_supported`); called at start-up and after `--dev` seeds its demo
+    /// resource. A resource created with the CLI while serving shows at the next start.
+    ///
+    /// # Errors
+    /// The store's, reading the resources.
+    pub async fn refresh_metadata(&self) -> Result<(), StoreError> {
+        let json = metadata_json(&self.inner.config, self.inner.store.as_ref()).await?;
+        self.inner.metadata_json.store(Arc::new(json));
+        Ok(())
     }
     /// The pages' stylesheet, built once at start-up.
     pub fn stylesheet(&self) -> &Bytes {
@@ -208,12 +220,11 @@ impl App {
         if keyed > 0 {
             tracing::info!(rows = keyed, "keyed the digests of stored user codes");
         }
-        let metadata = crate::app::discovery::metadata(
-            &config.issuer,
-            config.authorization.require_pushed_authorization_requests,
-            config.registration,
+        let metadata_json = ArcSwap::from_pointee(
+            metadata_json(&config, store.as_ref())
+                .await
+                .map_err(AdminError::from)?,
         );
-        let metadata_json = Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default());
         let stylesheet = Bytes::from(crate::app::config::stylesheet(&config.branding));
         let dummy_password_hash = dummy_password_hash().await?;
         let throttle = Arc::new(LoginThrottle::new());
@@ -409,4 +420,19 @@ async fn dummy_password_hash() -> Result<String, StartError> {
         .await
         .map_err(|e| failed(e.to_string()))?
         .map_err(failed)
+}
+
+/// The serialised metadata document for `issuer`, with the scopes of the resources in
+/// `store`.
+async fn metadata_json(config: &Config, store: &dyn Store) -> Result<Bytes, StoreError> {
+    let resources = store.resource_list().await?;
+    let metadata = crate::app::discovery::metadata(
+        &config.issuer,
+        config.authorization.require_pushed_authorization_requests,
+        config.registration,
+        &resources,
+    );
+    Ok(Bytes::from(
+        serde_json::to_vec(&metadata).unwrap_or_default(),
+    ))
 }

@@ -10,8 +10,8 @@
 -- the old table cascades to nothing; one transaction; the other tables' references
 -- name "clients" and bind to the new table once it is renamed.
 --
--- Every column of clients must be listed here: a migration that adds a column to
--- clients before this one must add it below too (INSERT … SELECT * fails otherwise).
+-- Every column of clients must be listed here, in the CREATE TABLE and in both
+-- column lists of the INSERT (a column left out would be lost).
 PRAGMA foreign_keys = OFF;
 
 BEGIN IMMEDIATE;
@@ -44,12 +44,27 @@ CREATE TABLE clients_rebuilt (
         CHECK (dpop_bound_access_tokens IN (0, 1)),
     require_pushed_authorization_requests INTEGER NOT NULL DEFAULT 0
         CHECK (require_pushed_authorization_requests IN (0, 1)),
+    default_scopes               TEXT    NOT NULL DEFAULT '[]',
     -- A previous secret always has an expiry, and only exists next to a current one.
     CHECK ((previous_secret_digest IS NULL) = (previous_secret_expires_at IS NULL)),
     CHECK (previous_secret_digest IS NULL OR secret_digest IS NOT NULL)
 ) STRICT;
 
-INSERT INTO clients_rebuilt SELECT * FROM clients;
+INSERT INTO clients_rebuilt (
+    client_id, client_name, secret_digest, previous_secret_digest,
+    previous_secret_expires_at, token_endpoint_auth_method, redirect_uris,
+    post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent,
+    id_token_signed_response_alg, claims, source, created_at, updated_at,
+    introspection_audiences, allowed_origins, dpop_bound_access_tokens,
+    require_pushed_authorization_requests, default_scopes
+) SELECT
+    client_id, client_name, secret_digest, previous_secret_digest,
+    previous_secret_expires_at, token_endpoint_auth_method, redirect_uris,
+    post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent,
+    id_token_signed_response_alg, claims, source, created_at, updated_at,
+    introspection_audiences, allowed_origins, dpop_bound_access_tokens,
+    require_pushed_authorization_requests, default_scopes
+FROM clients;
 DROP TABLE clients;
 ALTER TABLE clients_rebuilt RENAME TO clients;
 

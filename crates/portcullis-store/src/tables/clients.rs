@@ -25,6 +25,7 @@ struct ClientRecord {
     pub post_logout_redirect_uris: String,
     pub grant_types: String,
     pub scopes: String,
+    pub default_scopes: String,
     pub audiences: String,
     pub skip_consent: bool,
     pub introspection_audiences: String,
@@ -65,6 +66,7 @@ impl ClientRecord {
             )?,
             grant_types: to_json("clients.grant_types", &client.grant_types)?,
             scopes: to_json("clients.scopes", &client.scopes)?,
+            default_scopes: to_json("clients.default_scopes", &client.default_scopes)?,
             audiences: to_json("clients.audiences", &client.audiences)?,
             skip_consent: client.skip_consent,
             introspection_audiences: to_json(
@@ -118,6 +120,7 @@ impl ClientRecord {
             )?,
             grant_types: from_json("clients.grant_types", &self.grant_types)?,
             scopes: from_json("clients.scopes", &self.scopes)?,
+            default_scopes: from_json("clients.default_scopes", &self.default_scopes)?,
             audiences: from_json("clients.audiences", &self.audiences)?,
             skip_consent: self.skip_consent,
             introspection_audiences: from_json(
@@ -189,23 +192,23 @@ macro_rules! client_columns {
          post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
          introspection_audiences, allowed_origins, id_token_signed_response_alg, claims, \
          dpop_bound_access_tokens, require_pushed_authorization_requests, source, \
-         created_at, updated_at"
+         created_at, updated_at, default_scopes"
     };
 }
 
-/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$21`.
+/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$22`.
 macro_rules! client_insert {
     () => {
         concat!(
             "INSERT INTO clients (",
             client_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21)"
+             $18, $19, $20, $21, $22)"
         )
     };
 }
 
-/// Binds a [`ClientRecord`] as `$1`…`$21` of [`client_insert`].
+/// Binds a [`ClientRecord`] as `$1`…`$22` of [`client_insert`].
 macro_rules! bind_client {
     ($query:expr, $record:expr) => {{
         let r = $record;
@@ -231,6 +234,7 @@ macro_rules! bind_client {
             .bind(r.source)
             .bind(r.created_at)
             .bind(r.updated_at)
+            .bind(r.default_scopes)
     }};
 }
 
@@ -264,6 +268,7 @@ const CLIENT_UPSERT: &str = concat!(
     " post_logout_redirect_uris = excluded.post_logout_redirect_uris,",
     " grant_types = excluded.grant_types,",
     " scopes = excluded.scopes,",
+    " default_scopes = excluded.default_scopes,",
     " audiences = excluded.audiences,",
     " skip_consent = excluded.skip_consent,",
     " introspection_audiences = excluded.introspection_audiences,",
@@ -390,6 +395,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             grant_types: vec![GrantType::AuthorizationCode, GrantType::DeviceCode],
             scopes: vec!["openid".into()],
+            default_scopes: vec!["openid".into()],
             audiences: vec![],
             skip_consent: false,
             introspection_audiences: vec!["https://api.example".into()],

@@ -66,6 +66,7 @@ mod purge;
 mod pushed_authorization_requests;
 mod rate_limits;
 mod refresh_tokens;
+mod resources;
 mod revoked_access_tokens;
 mod sessions;
 mod signing_keys;
@@ -192,6 +193,7 @@ fn public_client(id: &str, source: RecordSource) -> Client {
         post_logout_redirect_uris: vec![],
         grant_types: vec![GrantType::AuthorizationCode],
         scopes: vec!["openid".into()],
+        default_scopes: vec![],
         audiences: vec![],
         skip_consent: false,
         introspection_audiences: vec![],
@@ -236,6 +238,7 @@ fn full_client(id: &str) -> Client {
             GrantType::DeviceCode,
         ],
         scopes: vec!["openid".into(), "profile".into(), "ledger:write".into()],
+        default_scopes: vec!["openid".into(), "ledger:write".into()],
         audiences: vec![
             "https://api.ledger.example".into(),
             "https://reports.example".into(),

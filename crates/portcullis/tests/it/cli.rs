@@ -757,3 +757,82 @@ async fn client_create_with_require_pushed_authorization_requests_refuses_plain_
     let params = crate::flow::redirect_params(&to, "https://par.example.com/cb");
     assert_eq!(params["error"], "invalid_request", "{to}");
 }
+
+#[tokio::test]
+async fn resource_create_list_delete_and_a_client_default_scope() {
+    let app = TestApp::start_in(tempfile::TempDir::new().unwrap(), BASE_CONFIG).await;
+    let mcp = "https://mcp.example.com/mcp";
+    let created = json_out(&cli(
+        &app,
+        &[
+            "resource",
+            "create",
+            "--identifier",
+            mcp,
+            "--name",
+            "Example MCP server",
+            "--scope",
+            "tools:read",
+            "--scope",
+            "tools:call",
+            "--default-scope",
+            "tools:read",
+            "--dynamic-clients",
+            "--scope-description",
+            "tools:read=See the list of tools",
+        ],
+        None,
+    ));
+    assert_eq!(created["identifier"], mcp);
+    assert_eq!(created["default_scopes"], serde_json::json!(["tools:read"]));
+    assert_eq!(created["dynamic_clients"], true);
+    assert_eq!(
+        created["scope_descriptions"]["tools:read"],
+        "See the list of tools"
+    );
+    assert_eq!(created["source"], "admin");
+    // Refused, naming the key; and a duplicate.
+    let out = cli(
+        &app,
+        &[
+            "resource",
+            "create",
+            "--identifier",
+            "https://x.example",
+            "--scope",
+            "a",
+            "--default-scope",
+            "b",
+        ],
+        None,
+    );
+    assert_usage_error(&out, "`default_scopes` has `b`, which is not in `scopes`");
+    let out = cli(&app, &["resource", "create", "--identifier", mcp], None);
+    assert_usage_error(&out, "already exists");
+    // A CLI client with a default scope, for that resource.
+    let client = json_out(&cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "agent-svc",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "tools:read",
+            "--default-scope",
+            "tools:read",
+            "--audience",
+            mcp,
+        ],
+        None,
+    ));
+    assert_eq!(client["default_scopes"], serde_json::json!(["tools:read"]));
+    let listed = json_out(&cli(&app, &["resource", "list"], None));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let deleted = json_out(&cli(&app, &["resource", "delete", mcp], None));
+    assert_eq!(deleted["deleted"], mcp);
+    let out = cli(&app, &["resource", "delete", mcp], None);
+    assert_usage_error(&out, "no resource");
+}

@@ -20,6 +20,7 @@ mod cli_dpop;
 mod client_credentials;
 mod cluster;
 mod cors;
+mod default_scopes;
 mod device;
 mod discovery;
 mod dpop;

@@ -50,7 +50,7 @@ proptest! {
             code_challenge_method: Some("S256".into()),
             ..Default::default()
         };
-        let answer = validate_redirectable(&client(&allowed), params, CALLBACK.into(), false);
+        let answer = validate_redirectable(&client(&allowed), &[], params, CALLBACK.into(), false);
         let wanted: BTreeSet<String> = requested.iter().map(|s| (*s).to_owned()).collect();
         if wanted.is_subset(&allowed) {
             prop_assert_eq!(answer.map(|r| r.scopes().clone()), Ok(wanted));

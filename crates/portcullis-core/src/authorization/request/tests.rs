@@ -22,6 +22,13 @@ impl ClientDirectory for Directory {
         }
         Ok(self.0.get(id).cloned())
     }
+
+    async fn find_resource(
+        &self,
+        _identifier: &str,
+    ) -> Result<Option<Arc<crate::resource::Resource>>, StoreError> {
+        Ok(None)
+    }
 }
 
 fn registration(id: &str, secret: bool, grants: &[&str], uris: &[&str]) -> ClientRegistration {

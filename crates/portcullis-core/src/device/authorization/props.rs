@@ -30,7 +30,7 @@ proptest! {
         }
         .validate(RecordSource::Config, 0)
         .unwrap();
-        let answer = requested_scopes(&client, Some(&requested.join(" ")));
+        let answer = requested_scopes(&client, Some(&requested.join(" ")), &[], &[]);
         let wanted: BTreeSet<String> = requested.iter().map(|s| (*s).to_owned()).collect();
         if wanted.is_subset(&allowed) {
             prop_assert_eq!(answer.ok(), Some(wanted));

@@ -1,4 +1,5 @@
-//! `serve --dev`: demo clients and a demo user for trying Portcullis on a laptop.
+//! `serve --dev`: demo clients, a demo MCP resource and a demo user for trying
+//! Portcullis on a laptop.
 //!
 //! Loopback issuers only. The generated credentials are kept in
 //! `<data dir>/dev-credentials.json` (mode 0600) so every restart prints the same ones
@@ -10,6 +11,7 @@ use crate::app::config::Config;
 use portcullis_core::client::{
     ClientRegistration, ClientSecretDigest, ClientSecrets, RecordSource,
 };
+use portcullis_core::resource::ResourceRegistration;
 use portcullis_core::secret::{SecretDigest, generate_secret};
 use portcullis_core::user::UserRegistration;
 use portcullis_core::{Store, UnixTime};
@@ -39,6 +41,14 @@ pub const DEMO_SPA_URI: &str = "http://localhost:5173/";
 pub const DEMO_USERNAME: &str = "demo";
 /// The API audience the demo clients may request.
 pub const DEMO_AUDIENCE: &str = "http://127.0.0.1:9090/orders";
+/// The demo MCP server's resource identifier (RFC 8707 §2; the MCP example's
+/// address): registered with `dynamic_clients = true` and default scope
+/// [`DEMO_MCP_DEFAULT_SCOPE`], so a client that omits `scope` gets it.
+pub const DEMO_MCP_RESOURCE: &str = "http://localhost:3001/mcp";
+/// The scopes the demo MCP resource defines.
+pub const DEMO_MCP_SCOPES: [&str; 2] = ["tools:read", "tools:call"];
+/// The demo MCP resource's default scope.
+pub const DEMO_MCP_DEFAULT_SCOPE: &str = "tools:read";
 /// Redirect URI of the demo public client.
 pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:8081/callback";
 /// File that keeps the generated demo credentials.
@@ -125,10 +135,12 @@ pub async fn seed(
             "email",
             "offline_access",
             "read:orders",
+            DEMO_MCP_SCOPES[0],
+            DEMO_MCP_SCOPES[1],
         ]
         .map(String::from)
         .to_vec(),
-        audiences: vec![DEMO_AUDIENCE.into()],
+        audiences: vec![DEMO_AUDIENCE.into(), DEMO_MCP_RESOURCE.into()],
         ..Default::default()
     };
     let cli = ClientRegistration {
@@ -147,10 +159,12 @@ pub async fn seed(
             "email",
             "offline_access",
             "read:orders",
+            DEMO_MCP_SCOPES[0],
+            DEMO_MCP_SCOPES[1],
         ]
         .map(String::from)
         .to_vec(),
-        audiences: vec![DEMO_AUDIENCE.into()],
+        audiences: vec![DEMO_AUDIENCE.into(), DEMO_MCP_RESOURCE.into()],
         ..Default::default()
     };
     let spa = ClientRegistration {
@@ -182,6 +196,7 @@ pub async fn seed(
             audit::client_changed("dev", &client.client_id, "upserted");
         }
     }
+    seed_mcp_resource(store, now).await?;
     if store
         .user_get_by_username(DEMO_USERNAME)
         .await
@@ -208,6 +223,48 @@ pub async fn seed(
     Ok(credentials)
 }
 
+/// Registers [`DEMO_MCP_RESOURCE`] (admin source), unless the configuration file
+/// declares that identifier itself.
+async fn seed_mcp_resource(store: &dyn Store, now: UnixTime) -> Result<(), DevError> {
+    let resource = ResourceRegistration {
+        identifier: DEMO_MCP_RESOURCE.into(),
+        name: Some("Demo MCP server".into()),
+        scopes: DEMO_MCP_SCOPES.map(String::from).to_vec(),
+        default_scopes: vec![DEMO_MCP_DEFAULT_SCOPE.into()],
+        dynamic_clients: true,
+        scope_descriptions: [
+            (
+                DEMO_MCP_SCOPES[0].to_owned(),
+                "See the list of tools".to_owned(),
+            ),
+            (DEMO_MCP_SCOPES[1].to_owned(), "Call the tools".to_owned()),
+        ]
+        .into(),
+    }
+    .validate(RecordSource::Admin, now)
+    .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let existing = store
+        .resource_get(DEMO_MCP_RESOURCE)
+        .await
+        .map_err(AdminError::from)?;
+    let keep = existing.is_some_and(|e| {
+        e.source == RecordSource::Config
+            || (e.scopes == resource.scopes
+                && e.default_scopes == resource.default_scopes
+                && e.dynamic_clients
+                && e.scope_descriptions == resource.scope_descriptions
+                && e.name == resource.name)
+    });
+    if !keep {
+        store
+            .resource_upsert(&resource)
+            .await
+            .map_err(AdminError::from)?;
+        audit::resource_changed("dev", DEMO_MCP_RESOURCE, "upserted");
+    }
+    Ok(())
+}
+
 /// The banner `serve --dev` prints: ids, secrets and a ready-to-paste curl.
 pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
     let issuer = &config.issuer;
@@ -230,6 +287,10 @@ pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
         ),
         format!(
             "  browser app     client_id={DEMO_SPA_CLIENT_ID}  (single-page app, code + PKCE, CORS from http://localhost:5173; redirect_uri {DEMO_SPA_URI})"
+        ),
+        format!(
+            "  MCP resource    {DEMO_MCP_RESOURCE}  (scopes {} {}; default {DEMO_MCP_DEFAULT_SCOPE} when a request omits scope; open to self-registered clients)",
+            DEMO_MCP_SCOPES[0], DEMO_MCP_SCOPES[1]
         ),
         format!("  user            username={DEMO_USERNAME}  password={password}"),
         String::new(),

@@ -30,6 +30,7 @@ pub(super) fn resolve_clients(file: Vec<FileClient>) -> Result<Vec<Client>, Stri
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             grant_types: c.grant_types,
             scopes: c.scopes,
+            default_scopes: c.default_scopes,
             audiences: c.audiences,
             skip_consent: c.skip_consent,
             introspection_audiences: c.introspection_audiences,

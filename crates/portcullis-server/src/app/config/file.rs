@@ -95,6 +95,10 @@ pub struct FileConfig {
     /// Users upserted at start-up.
     #[serde(default)]
     pub users: Vec<FileUser>,
+    /// The resource registry (RFC 8707 resources and their scopes), upserted at
+    /// start-up.
+    #[serde(default)]
+    pub resources: Vec<super::resources::FileResource>,
     /// Look of the login, consent and error pages.
     #[serde(default)]
     pub branding: FileBranding,
@@ -260,6 +264,10 @@ pub struct FileClient {
     /// Scopes the client may request.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Scopes a request without `scope` gets when no requested registered resource
+    /// has `default_scopes` (RFC 6749 §3.3); a subset of `scopes`; default none.
+    #[serde(default)]
+    pub default_scopes: Vec<String>,
     /// Resources it may request; the first is the default `aud`.
     #[serde(default)]
     pub audiences: Vec<String>,

@@ -1,4 +1,5 @@
-//! The consent page (OIDC Core §3.1.2.4): the client, each scope in plain words, and
+//! The consent page (OIDC Core §3.1.2.4): the client, each scope in plain words (a
+//! registered resource's own `scope_descriptions` first), the resources it is for, and
 //! for a device authorization the user code to compare (RFC 8628 §5.4).
 
 use crate::app::consent::ConsentPrompt;
@@ -34,6 +35,8 @@ pub struct ConsentView {
     pub username: String,
     /// The scopes to approve now.
     pub scopes: Vec<ScopeView>,
+    /// The registered resources (display names) the access is for; may be empty.
+    pub resources: Vec<String>,
     /// How many of the requested scopes were approved before.
     pub already_approved: usize,
     /// Pending request id.
@@ -57,10 +60,16 @@ pub fn consent_page(state: &AppState, prompt: ConsentPrompt) -> Response {
             .scopes
             .into_iter()
             .map(|name| ScopeView {
-                description: describe_scope(&name),
+                // The resource's own words first (its `scope_descriptions`).
+                description: prompt
+                    .scope_descriptions
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or_else(|| describe_scope(&name)),
                 name,
             })
             .collect(),
+        resources: prompt.resources,
         already_approved: prompt.already_approved,
         request: prompt.request,
         csrf_token: prompt.csrf_token,
