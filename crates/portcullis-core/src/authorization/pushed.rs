@@ -258,7 +258,17 @@ async fn store(
     }
     let (redirect_uri, sent) = match_redirect_uri(client, params.redirect_uri.as_deref())
         .map_err(PushedAuthorizationReason::RedirectUri)?;
-    let request = validate_redirectable(client, params, redirect_uri, sent)
+    // As at `/authorize`: only the client's own audiences are looked up.
+    let audiences: Vec<String> = params
+        .resource
+        .iter()
+        .filter(|r| client.audiences.contains(r))
+        .cloned()
+        .collect();
+    let registered = crate::resource::registered_resources(endpoint.clients, &audiences)
+        .await
+        .map_err(PushedAuthorizationReason::Store)?;
+    let request = validate_redirectable(client, &registered, params, redirect_uri, sent)
         .map_err(PushedAuthorizationReason::Request)?;
     let reference = generate_secret().map_err(PushedAuthorizationReason::Random)?;
     let digest = SecretDigest::of(reference.expose_secret());

@@ -7,7 +7,8 @@
 //! server's (`app/clients/metadata_documents.rs`, through the guarded door).
 //!
 //! Such a client is never vetted by anyone: it is public (`none`), it gets only
-//! [`metadata_document_client_limits`] (no audience, user scopes only), and it always
+//! [`metadata_document_client_limits`] (the resources open to self-registered clients
+//! and their scopes, plus the user scopes), and it always
 //! sees the consent page ([`Client::remembers_consent`]).
 
 use super::{Client, ClientRegistration, RecordSource, RegistrationError};
@@ -25,15 +26,17 @@ pub struct SelfRegisteredLimits {
 }
 
 /// The one place deciding what a client known only by its metadata document may ask
-/// for: for now the OpenID Connect user scopes and `offline_access`, and no resource.
-/// (To be pointed at the resource registry's limits for self-registered clients.)
-pub fn metadata_document_client_limits() -> SelfRegisteredLimits {
+/// for: the resource registry's limits for self-registered clients
+/// ([`crate::resource::self_registered_client_limits`]: only resources with
+/// `dynamic_clients = true` and their scopes, plus `openid profile email
+/// offline_access`). `resources` is the whole registry.
+pub fn metadata_document_client_limits(
+    resources: &[crate::resource::Resource],
+) -> SelfRegisteredLimits {
+    let limits = crate::resource::self_registered_client_limits(resources, true);
     SelfRegisteredLimits {
-        scopes: ["openid", "profile", "email", "offline_access"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        audiences: Vec::new(),
+        scopes: limits.scopes,
+        audiences: limits.resources,
     }
 }
 
@@ -258,7 +261,7 @@ mod tests {
     }
 
     fn parse(doc: &serde_json::Value) -> Result<Client, MetadataDocumentReason> {
-        let limits = metadata_document_client_limits();
+        let limits = metadata_document_client_limits(&[]);
         client_from_metadata_document(&url(), doc.to_string().as_bytes(), &limits, 7)
     }
 

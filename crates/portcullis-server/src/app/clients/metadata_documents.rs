@@ -105,7 +105,7 @@ impl MetadataDocuments {
                 return Ok(None);
             }
         };
-        let limits = metadata_document_client_limits();
+        let limits = metadata_document_client_limits(&self.store.resource_list().await?);
         let client = match client_from_metadata_document(&url, &fetched.body, &limits, now) {
             Ok(client) => client,
             Err(reason) => {

@@ -32,7 +32,8 @@ pub(super) fn resolve_registration(file: &FileRegistration) -> RegistrationSetti
 }
 
 /// Default `registration.client_id_metadata_documents`: on. Such clients are public,
-/// get only the self-registered scopes and no audiences, and always see the consent
+/// get only the resources open to self-registered clients (`dynamic_clients`), their
+/// scopes and the user scopes, and always see the consent
 /// page, which shows their host as unverified.
 pub const DEFAULT_CLIENT_ID_METADATA_DOCUMENTS: bool = true;
 
