@@ -26,7 +26,9 @@ pub trait PurgeStore: Send + Sync {
     /// - `rate_limits` whose bucket is full again, `tat <= now` (in milliseconds: a
     ///   missing row is a full bucket);
     /// - `dpop_proofs` with `expires_at <= now` (the proof is outside its acceptance
-    ///   window anyway, RFC 9449 §11.1).
+    ///   window anyway, RFC 9449 §11.1);
+    /// - `client_assertions` with `expires_at <= now` (the assertion has expired
+    ///   anyway, RFC 7523 §3).
     ///
     /// One short statement per table, each its own transaction, so no lock is held
     /// across tables or for long: `limit` is the batch size. Meant to be called
@@ -63,6 +65,8 @@ pub struct PurgeCounts {
     pub rate_limits: u64,
     /// Replay records of DPoP proofs past their window (RFC 9449 §11.1), in rows.
     pub dpop_proofs: u64,
+    /// Replay records of expired `private_key_jwt` assertions (RFC 7523 §3), in rows.
+    pub client_assertions: u64,
 }
 
 impl PurgeCounts {
@@ -77,5 +81,6 @@ impl PurgeCounts {
             .saturating_add(self.device_authorizations)
             .saturating_add(self.rate_limits)
             .saturating_add(self.dpop_proofs)
+            .saturating_add(self.client_assertions)
     }
 }

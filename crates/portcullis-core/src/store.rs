@@ -9,6 +9,7 @@
 //! [`RefreshTokenStore`] (`tokens/refresh_token.rs`), [`RevokedAccessTokenStore`]
 //! (`tokens/access_token.rs`), [`DeviceAuthorizationStore`] (`device.rs`),
 //! [`RateLimitStore`] (`rate_limit.rs`), [`DpopProofStore`] (`dpop.rs`),
+//! [`ClientAssertionStore`] (`client/authentication/assertion.rs`),
 //! [`PurgeStore`] (`purge.rs`), and
 //! [`StoreHealth`] here. Call sites take `&dyn Store` and call any of their methods;
 //! code holding a concrete store (a test's `MemoryStore`) imports the traits it calls.
@@ -26,6 +27,7 @@ pub use crate::authorization::code::AuthorizationCodeStore;
 pub use crate::authorization::consent::ConsentStore;
 pub use crate::authorization::pending::UsedAuthorizationRequestStore;
 pub use crate::client::ClientStore;
+pub use crate::client::authentication::assertion::ClientAssertionStore;
 pub use crate::device::DeviceAuthorizationStore;
 pub use crate::dpop::DpopProofStore;
 pub use crate::keys::{SigningKeyStore, algorithms_missing_a_key};
@@ -56,6 +58,7 @@ pub trait Store:
     + PurgeStore
     + RateLimitStore
     + DpopProofStore
+    + ClientAssertionStore
     + 'static
 {
 }
@@ -75,6 +78,7 @@ impl<T> Store for T where
         + PurgeStore
         + RateLimitStore
         + DpopProofStore
+        + ClientAssertionStore
         + 'static
 {
 }

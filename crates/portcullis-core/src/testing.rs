@@ -9,6 +9,7 @@
 //! [`Store`]: crate::Store
 
 mod authorization_codes;
+mod client_assertions;
 mod clients;
 mod consents;
 mod device_authorizations;
@@ -94,6 +95,7 @@ struct Inner {
     rate_limits: BTreeMap<String, i64>,
     /// Used DPoP proofs: digest → expiry.
     dpop_proofs: BTreeMap<[u8; 32], UnixTime>,
+    client_assertions: BTreeMap<[u8; 32], UnixTime>,
 }
 
 impl MemoryStore {

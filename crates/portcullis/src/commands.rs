@@ -3,7 +3,7 @@
 //! key rotations within its key refresh interval).
 
 use crate::cli::{
-    Alg, AuthMethod, Cli, ClientCommand, ClientCreate, Command, KeysCommand, UserCommand,
+    Alg, Cli, ClientCommand, ClientCreate, Command, KeysCommand, RegisteredAuthMethod, UserCommand,
 };
 use crate::logging;
 use crate::oauth_client;
@@ -203,8 +203,8 @@ async fn shutdown_signal() {
 async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(), Failure> {
     match command {
         ClientCommand::Create(args) => {
-            let generate = !args.public;
-            let registration = registration_from(args);
+            let generate = !args.public && args.auth_method != RegisteredAuthMethod::PrivateKeyJwt;
+            let registration = registration_from(args)?;
             let (client, secret) =
                 admin::create_client(store, registration, generate, now, "cli").await?;
             let mut out = client_json(&client);
@@ -264,16 +264,21 @@ async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(
     }
 }
 
-fn registration_from(args: ClientCreate) -> ClientRegistration {
+fn registration_from(args: ClientCreate) -> Result<ClientRegistration, Failure> {
     let method = if args.public {
         "none"
     } else {
         match args.auth_method {
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
+            RegisteredAuthMethod::ClientSecretBasic => "client_secret_basic",
+            RegisteredAuthMethod::ClientSecretPost => "client_secret_post",
+            RegisteredAuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     };
-    ClientRegistration {
+    let jwks = match &args.jwks_file {
+        Some(path) => Some(read_jwks_file(path)?),
+        None => None,
+    };
+    Ok(ClientRegistration {
         client_id: args.client_id,
         client_name: args.name,
         token_endpoint_auth_method: Some(method.to_owned()),
@@ -286,8 +291,21 @@ fn registration_from(args: ClientCreate) -> ClientRegistration {
         introspection_audiences: args.introspection_audiences,
         dpop_bound_access_tokens: args.dpop_bound_access_tokens,
         allowed_origins: args.allowed_origins,
+        jwks,
         ..Default::default()
-    }
+    })
+}
+
+/// The JSON of `--jwks-file` (validated as the client's keys by the registration).
+fn read_jwks_file(path: &std::path::Path) -> Result<Value, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("--jwks-file {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "--jwks-file {}: not JSON ({e}); expected a JWK Set {{\"keys\": [...]}}",
+            path.display()
+        ))
+    })
 }
 
 /// A client as JSON (RFC 7591 §3.2.1 member names), without any secret material.
@@ -296,6 +314,8 @@ fn client_json(c: &Client) -> Value {
         "client_id": c.client_id,
         "client_name": c.client_name,
         "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
+        // RFC 7638 SHA-256 thumbprints of a private_key_jwt client's keys.
+        "jwk_thumbprints": c.jwks.as_ref().map(|j| j.thumbprints()),
         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scopes": c.scopes,
         "audiences": c.audiences,

@@ -28,6 +28,7 @@ impl PurgeStore for MemoryStore {
                 *tat <= now.saturating_mul(1000)
             }),
             dpop_proofs: purge(&mut inner.dpop_proofs, limit, |exp| *exp <= now),
+            client_assertions: purge(&mut inner.client_assertions, limit, |exp| *exp <= now),
         })
     }
 

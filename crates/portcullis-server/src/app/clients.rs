@@ -10,6 +10,7 @@ use moka::sync::Cache;
 use portcullis_core::Store;
 use portcullis_core::client::Client;
 use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::client::authentication::assertion::ClientAssertionVerifier;
 use portcullis_core::secret::DigestKey;
 use portcullis_core::store::StoreError;
 use std::sync::Arc;
@@ -21,17 +22,22 @@ pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 pub const CLIENT_CACHE_CAPACITY: u64 = 10_000;
 
 /// Store-backed client directory with a bounded TTL cache.
-#[derive(Clone)]
 pub struct ClientCache {
     store: Arc<dyn Store>,
     cache: Cache<String, Arc<Client>>,
     secret_key: Arc<DigestKey>,
+    assertions: ClientAssertionVerifier,
 }
 
 impl ClientCache {
     /// A cache in front of `store`; `secret_key` checks keyed client-secret digests
-    /// ([`ClientDirectory::client_secret_key`]).
-    pub fn new(store: Arc<dyn Store>, secret_key: Arc<DigestKey>) -> Self {
+    /// ([`ClientDirectory::client_secret_key`]), `assertions` checks `private_key_jwt`
+    /// assertions ([`ClientDirectory::client_assertions`]).
+    pub fn new(
+        store: Arc<dyn Store>,
+        secret_key: Arc<DigestKey>,
+        assertions: ClientAssertionVerifier,
+    ) -> Self {
         let cache = Cache::builder()
             .max_capacity(CLIENT_CACHE_CAPACITY)
             .time_to_live(CLIENT_CACHE_TTL)
@@ -40,6 +46,7 @@ impl ClientCache {
             store,
             cache,
             secret_key,
+            assertions,
         }
     }
 
@@ -65,5 +72,9 @@ impl ClientDirectory for ClientCache {
 
     fn client_secret_key(&self) -> Option<&DigestKey> {
         Some(&self.secret_key)
+    }
+
+    fn client_assertions(&self) -> Option<&ClientAssertionVerifier> {
+        Some(&self.assertions)
     }
 }

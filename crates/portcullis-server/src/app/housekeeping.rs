@@ -61,6 +61,7 @@ pub async fn purge_once(
                     counts.device_authorizations,
                     counts.rate_limits,
                     counts.dpop_proofs,
+                    counts.client_assertions,
                 ]
                 .contains(&u64::from(PURGE_BATCH));
                 if !full {

@@ -55,6 +55,10 @@ const PURGE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE tat <= $1 * 1000 
 const PURGE_DPOP_PROOFS: &str = "DELETE FROM dpop_proofs WHERE proof_digest IN \
      (SELECT proof_digest FROM dpop_proofs WHERE expires_at <= $1 LIMIT $2)";
 
+/// Replay records of client assertions that have expired anyway (RFC 7523 §3).
+const PURGE_CLIENT_ASSERTIONS: &str = "DELETE FROM client_assertions WHERE assertion_digest IN \
+     (SELECT assertion_digest FROM client_assertions WHERE expires_at <= $1 LIMIT $2)";
+
 sql_store_impl!(
     PurgeStore,
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> Result<PurgeCounts, StoreError> {
@@ -95,6 +99,8 @@ sql_store_impl!(
             .await?,
             rate_limits: purge(PURGE_RATE_LIMITS, "purging full rate-limit buckets").await?,
             dpop_proofs: purge(PURGE_DPOP_PROOFS, "purging used DPoP proofs").await?,
+            client_assertions: purge(PURGE_CLIENT_ASSERTIONS, "purging used client assertions")
+                .await?,
         })
     },
     async fn reclaim_space(&self) -> Result<(), StoreError> {

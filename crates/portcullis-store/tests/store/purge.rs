@@ -82,6 +82,7 @@ async fn purge_expired_removes_exactly_the_expired_rows_of_each_table(db: Db) {
             device_authorizations: 1,
             rate_limits: 0,
             dpop_proofs: 0,
+            client_assertions: 0,
         }
     );
     // Looked up at T0, when every row would be live: only existence matters.
@@ -256,6 +257,7 @@ async fn purge_expired_deletes_at_most_limit_rows_per_table(db: Db) {
         device_authorizations: n,
         rate_limits: 0,
         dpop_proofs: n,
+        client_assertions: 0,
     };
     for (round, expected) in [2, 2, 1, 0].into_iter().enumerate() {
         assert_eq!(

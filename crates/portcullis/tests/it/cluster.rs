@@ -35,6 +35,7 @@ use tempfile::TempDir;
 mod crash;
 mod dpop;
 mod keys;
+mod private_key_jwt;
 mod rules;
 
 // --- the harness ------------------------------------------------------------------------

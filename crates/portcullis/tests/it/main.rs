@@ -35,6 +35,7 @@ mod oidc;
 mod outage;
 mod pages;
 mod postgres;
+mod private_key_jwt;
 mod probe_edges;
 mod proxy;
 mod refresh;
