@@ -14,8 +14,12 @@ import warnings
 warnings.filterwarnings("ignore")  # authlib.jose's deprecation notice goes to stderr
 
 from authlib.integrations.requests_client import OAuth2Session  # noqa: E402
-from authlib.jose import ECKey  # noqa: E402
 from authlib.oauth2.rfc7523 import PrivateKeyJWT  # noqa: E402
+
+try:  # authlib 1.6+ signs with joserfc keys
+    from joserfc.jwk import ECKey
+except ImportError:  # older authlib: its own jose keys
+    from authlib.jose import ECKey
 
 
 def main():
