@@ -244,7 +244,7 @@ mod tests {
             (json!({"kty": "oct", "kid": "h"}), "unsupported"),
             (
                 json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
-                "RSA key of 8 bits",
+                "RSA key of 24 bits",
             ),
             (
                 {
