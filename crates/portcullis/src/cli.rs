@@ -47,7 +47,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints it as JSON with the generated client_secret (shown once).
-    Create(ClientCreate),
+    Create(Box<ClientCreate>),
     /// List clients as JSON.
     List,
     /// Show one client as JSON (never its secret).

@@ -204,7 +204,7 @@ async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(
     match command {
         ClientCommand::Create(args) => {
             let generate = !args.public && args.auth_method != RegisteredAuthMethod::PrivateKeyJwt;
-            let registration = registration_from(args)?;
+            let registration = registration_from(*args)?;
             let (client, secret) =
                 admin::create_client(store, registration, generate, now, "cli").await?;
             let mut out = client_json(&client);
