@@ -599,3 +599,81 @@ fn python_with_authlib(test: &str) -> Option<PathBuf> {
 fn script_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/authlib")
 }
+
+#[tokio::test]
+async fn cli_client_create_registers_a_key_client_and_shows_its_thumbprints() {
+    use crate::cli::{cli, json_out};
+    let app = start().await;
+    let dir = TempDir::new().unwrap();
+    let jwks = dir.path().join("keys.json");
+    let public = json!({ "keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "ec-1",
+        "x": "uavdMp3pRz6xoLQTYsKXmluuPjBkyOJaHqk_PtlPeoE",
+        "y": "adfOsZCIZM1kneiHz41-KCuJ-swNJICIbp80Pc5OKIw"
+    }]});
+    std::fs::write(&jwks, public.to_string()).unwrap();
+    let jwks_arg = jwks.to_str().unwrap();
+    let created = json_out(&cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "cli-keyed",
+            "--auth-method",
+            "private-key-jwt",
+            "--jwks-file",
+            jwks_arg,
+            "--grant-type",
+            "client_credentials",
+            "--audience",
+            API,
+        ],
+        None,
+    ));
+    assert!(
+        created.get("client_secret").is_none(),
+        "a key client has no secret"
+    );
+    assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
+    // RFC 7638 thumbprint of the key (authlib computes the same as its default kid).
+    assert_eq!(
+        created["jwk_thumbprints"],
+        json!(["zsozIdFDNUj1O-atS7CeQP-pPSxRJiMvcujN2nIfJ30"])
+    );
+    let shown = json_out(&cli(&app, &["client", "show", "cli-keyed"], None));
+    assert_eq!(shown["jwk_thumbprints"], created["jwk_thumbprints"]);
+    let mut c = claims(&app, "cli-keyed");
+    c["iss"] = json!("cli-keyed");
+    c["sub"] = json!("cli-keyed");
+    assert_eq!(post(&app, "/token", &es256(&c), &[CC]).await.status(), 200);
+
+    // A private member in the file is refused, naming it.
+    let mut private = public.clone();
+    private["keys"][0]["d"] = json!("W_oiZSAx4qngv0FEY69Rp0Y1ffj6YvHzW63qWPjHb5E");
+    std::fs::write(&jwks, private.to_string()).unwrap();
+    let out = cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "leaky",
+            "--auth-method",
+            "private-key-jwt",
+            "--jwks-file",
+            jwks_arg,
+            "--grant-type",
+            "client_credentials",
+            "--audience",
+            API,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("client `leaky`: `jwks` key 0: has the private key member `d`"),
+        "{stderr}"
+    );
+}
