@@ -278,6 +278,45 @@ mod tests {
     }
 
     #[test]
+    fn a_key_client_holds_no_secret_and_keys_go_with_private_key_jwt_only() {
+        use crate::client::{ClientRegistration, RecordSource};
+        use portcullis_proto::grant::TokenEndpointAuthMethod;
+        let secret = || Some("0123456789abcdef0123456789abcdef".to_owned().into());
+        let base = || ClientRegistration {
+            client_id: "svc".into(),
+            jwks: Some(json!({ "keys": [ec_key()] })),
+            grant_types: Some(vec!["client_credentials".into()]),
+            audiences: vec!["https://api.example".into()],
+            ..Default::default()
+        };
+        let client = base().validate(RecordSource::Config, 0).unwrap();
+        assert_eq!(
+            client.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::PrivateKeyJwt,
+            "the default with jwks"
+        );
+        assert!(!client.is_public() && client.secrets.is_none());
+        let mut r = base();
+        r.token_endpoint_auth_method = Some("private_key_jwt".into());
+        r.client_secret = secret();
+        assert_eq!(
+            r.validate(RecordSource::Config, 0).unwrap_err().field,
+            "client_secret"
+        );
+        let mut r = base();
+        r.client_secret = secret();
+        assert_eq!(
+            r.validate(RecordSource::Config, 0).unwrap_err().field,
+            "jwks"
+        );
+        let mut r = base();
+        r.jwks = None;
+        r.token_endpoint_auth_method = Some("private_key_jwt".into());
+        let e = r.validate(RecordSource::Config, 0).unwrap_err();
+        assert!(e.problem.contains("jwks_uri is not supported yet"), "{e}");
+    }
+
+    #[test]
     fn an_ec_key_permits_es256_only() {
         let jwks = ClientJwks::parse(&json!({ "keys": [ec_key()] })).unwrap();
         let key = &jwks.keys()[0];
