@@ -1,6 +1,7 @@
 //! Client and token credentials from request headers: the `Authorization` header
 //! read by the `ClientAuthorization` extractor and parsed as RFC 6749 §2.3.1 Basic
-//! credentials (with the body's `client_id`/`client_secret`) by core's
+//! credentials (with the body's `client_id`/`client_secret`, or a `private_key_jwt`
+//! `client_assertion` whose unverified header and `sub` select the key) by core's
 //! `UnverifiedClientCredentials::parse`; the `AccessToken` extractor (RFC 6750 §2.1,
 //! §2.2 form body; RFC 9449 §7.1 `DPoP` scheme); the `DPoP` proof header.
 //!
@@ -12,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts};
 use http::{HeaderMap, Method, Request};
 use libfuzzer_sys::fuzz_target;
-use portcullis_core::client::authentication::UnverifiedClientCredentials;
+use portcullis_core::client::authentication::{PresentedCredentials, UnverifiedClientCredentials};
 use portcullis_fuzz::{block_on, header_lines, split_nul};
 use portcullis_proto::token::TokenRequest;
 use portcullis_server::http::extract::{AccessToken, ClientAuthorization, DpopHeader, parse};
@@ -39,11 +40,13 @@ fuzz_target!(|data: &[u8]| {
     let client = block_on(ClientAuthorization::from_request_parts(&mut parts, &()));
     let Ok(client) = client;
     if let (Ok(header), Ok(form)) = (client.checked(), parse::<TokenRequest>(body)) {
-        let credentials = UnverifiedClientCredentials::parse(
-            header.as_deref(),
-            form.client_id.as_deref(),
-            form.client_secret.as_deref(),
-        );
+        let credentials = UnverifiedClientCredentials::parse(&PresentedCredentials {
+            authorization: header.as_deref(),
+            client_id: form.client_id.as_deref(),
+            client_secret: form.client_secret.as_deref(),
+            client_assertion_type: form.client_assertion_type.as_deref(),
+            client_assertion: form.client_assertion.as_deref(),
+        });
         if let Ok(credentials) = credentials {
             let _ = (credentials.unverified_client_id(), credentials.method());
         }

@@ -3,11 +3,13 @@
 
 pub mod authentication;
 pub mod metadata_document;
+pub mod jwks;
 pub mod origin;
 pub mod redirect_uri;
 pub mod registration_rules;
 mod secrets;
 
+pub use jwks::ClientJwks;
 pub use secrets::{CLIENT_SECRET_DIGEST_LABEL, ClientSecretDigest, ClientSecrets};
 
 use crate::UnixTime;
@@ -99,10 +101,13 @@ pub struct Client {
     pub client_id: String,
     /// Display name for consent pages; defaults to the client_id.
     pub client_name: Option<String>,
-    /// `None` for a public client.
+    /// `None` for a public client and a `private_key_jwt` client.
     pub secrets: Option<ClientSecrets>,
     /// How it authenticates at the token endpoint.
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// RFC 7591 §2 `jwks`: the public keys of a `private_key_jwt` client (RFC 7523
+    /// §2.2); `None` for every other method.
+    pub jwks: Option<ClientJwks>,
     /// Exact redirect URIs (RFC 6749 §3.1.2).
     pub redirect_uris: Vec<String>,
     /// Exact post-logout redirect URIs (OIDC RP-Initiated Logout §3).
@@ -153,10 +158,10 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
-    /// Whether it is a public client (RFC 6749 §2.1: no secret, authenticates with
-    /// `none`): native and browser apps, which must use PKCE.
+    /// Whether it is a public client (RFC 6749 §2.1: no credentials, authenticates
+    /// with `none`): native and browser apps, which must use PKCE.
     pub fn is_public(&self) -> bool {
-        self.secrets.is_none()
+        self.token_endpoint_auth_method == TokenEndpointAuthMethod::None
     }
 
     /// Whether a user's approval is remembered for this client. Not for a client known
@@ -206,8 +211,12 @@ pub struct ClientRegistration {
     pub client_secret: Option<SecretString>,
     /// A digest already computed (generated secrets, secrets kept on update).
     pub secret_digest: Option<ClientSecrets>,
-    /// Defaults to `client_secret_basic` with a secret, `none` without.
+    /// Defaults to `client_secret_basic` with a secret, `private_key_jwt` with `jwks`,
+    /// `none` without either.
     pub token_endpoint_auth_method: Option<String>,
+    /// RFC 7591 §2 `jwks`: an inline RFC 7517 JWK Set of public keys, for
+    /// `private_key_jwt` ([`ClientJwks::parse`]).
+    pub jwks: Option<Value>,
     /// See [`Client::redirect_uris`].
     pub redirect_uris: Vec<String>,
     /// See [`Client::post_logout_redirect_uris`].
@@ -255,7 +264,8 @@ impl ClientRegistration {
     ///
     /// # Errors
     /// [`RegistrationError`] naming the field: a secret shorter than
-    /// [`MIN_CLIENT_SECRET_LEN`], an auth method that does not fit the secret, an
+    /// [`MIN_CLIENT_SECRET_LEN`], an auth method that does not fit the secret or the
+    /// keys, `jwks` that [`ClientJwks::parse`] refuses (private key material first), an
     /// unknown grant type, a redirect URI that is not absolute or has a fragment
     /// (RFC 6749 §3.1.2), plain http other than loopback (OAuth 2.1 §2.3.1), a
     /// malformed scope (RFC 6749 §3.3), a `default_scopes` entry not in `scopes`, a redirect URI with a wildcard or scopes no
@@ -312,16 +322,50 @@ impl ClientRegistration {
             }
             (None, digest) => digest,
         };
+        let jwks = match &self.jwks {
+            Some(value) => Some(ClientJwks::parse(value).map_err(|p| err("jwks", p))?),
+            None => None,
+        };
         let method = match self.token_endpoint_auth_method.as_deref() {
             None if secrets.is_some() => TokenEndpointAuthMethod::ClientSecretBasic,
+            None if jwks.is_some() => TokenEndpointAuthMethod::PrivateKeyJwt,
             None => TokenEndpointAuthMethod::None,
             Some(m) => TokenEndpointAuthMethod::parse(m).ok_or_else(|| {
                 err(
                     "token_endpoint_auth_method",
-                    format!("`{m}` is not one of client_secret_basic, client_secret_post, none"),
+                    format!(
+                        "`{m}` is not one of client_secret_basic, client_secret_post, private_key_jwt, none"
+                    ),
                 )
             })?,
         };
+        // RFC 6749 §2.3: one method per client; a key client holds no secret (why: a
+        // secret next to the keys would be a second, weaker way in).
+        match (method, jwks.is_some()) {
+            (TokenEndpointAuthMethod::PrivateKeyJwt, false) => {
+                return Err(err(
+                    "jwks",
+                    "is required for token_endpoint_auth_method `private_key_jwt` (an inline JWK Set of the client's public keys; jwks_uri is not supported yet)".into(),
+                ));
+            }
+            (TokenEndpointAuthMethod::PrivateKeyJwt, true) if secrets.is_some() => {
+                return Err(err(
+                    "client_secret",
+                    "is set, but token_endpoint_auth_method is `private_key_jwt`; a key client has no secret: remove one of them".into(),
+                ));
+            }
+            (m, true) if m != TokenEndpointAuthMethod::PrivateKeyJwt => {
+                return Err(err(
+                    "jwks",
+                    format!(
+                        "is set, but token_endpoint_auth_method is `{}`; keys are for `private_key_jwt` only",
+                        m.as_str()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let confidential = method != TokenEndpointAuthMethod::None;
         match (method, secrets.is_some()) {
             (TokenEndpointAuthMethod::None, true) => {
                 return Err(err(
@@ -363,10 +407,10 @@ impl ClientRegistration {
             }
         }
         if grant_types.contains(&GrantType::ClientCredentials) {
-            if secrets.is_none() {
+            if !confidential {
                 return Err(err(
                     "grant_types",
-                    "has client_credentials, which needs a confidential client (set client_secret)"
+                    "has client_credentials, which needs a confidential client (set client_secret or jwks)"
                         .into(),
                 ));
             }
@@ -420,10 +464,10 @@ impl ClientRegistration {
         // only a client that holds a secret can ever use these (why: a public client's
         // id is no credential; letting it see other clients' tokens would disclose them
         // to anyone who knows the id).
-        if !self.introspection_audiences.is_empty() && secrets.is_none() {
+        if !self.introspection_audiences.is_empty() && !confidential {
             return Err(err(
                 "introspection_audiences",
-                "is set on a public client, but introspection needs a confidential client (set client_secret)".into(),
+                "is set on a public client, but introspection needs a confidential client (set client_secret or jwks)".into(),
             ));
         }
         for audience in &self.introspection_audiences {
@@ -447,6 +491,7 @@ impl ClientRegistration {
             client_name: self.client_name,
             secrets,
             token_endpoint_auth_method: method,
+            jwks,
             redirect_uris: self.redirect_uris,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             grant_types,

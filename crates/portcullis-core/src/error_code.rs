@@ -56,7 +56,9 @@ impl From<&ClientAuthReason> for ErrorCode {
             | ClientAuthReason::UnknownClient
             | ClientAuthReason::WrongSecret
             | ClientAuthReason::MethodNotRegistered { .. }
-            | ClientAuthReason::PublicClientRefused => Self::InvalidClient,
+            | ClientAuthReason::PublicClientRefused
+            // RFC 7521 §4.2.1: an invalid assertion is `invalid_client`.
+            | ClientAuthReason::Assertion(_) => Self::InvalidClient,
         }
     }
 }

@@ -29,6 +29,8 @@ pub trait PurgeStore: Send + Sync {
     ///   window anyway, RFC 9449 §11.1);
     /// - `pushed_authorization_requests` with `expires_at <= now` (refused anyway,
     ///   RFC 9126 §2.2).
+    /// - `client_assertions` with `expires_at <= now` (the assertion has expired
+    ///   anyway, RFC 7523 §3).
     ///
     /// One short statement per table, each its own transaction, so no lock is held
     /// across tables or for long: `limit` is the batch size. Meant to be called
@@ -67,6 +69,8 @@ pub struct PurgeCounts {
     pub dpop_proofs: u64,
     /// Expired pushed authorization requests (RFC 9126), in rows.
     pub pushed_authorization_requests: u64,
+    /// Replay records of expired `private_key_jwt` assertions (RFC 7523 §3), in rows.
+    pub client_assertions: u64,
 }
 
 impl PurgeCounts {
@@ -82,5 +86,6 @@ impl PurgeCounts {
             .saturating_add(self.rate_limits)
             .saturating_add(self.dpop_proofs)
             .saturating_add(self.pushed_authorization_requests)
+            .saturating_add(self.client_assertions)
     }
 }

@@ -10,6 +10,7 @@
 //! (`tokens/access_token.rs`), [`DeviceAuthorizationStore`] (`device.rs`),
 //! [`RateLimitStore`] (`rate_limit.rs`), [`DpopProofStore`] (`dpop.rs`),
 //! [`PushedAuthorizationStore`] (`authorization/pushed.rs`),
+//! [`ClientAssertionStore`] (`client/authentication/assertion.rs`),
 //! [`PurgeStore`] (`purge.rs`), [`ResourceStore`] (`resource.rs`), and
 //! [`StoreHealth`] here. Call sites take `&dyn Store` and call any of their methods;
 //! code holding a concrete store (a test's `MemoryStore`) imports the traits it calls.
@@ -28,6 +29,7 @@ pub use crate::authorization::consent::ConsentStore;
 pub use crate::authorization::pending::UsedAuthorizationRequestStore;
 pub use crate::authorization::pushed::PushedAuthorizationStore;
 pub use crate::client::ClientStore;
+pub use crate::client::authentication::assertion::ClientAssertionStore;
 pub use crate::device::DeviceAuthorizationStore;
 pub use crate::dpop::DpopProofStore;
 pub use crate::keys::{SigningKeyStore, algorithms_missing_a_key};
@@ -61,6 +63,7 @@ pub trait Store:
     + RateLimitStore
     + DpopProofStore
     + PushedAuthorizationStore
+    + ClientAssertionStore
     + 'static
 {
 }
@@ -83,6 +86,7 @@ impl<T> Store for T where
         + RateLimitStore
         + DpopProofStore
         + PushedAuthorizationStore
+        + ClientAssertionStore
         + 'static
 {
 }

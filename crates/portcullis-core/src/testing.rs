@@ -9,6 +9,7 @@
 //! [`Store`]: crate::Store
 
 mod authorization_codes;
+mod client_assertions;
 mod clients;
 mod consents;
 mod device_authorizations;
@@ -99,6 +100,7 @@ struct Inner {
     dpop_proofs: BTreeMap<[u8; 32], UnixTime>,
     /// Pushed authorization requests (RFC 9126) by request_uri digest.
     pushed_requests: BTreeMap<[u8; 32], crate::authorization::pushed::PushedAuthorization>,
+    client_assertions: BTreeMap<[u8; 32], UnixTime>,
 }
 
 impl MemoryStore {

@@ -20,6 +20,10 @@ pub struct ServerMetadata {
     pub grant_types_supported: Vec<String>,
     /// RFC 8414 §2 `token_endpoint_auth_methods_supported`.
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2 `token_endpoint_auth_signing_alg_values_supported`: the JWS
+    /// algorithms a `private_key_jwt` assertion may use (never `none`).
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// RFC 8414 §2 `response_modes_supported`: `["query"]`.
     pub response_modes_supported: Vec<String>,
     /// RFC 8414 §2 `code_challenge_methods_supported`: `["S256"]` (RFC 7636 §4.2).
@@ -41,9 +45,15 @@ pub struct ServerMetadata {
     /// RFC 8414 §2 `introspection_endpoint_auth_methods_supported` (confidential
     /// clients only).
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2 `introspection_endpoint_auth_signing_alg_values_supported`.
+    #[serde(default)]
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// RFC 8414 §2 `revocation_endpoint_auth_methods_supported` (public clients may
     /// revoke their own tokens, RFC 7009 §2.1).
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2 `revocation_endpoint_auth_signing_alg_values_supported`.
+    #[serde(default)]
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// OIDC Discovery §3: `claims` request parameter not supported.
     pub claims_parameter_supported: bool,
     /// OIDC Discovery §3: request objects not supported.

@@ -48,6 +48,11 @@ impl GrantType {
     }
 }
 
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion (RFC 7521
+/// §4.2), the only assertion type accepted.
+pub const JWT_BEARER_CLIENT_ASSERTION_TYPE: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// How a client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,6 +63,9 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretPost,
     /// RFC 7591 §2: a public client; it only names itself with `client_id`.
     None,
+    /// RFC 7523 §2.2 and OIDC Core §9: a JWT signed with one of the client's
+    /// registered private keys (`client_assertion`), no shared secret.
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuthMethod {
@@ -67,13 +75,19 @@ impl TokenEndpointAuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
     /// Parses the wire spelling.
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None]
-            .into_iter()
-            .find(|m| m.as_str() == value)
+        [
+            Self::ClientSecretBasic,
+            Self::ClientSecretPost,
+            Self::None,
+            Self::PrivateKeyJwt,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == value)
     }
 }

@@ -16,12 +16,22 @@ pub struct TokenInquiry {
     pub client_id: Option<String>,
     /// Body client authentication. Never logged.
     pub client_secret: Option<String>,
+    /// RFC 7521 §4.2 `client_assertion_type` (private_key_jwt).
+    pub client_assertion_type: Option<String>,
+    /// RFC 7521 §4.2 `client_assertion`: a signed JWT (RFC 7523 §2.2). Never logged.
+    pub client_assertion: Option<String>,
 }
 
 impl TokenInquiry {
     /// Every parameter this type reads.
-    pub const PARAMETERS: &'static [&'static str] =
-        &["token", "token_type_hint", "client_id", "client_secret"];
+    pub const PARAMETERS: &'static [&'static str] = &[
+        "token",
+        "token_type_hint",
+        "client_id",
+        "client_secret",
+        "client_assertion_type",
+        "client_assertion",
+    ];
     /// None may repeat.
     pub const MULTI_VALUED: &'static [&'static str] = &[];
 }
@@ -36,6 +46,11 @@ impl std::fmt::Debug for TokenInquiry {
             .field(
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_assertion_type", &self.client_assertion_type)
+            .field(
+                "client_assertion",
+                &self.client_assertion.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }

@@ -15,6 +15,10 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     /// RFC 6749 §2.3.1 `client_secret` (client_secret_post). Never logged.
     pub client_secret: Option<String>,
+    /// RFC 7521 §4.2 `client_assertion_type` (private_key_jwt).
+    pub client_assertion_type: Option<String>,
+    /// RFC 7521 §4.2 `client_assertion`: a signed JWT (RFC 7523 §2.2). Never logged.
+    pub client_assertion: Option<String>,
     /// RFC 6749 §3.3 space-delimited `scope`.
     pub scope: Option<String>,
     /// RFC 8707 §2 `resource`; may repeat.
@@ -39,6 +43,8 @@ impl TokenRequest {
         "grant_type",
         "client_id",
         "client_secret",
+        "client_assertion_type",
+        "client_assertion",
         "scope",
         "resource",
         "code",
@@ -62,6 +68,11 @@ impl std::fmt::Debug for TokenRequest {
             .field(
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_assertion_type", &self.client_assertion_type)
+            .field(
+                "client_assertion",
+                &self.client_assertion.as_ref().map(|_| "[redacted]"),
             )
             .field("scope", &self.scope)
             .field("resource", &self.resource)

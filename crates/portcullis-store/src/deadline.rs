@@ -45,6 +45,7 @@ use portcullis_core::authorization::code::{AuthorizationCode, AuthorizationCodeS
 use portcullis_core::authorization::consent::ConsentStore;
 use portcullis_core::authorization::pending::UsedAuthorizationRequestStore;
 use portcullis_core::authorization::pushed::{PushedAuthorization, PushedAuthorizationStore};
+use portcullis_core::client::authentication::assertion::ClientAssertionStore;
 use portcullis_core::client::{Client, ClientSecrets, ClientStore};
 use portcullis_core::device::{
     DeviceAuthorization, DeviceAuthorizationStatus, DeviceAuthorizationStore, DevicePoll,
@@ -289,6 +290,9 @@ within_deadline! {
     }
     DpopProofStore {
         async fn dpop_proof_record(&self, digest: &SecretDigest, expires_at: UnixTime) -> Result<bool, StoreError>;
+    }
+    ClientAssertionStore {
+        async fn client_assertion_record(&self, digest: &SecretDigest, expires_at: UnixTime) -> Result<bool, StoreError>;
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`crate::Backend`] instead.
 
 mod authorization_codes;
+mod client_assertions;
 mod clients;
 mod consents;
 mod device_authorizations;

@@ -85,9 +85,16 @@ pub struct ClientCreate {
     /// A public client (no secret; token_endpoint_auth_method none).
     #[arg(long, conflicts_with = "auth_method")]
     pub public: bool,
-    /// How a confidential client authenticates.
-    #[arg(long, value_enum, default_value_t = AuthMethod::ClientSecretBasic)]
-    pub auth_method: AuthMethod,
+    /// How a confidential client authenticates: with a generated secret (the default,
+    /// client-secret-basic or client-secret-post), or with a key (private-key-jwt,
+    /// RFC 7523; needs --jwks-file).
+    #[arg(long, value_enum, default_value_t = RegisteredAuthMethod::ClientSecretBasic)]
+    pub auth_method: RegisteredAuthMethod,
+    /// With --auth-method private-key-jwt: a JSON file holding the client's JWK Set
+    /// (`{"keys": [...]}`, RFC 7517) of **public** keys; a private key member is
+    /// refused.
+    #[arg(long, value_name = "FILE")]
+    pub jwks_file: Option<PathBuf>,
     /// Grant type (repeatable): authorization_code, client_credentials, refresh_token,
     /// urn:ietf:params:oauth:grant-type:device_code.
     #[arg(long = "grant-type", value_name = "GRANT", required = true)]
@@ -168,7 +175,21 @@ pub struct ResourceCreate {
     pub scope_descriptions: Vec<String>,
 }
 
-/// Client authentication methods for a confidential client.
+/// How a confidential client registered with `client create` authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RegisteredAuthMethod {
+    /// A generated secret, sent with HTTP Basic.
+    #[value(alias = "client_secret_basic")]
+    ClientSecretBasic,
+    /// A generated secret, sent in the body.
+    #[value(alias = "client_secret_post")]
+    ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2); no secret.
+    #[value(alias = "private_key_jwt")]
+    PrivateKeyJwt,
+}
+
+/// How a confidential client sends its secret.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuthMethod {
     /// HTTP Basic.
@@ -311,7 +332,8 @@ pub struct LoginArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Get a token for the client itself (RFC 6749 §4.4). The secret comes from
-    /// --client-secret-stdin or PORTCULLIS_CLIENT_SECRET.
+    /// --client-secret-stdin or PORTCULLIS_CLIENT_SECRET; with --private-key, the
+    /// client authenticates with a signed assertion instead (private_key_jwt).
     ClientCredentials(ClientCredentialsArgs),
     /// Exchange a refresh token for new tokens (RFC 6749 §6). The refresh token comes
     /// from --refresh-token-stdin, --from FILE or PORTCULLIS_REFRESH_TOKEN.
@@ -330,6 +352,16 @@ pub struct ClientCredentialsArgs {
     pub secret: ClientSecretArgs,
     #[command(flatten)]
     pub request: GrantRequestArgs,
+    /// Authenticate with `private_key_jwt` (RFC 7523 §2.2) instead of a secret: sign
+    /// each request's client assertion with this PEM private key (EC P-256 → ES256,
+    /// Ed25519 → EdDSA, RSA → PS256). The client must be registered with the matching
+    /// public key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["client_secret_stdin", "auth_method"])]
+    pub private_key: Option<PathBuf>,
+    /// With --private-key: the `kid` to put in each assertion's header (the key's id
+    /// in the client's registered JWK Set).
+    #[arg(long, value_name = "KID", requires = "private_key")]
+    pub kid: Option<String>,
     /// Bind the tokens to a key (DPoP, RFC 9449): a fresh key pair is generated, every
     /// token request carries a proof of it, and the key is kept in the output with the
     /// tokens (member `dpop_key`; use --save, which writes the file 0600).

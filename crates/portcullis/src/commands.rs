@@ -3,8 +3,8 @@
 //! key rotations within its key refresh interval).
 
 use crate::cli::{
-    Alg, AuthMethod, Cli, ClientCommand, ClientCreate, Command, KeysCommand, ResourceCommand,
-    ResourceCreate, UserCommand,
+    Alg, AuthMethod, Cli, ClientCommand, ClientCreate, Command, KeysCommand,
+    RegisteredAuthMethod, ResourceCommand, ResourceCreate, UserCommand,
 };
 use crate::logging;
 use crate::oauth_client;
@@ -211,8 +211,8 @@ async fn shutdown_signal() {
 async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(), Failure> {
     match command {
         ClientCommand::Create(args) => {
-            let generate = !args.public;
-            let registration = registration_from(*args);
+            let generate = !args.public && args.auth_method != RegisteredAuthMethod::PrivateKeyJwt;
+            let registration = registration_from(*args)?;
             let (client, secret) =
                 admin::create_client(store, registration, generate, now, "cli").await?;
             let mut out = client_json(&client);
@@ -272,16 +272,21 @@ async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(
     }
 }
 
-fn registration_from(args: ClientCreate) -> ClientRegistration {
+fn registration_from(args: ClientCreate) -> Result<ClientRegistration, Failure> {
     let method = if args.public {
         "none"
     } else {
         match args.auth_method {
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
+            RegisteredAuthMethod::ClientSecretBasic => "client_secret_basic",
+            RegisteredAuthMethod::ClientSecretPost => "client_secret_post",
+            RegisteredAuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     };
-    ClientRegistration {
+    let jwks = match &args.jwks_file {
+        Some(path) => Some(read_jwks_file(path)?),
+        None => None,
+    };
+    Ok(ClientRegistration {
         client_id: args.client_id,
         client_name: args.name,
         token_endpoint_auth_method: Some(method.to_owned()),
@@ -296,8 +301,21 @@ fn registration_from(args: ClientCreate) -> ClientRegistration {
         dpop_bound_access_tokens: args.dpop_bound_access_tokens,
         require_pushed_authorization_requests: args.require_pushed_authorization_requests,
         allowed_origins: args.allowed_origins,
+        jwks,
         ..Default::default()
-    }
+    })
+}
+
+/// The JSON of `--jwks-file` (validated as the client's keys by the registration).
+fn read_jwks_file(path: &std::path::Path) -> Result<Value, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("--jwks-file {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "--jwks-file {}: not JSON ({e}); expected a JWK Set {{\"keys\": [...]}}",
+            path.display()
+        ))
+    })
 }
 
 /// A client as JSON (RFC 7591 §3.2.1 member names), without any secret material.
@@ -306,6 +324,8 @@ fn client_json(c: &Client) -> Value {
         "client_id": c.client_id,
         "client_name": c.client_name,
         "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
+        // RFC 7638 SHA-256 thumbprints of a private_key_jwt client's keys.
+        "jwk_thumbprints": c.jwks.as_ref().map(|j| j.thumbprints()),
         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scopes": c.scopes,
         "default_scopes": c.default_scopes,

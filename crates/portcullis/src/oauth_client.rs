@@ -89,14 +89,31 @@ pub async fn token(command: TokenCommand) -> Result<()> {
 
 /// RFC 6749 §4.4: the client credentials grant.
 async fn client_credentials(args: ClientCredentialsArgs) -> Result<()> {
-    let secret = client_auth::client_secret(args.secret.client_secret_stdin)?.ok_or_else(|| {
-        UsageError(format!(
-            "no client secret: pipe it in with --client-secret-stdin or set {}",
-            client_auth::CLIENT_SECRET_ENV
-        ))
-    })?;
     let dpop = args.dpop.then(Dpop::generate).transpose()?;
-    let session = Session::open(&args.client, Some(secret), &args.secret, dpop).await?;
+    let session = match &args.private_key {
+        // RFC 7523 §2.2: no secret; each request carries a fresh signed assertion
+        // whose `aud` is the issuer identifier (draft-ietf-oauth-rfc7523bis).
+        Some(path) => {
+            let key = client_auth::ClientKey::from_pem_file(path, args.kid.clone())?;
+            let mut session = Session::open(&args.client, None, &args.secret, dpop).await?;
+            session.auth = ClientAuth::PrivateKeyJwt {
+                client_id: args.client.client_id.clone(),
+                key,
+                audience: session.issuer.clone(),
+            };
+            session
+        }
+        None => {
+            let secret = client_auth::client_secret(args.secret.client_secret_stdin)?
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "no client secret: pipe it in with --client-secret-stdin or set {}, or use --private-key",
+                        client_auth::CLIENT_SECRET_ENV
+                    ))
+                })?;
+            Session::open(&args.client, Some(secret), &args.secret, dpop).await?
+        }
+    };
     let mut form = vec![("grant_type", "client_credentials".to_owned())];
     if let Some(scope) = scope_parameter(&args.request.scopes) {
         form.push(("scope", scope));

@@ -1,19 +1,23 @@
 //! RFC 6749 §2.3.1 client authentication at the token endpoint:
-//! `client_secret_basic` (HTTP Basic) and `client_secret_post` (body parameters), and
-//! `none` for public clients. [`authenticate`] is the one entry point, shared by the
-//! token, introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) endpoints, so
-//! all three authenticate a client exactly alike.
+//! `client_secret_basic` (HTTP Basic) and `client_secret_post` (body parameters),
+//! `private_key_jwt` (RFC 7523 §2.2, [`assertion`]), and `none` for public clients.
+//! [`authenticate`] is the one entry point, shared by the token, introspection (RFC
+//! 7662 §2.1), revocation (RFC 7009 §2.1) and device authorization (RFC 8628 §3.1)
+//! endpoints, so all of them authenticate a client exactly alike.
+
+pub mod assertion;
 
 use super::{Client, ClientStore};
 use crate::UnixTime;
 use crate::resource::{Resource, ResourceStore};
 use crate::secret::DigestKey;
 use crate::store::StoreError;
+use assertion::{ClientAssertionReason, ClientAssertionVerifier, UnverifiedAssertion};
 use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use portcullis_proto::ErrorCode;
 use portcullis_proto::error::echo;
-use portcullis_proto::grant::TokenEndpointAuthMethod;
+use portcullis_proto::grant::{JWT_BEARER_CLIENT_ASSERTION_TYPE, TokenEndpointAuthMethod};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
@@ -33,6 +37,12 @@ pub trait ClientDirectory: Send + Sync {
     /// ([`ClientSecretDigest::Keyed`](super::ClientSecretDigest::Keyed)), if this
     /// directory has one; without it, keyed secrets never match (fail closed).
     fn client_secret_key(&self) -> Option<&DigestKey> {
+        None
+    }
+
+    /// What checks `private_key_jwt` assertions ([`assertion`]), if this directory has
+    /// it; without it, every assertion is refused (fail closed).
+    fn client_assertions(&self) -> Option<&ClientAssertionVerifier> {
         None
     }
 }
@@ -61,19 +71,33 @@ pub enum PublicClients {
     Refused,
 }
 
-/// Authenticates the client of a request to the token, introspection or revocation
-/// endpoint from the raw `Authorization` header value (if any) and the body's
-/// `client_id` / `client_secret`: [`UnverifiedClientCredentials::parse`], then
-/// [`UnverifiedClientCredentials::verify`], then the `public_clients` policy.
+/// The client credentials a request presents (RFC 6749 §2.3, RFC 7521 §4.2), raw: the
+/// `Authorization` header value and the body's parameters, each `None` when absent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PresentedCredentials<'a> {
+    /// The raw `Authorization` header value (`Basic …`).
+    pub authorization: Option<&'a str>,
+    /// The body's `client_id`.
+    pub client_id: Option<&'a str>,
+    /// The body's `client_secret` (`client_secret_post`).
+    pub client_secret: Option<&'a str>,
+    /// The body's `client_assertion_type` (`private_key_jwt`).
+    pub client_assertion_type: Option<&'a str>,
+    /// The body's `client_assertion` (`private_key_jwt`).
+    pub client_assertion: Option<&'a str>,
+}
+
+/// Authenticates the client of a request to the token, introspection, revocation or
+/// device authorization endpoint from the credentials it presents:
+/// [`UnverifiedClientCredentials::parse`], then [`UnverifiedClientCredentials::verify`],
+/// then the `public_clients` policy.
 ///
 /// # Errors
 /// A [`ClientAuthError`] carrying the claimed client id for the audit log;
 /// `ErrorCode::from` gives the wire code ([`crate::error_code`]).
 pub async fn authenticate(
     directory: &dyn ClientDirectory,
-    authorization: Option<&str>,
-    body_client_id: Option<&str>,
-    body_client_secret: Option<&str>,
+    presented: PresentedCredentials<'_>,
     public_clients: PublicClients,
     now: UnixTime,
 ) -> Result<AuthenticatedClient, ClientAuthError> {
@@ -81,9 +105,8 @@ pub async fn authenticate(
         failure,
         unverified_client_id: claimed.map(echo),
     };
-    let credentials =
-        UnverifiedClientCredentials::parse(authorization, body_client_id, body_client_secret)
-            .map_err(|reason| fail(ClientAuthFailure::Rejected(reason), body_client_id))?;
+    let credentials = UnverifiedClientCredentials::parse(&presented)
+        .map_err(|reason| fail(ClientAuthFailure::Rejected(reason), presented.client_id))?;
     let claimed = Some(credentials.unverified_client_id());
     let client = match credentials.verify(directory, now).await {
         Ok(Ok(client)) => client,
@@ -137,10 +160,10 @@ impl ClientAuthError {
 /// `invalid_request` (malformed request) or `invalid_client` (401).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientAuthReason {
-    /// Basic header and `client_secret` in the body at once (RFC 6749 §2.3: "MUST NOT
-    /// use more than one authentication method in each request").
+    /// Two of a Basic header, `client_secret` and `client_assertion` at once (RFC 6749
+    /// §2.3: "MUST NOT use more than one authentication method in each request").
     #[error(
-        "use one client authentication method: an Authorization header or client_secret in the body, not both"
+        "use one client authentication method: an Authorization header, client_secret or client_assertion, not several"
     )]
     MultipleMethods,
     /// Body `client_id` differs from the Basic user name.
@@ -177,9 +200,13 @@ pub enum ClientAuthReason {
     /// A public client at an endpoint that needs a confidential one
     /// ([`PublicClients::Refused`]: introspection).
     #[error(
-        "this endpoint requires a confidential client: authenticate with client_secret_basic or client_secret_post"
+        "this endpoint requires a confidential client: authenticate with client_secret_basic, client_secret_post or private_key_jwt"
     )]
     PublicClientRefused,
+    /// A `private_key_jwt` assertion was refused ([`ClientAssertionReason`] says which
+    /// check failed; the wire says only "client authentication failed").
+    #[error("client authentication failed")]
+    Assertion(ClientAssertionReason),
 }
 
 impl ClientAuthReason {
@@ -197,15 +224,17 @@ impl ClientAuthReason {
             Self::WrongSecret => "wrong_secret",
             Self::MethodNotRegistered { .. } => "method_not_registered",
             Self::PublicClientRefused => "public_client_refused",
+            Self::Assertion(reason) => reason.audit_code(),
         }
     }
 
     /// `error_description`: the reason, except for a method that does not fit the
-    /// registration, which reads like a wrong secret (why: the detail would tell a
-    /// caller that the client exists and how it is registered; it goes to the log).
+    /// registration and a refused assertion, which read like a wrong secret (why: the
+    /// detail would tell a caller that the client exists, how it is registered, or
+    /// which assertion check to work around; it goes to the log).
     pub fn description(&self) -> String {
         match self {
-            Self::MethodNotRegistered { .. } => Self::WrongSecret.to_string(),
+            Self::MethodNotRegistered { .. } | Self::Assertion(_) => Self::WrongSecret.to_string(),
             other => other.to_string(),
         }
     }
@@ -223,20 +252,28 @@ pub struct UnverifiedClientCredentials {
     unverified_client_id: String,
     secret: Option<SecretString>,
     method: TokenEndpointAuthMethod,
+    assertion: Option<UnverifiedAssertion>,
 }
 
 impl UnverifiedClientCredentials {
     /// Reads credentials from the `Authorization` header value (if any) and the body's
-    /// `client_id` / `client_secret`.
+    /// `client_id` / `client_secret` / `client_assertion_type` / `client_assertion`.
     ///
     /// # Errors
     /// A [`ClientAuthReason`]: several methods at once, a mismatched or missing id,
-    /// a malformed Basic header, or no credentials.
-    pub fn parse(
-        authorization: Option<&str>,
-        body_client_id: Option<&str>,
-        body_client_secret: Option<&str>,
-    ) -> Result<Self, ClientAuthReason> {
+    /// a malformed Basic header, no credentials, or an assertion whose type is not
+    /// jwt-bearer or that does not name its client and key
+    /// ([`ClientAuthReason::Assertion`]).
+    pub fn parse(presented: &PresentedCredentials<'_>) -> Result<Self, ClientAuthReason> {
+        let PresentedCredentials {
+            authorization,
+            client_id: body_client_id,
+            client_secret: body_client_secret,
+            ..
+        } = *presented;
+        if presented.client_assertion.is_some() || presented.client_assertion_type.is_some() {
+            return Self::parse_assertion(presented);
+        }
         if let Some(header) = authorization {
             if body_client_secret.is_some() {
                 return Err(ClientAuthReason::MultipleMethods);
@@ -249,6 +286,7 @@ impl UnverifiedClientCredentials {
                 unverified_client_id: id,
                 secret: Some(secret),
                 method: TokenEndpointAuthMethod::ClientSecretBasic,
+                assertion: None,
             });
         }
         match (body_client_id, body_client_secret) {
@@ -256,15 +294,46 @@ impl UnverifiedClientCredentials {
                 unverified_client_id: id.to_owned(),
                 secret: Some(SecretString::from(secret)),
                 method: TokenEndpointAuthMethod::ClientSecretPost,
+                assertion: None,
             }),
             (Some(id), None) => Ok(Self {
                 unverified_client_id: id.to_owned(),
                 secret: None,
                 method: TokenEndpointAuthMethod::None,
+                assertion: None,
             }),
             (None, Some(_)) => Err(ClientAuthReason::SecretWithoutId),
             (None, None) => Err(ClientAuthReason::Missing),
         }
+    }
+
+    /// RFC 7521 §4.2 / RFC 7523 §2.2: `client_assertion_type` and `client_assertion`,
+    /// alone (no Basic header, no `client_secret`); `client_id`, if sent, is the
+    /// assertion's `sub`.
+    fn parse_assertion(presented: &PresentedCredentials<'_>) -> Result<Self, ClientAuthReason> {
+        if presented.authorization.is_some() || presented.client_secret.is_some() {
+            return Err(ClientAuthReason::MultipleMethods);
+        }
+        let refused = ClientAuthReason::Assertion;
+        if presented.client_assertion_type != Some(JWT_BEARER_CLIENT_ASSERTION_TYPE) {
+            return Err(refused(ClientAssertionReason::UnsupportedType));
+        }
+        let Some(token) = presented.client_assertion else {
+            return Err(refused(ClientAssertionReason::Missing));
+        };
+        let assertion = UnverifiedAssertion::select_key(token).map_err(refused)?;
+        if presented
+            .client_id
+            .is_some_and(|id| id != assertion.unverified_client_id)
+        {
+            return Err(refused(ClientAssertionReason::ClientIdMismatch));
+        }
+        Ok(Self {
+            unverified_client_id: assertion.unverified_client_id.clone(),
+            secret: None,
+            method: TokenEndpointAuthMethod::PrivateKeyJwt,
+            assertion: Some(assertion),
+        })
     }
 
     /// The client id as claimed; not yet proven.
@@ -287,19 +356,26 @@ impl UnverifiedClientCredentials {
         directory: &dyn ClientDirectory,
         now: UnixTime,
     ) -> Result<Result<AuthenticatedClient, ClientAuthReason>, StoreError> {
+        if let Some(assertion) = &self.assertion {
+            return assertion.verify(directory, now).await;
+        }
         let Some(client) = directory.find_client(&self.unverified_client_id).await? else {
             return Ok(Err(ClientAuthReason::UnknownClient));
         };
         // RFC 6749 §2.3.1: a client issued a password may use HTTP Basic (which the
         // server MUST support) or the body; both carry the same secret. What must match
         // is secret versus none (why: a confidential client falling back to `none`
-        // would skip authentication).
+        // would skip authentication). A `private_key_jwt` client holds no secret and
+        // authenticates with an assertion only (`assertion::verify`).
         let fits = match client.token_endpoint_auth_method {
             TokenEndpointAuthMethod::None => self.method == TokenEndpointAuthMethod::None,
             TokenEndpointAuthMethod::ClientSecretBasic
-            | TokenEndpointAuthMethod::ClientSecretPost => {
-                self.method != TokenEndpointAuthMethod::None
-            }
+            | TokenEndpointAuthMethod::ClientSecretPost => matches!(
+                self.method,
+                TokenEndpointAuthMethod::ClientSecretBasic
+                    | TokenEndpointAuthMethod::ClientSecretPost
+            ),
+            TokenEndpointAuthMethod::PrivateKeyJwt => false,
         };
         if !fits {
             return Ok(Err(ClientAuthReason::MethodNotRegistered {
@@ -325,7 +401,7 @@ impl UnverifiedClientCredentials {
 }
 
 /// A client whose credentials were verified. Only [`UnverifiedClientCredentials::verify`]
-/// constructs it, so a grant that demands it cannot skip authentication.
+/// (and the assertion check it delegates to) constructs it, so a grant that demands it cannot skip authentication.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
     client: Arc<Client>,
@@ -378,198 +454,4 @@ fn form_decode(component: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::client::{ClientRegistration, ClientStore, RecordSource};
-    use crate::testing::MemoryStore;
-
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-    async fn directory() -> MemoryStore {
-        let store = MemoryStore::new();
-        for registration in [
-            ClientRegistration {
-                client_id: "rs".into(),
-                client_secret: Some(SecretString::from(SECRET)),
-                grant_types: Some(vec![]),
-                ..Default::default()
-            },
-            ClientRegistration {
-                client_id: "spa".into(),
-                redirect_uris: vec!["https://app.example/cb".into()],
-                scopes: vec!["openid".into()],
-                ..Default::default()
-            },
-        ] {
-            let client = registration.validate(RecordSource::Config, 0).unwrap();
-            store.client_insert(&client).await.unwrap();
-        }
-        store
-    }
-
-    async fn auth(
-        authorization: Option<&str>,
-        id: Option<&str>,
-        secret: Option<&str>,
-        public_clients: PublicClients,
-    ) -> Result<AuthenticatedClient, ClientAuthError> {
-        let store = directory().await;
-        authenticate(&store, authorization, id, secret, public_clients, 0).await
-    }
-
-    #[tokio::test]
-    async fn authenticate_accepts_basic_post_and_public_clients() {
-        let header = basic("rs", SECRET);
-        for public_clients in [PublicClients::Allowed, PublicClients::Refused] {
-            let c = auth(Some(&header), None, None, public_clients)
-                .await
-                .unwrap();
-            assert_eq!(c.method(), TokenEndpointAuthMethod::ClientSecretBasic);
-            let c = auth(None, Some("rs"), Some(SECRET), public_clients)
-                .await
-                .unwrap();
-            assert_eq!(c.method(), TokenEndpointAuthMethod::ClientSecretPost);
-        }
-        let c = auth(None, Some("spa"), None, PublicClients::Allowed)
-            .await
-            .unwrap();
-        assert_eq!(
-            (c.client().client_id.as_str(), c.method()),
-            ("spa", TokenEndpointAuthMethod::None)
-        );
-    }
-
-    #[tokio::test]
-    async fn rejects_a_public_client_where_a_confidential_one_is_required() {
-        let e = auth(None, Some("spa"), None, PublicClients::Refused)
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            e.failure,
-            ClientAuthFailure::Rejected(ClientAuthReason::PublicClientRefused)
-        ));
-        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidClient);
-        assert_eq!(e.unverified_client_id.as_deref(), Some("spa"));
-    }
-
-    #[tokio::test]
-    async fn rejects_a_wrong_secret_with_the_claimed_client_id() {
-        let e = auth(
-            Some(&basic("rs", "wrong")),
-            None,
-            None,
-            PublicClients::Refused,
-        )
-        .await
-        .unwrap_err();
-        assert!(matches!(
-            e.failure,
-            ClientAuthFailure::Rejected(ClientAuthReason::WrongSecret)
-        ));
-        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidClient);
-        assert_eq!(e.unverified_client_id.as_deref(), Some("rs"));
-    }
-
-    #[tokio::test]
-    async fn rejects_an_unregistered_method_with_a_generic_description() {
-        // A confidential client naming itself only: the description does not say how
-        // it is registered.
-        let e = auth(None, Some("rs"), None, PublicClients::Allowed)
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            e.failure,
-            ClientAuthFailure::Rejected(ClientAuthReason::MethodNotRegistered { .. })
-        ));
-        assert_eq!(e.description(), "client authentication failed");
-        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidClient);
-    }
-
-    #[tokio::test]
-    async fn rejects_malformed_credentials_as_invalid_request() {
-        let e = auth(
-            Some(&basic("rs", SECRET)),
-            Some("rs"),
-            Some(SECRET),
-            PublicClients::Allowed,
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(ErrorCode::from(&e), ErrorCode::InvalidRequest);
-        let e = auth(None, None, None, PublicClients::Refused)
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            e.failure,
-            ClientAuthFailure::Rejected(ClientAuthReason::Missing)
-        ));
-        assert_eq!(
-            (ErrorCode::from(&e), e.unverified_client_id),
-            (ErrorCode::InvalidClient, None)
-        );
-    }
-
-    fn basic(id: &str, secret: &str) -> String {
-        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
-    }
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        let c = UnverifiedClientCredentials::parse(Some(&basic("my%20app", "s%3Ae+t")), None, None)
-            .unwrap();
-        assert_eq!(c.unverified_client_id(), "my app");
-        assert_eq!(c.secret.unwrap().expose_secret(), "s:e t");
-        assert_eq!(c.method, TokenEndpointAuthMethod::ClientSecretBasic);
-    }
-
-    #[test]
-    fn basic_credentials_keep_ampersands_and_equals_signs() {
-        let c = UnverifiedClientCredentials::parse(Some(&basic("svc", "a&b=c%26d")), None, None)
-            .unwrap();
-        assert_eq!(c.secret.unwrap().expose_secret(), "a&b=c&d");
-    }
-
-    #[test]
-    fn two_methods_at_once_are_refused() {
-        let e = UnverifiedClientCredentials::parse(Some(&basic("a", "b")), Some("a"), Some("b"))
-            .unwrap_err();
-        assert_eq!(e, ClientAuthReason::MultipleMethods);
-        assert!(e.is_malformed_request());
-    }
-
-    #[test]
-    fn mismatched_body_client_id_is_refused() {
-        let e = UnverifiedClientCredentials::parse(Some(&basic("a", "b")), Some("c"), None)
-            .unwrap_err();
-        assert_eq!(e, ClientAuthReason::ClientIdMismatch);
-    }
-
-    #[test]
-    fn malformed_basic_headers_are_refused() {
-        for h in [
-            "Bearer abc",
-            "Basic !!!",
-            "Basic",
-            &format!("Basic {}", STANDARD.encode("nocolon")),
-            &basic("", "x"),
-        ] {
-            assert_eq!(
-                UnverifiedClientCredentials::parse(Some(h), None, None).unwrap_err(),
-                ClientAuthReason::MalformedBasic,
-                "{h}"
-            );
-        }
-    }
-
-    #[test]
-    fn no_credentials_is_missing() {
-        assert_eq!(
-            UnverifiedClientCredentials::parse(None, None, None).unwrap_err(),
-            ClientAuthReason::Missing
-        );
-        assert_eq!(
-            UnverifiedClientCredentials::parse(None, None, Some("x")).unwrap_err(),
-            ClientAuthReason::SecretWithoutId
-        );
-    }
-}
+mod tests;

@@ -13,7 +13,8 @@ use crate::UnixTime;
 use crate::authorization::request::ValidatedAuthorizationRequest;
 use crate::client::Client;
 use crate::client::authentication::{
-    ClientAuthFailure, ClientAuthReason, ClientDirectory, PublicClients, authenticate,
+    ClientAuthFailure, ClientAuthReason, ClientDirectory, PresentedCredentials, PublicClients,
+    authenticate,
 };
 use crate::client::check_resource_uri;
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
@@ -213,11 +214,16 @@ pub async fn device_authorization_request(
     request: DeviceAuthorizationRequest,
     now: UnixTime,
 ) -> Result<IssuedDeviceAuthorization, DeviceAuthorizationError> {
+    let presented = PresentedCredentials {
+        authorization,
+        client_id: request.client_id.as_deref(),
+        client_secret: request.client_secret.as_deref(),
+        client_assertion_type: request.client_assertion_type.as_deref(),
+        client_assertion: request.client_assertion.as_deref(),
+    };
     let authenticated = authenticate(
         endpoint.clients.as_ref(),
-        authorization,
-        request.client_id.as_deref(),
-        request.client_secret.as_deref(),
+        presented,
         PublicClients::Allowed,
         now,
     )

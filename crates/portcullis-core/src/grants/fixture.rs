@@ -12,7 +12,7 @@ use crate::authorization::request::{
     Prompt, StoredAuthorizationRequest, ValidatedAuthorizationRequest,
 };
 use crate::client::authentication::{
-    AuthenticatedClient, ClientDirectory, PublicClients, authenticate,
+    AuthenticatedClient, ClientDirectory, PresentedCredentials, PublicClients, authenticate,
 };
 use crate::client::{ClientRegistration, RecordSource};
 use crate::device::DeviceAuthorizationStatus;
@@ -305,16 +305,14 @@ impl Fixture {
             "api" | "svc" => Some(API_SECRET),
             _ => None,
         };
-        authenticate(
-            &*self.store,
-            None,
-            Some(client_id),
-            secret,
-            PublicClients::Allowed,
-            NOW,
-        )
-        .await
-        .unwrap()
+        let presented = PresentedCredentials {
+            client_id: Some(client_id),
+            client_secret: secret,
+            ..Default::default()
+        };
+        authenticate(&*self.store, presented, PublicClients::Allowed, NOW)
+            .await
+            .unwrap()
     }
 }
 

@@ -13,7 +13,8 @@ use super::device_code::{self, DeviceGrantReason};
 use super::refresh_token::{self, RefreshGrantReason};
 use crate::UnixTime;
 use crate::client::authentication::{
-    AuthenticatedClient, ClientAuthFailure, ClientAuthReason, PublicClients, authenticate,
+    AuthenticatedClient, ClientAuthFailure, ClientAuthReason, PresentedCredentials,
+    PublicClients, authenticate,
 };
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::dpop::DpopBinding;
@@ -197,11 +198,16 @@ pub async fn token_request(
             }
         },
     };
+    let presented = PresentedCredentials {
+        authorization,
+        client_id: body_client_id,
+        client_secret: request.client_secret.as_deref(),
+        client_assertion_type: request.client_assertion_type.as_deref(),
+        client_assertion: request.client_assertion.as_deref(),
+    };
     let client = authenticate(
         endpoint.clients.as_ref(),
-        authorization,
-        body_client_id,
-        request.client_secret.as_deref(),
+        presented,
         PublicClients::Allowed,
         now,
     )

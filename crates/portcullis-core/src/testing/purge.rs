@@ -31,6 +31,7 @@ impl PurgeStore for MemoryStore {
             pushed_authorization_requests: purge(&mut inner.pushed_requests, limit, |p| {
                 p.expires_at <= now
             }),
+            client_assertions: purge(&mut inner.client_assertions, limit, |exp| *exp <= now),
         })
     }
 

@@ -21,6 +21,7 @@ use moka::sync::Cache;
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::{Client, RecordSource};
 use portcullis_core::resource::Resource;
+use portcullis_core::client::authentication::assertion::ClientAssertionVerifier;
 use portcullis_core::secret::DigestKey;
 use portcullis_core::store::StoreError;
 use portcullis_core::{Clock, Store};
@@ -33,7 +34,6 @@ pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 pub const CLIENT_CACHE_CAPACITY: u64 = 10_000;
 
 /// Store-backed client directory with a bounded TTL cache.
-#[derive(Clone)]
 pub struct ClientCache {
     store: Arc<dyn Store>,
     cache: Cache<String, Arc<Client>>,
@@ -41,15 +41,18 @@ pub struct ClientCache {
     secret_key: Arc<DigestKey>,
     clock: Arc<dyn Clock>,
     metadata_documents: Option<MetadataDocuments>,
+    assertions: ClientAssertionVerifier,
 }
 
 impl ClientCache {
     /// A cache in front of `store`; `secret_key` checks keyed client-secret digests
-    /// ([`ClientDirectory::client_secret_key`]); `metadata_documents` (when on) finds
-    /// clients by their metadata document URL; `clock` dates its cache entries.
+    /// ([`ClientDirectory::client_secret_key`]), `assertions` checks `private_key_jwt`
+    /// assertions ([`ClientDirectory::client_assertions`]); `metadata_documents` (when
+    /// on) finds clients by their metadata document URL; `clock` dates its cache entries.
     pub fn new(
         store: Arc<dyn Store>,
         secret_key: Arc<DigestKey>,
+        assertions: ClientAssertionVerifier,
         clock: Arc<dyn Clock>,
         metadata_documents: Option<MetadataDocuments>,
     ) -> Self {
@@ -68,6 +71,7 @@ impl ClientCache {
             secret_key,
             clock,
             metadata_documents,
+            assertions,
         }
     }
 
@@ -124,5 +128,9 @@ impl ClientDirectory for ClientCache {
 
     fn client_secret_key(&self) -> Option<&DigestKey> {
         Some(&self.secret_key)
+    }
+
+    fn client_assertions(&self) -> Option<&ClientAssertionVerifier> {
+        Some(&self.assertions)
     }
 }

@@ -3,6 +3,7 @@
 //! once at start-up; the HTTP layer serves it.
 
 use crate::app::config::RegistrationSettings;
+use portcullis_core::client::jwks::ASSERTION_SIGNING_ALGORITHMS;
 use portcullis_core::grants::token_endpoint::SUPPORTED_GRANT_TYPES;
 use portcullis_core::resource::Resource;
 use portcullis_proto::discovery::ServerMetadata;
@@ -61,12 +62,16 @@ pub fn metadata(
         introspection_endpoint_auth_methods_supported: strings(&[
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ]),
+        introspection_endpoint_auth_signing_alg_values_supported: assertion_algorithms(),
         revocation_endpoint_auth_methods_supported: strings(&[
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
             "none",
         ]),
+        revocation_endpoint_auth_signing_alg_values_supported: assertion_algorithms(),
         claims_parameter_supported: false,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
@@ -77,15 +82,26 @@ pub fn metadata(
         token_endpoint_auth_methods_supported: [
             TokenEndpointAuthMethod::ClientSecretBasic,
             TokenEndpointAuthMethod::ClientSecretPost,
+            TokenEndpointAuthMethod::PrivateKeyJwt,
             TokenEndpointAuthMethod::None,
         ]
         .iter()
         .map(|m| m.as_str().to_owned())
         .collect(),
+        token_endpoint_auth_signing_alg_values_supported: assertion_algorithms(),
         dpop_signing_alg_values_supported: DPOP_ALGS.split(' ').map(str::to_owned).collect(),
         require_pushed_authorization_requests,
         client_id_metadata_document_supported: registration.client_id_metadata_documents,
     }
+}
+
+/// RFC 8414 §2 `*_endpoint_auth_signing_alg_values_supported`: the algorithms of
+/// `private_key_jwt` assertions (RFC 7523 §2.2).
+fn assertion_algorithms() -> Vec<String> {
+    ASSERTION_SIGNING_ALGORITHMS
+        .iter()
+        .map(|alg| format!("{alg:?}"))
+        .collect()
 }
 
 fn strings(values: &[&str]) -> Vec<String> {

@@ -62,6 +62,7 @@ pub async fn purge_once(
                     counts.rate_limits,
                     counts.dpop_proofs,
                     counts.pushed_authorization_requests,
+                    counts.client_assertions,
                 ]
                 .contains(&u64::from(PURGE_BATCH));
                 if !full {

@@ -1,6 +1,7 @@
 //! Application state and start-up: connect, load keys, apply the configuration, and
 //! build the per-endpoint contexts (token, device authorization) once.
 
+use crate::app::access_token::CLOCK_SKEW_SECONDS;
 use crate::app::admin::{AdminError, sync_config};
 use crate::app::clients::ClientCache;
 use crate::app::clients::metadata_documents::MetadataDocuments;
@@ -17,6 +18,9 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use portcullis_core::authorization::pending::sealed::SEALING_KEY_LABEL;
 use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::client::authentication::assertion::{
+    AudiencePolicy, ClientAssertionStore, ClientAssertionVerifier, MAX_ASSERTION_LIFETIME_SECONDS,
+};
 use portcullis_core::device::authorization::DeviceAuthorizationEndpoint;
 use portcullis_core::grants::token_endpoint::TokenEndpoint;
 use portcullis_core::keys::{KeyRing, MasterKey};
@@ -270,6 +274,7 @@ impl App {
         let clients = Arc::new(ClientCache::new(
             Arc::clone(&store),
             Arc::clone(&digest_keys.client_secret),
+            client_assertions(&config, &store),
             Arc::clone(&clock),
             metadata_documents,
         ));
@@ -357,6 +362,21 @@ fn token_endpoint(
         refresh_token_reuse_grace: tokens.refresh_token_reuse_grace,
         clients: Arc::clone(clients) as Arc<dyn ClientDirectory>,
         store: Arc::clone(store),
+    }
+}
+
+/// What checks `private_key_jwt` assertions (RFC 7523 §3): the issuer and the token
+/// endpoint URL as audiences ([`AudiencePolicy::IssuerOrTokenEndpoint`]), the bounded
+/// lifetime ([`MAX_ASSERTION_LIFETIME_SECONDS`]), the cluster's clock skew
+/// ([`CLOCK_SKEW_SECONDS`]), and the shared `jti` record in the store.
+fn client_assertions(config: &Config, store: &Arc<dyn Store>) -> ClientAssertionVerifier {
+    ClientAssertionVerifier {
+        issuer: config.issuer.clone(),
+        token_endpoint: format!("{}{}", config.issuer, portcullis_proto::routes::TOKEN),
+        audience_policy: AudiencePolicy::IssuerOrTokenEndpoint,
+        max_lifetime: MAX_ASSERTION_LIFETIME_SECONDS,
+        clock_skew: CLOCK_SKEW_SECONDS,
+        replay: Arc::clone(store) as Arc<dyn ClientAssertionStore>,
     }
 }
 

@@ -7,7 +7,8 @@
 use crate::app::audit;
 use crate::app::state::AppState;
 use portcullis_core::client::authentication::{
-    AuthenticatedClient, ClientAuthError, ClientAuthFailure, PublicClients, authenticate,
+    AuthenticatedClient, ClientAuthError, ClientAuthFailure, PresentedCredentials, PublicClients,
+    authenticate,
 };
 use portcullis_core::client::origin::{OriginNotAllowed, check_request_origin};
 use portcullis_core::introspection::introspect;
@@ -141,11 +142,16 @@ async fn caller(
         Inquiry::Introspection => PublicClients::Refused,
         Inquiry::Revocation => PublicClients::Allowed,
     };
+    let presented = PresentedCredentials {
+        authorization,
+        client_id: inquiry.client_id.as_deref(),
+        client_secret: inquiry.client_secret.as_deref(),
+        client_assertion_type: inquiry.client_assertion_type.as_deref(),
+        client_assertion: inquiry.client_assertion.as_deref(),
+    };
     let result = authenticate(
         state.clients(),
-        authorization,
-        inquiry.client_id.as_deref(),
-        inquiry.client_secret.as_deref(),
+        presented,
         public_clients,
         state.clock().now(),
     )

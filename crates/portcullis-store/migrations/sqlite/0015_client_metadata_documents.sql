@@ -45,6 +45,7 @@ CREATE TABLE clients_rebuilt (
     require_pushed_authorization_requests INTEGER NOT NULL DEFAULT 0
         CHECK (require_pushed_authorization_requests IN (0, 1)),
     default_scopes               TEXT    NOT NULL DEFAULT '[]',
+    jwks                         TEXT,
     -- A previous secret always has an expiry, and only exists next to a current one.
     CHECK ((previous_secret_digest IS NULL) = (previous_secret_expires_at IS NULL)),
     CHECK (previous_secret_digest IS NULL OR secret_digest IS NOT NULL)
@@ -56,14 +57,14 @@ INSERT INTO clients_rebuilt (
     post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent,
     id_token_signed_response_alg, claims, source, created_at, updated_at,
     introspection_audiences, allowed_origins, dpop_bound_access_tokens,
-    require_pushed_authorization_requests, default_scopes
+    require_pushed_authorization_requests, default_scopes, jwks
 ) SELECT
     client_id, client_name, secret_digest, previous_secret_digest,
     previous_secret_expires_at, token_endpoint_auth_method, redirect_uris,
     post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent,
     id_token_signed_response_alg, claims, source, created_at, updated_at,
     introspection_audiences, allowed_origins, dpop_bound_access_tokens,
-    require_pushed_authorization_requests, default_scopes
+    require_pushed_authorization_requests, default_scopes, jwks
 FROM clients;
 DROP TABLE clients;
 ALTER TABLE clients_rebuilt RENAME TO clients;

@@ -7,7 +7,7 @@ use crate::codec::{
 };
 use crate::error::classify;
 use crate::store::sql_store_impl;
-use portcullis_core::client::{Client, ClientSecrets, ClientStore};
+use portcullis_core::client::{Client, ClientJwks, ClientSecrets, ClientStore};
 use portcullis_core::keys::SigningAlgorithm;
 use portcullis_core::{StoreError, UnixTime};
 use portcullis_proto::grant::TokenEndpointAuthMethod;
@@ -34,6 +34,7 @@ struct ClientRecord {
     pub claims: String,
     pub dpop_bound_access_tokens: bool,
     pub require_pushed_authorization_requests: bool,
+    pub jwks: Option<String>,
     pub source: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -78,6 +79,11 @@ impl ClientRecord {
             claims: to_json("clients.claims", &client.claims)?,
             dpop_bound_access_tokens: client.dpop_bound_access_tokens,
             require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+            jwks: client
+                .jwks
+                .as_ref()
+                .map(|jwks| to_json("clients.jwks", &jwks.to_value()))
+                .transpose()?,
             source: client.source.as_str().to_owned(),
             created_at: client.created_at,
             updated_at: client.updated_at,
@@ -108,11 +114,22 @@ impl ClientRecord {
                     &self.id_token_signed_response_alg,
                 )
             })?;
+        let jwks = match self.jwks.as_deref() {
+            None => None,
+            Some(text) => {
+                let value: serde_json::Value = from_json("clients.jwks", text)?;
+                Some(
+                    ClientJwks::parse(&value)
+                        .map_err(|e| StoreError::Corrupt(format!("clients.jwks: {e}")))?,
+                )
+            }
+        };
         Ok(Client {
             client_id: self.client_id,
             client_name: self.client_name,
             secrets,
             token_endpoint_auth_method,
+            jwks,
             redirect_uris: from_json("clients.redirect_uris", &self.redirect_uris)?,
             post_logout_redirect_uris: from_json(
                 "clients.post_logout_redirect_uris",
@@ -192,23 +209,23 @@ macro_rules! client_columns {
          post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
          introspection_audiences, allowed_origins, id_token_signed_response_alg, claims, \
          dpop_bound_access_tokens, require_pushed_authorization_requests, source, \
-         created_at, updated_at, default_scopes"
+         created_at, updated_at, default_scopes, jwks"
     };
 }
 
-/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$22`.
+/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$23`.
 macro_rules! client_insert {
     () => {
         concat!(
             "INSERT INTO clients (",
             client_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22)"
+             $18, $19, $20, $21, $22, $23)"
         )
     };
 }
 
-/// Binds a [`ClientRecord`] as `$1`…`$22` of [`client_insert`].
+/// Binds a [`ClientRecord`] as `$1`…`$23` of [`client_insert`].
 macro_rules! bind_client {
     ($query:expr, $record:expr) => {{
         let r = $record;
@@ -235,6 +252,7 @@ macro_rules! bind_client {
             .bind(r.created_at)
             .bind(r.updated_at)
             .bind(r.default_scopes)
+            .bind(r.jwks)
     }};
 }
 
@@ -277,6 +295,7 @@ const CLIENT_UPSERT: &str = concat!(
     " claims = excluded.claims,",
     " dpop_bound_access_tokens = excluded.dpop_bound_access_tokens,",
     " require_pushed_authorization_requests = excluded.require_pushed_authorization_requests,",
+    " jwks = excluded.jwks,",
     " source = excluded.source,",
     " updated_at = excluded.updated_at"
 );
@@ -391,6 +410,7 @@ mod tests {
                 )),
             }),
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            jwks: None,
             redirect_uris: vec!["https://app.example/cb".into()],
             post_logout_redirect_uris: vec![],
             grant_types: vec![GrantType::AuthorizationCode, GrantType::DeviceCode],
@@ -464,10 +484,10 @@ mod tests {
     #[test]
     fn unknown_enum_spellings_are_corrupt() {
         let mut record = ClientRecord::encode(&client()).unwrap();
-        record.token_endpoint_auth_method = "private_key_jwt".into();
+        record.token_endpoint_auth_method = "client_secret_jwt".into();
         assert_eq!(
             corrupt_column(record),
-            "clients.token_endpoint_auth_method: unknown value `private_key_jwt`"
+            "clients.token_endpoint_auth_method: unknown value `client_secret_jwt`"
         );
         let mut record = ClientRecord::encode(&client()).unwrap();
         record.source = "ldap".into();

@@ -59,6 +59,9 @@ const PURGE_DPOP_PROOFS: &str = "DELETE FROM dpop_proofs WHERE proof_digest IN \
 const PURGE_PUSHED_REQUESTS: &str = "DELETE FROM pushed_authorization_requests \
      WHERE request_uri_digest IN (SELECT request_uri_digest FROM \
      pushed_authorization_requests WHERE expires_at <= $1 LIMIT $2)";
+/// Replay records of client assertions that have expired anyway (RFC 7523 §3).
+const PURGE_CLIENT_ASSERTIONS: &str = "DELETE FROM client_assertions WHERE assertion_digest IN \
+     (SELECT assertion_digest FROM client_assertions WHERE expires_at <= $1 LIMIT $2)";
 
 sql_store_impl!(
     PurgeStore,
@@ -105,6 +108,8 @@ sql_store_impl!(
                 "purging expired pushed authorization requests",
             )
             .await?,
+            client_assertions: purge(PURGE_CLIENT_ASSERTIONS, "purging used client assertions")
+                .await?,
         })
     },
     async fn reclaim_space(&self) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@ store_cases!(
     client_introspection_audiences_round_trip_and_default_to_empty,
     client_allowed_origins_round_trip_and_default_to_empty,
     client_from_a_metadata_document_round_trips_and_survives_config_sync,
+    client_jwks_round_trip_and_default_to_none,
 );
 
 /// Migration 0015: `source = 'metadata_document'` is accepted (SQLite rebuilt the
@@ -31,6 +32,32 @@ async fn client_from_a_metadata_document_round_trips_and_survives_config_sync(db
     );
     assert!(s.client_get(id).await.unwrap().is_some());
     assert!(s.client_delete(id).await.unwrap());
+}
+
+async fn client_jwks_round_trip_and_default_to_none(db: Db) {
+    let s = &db.store;
+    let keyed = key_client("keyed");
+    s.client_insert(&keyed).await.unwrap();
+    s.client_insert(&public_client("plain", RecordSource::Admin))
+        .await
+        .unwrap();
+    let stored = s.client_get("keyed").await.unwrap().unwrap();
+    assert_eq!(stored, keyed);
+    assert_eq!(
+        stored.jwks.unwrap().keys().len(),
+        2,
+        "both keys, in order, kept"
+    );
+    assert_eq!(s.client_get("plain").await.unwrap().unwrap().jwks, None);
+    // The upsert replaces the keys (a key rotation through the config file).
+    let mut rotated = key_client("keyed");
+    rotated.jwks = key_client("other").jwks.map(|j| {
+        let only = serde_json::json!({ "keys": [j.keys()[1]] });
+        portcullis_core::client::ClientJwks::parse(&only).unwrap()
+    });
+    s.client_upsert(&rotated).await.unwrap();
+    let stored = s.client_get("keyed").await.unwrap().unwrap();
+    assert_eq!(stored.jwks.unwrap().keys().len(), 1);
 }
 
 async fn clients_insert_get_and_list_by_code_point(db: Db) {

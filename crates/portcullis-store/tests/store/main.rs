@@ -57,6 +57,7 @@ macro_rules! store_cases {
 }
 
 mod authorization_codes;
+mod client_assertions;
 mod clients;
 mod connect;
 mod consents;
@@ -189,6 +190,7 @@ fn public_client(id: &str, source: RecordSource) -> Client {
         client_name: None,
         secrets: None,
         token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+        jwks: None,
         redirect_uris: vec!["http://127.0.0.1:8080/callback".into()],
         post_logout_redirect_uris: vec![],
         grant_types: vec![GrantType::AuthorizationCode],
@@ -205,6 +207,27 @@ fn public_client(id: &str, source: RecordSource) -> Client {
         source,
         created_at: T0,
         updated_at: T0,
+    }
+}
+
+/// A `private_key_jwt` client with two public keys (RFC 7523 §2.2).
+fn key_client(id: &str) -> Client {
+    let jwks = json!({ "keys": [
+        {
+            "kty": "EC", "crv": "P-256", "kid": "ec-1", "use": "sig", "alg": "ES256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+        },
+        { "kty": "OKP", "crv": "Ed25519", "kid": "ed-1",
+          "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }
+    ]});
+    Client {
+        secrets: None,
+        token_endpoint_auth_method: TokenEndpointAuthMethod::PrivateKeyJwt,
+        jwks: Some(portcullis_core::client::ClientJwks::parse(&jwks).unwrap()),
+        grant_types: vec![GrantType::ClientCredentials],
+        audiences: vec!["https://api.example".into()],
+        ..public_client(id, RecordSource::Admin)
     }
 }
 
@@ -226,6 +249,7 @@ fn full_client(id: &str) -> Client {
             )),
         }),
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
+        jwks: None,
         redirect_uris: vec![
             "https://ledger.example/callback".into(),
             "https://ledger.example/other?x=1".into(),

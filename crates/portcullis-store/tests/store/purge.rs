@@ -83,6 +83,7 @@ async fn purge_expired_removes_exactly_the_expired_rows_of_each_table(db: Db) {
             rate_limits: 0,
             dpop_proofs: 0,
             pushed_authorization_requests: 0,
+            client_assertions: 0,
         }
     );
     // Looked up at T0, when every row would be live: only existence matters.
@@ -258,6 +259,7 @@ async fn purge_expired_deletes_at_most_limit_rows_per_table(db: Db) {
         rate_limits: 0,
         dpop_proofs: n,
         pushed_authorization_requests: 0,
+        client_assertions: 0,
     };
     for (round, expected) in [2, 2, 1, 0].into_iter().enumerate() {
         assert_eq!(

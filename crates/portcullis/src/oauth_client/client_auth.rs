@@ -1,16 +1,20 @@
 //! Client authentication at the token and device authorization endpoints (RFC 6749
-//! §2.3.1), and where a client secret may come from: standard input or the
-//! environment, never the command line (every user of the machine can read another
-//! process's arguments through `ps` and /proc).
+//! §2.3.1, RFC 7523 §2.2 `private_key_jwt`), and where a client secret may come from:
+//! standard input or the environment, never the command line (every user of the
+//! machine can read another process's arguments through `ps` and /proc).
 
 use super::UsageError;
 use crate::cli::AuthMethod;
 use anyhow::{Context, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use portcullis_core::clock::{Clock, SystemClock};
+use portcullis_proto::grant::JWT_BEARER_CLIENT_ASSERTION_TYPE;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use std::io::BufRead;
+use std::path::Path;
 use url::form_urlencoded::byte_serialize;
 
 /// The environment variable a client secret may come from.
@@ -37,7 +41,97 @@ pub enum ClientAuth {
         /// The client secret.
         secret: SecretString,
     },
+    /// RFC 7523 §2.2 `private_key_jwt`: a fresh assertion for each request, signed
+    /// with the client's private key.
+    PrivateKeyJwt {
+        /// The client_id (`iss` and `sub` of each assertion).
+        client_id: String,
+        /// The signing key.
+        key: ClientKey,
+        /// The `aud` of each assertion: the issuer identifier
+        /// (draft-ietf-oauth-rfc7523bis).
+        audience: String,
+    },
 }
+
+/// A client's private key for `private_key_jwt`, with the algorithm its type implies.
+pub struct ClientKey {
+    encoding: EncodingKey,
+    alg: Algorithm,
+    kid: Option<String>,
+}
+
+impl ClientKey {
+    /// Reads a PEM private key: PKCS#8 (`BEGIN PRIVATE KEY`) EC P-256 signs ES256,
+    /// Ed25519 EdDSA; PKCS#1 RSA (`BEGIN RSA PRIVATE KEY`) PS256. `kid` goes into
+    /// each assertion's header.
+    ///
+    /// # Errors
+    /// The file cannot be read, or holds no private key of those types.
+    pub fn from_pem_file(path: &Path, kid: Option<String>) -> Result<Self> {
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair,
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the private key {}", path.display()))?;
+        let not_a_key = || {
+            UsageError(format!(
+                "{} is not a PEM private key: PKCS#8 EC P-256 or Ed25519 (BEGIN PRIVATE KEY), or PKCS#1 RSA (BEGIN RSA PRIVATE KEY)",
+                path.display()
+            ))
+        };
+        let (label, der) = pem_block(&text).ok_or_else(not_a_key)?;
+        let (encoding, alg) = match label {
+            "PRIVATE KEY"
+                if EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).is_ok() =>
+            {
+                (EncodingKey::from_ec_der(&der), Algorithm::ES256)
+            }
+            "PRIVATE KEY" if Ed25519KeyPair::from_pkcs8(&der).is_ok() => {
+                (EncodingKey::from_ed_der(&der), Algorithm::EdDSA)
+            }
+            "RSA PRIVATE KEY" if RsaKeyPair::from_der(&der).is_ok() => {
+                (EncodingKey::from_rsa_der(&der), Algorithm::PS256)
+            }
+            _ => return Err(not_a_key().into()),
+        };
+        Ok(Self { encoding, alg, kid })
+    }
+
+    /// RFC 7523 §3: an assertion for `client_id` to `audience`, issued now, valid 60 s,
+    /// with a random `jti`.
+    fn assertion(&self, client_id: &str, audience: &str) -> Result<String> {
+        let jti = portcullis_core::secret::generate_secret()
+            .map_err(|e| anyhow::anyhow!("cannot draw a jti: {e}"))?;
+        let now = SystemClock.now();
+        let claims = serde_json::json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "iat": now,
+            "exp": now + ASSERTION_LIFETIME_SECONDS,
+            "jti": jti.expose_secret(),
+        });
+        let mut header = Header::new(self.alg);
+        header.kid = self.kid.clone();
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .context("cannot sign the client assertion with the private key")
+    }
+}
+
+/// The first PEM block of `text` (RFC 7468): its label and its decoded content.
+fn pem_block(text: &str) -> Option<(&str, Vec<u8>)> {
+    let begin = text.find("-----BEGIN ")?;
+    let rest = text.get(begin + "-----BEGIN ".len()..)?;
+    let (label, rest) = rest.split_once("-----")?;
+    let (body, _) = rest.split_once(&format!("-----END {label}-----"))?;
+    let base64: String = body.split_whitespace().collect();
+    let der = STANDARD.decode(base64).ok()?;
+    Some((label, der))
+}
+
+/// Lifetime of the assertions this client signs, in seconds: one request's worth.
+const ASSERTION_LIFETIME_SECONDS: i64 = 60;
 
 impl ClientAuth {
     /// A public client without a secret; with one, `client_secret_basic` unless
@@ -67,27 +161,43 @@ impl ClientAuth {
         match self {
             Self::Public { client_id }
             | Self::Basic { client_id, .. }
-            | Self::Post { client_id, .. } => client_id,
+            | Self::Post { client_id, .. }
+            | Self::PrivateKeyJwt { client_id, .. } => client_id,
         }
     }
 
-    /// The client secret, for a confidential client.
+    /// The client secret, for a client that has one.
     pub fn secret(&self) -> Option<&SecretString> {
         match self {
-            Self::Public { .. } => None,
+            Self::Public { .. } | Self::PrivateKeyJwt { .. } => None,
             Self::Basic { secret, .. } | Self::Post { secret, .. } => Some(secret),
         }
     }
 
     /// Adds the credentials to a request: a Basic header, or body parameters.
+    ///
+    /// # Errors
+    /// A client assertion could not be signed.
     pub fn apply(
         &self,
         request: reqwest::RequestBuilder,
         form: &mut Vec<(&'static str, String)>,
-    ) -> reqwest::RequestBuilder {
-        match self {
+    ) -> Result<reqwest::RequestBuilder> {
+        Ok(match self {
             Self::Public { client_id } => {
                 form.push(("client_id", client_id.clone()));
+                request
+            }
+            Self::PrivateKeyJwt {
+                client_id,
+                key,
+                audience,
+            } => {
+                form.push((
+                    "client_assertion_type",
+                    JWT_BEARER_CLIENT_ASSERTION_TYPE.to_owned(),
+                ));
+                form.push(("client_assertion", key.assertion(client_id, audience)?));
                 request
             }
             Self::Post { client_id, secret } => {
@@ -100,7 +210,7 @@ impl ClientAuth {
                 value.set_sensitive(true);
                 request.header(AUTHORIZATION, value)
             }
-        }
+        })
     }
 }
 

@@ -114,7 +114,7 @@ pub async fn post_form(
     auth: &ClientAuth,
     dpop_proof: Option<&str>,
 ) -> Result<Posted> {
-    let mut request = auth.apply(http.post(url.clone()), &mut form);
+    let mut request = auth.apply(http.post(url.clone()), &mut form)?;
     if let Some(proof) = dpop_proof {
         request = request.header(DPOP, proof);
     }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(binary())
         .args(args)
         .env("PORTCULLIS_DATABASE_URL", app.database_url())
@@ -26,7 +26,7 @@ fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn json_out(out: &Output) -> Value {
+pub(crate) fn json_out(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "exit {:?}: {}",

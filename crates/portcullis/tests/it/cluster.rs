@@ -36,6 +36,7 @@ mod crash;
 mod dpop;
 mod keys;
 mod par;
+mod private_key_jwt;
 mod rules;
 
 // --- the harness ------------------------------------------------------------------------

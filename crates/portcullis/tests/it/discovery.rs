@@ -44,7 +44,12 @@ async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
     );
     assert_eq!(
         oauth["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ])
     );
     assert_eq!(
         oauth["authorization_endpoint"],
@@ -80,11 +85,20 @@ async fn metadata_is_served_at_both_well_known_paths_from_the_route_table() {
     assert_eq!(oauth["revocation_endpoint"], json!(app.url("/revoke")));
     assert_eq!(
         oauth["introspection_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
     assert_eq!(
         oauth["revocation_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ])
     );
     // Every advertised endpoint answers (not 404).
     for key in [

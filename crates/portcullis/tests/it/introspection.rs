@@ -345,7 +345,7 @@ async fn rejects_introspection_by_a_public_client() {
         NATIVE_AUTH,
     )
     .await;
-    assert_rejection(r, 401, "invalid_client", "this endpoint requires a confidential client: authenticate with client_secret_basic or client_secret_post").await;
+    assert_rejection(r, 401, "invalid_client", "this endpoint requires a confidential client: authenticate with client_secret_basic, client_secret_post or private_key_jwt").await;
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ mod outage;
 mod pages;
 mod par;
 mod postgres;
+mod private_key_jwt;
 mod probe_edges;
 mod proxy;
 mod refresh;

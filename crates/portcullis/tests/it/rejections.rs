@@ -265,7 +265,7 @@ async fn rejects_two_authentication_methods_at_once() {
     pinned(
         r,
         400,
-        json!({"error": "invalid_request", "error_description": "use one client authentication method: an Authorization header or client_secret in the body, not both"}),
+        json!({"error": "invalid_request", "error_description": "use one client authentication method: an Authorization header, client_secret or client_assertion, not several"}),
     )
     .await;
 }

@@ -26,6 +26,7 @@ pub(super) fn resolve_clients(file: Vec<FileClient>) -> Result<Vec<Client>, Stri
             client_secret: c.client_secret,
             secret_digest: None,
             token_endpoint_auth_method: c.token_endpoint_auth_method,
+            jwks: c.jwks,
             redirect_uris: c.redirect_uris,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             grant_types: c.grant_types,
@@ -132,6 +133,30 @@ mod tests {
             .unwrap();
         assert!(plain.allowed_origins.is_empty());
         assert_eq!(plain.web_origins(), ["https://plain.example.com"]);
+    }
+
+    #[test]
+    fn rejects_private_key_material_in_jwks_naming_the_client() {
+        let text = "[[clients]]\nclient_id = \"svc\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\ngrant_types = [\"client_credentials\"]\naudiences = [\"https://api.example.com\"]\njwks = { keys = [ { kty = \"EC\", crv = \"P-256\", x = \"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\", y = \"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\", d = \"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI\" } ] }";
+        let e = resolve(text, &[]).unwrap_err();
+        assert!(
+            e.message
+                .contains("client `svc`: `jwks` key 0: has the private key member `d`"),
+            "{e}"
+        );
+        let public = text.replace(", d = \"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI\"", "");
+        let config = resolve(&public, &[]).unwrap();
+        assert_eq!(config.clients[0].jwks.as_ref().unwrap().keys().len(), 1);
+    }
+
+    #[test]
+    fn rejects_a_private_key_jwt_client_without_jwks() {
+        let text = "[[clients]]\nclient_id = \"svc\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\ngrant_types = [\"client_credentials\"]\naudiences = [\"https://api.example.com\"]";
+        let e = resolve(text, &[]).unwrap_err();
+        assert!(
+            e.message.contains("client `svc`: `jwks` is required"),
+            "{e}"
+        );
     }
 
     /// Issue 16 item 6: a pattern was stored as a literal redirect URI.

@@ -254,8 +254,14 @@ pub struct FileClient {
     pub client_name: Option<String>,
     /// ≥ 32 characters; omitted means a public client.
     pub client_secret: Option<SecretString>,
-    /// `client_secret_basic` (default with a secret), `client_secret_post` or `none`.
+    /// `client_secret_basic` (default with a secret), `client_secret_post`,
+    /// `private_key_jwt` (default with `jwks`) or `none`.
     pub token_endpoint_auth_method: Option<String>,
+    /// RFC 7591 §2 `jwks`: an inline RFC 7517 JWK Set of the client's **public** keys,
+    /// `{ keys = [ { kty = "EC", crv = "P-256", x = "…", y = "…", kid = "…" } ] }`,
+    /// for `private_key_jwt` (RFC 7523 §2.2). A private member (`d`, `p`, `q`, `dp`,
+    /// `dq`, `qi`, `k`) is a start-up error naming the client.
+    pub jwks: Option<Value>,
     /// Exact redirect URIs.
     #[serde(default)]
     pub redirect_uris: Vec<String>,

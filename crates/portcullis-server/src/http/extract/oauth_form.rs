@@ -161,6 +161,8 @@ mod tests {
                 r.grant_type,
                 r.client_id,
                 r.client_secret,
+                r.client_assertion_type,
+                r.client_assertion,
                 r.scope,
                 r.code,
                 r.redirect_uri,
@@ -192,11 +194,17 @@ mod tests {
             .filter(|n| !Request::MULTI_VALUED.contains(n))
         {
             let r = parse::<Request>(format!("{name}=v").as_bytes()).unwrap();
-            let set = [r.client_id, r.client_secret, r.scope]
-                .into_iter()
-                .flatten()
-                .filter(|v| v == "v")
-                .count();
+            let set = [
+                r.client_id,
+                r.client_secret,
+                r.client_assertion_type,
+                r.client_assertion,
+                r.scope,
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|v| v == "v")
+            .count();
             assert_eq!(set, 1, "{name} is not a single-valued field");
             assert!(
                 parse::<Request>(format!("{name}=a&{name}=b").as_bytes()).is_err(),
