@@ -2,8 +2,8 @@
 //! shared by the configuration file and the admin CLI.
 
 pub mod authentication;
-pub mod metadata_document;
 pub mod jwks;
+pub mod metadata_document;
 pub mod origin;
 pub mod redirect_uri;
 pub mod registration_rules;

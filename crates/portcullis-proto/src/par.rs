@@ -17,11 +17,16 @@ pub struct PushedAuthorizationRequest {
     pub authorization: AuthorizationRequest,
     /// RFC 6749 §2.3.1 `client_secret` (client_secret_post). Never logged.
     pub client_secret: Option<String>,
+    /// RFC 7521 §4.2 `client_assertion_type` (private_key_jwt).
+    pub client_assertion_type: Option<String>,
+    /// RFC 7521 §4.2 `client_assertion`: a signed JWT (RFC 7523 §2.2). Never logged.
+    pub client_assertion: Option<String>,
 }
 
 impl PushedAuthorizationRequest {
-    /// Every parameter this type reads: [`AuthorizationRequest::PARAMETERS`] and
-    /// `client_secret`; others are ignored (RFC 6749 §3.1).
+    /// Every parameter this type reads: [`AuthorizationRequest::PARAMETERS`],
+    /// `client_secret`, `client_assertion_type` and `client_assertion`; others are
+    /// ignored (RFC 6749 §3.1).
     pub const PARAMETERS: &'static [&'static str] = &[
         "response_type",
         "client_id",
@@ -40,19 +45,26 @@ impl PushedAuthorizationRequest {
         "request_uri",
         "dpop_jkt",
         "client_secret",
+        "client_assertion_type",
+        "client_assertion",
     ];
     /// Parameters that may repeat (RFC 8707 §2).
     pub const MULTI_VALUED: &'static [&'static str] = AuthorizationRequest::MULTI_VALUED;
 }
 
 impl std::fmt::Debug for PushedAuthorizationRequest {
-    /// Redacts `client_secret`.
+    /// Redacts `client_secret` and `client_assertion`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PushedAuthorizationRequest")
             .field("authorization", &self.authorization)
             .field(
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_assertion_type", &self.client_assertion_type)
+            .field(
+                "client_assertion",
+                &self.client_assertion.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }

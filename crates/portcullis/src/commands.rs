@@ -3,8 +3,8 @@
 //! key rotations within its key refresh interval).
 
 use crate::cli::{
-    Alg, AuthMethod, Cli, ClientCommand, ClientCreate, Command, KeysCommand,
-    RegisteredAuthMethod, ResourceCommand, ResourceCreate, UserCommand,
+    Alg, Cli, ClientCommand, ClientCreate, Command, KeysCommand, RegisteredAuthMethod,
+    ResourceCommand, ResourceCreate, UserCommand,
 };
 use crate::logging;
 use crate::oauth_client;

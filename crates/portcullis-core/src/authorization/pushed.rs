@@ -19,7 +19,8 @@ use super::request::{
 use crate::UnixTime;
 use crate::client::Client;
 use crate::client::authentication::{
-    ClientAuthFailure, ClientAuthReason, ClientDirectory, PublicClients, authenticate,
+    ClientAuthFailure, ClientAuthReason, ClientDirectory, PresentedCredentials, PublicClients,
+    authenticate,
 };
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::client::redirect_uri::{RedirectUriReason, match_redirect_uri};
@@ -219,22 +220,24 @@ pub async fn push(
     request: PushedAuthorizationRequest,
     now: UnixTime,
 ) -> Result<IssuedRequestUri, PushedAuthorizationError> {
-    let authenticated = authenticate(
-        endpoint.clients,
+    let presented = PresentedCredentials {
         authorization,
-        request.authorization.client_id.as_deref(),
-        request.client_secret.as_deref(),
-        PublicClients::Allowed,
-        now,
-    )
-    .await
-    .map_err(|error| PushedAuthorizationError {
-        reason: match error.failure {
-            ClientAuthFailure::Rejected(reason) => PushedAuthorizationReason::ClientAuth(reason),
-            ClientAuthFailure::Store(store) => PushedAuthorizationReason::Store(store),
-        },
-        unverified_client_id: error.unverified_client_id,
-    })?;
+        client_id: request.authorization.client_id.as_deref(),
+        client_secret: request.client_secret.as_deref(),
+        client_assertion_type: request.client_assertion_type.as_deref(),
+        client_assertion: request.client_assertion.as_deref(),
+    };
+    let authenticated = authenticate(endpoint.clients, presented, PublicClients::Allowed, now)
+        .await
+        .map_err(|error| PushedAuthorizationError {
+            reason: match error.failure {
+                ClientAuthFailure::Rejected(reason) => {
+                    PushedAuthorizationReason::ClientAuth(reason)
+                }
+                ClientAuthFailure::Store(store) => PushedAuthorizationReason::Store(store),
+            },
+            unverified_client_id: error.unverified_client_id,
+        })?;
     let client = authenticated.client();
     let stored = match check_request_origin(client, origin) {
         Ok(()) => store(endpoint, client, request.authorization, now).await,

@@ -13,8 +13,8 @@ use super::device_code::{self, DeviceGrantReason};
 use super::refresh_token::{self, RefreshGrantReason};
 use crate::UnixTime;
 use crate::client::authentication::{
-    AuthenticatedClient, ClientAuthFailure, ClientAuthReason, PresentedCredentials,
-    PublicClients, authenticate,
+    AuthenticatedClient, ClientAuthFailure, ClientAuthReason, PresentedCredentials, PublicClients,
+    authenticate,
 };
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::dpop::DpopBinding;

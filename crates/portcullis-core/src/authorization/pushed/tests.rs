@@ -57,6 +57,8 @@ fn request(client_id: Option<&str>) -> PushedAuthorizationRequest {
             ..Default::default()
         },
         client_secret: None,
+        client_assertion_type: None,
+        client_assertion: None,
     }
 }
 

@@ -24,6 +24,12 @@ impl ClientDirectory for Directory {
     async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         Ok(self.store.client_get(client_id).await?.map(Arc::new))
     }
+    async fn find_resource(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<Arc<crate::resource::Resource>>, StoreError> {
+        self.store.find_resource(identifier).await
+    }
     fn client_assertions(&self) -> Option<&ClientAssertionVerifier> {
         Some(&self.verifier)
     }
