@@ -88,9 +88,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parameters_are_the_authorization_request_parameters_and_client_secret() {
+    fn parameters_are_the_authorization_request_parameters_and_client_authentication() {
         let mut expected = AuthorizationRequest::PARAMETERS.to_vec();
-        expected.push("client_secret");
+        expected.extend(["client_secret", "client_assertion_type", "client_assertion"]);
         assert_eq!(PushedAuthorizationRequest::PARAMETERS, expected.as_slice());
     }
 }

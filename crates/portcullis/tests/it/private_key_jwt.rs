@@ -677,3 +677,43 @@ async fn cli_client_create_registers_a_key_client_and_shows_its_thumbprints() {
         "{stderr}"
     );
 }
+
+/// RFC 9126 §2: the pushed authorization request endpoint authenticates clients as
+/// the token endpoint does, so a `private_key_jwt` client pushes with an assertion
+/// (and a replayed one is refused there too).
+#[tokio::test]
+async fn private_key_jwt_authenticates_at_the_pushed_authorization_request_endpoint() {
+    let web_client = KEYED_CLIENT
+        .replace("client_id = \"keyed\"", "client_id = \"keyed-web\"")
+        .replace(
+            "grant_types = [\"client_credentials\", \"urn:ietf:params:oauth:grant-type:device_code\"]",
+            "grant_types = [\"authorization_code\"]\nredirect_uris = [\"https://keyed.example.com/cb\"]",
+        );
+    let app = TestApp::start_in(TempDir::new().unwrap(), &format!("{CONFIG}{web_client}")).await;
+    let now = app.clock.now();
+    let assertion = es256(&json!({
+        "iss": "keyed-web", "sub": "keyed-web", "aud": app.base,
+        "iat": now, "exp": now + 60, "jti": "par-1",
+    }));
+    let (challenge, _) = crate::flow::pkce();
+    let request = [
+        ("response_type", "code"),
+        ("client_id", "keyed-web"),
+        ("redirect_uri", "https://keyed.example.com/cb"),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let r = post(&app, "/par", &assertion, &request).await;
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["request_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:ietf:params:oauth:request_uri:"),
+        "{body}"
+    );
+    // The same assertion again: its jti is spent.
+    refused(post(&app, "/par", &assertion, &request).await).await;
+}

@@ -371,3 +371,52 @@ async fn discovery_advertises_metadata_documents_unless_switched_off() {
     );
     assert_eq!(off.server.hits(), 0);
 }
+
+/// Issue 14 item 1: a client known only by its metadata document may ask for the
+/// resources registered with `dynamic_clients = true` and their scopes (without
+/// `scope`, their default scopes), and for nothing the operator did not open to such
+/// clients.
+#[tokio::test]
+async fn cimd_client_gets_only_resources_open_to_self_registered_clients() {
+    let setup = Setup::start(
+        r#"
+[[resources]]
+identifier = "https://mcp.example.com/mcp"
+scopes = ["tools:read", "tools:call"]
+default_scopes = ["tools:read"]
+dynamic_clients = true
+
+[[resources]]
+identifier = "https://internal.example.com/api"
+scopes = ["internal:admin"]
+"#,
+    )
+    .await;
+    let url = setup.server.url("/client.json");
+    setup.serve("/client.json", &document(&url), None);
+    let authorize = |resource: &'static str, scope: Option<&'static str>| {
+        let mut request = AuthRequest::new(&url, REDIRECT)
+            .remove("scope")
+            .set("resource", resource)
+            .set("code_challenge", &pkce().0)
+            .set("code_challenge_method", "S256");
+        if let Some(scope) = scope {
+            request = request.set("scope", scope);
+        }
+        let app = &setup.app;
+        async move { Browser::new(app).authorize(&request).await }
+    };
+    // The open resource, without `scope`: its default scope, on to the login page.
+    let r = authorize("https://mcp.example.com/mcp", None).await;
+    assert_eq!(r.status(), 303);
+    let to = flow::location(&r);
+    assert!(to.starts_with("/login?request="), "{to}");
+    // The resource not open to self-registered clients: refused at the client.
+    let r = authorize("https://internal.example.com/api", Some("openid")).await;
+    let params = redirect_params(&flow::location(&r), REDIRECT);
+    assert_eq!(params["error"], "invalid_target", "{params:?}");
+    // Nor may it ask for that resource's scope.
+    let r = authorize("https://mcp.example.com/mcp", Some("internal:admin")).await;
+    let params = redirect_params(&flow::location(&r), REDIRECT);
+    assert_eq!(params["error"], "invalid_scope", "{params:?}");
+}
