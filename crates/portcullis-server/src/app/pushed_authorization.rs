@@ -5,43 +5,76 @@
 
 use crate::app::audit;
 use crate::app::state::AppState;
+use crate::app::throttle::PushedAuthorizationThrottle;
 use portcullis_core::authorization::pushed::{
     IssuedRequestUri, PushedAuthorizationEndpoint, PushedAuthorizationError,
     PushedAuthorizationReason, push,
 };
+use portcullis_core::store::StoreError;
 use portcullis_proto::ErrorCode;
 use portcullis_proto::par::{PushedAuthorizationRequest, PushedAuthorizationResponse};
+use std::net::IpAddr;
+use std::time::Duration;
 
-/// Handles one pushed authorization request: `authorization` is the single
+/// Why a pushed authorization request got no `request_uri`.
+#[derive(Debug, thiserror::Error)]
+pub enum PushedAuthorizationFailure {
+    /// `ip` has used its budget ([`PushedAuthorizationThrottle`]): retry after this long
+    /// (at least a second). Checked before the client is looked up.
+    #[error("throttled")]
+    Throttled(Duration),
+    /// The budget could not be checked (the request was not counted).
+    #[error("storage failed: {0}")]
+    Store(StoreError),
+    /// Core refused the request, or failed on the server side (already audited).
+    #[error(transparent)]
+    Refused(PushedAuthorizationError),
+}
+
+/// Handles one pushed authorization request from `ip`: `authorization` is the single
 /// `Authorization` header value, if any; `origin` the `Origin` header, if any;
 /// `request_id` goes to the audit log.
 ///
 /// # Errors
-/// A [`PushedAuthorizationError`], already audited (server-side failures are not: the
-/// HTTP layer logs them as faults).
+/// A [`PushedAuthorizationFailure`]: over the address's budget (429), the store's
+/// failure counting it, or core's error, already audited (server-side failures are
+/// not: the HTTP layer logs them as faults).
 pub async fn pushed_authorization(
     state: &AppState,
     request_id: &str,
+    ip: IpAddr,
     authorization: Option<&str>,
     origin: Option<&str>,
     request: PushedAuthorizationRequest,
-) -> Result<PushedAuthorizationResponse, PushedAuthorizationError> {
+) -> Result<PushedAuthorizationResponse, PushedAuthorizationFailure> {
+    let now = state.clock().now();
+    if let Err(wait) = PushedAuthorizationThrottle
+        .check(state.store().as_ref(), ip, now)
+        .await
+        .map_err(PushedAuthorizationFailure::Store)?
+    {
+        tracing::info!(
+            target: audit::TARGET,
+            event = "pushed_authorization_request",
+            outcome = "failure",
+            request_id,
+            client_id = request.authorization.client_id.as_deref().unwrap_or(""),
+            error = "invalid_request",
+            reason = "throttled",
+        );
+        return Err(PushedAuthorizationFailure::Throttled(wait));
+    }
     let endpoint = PushedAuthorizationEndpoint {
         clients: state.clients(),
         store: state.store().as_ref(),
         sealer: state.pushed_request_sealer(),
         ttl: state.config().tokens.par_ttl,
     };
-    let result = push(
-        &endpoint,
-        authorization,
-        origin,
-        request,
-        state.clock().now(),
-    )
-    .await;
+    let result = push(&endpoint, authorization, origin, request, now).await;
     outcome(request_id, &result);
-    result.map(|issued| issued.response())
+    result
+        .map(|issued| issued.response())
+        .map_err(PushedAuthorizationFailure::Refused)
 }
 
 /// Audits a pushed authorization request: the client and its expiry, or why it was

@@ -1,7 +1,8 @@
 //! Attempt limits, one file per limit: failed logins per account, per address and per
 //! device cookie ([`login`]), wrong user codes on the device verification page per browser, per
-//! address and globally ([`user_code`], RFC 8628 §5.1), and device authorization
-//! requests per address ([`device_authorization`]).
+//! address and globally ([`user_code`], RFC 8628 §5.1), device authorization
+//! requests per address ([`device_authorization`]) and pushed authorization requests
+//! per address ([`pushed_authorization`]).
 //!
 //! Every limit counts in GCRA buckets in the database ([`Store::rate_limit_take`],
 //! the `rate_limits` table), shared by every node, so a limit holds however the
@@ -13,6 +14,7 @@
 pub mod bucket;
 pub mod device_authorization;
 pub mod login;
+pub mod pushed_authorization;
 pub mod user_code;
 
 pub use bucket::REPLENISH_SECONDS;
@@ -21,6 +23,7 @@ pub use login::{
     ADDRESS_FAILURES_BEFORE_THROTTLE, ADDRESS_REPLENISH_SECONDS, AttemptSlot,
     FAILURES_BEFORE_THROTTLE, LoginAttempt, LoginThrottle,
 };
+pub use pushed_authorization::{PUSHED_AUTHORIZATIONS_PER_MINUTE, PushedAuthorizationThrottle};
 pub use user_code::{
     GLOBAL_WRONG_USER_CODES_PER_MINUTE, UserCodeEntry, UserCodeThrottle,
     WRONG_USER_CODES_BEFORE_THROTTLE,

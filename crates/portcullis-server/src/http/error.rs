@@ -14,6 +14,7 @@ pub mod page;
 use crate::app::device_authorization::DeviceAuthorizationFailure;
 use crate::app::dpop::DpopRefusal;
 use crate::app::health::Unready;
+use crate::app::pushed_authorization::PushedAuthorizationFailure;
 use crate::app::token::TokenRefusal;
 use crate::app::token_inquiry::{Inquiry, InquiryFailure};
 use crate::app::userinfo::{TokenScheme, UserInfoRefusal};
@@ -283,6 +284,16 @@ impl OAuthError {
         error.retry_after = Some(wait.as_secs().max(1));
         error
     }
+
+    /// 429 with `Retry-After` (at least a second): too many pushed authorization
+    /// requests from this address (RFC 9126 §7.4 leaves the limit to the server).
+    pub fn too_many_pushed_authorizations(wait: Duration) -> Self {
+        let mut error =
+            Self::invalid_request("too many pushed authorization requests; retry later")
+                .with_status(StatusCode::TOO_MANY_REQUESTS);
+        error.retry_after = Some(wait.as_secs().max(1));
+        error
+    }
 }
 
 /// The token endpoint's refusals: a DPoP proof's (RFC 9449 §5, §8: with the fresh
@@ -359,6 +370,20 @@ impl From<&PushedAuthorizationError> for OAuthError {
             return wire.with_fault(Fault::error(context, &error.reason));
         }
         wire
+    }
+}
+
+/// The pushed authorization request endpoint's refusals: 429 over the per-address
+/// budget, the store's failure, or core's error.
+impl From<&PushedAuthorizationFailure> for OAuthError {
+    fn from(failure: &PushedAuthorizationFailure) -> Self {
+        match failure {
+            PushedAuthorizationFailure::Throttled(wait) => {
+                Self::too_many_pushed_authorizations(*wait)
+            }
+            PushedAuthorizationFailure::Store(error) => Self::store_failure(error),
+            PushedAuthorizationFailure::Refused(error) => Self::from(error),
+        }
     }
 }
 

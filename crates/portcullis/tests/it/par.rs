@@ -488,3 +488,35 @@ async fn par_answers_cors_for_a_client_origin_like_the_token_endpoint() {
     assert!(r.headers().get("access-control-allow-origin").is_none());
     assert_json_error(r, 400, "invalid_request").await;
 }
+
+/// Each push stores a row for `par_ttl` seconds and a public client's id is enough
+/// to push: 60 a minute per address, then 429 with `Retry-After`, whoever the client.
+#[tokio::test]
+async fn rejects_pushes_over_the_address_budget() {
+    let app = start().await;
+    let form = [
+        ("client_id", SPA.to_owned()),
+        ("response_type", "code".into()),
+        ("redirect_uri", SPA_REDIRECT.into()),
+        ("scope", "openid".into()),
+        ("code_challenge", pkce().0),
+        ("code_challenge_method", "S256".into()),
+    ];
+    for _ in 0..60 {
+        created(push(&app, None, &form).await).await;
+    }
+    let r = push(&app, None, &form).await;
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body = assert_json_error(r, 429, "invalid_request").await;
+    assert_eq!(
+        body["error_description"],
+        "too many pushed authorization requests; retry later"
+    );
+    let r = push(&app, Some((WEB, WEB_SECRET)), &web_request(&pkce().0)).await;
+    assert_eq!(r.status(), 429, "a confidential client from the same address too");
+}

@@ -1,8 +1,10 @@
 //! What the limits share: the refill period after a lock, the address key (IPv6 by
 //! /64) and the server clock in milliseconds, as the `rate_limits` buckets count it.
 
-use portcullis_core::UnixTime;
+use portcullis_core::store::RateKey;
+use portcullis_core::{Store, StoreError, UnixTime};
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// Once throttled, one attempt is allowed per this many seconds.
 pub const REPLENISH_SECONDS: u64 = 60;
@@ -31,4 +33,30 @@ pub(super) fn address_key(ip: IpAddr) -> String {
 /// Seconds since the epoch (the server clock) in milliseconds.
 pub(super) fn millis(now: UnixTime) -> i64 {
     now.saturating_mul(1000)
+}
+
+/// Counts one request of `endpoint` from `ip` at `now` in a bucket of `per_minute`
+/// requests a minute (also the burst), shared by every node. `Ok(Err(wait))` (at least
+/// a second) when this address has used its budget.
+///
+/// # Errors
+/// The store's: the request was not counted.
+pub(super) async fn take_per_address(
+    store: &dyn Store,
+    endpoint: &str,
+    per_minute: u32,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Result<(), Duration>, StoreError> {
+    let per_minute = per_minute.max(1);
+    let key = RateKey::new(
+        format!("{endpoint}:{}", address_key(ip)),
+        60_000 / i64::from(per_minute),
+        per_minute,
+    );
+    Ok(store
+        .rate_limit_take(&[key], millis(now))
+        .await?
+        .map(|_| ())
+        .map_err(|retry_ms| Duration::from_millis(retry_ms).max(Duration::from_secs(1))))
 }

@@ -2,8 +2,7 @@
 //! per address, against resource exhaustion, in the same database buckets as the other
 //! limits (one transaction per request).
 
-use super::bucket::{address_key, millis};
-use portcullis_core::store::RateKey;
+use super::bucket::take_per_address;
 use portcullis_core::{Store, StoreError, UnixTime};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -39,17 +38,8 @@ impl DeviceAuthorizationThrottle {
         ip: IpAddr,
         now: UnixTime,
     ) -> Result<Result<(), Duration>, StoreError> {
-        let per_minute = DEVICE_AUTHORIZATIONS_PER_MINUTE.max(1);
-        let key = RateKey::new(
-            format!("device_authorization:{}", address_key(ip)),
-            60_000 / i64::from(per_minute),
-            per_minute,
-        );
-        Ok(store
-            .rate_limit_take(&[key], millis(now))
-            .await?
-            .map(|_| ())
-            .map_err(|retry_ms| Duration::from_millis(retry_ms).max(Duration::from_secs(1))))
+        let per_minute = DEVICE_AUTHORIZATIONS_PER_MINUTE;
+        take_per_address(store, "device_authorization", per_minute, ip, now).await
     }
 }
 

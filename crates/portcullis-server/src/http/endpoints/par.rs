@@ -8,7 +8,7 @@
 use crate::app::pushed_authorization::pushed_authorization;
 use crate::app::state::AppState;
 use crate::http::error::{OAuthError, PostEndpoint, no_store_json};
-use crate::http::extract::{ClientAuthorization, OAuthForm, RequestId, RequestOrigin};
+use crate::http::extract::{ClientAuthorization, ClientIp, OAuthForm, RequestId, RequestOrigin};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,7 @@ impl crate::http::extract::OAuthParams for PushedAuthorizationRequest {
 pub async fn par_post(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
+    ClientIp(ip): ClientIp,
     authorization: ClientAuthorization,
     origin: RequestOrigin,
     OAuthForm(request): OAuthForm<PushedAuthorizationRequest>,
@@ -32,9 +33,10 @@ pub async fn par_post(
         Err(error) => return error.into_response(),
     };
     let (authorization, origin) = (authorization.as_deref(), origin.as_deref());
-    match pushed_authorization(&state, &request_id, authorization, origin, request).await {
+    let pushed = pushed_authorization(&state, &request_id, ip, authorization, origin, request);
+    match pushed.await {
         Ok(response) => (StatusCode::CREATED, no_store_json(response)).into_response(),
-        Err(error) => OAuthError::from(&error).into_response(),
+        Err(failure) => OAuthError::from(&failure).into_response(),
     }
 }
 
