@@ -518,5 +518,9 @@ async fn rejects_pushes_over_the_address_budget() {
         "too many pushed authorization requests; retry later"
     );
     let r = push(&app, Some((WEB, WEB_SECRET)), &web_request(&pkce().0)).await;
-    assert_eq!(r.status(), 429, "a confidential client from the same address too");
+    assert_eq!(
+        r.status(),
+        429,
+        "a confidential client from the same address too"
+    );
 }
