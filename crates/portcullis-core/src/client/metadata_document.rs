@@ -189,13 +189,17 @@ pub fn client_from_metadata_document(
             return Err(MetadataDocumentReason::NotHttpsUri(field));
         }
     }
+    // `offline_access` only for a client that may use refresh tokens (OIDC Core §11).
+    let refreshes = grant_types.iter().any(|g| g == "refresh_token");
+    let allowed = limits
+        .scopes
+        .iter()
+        .filter(|s| refreshes || s.as_str() != "offline_access");
     let scopes = match &unverified.scope {
-        None => limits.scopes.clone(),
+        None => allowed.cloned().collect(),
         Some(asked) => {
             let asked: Vec<&str> = asked.split(' ').collect();
-            limits
-                .scopes
-                .iter()
+            allowed
                 .filter(|s| asked.contains(&s.as_str()))
                 .cloned()
                 .collect()
@@ -286,6 +290,9 @@ mod tests {
         );
         let narrowed = parse(&with("scope", json!("openid admin"))).unwrap();
         assert_eq!(narrowed.scopes, ["openid"]);
+        // Without the refresh_token grant, no offline_access.
+        let no_refresh = parse(&with("grant_types", json!(["authorization_code"]))).unwrap();
+        assert_eq!(no_refresh.scopes, ["openid", "profile", "email"]);
     }
 
     #[test]

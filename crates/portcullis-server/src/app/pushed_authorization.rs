@@ -58,7 +58,9 @@ pub async fn pushed_authorization(
             event = "pushed_authorization_request",
             outcome = "failure",
             request_id,
-            client_id = request.authorization.client_id.as_deref().unwrap_or(""),
+            client_id = portcullis_proto::error::echo(
+                request.authorization.client_id.as_deref().unwrap_or("")
+            ),
             error = "invalid_request",
             reason = "throttled",
         );

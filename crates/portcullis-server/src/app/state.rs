@@ -365,14 +365,19 @@ fn token_endpoint(
     }
 }
 
-/// What checks `private_key_jwt` assertions (RFC 7523 §3): the issuer and the token
-/// endpoint URL as audiences ([`AudiencePolicy::IssuerOrTokenEndpoint`]), the bounded
+/// What checks `private_key_jwt` assertions (RFC 7523 §3): the issuer, the token
+/// endpoint URL and the PAR endpoint URL (RFC 9126 §2) as audiences ([`AudiencePolicy::IssuerOrTokenEndpoint`]), the bounded
 /// lifetime ([`MAX_ASSERTION_LIFETIME_SECONDS`]), the cluster's clock skew
 /// ([`CLOCK_SKEW_SECONDS`]), and the shared `jti` record in the store.
 fn client_assertions(config: &Config, store: &Arc<dyn Store>) -> ClientAssertionVerifier {
     ClientAssertionVerifier {
         issuer: config.issuer.clone(),
         token_endpoint: format!("{}{}", config.issuer, portcullis_proto::routes::TOKEN),
+        pushed_authorization_request_endpoint: format!(
+            "{}{}",
+            config.issuer,
+            portcullis_proto::routes::PUSHED_AUTHORIZATION_REQUEST
+        ),
         audience_policy: AudiencePolicy::IssuerOrTokenEndpoint,
         max_lifetime: MAX_ASSERTION_LIFETIME_SECONDS,
         clock_skew: CLOCK_SKEW_SECONDS,

@@ -41,9 +41,11 @@ pub const MAX_ASSERTION_LIFETIME_SECONDS: i64 = 3600;
 /// the issuer identifier as the sole value. The issuer is what clients should send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudiencePolicy {
-    /// The issuer identifier, or the token endpoint URL, as the value or one member of
-    /// an array (compatibility with clients written to RFC 7523 / OIDC Core §9; the
-    /// default).
+    /// The issuer identifier, the token endpoint URL, or the pushed authorization
+    /// request endpoint URL (RFC 9126 §2: "MUST accept its issuer identifier, token
+    /// endpoint URL, or pushed authorization request endpoint URL"), as the value or one
+    /// member of an array (compatibility with clients written to RFC 7523 / OIDC Core
+    /// §9; the default).
     IssuerOrTokenEndpoint,
     /// The issuer identifier as the sole value (draft-ietf-oauth-rfc7523bis): the hook
     /// for a FAPI 2.0 profile, which narrows to the issuer.
@@ -59,6 +61,9 @@ pub struct ClientAssertionVerifier {
     /// The token endpoint URL, an accepted `aud` under
     /// [`AudiencePolicy::IssuerOrTokenEndpoint`].
     pub token_endpoint: String,
+    /// The pushed authorization request endpoint URL (RFC 9126 §2), an accepted `aud`
+    /// under [`AudiencePolicy::IssuerOrTokenEndpoint`].
+    pub pushed_authorization_request_endpoint: String,
     /// Which audiences are accepted.
     pub audience_policy: AudiencePolicy,
     /// Most seconds `exp` may lie after `now` ([`MAX_ASSERTION_LIFETIME_SECONDS`]).
@@ -411,7 +416,9 @@ fn audience_accepted(aud: Option<&Value>, verifier: &ClientAssertionVerifier) ->
     let accepted = |value: &str| match verifier.audience_policy {
         AudiencePolicy::IssuerOnly => value == verifier.issuer,
         AudiencePolicy::IssuerOrTokenEndpoint => {
-            value == verifier.issuer || value == verifier.token_endpoint
+            value == verifier.issuer
+                || value == verifier.token_endpoint
+                || value == verifier.pushed_authorization_request_endpoint
         }
     };
     match (aud, verifier.audience_policy) {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 const ISSUER: &str = "https://id.example";
 const TOKEN_ENDPOINT: &str = "https://id.example/token";
+const PAR_ENDPOINT: &str = "https://id.example/par";
 const NOW: i64 = 1_800_000_000;
 const SKEW: i64 = 5;
 
@@ -71,6 +72,7 @@ async fn fixture(policy: AudiencePolicy) -> Fixture {
     let verifier = ClientAssertionVerifier {
         issuer: ISSUER.into(),
         token_endpoint: TOKEN_ENDPOINT.into(),
+        pushed_authorization_request_endpoint: PAR_ENDPOINT.into(),
         audience_policy: policy,
         max_lifetime: MAX_ASSERTION_LIFETIME_SECONDS,
         clock_skew: SKEW,
@@ -141,6 +143,10 @@ async fn accepts_the_token_endpoint_as_audience_unless_the_policy_is_issuer_only
     assert!(f.auth(&f.sign(&c)).await.is_ok());
     let mut c = claims("aud-array");
     c["aud"] = json!(["https://other.example", TOKEN_ENDPOINT]);
+    assert!(f.auth(&f.sign(&c)).await.is_ok());
+    // RFC 9126 §2: the pushed authorization request endpoint URL too.
+    let mut c = claims("aud-par");
+    c["aud"] = json!(PAR_ENDPOINT);
     assert!(f.auth(&f.sign(&c)).await.is_ok());
     let f = fixture(AudiencePolicy::IssuerOnly).await;
     let mut c = claims("aud2");
