@@ -224,6 +224,29 @@ pub fn self_registered_client_limits(
     limits
 }
 
+/// The audiences a request's token is for, as far as the registry's scope rules go: the
+/// client's audiences among `requested` (RFC 8707 §2 `resource` values; others are
+/// refused later), else the client's first audience — the `aud` a token gets when the
+/// request names no resource (RFC 8707 §2: the server's default). Why: the rules of
+/// [`scope_outside_resources`] and [`default_scopes`] must judge the audience the
+/// token will actually carry, or a request without `resource` could carry another
+/// API's scope to the default audience. Bounded by the client's registration, not by
+/// the request.
+pub fn effective_resources(client: &Client, requested: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for resource in requested {
+        if client.audiences.contains(resource) && !out.contains(resource) {
+            out.push(resource.clone());
+        }
+    }
+    if out.is_empty()
+        && let Some(first) = client.audiences.first()
+    {
+        out.push(first.clone());
+    }
+    out
+}
+
 /// The registered resources among `requested` (RFC 8707 `resource` values already
 /// checked against the client's audiences), looked up through `directory`, in request
 /// order. Unregistered identifiers are skipped.

@@ -15,7 +15,7 @@ mod store;
 mod tables;
 
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, backup_sqlite};
 pub use store::{Backend, SqlStore};
 
 use portcullis_core::{Store, StoreError};

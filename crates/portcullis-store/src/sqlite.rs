@@ -71,6 +71,75 @@ impl SqlStore<Sqlite> {
     }
 }
 
+/// Copies the SQLite database at `database_url` into a new file `destination` with
+/// `VACUUM INTO` (a consistent snapshot, safe while servers write to it: WAL readers
+/// do not block writers). The copy is compact, created with mode 0600 (it holds
+/// secret digests and the signing keys sealed under the master key, which is not in
+/// it) and has the same schema version as the source; it opens like any database.
+/// Returns the copy's size in bytes.
+///
+/// # Errors
+/// [`StoreError::Other`] when `destination` already exists (never overwritten), for an
+/// in-memory or malformed URL, or when the copy fails (the partial file is removed);
+/// [`StoreError::Unavailable`] when the database file is missing or cannot be opened.
+pub async fn backup_sqlite(database_url: &str, destination: &Path) -> Result<u64, StoreError> {
+    let options = ConnectOptions {
+        create_if_missing: false,
+        ..ConnectOptions::default()
+    };
+    let target = SqliteTarget::parse(database_url, &options)?;
+    if target.in_memory {
+        return Err(StoreError::Other(
+            "an in-memory database has nothing to back up".into(),
+        ));
+    }
+    create_private_file(destination)?;
+    let copied = async {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(target.options)
+            .await
+            .map_err(classify("opening the SQLite database to back it up"))?;
+        let destination_text = destination
+            .to_str()
+            .ok_or_else(|| StoreError::Other("the backup file name is not valid UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(destination_text)
+            .execute(&pool)
+            .await
+            .map_err(classify("backing up the SQLite database (VACUUM INTO)"))?;
+        pool.close().await;
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(destination);
+        return Err(e);
+    }
+    std::fs::metadata(destination)
+        .map(|m| m.len())
+        .map_err(|e| StoreError::Other(format!("reading the backup file: {e}")))
+}
+
+/// Creates `path` empty with mode 0600 (`VACUUM INTO` accepts an empty file and keeps
+/// its mode); refuses an existing one.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path).map(drop).map_err(|e| {
+        StoreError::Other(if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "{} already exists; a backup never overwrites a file: choose a new name",
+                path.display()
+            )
+        } else {
+            format!("creating the backup file {}: {e}", path.display())
+        })
+    })
+}
+
 impl sealed::Sealed for Sqlite {}
 
 impl Backend for Sqlite {

@@ -44,6 +44,40 @@ pub enum Command {
     /// Get, refresh or inspect tokens at an OAuth 2.1 / OpenID Connect server.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check a configuration before deploying it.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Copy the SQLite database into a new file (safe while servers run; `VACUUM
+    /// INTO`). The copy has mode 0600 and does not hold the master key: back that up
+    /// apart. For PostgreSQL use pg_dump (docs/operations.md).
+    Backup {
+        /// The new file (never overwritten).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print a shell completion script, e.g. `portcullis completions bash >
+    /// /etc/bash_completion.d/portcullis`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `portcullis man > portcullis.1`.
+    Man,
+}
+
+/// `portcullis config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (`--config` / PORTCULLIS_CONFIG and the environment,
+    /// as `serve` reads them), print it resolved with secrets shown as "***", and warn
+    /// about unwise settings, each naming the key and the fix. Exit status: 2 when it
+    /// does not load; 1 with --strict when there are warnings; else 0.
+    Check {
+        /// Exit with status 1 when there is any warning (for CI).
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 /// `portcullis client …`

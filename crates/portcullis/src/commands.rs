@@ -3,8 +3,8 @@
 //! key rotations within its key refresh interval).
 
 use crate::cli::{
-    Alg, Cli, ClientCommand, ClientCreate, Command, KeysCommand, RegisteredAuthMethod,
-    ResourceCommand, ResourceCreate, UserCommand,
+    Alg, Cli, ClientCommand, ClientCreate, Command, ConfigCommand, KeysCommand,
+    RegisteredAuthMethod, ResourceCommand, ResourceCreate, UserCommand,
 };
 use crate::logging;
 use crate::oauth_client;
@@ -15,7 +15,8 @@ use portcullis_core::resource::{Resource, ResourceRegistration};
 use portcullis_core::user::UserRegistration;
 use portcullis_core::{Clock, Store};
 use portcullis_server::app::admin::{self, AdminError, OpenStoreError, dev, open_store};
-use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL};
+use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL, check};
+use portcullis_server::app::database::BackupError;
 use portcullis_server::app::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
 use portcullis_server::app::layout;
 use portcullis_server::http::serve::{self, ServeLimits};
@@ -117,11 +118,17 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let command = match cli.command {
         Command::Login(args) => return Ok(oauth_client::login(args).await?),
         Command::Token(command) => return Ok(oauth_client::token(command).await?),
+        Command::Completions { shell } => return completions(shell),
+        Command::Man => return manual_page(),
         other => other,
     };
     let config = Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
     match command {
         Command::Serve { dev } => serve(config, cli.config.as_deref(), dev).await,
+        Command::Backup { file } => backup(&config, &file).await,
+        Command::Config(ConfigCommand::Check { strict }) => {
+            config_check(&config, cli.config.as_deref(), strict)
+        }
         command => {
             let _guard = logging::init("warn,audit=info", true);
             let store = open_store(&config.database_url, &config.database, false).await?;
@@ -131,10 +138,68 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 Command::User(u) => user(store.as_ref(), u, now).await,
                 Command::Resource(r) => resource(store.as_ref(), r, now).await,
                 Command::Keys(k) => keys(store.as_ref(), &config, k, now).await,
-                Command::Serve { .. } | Command::Login(_) | Command::Token(_) => Ok(()),
+                Command::Serve { .. }
+                | Command::Login(_)
+                | Command::Token(_)
+                | Command::Backup { .. }
+                | Command::Config(_)
+                | Command::Completions { .. }
+                | Command::Man => Ok(()),
             }
         }
     }
+}
+
+/// `portcullis backup FILE`: prints `{"backup": FILE, "bytes": N}`.
+async fn backup(config: &Config, file: &Path) -> Result<(), Failure> {
+    let bytes = portcullis_server::app::database::backup(&config.database_url, file)
+        .await
+        .map_err(|e| match e {
+            BackupError::NotSqlite(_) | BackupError::Exists(_) => Failure::usage(e.to_string()),
+            BackupError::Store(_) => Failure::runtime(e.to_string()),
+        })?;
+    print_json(&json!({ "backup": file.display().to_string(), "bytes": bytes }))
+}
+
+/// `portcullis config check`: `{"configuration": …, "warnings": [{"key", "message"}]}`
+/// on standard output, each warning also as one line on standard error.
+fn config_check(config: &Config, file: Option<&Path>, strict: bool) -> Result<(), Failure> {
+    let findings = check::findings(config, file);
+    for finding in &findings {
+        eprintln!("warning: {}: {}", finding.key, finding.message);
+    }
+    let warnings: Vec<Value> = findings
+        .iter()
+        .map(|f| json!({ "key": f.key, "message": f.message }))
+        .collect();
+    print_json(&json!({ "configuration": check::resolved_view(config), "warnings": warnings }))?;
+    if strict && !findings.is_empty() {
+        return Err(Failure::runtime(format!(
+            "{} warning(s) and --strict",
+            findings.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `portcullis completions SHELL`: the script on standard output.
+fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, "portcullis", &mut out);
+    crate::output::raw(&out);
+    Ok(())
+}
+
+/// `portcullis man`: the manual page (roff) on standard output.
+fn manual_page() -> Result<(), Failure> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut out)
+        .map_err(|e| Failure::runtime(format!("rendering the manual page: {e}")))?;
+    crate::output::raw(&out);
+    Ok(())
 }
 
 async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<(), Failure> {

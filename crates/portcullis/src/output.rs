@@ -12,11 +12,17 @@ use std::io::{ErrorKind, Write};
 /// write error is ignored the same way `println!` would not be able to report it
 /// either (standard output is gone), except that it does not panic.
 pub fn line(text: &str) {
+    let mut bytes = Vec::with_capacity(text.len().saturating_add(1));
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(b'\n');
+    raw(&bytes);
+}
+
+/// Writes `bytes` as they are (a completion script, a manual page) and flushes; a
+/// closed pipe ends the process quietly, as for [`line`].
+pub fn raw(bytes: &[u8]) {
     let mut stdout = std::io::stdout().lock();
-    let written = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.write_all(b"\n"))
-        .and_then(|()| stdout.flush());
+    let written = stdout.write_all(bytes).and_then(|()| stdout.flush());
     if let Err(error) = written
         && error.kind() == ErrorKind::BrokenPipe
     {

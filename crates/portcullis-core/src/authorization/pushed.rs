@@ -262,12 +262,7 @@ async fn store(
     let (redirect_uri, sent) = match_redirect_uri(client, params.redirect_uri.as_deref())
         .map_err(PushedAuthorizationReason::RedirectUri)?;
     // As at `/authorize`: only the client's own audiences are looked up.
-    let audiences: Vec<String> = params
-        .resource
-        .iter()
-        .filter(|r| client.audiences.contains(r))
-        .cloned()
-        .collect();
+    let audiences = crate::resource::effective_resources(client, &params.resource);
     let registered = crate::resource::registered_resources(endpoint.clients, &audiences)
         .await
         .map_err(PushedAuthorizationReason::Store)?;

@@ -18,7 +18,9 @@ use crate::client::check_resource_uri;
 use crate::client::redirect_uri::{RedirectUriReason, match_redirect_uri};
 use crate::dpop::is_jkt;
 use crate::pkce::{CodeChallenge, PkceReason, parse_challenge};
-use crate::resource::{Resource, default_scopes, registered_resources, scope_outside_resources};
+use crate::resource::{
+    Resource, default_scopes, effective_resources, registered_resources, scope_outside_resources,
+};
 use crate::scope::parse_scope;
 use crate::store::StoreError;
 use portcullis_proto::authorize::AuthorizationRequest;
@@ -90,12 +92,7 @@ pub async fn validate(
     };
     // Only the client's own audiences are looked up: the number of lookups is bounded
     // by its registration, not by the request.
-    let audiences: Vec<String> = params
-        .resource
-        .iter()
-        .filter(|r| client.audiences.contains(r))
-        .cloned()
-        .collect();
+    let audiences = effective_resources(&client, &params.resource);
     let registered = registered_resources(directory, &audiences)
         .await
         .map_err(|e| redirect(AuthorizeReason::for_store_error(&e)))?;
@@ -478,9 +475,12 @@ pub(crate) fn validate_redirectable(
             resources.push(resource);
         }
     }
+    // The scope rules judge the audience the token will carry (the first audience when
+    // no `resource` was sent).
+    let effective = effective_resources(client, &resources);
     let scopes = match params.scope.as_deref() {
         // RFC 6749 §3.3: the pre-defined default, if there is one.
-        None => default_scopes(client, &resources, registered),
+        None => default_scopes(client, &effective, registered),
         Some(value) => {
             parse_scope(value).map_err(|bad| AuthorizeReason::MalformedScope(echo(&bad)))?
         }
@@ -491,7 +491,7 @@ pub(crate) fn validate_redirectable(
     if let Some(denied) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return Err(AuthorizeReason::ScopeNotAllowed(echo(denied)));
     }
-    if let Some(foreign) = scope_outside_resources(&scopes, &resources, registered) {
+    if let Some(foreign) = scope_outside_resources(&scopes, &effective, registered) {
         return Err(AuthorizeReason::ScopeNotForResource(echo(foreign)));
     }
     check_state(params.state.as_deref())?;

@@ -18,7 +18,9 @@ use crate::client::authentication::{
 };
 use crate::client::check_resource_uri;
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
-use crate::resource::{Resource, default_scopes, registered_resources, scope_outside_resources};
+use crate::resource::{
+    Resource, default_scopes, effective_resources, registered_resources, scope_outside_resources,
+};
 use crate::scope::parse_scope;
 use crate::secret::{DigestKey, RandomUnavailable, SecretDigest, generate_secret};
 use crate::store::{Store, StoreError};
@@ -308,11 +310,14 @@ async fn create(
         return Err(DeviceAuthorizationReason::UnauthorizedClient);
     }
     let resources = requested_resources(client, &request.resource)?;
-    let registered = registered_resources(endpoint.clients.as_ref(), &resources)
+    // The scope rules judge the audience the token will carry (the first audience when
+    // no `resource` was sent).
+    let effective = effective_resources(client, &resources);
+    let registered = registered_resources(endpoint.clients.as_ref(), &effective)
         .await
         .map_err(DeviceAuthorizationReason::Store)?;
-    let scopes = requested_scopes(client, request.scope.as_deref(), &resources, &registered)?;
-    if let Some(foreign) = scope_outside_resources(&scopes, &resources, &registered) {
+    let scopes = requested_scopes(client, request.scope.as_deref(), &effective, &registered)?;
+    if let Some(foreign) = scope_outside_resources(&scopes, &effective, &registered) {
         return Err(DeviceAuthorizationReason::ScopeNotForResource(echo(
             foreign,
         )));

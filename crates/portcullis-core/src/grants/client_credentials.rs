@@ -107,7 +107,8 @@ pub fn issue(
         }
         out
     };
-    let scopes = granted_scopes(client, scope, resources, registered)?;
+    // Judged against `audiences`: the first audience when no resource was requested.
+    let scopes = granted_scopes(client, scope, &audiences, registered)?;
     let scope = join_scope(&scopes);
     let issued = mint(
         keys,

@@ -19,7 +19,7 @@ use crate::client::authentication::{
 use crate::client::origin::{OriginNotAllowed, check_request_origin};
 use crate::dpop::DpopBinding;
 use crate::keys::{KeyRing, KeyRingError};
-use crate::resource::registered_resources;
+use crate::resource::{effective_resources, registered_resources};
 use crate::secret::RandomUnavailable;
 use crate::store::StoreError;
 use portcullis_proto::ErrorCode;
@@ -263,12 +263,7 @@ async fn client_credentials_issue(
     dpop: Option<&DpopBinding>,
     now: UnixTime,
 ) -> Result<TokenSuccess, TokenErrorReason> {
-    let audiences: Vec<String> = request
-        .resource
-        .iter()
-        .filter(|r| client.client().audiences.contains(r))
-        .cloned()
-        .collect();
+    let audiences = effective_resources(client.client(), &request.resource);
     let registered = registered_resources(endpoint.clients.as_ref(), &audiences)
         .await
         .map_err(TokenErrorReason::Store)?;

@@ -79,6 +79,34 @@ impl ClientCache {
     pub fn invalidate(&self, client_id: &str) {
         self.cache.invalidate(client_id);
     }
+
+    /// A client known by its metadata document (`stored`: its stored copy, if any). The
+    /// stored copy is never used as is: the document decides (its cached copy while
+    /// fresh; fetched again when it expired, or when no row is stored, so codes and
+    /// tokens always find the row they refer to), and with the switch off the client is
+    /// unknown. Not put in the short cache: the document's own cache (on the server's
+    /// clock) decides when it is fetched again.
+    async fn find_by_document(
+        &self,
+        client_id: &str,
+        stored: Option<Client>,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        let Some(documents) = self
+            .metadata_documents
+            .as_ref()
+            .filter(|_| MetadataDocuments::claims(client_id))
+        else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        match stored
+            .as_ref()
+            .and_then(|_| documents.cached(client_id, now))
+        {
+            Some(client) => Ok(Some(client)),
+            None => documents.resolve(client_id, stored.as_ref(), now).await,
+        }
+    }
 }
 
 #[async_trait]
@@ -87,33 +115,17 @@ impl ClientDirectory for ClientCache {
         if let Some(client) = self.cache.get(client_id) {
             return Ok(Some(client));
         }
-        let now = self.clock.now();
-        let documents = self
-            .metadata_documents
-            .as_ref()
-            .filter(|_| MetadataDocuments::claims(client_id));
-        if let Some(client) = documents.and_then(|d| d.cached(client_id, now)) {
-            return Ok(Some(client));
+        // The store first: a configured or admin client with this id outranks any
+        // metadata document copy (why: otherwise a document cached for up to a day would
+        // shadow a client the operator registered under the same URL).
+        match self.store.client_get(client_id).await? {
+            Some(client) if client.source != RecordSource::MetadataDocument => {
+                let client = Arc::new(client);
+                self.cache.insert(client_id.to_owned(), Arc::clone(&client));
+                Ok(Some(client))
+            }
+            stored => self.find_by_document(client_id, stored).await,
         }
-        let stored = self.store.client_get(client_id).await?;
-        // A stored copy of a metadata document is never used as is: its document
-        // decides (re-fetched once the cached copy expired), and with the switch off
-        // the client is unknown.
-        if stored
-            .as_ref()
-            .is_none_or(|c| c.source == RecordSource::MetadataDocument)
-        {
-            return match documents {
-                Some(documents) => documents.resolve(client_id, stored.as_ref(), now).await,
-                None => Ok(None),
-            };
-        }
-        let Some(client) = stored else {
-            return Ok(None);
-        };
-        let client = Arc::new(client);
-        self.cache.insert(client_id.to_owned(), Arc::clone(&client));
-        Ok(Some(client))
     }
 
     async fn find_resource(&self, identifier: &str) -> Result<Option<Arc<Resource>>, StoreError> {

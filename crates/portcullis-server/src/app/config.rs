@@ -13,6 +13,7 @@
 
 pub mod authorization;
 pub mod branding;
+pub mod check;
 pub mod clients;
 pub mod database;
 pub mod dpop;

@@ -23,7 +23,7 @@ use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::{Client, RecordSource};
 use portcullis_core::device::DeviceAuthorizationStatus;
 use portcullis_core::device::authorization::record_decision;
-use portcullis_core::resource::{registered_resources, scope_description};
+use portcullis_core::resource::{effective_resources, registered_resources, scope_description};
 use portcullis_core::session::BrowserSession;
 use portcullis_proto::authorize::consent_form;
 use std::collections::BTreeMap;
@@ -125,7 +125,10 @@ pub async fn prompt(
         .map(|d| open_user_code(state, d))
         .transpose()
         .map_err(|e| refused(e.into()))?;
-    let registered = registered_resources(state.clients(), request.resources())
+    // The APIs the token will be for: the requested resources, else the client's first
+    // audience (what `aud` becomes), so the page names them and describes their scopes.
+    let audiences = effective_resources(&client, request.resources());
+    let registered = registered_resources(state.clients(), &audiences)
         .await
         .map_err(|e| refused(e.into()))?;
     let scope_descriptions = shown

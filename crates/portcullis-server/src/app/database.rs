@@ -1,8 +1,9 @@
 //! Opening the database a configuration names (`serve` and the admin CLI): the
 //! SQLite file owner-only, a missing file refused for the CLI, and the URL printed
-//! without credentials in every message.
+//! without credentials in every message; and `portcullis backup` of an SQLite database.
 
 use portcullis_core::{Store, StoreError};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The database could not be opened or migrated: `database {url}: {source}`.
@@ -56,6 +57,55 @@ pub async fn open_store(
             source,
         })?;
     Ok(store)
+}
+
+/// Why a backup was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The database is PostgreSQL (or in memory): `portcullis backup` copies SQLite
+    /// files; PostgreSQL has its own tools (docs/operations.md "Backups").
+    #[error(
+        "database {0}: `portcullis backup` copies an SQLite database; for PostgreSQL use pg_dump (e.g. `pg_dump --format=custom --file=portcullis.dump \"$DATABASE_URL\"`; docs/operations.md \"Backups\")"
+    )]
+    NotSqlite(String),
+    /// The destination exists: a backup never overwrites a file.
+    #[error("{0} already exists; a backup never overwrites a file: choose a new name")]
+    Exists(String),
+    /// The copy failed (the file exists, the database is missing, …).
+    #[error(transparent)]
+    Store(#[from] OpenStoreError),
+}
+
+/// Backs up the SQLite database at `database_url` into the new file `destination`
+/// ([`portcullis_store::backup_sqlite`]: `VACUUM INTO`, safe while servers run; mode
+/// 0600; never overwrites). The master key is not in the copy: keep it apart (it opens
+/// the signing keys the copy holds). Returns the copy's size in bytes.
+///
+/// # Errors
+/// [`BackupError::NotSqlite`] for PostgreSQL and in-memory URLs; [`BackupError::Exists`];
+/// [`BackupError::Store`]
+/// when the database file is missing or the copy fails.
+pub async fn backup(database_url: &str, destination: &Path) -> Result<u64, BackupError> {
+    let fail = |source: StoreError| OpenStoreError {
+        url: redact_url(database_url),
+        source,
+    };
+    let Some(path) = crate::app::config::sqlite_path(database_url) else {
+        return Err(BackupError::NotSqlite(redact_url(database_url)));
+    };
+    if destination.exists() {
+        return Err(BackupError::Exists(destination.display().to_string()));
+    }
+    if !path.exists() {
+        return Err(fail(StoreError::Other(format!(
+            "{} does not exist; run this command with the configuration and working directory of `portcullis serve` (or set PORTCULLIS_DATABASE_URL)",
+            path.display()
+        )))
+        .into());
+    }
+    Ok(portcullis_store::backup_sqlite(database_url, destination)
+        .await
+        .map_err(fail)?)
 }
 
 /// Gives users stored before usernames compared without case their key

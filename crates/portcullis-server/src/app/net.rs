@@ -42,6 +42,13 @@ impl IpNetwork {
     }
 }
 
+/// CIDR notation: `10.0.0.0/8`, `::1/128`.
+impl std::fmt::Display for IpNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 impl FromStr for IpNetwork {
     type Err = String;
 

@@ -836,3 +836,162 @@ async fn resource_create_list_delete_and_a_client_default_scope() {
     let out = cli(&app, &["resource", "delete", mcp], None);
     assert_usage_error(&out, "no resource");
 }
+
+/// `portcullis backup FILE` (issue 18): a consistent copy of the running server's SQLite
+/// database, mode 0600, that opens as a database with the same clients; never over an
+/// existing file (exit 2, the file untouched).
+#[tokio::test]
+async fn backup_copies_the_running_servers_database_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::start().await;
+    let _ = app.svc_token().await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("portcullis-backup.db");
+    let out = cli(&app, &["backup", file.to_str().unwrap()], None);
+    let printed = json_out(&out);
+    assert_eq!(printed["backup"], file.display().to_string());
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(printed["bytes"], size);
+    assert!(size > 0);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the copy holds secret digests and sealed keys");
+    let copy = portcullis_store::connect(
+        &format!("sqlite://{}", file.display()),
+        &portcullis_store::ConnectOptions {
+            create_if_missing: false,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let svc = copy.client_get("svc").await.unwrap().unwrap();
+    assert_eq!(svc.audiences[0], API);
+    drop(copy);
+    // Again to the same name: refused, the copy unchanged.
+    let before = std::fs::read(&file).unwrap();
+    let out = cli(&app, &["backup", file.to_str().unwrap()], None);
+    assert_usage_error(&out, "already exists; a backup never overwrites a file");
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[test]
+fn rejects_backup_of_postgres_naming_pg_dump_without_the_password() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = Command::new(binary())
+        .args(["backup", dir.path().join("b.db").to_str().unwrap()])
+        .env(
+            "PORTCULLIS_DATABASE_URL",
+            "postgres://portcullis:s3cret-pw@127.0.0.1:1/portcullis",
+        )
+        .env_remove("PORTCULLIS_CONFIG")
+        .env_remove("PORTCULLIS_ISSUER")
+        .output()
+        .unwrap();
+    assert_usage_error(&out, "for PostgreSQL use pg_dump");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+    assert!(!dir.path().join("b.db").exists(), "nothing written");
+}
+
+#[test]
+fn completions_and_the_manual_page_are_generated_from_the_commands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(binary())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains("portcullis"), "{shell}: {script}");
+        assert!(
+            script.contains("rotate-secret"),
+            "{shell}: subcommands are listed"
+        );
+    }
+    let out = Command::new(binary()).arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH portcullis"),
+        "{page}"
+    );
+    assert!(page.contains("authorization server"), "{page}");
+    let out = Command::new(binary())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+/// `portcullis config check` (issue 18 item 3): the resolved configuration with secrets
+/// hidden, a warning per unwise setting naming the key; `--strict` turns them into exit
+/// status 1; a configuration that does not load is exit status 2.
+#[test]
+fn config_check_prints_the_resolved_config_and_warns_by_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &file,
+        "issuer = \"https://id.example.com\"\n[tokens]\naccess_token_ttl = 7200\n[[users]]\nusername = \"alice\"\npassword = \"alice-password-1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["config", "check", "--config", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Command::new(binary())
+            .args(&args)
+            .env(
+                "PORTCULLIS_MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )
+            .env(
+                "PORTCULLIS_DATABASE_URL",
+                format!("sqlite://{}/db/portcullis.db", dir.path().display()),
+            )
+            .env_remove("PORTCULLIS_ISSUER")
+            .env_remove("PORTCULLIS_CONFIG")
+            .env_remove("PORTCULLIS_MASTER_KEY_FILE")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let printed = json_out(&out);
+    let keys: Vec<&str> = printed["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "configuration file",
+            "trusted_proxies",
+            "tokens.access_token_ttl"
+        ]
+    );
+    assert_eq!(printed["configuration"]["issuer"], "https://id.example.com");
+    assert_eq!(printed["configuration"]["users"][0]["password"], "***");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("alice-password-1"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: tokens.access_token_ttl: is 7200 s, above one hour"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("db").exists(), "a check creates nothing");
+    let out = run(&["--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 warning(s) and --strict"));
+    std::fs::write(
+        &file,
+        "issuer = \"https://id.example.com\"\nno_such_key = 1\n",
+    )
+    .unwrap();
+    assert_usage_error(&run(&[]), "no_such_key");
+}

@@ -21,6 +21,10 @@ const BARE: &str = "bare";
 const REDIRECT: &str = "http://127.0.0.1/callback";
 const SVC: &str = "svc";
 const SVC_SECRET: &str = "svc-secret-0123456789abcdefghijklmnop";
+/// A public client whose first (default) audience is the registered MCP resource.
+const MCP_FIRST: &str = "mcp-first";
+/// A machine client whose first (default) audience is the registered MCP resource.
+const SVC_MCP: &str = "svc-mcp";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 const CONFIG: &str = r#"
@@ -69,6 +73,21 @@ grant_types = ["client_credentials"]
 scopes = ["tools:read", "tools:call", "read:orders"]
 default_scopes = ["read:orders"]
 audiences = ["https://api.example.com", "https://mcp.example.com/mcp", "https://plain.example.com"]
+
+[[clients]]
+client_id = "mcp-first"
+token_endpoint_auth_method = "none"
+redirect_uris = ["http://127.0.0.1/callback"]
+grant_types = ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"]
+scopes = ["openid", "tools:read", "read:orders"]
+audiences = ["https://mcp.example.com/mcp", "https://api.example.com"]
+
+[[clients]]
+client_id = "svc-mcp"
+client_secret = "svc-secret-0123456789abcdefghijklmnop"
+grant_types = ["client_credentials"]
+scopes = ["tools:read", "read:orders"]
+audiences = ["https://mcp.example.com/mcp", "https://api.example.com"]
 "#;
 
 async fn start() -> TestApp {
@@ -462,4 +481,88 @@ async fn dev_registers_the_demo_mcp_resource_and_discovery_lists_its_scopes() {
     seed(state.store().as_ref(), state.config(), app.clock.now())
         .await
         .unwrap();
+}
+
+// --- no `resource`: the rules judge the default audience -------------------------------------
+
+/// Without `resource` the token's `aud` is the client's first audience (RFC 8707 §2);
+/// when that is a registered resource, its defaults apply and its scopes govern, as if
+/// it had been requested (a reviewer finding: the rules used to see "no resource").
+#[tokio::test]
+async fn authorize_without_resource_or_scope_gets_the_default_audience_defaults() {
+    let app = start().await;
+    let (challenge, verifier) = pkce();
+    let (consent, token) =
+        authorize_and_redeem(&app, no_scope(MCP_FIRST, &challenge), &verifier).await;
+    assert!(consent.contains("Example MCP server"), "{consent}");
+    assert_eq!(token["scope"], "tools:read");
+    let claims = verify_access_token(
+        token["access_token"].as_str().unwrap(),
+        &app.jwks().await,
+        &app.base,
+        MCP,
+    );
+    assert_eq!(claims["scope"], "tools:read");
+}
+
+#[tokio::test]
+async fn rejects_authorize_without_resource_a_scope_the_default_audience_does_not_define() {
+    let app = start().await;
+    let (challenge, _) = pkce();
+    let request = no_scope(MCP_FIRST, &challenge).set("scope", "tools:read read:orders");
+    let r = Browser::new(&app).authorize(&request).await;
+    let params = redirect_params(&location(&r), REDIRECT);
+    assert_eq!(params["error"], "invalid_scope");
+    assert_eq!(
+        params["error_description"],
+        "scope `read:orders` is not defined by the requested resource"
+    );
+    // Naming the other audience makes it fit.
+    let request = no_scope(MCP_FIRST, &challenge)
+        .set("scope", "read:orders")
+        .set("resource", LEGACY);
+    let r = Browser::new(&app).authorize(&request).await;
+    assert_eq!(r.status(), 303);
+    assert!(!location(&r).contains("error="), "{}", location(&r));
+}
+
+#[tokio::test]
+async fn rejects_device_authorization_without_resource_a_scope_the_default_audience_does_not_define()
+ {
+    let app = start().await;
+    let r = device_authorization(&app, &[("client_id", MCP_FIRST), ("scope", "read:orders")]).await;
+    pinned(
+        r,
+        400,
+        json!({
+            "error": "invalid_scope",
+            "error_description": "scope `read:orders` is not defined by the requested resource"
+        }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_token_request_without_resource_a_scope_the_default_audience_does_not_define() {
+    let app = start().await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("scope", "read:orders"),
+    ];
+    let r = app.post_token(&form, Some((SVC_MCP, SVC_SECRET))).await;
+    pinned(
+        r,
+        400,
+        json!({
+            "error": "invalid_scope",
+            "error_description": "scope `read:orders` is not defined by the requested resource"
+        }),
+    )
+    .await;
+    // Without `scope`: only the default audience's scopes, not `read:orders`.
+    let form = [("grant_type", "client_credentials")];
+    let r = app.post_token(&form, Some((SVC_MCP, SVC_SECRET))).await;
+    assert_eq!(r.status(), 200);
+    let token: Value = r.json().await.unwrap();
+    assert_eq!(token["scope"], "tools:read");
 }

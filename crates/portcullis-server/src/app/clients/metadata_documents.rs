@@ -11,7 +11,12 @@
 //!   hostile URL is not fetched on every request;
 //! - at most [`HOST_FETCHES_PER_WINDOW`] fetches per host every
 //!   [`HOST_FETCH_WINDOW_SECONDS`] (a stream of distinct URLs on one host would pass
-//!   both caches; this bounds what the server can be made to send one host).
+//!   both caches; this bounds what the server can be made to send one host);
+//! - at most [`FETCHES_PER_WINDOW`] fetches in all per window, and
+//!   [`CONCURRENT_FETCHES`] at a time (why: anyone can name a document URL at
+//!   `/authorize` without credentials, and a wildcard DNS zone has unlimited host names,
+//!   so the per-host limit alone does not bound the server's outbound work or the
+//!   client rows it stores).
 //!
 //! A refused or unreachable document makes the client unknown (`Ok(None)`); the reason
 //! goes to the log.
@@ -25,6 +30,7 @@ use portcullis_core::client::metadata_document::{
 use portcullis_core::store::StoreError;
 use portcullis_core::{Store, UnixTime};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 use url::Url;
 
 /// The metadata document clients: fetcher, caches and the per-host limit. Cheap to
@@ -36,6 +42,8 @@ pub struct MetadataDocuments {
     fresh: Cache<String, (Arc<Client>, UnixTime)>,
     failed: Cache<String, UnixTime>,
     host_fetches: Cache<String, Arc<Mutex<(UnixTime, u32)>>>,
+    all_fetches: Arc<Mutex<(UnixTime, u32)>>,
+    in_flight: Arc<Semaphore>,
 }
 
 impl MetadataDocuments {
@@ -47,6 +55,8 @@ impl MetadataDocuments {
             fresh: Cache::new(CACHE_CAPACITY),
             failed: Cache::new(CACHE_CAPACITY),
             host_fetches: Cache::new(CACHE_CAPACITY),
+            all_fetches: Arc::new(Mutex::new((0, 0))),
+            in_flight: Arc::new(Semaphore::new(CONCURRENT_FETCHES)),
         }
     }
 
@@ -63,8 +73,9 @@ impl MetadataDocuments {
             .map(|(client, _)| client)
     }
 
-    /// The client whose `client_id` is a metadata document URL: from the cache, else
-    /// fetched, checked, stored (when it changed from `stored`) and cached. `None` when
+    /// The client whose `client_id` is a metadata document URL: from the cache (when a
+    /// row is `stored`), else fetched, checked, stored (when it changed from `stored`)
+    /// and cached. `None` when
     /// `client_id` is not such a URL, or its document is refused, unreachable, recently
     /// failed or over the host's fetch limit.
     ///
@@ -84,17 +95,26 @@ impl MetadataDocuments {
                 return Ok(None);
             }
         };
-        if let Some(client) = self.cached(client_id, now) {
+        // Without a stored row the document is fetched again whatever the cache holds,
+        // so the row that codes and tokens refer to exists (it may have been deleted).
+        if stored.is_some()
+            && let Some(client) = self.cached(client_id, now)
+        {
             return Ok(Some(client));
         }
         if self.failed.get(client_id).is_some_and(|until| now < until) {
             return Ok(None);
         }
-        if !self.may_fetch(&url, now) {
+        // No waiting for a fetch slot: a request that finds them all busy is refused.
+        let Ok(_slot) = self.in_flight.try_acquire() else {
             tracing::info!(
                 client_id,
-                "client ID metadata document not fetched: host fetch limit"
+                "client ID metadata document not fetched: all fetch slots busy"
             );
+            return Ok(None);
+        };
+        if let Some(limit) = self.fetch_limit(&url, now) {
+            tracing::info!(client_id, limit, "client ID metadata document not fetched");
             return Ok(None);
         }
         let fetched = match self.outbound.fetch(&url, DOCUMENT).await {
@@ -131,27 +151,36 @@ impl MetadataDocuments {
         );
     }
 
-    /// Counts a fetch against the URL's host (fixed windows of
-    /// [`HOST_FETCH_WINDOW_SECONDS`]); `false` when the window's budget is spent.
-    fn may_fetch(&self, url: &Url, now: UnixTime) -> bool {
+    /// Counts a fetch against the server's budget and the URL's host's (fixed windows
+    /// of [`HOST_FETCH_WINDOW_SECONDS`]); the name of the limit that is spent, if one is.
+    fn fetch_limit(&self, url: &Url, now: UnixTime) -> Option<&'static str> {
+        if !take(&self.all_fetches, FETCHES_PER_WINDOW, now) {
+            return Some("server fetch limit");
+        }
         let host = url.host_str().unwrap_or_default().to_owned();
         let window = self
             .host_fetches
             .get_with(host, || Arc::new(Mutex::new((now, 0))));
-        let Ok(mut window) = window.lock() else {
-            return false;
-        };
-        let (started, count) = &mut *window;
-        if now.saturating_sub(*started) >= HOST_FETCH_WINDOW_SECONDS {
-            *started = now;
-            *count = 0;
-        }
-        if *count >= HOST_FETCHES_PER_WINDOW {
-            return false;
-        }
-        *count = count.saturating_add(1);
-        true
+        (!take(&window, HOST_FETCHES_PER_WINDOW, now)).then_some("host fetch limit")
     }
+}
+
+/// Takes one from a fixed window's budget of `limit` (windows of
+/// [`HOST_FETCH_WINDOW_SECONDS`] starting at the first use); `false` when it is spent.
+fn take(window: &Mutex<(UnixTime, u32)>, limit: u32, now: UnixTime) -> bool {
+    let Ok(mut window) = window.lock() else {
+        return false;
+    };
+    let (started, count) = &mut *window;
+    if now.saturating_sub(*started) >= HOST_FETCH_WINDOW_SECONDS {
+        *started = now;
+        *count = 0;
+    }
+    if *count >= limit {
+        return false;
+    }
+    *count = count.saturating_add(1);
+    true
 }
 
 /// How long a fetched document is used: its `max-age` clamped to
@@ -184,7 +213,11 @@ pub const MAX_CACHE_SECONDS: i64 = 24 * 60 * 60;
 pub const NEGATIVE_CACHE_SECONDS: i64 = 30;
 /// Fetches per host per window.
 pub const HOST_FETCHES_PER_WINDOW: u32 = 10;
-/// The window of [`HOST_FETCHES_PER_WINDOW`], in seconds.
+/// Fetches in all (every host) per window.
+pub const FETCHES_PER_WINDOW: u32 = 120;
+/// Fetches at the same time; a lookup that finds none free is refused at once.
+pub const CONCURRENT_FETCHES: usize = 8;
+/// The window of [`HOST_FETCHES_PER_WINDOW`] and [`FETCHES_PER_WINDOW`], in seconds.
 pub const HOST_FETCH_WINDOW_SECONDS: i64 = 60;
 /// Most documents, failures and hosts remembered (memory bound).
 const CACHE_CAPACITY: u64 = 10_000;
@@ -192,6 +225,32 @@ const CACHE_CAPACITY: u64 = 10_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_fetch_budget_is_spent_then_renewed_each_window() {
+        let window = Mutex::new((0, 0));
+        let start = 1_000;
+        for _ in 0..FETCHES_PER_WINDOW {
+            assert!(take(&window, FETCHES_PER_WINDOW, start));
+        }
+        assert!(!take(&window, FETCHES_PER_WINDOW, start), "spent");
+        assert!(
+            !take(
+                &window,
+                FETCHES_PER_WINDOW,
+                start + HOST_FETCH_WINDOW_SECONDS - 1
+            ),
+            "still spent just before the window ends"
+        );
+        assert!(
+            take(
+                &window,
+                FETCHES_PER_WINDOW,
+                start + HOST_FETCH_WINDOW_SECONDS
+            ),
+            "a new window"
+        );
+    }
 
     #[test]
     fn cache_lifetime_is_max_age_within_bounds() {

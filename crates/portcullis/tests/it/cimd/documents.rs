@@ -331,6 +331,46 @@ async fn rate_limit_caps_fetches_per_host() {
     assert_eq!(setup.authorize_status(&url).await, 303, "a new window");
 }
 
+/// A reviewer finding: the document cache (up to a day) was consulted before the store,
+/// so a client the operator registers under the same URL stayed shadowed. The store
+/// now comes first; and a document client whose row was deleted is fetched again (its
+/// row re-created) rather than served from the cache without one.
+#[tokio::test]
+async fn a_registered_client_outranks_a_cached_document_and_a_deleted_row_is_refetched() {
+    let setup = Setup::start("").await;
+    let url = setup.server.url("/agent/client.json");
+    setup.serve("/agent/client.json", &document(&url), Some("max-age=3600"));
+    assert_eq!(setup.authorize_status(&url).await, 303);
+    assert_eq!(setup.server.hits(), 1);
+    let store = setup.app.app.state().store();
+    assert!(store.client_delete(&url).await.unwrap());
+    // Deleted: the cached copy is not used without a row; the document is fetched again.
+    assert_eq!(setup.authorize_status(&url).await, 303);
+    assert_eq!(setup.server.hits(), 2, "fetched again to re-create the row");
+    let stored = store.client_get(&url).await.unwrap().unwrap();
+    assert_eq!(stored.source, RecordSource::MetadataDocument);
+    // The operator registers the URL as an admin client with other redirect URIs.
+    assert!(store.client_delete(&url).await.unwrap());
+    let mut admin = stored.clone();
+    admin.source = RecordSource::Admin;
+    admin.redirect_uris = vec!["https://operator.example/callback".into()];
+    store.client_insert(&admin).await.unwrap();
+    // The document's redirect URI no longer works: the stored client decides at once.
+    let response = Browser::new(&setup.app)
+        .authorize(
+            &AuthRequest::new(&url, REDIRECT)
+                .set("scope", "openid")
+                .set("code_challenge", &pkce().0),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        400,
+        "the document's redirect URI is refused"
+    );
+    assert_eq!(setup.server.hits(), 2, "no fetch for a registered client");
+}
+
 #[tokio::test]
 async fn discovery_advertises_metadata_documents_unless_switched_off() {
     let on = Setup::start("").await;
