@@ -18,8 +18,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::client::authentication::assertion::{
-    AudiencePolicy, ClientAssertionStore, ClientAssertionVerifier,
-    MAX_ASSERTION_LIFETIME_SECONDS,
+    AudiencePolicy, ClientAssertionStore, ClientAssertionVerifier, MAX_ASSERTION_LIFETIME_SECONDS,
 };
 use portcullis_core::client::authentication::{
     ClientDirectory, PresentedCredentials, PublicClients, authenticate,
@@ -112,7 +111,14 @@ fn check(assertion: &str, selector: u8) {
         client_assertion: Some(assertion),
         ..Default::default()
     };
-    let run = || block_on(authenticate(&directory, presented, PublicClients::Refused, NOW));
+    let run = || {
+        block_on(authenticate(
+            &directory,
+            presented,
+            PublicClients::Refused,
+            NOW,
+        ))
+    };
     if let Ok(client) = run() {
         assert_eq!(client.client().client_id, CLIENT_ID);
         // Single use (RFC 7523 §3 item 7): the same assertion again is a replay.

@@ -56,6 +56,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(client.is_public(), "a document client holds no secret");
         let limits = limits();
         assert!(client.scopes.iter().all(|s| limits.scopes.contains(s)));
-        assert!(client.audiences.iter().all(|a| limits.audiences.contains(a)));
+        assert!(
+            client
+                .audiences
+                .iter()
+                .all(|a| limits.audiences.contains(a))
+        );
     }
 });
