@@ -71,6 +71,7 @@ mod resources;
 mod revoked_access_tokens;
 mod sessions;
 mod signing_keys;
+mod upgrade;
 mod used_authorization_requests;
 mod users;
 
@@ -133,10 +134,23 @@ where
     F: FnOnce(Db) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(admin_url) = std::env::var(POSTGRES_URL_VAR)
+    let Some(admin_url) = postgres_admin_url() else {
+        return;
+    };
+    on_empty_postgres(
+        &admin_url,
+        |url| async move { case(Db::open(url).await).await },
+    )
+    .await;
+}
+
+/// The PostgreSQL server of the tests ([`POSTGRES_URL_VAR`]); `None` (said once on
+/// standard error) when unset, and the PostgreSQL cases are skipped.
+fn postgres_admin_url() -> Option<String> {
+    let url = std::env::var(POSTGRES_URL_VAR)
         .ok()
-        .filter(|url| !url.is_empty())
-    else {
+        .filter(|url| !url.is_empty());
+    if url.is_none() {
         static NOTICE: Once = Once::new();
         NOTICE.call_once(|| {
             // Straight to the file descriptor: libtest captures eprintln! of passing tests.
@@ -145,21 +159,31 @@ where
                 "skipping PostgreSQL store tests: {POSTGRES_URL_VAR} is unset"
             );
         });
-        return;
-    };
+    }
+    url
+}
+
+/// Runs `case` with the URL of a fresh, empty PostgreSQL database `portcullis_test_<uuid>`
+/// on the server `admin_url` names (nothing migrated), dropped afterwards even when the
+/// case fails.
+async fn on_empty_postgres<F, Fut>(admin_url: &str, case: F)
+where
+    F: FnOnce(String) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let name = format!("portcullis_test_{}", uuid::Uuid::now_v7().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
+    let mut admin = sqlx::PgConnection::connect(admin_url)
         .await
         .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}: cannot connect: {e}"));
     sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .unwrap();
-    let mut url = url::Url::parse(&admin_url).unwrap();
+    let mut url = url::Url::parse(admin_url).unwrap();
     url.set_path(&name);
     let url = url.to_string();
     // Run the case on its own task so that a failed assertion still drops the database.
-    let outcome = tokio::spawn(async move { case(Db::open(url).await).await }).await;
+    let outcome = tokio::spawn(case(url)).await;
     let dropped = sqlx::raw_sql(AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
