@@ -104,7 +104,7 @@ async fn upgrade_from_the_first_migration(url: String) {
     );
     let client = db.store.client_get("legacy").await.unwrap().unwrap();
     assert_eq!(
-        client.secrets.as_ref().map(|s| s.current.clone()),
+        client.secrets.as_ref().map(|s| s.current),
         Some(ClientSecretDigest::Sha256(SecretDigest::of(LEGACY_SECRET)))
     );
     assert_eq!(
