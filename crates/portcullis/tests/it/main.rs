@@ -30,6 +30,7 @@ mod introspection;
 mod keyed_digests;
 mod keys;
 mod lifecycle;
+mod mcp;
 mod logout;
 mod metrics;
 mod oauth4webapi;
