@@ -52,7 +52,11 @@ struct Args {
     issuer: String,
     /// This server's resource identifier (RFC 8707 §2): the URL clients connect to,
     /// and the `aud` its tokens must name. Registered by `serve --dev`.
-    #[arg(long, env = "MCP_RESOURCE", default_value = "http://localhost:3001/mcp")]
+    #[arg(
+        long,
+        env = "MCP_RESOURCE",
+        default_value = "http://localhost:3001/mcp"
+    )]
     resource: String,
     /// The address to listen on.
     #[arg(long, env = "MCP_LISTEN", default_value = "127.0.0.1:3001")]
@@ -209,12 +213,14 @@ impl Default for Calculator {
     }
 }
 
-#[tool_handler]
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for Calculator {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("portcullis-demo-mcp", "0.1.0"))
-            .with_instructions("A demo MCP server protected by Portcullis: the tool `add` adds two integers.")
+            .with_instructions(
+                "A demo MCP server protected by Portcullis: the tool `add` adds two integers.",
+            )
     }
 }
 

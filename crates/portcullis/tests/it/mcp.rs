@@ -71,7 +71,8 @@ dynamic_clients = true
 
 #[tokio::test]
 async fn mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool() {
-    let Some(node) = node_tools("mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool")
+    let Some(node) =
+        node_tools("mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool")
     else {
         return;
     };
@@ -80,9 +81,9 @@ async fn mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool() {
 
 #[tokio::test]
 async fn mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool_on_postgres() {
-    let Some(node) = node_tools(
-        "mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool_on_postgres",
-    ) else {
+    let Some(node) =
+        node_tools("mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool_on_postgres")
+    else {
         return;
     };
     with_fresh_database(|db| async move { run_case(&node, Some(&db.url), false).await }).await;
@@ -125,7 +126,10 @@ impl System {
         let ca = TestCa::new();
         let documents = DocServer::start(&ca, Canned::json("{}").status(404)).await;
         let client_id = documents.url(DOCUMENT_PATH);
-        documents.answer(DOCUMENT_PATH, Canned::json(&document(&client_id).to_string()));
+        documents.answer(
+            DOCUMENT_PATH,
+            Canned::json(&document(&client_id).to_string()),
+        );
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -184,7 +188,11 @@ impl System {
             let browser = Browser::new(&self.app);
             let response = browser.get(url).await;
             let (to, shown) = browser.complete(response, ALICE, ALICE_PASSWORD).await;
-            assert_eq!(shown, ["login", "consent"], "an unvetted client is always asked");
+            assert_eq!(
+                shown,
+                ["login", "consent"],
+                "an unvetted client is always asked"
+            );
             stdin.write_all(format!("{to}\n").as_bytes()).await.unwrap();
         }
         drop(stdin);
@@ -196,7 +204,10 @@ impl System {
     /// What the SDK asked for and got.
     async fn check(&self, report: &Value, scope_hints: bool) {
         assert_eq!(report["client_id"], self.client_id.as_str(), "{report}");
-        assert!(self.documents.hits() >= 1, "the server fetched the document");
+        assert!(
+            self.documents.hits() >= 1,
+            "the server fetched the document"
+        );
 
         // The authorization request: the document's URL as client_id, PKCE S256, the
         // resource, and a scope only when the MCP server named one.
@@ -258,7 +269,10 @@ impl System {
             challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
             "{challenge}"
         );
-        let urls: Vec<&str> = requests.iter().map(|r| r["url"].as_str().unwrap()).collect();
+        let urls: Vec<&str> = requests
+            .iter()
+            .map(|r| r["url"].as_str().unwrap())
+            .collect();
         let at = |url: &str| {
             urls.iter()
                 .position(|u| *u == url)
