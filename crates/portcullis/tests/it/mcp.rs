@@ -10,7 +10,10 @@
 //! consent forms, with their CSRF fields) and hands the redirect back; the SDK redeems
 //! the code and calls `add`.
 //!
-//! Needs `node` (20+) and `npm ci` in `tests/mcp`. Without them the tests print
+//! The example's own answers (the challenge, a token for another resource, a missing
+//! scope, the metadata paths) are tested with the test-token kit below.
+//!
+//! Needs `node` (20+) and `npm ci` in `tests/mcp`. Without them the SDK tests print
 //! `skipped: …` and pass, unless `PORTCULLIS_REQUIRE_BROWSER=1` (CI, which runs `npm ci`
 //! there), when they fail naming what is missing.
 
@@ -24,6 +27,7 @@ use crate::postgres::with_fresh_database;
 use crate::support::{TestApp, verify_access_token};
 use mcp_server::{MCP_SCOPE, McpOptions};
 use portcullis_core::clock::ManualClock;
+use portcullis_resource::testing::TestIssuer;
 use portcullis_resource::{KeyStore, KeyStoreOptions, Validator};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -371,4 +375,121 @@ fn on_path(program: &str) -> Option<PathBuf> {
 
 fn mcp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp")
+}
+
+// --- the example's own answers, with the test-token kit (no authorization server) -----
+
+/// The example's router with a validator of a [`TestIssuer`], on `127.0.0.1:0`;
+/// returns the issuer and the MCP URL (its resource identifier).
+async fn kit_server() -> (TestIssuer, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let issuer = TestIssuer::new().with_audience(&resource);
+    let options = McpOptions { scope_hints: true };
+    let router = mcp_server::router(issuer.validator(&resource), &options).unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (issuer, resource)
+}
+
+/// `initialize` (MCP 2025-11-25 "Lifecycle") as a Streamable HTTP client posts it.
+async fn initialize(resource: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(resource)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "portcullis-it", "version": "1"}
+            }
+        }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// The `Bearer` challenge of `response`.
+fn bearer_challenge(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("Bearer"))
+        .unwrap_or_else(|| panic!("no Bearer challenge: {:?}", response.headers()))
+}
+
+#[tokio::test]
+async fn mcp_server_answers_initialize_with_a_valid_token() {
+    let (issuer, resource) = kit_server().await;
+    let token = issuer.token().scope(MCP_SCOPE).sign();
+    let response = initialize(&resource, Some(&token)).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("portcullis-demo-mcp"), "{body}");
+}
+
+#[tokio::test]
+async fn rejects_mcp_request_without_a_token() {
+    let (_, resource) = kit_server().await;
+    let response = initialize(&resource, None).await;
+    assert_eq!(response.status(), 401);
+    let metadata = format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        resource.trim_end_matches("/mcp")
+    );
+    assert_eq!(
+        bearer_challenge(&response),
+        format!(r#"Bearer scope="tools:read", resource_metadata="{metadata}""#)
+    );
+}
+
+#[tokio::test]
+async fn rejects_mcp_request_with_a_token_for_another_resource() {
+    let (issuer, resource) = kit_server().await;
+    let token = issuer
+        .token()
+        .scope(MCP_SCOPE)
+        .audience("https://other.example.com/mcp")
+        .sign();
+    let response = initialize(&resource, Some(&token)).await;
+    assert_eq!(response.status(), 401);
+    let challenge = bearer_challenge(&response);
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn rejects_mcp_request_without_the_scope() {
+    let (issuer, resource) = kit_server().await;
+    let token = issuer.token().scope("tools:call").sign();
+    let response = initialize(&resource, Some(&token)).await;
+    assert_eq!(response.status(), 403);
+    let challenge = bearer_challenge(&response);
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#)
+            && challenge.contains(r#"scope="tools:read""#),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn mcp_server_serves_its_metadata_at_both_well_known_paths() {
+    let (issuer, resource) = kit_server().await;
+    let origin = resource.trim_end_matches("/mcp");
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let response = reqwest::get(format!("{origin}{path}")).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let metadata: Value = response.json().await.unwrap();
+        assert_eq!(metadata["resource"], resource.as_str(), "{path}");
+        assert_eq!(metadata["authorization_servers"], json!([issuer.issuer()]));
+        assert_eq!(metadata["scopes_supported"], json!([MCP_SCOPE]));
+    }
 }
