@@ -4,4 +4,4 @@
 
 mod documents;
 mod guards;
-mod server;
+pub mod server;

@@ -2,11 +2,13 @@
 //! request without `scope` gets the requested registered resource's `default_scopes`,
 //! else the client's `default_scopes`, else `invalid_scope`; a token for registered
 //! resources carries only scopes they define. At `/authorize` (a cookie-keeping
-//! browser), the device authorization endpoint and the token endpoint.
+//! browser), the device authorization endpoint and the token endpoint; the main cases
+//! run on SQLite and on PostgreSQL.
 
 use crate::device::consent_page;
 use crate::flow::{ALICE, ALICE_PASSWORD, AuthRequest, Browser, location, pkce, redirect_params};
 use crate::html::html_page;
+use crate::postgres::with_fresh_database;
 use crate::support::{TestApp, pinned, verify_access_token};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -94,6 +96,11 @@ async fn start() -> TestApp {
     TestApp::start_in(TempDir::new().unwrap(), CONFIG).await
 }
 
+/// The server on the PostgreSQL database at `database_url`.
+async fn start_on(database_url: &str) -> TestApp {
+    TestApp::start_on(TempDir::new().unwrap(), CONFIG, database_url).await
+}
+
 /// An authorization request of `client` with PKCE and no `scope`.
 fn no_scope(client: &str, challenge: &str) -> AuthRequest {
     AuthRequest::new(client, REDIRECT)
@@ -133,11 +140,43 @@ async fn authorize_and_redeem(
     (consent, r.json().await.unwrap())
 }
 
+// --- each case on SQLite and on PostgreSQL ------------------------------------------------
+
+/// `case: sqlite_test, postgres_test;`: the case on SQLite, and on a fresh PostgreSQL
+/// database when `PORTCULLIS_TEST_POSTGRES_URL` is set (else the second test says it
+/// skipped).
+macro_rules! on_both_backends {
+    ($($case:ident: $sqlite:ident, $postgres:ident;)*) => {$(
+        #[tokio::test]
+        async fn $sqlite() {
+            $case(start().await).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            with_fresh_database(|db| async move { $case(start_on(&db.url).await).await }).await;
+        }
+    )*};
+}
+
+on_both_backends! {
+    case_authorize_without_scope_gets_the_resource_default_scopes: authorize_without_scope_gets_the_resource_default_scopes, authorize_without_scope_gets_the_resource_default_scopes_on_postgres;
+    case_authorize_without_scope_gets_the_client_default_scopes: authorize_without_scope_gets_the_client_default_scopes, authorize_without_scope_gets_the_client_default_scopes_on_postgres;
+    case_rejects_authorize_without_scope_or_defaults: rejects_authorize_without_scope_or_defaults, rejects_authorize_without_scope_or_defaults_on_postgres;
+    case_rejects_authorize_scope_not_defined_by_the_resource: rejects_authorize_scope_not_defined_by_the_resource, rejects_authorize_scope_not_defined_by_the_resource_on_postgres;
+    case_device_authorization_without_scope_gets_the_resource_default_scopes: device_authorization_without_scope_gets_the_resource_default_scopes, device_authorization_without_scope_gets_the_resource_default_scopes_on_postgres;
+    case_device_authorization_without_scope_gets_the_client_default_scopes: device_authorization_without_scope_gets_the_client_default_scopes, device_authorization_without_scope_gets_the_client_default_scopes_on_postgres;
+    case_rejects_device_authorization_without_scope_or_defaults: rejects_device_authorization_without_scope_or_defaults, rejects_device_authorization_without_scope_or_defaults_on_postgres;
+    case_rejects_device_authorization_scope_not_defined_by_the_resource: rejects_device_authorization_scope_not_defined_by_the_resource, rejects_device_authorization_scope_not_defined_by_the_resource_on_postgres;
+    case_token_request_without_scope_gets_the_resource_default_scopes: token_request_without_scope_gets_the_resource_default_scopes, token_request_without_scope_gets_the_resource_default_scopes_on_postgres;
+    case_token_request_without_scope_gets_the_client_default_scopes: token_request_without_scope_gets_the_client_default_scopes, token_request_without_scope_gets_the_client_default_scopes_on_postgres;
+    case_rejects_token_request_without_scope_or_defaults: rejects_token_request_without_scope_or_defaults, rejects_token_request_without_scope_or_defaults_on_postgres;
+    case_rejects_token_request_scope_not_defined_by_the_resource: rejects_token_request_scope_not_defined_by_the_resource, rejects_token_request_scope_not_defined_by_the_resource_on_postgres;
+}
+
 // --- /authorize ------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn authorize_without_scope_gets_the_resource_default_scopes() {
-    let app = start().await;
+async fn case_authorize_without_scope_gets_the_resource_default_scopes(app: TestApp) {
     let (challenge, verifier) = pkce();
     let request = no_scope(AGENT, &challenge).set("resource", MCP);
     let (consent, token) = authorize_and_redeem(&app, request, &verifier).await;
@@ -160,9 +199,7 @@ async fn authorize_without_scope_gets_the_resource_default_scopes() {
     assert_eq!(claims["scope"], "tools:read");
 }
 
-#[tokio::test]
-async fn authorize_without_scope_gets_the_client_default_scopes() {
-    let app = start().await;
+async fn case_authorize_without_scope_gets_the_client_default_scopes(app: TestApp) {
     let (challenge, verifier) = pkce();
     // A registered resource without defaults: the client's (`openid`) apply.
     let request = no_scope(AGENT, &challenge).set("resource", PLAIN);
@@ -171,9 +208,7 @@ async fn authorize_without_scope_gets_the_client_default_scopes() {
     assert!(token["id_token"].is_string(), "openid was granted");
 }
 
-#[tokio::test]
-async fn rejects_authorize_without_scope_or_defaults() {
-    let app = start().await;
+async fn case_rejects_authorize_without_scope_or_defaults(app: TestApp) {
     let (challenge, _) = pkce();
     let r = Browser::new(&app)
         .authorize(&no_scope(BARE, &challenge))
@@ -188,9 +223,7 @@ async fn rejects_authorize_without_scope_or_defaults() {
     assert_eq!(params["iss"], app.base);
 }
 
-#[tokio::test]
-async fn rejects_authorize_scope_not_defined_by_the_resource() {
-    let app = start().await;
+async fn case_rejects_authorize_scope_not_defined_by_the_resource(app: TestApp) {
     let (challenge, _) = pkce();
     let request = no_scope(AGENT, &challenge)
         .set("resource", MCP)
@@ -243,24 +276,18 @@ async fn device_tokens(app: &TestApp, form: &[(&str, &str)]) -> (String, Value) 
     (page, r.json().await.unwrap())
 }
 
-#[tokio::test]
-async fn device_authorization_without_scope_gets_the_resource_default_scopes() {
-    let app = start().await;
+async fn case_device_authorization_without_scope_gets_the_resource_default_scopes(app: TestApp) {
     let (page, token) = device_tokens(&app, &[("client_id", AGENT), ("resource", MCP)]).await;
     assert!(page.contains("See the list of tools"), "{page}");
     assert_eq!(token["scope"], "tools:read");
 }
 
-#[tokio::test]
-async fn device_authorization_without_scope_gets_the_client_default_scopes() {
-    let app = start().await;
+async fn case_device_authorization_without_scope_gets_the_client_default_scopes(app: TestApp) {
     let (_, token) = device_tokens(&app, &[("client_id", AGENT)]).await;
     assert_eq!(token["scope"], "openid");
 }
 
-#[tokio::test]
-async fn rejects_device_authorization_without_scope_or_defaults() {
-    let app = start().await;
+async fn case_rejects_device_authorization_without_scope_or_defaults(app: TestApp) {
     let r = device_authorization(&app, &[("client_id", BARE)]).await;
     pinned(
         r,
@@ -273,9 +300,7 @@ async fn rejects_device_authorization_without_scope_or_defaults() {
     .await;
 }
 
-#[tokio::test]
-async fn rejects_device_authorization_scope_not_defined_by_the_resource() {
-    let app = start().await;
+async fn case_rejects_device_authorization_scope_not_defined_by_the_resource(app: TestApp) {
     let r = device_authorization(
         &app,
         &[
@@ -304,9 +329,7 @@ async fn svc_token(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
     app.post_token(&form, Some((SVC, SVC_SECRET))).await
 }
 
-#[tokio::test]
-async fn token_request_without_scope_gets_the_resource_default_scopes() {
-    let app = start().await;
+async fn case_token_request_without_scope_gets_the_resource_default_scopes(app: TestApp) {
     let r = svc_token(&app, &[("resource", MCP)]).await;
     assert_eq!(r.status(), 200);
     let token: Value = r.json().await.unwrap();
@@ -320,9 +343,7 @@ async fn token_request_without_scope_gets_the_resource_default_scopes() {
     assert_eq!(claims["scope"], "tools:read");
 }
 
-#[tokio::test]
-async fn token_request_without_scope_gets_the_client_default_scopes() {
-    let app = start().await;
+async fn case_token_request_without_scope_gets_the_client_default_scopes(app: TestApp) {
     // No resource (the first audience, unregistered) and an unregistered one alike.
     for form in [vec![], vec![("resource", LEGACY)]] {
         let r = svc_token(&app, &form).await;
@@ -332,9 +353,7 @@ async fn token_request_without_scope_gets_the_client_default_scopes() {
     }
 }
 
-#[tokio::test]
-async fn rejects_token_request_without_scope_or_defaults() {
-    let app = start().await;
+async fn case_rejects_token_request_without_scope_or_defaults(app: TestApp) {
     // PLAIN has no defaults, and svc holds none of its scopes.
     let r = svc_token(&app, &[("resource", PLAIN)]).await;
     pinned(
@@ -348,9 +367,7 @@ async fn rejects_token_request_without_scope_or_defaults() {
     .await;
 }
 
-#[tokio::test]
-async fn rejects_token_request_scope_not_defined_by_the_resource() {
-    let app = start().await;
+async fn case_rejects_token_request_scope_not_defined_by_the_resource(app: TestApp) {
     let r = svc_token(
         &app,
         &[("resource", MCP), ("scope", "tools:call read:orders")],

@@ -31,6 +31,7 @@ mod keyed_digests;
 mod keys;
 mod lifecycle;
 mod logout;
+mod mcp;
 mod metrics;
 mod oauth4webapi;
 mod oidc;
