@@ -11,6 +11,7 @@ mod client_assertions;
 mod clients;
 mod consents;
 mod device_authorizations;
+mod dynamic_clients;
 mod dpop_proofs;
 mod purge;
 mod pushed_authorization_requests;

@@ -62,6 +62,7 @@ mod clients;
 mod connect;
 mod consents;
 mod device_authorizations;
+mod dynamic_clients;
 mod dpop_proofs;
 mod purge;
 mod pushed_authorization_requests;
