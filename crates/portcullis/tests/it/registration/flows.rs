@@ -4,7 +4,7 @@
 //! the store and survives a restart (config sync leaves it alone), and housekeeping of
 //! unused clients.
 
-use super::{MCP, config, mcp_metadata, registered, start_open};
+use super::{INTERNAL, MCP, config, mcp_metadata, registered, start_open};
 use crate::flow::{ALICE, ALICE_PASSWORD, AuthRequest, Browser, location, pkce};
 use crate::support::{TestApp, verify_access_token};
 use portcullis_core::Clock;
@@ -95,7 +95,8 @@ async fn the_consent_page_labels_a_registered_client_unverified() {
     assert!(page.contains("registered itself with this server"), "{page}");
     assert!(page.contains(r#"<strong class="host">127.0.0.1</strong>"#), "{page}");
     // The name is text only.
-    assert!(page.contains("Totally Official &lt;b&gt;Bank&lt;/b&gt;"), "{page}");
+    assert!(page.contains("Totally Official &#60;b&#62;Bank&#60;/b&#62;"), "{page}");
+    assert!(!page.contains("<b>Bank"), "{page}");
 }
 
 #[tokio::test]
@@ -157,6 +158,9 @@ async fn a_registered_client_is_dynamic_and_survives_config_sync() {
     let stored = app.app.state().store().client_get(&id).await.unwrap().unwrap();
     assert_eq!(stored.source, RecordSource::Dynamic);
     assert!(!stored.skip_consent);
+    // Tokens only for the resource open to dynamic clients.
+    assert_eq!(stored.audiences, [MCP]);
+    assert!(!stored.audiences.iter().any(|a| a == INTERNAL));
     let listed = app.app.state().store().client_list().await.unwrap();
     assert!(listed.iter().any(|c| c.client_id == id && c.source == RecordSource::Dynamic));
 
