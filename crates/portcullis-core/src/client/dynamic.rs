@@ -64,8 +64,7 @@ pub trait DynamicClientStore: Send + Sync {
         metadata: &Map<String, Value>,
     ) -> Result<bool, StoreError>;
     /// Records a use at `now` if the stored one is older than [`LAST_USE_GRANULARITY`].
-    async fn dynamic_client_touch(&self, client_id: &str, now: UnixTime)
-    -> Result<(), StoreError>;
+    async fn dynamic_client_touch(&self, client_id: &str, now: UnixTime) -> Result<(), StoreError>;
     /// Deletes the dynamic clients last used before `before` (and, by cascade, their
     /// codes, tokens and registrations); returns their ids.
     async fn dynamic_client_delete_unused(
@@ -79,6 +78,5 @@ pub trait DynamicClientStore: Send + Sync {
         now: UnixTime,
     ) -> Result<(), StoreError>;
     /// Whether `digest` is a stored initial access token's.
-    async fn initial_access_token_exists(&self, digest: &SecretDigest)
-    -> Result<bool, StoreError>;
+    async fn initial_access_token_exists(&self, digest: &SecretDigest) -> Result<bool, StoreError>;
 }

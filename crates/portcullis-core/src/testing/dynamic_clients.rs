@@ -100,6 +100,9 @@ impl DynamicClientStore for MemoryStore {
     }
 
     async fn initial_access_token_exists(&self, digest: &SecretDigest) -> Result<bool, StoreError> {
-        Ok(self.lock().initial_access_tokens.contains(digest.as_bytes()))
+        Ok(self
+            .lock()
+            .initial_access_tokens
+            .contains(digest.as_bytes()))
     }
 }

@@ -5,9 +5,13 @@
 //! registration access token that guards read, update and delete. The wire answers
 //! are the HTTP layer's (`http/endpoints/registration.rs`, `http/error/registration.rs`).
 
+mod answer;
 mod management;
 
+pub use answer::RegistrationFailure;
 pub use management::{delete, read, update};
+
+use answer::{information, parse_and_check};
 
 use crate::app::audit;
 use crate::app::config::registration::RegistrationMode;
@@ -16,45 +20,11 @@ use crate::app::throttle::bucket::take_per_hour;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::client::dynamic::DynamicRegistration;
-use portcullis_core::client::dynamic::metadata::{MetadataReason, check_metadata};
 use portcullis_core::client::{ClientSecretDigest, ClientSecrets};
 use portcullis_core::secret::{SecretDigest, generate_secret, random_bytes};
-use portcullis_core::store::StoreError;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 use std::net::IpAddr;
-use std::time::Duration;
-
-/// Why a registration request (or an RFC 7592 request) got no client.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistrationFailure {
-    /// `[registration] mode = "off"`: the endpoint does not exist (404).
-    #[error("dynamic registration is off")]
-    Off,
-    /// RFC 7591 §3 / RFC 6750 §3.1: the initial access token or the registration access
-    /// token is missing, unknown or for another client (401 `invalid_token`; never says
-    /// which, so a client id's existence is not revealed).
-    #[error("missing or invalid bearer token")]
-    InvalidToken,
-    /// The address used its hourly budget: retry after this long.
-    #[error("throttled")]
-    Throttled(Duration),
-    /// `[registration] max_dynamic_clients` reached.
-    #[error("the dynamic client ceiling is reached")]
-    Ceiling,
-    /// The body is not JSON.
-    #[error("the body is not JSON: {0}")]
-    NotJson(String),
-    /// RFC 7591 §3.2.2: the metadata is refused.
-    #[error(transparent)]
-    Metadata(MetadataReason),
-    /// The CSPRNG failed.
-    #[error("no randomness")]
-    Random,
-    /// The store failed.
-    #[error("storage failed: {0}")]
-    Store(#[from] StoreError),
-}
 
 /// RFC 7591 §3.1: registers the client that `unverified_body` (JSON metadata)
 /// describes, for a request from `ip` carrying the bearer token `bearer` (if any).
@@ -119,47 +89,6 @@ pub async fn register(
         answer.insert("client_secret_expires_at".into(), json!(0));
     }
     Ok(answer)
-}
-
-/// RFC 7591 §3.2.1 / RFC 7592 §3: the client information response without a secret:
-/// `client_id`, `client_id_issued_at`, the registration access token (the one just
-/// issued, or the one the request presented: only its digest is stored), the
-/// `registration_client_uri`, and the registered metadata.
-pub(crate) fn information(
-    state: &AppState,
-    registration: &DynamicRegistration,
-    token: &str,
-) -> Map<String, Value> {
-    let mut answer = registration.metadata.clone();
-    answer.insert("client_id".into(), json!(registration.client_id));
-    answer.insert(
-        "client_id_issued_at".into(),
-        json!(registration.created_at),
-    );
-    answer.insert("registration_access_token".into(), json!(token));
-    answer.insert(
-        "registration_client_uri".into(),
-        json!(client_uri(state, &registration.client_id)),
-    );
-    answer
-}
-
-/// RFC 7592 §1: the client configuration endpoint of `client_id`.
-fn client_uri(state: &AppState, client_id: &str) -> String {
-    let issuer = state.config().issuer.trim_end_matches('/');
-    let path = portcullis_proto::routes::REGISTRATION_CLIENT.replace("{client_id}", client_id);
-    format!("{issuer}{path}")
-}
-
-/// Parses the body and checks it against the registry.
-pub(crate) async fn parse_and_check(
-    state: &AppState,
-    unverified_body: &[u8],
-) -> Result<portcullis_core::client::dynamic::metadata::CheckedMetadata, RegistrationFailure> {
-    let unverified: Value = serde_json::from_slice(unverified_body)
-        .map_err(|e| RegistrationFailure::NotJson(e.to_string()))?;
-    let resources = state.store().resource_list().await?;
-    check_metadata(&unverified, &resources).map_err(RegistrationFailure::Metadata)
 }
 
 /// RFC 7591 §3: the initial access token is one configured (as a digest) or made with

@@ -345,7 +345,11 @@ sql_store_impl!(
         replace: bool,
     ) -> Result<(), StoreError> {
         let record = ClientRecord::encode(client)?;
-        let sql = if replace { CLIENT_UPSERT } else { CLIENT_INSERT };
+        let sql = if replace {
+            CLIENT_UPSERT
+        } else {
+            CLIENT_INSERT
+        };
         bind_client!(sqlx::query::<DB>(sql), record)
             .execute(&mut *conn)
             .await

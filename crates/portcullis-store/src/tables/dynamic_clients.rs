@@ -146,11 +146,7 @@ sql_store_impl!(
         tx.commit().await.map_err(classify(&what))?;
         Ok(true)
     },
-    async fn dynamic_client_touch(
-        &self,
-        client_id: &str,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
+    async fn dynamic_client_touch(&self, client_id: &str, now: UnixTime) -> Result<(), StoreError> {
         sqlx::query::<DB>(DYNAMIC_CLIENT_TOUCH)
             .bind(client_id.to_owned())
             .bind(now)
@@ -185,10 +181,7 @@ sql_store_impl!(
             .map_err(classify("an initial access token"))?;
         Ok(())
     },
-    async fn initial_access_token_exists(
-        &self,
-        digest: &SecretDigest,
-    ) -> Result<bool, StoreError> {
+    async fn initial_access_token_exists(&self, digest: &SecretDigest) -> Result<bool, StoreError> {
         let count: i64 = sqlx::query_scalar::<DB, i64>(INITIAL_ACCESS_TOKEN_EXISTS)
             .bind(digest_bytes(digest))
             .fetch_one(&self.pool)

@@ -32,7 +32,11 @@ fn dynamic(id: &str) -> Client {
 async fn dynamic_client_round_trip_reads_the_source_as_dynamic(db: Db) {
     let s = &db.store;
     let client = dynamic("dcr-a");
-    assert!(s.dynamic_client_insert(&client, &registration("dcr-a", "t", 100), 10).await.unwrap());
+    assert!(
+        s.dynamic_client_insert(&client, &registration("dcr-a", "t", 100), 10)
+            .await
+            .unwrap()
+    );
     assert_eq!(s.client_get("dcr-a").await.unwrap(), Some(client.clone()));
     assert_eq!(
         s.dynamic_client_get("dcr-a").await.unwrap(),
@@ -51,16 +55,29 @@ async fn dynamic_client_round_trip_reads_the_source_as_dynamic(db: Db) {
 async fn dynamic_client_insert_stops_at_the_ceiling(db: Db) {
     let s = &db.store;
     for id in ["dcr-1", "dcr-2"] {
-        assert!(s.dynamic_client_insert(&dynamic(id), &registration(id, id, 1), 2).await.unwrap());
+        assert!(
+            s.dynamic_client_insert(&dynamic(id), &registration(id, id, 1), 2)
+                .await
+                .unwrap()
+        );
     }
-    assert!(!s.dynamic_client_insert(&dynamic("dcr-3"), &registration("dcr-3", "x", 1), 2).await.unwrap());
-    assert!(s.client_get("dcr-3").await.unwrap().is_none(), "nothing written");
+    assert!(
+        !s.dynamic_client_insert(&dynamic("dcr-3"), &registration("dcr-3", "x", 1), 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.client_get("dcr-3").await.unwrap().is_none(),
+        "nothing written"
+    );
 }
 
 async fn dynamic_client_replace_keeps_created_at_and_the_token(db: Db) {
     let s = &db.store;
     let client = dynamic("dcr-a");
-    s.dynamic_client_insert(&client, &registration("dcr-a", "t", 100), 10).await.unwrap();
+    s.dynamic_client_insert(&client, &registration("dcr-a", "t", 100), 10)
+        .await
+        .unwrap();
     let mut changed = client.clone();
     changed.client_name = Some("Renamed".into());
     changed.created_at += 50;
@@ -75,28 +92,50 @@ async fn dynamic_client_replace_keeps_created_at_and_the_token(db: Db) {
     let reg = s.dynamic_client_get("dcr-a").await.unwrap().unwrap();
     assert_eq!(reg.metadata, metadata);
     assert_eq!(reg.registration_token_digest, SecretDigest::of("t"));
-    assert!(!s.dynamic_client_replace(&dynamic("gone"), &metadata).await.unwrap());
+    assert!(
+        !s.dynamic_client_replace(&dynamic("gone"), &metadata)
+            .await
+            .unwrap()
+    );
 }
 
 async fn dynamic_client_touch_writes_at_most_once_per_granularity(db: Db) {
     let s = &db.store;
-    s.dynamic_client_insert(&dynamic("dcr-a"), &registration("dcr-a", "t", 1000), 10).await.unwrap();
+    s.dynamic_client_insert(&dynamic("dcr-a"), &registration("dcr-a", "t", 1000), 10)
+        .await
+        .unwrap();
     let last = |s: Arc<dyn Store>| async move {
-        s.dynamic_client_get("dcr-a").await.unwrap().unwrap().last_used_at
+        s.dynamic_client_get("dcr-a")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
     };
-    s.dynamic_client_touch("dcr-a", 1000 + LAST_USE_GRANULARITY).await.unwrap();
+    s.dynamic_client_touch("dcr-a", 1000 + LAST_USE_GRANULARITY)
+        .await
+        .unwrap();
     assert_eq!(last(s.clone()).await, 1000, "exactly a day later: not yet");
-    s.dynamic_client_touch("dcr-a", 1001 + LAST_USE_GRANULARITY).await.unwrap();
+    s.dynamic_client_touch("dcr-a", 1001 + LAST_USE_GRANULARITY)
+        .await
+        .unwrap();
     assert_eq!(last(s.clone()).await, 1001 + LAST_USE_GRANULARITY);
-    s.dynamic_client_touch("dcr-a", 1002 + LAST_USE_GRANULARITY).await.unwrap();
+    s.dynamic_client_touch("dcr-a", 1002 + LAST_USE_GRANULARITY)
+        .await
+        .unwrap();
     assert_eq!(last(s.clone()).await, 1001 + LAST_USE_GRANULARITY);
 }
 
 async fn dynamic_client_delete_unused_cascades_and_spares_recent_and_other_clients(db: Db) {
     let s = &db.store;
-    s.dynamic_client_insert(&dynamic("dcr-old"), &registration("dcr-old", "a", 100), 10).await.unwrap();
-    s.dynamic_client_insert(&dynamic("dcr-new"), &registration("dcr-new", "b", 200), 10).await.unwrap();
-    s.client_insert(&public_client("admin-app", RecordSource::Admin)).await.unwrap();
+    s.dynamic_client_insert(&dynamic("dcr-old"), &registration("dcr-old", "a", 100), 10)
+        .await
+        .unwrap();
+    s.dynamic_client_insert(&dynamic("dcr-new"), &registration("dcr-new", "b", 200), 10)
+        .await
+        .unwrap();
+    s.client_insert(&public_client("admin-app", RecordSource::Admin))
+        .await
+        .unwrap();
     with_user(s, ALICE).await;
     s.authorization_code_insert(&AuthorizationCode {
         client_id: "dcr-old".into(),
@@ -104,8 +143,16 @@ async fn dynamic_client_delete_unused_cascades_and_spares_recent_and_other_clien
     })
     .await
     .unwrap();
-    assert!(s.dynamic_client_delete_unused(100).await.unwrap().is_empty());
-    assert_eq!(s.dynamic_client_delete_unused(101).await.unwrap(), ["dcr-old"]);
+    assert!(
+        s.dynamic_client_delete_unused(100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.dynamic_client_delete_unused(101).await.unwrap(),
+        ["dcr-old"]
+    );
     assert!(s.client_get("dcr-old").await.unwrap().is_none());
     assert!(s.dynamic_client_get("dcr-old").await.unwrap().is_none());
     assert!(s.client_get("dcr-new").await.unwrap().is_some());
@@ -114,15 +161,31 @@ async fn dynamic_client_delete_unused_cascades_and_spares_recent_and_other_clien
 
 async fn config_sync_never_deletes_a_dynamic_client(db: Db) {
     let s = &db.store;
-    s.dynamic_client_insert(&dynamic("dcr-a"), &registration("dcr-a", "t", 1), 10).await.unwrap();
+    s.dynamic_client_insert(&dynamic("dcr-a"), &registration("dcr-a", "t", 1), 10)
+        .await
+        .unwrap();
     assert!(s.client_delete_config_except(&[]).await.unwrap().is_empty());
     assert!(s.client_get("dcr-a").await.unwrap().is_some());
 }
 
 async fn initial_access_tokens_are_found_by_digest(db: Db) {
     let s = &db.store;
-    assert!(!s.initial_access_token_exists(&SecretDigest::of("t")).await.unwrap());
-    s.initial_access_token_insert(&SecretDigest::of("t"), 5).await.unwrap();
-    assert!(s.initial_access_token_exists(&SecretDigest::of("t")).await.unwrap());
-    assert!(!s.initial_access_token_exists(&SecretDigest::of("u")).await.unwrap());
+    assert!(
+        !s.initial_access_token_exists(&SecretDigest::of("t"))
+            .await
+            .unwrap()
+    );
+    s.initial_access_token_insert(&SecretDigest::of("t"), 5)
+        .await
+        .unwrap();
+    assert!(
+        s.initial_access_token_exists(&SecretDigest::of("t"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.initial_access_token_exists(&SecretDigest::of("u"))
+            .await
+            .unwrap()
+    );
 }

@@ -37,7 +37,10 @@ dynamic_clients = false
 /// The flow tests' users and clients, the resources, and `registration` (the body of
 /// the `[registration]` table).
 pub fn config(registration: &str) -> String {
-    format!("{}{RESOURCES}\n[registration]\n{registration}\n", flow::CONFIG)
+    format!(
+        "{}{RESOURCES}\n[registration]\n{registration}\n",
+        flow::CONFIG
+    )
 }
 
 /// A server with open registration.
@@ -79,7 +82,12 @@ pub async fn registered(app: &TestApp, body: &Value) -> Value {
 
 /// Asserts an RFC 7591 §3.2.2 / RFC 6750 error answer: status, `error`, no-store, and
 /// that the description mentions `needle`; returns the body.
-pub async fn assert_error(response: reqwest::Response, status: u16, error: &str, needle: &str) -> Value {
+pub async fn assert_error(
+    response: reqwest::Response,
+    status: u16,
+    error: &str,
+    needle: &str,
+) -> Value {
     assert_eq!(response.status(), status);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();

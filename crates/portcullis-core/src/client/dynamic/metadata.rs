@@ -208,10 +208,13 @@ fn response_types(
     grants: &[GrantType],
 ) -> Result<Vec<String>, MetadataReason> {
     let code_grant = grants.contains(&GrantType::AuthorizationCode);
-    let types = m
-        .response_types
-        .clone()
-        .unwrap_or_else(|| if code_grant { vec!["code".into()] } else { vec![] });
+    let types = m.response_types.clone().unwrap_or_else(|| {
+        if code_grant {
+            vec!["code".into()]
+        } else {
+            vec![]
+        }
+    });
     if let Some(other) = types.iter().find(|t| t.as_str() != "code") {
         return Err(bad(
             "response_types",
@@ -303,10 +306,9 @@ fn check_texts(m: &UnverifiedMetadata) -> Result<(), MetadataReason> {
         ("software_id", &m.software_id),
         ("software_version", &m.software_version),
     ] {
-        if value
-            .as_ref()
-            .is_some_and(|v| v.chars().count() > MAX_CLIENT_NAME_CHARS || v.chars().any(char::is_control))
-        {
+        if value.as_ref().is_some_and(|v| {
+            v.chars().count() > MAX_CLIENT_NAME_CHARS || v.chars().any(char::is_control)
+        }) {
             return Err(bad(field, "is too long or has control characters".into()));
         }
     }
@@ -344,7 +346,10 @@ fn echo(
             m.post_logout_redirect_uris.as_ref().map(|v| json!(v)),
         ),
         ("software_id", m.software_id.as_ref().map(|v| json!(v))),
-        ("software_version", m.software_version.as_ref().map(|v| json!(v))),
+        (
+            "software_version",
+            m.software_version.as_ref().map(|v| json!(v)),
+        ),
     ];
     for (key, value) in optional {
         if let Some(value) = value {
@@ -388,7 +393,10 @@ mod tests {
         assert!(!client.skip_consent);
         assert!(client.scopes.contains(&"tools:read".to_owned()));
         assert!(client.scopes.contains(&"offline_access".to_owned()));
-        assert_eq!(client.audiences, vec!["https://mcp.example.com/mcp".to_owned()]);
+        assert_eq!(
+            client.audiences,
+            vec!["https://mcp.example.com/mcp".to_owned()]
+        );
     }
 
     #[test]
@@ -396,12 +404,18 @@ mod tests {
         let token = json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]});
         assert!(matches!(
             check_metadata(&token, &[]),
-            Err(MetadataReason::Metadata { field: "response_types", .. })
+            Err(MetadataReason::Metadata {
+                field: "response_types",
+                ..
+            })
         ));
         let password = json!({"grant_types": ["password"]});
         assert!(matches!(
             check_metadata(&password, &[]),
-            Err(MetadataReason::Metadata { field: "grant_types", .. })
+            Err(MetadataReason::Metadata {
+                field: "grant_types",
+                ..
+            })
         ));
     }
 

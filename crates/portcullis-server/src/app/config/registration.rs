@@ -56,9 +56,7 @@ impl Default for RegistrationSettings {
 /// # Errors
 /// A message naming the key: an unknown `mode`, a digest that is not 64 hex
 /// characters, a zero limit or a TTL under a day.
-pub(super) fn resolve_registration(
-    file: FileRegistration,
-) -> Result<RegistrationSettings, String> {
+pub(super) fn resolve_registration(file: FileRegistration) -> Result<RegistrationSettings, String> {
     let mode = match file.mode.as_deref() {
         None | Some("off") => RegistrationMode::Off,
         Some("open") => RegistrationMode::Open,

@@ -3,7 +3,7 @@
 //! A missing or wrong token and an unknown client get the same answer
 //! ([`RegistrationFailure::InvalidToken`]): the endpoint never says whether an id exists.
 
-use super::{RegistrationFailure, information, parse_and_check};
+use super::answer::{RegistrationFailure, information, parse_and_check};
 use crate::app::audit;
 use crate::app::state::AppState;
 use portcullis_core::client::dynamic::DynamicRegistration;

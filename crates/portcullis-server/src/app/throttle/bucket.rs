@@ -86,4 +86,3 @@ pub(crate) async fn take_per_hour(
         .map(|_| ())
         .map_err(|retry_ms| Duration::from_millis(retry_ms).max(Duration::from_secs(1))))
 }
-

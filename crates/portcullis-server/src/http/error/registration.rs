@@ -12,10 +12,10 @@ pub const MAX_REGISTRATION_BODY_BYTES: usize = 16 * 1024;
 impl From<&RegistrationFailure> for OAuthError {
     fn from(failure: &RegistrationFailure) -> Self {
         match failure {
-            RegistrationFailure::Off => Self::invalid_request(
-                "dynamic client registration is not enabled on this server",
-            )
-            .with_status(StatusCode::NOT_FOUND),
+            RegistrationFailure::Off => {
+                Self::invalid_request("dynamic client registration is not enabled on this server")
+                    .with_status(StatusCode::NOT_FOUND)
+            }
             // RFC 6750 §3.1 (RFC 7591 §3, RFC 7592 §2): one answer for missing, wrong
             // and another client's token, so a client id's existence is not revealed.
             RegistrationFailure::InvalidToken => Self::new(
@@ -43,8 +43,10 @@ impl From<&RegistrationFailure> for OAuthError {
             RegistrationFailure::Metadata(reason) => {
                 Self::new(ErrorCode::InvalidClientMetadata, reason.to_string())
             }
-            RegistrationFailure::Random => Self::new(ErrorCode::ServerError, SERVER_ERROR_DESCRIPTION)
-                .with_fault(Fault::error("registration failed", &"the CSPRNG failed")),
+            RegistrationFailure::Random => {
+                Self::new(ErrorCode::ServerError, SERVER_ERROR_DESCRIPTION)
+                    .with_fault(Fault::error("registration failed", &"the CSPRNG failed"))
+            }
             RegistrationFailure::Store(error) => Self::store_failure(error),
         }
     }

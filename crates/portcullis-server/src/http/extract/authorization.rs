@@ -280,4 +280,3 @@ mod tests {
         assert_eq!(none.checked(), Ok(None));
     }
 }
-

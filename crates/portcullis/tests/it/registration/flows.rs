@@ -24,7 +24,11 @@ fn request(client: &Value, challenge: &str) -> AuthRequest {
 }
 
 /// Runs the code flow for `client` as Alice; returns the token response.
-pub async fn code_flow(app: &TestApp, browser: &Browser, client: &Value) -> (Value, Vec<&'static str>) {
+pub async fn code_flow(
+    app: &TestApp,
+    browser: &Browser,
+    client: &Value,
+) -> (Value, Vec<&'static str>) {
     let (challenge, verifier) = pkce();
     let request = request(client, &challenge);
     let (code, shown) = browser.code(&request, ALICE, ALICE_PASSWORD).await;
@@ -52,13 +56,19 @@ async fn a_registered_public_client_runs_the_code_flow_with_pkce() {
     assert!(client["client_id"].as_str().unwrap().starts_with("dcr-"));
     assert!(client.get("client_secret").is_none(), "{client}");
     assert_eq!(client["token_endpoint_auth_method"], "none");
-    assert_eq!(client["grant_types"], json!(["authorization_code", "refresh_token"]));
+    assert_eq!(
+        client["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
     assert_eq!(client["client_name"], "Example agent");
     assert!(client["client_id_issued_at"].is_i64());
     // Granted: the open resource's scopes and the user scopes (offline_access: it may
     // refresh); never the closed resource's.
     let scope = client["scope"].as_str().unwrap();
-    assert!(scope.contains("tools:read") && scope.contains("offline_access"), "{scope}");
+    assert!(
+        scope.contains("tools:read") && scope.contains("offline_access"),
+        "{scope}"
+    );
     assert!(!scope.contains("internal:admin"), "{scope}");
 
     let browser = Browser::new(&app);
@@ -92,10 +102,19 @@ async fn the_consent_page_labels_a_registered_client_unverified() {
     assert!(location(&response).starts_with("/consent?"));
     let page = browser.page(response).await;
     assert!(page.contains("Unverified app."), "{page}");
-    assert!(page.contains("registered itself with this server"), "{page}");
-    assert!(page.contains(r#"<strong class="host">127.0.0.1</strong>"#), "{page}");
+    assert!(
+        page.contains("registered itself with this server"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<strong class="host">127.0.0.1</strong>"#),
+        "{page}"
+    );
     // The name is text only.
-    assert!(page.contains("Totally Official &#60;b&#62;Bank&#60;/b&#62;"), "{page}");
+    assert!(
+        page.contains("Totally Official &#60;b&#62;Bank&#60;/b&#62;"),
+        "{page}"
+    );
     assert!(!page.contains("<b>Bank"), "{page}");
 }
 
@@ -120,7 +139,11 @@ async fn a_confidential_registration_gets_client_credentials() {
     assert_eq!(client["scope"], "tools:read tools:call");
     let response = app
         .post_token(
-            &[("grant_type", "client_credentials"), ("scope", "tools:call"), ("resource", MCP)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "tools:call"),
+                ("resource", MCP),
+            ],
             Some((id, secret)),
         )
         .await;
@@ -155,18 +178,36 @@ async fn a_registered_client_is_dynamic_and_survives_config_sync() {
     let app = start_open().await;
     let client = registered(&app, &mcp_metadata()).await;
     let id = client["client_id"].as_str().unwrap().to_owned();
-    let stored = app.app.state().store().client_get(&id).await.unwrap().unwrap();
+    let stored = app
+        .app
+        .state()
+        .store()
+        .client_get(&id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.source, RecordSource::Dynamic);
     assert!(!stored.skip_consent);
     // Tokens only for the resource open to dynamic clients.
     assert_eq!(stored.audiences, [MCP]);
     assert!(!stored.audiences.iter().any(|a| a == INTERNAL));
     let listed = app.app.state().store().client_list().await.unwrap();
-    assert!(listed.iter().any(|c| c.client_id == id && c.source == RecordSource::Dynamic));
+    assert!(
+        listed
+            .iter()
+            .any(|c| c.client_id == id && c.source == RecordSource::Dynamic)
+    );
 
     let dir = app.stop().await;
     let app = TestApp::start_in(dir, &config("mode = \"open\"")).await;
-    let again = app.app.state().store().client_get(&id).await.unwrap().unwrap();
+    let again = app
+        .app
+        .state()
+        .store()
+        .client_get(&id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again, stored);
     let response = app
         .http
@@ -198,11 +239,18 @@ async fn housekeeping_deletes_dynamic_clients_unused_for_the_ttl() {
     // One second before the TTL: nothing goes.
     app.clock.advance(2 * 86_400 - 1);
     let now = app.clock.now();
-    assert!(delete_unused_dynamic_clients(store.as_ref(), now, ttl).await.unwrap().is_empty());
+    assert!(
+        delete_unused_dynamic_clients(store.as_ref(), now, ttl)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // At the TTL plus one second: the unused one goes, with its registration.
     app.clock.advance(2);
     let now = app.clock.now();
-    let deleted = delete_unused_dynamic_clients(store.as_ref(), now, ttl).await.unwrap();
+    let deleted = delete_unused_dynamic_clients(store.as_ref(), now, ttl)
+        .await
+        .unwrap();
     assert_eq!(deleted, [unused["client_id"].as_str().unwrap().to_owned()]);
     let id = unused["client_id"].as_str().unwrap();
     assert!(store.client_get(id).await.unwrap().is_none());

@@ -43,7 +43,15 @@ async fn oauth4webapi_registers_and_runs_the_code_flow() {
     assert_eq!(report["read_client_id"], registered["client_id"]);
     assert_eq!(report["delete_status"], 204);
     let id = registered["client_id"].as_str().unwrap();
-    assert!(app.app.state().store().client_get(id).await.unwrap().is_none());
+    assert!(
+        app.app
+            .state()
+            .store()
+            .client_get(id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// Runs the script, playing the person at its one prompt; returns its last line.
@@ -64,8 +72,9 @@ async fn drive(app: &TestApp, node: &std::path::Path) -> Value {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut last = Value::Null;
     while let Some(line) = lines.next_line().await.unwrap() {
-        let message: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("registration.mjs printed something other than JSON ({e}): {line}"));
+        let message: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!("registration.mjs printed something other than JSON ({e}): {line}")
+        });
         let Some(url) = message["authorize"].as_str() else {
             last = message;
             break;
@@ -86,21 +95,60 @@ async fn drive(app: &TestApp, node: &std::path::Path) -> Value {
 #[tokio::test]
 async fn postgres_register_read_and_delete() {
     with_fresh_database(|db| async move {
-        let app = TestApp::start_on(TempDir::new().unwrap(), &config("mode = \"open\""), &db.url).await;
+        let app =
+            TestApp::start_on(TempDir::new().unwrap(), &config("mode = \"open\""), &db.url).await;
         let client = registered(&app, &mcp_metadata()).await;
         let id = client["client_id"].as_str().unwrap();
-        let stored = app.app.state().store().client_get(id).await.unwrap().unwrap();
+        let stored = app
+            .app
+            .state()
+            .store()
+            .client_get(id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.source, RecordSource::Dynamic);
         let uri = client["registration_client_uri"].as_str().unwrap();
         let token = client["registration_access_token"].as_str().unwrap();
-        let read: Value = app.http.get(uri).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        let read: Value = app
+            .http
+            .get(uri)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(read, client);
         let wrong = app.http.get(uri).bearer_auth("wrong").send().await.unwrap();
         assert_eq!(wrong.status(), 401);
-        let deleted = app.http.delete(uri).bearer_auth(token).send().await.unwrap();
+        let deleted = app
+            .http
+            .delete(uri)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(deleted.status(), 204);
-        assert!(app.app.state().store().client_get(id).await.unwrap().is_none());
-        assert!(app.app.state().store().dynamic_client_get(id).await.unwrap().is_none());
+        assert!(
+            app.app
+                .state()
+                .store()
+                .client_get(id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            app.app
+                .state()
+                .store()
+                .dynamic_client_get(id)
+                .await
+                .unwrap()
+                .is_none()
+        );
         app.stop().await;
     })
     .await;

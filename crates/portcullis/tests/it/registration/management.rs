@@ -10,10 +10,18 @@ use portcullis_server::app::registration::create_initial_access_token;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-async fn call(app: &TestApp, method: &str, client: &Value, body: Option<&Value>) -> reqwest::Response {
+async fn call(
+    app: &TestApp,
+    method: &str,
+    client: &Value,
+    body: Option<&Value>,
+) -> reqwest::Response {
     let mut request = app
         .http
-        .request(method.parse().unwrap(), client["registration_client_uri"].as_str().unwrap())
+        .request(
+            method.parse().unwrap(),
+            client["registration_client_uri"].as_str().unwrap(),
+        )
         .bearer_auth(client["registration_access_token"].as_str().unwrap());
     if let Some(body) = body {
         request = request.json(body);
@@ -49,11 +57,31 @@ async fn read_update_and_delete_a_registration() {
     assert_eq!(response.status(), 200);
     let updated: Value = response.json().await.unwrap();
     assert_eq!(updated["client_name"], "Renamed agent");
-    assert_eq!(updated["redirect_uris"], json!(["https://agent.example.com/callback"]));
+    assert_eq!(
+        updated["redirect_uris"],
+        json!(["https://agent.example.com/callback"])
+    );
     assert_eq!(updated["scope"], "openid tools:read");
-    assert_eq!(updated["registration_access_token"], client["registration_access_token"]);
-    assert_eq!(call(&app, "GET", &client, None).await.json::<Value>().await.unwrap(), updated);
-    let stored = app.app.state().store().client_get(id).await.unwrap().unwrap();
+    assert_eq!(
+        updated["registration_access_token"],
+        client["registration_access_token"]
+    );
+    assert_eq!(
+        call(&app, "GET", &client, None)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        updated
+    );
+    let stored = app
+        .app
+        .state()
+        .store()
+        .client_get(id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.client_name.as_deref(), Some("Renamed agent"));
     assert_eq!(stored.scopes, ["openid", "tools:read"]);
 
@@ -64,7 +92,11 @@ async fn read_update_and_delete_a_registration() {
         .set("code_challenge_method", "S256")
         .set("resource", MCP);
     let response = browser.authorize(&old).await;
-    assert_eq!(response.status(), 400, "an unregistered redirect URI gets the error page");
+    assert_eq!(
+        response.status(),
+        400,
+        "an unregistered redirect URI gets the error page"
+    );
     let new = old.set("redirect_uri", "https://agent.example.com/callback");
     let (code, _) = browser.code(&new, ALICE, ALICE_PASSWORD).await;
     assert!(!code.is_empty());
@@ -74,7 +106,15 @@ async fn read_update_and_delete_a_registration() {
     assert_eq!(response.status(), 204);
     let response = call(&app, "GET", &client, None).await;
     assert_eq!(response.status(), 401);
-    assert!(app.app.state().store().client_get(id).await.unwrap().is_none());
+    assert!(
+        app.app
+            .state()
+            .store()
+            .client_get(id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The code issued before is gone with it.
     let response = app
         .post_token(
@@ -107,7 +147,11 @@ async fn an_update_to_a_secret_method_issues_a_secret_once() {
     assert_eq!(updated["client_secret_expires_at"], 0);
     // The same update again keeps that secret, and does not show it.
     update["client_secret"] = json!(secret);
-    let again: Value = call(&app, "PUT", &client, Some(&update)).await.json().await.unwrap();
+    let again: Value = call(&app, "PUT", &client, Some(&update))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(again.get("client_secret").is_none(), "{again}");
 }
 
@@ -116,12 +160,19 @@ async fn initial_access_tokens_from_the_file_and_from_the_cli_are_accepted() {
     // SHA-256("file-token-0123456789abcdefghijklmnopqrstu") in hex.
     let token = "file-token-0123456789abcdefghijklmnopqrstu";
     let digest = portcullis_core::secret::SecretDigest::of(token);
-    let hex: String = digest.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = digest
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let app = start_with(&format!(
         "mode = \"initial_access_token\"\ninitial_access_tokens = [\"{hex}\"]"
     ))
     .await;
-    assert_eq!(register(&app, &mcp_metadata(), Some(token)).await.status(), 201);
+    assert_eq!(
+        register(&app, &mcp_metadata(), Some(token)).await.status(),
+        201
+    );
 
     let store = app.app.state().store().clone();
     let made = create_initial_access_token(store.as_ref(), app.clock.now())

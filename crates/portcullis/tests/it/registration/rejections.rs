@@ -27,14 +27,26 @@ async fn rejects_a_redirect_uri_with_a_fragment() {
 async fn rejects_a_wildcard_redirect_uri() {
     let app = start_open().await;
     let body = with("redirect_uris", json!(["https://*.example.com/cb"]));
-    refused(&app, body, "invalid_redirect_uri", "wildcards are not supported").await;
+    refused(
+        &app,
+        body,
+        "invalid_redirect_uri",
+        "wildcards are not supported",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rejects_plain_http_on_a_non_loopback_host() {
     let app = start_open().await;
     let body = with("redirect_uris", json!(["http://agent.example.com/cb"]));
-    refused(&app, body, "invalid_redirect_uri", "plain http is allowed only on a loopback host").await;
+    refused(
+        &app,
+        body,
+        "invalid_redirect_uri",
+        "plain http is allowed only on a loopback host",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -49,28 +61,52 @@ async fn rejects_a_code_client_without_redirect_uris() {
 async fn rejects_the_implicit_grant() {
     let app = start_open().await;
     let body = with("grant_types", json!(["implicit"]));
-    refused(&app, body, "invalid_client_metadata", "`implicit` is not supported").await;
+    refused(
+        &app,
+        body,
+        "invalid_client_metadata",
+        "`implicit` is not supported",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rejects_the_password_grant() {
     let app = start_open().await;
     let body = with("grant_types", json!(["password"]));
-    refused(&app, body, "invalid_client_metadata", "`password` is not supported").await;
+    refused(
+        &app,
+        body,
+        "invalid_client_metadata",
+        "`password` is not supported",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rejects_the_token_response_type() {
     let app = start_open().await;
     let body = with("response_types", json!(["code", "token"]));
-    refused(&app, body, "invalid_client_metadata", "`token` is not supported").await;
+    refused(
+        &app,
+        body,
+        "invalid_client_metadata",
+        "`token` is not supported",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rejects_an_unsupported_auth_method() {
     let app = start_open().await;
     let body = with("token_endpoint_auth_method", json!("client_secret_jwt"));
-    refused(&app, body, "invalid_client_metadata", "`client_secret_jwt` is not supported").await;
+    refused(
+        &app,
+        body,
+        "invalid_client_metadata",
+        "`client_secret_jwt` is not supported",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -78,7 +114,13 @@ async fn rejects_jwks_uri() {
     let app = start_open().await;
     let mut body = with("token_endpoint_auth_method", json!("private_key_jwt"));
     body["jwks_uri"] = json!("https://agent.example.com/jwks.json");
-    refused(&app, body, "invalid_client_metadata", "jwks_uri: is not supported").await;
+    refused(
+        &app,
+        body,
+        "invalid_client_metadata",
+        "jwks_uri: is not supported",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -92,14 +134,26 @@ async fn rejects_private_key_jwt_without_keys() {
 async fn rejects_an_unknown_scope() {
     let app = start_open().await;
     let body = with("scope", json!("tools:read no-such-scope"));
-    refused(&app, body, "invalid_client_metadata", "`no-such-scope` is not available").await;
+    refused(
+        &app,
+        body,
+        "invalid_client_metadata",
+        "`no-such-scope` is not available",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rejects_a_scope_of_a_resource_closed_to_dynamic_clients() {
     let app = start_open().await;
     let body = with("scope", json!("internal:admin"));
-    refused(&app, body, "invalid_client_metadata", "`internal:admin` is not available").await;
+    refused(
+        &app,
+        body,
+        "invalid_client_metadata",
+        "`internal:admin` is not available",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -120,7 +174,13 @@ async fn rejects_a_body_that_is_not_json() {
         .send()
         .await
         .unwrap();
-    assert_error(response, 400, "invalid_client_metadata", "not a JSON object").await;
+    assert_error(
+        response,
+        400,
+        "invalid_client_metadata",
+        "not a JSON object",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -141,7 +201,13 @@ async fn rejects_an_oversize_body() {
     let app = start_open().await;
     let body = with("client_name", json!("x".repeat(20 * 1024)));
     let response = register(&app, &body, None).await;
-    assert_error(response, 413, "invalid_client_metadata", "larger than 16384 bytes").await;
+    assert_error(
+        response,
+        413,
+        "invalid_client_metadata",
+        "larger than 16384 bytes",
+    )
+    .await;
 }
 
 /// `mode = "off"` (the default): the endpoint does not exist (404) and discovery does
@@ -160,7 +226,10 @@ async fn rejects_registration_when_mode_is_off() {
         .json()
         .await
         .unwrap();
-    assert!(metadata.get("registration_endpoint").is_none(), "{metadata}");
+    assert!(
+        metadata.get("registration_endpoint").is_none(),
+        "{metadata}"
+    );
 }
 
 #[tokio::test]
@@ -210,7 +279,13 @@ async fn rejects_registrations_past_the_ceiling() {
     let app = start_with("mode = \"open\"\nmax_dynamic_clients = 1").await;
     registered(&app, &mcp_metadata()).await;
     let response = register(&app, &mcp_metadata(), None).await;
-    assert_error(response, 403, "access_denied", "no more dynamically registered clients").await;
+    assert_error(
+        response,
+        403,
+        "access_denied",
+        "no more dynamically registered clients",
+    )
+    .await;
 }
 
 /// RFC 7592 §2: a wrong, missing or another client's registration access token gets
@@ -226,9 +301,7 @@ async fn rejects_a_wrong_registration_token_on_get_put_and_delete() {
     let other_token = other["registration_access_token"].as_str().unwrap();
     for token in [Some("wrong"), None, Some(other_token)] {
         for method in ["GET", "PUT", "DELETE"] {
-            let mut request = app
-                .http
-                .request(method.parse().unwrap(), uri);
+            let mut request = app.http.request(method.parse().unwrap(), uri);
             if method == "PUT" {
                 request = request.json(&update);
             }
@@ -242,14 +315,29 @@ async fn rejects_a_wrong_registration_token_on_get_put_and_delete() {
     // Another client's uri with this client's token, and an id that does not exist.
     let mine_token = mine["registration_access_token"].as_str().unwrap();
     for uri in [
-        other["registration_client_uri"].as_str().unwrap().to_owned(),
+        other["registration_client_uri"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         app.url("/register/dcr-no-such-client"),
     ] {
-        let response = app.http.get(&uri).bearer_auth(mine_token).send().await.unwrap();
+        let response = app
+            .http
+            .get(&uri)
+            .bearer_auth(mine_token)
+            .send()
+            .await
+            .unwrap();
         assert_error(response, 401, "invalid_token", "missing, invalid").await;
     }
     // The client is still there.
-    let response = app.http.get(uri).bearer_auth(mine_token).send().await.unwrap();
+    let response = app
+        .http
+        .get(uri)
+        .bearer_auth(mine_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
@@ -287,5 +375,11 @@ async fn rejects_an_update_that_chooses_the_client_secret() {
         .send()
         .await
         .unwrap();
-    assert_error(response, 400, "invalid_client_metadata", "not the current secret").await;
+    assert_error(
+        response,
+        400,
+        "invalid_client_metadata",
+        "not the current secret",
+    )
+    .await;
 }
