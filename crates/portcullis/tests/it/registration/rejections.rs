@@ -245,7 +245,7 @@ async fn rejects_a_missing_initial_access_token() {
 
 #[tokio::test]
 async fn rejects_a_wrong_initial_access_token() {
-    // The digest of "right-token".
+    // Some other token's digest (any 64 hex characters).
     let digest = "c4dcdf95a3a2ab6d33e6fb4ac2f0b0d4d2d36a6f7d8e9ea0b6b4b1a6f0e0d6f1";
     let app = start_with(&format!(
         "mode = \"initial_access_token\"\ninitial_access_tokens = [\"{digest}\"]"
