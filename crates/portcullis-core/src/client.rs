@@ -2,6 +2,7 @@
 //! shared by the configuration file and the admin CLI.
 
 pub mod authentication;
+pub mod dynamic;
 pub mod jwks;
 pub mod metadata_document;
 pub mod origin;
@@ -71,6 +72,10 @@ pub enum RecordSource {
     /// URL, [`metadata_document`]); stored so codes and tokens can refer to it, and
     /// re-read from its URL whenever the cached copy expires. Nobody vetted it.
     MetadataDocument,
+    /// Registered by the client itself at the registration endpoint (RFC 7591) and
+    /// managed with its registration access token (RFC 7592): [`dynamic`]. Nobody
+    /// vetted it; config sync never deletes or overwrites it.
+    Dynamic,
 }
 
 impl RecordSource {
@@ -80,6 +85,7 @@ impl RecordSource {
             Self::Config => "config",
             Self::Admin => "admin",
             Self::MetadataDocument => "metadata_document",
+            Self::Dynamic => "dynamic",
         }
     }
 
@@ -89,6 +95,7 @@ impl RecordSource {
             "config" => Some(Self::Config),
             "admin" => Some(Self::Admin),
             "metadata_document" => Some(Self::MetadataDocument),
+            "dynamic" => Some(Self::Dynamic),
             _ => None,
         }
     }
@@ -167,9 +174,19 @@ impl Client {
     /// Whether a user's approval is remembered for this client. Not for a client known
     /// only by its metadata document: nobody vetted it, and its document (name,
     /// redirect URIs) can change at any time, so its consent page is shown every time
-    /// (issue 14 item 5).
+    /// (issue 14 item 5). Nor for a dynamically registered client: nobody vetted it
+    /// either, and it can change its metadata with RFC 7592 at any time.
     pub fn remembers_consent(&self) -> bool {
-        self.source != RecordSource::MetadataDocument
+        !self.is_self_registered()
+    }
+
+    /// Whether the client registered itself (a metadata document or RFC 7591): the
+    /// consent page labels it unverified and it never skips consent.
+    pub fn is_self_registered(&self) -> bool {
+        matches!(
+            self.source,
+            RecordSource::MetadataDocument | RecordSource::Dynamic
+        )
     }
 }
 

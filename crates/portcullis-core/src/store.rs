@@ -11,7 +11,8 @@
 //! [`RateLimitStore`] (`rate_limit.rs`), [`DpopProofStore`] (`dpop.rs`),
 //! [`PushedAuthorizationStore`] (`authorization/pushed.rs`),
 //! [`ClientAssertionStore`] (`client/authentication/assertion.rs`),
-//! [`PurgeStore`] (`purge.rs`), [`ResourceStore`] (`resource.rs`), and
+//! [`PurgeStore`] (`purge.rs`), [`ResourceStore`] (`resource.rs`),
+//! [`DynamicClientStore`] (`client/dynamic.rs`), and
 //! [`StoreHealth`] here. Call sites take `&dyn Store` and call any of their methods;
 //! code holding a concrete store (a test's `MemoryStore`) imports the traits it calls.
 //!
@@ -30,6 +31,7 @@ pub use crate::authorization::pending::UsedAuthorizationRequestStore;
 pub use crate::authorization::pushed::PushedAuthorizationStore;
 pub use crate::client::ClientStore;
 pub use crate::client::authentication::assertion::ClientAssertionStore;
+pub use crate::client::dynamic::DynamicClientStore;
 pub use crate::device::DeviceAuthorizationStore;
 pub use crate::dpop::DpopProofStore;
 pub use crate::keys::{SigningKeyStore, algorithms_missing_a_key};
@@ -64,6 +66,7 @@ pub trait Store:
     + DpopProofStore
     + PushedAuthorizationStore
     + ClientAssertionStore
+    + DynamicClientStore
     + 'static
 {
 }
@@ -87,6 +90,7 @@ impl<T> Store for T where
         + DpopProofStore
         + PushedAuthorizationStore
         + ClientAssertionStore
+        + DynamicClientStore
         + 'static
 {
 }

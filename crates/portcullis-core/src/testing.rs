@@ -14,6 +14,7 @@ mod clients;
 mod consents;
 mod device_authorizations;
 mod dpop_proofs;
+mod dynamic_clients;
 mod purge;
 mod pushed_authorization_requests;
 mod rate_limits;
@@ -101,6 +102,10 @@ struct Inner {
     /// Pushed authorization requests (RFC 9126) by request_uri digest.
     pushed_requests: BTreeMap<[u8; 32], crate::authorization::pushed::PushedAuthorization>,
     client_assertions: BTreeMap<[u8; 32], UnixTime>,
+    /// Dynamic client registrations by client_id (RFC 7591).
+    dynamic_clients: BTreeMap<String, crate::client::dynamic::DynamicRegistration>,
+    /// Initial access token digests.
+    initial_access_tokens: BTreeSet<[u8; 32]>,
 }
 
 impl MemoryStore {

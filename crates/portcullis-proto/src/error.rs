@@ -58,6 +58,10 @@ pub enum ErrorCode {
     /// RFC 9449 §8: the DPoP proof must carry the server's nonce (sent in the
     /// `DPoP-Nonce` response header).
     UseDpopNonce,
+    /// RFC 7591 §3.2.2: a redirect URI in the registration metadata is invalid.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: a client metadata field is invalid or not allowed.
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -86,6 +90,8 @@ impl ErrorCode {
             Self::ExpiredToken => "expired_token",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 

@@ -25,6 +25,11 @@ pub const REVOCATION: &str = "/revoke";
 pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
 /// RFC 9126 §2 pushed authorization request endpoint (POST, client authentication).
 pub const PUSHED_AUTHORIZATION_REQUEST: &str = "/par";
+/// RFC 7591 §3 client registration endpoint (only when `[registration] mode` is on).
+pub const REGISTRATION: &str = "/register";
+/// RFC 7592 §2 client configuration endpoint: `registration_client_uri` is this with
+/// the client's id as the last segment.
+pub const REGISTRATION_CLIENT: &str = "/register/{client_id}";
 /// RFC 8628 §3.3 `verification_uri`: the page where the user enters the user code
 /// (a Portcullis page).
 pub const DEVICE: &str = "/device";

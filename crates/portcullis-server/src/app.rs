@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod net;
 pub mod outbound;
 pub mod pushed_authorization;
+pub mod registration;
 pub mod sign_in;
 pub mod state;
 pub mod throttle;

@@ -46,6 +46,7 @@ use portcullis_core::authorization::consent::ConsentStore;
 use portcullis_core::authorization::pending::UsedAuthorizationRequestStore;
 use portcullis_core::authorization::pushed::{PushedAuthorization, PushedAuthorizationStore};
 use portcullis_core::client::authentication::assertion::ClientAssertionStore;
+use portcullis_core::client::dynamic::{DynamicClientStore, DynamicRegistration};
 use portcullis_core::client::{Client, ClientSecrets, ClientStore};
 use portcullis_core::device::{
     DeviceAuthorization, DeviceAuthorizationStatus, DeviceAuthorizationStore, DevicePoll,
@@ -209,6 +210,15 @@ within_deadline! {
         async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError>;
         async fn client_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
         async fn client_set_secrets(&self, client_id: &str, secrets: &ClientSecrets, now: UnixTime) -> Result<(), StoreError>;
+    }
+    DynamicClientStore {
+        async fn dynamic_client_insert(&self, client: &Client, registration: &DynamicRegistration, ceiling: u64) -> Result<bool, StoreError>;
+        async fn dynamic_client_get(&self, client_id: &str) -> Result<Option<DynamicRegistration>, StoreError>;
+        async fn dynamic_client_replace(&self, client: &Client, metadata: &serde_json::Map<String, serde_json::Value>) -> Result<bool, StoreError>;
+        async fn dynamic_client_touch(&self, client_id: &str, now: UnixTime) -> Result<(), StoreError>;
+        async fn dynamic_client_delete_unused(&self, before: UnixTime) -> Result<Vec<String>, StoreError>;
+        async fn initial_access_token_insert(&self, digest: &SecretDigest, now: UnixTime) -> Result<(), StoreError>;
+        async fn initial_access_token_exists(&self, digest: &SecretDigest) -> Result<bool, StoreError>;
     }
     ResourceStore {
         async fn resource_get(&self, identifier: &str) -> Result<Option<Resource>, StoreError>;

@@ -12,6 +12,7 @@ mod clients;
 mod consents;
 mod device_authorizations;
 mod dpop_proofs;
+mod dynamic_clients;
 mod purge;
 mod pushed_authorization_requests;
 mod rate_limits;

@@ -34,6 +34,9 @@ pub enum Command {
     /// Manage the resource registry (RFC 8707 resources, their scopes and defaults).
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Manage dynamic client registration (RFC 7591): initial access tokens.
+    #[command(subcommand)]
+    Registration(RegistrationCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -78,6 +81,23 @@ pub enum ConfigCommand {
         #[arg(long)]
         strict: bool,
     },
+}
+
+/// `portcullis registration …`
+#[derive(Debug, Subcommand)]
+pub enum RegistrationCommand {
+    /// Initial access tokens (RFC 7591 §3) for `[registration] mode =
+    /// "initial_access_token"`.
+    #[command(subcommand)]
+    Token(RegistrationTokenCommand),
+}
+
+/// `portcullis registration token …`
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Create an initial access token: prints it once as JSON; only its SHA-256 digest
+    /// is stored.
+    Create,
 }
 
 /// `portcullis client …`

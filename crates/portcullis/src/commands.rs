@@ -4,7 +4,8 @@
 
 use crate::cli::{
     Alg, Cli, ClientCommand, ClientCreate, Command, ConfigCommand, KeysCommand,
-    RegisteredAuthMethod, ResourceCommand, ResourceCreate, UserCommand,
+    RegisteredAuthMethod, RegistrationCommand, RegistrationTokenCommand, ResourceCommand,
+    ResourceCreate, UserCommand,
 };
 use crate::logging;
 use crate::oauth_client;
@@ -138,6 +139,20 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 Command::User(u) => user(store.as_ref(), u, now).await,
                 Command::Resource(r) => resource(store.as_ref(), r, now).await,
                 Command::Keys(k) => keys(store.as_ref(), &config, k, now).await,
+                Command::Registration(RegistrationCommand::Token(
+                    RegistrationTokenCommand::Create,
+                )) => {
+                    let token = portcullis_server::app::registration::create_initial_access_token(
+                        store.as_ref(),
+                        now,
+                    )
+                    .await
+                    .map_err(|e| Failure::runtime(e.to_string()))?;
+                    print_json(&json!({
+                        "initial_access_token": token.expose_secret(),
+                        "note": "shown once; only its SHA-256 digest is stored",
+                    }))
+                }
                 Command::Serve { .. }
                 | Command::Login(_)
                 | Command::Token(_)

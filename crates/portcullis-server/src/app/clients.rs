@@ -120,6 +120,18 @@ impl ClientDirectory for ClientCache {
         // shadow a client the operator registered under the same URL).
         match self.store.client_get(client_id).await? {
             Some(client) if client.source != RecordSource::MetadataDocument => {
+                // `[registration] unused_client_ttl`: a dynamic client read from the
+                // store is in use. At most one write a day per client (the store's
+                // condition), and at most one attempt per cache lifetime per node; a
+                // failure only delays it.
+                if client.source == RecordSource::Dynamic
+                    && let Err(error) = self
+                        .store
+                        .dynamic_client_touch(client_id, self.clock.now())
+                        .await
+                {
+                    tracing::warn!(%error, client_id, "recording a dynamic client's use failed");
+                }
                 let client = Arc::new(client);
                 self.cache.insert(client_id.to_owned(), Arc::clone(&client));
                 Ok(Some(client))

@@ -153,7 +153,8 @@ impl Config {
         let dpop = dpop::resolve_dpop(&file.dpop).map_err(in_file)?;
         let authorization = authorization::resolve_authorization(&file.authorization);
         let outbound = outbound::resolve_outbound(file.outbound).map_err(in_file)?;
-        let registration = registration::resolve_registration(&file.registration);
+        let registration =
+            registration::resolve_registration(file.registration).map_err(in_file)?;
         Ok(Self {
             issuer,
             listen,

@@ -39,6 +39,10 @@ pub struct ConsentPrompt {
     /// would only lend it credibility, and fetching it would be one more request made
     /// at the client's command.
     pub unverified_host: Option<String>,
+    /// The client registered itself at the registration endpoint (RFC 7591):
+    /// `unverified_host` is then its first redirect URI's host (or private-use scheme),
+    /// where the user's browser is sent back to.
+    pub registered_itself: bool,
     /// Who is signed in.
     pub username: String,
     /// The scopes to approve now: what the request will be granted (its `scope`, or
@@ -147,6 +151,7 @@ pub async fn prompt(
             .clone()
             .unwrap_or_else(|| client.client_id.clone()),
         unverified_host: unverified_host(&client),
+        registered_itself: client.source == RecordSource::Dynamic,
         username,
         scopes: shown.into_iter().cloned().collect(),
         already_approved,
@@ -317,15 +322,23 @@ impl Decision<'_> {
     }
 }
 
-/// The host of a metadata document client's `client_id` URL; `None` for a client
-/// someone registered.
+/// The host of a metadata document client's `client_id` URL, or of a dynamically
+/// registered client's first redirect URI (its scheme for a private-use URI, RFC 8252
+/// §7.1); `None` for a client an operator registered.
 fn unverified_host(client: &Client) -> Option<String> {
-    if client.source != RecordSource::MetadataDocument {
-        return None;
-    }
-    url::Url::parse(&client.client_id)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
+    let url = match client.source {
+        RecordSource::MetadataDocument => url::Url::parse(&client.client_id).ok()?,
+        RecordSource::Dynamic => {
+            let first = client.redirect_uris.first()?;
+            let url = url::Url::parse(first).ok()?;
+            if url.host_str().is_none_or(str::is_empty) {
+                return Some(format!("{}:", url.scheme()));
+            }
+            url
+        }
+        RecordSource::Config | RecordSource::Admin => return None,
+    };
+    url.host_str().map(str::to_owned)
 }
 
 /// This browser's session for `pending`; the session's user must be the one the

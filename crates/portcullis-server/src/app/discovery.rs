@@ -3,6 +3,7 @@
 //! once at start-up; the HTTP layer serves it.
 
 use crate::app::config::RegistrationSettings;
+use crate::app::config::registration::RegistrationMode;
 use portcullis_core::client::jwks::ASSERTION_SIGNING_ALGORITHMS;
 use portcullis_core::grants::token_endpoint::SUPPORTED_GRANT_TYPES;
 use portcullis_core::resource::Resource;
@@ -16,13 +17,14 @@ use portcullis_resource::dpop::DPOP_ALGS;
 /// response type (OAuth 2.1: no implicit, no hybrid), `S256` as the only PKCE method;
 /// `require_pushed_authorization_requests` from `[authorization]` (RFC 9126 §5);
 /// `client_id_metadata_document_supported` when `[registration]
-/// client_id_metadata_documents` is on. `scopes_supported` (RFC 8414 §2) is the OpenID
+/// client_id_metadata_documents` is on; `registration_endpoint` (RFC 8414 §2, RFC 7591
+/// §3) unless `[registration] mode` is off. `scopes_supported` (RFC 8414 §2) is the OpenID
 /// Connect scopes, then the scopes of the registered `resources` in registry order,
 /// without duplicates.
 pub fn metadata(
     issuer: &str,
     require_pushed_authorization_requests: bool,
-    registration: RegistrationSettings,
+    registration: &RegistrationSettings,
     resources: &[Resource],
 ) -> ServerMetadata {
     let mut scopes_supported = strings(&["openid", "profile", "email", "offline_access"]);
@@ -36,6 +38,13 @@ pub fn metadata(
         endpoints: ADVERTISED
             .iter()
             .map(|e| (e.metadata_name.to_owned(), format!("{issuer}{}", e.path)))
+            // RFC 7591 §3: the registration endpoint exists only when registration is on.
+            .chain((registration.mode != RegistrationMode::Off).then(|| {
+                (
+                    "registration_endpoint".to_owned(),
+                    format!("{issuer}{}", portcullis_proto::routes::REGISTRATION),
+                )
+            }))
             .collect(),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),

@@ -22,16 +22,49 @@ const BATCHES_BEFORE_PAUSE: u64 = 20;
 /// Pause between runs of [`BATCHES_BEFORE_PAUSE`] batches.
 const PURGE_PAUSE: Duration = Duration::from_millis(100);
 
-/// Runs forever: a purge every [`PURGE_INTERVAL_SECONDS`].
-pub async fn purge_loop(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
+/// Runs forever: a purge every [`PURGE_INTERVAL_SECONDS`], then the deletion of
+/// dynamic clients unused for `unused_client_ttl` seconds
+/// ([`delete_unused_dynamic_clients`]).
+pub async fn purge_loop(store: Arc<dyn Store>, clock: Arc<dyn Clock>, unused_client_ttl: i64) {
     let mut tick = tokio::time::interval(Duration::from_secs(PURGE_INTERVAL_SECONDS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut outage = OutageLog::new("purging expired rows");
     loop {
         tick.tick().await;
-        let (_, failure) = purge_once(store.as_ref(), clock.now()).await;
+        let (_, mut failure) = purge_once(store.as_ref(), clock.now()).await;
+        if failure.is_none() {
+            let now = clock.now();
+            failure = delete_unused_dynamic_clients(store.as_ref(), now, unused_client_ttl)
+                .await
+                .err();
+        }
         outage.record(failure.as_ref());
     }
+}
+
+/// RFC 7591 abuse limit (`[registration] unused_client_ttl`): deletes the dynamically
+/// registered clients whose last use (recorded at most once a day) is more than
+/// `unused_client_ttl` seconds before `now`, with their codes, tokens and consents.
+/// Returns their ids.
+///
+/// # Errors
+/// The store's.
+pub async fn delete_unused_dynamic_clients(
+    store: &dyn Store,
+    now: portcullis_core::UnixTime,
+    unused_client_ttl: i64,
+) -> Result<Vec<String>, StoreError> {
+    let deleted = store
+        .dynamic_client_delete_unused(now.saturating_sub(unused_client_ttl))
+        .await?;
+    if !deleted.is_empty() {
+        tracing::info!(
+            target: crate::app::audit::TARGET,
+            event = "unused_dynamic_clients_deleted",
+            count = deleted.len(),
+        );
+    }
+    Ok(deleted)
 }
 
 /// Deletes expired rows in batches of [`PURGE_BATCH`] until every table's batch comes

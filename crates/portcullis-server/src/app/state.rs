@@ -247,6 +247,7 @@ impl App {
         let purger = tokio::spawn(crate::app::housekeeping::purge_loop(
             Arc::clone(&store),
             Arc::clone(&clock),
+            config.registration.unused_client_ttl,
         ));
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let keys = Arc::new(ArcSwap::from_pointee(KeySnapshot::new(ring)));
@@ -454,7 +455,7 @@ async fn metadata_json(config: &Config, store: &dyn Store) -> Result<Bytes, Stor
     let metadata = crate::app::discovery::metadata(
         &config.issuer,
         config.authorization.require_pushed_authorization_requests,
-        config.registration,
+        &config.registration,
         &resources,
     );
     Ok(Bytes::from(

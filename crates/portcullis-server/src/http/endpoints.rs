@@ -13,6 +13,7 @@ pub mod jwks;
 pub mod login;
 pub mod metrics;
 pub mod par;
+pub mod registration;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

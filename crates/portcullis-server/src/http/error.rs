@@ -11,6 +11,7 @@
 
 pub mod page;
 mod refusals;
+pub mod registration;
 
 use crate::app::device_authorization::DeviceAuthorizationFailure;
 use crate::app::dpop::DpopRefusal;

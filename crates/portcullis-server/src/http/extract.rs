@@ -8,7 +8,7 @@ mod page_form;
 mod pending_request;
 mod request_id;
 
-pub use authorization::{AccessToken, ClientAuthorization, DpopHeader};
+pub use authorization::{AccessToken, ClientAuthorization, DpopHeader, RegistrationBearer};
 pub use client_ip::{ClientIp, PeerIp, client_address};
 pub use oauth_form::{MAX_BODY_BYTES, OAuthForm, OAuthParams, is_form_urlencoded, parse};
 pub use origin::RequestOrigin;

@@ -4,7 +4,7 @@
 use crate::app::state::AppState;
 use crate::http::endpoints::{
     assets, authorize, consent, device, device_authorization, discovery, end_session, health,
-    introspection, jwks, login, metrics, par, revocation, token, userinfo,
+    introspection, jwks, login, metrics, par, registration, revocation, token, userinfo,
 };
 use crate::http::extract::request_id_header;
 use crate::http::middleware;
@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth_routes(&state))
         .merge(page_routes())
         .merge(public_routes())
+        .merge(registration_routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(crate::http::extract::MAX_BODY_BYTES));
     // Around the routes: the request span, fault logging and `nosniff`; around those,
@@ -83,6 +84,22 @@ fn oauth_routes(state: &AppState) -> Router<AppState> {
             post(introspection::introspection_post)
                 .fallback(introspection::introspection_method_not_allowed),
         )
+}
+
+/// RFC 7591 §3 and RFC 7592 §2 (404 when `[registration] mode = "off"`), with their
+/// own body limit ([`crate::http::error::registration::MAX_REGISTRATION_BODY_BYTES`]).
+fn registration_routes() -> Router<AppState> {
+    Router::new()
+        .route(routes::REGISTRATION, post(registration::registration_post))
+        .route(
+            routes::REGISTRATION_CLIENT,
+            get(registration::registration_client_get)
+                .put(registration::registration_client_put)
+                .delete(registration::registration_client_delete),
+        )
+        .layer(DefaultBodyLimit::max(
+            crate::http::error::registration::MAX_REGISTRATION_BODY_BYTES,
+        ))
 }
 
 /// The pages a person's browser visits.

@@ -7,7 +7,7 @@ use crate::codec::{
 };
 use crate::error::classify;
 use crate::store::sql_store_impl;
-use portcullis_core::client::{Client, ClientJwks, ClientSecrets, ClientStore};
+use portcullis_core::client::{Client, ClientJwks, ClientSecrets, ClientStore, RecordSource};
 use portcullis_core::keys::SigningAlgorithm;
 use portcullis_core::{StoreError, UnixTime};
 use portcullis_proto::grant::TokenEndpointAuthMethod;
@@ -84,7 +84,7 @@ impl ClientRecord {
                 .as_ref()
                 .map(|jwks| to_json("clients.jwks", &jwks.to_value()))
                 .transpose()?,
-            source: client.source.as_str().to_owned(),
+            source: stored_source(client.source).to_owned(),
             created_at: client.created_at,
             updated_at: client.updated_at,
         })
@@ -153,6 +153,17 @@ impl ClientRecord {
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
+    }
+}
+
+/// The `clients.source` spelling of `source`: a dynamic client's row says `admin`
+/// (widening the column's CHECK would need a SQLite table rebuild); its
+/// `dynamic_clients` row makes it read back as [`RecordSource::Dynamic`]
+/// (`client_source!`).
+fn stored_source(source: RecordSource) -> &'static str {
+    match source {
+        RecordSource::Dynamic => RecordSource::Admin.as_str(),
+        other => other.as_str(),
     }
 }
 
@@ -256,17 +267,41 @@ macro_rules! bind_client {
     }};
 }
 
+/// The columns a read selects: [`client_columns`] with `source` read through
+/// `client_source!`.
+macro_rules! client_select_columns {
+    () => {
+        concat!(
+            "client_id, client_name, secret_digest, previous_secret_digest, \
+             previous_secret_expires_at, token_endpoint_auth_method, redirect_uris, \
+             post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
+             introspection_audiences, allowed_origins, id_token_signed_response_alg, claims, \
+             dpop_bound_access_tokens, require_pushed_authorization_requests, ",
+            client_source!(),
+            ", created_at, updated_at, default_scopes, jwks"
+        )
+    };
+}
+
+/// `source` as read: `dynamic` for a client with a `dynamic_clients` row (RFC 7591).
+macro_rules! client_source {
+    () => {
+        "CASE WHEN EXISTS (SELECT 1 FROM dynamic_clients d \
+         WHERE d.client_id = clients.client_id) THEN 'dynamic' ELSE source END AS source"
+    };
+}
+
 /// `$1` = client_id.
 const CLIENT_GET: &str = concat!(
     "SELECT ",
-    client_columns!(),
+    client_select_columns!(),
     " FROM clients WHERE client_id = $1"
 );
 
 /// Every client; ids compare by code point on both backends.
 const CLIENT_LIST: &str = concat!(
     "SELECT ",
-    client_columns!(),
+    client_select_columns!(),
     " FROM clients ORDER BY client_id"
 );
 
@@ -298,6 +333,29 @@ const CLIENT_UPSERT: &str = concat!(
     " jwks = excluded.jwks,",
     " source = excluded.source,",
     " updated_at = excluded.updated_at"
+);
+
+sql_store_impl!(
+    Self,
+    /// Writes `client`'s row on `conn` (inside the caller's transaction): an insert, or
+    /// with `replace` the upsert that keeps `created_at`.
+    pub(crate) async fn write_client_row(
+        conn: &mut DB::Connection,
+        client: &Client,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let record = ClientRecord::encode(client)?;
+        let sql = if replace {
+            CLIENT_UPSERT
+        } else {
+            CLIENT_INSERT
+        };
+        bind_client!(sqlx::query::<DB>(sql), record)
+            .execute(&mut *conn)
+            .await
+            .map_err(classify(&format!("client `{}`", client.client_id)))?;
+        Ok(())
+    },
 );
 
 /// `$1` = client_id.

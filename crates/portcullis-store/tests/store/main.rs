@@ -63,6 +63,7 @@ mod connect;
 mod consents;
 mod device_authorizations;
 mod dpop_proofs;
+mod dynamic_clients;
 mod purge;
 mod pushed_authorization_requests;
 mod rate_limits;

@@ -44,6 +44,7 @@ mod probe_edges;
 mod proxy;
 mod refresh;
 mod refresh_race;
+mod registration;
 mod rejections;
 mod resource;
 mod revocation;

@@ -195,7 +195,7 @@ async fn drive(app: &TestApp, node: &Path) -> Value {
 
 /// `node` with oauth4webapi installed, or `None` after printing why `test` is skipped.
 /// Panics instead when `PORTCULLIS_REQUIRE_BROWSER=1`.
-fn node_tools(test: &str) -> Option<PathBuf> {
+pub(crate) fn node_tools(test: &str) -> Option<PathBuf> {
     let node = on_path("node");
     let module = browser_dir().join("node_modules").join("oauth4webapi");
     let mut missing = Vec::new();
@@ -229,6 +229,6 @@ fn on_path(program: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn browser_dir() -> PathBuf {
+pub(crate) fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }

@@ -150,6 +150,20 @@ pub struct FileRegistration {
     /// Accept `client_id`s that are https URLs of client ID metadata documents
     /// (draft-ietf-oauth-client-id-metadata-document); default true.
     pub client_id_metadata_documents: Option<bool>,
+    /// RFC 7591 dynamic registration: `off` (default), `open`, or
+    /// `initial_access_token`.
+    pub mode: Option<String>,
+    /// RFC 7591 §3 initial access tokens accepted in `initial_access_token` mode, as
+    /// lowercase hex SHA-256 digests of the tokens (64 characters); default none (the
+    /// CLI's `registration token create` stores more in the database).
+    pub initial_access_tokens: Option<Vec<String>>,
+    /// Most dynamically registered clients at once; default 1000.
+    pub max_dynamic_clients: Option<u64>,
+    /// Registrations accepted per hour from one address (IPv6 by /64); default 10.
+    pub registrations_per_hour: Option<u32>,
+    /// Seconds a dynamic client may go unused before housekeeping deletes it; default
+    /// 2592000 (30 days).
+    pub unused_client_ttl: Option<i64>,
 }
 
 /// `[dpop]`: how DPoP proofs are accepted (RFC 9449).

@@ -60,3 +60,29 @@ pub(super) async fn take_per_address(
         .map(|_| ())
         .map_err(|retry_ms| Duration::from_millis(retry_ms).max(Duration::from_secs(1))))
 }
+
+/// Counts one request of `endpoint` from `ip` at `now` in a bucket of `per_hour`
+/// requests an hour (also the burst), shared by every node: RFC 7591 registrations
+/// ([`crate::app::registration`]). `Ok(Err(wait))` when the budget is used.
+///
+/// # Errors
+/// The store's: the request was not counted.
+pub(crate) async fn take_per_hour(
+    store: &dyn Store,
+    endpoint: &str,
+    per_hour: u32,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Result<(), Duration>, StoreError> {
+    let per_hour = per_hour.max(1);
+    let key = RateKey::new(
+        format!("{endpoint}:{}", address_key(ip)),
+        3_600_000 / i64::from(per_hour),
+        per_hour,
+    );
+    Ok(store
+        .rate_limit_take(&[key], millis(now))
+        .await?
+        .map(|_| ())
+        .map_err(|retry_ms| Duration::from_millis(retry_ms).max(Duration::from_secs(1))))
+}

@@ -174,6 +174,30 @@ fn single(headers: &HeaderMap) -> Result<Option<&HeaderValue>, OAuthError> {
     Ok(first)
 }
 
+/// The bearer token of an RFC 7591 / RFC 7592 request (the initial access token or the
+/// registration access token, RFC 6750 §2.1; the scheme is case-insensitive). `None`
+/// when there is no single `Authorization: Bearer` header with a visible-ASCII token:
+/// the endpoint then answers `invalid_token` (or, in open mode, registers without one).
+/// Never rejects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationBearer(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RegistrationBearer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let token = single(&parts.headers)
+            .ok()
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned())
+            .filter(|token| !token.is_empty());
+        Ok(Self(token))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

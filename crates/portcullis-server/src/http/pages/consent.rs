@@ -31,6 +31,8 @@ pub struct ConsentView {
     pub client_name: String,
     /// A metadata document client's host, shown prominently and labelled unverified.
     pub unverified_host: Option<String>,
+    /// The client registered itself (RFC 7591) rather than by a metadata document.
+    pub registered_itself: bool,
     /// Who is signed in.
     pub username: String,
     /// The scopes to approve now.
@@ -55,6 +57,7 @@ pub fn consent_page(state: &AppState, prompt: ConsentPrompt) -> Response {
         action: routes::CONSENT,
         client_name: prompt.client_name,
         unverified_host: prompt.unverified_host,
+        registered_itself: prompt.registered_itself,
         username: prompt.username,
         scopes: prompt
             .scopes
