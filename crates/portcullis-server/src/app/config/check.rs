@@ -12,7 +12,8 @@
 //! - an access token lifetime above one hour (RFC 9700 §2.2.2 / the guides: short-lived
 //!   access tokens, since APIs validating JWTs locally accept them until `exp`);
 //! - a client with `skip_consent` whose redirect URIs are not on the issuer's host (a
-//!   third party acting for users without asking them).
+//!   third party acting for users without asking them);
+//! - `[registration] mode = "open"` with loose limits (anyone may register clients).
 //!
 //! Wildcard redirect URIs, user scopes on machine clients and the like are not
 //! findings: [`Config::load`] refuses them.
@@ -20,6 +21,7 @@
 //! [`resolved_view`] is the resolved configuration as JSON with every secret replaced
 //! by `"***"` (client secret digests, passwords, the master key, a database password).
 
+use crate::app::config::registration::RegistrationMode;
 use crate::app::config::{Config, MasterKeySource};
 use crate::app::database::redact_url;
 use crate::app::layout;
@@ -35,6 +37,11 @@ pub struct Finding {
     /// What is unwise and how to fix it, one sentence or two.
     pub message: String,
 }
+
+/// Open registration: most registrations per hour per address before it is a finding.
+pub const MAX_ADVISED_OPEN_REGISTRATIONS_PER_HOUR: u32 = 60;
+/// Open registration: most dynamic clients before it is a finding.
+pub const MAX_ADVISED_OPEN_DYNAMIC_CLIENTS: u64 = 10_000;
 
 /// Guides' upper bound for access token lifetimes, in seconds: one hour.
 pub const MAX_ADVISED_ACCESS_TOKEN_TTL: i64 = 3600;
@@ -66,6 +73,19 @@ pub fn findings(config: &Config, config_file: Option<&Path>) -> Vec<Finding> {
             &format!(
                 "is {} s, above one hour: APIs that validate JWTs locally accept a revoked token until it expires; use at most {MAX_ADVISED_ACCESS_TOKEN_TTL} (the default is 900) and refresh tokens for long sessions",
                 config.tokens.access_token_ttl
+            ),
+        ));
+    }
+    let registration = &config.registration;
+    if registration.mode == RegistrationMode::Open
+        && (registration.registrations_per_hour > MAX_ADVISED_OPEN_REGISTRATIONS_PER_HOUR
+            || registration.max_dynamic_clients > MAX_ADVISED_OPEN_DYNAMIC_CLIENTS)
+    {
+        found.push(finding(
+            "registration.mode",
+            &format!(
+                "is \"open\" (anyone may register clients, RFC 7591 §3) with loose limits ({} registrations per hour per address, at most {} dynamic clients): keep registrations_per_hour at most {MAX_ADVISED_OPEN_REGISTRATIONS_PER_HOUR} and max_dynamic_clients at most {MAX_ADVISED_OPEN_DYNAMIC_CLIENTS}, or use mode = \"initial_access_token\"",
+                registration.registrations_per_hour, registration.max_dynamic_clients
             ),
         ));
     }
@@ -134,6 +154,11 @@ pub fn resolved_view(config: &Config) -> Value {
         },
         "registration": {
             "client_id_metadata_documents": config.registration.client_id_metadata_documents,
+            "mode": format!("{:?}", config.registration.mode),
+            "initial_access_tokens": config.registration.initial_access_tokens.iter().map(|_| "***").collect::<Vec<_>>(),
+            "max_dynamic_clients": config.registration.max_dynamic_clients,
+            "registrations_per_hour": config.registration.registrations_per_hour,
+            "unused_client_ttl": config.registration.unused_client_ttl,
         },
         "outbound": {
             "allow_networks": config.outbound.allow_networks.iter().map(|n| n.to_string()).collect::<Vec<_>>(),

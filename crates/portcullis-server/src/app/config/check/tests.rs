@@ -53,6 +53,14 @@ fn warns_about_skip_consent_for_a_redirect_off_the_issuers_host() {
 }
 
 #[test]
+fn warns_about_open_registration_with_loose_limits() {
+    let open = format!("{HTTPS}{PROXIES}[registration]\nmode = \"open\"\n");
+    assert!(keys(&open).is_empty(), "the default limits are fine");
+    let loose = format!("{open}registrations_per_hour = 1000\n");
+    assert_eq!(keys(&loose), vec!["registration.mode".to_owned()]);
+}
+
+#[test]
 fn the_resolved_view_shows_no_secret() {
     let toml = format!(
         "{HTTPS}{PROXIES}database_url = \"postgres://portcullis:db-pass-9876@db.example/portcullis\"\n{WEB}redirect_uris = [\"https://id.example.com/cb\"]\n[[users]]\nusername = \"alice\"\npassword = \"alice-password-1\"\n"
