@@ -43,7 +43,10 @@ impl DummyPasswordHash {
     /// # Errors
     /// Why the CSPRNG or the hash failed, or the blocking thread was lost.
     pub async fn get(&self) -> Result<&str, String> {
-        self.hash.get_or_try_init(hash_random_password).await.map(String::as_str)
+        self.hash
+            .get_or_try_init(hash_random_password)
+            .await
+            .map(String::as_str)
     }
 }
 

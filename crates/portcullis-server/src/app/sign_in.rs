@@ -216,7 +216,10 @@ async fn check(
         None => match state.dummy_password_hash().get().await {
             Ok(dummy) => dummy.to_owned(),
             Err(e) => {
-                return Err(StoreError::Other(format!("hashing the dummy password: {e}"))).into();
+                return Err(StoreError::Other(format!(
+                    "hashing the dummy password: {e}"
+                )))
+                .into();
             }
         },
     };

@@ -403,7 +403,12 @@ async fn authorization_code_revoke_tokens_revokes_the_refresh_family_in_the_same
     let stored = s.refresh_token_get(&bystander.token_digest).await.unwrap();
     assert_eq!(stored.and_then(|t| t.revoked_at), None);
     // Everything was revoked by that one call.
-    assert_eq!(s.refresh_family_revoke("code family", T0 + 4).await.unwrap(), 0);
+    assert_eq!(
+        s.refresh_family_revoke("code family", T0 + 4)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 async fn authorization_code_revoke_tokens_of_an_unused_or_unknown_code_is_false(db: Db) {

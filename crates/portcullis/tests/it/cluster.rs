@@ -89,7 +89,11 @@ impl Cluster {
 
     /// Node A alone on `database_url` (node B is never started), with [`CONFIG`] plus
     /// `extra_tokens`, and `RUST_LOG` = `rust_log` when given.
-    pub async fn start_node_a(database_url: &str, extra_tokens: &str, rust_log: Option<&str>) -> Self {
+    pub async fn start_node_a(
+        database_url: &str,
+        extra_tokens: &str,
+        rust_log: Option<&str>,
+    ) -> Self {
         let mut cluster = Self::configure(database_url, extra_tokens);
         cluster.rust_log = rust_log.map(str::to_owned);
         cluster.spawn(0);

@@ -38,11 +38,7 @@ impl WireCounter {
     /// (without TLS, so every message is readable from the first byte).
     async fn start(database_url: &str) -> Self {
         let mut url = url::Url::parse(database_url).unwrap();
-        let upstream = format!(
-            "{}:{}",
-            url.host_str().unwrap(),
-            url.port().unwrap_or(5432)
-        );
+        let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         url.set_host(Some("127.0.0.1")).unwrap();
@@ -153,7 +149,9 @@ where
 /// A code for `app` (no consent page), ready to redeem with `verifier`.
 async fn fresh_code(c: &Cluster) -> (String, String) {
     let (challenge, verifier) = pkce();
-    let code = c.code(&Cluster::browser(), &[0], APP_CLIENT, &challenge).await;
+    let code = c
+        .code(&Cluster::browser(), &[0], APP_CLIENT, &challenge)
+        .await;
     (code, verifier)
 }
 
@@ -172,7 +170,12 @@ async fn per_grant(c: &Cluster, read: &Reading<'_>) -> PerGrant {
     // client_credentials: the client from the cache, no database at all.
     let cc = || async {
         let r = c
-            .post(0, "/token", &[("grant_type", "client_credentials")], SVC_AUTH)
+            .post(
+                0,
+                "/token",
+                &[("grant_type", "client_credentials")],
+                SVC_AUTH,
+            )
             .await;
         assert_eq!(r.status(), 200);
     };
