@@ -272,7 +272,9 @@ async fn issue_17_round_trips_per_grant_on_postgres() {
         assert!(figures.authorization_code.0 <= 3, "{figures:?}");
         assert!(figures.refresh.0 <= 3, "{figures:?}");
         // Pinned where issue 17 left them: the revocation list and the user read. (The
-        // device_code poll is measured once, so it is reported, not asserted.)
+        // device_code poll is measured once, so only its floor is asserted: its single
+        // use lives in the database.)
+        assert!(figures.device_code.0 >= 1, "{figures:?}");
         assert!(figures.introspection.0 <= 2, "{figures:?}");
         // The round trips are reported, not asserted: besides one per statement, sqlx
         // pings each connection it takes back (off the request's path, after the
