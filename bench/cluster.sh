@@ -24,7 +24,8 @@
 #    flushed by the backends within about a second, hence the pause before reading).
 #
 # Usage: bench/cluster.sh      (DURATION=10s CONNECTIONS=16 CHAINS=8 N=50; SKIP_BUILD=1 [BIN=path]
-#                               to use an already built binary)
+#                               to use an already built binary; ROUND_TRIPS_ONLY=1 stops
+#                               after part 1, e.g. with a debug binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10s}"
@@ -42,7 +43,8 @@ REDIRECT="https://app.example.com/callback"
 
 command -v wrk >/dev/null || { echo "installing wrk (Debian package)…" >&2; (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null; }
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p portcullis --bin portcullis
-BIN="${BIN:-$PWD/target/release/portcullis}"
+TARGET="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
+BIN="${BIN:-$TARGET/release/portcullis}"
 
 name="portcullis_bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 DB_URL="${PG%/*}/$name"
@@ -180,6 +182,8 @@ if [ -r "$PG_LOG" ]; then
 else
   echo "(no readable PostgreSQL log at $PG_LOG: statement counts skipped)" >&2
 fi
+
+[ "${ROUND_TRIPS_ONLY:-0}" = 1 ] && exit 0
 
 # --- 2. throughput ----------------------------------------------------------------------
 start_node A "$PORT_A"

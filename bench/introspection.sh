@@ -21,7 +21,8 @@ if ! command -v wrk >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
 cargo build --release -q -p portcullis --bin portcullis
-BIN="$PWD/target/release/portcullis"
+TARGET="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
+BIN="$TARGET/release/portcullis"
 
 work="$(mktemp -d)"
 server=""

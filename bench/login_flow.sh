@@ -16,8 +16,9 @@ CONCURRENCY="${CONCURRENCY:-2 4 8}"
 PORT="${PORT:-18191}"
 
 cargo build --release -q -p portcullis --bin portcullis --example login_flow
-BIN="$PWD/target/release/portcullis"
-LOAD="$PWD/target/release/examples/login_flow"
+TARGET="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
+BIN="$TARGET/release/portcullis"
+LOAD="$TARGET/release/examples/login_flow"
 
 work="$(mktemp -d)"
 server=""

@@ -30,6 +30,7 @@ pub mod device_cookie;
 pub mod device_verification;
 pub mod discovery;
 pub mod dpop;
+pub mod dummy_password;
 pub mod end_session;
 pub mod form;
 pub mod health;

@@ -267,7 +267,7 @@ within_deadline! {
         async fn authorization_code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
         async fn authorization_code_get(&self, code_digest: &SecretDigest) -> Result<Option<AuthorizationCode>, StoreError>;
         async fn authorization_code_consume(&self, code_digest: &SecretDigest, now: UnixTime, first_refresh_token: Option<&RefreshToken>, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
-        async fn authorization_code_revoke_tokens(&self, code_digest: &SecretDigest, now: UnixTime) -> Result<bool, StoreError>;
+        async fn authorization_code_revoke_tokens(&self, code_digest: &SecretDigest, family_id: &str, now: UnixTime) -> Result<bool, StoreError>;
     }
     RefreshTokenStore {
         async fn refresh_token_insert(&self, token: &RefreshToken, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<(), StoreError>;

@@ -72,6 +72,22 @@ impl SqlStore<Postgres> {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out (a round trip before each
+            // statement outside a transaction) and again when it takes one back. The
+            // second stays (off the request's path); the first only for a connection
+            // idle for PING_IF_IDLE_FOR or more (issue 17: round trips per grant). A
+            // connection used within that time answered the release ping; one that died
+            // since fails its statement, answered as unavailable, and is closed when the
+            // release ping fails.
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_release(move |_connection, meta| {
                 // Decided before any await: `meta.age` was measured just now.
                 let keep = !abandoned.may_be_dirty(meta.age);
@@ -84,6 +100,9 @@ impl SqlStore<Postgres> {
         Ok(Self { pool })
     }
 }
+
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The run-time parameters every connection starts with (PostgreSQL's `options`
 /// startup parameter), in milliseconds.
@@ -136,6 +155,8 @@ impl Backend for Postgres {
     // two families whose hashes collide only queue behind each other.
     const LOCK_REFRESH_FAMILY: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(1380335949, hashtext($1))");
+
+    const WRITABLE_CTES: bool = true;
 
     // Autovacuum reclaims space on its own.
     const RECLAIM_SPACE: Option<&'static str> = None;

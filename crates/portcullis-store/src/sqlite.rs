@@ -171,6 +171,9 @@ impl Backend for Sqlite {
     // BEGIN IMMEDIATE already runs write transactions one at a time.
     const LOCK_REFRESH_FAMILY: Option<&'static str> = None;
 
+    // SQLite's WITH clause holds only SELECTs.
+    const WRITABLE_CTES: bool = false;
+
     // At most 2,048 pages (8 MiB at the default 4 KiB page size) per purge, a minute
     // apart: the file shrinks steadily without holding the write lock for long.
     const RECLAIM_SPACE: Option<&'static str> = Some("PRAGMA incremental_vacuum(2048)");

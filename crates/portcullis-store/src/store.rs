@@ -56,6 +56,13 @@ pub trait Backend: Database + sealed::Sealed {
     /// replayed token would leave a live successor behind (RFC 9700 §4.14.2).
     const LOCK_REFRESH_FAMILY: Option<&'static str>;
 
+    /// Whether a `WITH` clause may hold `UPDATE`/`INSERT … RETURNING` (PostgreSQL) so
+    /// that a rotation or a code redemption with its refresh token is one statement,
+    /// one round trip, atomic on its own (issue 17: refresh and authorization_code in
+    /// at most 3 round trips); `false` on SQLite, which runs them as a write
+    /// transaction of several statements (in-process calls, not network round trips).
+    const WRITABLE_CTES: bool;
+
     /// Whether a write transaction's connection dropped while its `BEGIN` is unanswered
     /// is closed instead of returned to the pool (`WriteConnection` in `store.rs`).
     /// `true` on PostgreSQL, where sqlx 0.9.0 would leave it inside a transaction

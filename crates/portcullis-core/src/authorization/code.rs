@@ -141,12 +141,20 @@ pub trait AuthorizationCodeStore: Send + Sync {
         access_token_jti: &str,
         access_token_expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
-    /// RFC 6749 §4.1.2 replay: revokes the tokens issued from a consumed code (its
-    /// access token's `jti` goes to the revocation list until its `exp`). Idempotent;
-    /// `false` if the code is absent or was never consumed.
+    /// RFC 6749 §4.1.2 replay: revokes the tokens issued from a consumed code, in one
+    /// transaction: its access token's `jti` goes to the revocation list until its
+    /// `exp`, and the refresh token family `family_id` (the code's, see
+    /// `family_of_code`) is revoked as [`RefreshTokenStore::refresh_family_revoke`]
+    /// does (every refresh token of it, every access token recorded in it). Why one
+    /// transaction: done in two writes, a crash between them left the family live
+    /// after the replay (issue 17). Idempotent; `false`, nothing written, if the code
+    /// is absent or was never consumed.
+    ///
+    /// [`RefreshTokenStore::refresh_family_revoke`]: crate::tokens::refresh_token::RefreshTokenStore::refresh_family_revoke
     async fn authorization_code_revoke_tokens(
         &self,
         code_digest: &SecretDigest,
+        family_id: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
 }

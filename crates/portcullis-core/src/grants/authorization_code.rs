@@ -241,15 +241,15 @@ async fn consume(
 /// RFC 6749 §4.1.2: "If an authorization code is used more than once, the
 /// authorization server … SHOULD revoke (when possible) all tokens previously issued
 /// based on that authorization code": its access token, and the refresh token family
-/// with every access token rotated out of it (RFC 9700 §4.14.2).
+/// with every access token rotated out of it (RFC 9700 §4.14.2), in one store
+/// transaction (a crash cannot leave one revoked and the other live).
 async fn revoke_issued_tokens(
     store: &dyn Store,
     digest: &SecretDigest,
     now: UnixTime,
 ) -> Result<(), StoreError> {
-    store.authorization_code_revoke_tokens(digest, now).await?;
     store
-        .refresh_family_revoke(&family_of_code(digest), now)
+        .authorization_code_revoke_tokens(digest, &family_of_code(digest), now)
         .await?;
     Ok(())
 }

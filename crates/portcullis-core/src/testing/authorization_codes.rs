@@ -68,7 +68,8 @@ impl AuthorizationCodeStore for MemoryStore {
     async fn authorization_code_revoke_tokens(
         &self,
         code_digest: &SecretDigest,
-        _now: UnixTime,
+        family_id: &str,
+        now: UnixTime,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         let Some(code) = inner
@@ -82,6 +83,8 @@ impl AuthorizationCodeStore for MemoryStore {
         if let (Some(jti), Some(exp)) = (code.access_token_jti, code.access_token_expires_at) {
             inner.revoked.insert(jti, exp);
         }
+        // Under the same lock: both or neither, like the SQL transaction.
+        inner.revoke_refresh_family(family_id, now);
         Ok(true)
     }
 }

@@ -65,26 +65,7 @@ impl RefreshTokenStore for MemoryStore {
         family_id: &str,
         now: UnixTime,
     ) -> Result<u64, StoreError> {
-        let mut inner = self.lock();
-        let mut revoked = 0;
-        for token in inner
-            .refresh_tokens
-            .values_mut()
-            .filter(|t| t.family_id == family_id && t.revoked_at.is_none())
-        {
-            token.revoked_at = Some(now);
-            revoked += 1;
-        }
-        let access_tokens: Vec<(String, UnixTime)> = inner
-            .family_access_tokens
-            .iter()
-            .filter(|(_, (family, _))| family == family_id)
-            .map(|(jti, (_, exp))| (jti.clone(), *exp))
-            .collect();
-        for (jti, exp) in access_tokens {
-            inner.revoked.entry(jti).or_insert(exp);
-        }
-        Ok(revoked)
+        Ok(self.lock().revoke_refresh_family(family_id, now))
     }
 
     async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError> {
@@ -97,6 +78,30 @@ impl RefreshTokenStore for MemoryStore {
 }
 
 impl Inner {
+    /// Revokes every refresh token of `family_id` not yet revoked and puts the family's
+    /// access tokens on the revocation list; how many refresh tokens it revoked.
+    pub(super) fn revoke_refresh_family(&mut self, family_id: &str, now: UnixTime) -> u64 {
+        let mut revoked = 0;
+        for token in self
+            .refresh_tokens
+            .values_mut()
+            .filter(|t| t.family_id == family_id && t.revoked_at.is_none())
+        {
+            token.revoked_at = Some(now);
+            revoked += 1;
+        }
+        let access_tokens: Vec<(String, UnixTime)> = self
+            .family_access_tokens
+            .iter()
+            .filter(|(_, (family, _))| family == family_id)
+            .map(|(jti, (_, exp))| (jti.clone(), *exp))
+            .collect();
+        for (jti, exp) in access_tokens {
+            self.revoked.entry(jti).or_insert(exp);
+        }
+        revoked
+    }
+
     /// A refresh token and the access token issued with it, both or neither:
     /// [`StoreError::Conflict`] if the digest or the `jti` exists.
     pub(super) fn insert_refresh_token(

@@ -211,10 +211,18 @@ async fn check(
         Ok(user) => user,
         Err(e) => return Err(e).into(),
     };
-    let hash = user.as_ref().map_or_else(
-        || state.dummy_password_hash().to_owned(),
-        |u| u.password_hash.clone(),
-    );
+    let hash = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => match state.dummy_password_hash().get().await {
+            Ok(dummy) => dummy.to_owned(),
+            Err(e) => {
+                return Err(StoreError::Other(format!(
+                    "hashing the dummy password: {e}"
+                )))
+                .into();
+            }
+        },
+    };
     let Ok(permit) = state.password_slots().acquire().await else {
         return Err(StoreError::Other(
             "password verification is shut down".into(),

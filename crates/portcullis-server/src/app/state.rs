@@ -10,6 +10,7 @@ use crate::app::cross_origin::CorsOrigins;
 use crate::app::database::{OpenStoreError, open_store};
 use crate::app::device_cookie::DeviceCookies;
 use crate::app::dpop::DpopVerifier;
+use crate::app::dummy_password::DummyPasswordHash;
 use crate::app::keyed_digests::{DigestKeys, key_unkeyed_user_codes};
 use crate::app::keys::{KeyError, KeySnapshot, ensure_signing_keys, load_master_key, refresh_loop};
 use crate::app::outbound::{Outbound, OutboundError};
@@ -47,9 +48,6 @@ pub enum StartError {
     /// The `[outbound]` fetcher could not be built (a CA file).
     #[error(transparent)]
     Outbound(#[from] OutboundError),
-    /// The dummy password hash (for unknown usernames at login) could not be made.
-    #[error("preparing the login page: {0}")]
-    Login(String),
 }
 
 /// Shared state of the running server. Cheap to clone.
@@ -80,7 +78,7 @@ struct Inner {
     device_cookies: DeviceCookies,
     dpop: DpopVerifier,
     password_slots: Arc<Semaphore>,
-    dummy_password_hash: String,
+    dummy_password_hash: DummyPasswordHash,
 }
 
 impl AppState {
@@ -187,8 +185,9 @@ impl AppState {
         &self.inner.password_slots
     }
     /// An argon2id hash of a random password, verified when the username is unknown
-    /// so that unknown and known usernames take the same time.
-    pub fn dummy_password_hash(&self) -> &str {
+    /// so that unknown and known usernames take the same time (made in the background
+    /// at start-up: [`DummyPasswordHash`]).
+    pub fn dummy_password_hash(&self) -> &DummyPasswordHash {
         &self.inner.dummy_password_hash
     }
 }
@@ -230,7 +229,10 @@ impl App {
                 .map_err(AdminError::from)?,
         );
         let stylesheet = Bytes::from(crate::app::config::stylesheet(&config.branding));
-        let dummy_password_hash = dummy_password_hash().await?;
+        // Not before the listener opens (issue 17: start-up ≈ 150 ms with it): the
+        // first unknown-username login waits for it if it is not ready by then.
+        let dummy_password_hash = DummyPasswordHash::new();
+        let dummy_hasher = dummy_password_hash.prepare();
         let throttle = Arc::new(LoginThrottle::new());
         let user_code_throttle = Arc::new(UserCodeThrottle::new());
         let device_authorization_throttle = Arc::new(DeviceAuthorizationThrottle::new());
@@ -313,7 +315,7 @@ impl App {
         Ok(Self {
             state,
             master,
-            tasks: vec![refresher, pruner, purger],
+            tasks: vec![refresher, pruner, purger, dummy_hasher],
         })
     }
 
@@ -436,16 +438,6 @@ impl CookieNames {
             }
         }
     }
-}
-
-/// Hashes a random password once at start-up (≈ 15 ms, on a blocking thread).
-async fn dummy_password_hash() -> Result<String, StartError> {
-    let failed = |e: String| StartError::Login(format!("hashing the dummy password: {e}"));
-    let password = portcullis_core::secret::generate_secret().map_err(|e| failed(e.to_string()))?;
-    tokio::task::spawn_blocking(move || portcullis_core::user::hash_password(&password))
-        .await
-        .map_err(|e| failed(e.to_string()))?
-        .map_err(failed)
 }
 
 /// The serialised metadata document for `issuer`, with the scopes of the resources in

@@ -1,14 +1,13 @@
 //! The `authorization_codes` table: a row ([`AuthorizationCodeRecord`]), its columns
 //! and SQL, and [`AuthorizationCodeStore`] on [`SqlStore`](crate::SqlStore).
 
-use super::refresh_tokens::RefreshTokenRecord;
+use super::refresh_tokens::{RefreshTokenRecord, bind_refresh_token, refresh_token_columns};
 use crate::codec::{digest_bytes, digest_from, from_json, to_json};
 use crate::error::classify;
 use crate::store::{WriteConnection, sql_store_impl};
 use portcullis_core::authorization::code::{AuthorizationCode, AuthorizationCodeStore};
 use portcullis_core::pkce::CodeChallenge;
 use portcullis_core::secret::SecretDigest;
-use portcullis_core::tokens::access_token::RevokedAccessTokenStore;
 use portcullis_core::tokens::refresh_token::RefreshToken;
 use portcullis_core::{StoreError, UnixTime};
 
@@ -147,6 +146,33 @@ const CODE_CONSUME: &str = "UPDATE authorization_codes \
      SET consumed_at = $2, access_token_jti = $3, access_token_expires_at = $4 \
      WHERE code_digest = $1 AND consumed_at IS NULL AND expires_at > $2";
 
+/// [`CODE_CONSUME`] and the first refresh token of its family as one statement, where
+/// the backend allows it ([`Backend::WRITABLE_CTES`](crate::store::Backend::WRITABLE_CTES),
+/// PostgreSQL): `$1`…`$4` as there, `$5`…`$16` = the refresh token as in the
+/// `refresh_tokens` INSERT; the access token is recorded in the token's family.
+/// Answers how many codes it consumed (0 or 1). One statement is one transaction:
+/// the inserts run only on a consumed row, and a conflict in either fails the whole
+/// statement, the code left redeemable, in one round trip.
+const CODE_CONSUME_WITH_REFRESH_TOKEN: &str = concat!(
+    "WITH consumed AS (UPDATE authorization_codes \
+     SET consumed_at = $2, access_token_jti = $3, access_token_expires_at = $4 \
+     WHERE code_digest = $1 AND consumed_at IS NULL AND expires_at > $2 \
+     RETURNING code_digest), ",
+    "first AS (INSERT INTO refresh_tokens (",
+    refresh_token_columns!(),
+    ") SELECT $5::bytea, $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint, \
+     $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16::text FROM consumed \
+     RETURNING family_id), ",
+    "access AS (INSERT INTO family_access_tokens (jti, family_id, expires_at) \
+     SELECT $3::text, family_id, $4::bigint FROM first) ",
+    "SELECT count(*) FROM consumed"
+);
+
+/// `$1` = code digest: the access token recorded when it was consumed; no row if it
+/// is absent or unused.
+const CODE_ISSUED_ACCESS_TOKEN: &str = "SELECT access_token_jti, access_token_expires_at \
+     FROM authorization_codes WHERE code_digest = $1 AND consumed_at IS NOT NULL";
+
 sql_store_impl!(
     AuthorizationCodeStore,
     async fn authorization_code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
@@ -182,9 +208,31 @@ sql_store_impl!(
         access_token_expires_at: UnixTime,
     ) -> Result<bool, StoreError> {
         let what = "redeeming an authorization code (and storing its refresh token)";
-        let first = first_refresh_token
-            .map(RefreshTokenRecord::encode)
-            .transpose()?;
+        let Some(first) = first_refresh_token else {
+            // One conditional statement is atomic on its own: no transaction to open.
+            let consumed = sqlx::query::<DB>(CODE_CONSUME)
+                .bind(digest_bytes(code_digest))
+                .bind(now)
+                .bind(access_token_jti.to_owned())
+                .bind(access_token_expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(classify(what))?;
+            return Ok(DB::rows_affected(&consumed) == 1);
+        };
+        let record = RefreshTokenRecord::encode(first)?;
+        if DB::WRITABLE_CTES {
+            let query = sqlx::query_scalar::<DB, i64>(CODE_CONSUME_WITH_REFRESH_TOKEN)
+                .bind(digest_bytes(code_digest))
+                .bind(now)
+                .bind(access_token_jti.to_owned())
+                .bind(access_token_expires_at);
+            let consumed = bind_refresh_token!(query, record)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(classify(what))?;
+            return Ok(consumed == 1);
+        }
         // Dropping `tx` on an early return rolls back: a lost race, or a refresh token
         // that cannot be stored, leaves the code as it was (redeemable, no token added).
         let mut conn = WriteConnection::acquire(&self.pool)
@@ -204,35 +252,42 @@ sql_store_impl!(
         if DB::rows_affected(&consumed) != 1 {
             return Ok(false);
         }
-        if let Some(record) = first {
-            Self::insert_refresh_token(
-                &mut tx,
-                record,
-                access_token_jti,
-                access_token_expires_at,
-                what,
-            )
-            .await?;
-        }
+        Self::insert_refresh_token(
+            &mut tx,
+            record,
+            access_token_jti,
+            access_token_expires_at,
+            what,
+        )
+        .await?;
         tx.commit().await.map_err(classify(what))?;
         Ok(true)
     },
     async fn authorization_code_revoke_tokens(
         &self,
         code_digest: &SecretDigest,
-        _now: UnixTime,
+        family_id: &str,
+        now: UnixTime,
     ) -> Result<bool, StoreError> {
-        // Read, then insert, without a transaction: the consume columns are written
-        // once (the consume UPDATE requires `consumed_at IS NULL`), so what the read
-        // sees cannot change before the insert, and the insert is idempotent.
-        let Some(code) = self.authorization_code_get(code_digest).await? else {
+        let what = "revoking the tokens issued from a replayed authorization code";
+        // One transaction: a crash (or an error) between the access token and the
+        // family left the family live after a replay (issue 17). Dropping `tx` on an
+        // early return rolls back.
+        let mut conn = WriteConnection::acquire(&self.pool)
+            .await
+            .map_err(classify(what))?;
+        let mut tx = conn.begin().await.map_err(classify(what))?;
+        let issued = sqlx::query_as::<DB, (Option<String>, Option<i64>)>(CODE_ISSUED_ACCESS_TOKEN)
+            .bind(digest_bytes(code_digest))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify(what))?;
+        let Some((Some(jti), Some(expires_at))) = issued else {
             return Ok(false);
         };
-        let (Some(jti), Some(expires_at)) = (code.access_token_jti, code.access_token_expires_at)
-        else {
-            return Ok(false);
-        };
-        self.access_token_revoke(&jti, expires_at).await?;
+        Self::revoke_access_token(&mut tx, &jti, expires_at, what).await?;
+        Self::revoke_refresh_family(&mut tx, family_id, now, what).await?;
+        tx.commit().await.map_err(classify(what))?;
         Ok(true)
     },
 );

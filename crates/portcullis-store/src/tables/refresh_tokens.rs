@@ -78,6 +78,7 @@ macro_rules! refresh_token_columns {
          created_at, expires_at, rotated_at, revoked_at, dpop_jkt"
     };
 }
+pub(crate) use refresh_token_columns;
 
 /// Binds a [`RefreshTokenRecord`] as `$1`…`$12` of
 /// [`REFRESH_TOKEN_INSERT`].
@@ -99,6 +100,7 @@ macro_rules! bind_refresh_token {
             .bind(r.dpop_jkt)
     }};
 }
+pub(crate) use bind_refresh_token;
 
 /// See [`refresh_token_columns`].
 const REFRESH_TOKEN_INSERT: &str = concat!(
@@ -121,6 +123,40 @@ const REFRESH_TOKEN_GET: &str = concat!(
 const REFRESH_TOKEN_ROTATE: &str = "UPDATE refresh_tokens SET rotated_at = $2 \
      WHERE token_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL \
      AND expires_at > $2 RETURNING family_id";
+
+/// The rotation as one statement where the backend allows it
+/// ([`Backend::WRITABLE_CTES`](crate::store::Backend::WRITABLE_CTES), PostgreSQL):
+/// `$1` = the old token's digest, `$2` = now, `$3`…`$14` = the successor as in
+/// [`REFRESH_TOKEN_INSERT`] (`$4` its family), `$15` = the access token's jti, `$16`
+/// its exp; answers how many tokens it rotated (0 or 1). One statement is one
+/// transaction: all of it or nothing is written, in one round trip.
+///
+/// `family_lock` takes the same family lock as `LOCK_REFRESH_FAMILY` in `postgres.rs`
+/// (class "RFAM", hash of the family id; the test `the_one_statement_rotation_takes
+/// _the_family_lock` pins the text), before the UPDATE touches a row: the UPDATE's
+/// `WHERE` holds an uncorrelated `EXISTS` over it, a one-time filter the executor
+/// evaluates before it scans (a row lock taken first could deadlock with a family
+/// revoke that holds the advisory lock and waits for the row). A family revoke that
+/// ran first has committed by the time the lock is granted, and READ COMMITTED
+/// re-checks the `WHERE` on the row's newest version, so the UPDATE finds the token
+/// revoked; a revoke that comes later waits for the lock, and its next statement
+/// sees the successor. `family_id = $4` in the `WHERE` refuses a successor of another
+/// family (nothing written; the caller tells that case apart).
+const REFRESH_TOKEN_ROTATE_ONE_STATEMENT: &str = concat!(
+    "WITH family_lock AS (SELECT pg_advisory_xact_lock(1380335949, hashtext($4::text))), ",
+    "rotated AS (UPDATE refresh_tokens SET rotated_at = $2 \
+     WHERE token_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL \
+     AND expires_at > $2 AND family_id = $4 AND EXISTS (SELECT 1 FROM family_lock) \
+     RETURNING family_id), ",
+    "successor AS (INSERT INTO refresh_tokens (",
+    refresh_token_columns!(),
+    ") SELECT $3::bytea, family_id, $5::text, $6::text, $7::text, $8::text, $9::bigint, \
+     $10::bigint, $11::bigint, $12::bigint, $13::bigint, $14::text FROM rotated \
+     RETURNING family_id), ",
+    "access AS (INSERT INTO family_access_tokens (jti, family_id, expires_at) \
+     SELECT $15::text, family_id, $16::bigint FROM successor) ",
+    "SELECT count(*) FROM rotated"
+);
 
 /// `$1` = family_id, `$2` = now: every token of the family not yet revoked.
 const REFRESH_FAMILY_REVOKE: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
@@ -165,6 +201,76 @@ sql_store_impl!(
             .await
             .map_err(classify(what))?;
         Ok(())
+    },
+    /// Revokes the family `family_id` inside the caller's write transaction on `conn`
+    /// (the whole of [`RefreshTokenStore::refresh_family_revoke`], and the second half
+    /// of a code replay's revocation): takes the family lock first
+    /// ([`Backend::LOCK_REFRESH_FAMILY`](crate::store::Backend::LOCK_REFRESH_FAMILY)),
+    /// so the UPDATE, a statement of its own with a snapshot taken after the lock is
+    /// granted, sees every successor a rotation committed; then puts the family's access
+    /// tokens on the revocation list. Returns how many refresh tokens were newly revoked.
+    pub(crate) async fn revoke_refresh_family(
+        conn: &mut DB::Connection,
+        family_id: &str,
+        now: UnixTime,
+        what: &str,
+    ) -> Result<u64, StoreError> {
+        if let Some(lock) = DB::LOCK_REFRESH_FAMILY {
+            sqlx::query::<DB>(lock)
+                .bind(family_id.to_owned())
+                .execute(&mut *conn)
+                .await
+                .map_err(classify(what))?;
+        }
+        let revoked = sqlx::query::<DB>(REFRESH_FAMILY_REVOKE)
+            .bind(family_id.to_owned())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(classify(what))?;
+        sqlx::query::<DB>(REFRESH_FAMILY_REVOKE_ACCESS_TOKENS)
+            .bind(family_id.to_owned())
+            .execute(&mut *conn)
+            .await
+            .map_err(classify(what))?;
+        Ok(DB::rows_affected(&revoked))
+    },
+    /// [`RefreshTokenStore::refresh_token_rotate`] as
+    /// [`REFRESH_TOKEN_ROTATE_ONE_STATEMENT`]: one round trip when the token rotates.
+    /// When it does not, a second read tells a successor of another family (an error,
+    /// nothing written) from a token that is no longer live (`false`).
+    async fn rotate_in_one_statement(
+        &self,
+        old: &SecretDigest,
+        successor: &RefreshToken,
+        now: UnixTime,
+        access_token_jti: &str,
+        access_token_expires_at: UnixTime,
+        what: &str,
+    ) -> Result<bool, StoreError> {
+        let record = RefreshTokenRecord::encode(successor)?;
+        let query = sqlx::query_scalar::<DB, i64>(REFRESH_TOKEN_ROTATE_ONE_STATEMENT)
+            .bind(digest_bytes(old))
+            .bind(now);
+        let rotated = bind_refresh_token!(query, record)
+            .bind(access_token_jti.to_owned())
+            .bind(access_token_expires_at)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify(what))?;
+        if rotated == 1 {
+            return Ok(true);
+        }
+        let live_elsewhere = self.refresh_token_get(old).await?.is_some_and(|t| {
+            t.family_id != successor.family_id
+                && t.rotated_at.is_none()
+                && t.revoked_at.is_none()
+                && now < t.expires_at
+        });
+        if live_elsewhere {
+            return Err(not_in_family(what));
+        }
+        Ok(false)
     },
 );
 
@@ -220,6 +326,18 @@ sql_store_impl!(
             "rotating a refresh token of client `{}` and user `{}`",
             successor.client_id, successor.user_id
         );
+        if DB::WRITABLE_CTES {
+            return self
+                .rotate_in_one_statement(
+                    old,
+                    successor,
+                    now,
+                    access_token_jti,
+                    access_token_expires_at,
+                    &what,
+                )
+                .await;
+        }
         let record = RefreshTokenRecord::encode(successor)?;
         // Dropping `tx` on an early return rolls back: a refused rotation writes nothing.
         let mut conn = WriteConnection::acquire(&self.pool)
@@ -247,9 +365,7 @@ sql_store_impl!(
         // The family is what reuse detection revokes: a successor outside it would
         // survive a replay of its predecessor.
         if *family_id != successor.family_id {
-            return Err(StoreError::Other(format!(
-                "{what}: the successor is not in the family of the token it replaces"
-            )));
+            return Err(not_in_family(&what));
         }
         Self::insert_refresh_token(
             &mut tx,
@@ -272,26 +388,9 @@ sql_store_impl!(
             .await
             .map_err(classify(what))?;
         let mut tx = conn.begin().await.map_err(classify(what))?;
-        if let Some(lock) = DB::LOCK_REFRESH_FAMILY {
-            sqlx::query::<DB>(lock)
-                .bind(family_id.to_owned())
-                .execute(&mut *tx)
-                .await
-                .map_err(classify(what))?;
-        }
-        let revoked = sqlx::query::<DB>(REFRESH_FAMILY_REVOKE)
-            .bind(family_id.to_owned())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify(what))?;
-        sqlx::query::<DB>(REFRESH_FAMILY_REVOKE_ACCESS_TOKENS)
-            .bind(family_id.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(classify(what))?;
+        let revoked = Self::revoke_refresh_family(&mut tx, family_id, now, what).await?;
         tx.commit().await.map_err(classify(what))?;
-        Ok(DB::rows_affected(&revoked))
+        Ok(revoked)
     },
     async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar::<DB, String>(ACCESS_TOKEN_FAMILY)
@@ -301,3 +400,26 @@ sql_store_impl!(
             .map_err(classify("reading the family of an access token"))
     },
 );
+
+/// A successor that is not in the family of the token it replaces: the family is what
+/// reuse detection revokes, so a successor outside it would survive a replay of its
+/// predecessor.
+fn not_in_family(what: &str) -> StoreError {
+    StoreError::Other(format!(
+        "{what}: the successor is not in the family of the token it replaces"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_statement_rotation_takes_the_family_lock() {
+        // The same lock, on the successor's family id, as every family revoke takes.
+        let lock = <sqlx::Postgres as crate::store::Backend>::LOCK_REFRESH_FAMILY.unwrap();
+        let call = lock.trim_start_matches("SELECT ").replace("$1", "$4::text");
+        assert!(REFRESH_TOKEN_ROTATE_ONE_STATEMENT.contains(&call), "{call}");
+        assert!(REFRESH_TOKEN_ROTATE_ONE_STATEMENT.contains("EXISTS (SELECT 1 FROM family_lock)"));
+    }
+}

@@ -14,6 +14,26 @@ const ACCESS_TOKEN_REVOKE: &str = "INSERT INTO revoked_access_tokens (jti, expir
 const ACCESS_TOKEN_IS_REVOKED: &str = "SELECT jti FROM revoked_access_tokens WHERE jti = $1";
 
 sql_store_impl!(
+    Self,
+    /// Puts `jti` (valid until `expires_at`) on the revocation list inside the
+    /// caller's transaction on `conn` (a code replay's revocation); idempotent.
+    pub(crate) async fn revoke_access_token(
+        conn: &mut DB::Connection,
+        jti: &str,
+        expires_at: UnixTime,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query::<DB>(ACCESS_TOKEN_REVOKE)
+            .bind(jti.to_owned())
+            .bind(expires_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(classify(what))?;
+        Ok(())
+    },
+);
+
+sql_store_impl!(
     RevokedAccessTokenStore,
     async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError> {
         sqlx::query::<DB>(ACCESS_TOKEN_REVOKE)

@@ -15,6 +15,7 @@ store_cases!(
     authorization_code_consume_of_an_unknown_code_is_false,
     authorization_code_revoke_tokens_revokes_the_access_token_idempotently,
     authorization_code_revoke_tokens_of_an_unused_or_unknown_code_is_false,
+    authorization_code_revoke_tokens_revokes_the_refresh_family_in_the_same_call,
     undecodable_authorization_rows_are_corrupt_naming_the_column,
 );
 
@@ -339,7 +340,7 @@ async fn authorization_code_revoke_tokens_revokes_the_access_token_idempotently(
 
     // The replay: the code's token goes on the revocation list, and only it.
     assert!(
-        s.authorization_code_revoke_tokens(&c.code_digest, T0 + 2)
+        s.authorization_code_revoke_tokens(&c.code_digest, "code family", T0 + 2)
             .await
             .unwrap()
     );
@@ -347,7 +348,7 @@ async fn authorization_code_revoke_tokens_revokes_the_access_token_idempotently(
     assert!(!s.access_token_is_revoked("jti-innocent").await.unwrap());
     // A second replay changes nothing and still answers true.
     assert!(
-        s.authorization_code_revoke_tokens(&c.code_digest, T0 + 3)
+        s.authorization_code_revoke_tokens(&c.code_digest, "code family", T0 + 3)
             .await
             .unwrap()
     );
@@ -363,6 +364,53 @@ async fn authorization_code_revoke_tokens_revokes_the_access_token_idempotently(
     );
 }
 
+/// Issue 17: the replay's revocation is one transaction, so no crash can leave the
+/// access token revoked and the refresh family live.
+async fn authorization_code_revoke_tokens_revokes_the_refresh_family_in_the_same_call(db: Db) {
+    let s = &db.store;
+    with_user(s, ALICE).await;
+    with_client(s, "web").await;
+    let c = code("code", T0);
+    s.authorization_code_insert(&c).await.unwrap();
+    let first = refresh("first", "code family", T0 + 1);
+    s.authorization_code_consume(&c.code_digest, T0 + 1, Some(&first), "jti first", T0 + 900)
+        .await
+        .unwrap();
+    let second = refresh("second", "code family", T0 + 2);
+    assert!(
+        s.refresh_token_rotate(&first.token_digest, &second, T0 + 2, "jti second", T0 + 902)
+            .await
+            .unwrap()
+    );
+    let bystander = refresh("bystander", "other family", T0 + 2);
+    s.refresh_token_insert(&bystander, "jti bystander", T0 + 902)
+        .await
+        .unwrap();
+
+    assert!(
+        s.authorization_code_revoke_tokens(&c.code_digest, "code family", T0 + 3)
+            .await
+            .unwrap()
+    );
+    for jti in ["jti first", "jti second"] {
+        assert!(s.access_token_is_revoked(jti).await.unwrap(), "{jti}");
+    }
+    for token in [&first, &second] {
+        let stored = s.refresh_token_get(&token.token_digest).await.unwrap();
+        assert_eq!(stored.and_then(|t| t.revoked_at), Some(T0 + 3));
+    }
+    assert!(!s.access_token_is_revoked("jti bystander").await.unwrap());
+    let stored = s.refresh_token_get(&bystander.token_digest).await.unwrap();
+    assert_eq!(stored.and_then(|t| t.revoked_at), None);
+    // Everything was revoked by that one call.
+    assert_eq!(
+        s.refresh_family_revoke("code family", T0 + 4)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 async fn authorization_code_revoke_tokens_of_an_unused_or_unknown_code_is_false(db: Db) {
     let s = &db.store;
     with_user(s, ALICE).await;
@@ -370,12 +418,12 @@ async fn authorization_code_revoke_tokens_of_an_unused_or_unknown_code_is_false(
     let unused = code("unused", T0);
     s.authorization_code_insert(&unused).await.unwrap();
     assert!(
-        !s.authorization_code_revoke_tokens(&unused.code_digest, T0 + 1)
+        !s.authorization_code_revoke_tokens(&unused.code_digest, "unused family", T0 + 1)
             .await
             .unwrap()
     );
     assert!(
-        !s.authorization_code_revoke_tokens(&SecretDigest::of("never issued"), T0)
+        !s.authorization_code_revoke_tokens(&SecretDigest::of("never issued"), "none", T0)
             .await
             .unwrap()
     );

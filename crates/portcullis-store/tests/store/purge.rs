@@ -187,7 +187,7 @@ async fn purge_expired_keeps_a_redeemed_code_while_its_access_token_lives(db: Db
     );
     // A replay now can still revoke the live token.
     assert!(
-        s.authorization_code_revoke_tokens(&token_lives.code_digest, now)
+        s.authorization_code_revoke_tokens(&token_lives.code_digest, "no family", now)
             .await
             .unwrap()
     );

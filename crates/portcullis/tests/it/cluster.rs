@@ -37,6 +37,7 @@ mod dpop;
 mod keys;
 mod par;
 mod private_key_jwt;
+mod round_trips;
 mod rules;
 
 // --- the harness ------------------------------------------------------------------------
@@ -68,19 +69,47 @@ pub struct Cluster {
     pub http: reqwest::Client,
     dir: TempDir,
     master_key: String,
+    /// `RUST_LOG` for the nodes' processes, if set (else inherited).
+    rust_log: Option<String>,
 }
 
 impl Cluster {
     /// Starts both nodes at once on `db` with [`CONFIG`] plus `extra_tokens` lines in
     /// `[tokens]`.
     pub async fn start(db: &FreshDatabase, extra_tokens: &str) -> Self {
+        let mut cluster = Self::configure(&db.url, extra_tokens);
+        // Both at once on the empty database: migrations, the first signing keys and the
+        // configured clients and users are raced by two processes.
+        cluster.spawn(0);
+        cluster.spawn(1);
+        cluster.wait_ready(0).await;
+        cluster.wait_ready(1).await;
+        cluster
+    }
+
+    /// Node A alone on `database_url` (node B is never started), with [`CONFIG`] plus
+    /// `extra_tokens`, and `RUST_LOG` = `rust_log` when given.
+    pub async fn start_node_a(
+        database_url: &str,
+        extra_tokens: &str,
+        rust_log: Option<&str>,
+    ) -> Self {
+        let mut cluster = Self::configure(database_url, extra_tokens);
+        cluster.rust_log = rust_log.map(str::to_owned);
+        cluster.spawn(0);
+        cluster.wait_ready(0).await;
+        cluster
+    }
+
+    /// The config file, master key and ports; no process yet.
+    fn configure(database_url: &str, extra_tokens: &str) -> Self {
         let dir = TempDir::new().unwrap();
         // The issuer is what a load balancer in front of both nodes would be: a loopback
         // port nobody listens on. Nothing in a flow may need to reach it.
         let issuer = format!("http://127.0.0.1:{}", free_port());
         let config = CONFIG
             .replace("{issuer}", &issuer)
-            .replace("{database_url}", &db.url)
+            .replace("{database_url}", database_url)
             .replace("{extra_tokens}", extra_tokens);
         std::fs::write(dir.path().join("portcullis.toml"), config).unwrap();
         let mut key = [0u8; 32];
@@ -95,21 +124,15 @@ impl Cluster {
                 starts: 0,
             }
         });
-        let mut cluster = Self {
+        Self {
             nodes,
             issuer,
-            database_url: db.url.clone(),
+            database_url: database_url.to_owned(),
             http: reqwest::Client::new(),
             dir,
             master_key,
-        };
-        // Both at once on the empty database: migrations, the first signing keys and the
-        // configured clients and users are raced by two processes.
-        cluster.spawn(0);
-        cluster.spawn(1);
-        cluster.wait_ready(0).await;
-        cluster.wait_ready(1).await;
-        cluster
+            rust_log: None,
+        }
     }
 
     pub fn base(&self, node: usize) -> &str {
@@ -121,7 +144,11 @@ impl Cluster {
         let n = &mut self.nodes[node];
         n.starts += 1;
         let log = dir.join(format!("node-{node}-{}.log", n.starts));
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        if let Some(filter) = &self.rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let child = command
             .current_dir(dir)
             .args(["--config", "portcullis.toml", "serve"])
             .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{}", n.port))
@@ -166,6 +193,16 @@ impl Cluster {
             .dir
             .path()
             .join(format!("node-{node}-{}.err.log", n.starts));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// The stdout (the log) of `node`'s latest process so far.
+    pub fn stdout_log(&self, node: usize) -> String {
+        let n = &self.nodes[node];
+        let path = self
+            .dir
+            .path()
+            .join(format!("node-{node}-{}.log", n.starts));
         std::fs::read_to_string(path).unwrap_or_default()
     }
 

@@ -265,14 +265,13 @@ async fn sigkill_during_mixed_load_keeps_single_use_and_rotation() {
         }
         // Codes answered 200 once: active, unless an attempt died in flight and may have
         // been the replay; either way both nodes agree (is_active_on_both asserts it).
-        // A replay killed in flight may have revoked the access token and not yet the
-        // refresh family (two writes, not one transaction: a known gap, see the stop-23
-        // note); without a death the two always agree.
+        // A replay revokes the access token and the refresh family in one transaction
+        // (issue 17), so a replay killed in flight revoked both or neither: they agree.
         for (k, token) in &single_winners {
             let at = c.is_active_on_both(APP_AUTH, &access_token_of(token)).await;
             let rt = c.is_active_on_both(APP_AUTH, &refresh_token_of(token)).await;
+            assert_eq!(at, rt, "code {k}: access and refresh token agree");
             let died = seen.code_attempts[k].iter().any(Option::is_none);
-            assert!(at == rt || died, "code {k}: access and refresh token agree");
             assert!(at || died, "code {k} answered once yet revoked");
         }
         // Refresh families: per family at most one active refresh token, the stored
