@@ -5,7 +5,7 @@
 //! real MCP client does: it connects and gets 401, reads `resource_metadata` (RFC 9728
 //! §5.1), fetches the protected-resource metadata and then the authorization server's
 //! (RFC 8414), identifies itself with a Client ID Metadata Document served by this test
-//! over https, and sends the user to `/authorize` with PKCE (S256) and `resource`
+//! over https or registers itself (RFC 7591 dynamic registration), and sends the user to `/authorize` with PKCE (S256) and `resource`
 //! (RFC 8707). This test plays the user's browser (a cookie jar through the login and
 //! consent forms, with their CSRF fields) and hands the redirect back; the SDK redeems
 //! the code and calls `add`.
@@ -55,6 +55,9 @@ const CONFIG: &str = r#"
 [tokens]
 access_token_ttl = 900
 
+[registration]
+mode = "open"
+
 [outbound]
 allow_networks = ["127.0.0.0/8"]
 ca_certificates = ["{CA}"]
@@ -80,7 +83,7 @@ async fn mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool() {
     else {
         return;
     };
-    run_case(&node, None, false).await;
+    run_case(&node, None, false, Registration::MetadataDocument).await;
 }
 
 #[tokio::test]
@@ -90,7 +93,32 @@ async fn mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool_on_po
     else {
         return;
     };
-    with_fresh_database(|db| async move { run_case(&node, Some(&db.url), false).await }).await;
+    with_fresh_database(|db| async move {
+        run_case(&node, Some(&db.url), false, Registration::MetadataDocument).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mcp_sdk_client_with_dynamic_registration_and_no_scope_calls_a_tool() {
+    let Some(node) = node_tools("mcp_sdk_client_with_dynamic_registration_and_no_scope_calls_a_tool")
+    else {
+        return;
+    };
+    run_case(&node, None, false, Registration::Dynamic).await;
+}
+
+#[tokio::test]
+async fn mcp_sdk_client_with_dynamic_registration_and_no_scope_calls_a_tool_on_postgres() {
+    let Some(node) = node_tools(
+        "mcp_sdk_client_with_dynamic_registration_and_no_scope_calls_a_tool_on_postgres",
+    ) else {
+        return;
+    };
+    with_fresh_database(|db| async move {
+        run_case(&node, Some(&db.url), false, Registration::Dynamic).await
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -98,13 +126,24 @@ async fn mcp_sdk_client_asks_for_the_scope_the_challenge_names() {
     let Some(node) = node_tools("mcp_sdk_client_asks_for_the_scope_the_challenge_names") else {
         return;
     };
-    run_case(&node, None, true).await;
+    run_case(&node, None, true, Registration::MetadataDocument).await;
+}
+
+/// How the SDK client identifies itself (`REGISTRATION` of client.mjs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Registration {
+    /// Its `client_id` is the URL of a metadata document the test serves.
+    MetadataDocument,
+    /// It registers at `/register` (RFC 7591, `[registration] mode = "open"`).
+    Dynamic,
 }
 
 /// One flow: Portcullis (SQLite, or PostgreSQL at `database`), the document server, the
-/// MCP server (announcing its scope when `scope_hints`), and the SDK client.
-async fn run_case(node: &Path, database: Option<&str>, scope_hints: bool) {
-    let system = System::start(database, scope_hints).await;
+/// MCP server (announcing its scope when `scope_hints`), and the SDK client identifying
+/// itself as `registration` says.
+async fn run_case(node: &Path, database: Option<&str>, scope_hints: bool, registration: Registration) {
+    let mut system = System::start(database, scope_hints).await;
+    system.registration = registration;
     let report = tokio::time::timeout(SCRIPT_TIMEOUT, system.drive(node))
         .await
         .expect("the MCP client script finished in time");
@@ -121,8 +160,10 @@ struct System {
     _ca: TestCa,
     /// The MCP server's endpoint and resource identifier, `http://127.0.0.1:<port>/mcp`.
     resource: String,
-    /// The client's `client_id`: its document's URL.
+    /// The document's URL (the `client_id` of a metadata document client).
     client_id: String,
+    /// How the client identifies itself.
+    registration: Registration,
 }
 
 impl System {
@@ -158,6 +199,7 @@ impl System {
             _ca: ca,
             resource,
             client_id,
+            registration: Registration::MetadataDocument,
         }
     }
 
@@ -168,7 +210,13 @@ impl System {
             .current_dir(mcp_dir())
             .env("MCP_URL", &self.resource)
             .env("REDIRECT_URI", REDIRECT)
-            .env("REGISTRATION", "metadata-document")
+            .env(
+                "REGISTRATION",
+                match self.registration {
+                    Registration::MetadataDocument => "metadata-document",
+                    Registration::Dynamic => "dynamic-registration",
+                },
+            )
             .env("CLIENT_ID_URL", &self.client_id)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -207,11 +255,30 @@ impl System {
 
     /// What the SDK asked for and got.
     async fn check(&self, report: &Value, scope_hints: bool) {
-        assert_eq!(report["client_id"], self.client_id.as_str(), "{report}");
-        assert!(
-            self.documents.hits() >= 1,
-            "the server fetched the document"
-        );
+        let client_id = report["client_id"].as_str().unwrap_or_default().to_owned();
+        match self.registration {
+            Registration::MetadataDocument => {
+                assert_eq!(client_id, self.client_id, "{report}");
+                assert!(
+                    self.documents.hits() >= 1,
+                    "the server fetched the document"
+                );
+            }
+            Registration::Dynamic => {
+                assert!(client_id.starts_with("dcr-"), "{report}");
+                assert_eq!(self.documents.hits(), 0, "no document involved");
+                let stored = self
+                    .app
+                    .app
+                    .state()
+                    .store()
+                    .client_get(&client_id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(stored.source, portcullis_core::client::RecordSource::Dynamic);
+            }
+        }
 
         // The authorization request: the document's URL as client_id, PKCE S256, the
         // resource, and a scope only when the MCP server named one.
@@ -222,7 +289,7 @@ impl System {
                 .unwrap()
                 .starts_with(&self.app.url("/authorize?"))
         );
-        assert_eq!(authorize["client_id"], self.client_id);
+        assert_eq!(authorize["client_id"], client_id);
         assert_eq!(authorize["code_challenge_method"], "S256");
         assert_eq!(authorize["resource"], self.resource);
         assert_eq!(authorize["redirect_uri"], REDIRECT);
@@ -242,7 +309,7 @@ impl System {
             &self.app.base,
             &self.resource,
         );
-        assert_eq!(claims["client_id"], self.client_id.as_str(), "{claims}");
+        assert_eq!(claims["client_id"], client_id.as_str(), "{claims}");
         assert_eq!(claims["scope"], MCP_SCOPE, "{claims}");
 
         // The tool answered.
@@ -254,13 +321,13 @@ impl System {
             "{report}"
         );
 
-        self.check_requests(report["requests"].as_array().unwrap());
+        self.check_requests(report["requests"].as_array().unwrap(), &client_id);
     }
 
     /// The SDK's requests, in order: the refused MCP request with its challenge, the
     /// RFC 9728 document named there, RFC 8414 metadata, the token request with
     /// `resource`, then the MCP requests with the token.
-    fn check_requests(&self, requests: &[Value]) {
+    fn check_requests(&self, requests: &[Value], client_id: &str) {
         let first = &requests[0];
         assert_eq!(first["url"], self.resource.as_str(), "{first}");
         assert_eq!(first["status"], 401, "{first}");
@@ -286,13 +353,20 @@ impl System {
         let rfc8414 = at(&self.app.url("/.well-known/oauth-authorization-server"));
         let token = at(&self.app.url("/token"));
         assert!(rfc9728 < rfc8414 && rfc8414 < token, "{urls:?}");
+        if self.registration == Registration::Dynamic {
+            // RFC 7591 §3: registered after discovery, before the user is sent away.
+            let register = at(&self.app.url("/register"));
+            assert!(rfc8414 < register && register < token, "{urls:?}");
+            assert_eq!(requests[register]["method"], "POST");
+            assert_eq!(requests[register]["status"], 201);
+        }
         assert_eq!(requests[rfc9728]["status"], 200);
         assert_eq!(requests[rfc8414]["status"], 200);
         let form = &requests[token]["form"];
         assert_eq!(requests[token]["status"], 200, "{form}");
         assert_eq!(form["grant_type"], "authorization_code");
         assert_eq!(form["resource"], self.resource.as_str());
-        assert_eq!(form["client_id"], self.client_id.as_str());
+        assert_eq!(form["client_id"], client_id);
         let after: Vec<&Value> = requests[token + 1..].iter().collect();
         assert!(
             after

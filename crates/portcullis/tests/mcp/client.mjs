@@ -7,6 +7,7 @@
 //   MCP_URL        the MCP server's endpoint (its resource identifier)
 //   REDIRECT_URI   the client's redirect URI (never served: the test plays the browser)
 //   REGISTRATION   how the client identifies itself; one of REGISTRATIONS below
+//                  (`metadata-document`, `dynamic-registration`)
 //   CLIENT_ID_URL  for `metadata-document`: the https URL of its Client ID Metadata Document
 //
 // Protocol with the test, one JSON object per line:
@@ -47,6 +48,9 @@ const REGISTRATIONS = {
   'metadata-document': (provider) => {
     provider.clientMetadataUrl = env('CLIENT_ID_URL');
   },
+  // RFC 7591: without a metadata document URL the SDK registers CLIENT_METADATA at the
+  // server's `registration_endpoint` and keeps the client_id it is given.
+  'dynamic-registration': () => {},
 };
 
 /** An OAuthClientProvider kept in memory; the user's browser is the test. */
