@@ -151,6 +151,13 @@ pub enum PushedAuthorizationReason {
     /// here, where `/authorize` shows an error page).
     #[error(transparent)]
     RedirectUri(RedirectUriReason),
+    /// FAPI 2.0 §5.3.2.2 item 6: a `fapi2` client's pushed request has no
+    /// `redirect_uri` ("shall require the `redirect_uri` parameter in pushed
+    /// authorization requests").
+    #[error(
+        "redirect_uri is required in this client's pushed authorization requests (FAPI 2.0)"
+    )]
+    RedirectUriRequiredByProfile,
     /// The request breaks an authorization request rule (its `/authorize` code).
     #[error(transparent)]
     Request(super::request::AuthorizeReason),
@@ -259,6 +266,9 @@ async fn store(
     if params.request_uri.is_some() {
         return Err(PushedAuthorizationReason::RequestUriNotAllowed);
     }
+    if params.redirect_uri.is_none() && client.profile.requires_pushed_redirect_uri() {
+        return Err(PushedAuthorizationReason::RedirectUriRequiredByProfile);
+    }
     let (redirect_uri, sent) = match_redirect_uri(client, params.redirect_uri.as_deref())
         .map_err(PushedAuthorizationReason::RedirectUri)?;
     // As at `/authorize`: only the client's own audiences are looked up.
@@ -274,6 +284,7 @@ async fn store(
     let request = validate_redirectable(client, &registered, params, redirect_uri, sent)
         .map_err(PushedAuthorizationReason::Request)?;
     let reference = generate_secret().map_err(PushedAuthorizationReason::Random)?;
+    let ttl = client.profile.request_uri_ttl(endpoint.ttl);
     let digest = SecretDigest::of(reference.expose_secret());
     let json = serde_json::to_vec(&StoredAuthorizationRequest::from(&request))
         .map_err(|_| PushedAuthorizationReason::Seal(KeyRingError::Crypto("serializing")))?;
@@ -286,7 +297,7 @@ async fn store(
         client_id: client.client_id.clone(),
         sealed_request,
         created_at: now,
-        expires_at: now.saturating_add(endpoint.ttl),
+        expires_at: now.saturating_add(ttl),
     };
     endpoint
         .store
@@ -298,7 +309,7 @@ async fn store(
             "{REQUEST_URI_PREFIX}{}",
             reference.expose_secret()
         )),
-        expires_in: endpoint.ttl,
+        expires_in: ttl,
         client_id: client.client_id.clone(),
     })
 }

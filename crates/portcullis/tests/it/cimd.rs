@@ -4,4 +4,4 @@
 
 mod documents;
 mod guards;
-mod server;
+pub(crate) mod server;
