@@ -504,12 +504,8 @@ impl ClientRegistration {
         }
         let profile = match self.profile.as_deref() {
             None => ClientProfile::Default,
-            Some(name) => ClientProfile::parse(name).ok_or_else(|| {
-                err(
-                    "profile",
-                    format!("`{name}` is not one of default, fapi2"),
-                )
-            })?,
+            Some(name) => ClientProfile::parse(name)
+                .ok_or_else(|| err("profile", format!("`{name}` is not one of default, fapi2")))?,
         };
         let fapi2 = profile == ClientProfile::Fapi2;
         let id_token_signed_response_alg = match self.id_token_signed_response_alg.as_deref() {

@@ -138,7 +138,8 @@ pub struct ClientCreate {
     /// revocation, device authorization and UserInfo endpoints from (CORS). Repeatable;
     /// default: the origins of the redirect URIs.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
-    pub allowed_origins: Vec<String>,    /// The rules the client is held to: `default`, or `fapi2` (FAPI 2.0 Security
+    pub allowed_origins: Vec<String>,
+    /// The rules the client is held to: `default`, or `fapi2` (FAPI 2.0 Security
     /// Profile: needs --auth-method private-key-jwt and https redirect URIs; forces PAR
     /// and DPoP; see docs/fapi2.md). Default: `[authorization] default_profile`.
     #[arg(long, value_enum)]

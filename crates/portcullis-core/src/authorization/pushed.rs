@@ -154,9 +154,7 @@ pub enum PushedAuthorizationReason {
     /// FAPI 2.0 §5.3.2.2 item 6: a `fapi2` client's pushed request has no
     /// `redirect_uri` ("shall require the `redirect_uri` parameter in pushed
     /// authorization requests").
-    #[error(
-        "redirect_uri is required in this client's pushed authorization requests (FAPI 2.0)"
-    )]
+    #[error("redirect_uri is required in this client's pushed authorization requests (FAPI 2.0)")]
     RedirectUriRequiredByProfile,
     /// The request breaks an authorization request rule (its `/authorize` code).
     #[error(transparent)]
@@ -213,7 +211,8 @@ impl PushedAuthorizationError {
 ///    authenticate, public clients send `client_id`; a body `client_id` must name the
 ///    authenticated client); then a browser `origin` the client must allow.
 /// 2. No `request_uri` (§2.1).
-/// 3. The redirect URI is registered ([`match_redirect_uri`]), then every other
+/// 3. A FAPI 2.0 client sends `redirect_uri` (§5.3.2.2 item 6); the redirect URI is
+///    registered ([`match_redirect_uri`]), then every other
 ///    `/authorize` rule ([`validate_redirectable`]); failures are JSON (§2.3).
 /// 4. A 256-bit reference is drawn; the request is stored sealed under its digest,
 ///    expiring `ttl` seconds after `now`.

@@ -133,7 +133,9 @@ pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
     let url = url::Url::parse(uri)
         .map_err(|e| format!("has `{uri}`, which is not an absolute URL ({e})"))?;
     if url.scheme() != "https" || url.host_str().is_none() {
-        return Err(format!("is `{uri}`; a client's keys are fetched over https only"));
+        return Err(format!(
+            "is `{uri}`; a client's keys are fetched over https only"
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
         return Err(format!(

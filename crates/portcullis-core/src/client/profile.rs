@@ -156,7 +156,10 @@ pub fn check_fapi2_registration(client: &Client) -> Result<(), (&'static str, St
         ));
     }
     for uri in &client.redirect_uris {
-        if Url::parse(uri).map(|u| u.scheme() != "https").unwrap_or(true) {
+        if Url::parse(uri)
+            .map(|u| u.scheme() != "https")
+            .unwrap_or(true)
+        {
             return Err((
                 "redirect_uris",
                 format!(
@@ -238,5 +241,69 @@ mod tests {
         assert_eq!(d.code_ttl(600), 600);
         assert_eq!(d.assertion_clock_skew(5), 5);
         assert!(d.permits_assertion_algorithm(Algorithm::RS256));
+    }
+
+    fn fapi2_client() -> crate::client::ClientRegistration {
+        crate::client::ClientRegistration {
+            client_id: "bank".into(),
+            profile: Some("fapi2".into()),
+            jwks: Some(serde_json::json!({ "keys": [{
+                "kty": "EC", "crv": "P-256", "kid": "k1",
+                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+            }]})),
+            redirect_uris: vec!["https://bank.example/cb".into()],
+            scopes: vec!["openid".into()],
+            ..Default::default()
+        }
+    }
+
+    fn refused(r: crate::client::ClientRegistration) -> crate::client::RegistrationError {
+        r.validate(crate::client::RecordSource::Config, 0)
+            .unwrap_err()
+    }
+
+    #[test]
+    fn a_fapi2_client_gets_par_dpop_and_es256_id_tokens() {
+        let c = fapi2_client()
+            .validate(crate::client::RecordSource::Config, 0)
+            .unwrap();
+        assert_eq!(c.profile, ClientProfile::Fapi2);
+        assert!(c.require_pushed_authorization_requests && c.dpop_bound_access_tokens);
+        assert_eq!(c.id_token_signed_response_alg, SigningAlgorithm::Es256);
+    }
+
+    #[test]
+    fn rejects_a_public_fapi2_client() {
+        let mut r = fapi2_client();
+        r.jwks = None;
+        let e = refused(r);
+        assert_eq!(e.field, "token_endpoint_auth_method", "{e}");
+        assert!(e.problem.contains("§5.3.2.1 items 3 and 6"), "{e}");
+    }
+
+    #[test]
+    fn rejects_an_rs256_id_token() {
+        let mut r = fapi2_client();
+        r.id_token_signed_response_alg = Some("RS256".into());
+        let e = refused(r);
+        assert_eq!(e.field, "id_token_signed_response_alg", "{e}");
+        assert!(e.problem.contains("§5.4.1"), "{e}");
+    }
+
+    #[test]
+    fn rejects_a_private_use_scheme_redirect_uri() {
+        let mut r = fapi2_client();
+        r.redirect_uris = vec!["com.example.bank:/cb".into()];
+        let e = refused(r);
+        assert_eq!(e.field, "redirect_uris", "{e}");
+        assert!(e.problem.contains("§5.3.2.2 item 8"), "{e}");
+    }
+
+    #[test]
+    fn rejects_an_unknown_profile() {
+        let mut r = fapi2_client();
+        r.profile = Some("fapi1".into());
+        assert_eq!(refused(r).field, "profile");
     }
 }

@@ -19,10 +19,10 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use portcullis_core::authorization::pending::sealed::SEALING_KEY_LABEL;
 use portcullis_core::client::authentication::ClientDirectory;
-use portcullis_core::client::jwks::RemoteClientKeys;
 use portcullis_core::client::authentication::assertion::{
     AudiencePolicy, ClientAssertionStore, ClientAssertionVerifier, MAX_ASSERTION_LIFETIME_SECONDS,
 };
+use portcullis_core::client::jwks::RemoteClientKeys;
 use portcullis_core::device::authorization::DeviceAuthorizationEndpoint;
 use portcullis_core::grants::token_endpoint::TokenEndpoint;
 use portcullis_core::keys::{KeyRing, MasterKey};

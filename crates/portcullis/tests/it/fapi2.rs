@@ -5,14 +5,10 @@
 //! jsonwebtoken (ES256 assertions), aws-lc-rs (RSA keys, RS256/PS256 signed by hand),
 //! `portcullis_resource::dpop::DpopKey` (proofs).
 
-use crate::flow::{
-    self, ALICE, ALICE_PASSWORD, Browser, STATE, location, pkce, redirect_params,
-};
+use crate::flow::{self, ALICE, ALICE_PASSWORD, Browser, STATE, location, pkce, redirect_params};
 use crate::lifecycle::assert_rejection;
 use crate::private_key_jwt::{EC_PEM, pem_der};
 use crate::support::{API, TestApp, pinned};
-use portcullis_server::app::config::{Config, parse_file};
-use std::path::Path;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair};
@@ -23,8 +19,10 @@ use portcullis_core::clock::Clock;
 use portcullis_core::secret::generate_secret;
 use portcullis_proto::grant::JWT_BEARER_CLIENT_ASSERTION_TYPE as JWT_BEARER;
 use portcullis_resource::dpop::DpopKey;
+use portcullis_server::app::config::{Config, parse_file};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::sync::OnceLock;
 use tempfile::TempDir;
 
@@ -70,7 +68,10 @@ audiences = ["{API}"]
 /// The flow users and clients with 600-second codes (so the 60 s a `fapi2` client
 /// gets is the profile's doing), plus `bank`.
 fn config() -> String {
-    let flow = flow::CONFIG.replace("authorization_code_ttl = 60", "authorization_code_ttl = 600");
+    let flow = flow::CONFIG.replace(
+        "authorization_code_ttl = 60",
+        "authorization_code_ttl = 600",
+    );
     format!("{flow}{}", bank_client())
 }
 
@@ -111,8 +112,13 @@ fn rsa_signed(alg: &str, claims: &Value) -> String {
     };
     let key = rsa_key();
     let mut signature = vec![0; key.public_modulus_len()];
-    key.sign(padding, &SystemRandom::new(), input.as_bytes(), &mut signature)
-        .unwrap();
+    key.sign(
+        padding,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
@@ -155,7 +161,10 @@ async fn bank_code(app: &TestApp) -> (String, String) {
     let r = browser.get(&format!("/authorize?{query}")).await;
     let (to, _) = browser.complete(r, ALICE, ALICE_PASSWORD).await;
     let params = redirect_params(&to, BANK_REDIRECT);
-    assert_eq!(params["iss"], app.base, "RFC 9207, FAPI 2.0 §5.3.2.2 item 7");
+    assert_eq!(
+        params["iss"], app.base,
+        "RFC 9207, FAPI 2.0 §5.3.2.2 item 7"
+    );
     (params["code"].clone(), verifier)
 }
 
@@ -177,7 +186,13 @@ async fn redeem(app: &TestApp, code: &str, verifier: &str, proofs: &[&str]) -> r
 }
 
 /// A DPoP proof by `key` for `htm` on our `path` (with `ath` for `access_token`).
-fn proof(app: &TestApp, key: &DpopKey, htm: &str, path: &str, access_token: Option<&str>) -> String {
+fn proof(
+    app: &TestApp,
+    key: &DpopKey,
+    htm: &str,
+    path: &str,
+    access_token: Option<&str>,
+) -> String {
     let now = u64::try_from(app.clock.now()).unwrap();
     key.proof_at(now, htm, &app.url(path), access_token, None)
         .unwrap()
@@ -203,7 +218,13 @@ async fn fapi2_client_completes_par_private_key_jwt_dpop_and_pkce_end_to_end() {
     let app = start().await;
     let (code, verifier) = bank_code(&app).await;
     let key = DpopKey::generate().unwrap();
-    let r = redeem(&app, &code, &verifier, &[&proof(&app, &key, "POST", "/token", None)]).await;
+    let r = redeem(
+        &app,
+        &code,
+        &verifier,
+        &[&proof(&app, &key, "POST", "/token", None)],
+    )
+    .await;
     let status = r.status();
     let tokens: Value = r.json().await.unwrap();
     assert_eq!(status, 200, "{tokens}");
@@ -283,7 +304,10 @@ async fn rejects_a_plain_authorization_request_without_par() {
     assert_eq!(r.status(), 303);
     let params = redirect_params(&location(&r), BANK_REDIRECT);
     assert_eq!(params["error"], "invalid_request", "{params:?}");
-    assert!(params["error_description"].contains("RFC 9126"), "{params:?}");
+    assert!(
+        params["error_description"].contains("RFC 9126"),
+        "{params:?}"
+    );
     assert!(!params.contains_key("code"));
 }
 
@@ -334,10 +358,15 @@ async fn rejects_a_bearer_token_request_without_a_dpop_proof() {
 #[tokio::test]
 async fn rejects_plain_pkce() {
     let app = start().await;
-    let r = push(&app, &es256(&claims(&app)), "x".repeat(43).as_str(), |form| {
-        form.retain(|(k, _)| *k != "code_challenge_method");
-        form.push(("code_challenge_method", "plain".into()));
-    })
+    let r = push(
+        &app,
+        &es256(&claims(&app)),
+        "x".repeat(43).as_str(),
+        |form| {
+            form.retain(|(k, _)| *k != "code_challenge_method");
+            form.push(("code_challenge_method", "plain".into()));
+        },
+    )
     .await;
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
@@ -419,11 +448,23 @@ async fn rejects_a_code_older_than_60_seconds() {
     let key = DpopKey::generate().unwrap();
     let (code, verifier) = bank_code(&app).await;
     app.clock.advance(59);
-    let r = redeem(&app, &code, &verifier, &[&proof(&app, &key, "POST", "/token", None)]).await;
+    let r = redeem(
+        &app,
+        &code,
+        &verifier,
+        &[&proof(&app, &key, "POST", "/token", None)],
+    )
+    .await;
     assert_eq!(r.status(), 200, "exp - 1 s");
     let (code, verifier) = bank_code(&app).await;
     app.clock.advance(60);
-    let r = redeem(&app, &code, &verifier, &[&proof(&app, &key, "POST", "/token", None)]).await;
+    let r = redeem(
+        &app,
+        &code,
+        &verifier,
+        &[&proof(&app, &key, "POST", "/token", None)],
+    )
+    .await;
     assert_eq!(r.status(), 400, "at exp");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant", "{body}");
@@ -445,12 +486,29 @@ async fn cli_client_create_with_profile_fapi2() {
     std::fs::write(&jwks, public.to_string()).unwrap();
     let args = |id: &'static str, redirect: &'static str| {
         vec![
-            "client", "create", "--client-id", id, "--profile", "fapi2", "--auth-method",
-            "private-key-jwt", "--jwks-file", jwks.to_str().unwrap(), "--grant-type",
-            "authorization_code", "--scope", "openid", "--redirect-uri", redirect,
+            "client",
+            "create",
+            "--client-id",
+            id,
+            "--profile",
+            "fapi2",
+            "--auth-method",
+            "private-key-jwt",
+            "--jwks-file",
+            jwks.to_str().unwrap(),
+            "--grant-type",
+            "authorization_code",
+            "--scope",
+            "openid",
+            "--redirect-uri",
+            redirect,
         ]
     };
-    let created = json_out(&cli(&app, &args("cli-bank", "https://cli-bank.example/cb"), None));
+    let created = json_out(&cli(
+        &app,
+        &args("cli-bank", "https://cli-bank.example/cb"),
+        None,
+    ));
     assert_eq!(created["profile"], "fapi2");
     assert_eq!(created["dpop_bound_access_tokens"], true);
     assert_eq!(created["require_pushed_authorization_requests"], true);

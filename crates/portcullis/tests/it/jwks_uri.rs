@@ -39,11 +39,7 @@ impl Setup {
             remote_client(&keys.url("/jwks.json"))
         );
         let app = TestApp::start_in(TempDir::new().unwrap(), &toml).await;
-        Self {
-            app,
-            keys,
-            _ca: ca,
-        }
+        Self { app, keys, _ca: ca }
     }
 
     /// A client credentials request of `remote` with an assertion signed by `key` as
@@ -126,7 +122,11 @@ async fn a_key_at_the_jwks_uri_is_fetched_once_and_verifies_the_assertion() {
     let setup = Setup::start(key_set(&[(&k1, "k1")])).await;
     assert_ok(setup.token(&k1, "k1").await).await;
     assert_ok(setup.token(&k1, "k1").await).await;
-    assert_eq!(setup.keys.hits(), 1, "the second assertion used the cached set");
+    assert_eq!(
+        setup.keys.hits(),
+        1,
+        "the second assertion used the cached set"
+    );
 }
 
 #[tokio::test]
@@ -229,7 +229,10 @@ fn rejects_jwks_and_jwks_uri_together_and_an_http_jwks_uri_at_config() {
         e.contains("client `remote`: `jwks_uri` is `http://keys.example.com/jwks.json`; a client's keys are fetched over https only"),
         "{e}"
     );
-    assert_eq!(resolve(&remote_client("https://keys.example.com/jwks.json")), "");
+    assert_eq!(
+        resolve(&remote_client("https://keys.example.com/jwks.json")),
+        ""
+    );
 }
 
 #[tokio::test]
@@ -241,9 +244,18 @@ async fn cli_client_create_registers_a_jwks_uri_client() {
     let created = json_out(&cli(
         &setup.app,
         &[
-            "client", "create", "--client-id", "cli-remote", "--auth-method",
-            "private-key-jwt", "--jwks-uri", &uri, "--grant-type", "client_credentials",
-            "--audience", API,
+            "client",
+            "create",
+            "--client-id",
+            "cli-remote",
+            "--auth-method",
+            "private-key-jwt",
+            "--jwks-uri",
+            &uri,
+            "--grant-type",
+            "client_credentials",
+            "--audience",
+            API,
         ],
         None,
     ));

@@ -281,7 +281,10 @@ impl UnverifiedAssertion {
                 used: TokenEndpointAuthMethod::PrivateKeyJwt.as_str(),
             }));
         }
-        if !client.profile.permits_assertion_algorithm(self.unverified_alg) {
+        if !client
+            .profile
+            .permits_assertion_algorithm(self.unverified_alg)
+        {
             return refused(ClientAssertionReason::AlgorithmNotAllowedByProfile);
         }
         let claims = match self.claims_with_client_keys(&client, verifier, now).await {

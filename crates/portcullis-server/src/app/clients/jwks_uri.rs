@@ -61,7 +61,11 @@ impl ClientKeySets {
         now: UnixTime,
     ) -> Arc<CachedKeys> {
         let result = match Url::parse(uri) {
-            Ok(url) => self.outbound.fetch(&url, KEY_SET).await.map_err(|e| e.to_string()),
+            Ok(url) => self
+                .outbound
+                .fetch(&url, KEY_SET)
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         let parsed = result.and_then(|fetched| {
@@ -111,9 +115,9 @@ impl RemoteClientKeys for ClientKeySets {
         let entry = match (cached, refresh) {
             (Some(entry), KeyRefresh::Cached) if now < entry.until => entry,
             (Some(entry), KeyRefresh::UnknownKid)
-                if entry.refetched_at.is_some_and(|at| {
-                    now.saturating_sub(at) < REFETCH_COOLDOWN_SECONDS
-                }) =>
+                if entry
+                    .refetched_at
+                    .is_some_and(|at| now.saturating_sub(at) < REFETCH_COOLDOWN_SECONDS) =>
             {
                 tracing::info!(
                     client_id = client.client_id.as_str(),
@@ -121,9 +125,7 @@ impl RemoteClientKeys for ClientKeySets {
                 );
                 entry
             }
-            (_, KeyRefresh::UnknownKid) => {
-                self.fetch(&client.client_id, uri, Some(now), now).await
-            }
+            (_, KeyRefresh::UnknownKid) => self.fetch(&client.client_id, uri, Some(now), now).await,
             (previous, KeyRefresh::Cached) => {
                 let refetched_at = previous.and_then(|p| p.refetched_at);
                 self.fetch(&client.client_id, uri, refetched_at, now).await

@@ -44,7 +44,10 @@ pub(super) fn resolve_clients(
             claims: c.claims,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
-            profile: Some(c.profile.unwrap_or_else(|| default_profile.as_str().to_owned())),
+            profile: Some(
+                c.profile
+                    .unwrap_or_else(|| default_profile.as_str().to_owned()),
+            ),
         };
         let client = registration
             .validate(RecordSource::Config, 0)
