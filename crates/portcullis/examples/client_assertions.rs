@@ -11,6 +11,7 @@
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use portcullis_core::Clock;
 use std::io::{BufWriter, Write};
 
 /// A P-256 key for benchmarks only (PKCS#8 PEM); never register it anywhere real.
@@ -45,10 +46,7 @@ fn main() {
     let key = EncodingKey::from_ec_der(&der);
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some("bench-1".into());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_secs();
+    let now = portcullis_core::clock::SystemClock.now();
     let run = format!("{now:x}");
     let mut out = BufWriter::new(std::fs::File::create(file).expect("FILE can be created"));
     for n in 0..count {
