@@ -12,6 +12,12 @@
 # every n-th line); tokens/s is shown beside Portcullis's Bearer figure of the same
 # run, with the ratio DPoP / Bearer (one extra ES256 verify and a jti record each).
 #
+# private_key_jwt row (RFC 7523 §2.2): the same grant for a client that authenticates
+# with a signed assertion instead of client_secret_basic. Assertions are pre-generated
+# (crates/portcullis/examples/client_assertions.rs: one bench key, a unique jti each)
+# and wrk sends each one once; tokens/s is shown beside the client_secret_basic figure
+# of the same run, with the ratio (one extra ES256 verify and one jti write each).
+#
 # Usage: bench/client_credentials.sh            (DURATION=10s CONNECTIONS="1 16 64" to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +31,12 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)…" >&2
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
-cargo build --release -q -p portcullis --bin portcullis --example bare_client_credentials --example dpop_proofs
+cargo build --release -q -p portcullis --bin portcullis --example bare_client_credentials --example dpop_proofs --example client_assertions
 TARGET="${CARGO_TARGET_DIR:-target}"
 BIN=$TARGET/release/portcullis
 PEER=$TARGET/release/examples/bare_client_credentials
 PROOFS=$TARGET/release/examples/dpop_proofs
+ASSERTIONS=$TARGET/release/examples/client_assertions
 
 work="$(mktemp -d)"
 pids=()
@@ -42,6 +49,13 @@ database_url = "sqlite://$work/data/portcullis.db"
 [[clients]]
 client_id = "bench"
 client_secret = "$SECRET"
+grant_types = ["client_credentials"]
+scopes = ["read:orders"]
+audiences = ["https://api.example.com"]
+[[clients]]
+client_id = "bench-keyed"
+token_endpoint_auth_method = "private_key_jwt"
+jwks = { keys = [ $("$ASSERTIONS" --jwk | sed -e 's/"\([a-z]*\)":/\1 = /g' -e 's/,/, /g') ] }
 grant_types = ["client_credentials"]
 scopes = ["read:orders"]
 audiences = ["https://api.example.com"]
@@ -150,6 +164,51 @@ for c in $CONNECTIONS; do
   ratio=$(awk -v a="$drps" -v b="${bearer_rps[$c]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
   printf '%-6s | %10s %9s %9s | %10s %9s %9s | %s\n' "$c" "${bearer_rps[$c]}" "${bearer_p50[$c]}" "${bearer_p99[$c]}" "$drps" "$dp50" "$dp99" "$ratio"
   [ "$dbad" = 0 ] || echo "  warning: portcullis answered $dbad non-2xx responses to DPoP requests at $c connections" >&2
+done
+# private_key_jwt: a Lua script per run that sends each pre-generated assertion once.
+assertion_lua() { # assertion-file threads -> script path
+  cat > "$work/assertion.lua" <<LUA
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args)
+  assertions = {}
+  local i = 0
+  for line in io.lines("$1") do
+    if i % $2 == id then assertions[#assertions + 1] = line end
+    i = i + 1
+  end
+  n = 0
+end
+function request()
+  -- Past the last assertion the last one is resent: a replay, answered 401 and
+  -- reported as non-2xx (then raise ASSERTIONS_PER_SECOND).
+  n = math.min(n + 1, #assertions)
+  return wrk.format("POST", "/token", {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+  }, "grant_type=client_credentials&scope=read:orders&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" .. assertions[n])
+end
+LUA
+  echo "$work/assertion.lua"
+}
+ASSERTIONS_PER_SECOND="${ASSERTIONS_PER_SECOND:-30000}"
+issuer="http://127.0.0.1:$PORT"
+"$ASSERTIONS" "$issuer" bench-keyed 1 "$work/probe-assertion.txt" 2>/dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' -d grant_type=client_credentials \
+  -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
+  -d "client_assertion=$(cat "$work/probe-assertion.txt")" "$htu")
+[ "$code" = 200 ] || { echo "portcullis answered $code to a private_key_jwt token request" >&2; exit 1; }
+
+printf '\nclient_credentials with private_key_jwt (RFC 7523), each request a fresh assertion; client_secret_basic from the first table\n'
+printf '%-6s | %-32s | %-32s | %s\n' conns "secret_basic tokens/s  p50  p99" "private_key_jwt tokens/s  p50  p99" "pkjwt/basic"
+for c in $CONNECTIONS; do
+  "$ASSERTIONS" "$issuer" bench-keyed $(( seconds * ASSERTIONS_PER_SECOND )) "$work/assertions.txt" 2>/dev/null
+  read -r arps ap50 ap99 abad <<<"$(run "$htu" "$c" "$(assertion_lua "$work/assertions.txt" "$(threads_for "$c")")")"
+  ratio=$(awk -v a="$arps" -v b="${bearer_rps[$c]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+  printf '%-6s | %10s %9s %9s | %10s %9s %9s | %s\n' "$c" "${bearer_rps[$c]}" "${bearer_p50[$c]}" "${bearer_p99[$c]}" "$arps" "$ap50" "$ap99" "$ratio"
+  [ "$abad" = 0 ] || echo "  warning: portcullis answered $abad non-2xx responses to private_key_jwt requests at $c connections" >&2
 done
 busy_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 printf '\nready on an existing database: %s ms (process start → first 200 from /health/ready; internal %s ms)\n' "$ready_ms" "${internal_ms:-?}"

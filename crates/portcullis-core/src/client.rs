@@ -6,11 +6,13 @@ pub mod dynamic;
 pub mod jwks;
 pub mod metadata_document;
 pub mod origin;
+pub mod profile;
 pub mod redirect_uri;
 pub mod registration_rules;
 mod secrets;
 
 pub use jwks::ClientJwks;
+pub use profile::ClientProfile;
 pub use secrets::{CLIENT_SECRET_DIGEST_LABEL, ClientSecretDigest, ClientSecrets};
 
 use crate::UnixTime;
@@ -115,6 +117,10 @@ pub struct Client {
     /// RFC 7591 §2 `jwks`: the public keys of a `private_key_jwt` client (RFC 7523
     /// §2.2); `None` for every other method.
     pub jwks: Option<ClientJwks>,
+    /// RFC 7591 §2 `jwks_uri`: the https URL of the public keys of a `private_key_jwt`
+    /// client, fetched (and cached) through the server's guarded door; `None` for every
+    /// other method and when `jwks` is inline (never both).
+    pub jwks_uri: Option<String>,
     /// Exact redirect URIs (RFC 6749 §3.1.2).
     pub redirect_uris: Vec<String>,
     /// Exact post-logout redirect URIs (OIDC RP-Initiated Logout §3).
@@ -151,6 +157,10 @@ pub struct Client {
     /// accepts this client's requests only as a `request_uri` from the pushed
     /// authorization request endpoint. Default `false`.
     pub require_pushed_authorization_requests: bool,
+    /// Which rules it is held to ([`profile`]): the default, or the FAPI 2.0 Security
+    /// Profile (which forces `dpop_bound_access_tokens` and
+    /// `require_pushed_authorization_requests` on).
+    pub profile: ClientProfile,
     /// Config file or admin CLI.
     pub source: RecordSource,
     /// Seconds since the epoch.
@@ -234,6 +244,9 @@ pub struct ClientRegistration {
     /// RFC 7591 §2 `jwks`: an inline RFC 7517 JWK Set of public keys, for
     /// `private_key_jwt` ([`ClientJwks::parse`]).
     pub jwks: Option<Value>,
+    /// See [`Client::jwks_uri`]: an absolute https URL without a fragment or user info;
+    /// not together with `jwks` (RFC 7591 §2: "MUST NOT both be present").
+    pub jwks_uri: Option<String>,
     /// See [`Client::redirect_uris`].
     pub redirect_uris: Vec<String>,
     /// See [`Client::post_logout_redirect_uris`].
@@ -262,6 +275,8 @@ pub struct ClientRegistration {
     pub dpop_bound_access_tokens: bool,
     /// See [`Client::require_pushed_authorization_requests`]. Default `false`.
     pub require_pushed_authorization_requests: bool,
+    /// See [`Client::profile`]: `default` or `fapi2`; `None` is `default`.
+    pub profile: Option<String>,
 }
 
 /// Why a client registration was refused: the metadata field and what is wrong.
@@ -343,9 +358,20 @@ impl ClientRegistration {
             Some(value) => Some(ClientJwks::parse(value).map_err(|p| err("jwks", p))?),
             None => None,
         };
+        if let Some(uri) = &self.jwks_uri {
+            if jwks.is_some() {
+                return Err(err(
+                    "jwks_uri",
+                    "is set together with jwks; register the keys inline or by URL, not both (RFC 7591 §2)".into(),
+                ));
+            }
+            self::jwks::check_jwks_uri(uri).map_err(|p| err("jwks_uri", p))?;
+        }
+        let keyed = jwks.is_some() || self.jwks_uri.is_some();
+        let keys_field = if jwks.is_some() { "jwks" } else { "jwks_uri" };
         let method = match self.token_endpoint_auth_method.as_deref() {
             None if secrets.is_some() => TokenEndpointAuthMethod::ClientSecretBasic,
-            None if jwks.is_some() => TokenEndpointAuthMethod::PrivateKeyJwt,
+            None if keyed => TokenEndpointAuthMethod::PrivateKeyJwt,
             None => TokenEndpointAuthMethod::None,
             Some(m) => TokenEndpointAuthMethod::parse(m).ok_or_else(|| {
                 err(
@@ -358,11 +384,11 @@ impl ClientRegistration {
         };
         // RFC 6749 §2.3: one method per client; a key client holds no secret (why: a
         // secret next to the keys would be a second, weaker way in).
-        match (method, jwks.is_some()) {
+        match (method, keyed) {
             (TokenEndpointAuthMethod::PrivateKeyJwt, false) => {
                 return Err(err(
                     "jwks",
-                    "is required for token_endpoint_auth_method `private_key_jwt` (an inline JWK Set of the client's public keys; jwks_uri is not supported yet)".into(),
+                    "is required for token_endpoint_auth_method `private_key_jwt` (an inline JWK Set of the client's public keys), or set jwks_uri".into(),
                 ));
             }
             (TokenEndpointAuthMethod::PrivateKeyJwt, true) if secrets.is_some() => {
@@ -373,7 +399,7 @@ impl ClientRegistration {
             }
             (m, true) if m != TokenEndpointAuthMethod::PrivateKeyJwt => {
                 return Err(err(
-                    "jwks",
+                    keys_field,
                     format!(
                         "is set, but token_endpoint_auth_method is `{}`; keys are for `private_key_jwt` only",
                         m.as_str()
@@ -493,8 +519,14 @@ impl ClientRegistration {
         for entry in &self.allowed_origins {
             origin::check_allowed_origin(entry).map_err(|p| err("allowed_origins", p))?;
         }
+        let profile = match self.profile.as_deref() {
+            None => ClientProfile::Default,
+            Some(name) => ClientProfile::parse(name)
+                .ok_or_else(|| err("profile", format!("`{name}` is not one of default, fapi2")))?,
+        };
+        let fapi2 = profile == ClientProfile::Fapi2;
         let id_token_signed_response_alg = match self.id_token_signed_response_alg.as_deref() {
-            None => SigningAlgorithm::Rs256,
+            None => profile.default_id_token_algorithm(),
             Some(alg) => SigningAlgorithm::parse(alg).ok_or_else(|| {
                 err(
                     "id_token_signed_response_alg",
@@ -503,12 +535,13 @@ impl ClientRegistration {
             })?,
         };
         check_claims(&self.claims).map_err(|p| err("claims", p))?;
-        Ok(Client {
+        let client = Client {
             client_id: self.client_id,
             client_name: self.client_name,
             secrets,
             token_endpoint_auth_method: method,
             jwks,
+            jwks_uri: self.jwks_uri,
             redirect_uris: self.redirect_uris,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             grant_types,
@@ -520,12 +553,18 @@ impl ClientRegistration {
             allowed_origins: self.allowed_origins,
             id_token_signed_response_alg,
             claims: self.claims,
-            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
-            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            // FAPI 2.0 §5.3.2.1 items 4–5 (DPoP-bound access tokens only) and §5.3.2.2
+            // item 3 (requests only through PAR).
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens || fapi2,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests
+                || fapi2,
+            profile,
             source,
             created_at: now,
             updated_at: now,
-        })
+        };
+        self::profile::check_fapi2_registration(&client).map_err(|(field, p)| err(field, p))?;
+        Ok(client)
     }
 }
 

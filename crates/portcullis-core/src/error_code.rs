@@ -341,7 +341,8 @@ impl From<&PushedAuthorizationReason> for ErrorCode {
         match reason {
             PushedAuthorizationReason::ClientAuth(reason) => reason.into(),
             PushedAuthorizationReason::OriginNotAllowed(refused) => refused.into(),
-            PushedAuthorizationReason::RequestUriNotAllowed => Self::InvalidRequest,
+            PushedAuthorizationReason::RequestUriNotAllowed
+            | PushedAuthorizationReason::RedirectUriRequiredByProfile => Self::InvalidRequest,
             PushedAuthorizationReason::RedirectUri(reason) => reason.into(),
             PushedAuthorizationReason::Request(reason) => reason.into(),
             PushedAuthorizationReason::Store(store) => store.into(),

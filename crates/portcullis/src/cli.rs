@@ -141,14 +141,18 @@ pub struct ClientCreate {
     pub public: bool,
     /// How a confidential client authenticates: with a generated secret (the default,
     /// client-secret-basic or client-secret-post), or with a key (private-key-jwt,
-    /// RFC 7523; needs --jwks-file).
+    /// RFC 7523; needs --jwks-file or --jwks-uri).
     #[arg(long, value_enum, default_value_t = RegisteredAuthMethod::ClientSecretBasic)]
     pub auth_method: RegisteredAuthMethod,
     /// With --auth-method private-key-jwt: a JSON file holding the client's JWK Set
     /// (`{"keys": [...]}`, RFC 7517) of **public** keys; a private key member is
     /// refused.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
     pub jwks_file: Option<PathBuf>,
+    /// With --auth-method private-key-jwt: the https URL of the client's JWK Set (RFC
+    /// 7591 `jwks_uri`), fetched through `[outbound]` and cached.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
     /// Grant type (repeatable): authorization_code, client_credentials, refresh_token,
     /// urn:ietf:params:oauth:grant-type:device_code.
     #[arg(long = "grant-type", value_name = "GRANT", required = true)]
@@ -189,6 +193,29 @@ pub struct ClientCreate {
     /// default: the origins of the redirect URIs.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// The rules the client is held to: `default`, or `fapi2` (FAPI 2.0 Security
+    /// Profile: needs --auth-method private-key-jwt and https redirect URIs; forces PAR
+    /// and DPoP; see docs/fapi2.md). Default: `[authorization] default_profile`.
+    #[arg(long, value_enum)]
+    pub profile: Option<ProfileArg>,
+}
+
+/// `client create --profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// Portcullis's own rules (OAuth 2.1).
+    Default,
+    /// FAPI 2.0 Security Profile (Final, February 2025).
+    Fapi2,
+}
+
+impl From<ProfileArg> for portcullis_core::client::ClientProfile {
+    fn from(arg: ProfileArg) -> Self {
+        match arg {
+            ProfileArg::Default => Self::Default,
+            ProfileArg::Fapi2 => Self::Fapi2,
+        }
+    }
 }
 
 /// `portcullis resource …`

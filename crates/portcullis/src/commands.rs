@@ -9,7 +9,7 @@ use crate::cli::{
 };
 use crate::logging;
 use crate::oauth_client;
-use portcullis_core::client::{Client, ClientRegistration, RecordSource};
+use portcullis_core::client::{Client, ClientProfile, ClientRegistration, RecordSource};
 use portcullis_core::clock::SystemClock;
 use portcullis_core::keys::SigningAlgorithm;
 use portcullis_core::resource::{Resource, ResourceRegistration};
@@ -135,7 +135,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let store = open_store(&config.database_url, &config.database, false).await?;
             let now = SystemClock.now();
             match command {
-                Command::Client(c) => client(store.as_ref(), c, now).await,
+                Command::Client(c) => {
+                    let profile = config.authorization.default_profile;
+                    client(store.as_ref(), c, profile, now).await
+                }
                 Command::User(u) => user(store.as_ref(), u, now).await,
                 Command::Resource(r) => resource(store.as_ref(), r, now).await,
                 Command::Keys(k) => keys(store.as_ref(), &config, k, now).await,
@@ -288,11 +291,16 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
-async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(), Failure> {
+async fn client(
+    store: &dyn Store,
+    command: ClientCommand,
+    default_profile: ClientProfile,
+    now: i64,
+) -> Result<(), Failure> {
     match command {
         ClientCommand::Create(args) => {
             let generate = !args.public && args.auth_method != RegisteredAuthMethod::PrivateKeyJwt;
-            let registration = registration_from(*args)?;
+            let registration = registration_from(*args, default_profile)?;
             let (client, secret) =
                 admin::create_client(store, registration, generate, now, "cli").await?;
             let mut out = client_json(&client);
@@ -352,7 +360,12 @@ async fn client(store: &dyn Store, command: ClientCommand, now: i64) -> Result<(
     }
 }
 
-fn registration_from(args: ClientCreate) -> Result<ClientRegistration, Failure> {
+/// The registration `client create` describes; without `--profile`, the client gets
+/// `default_profile` (`[authorization] default_profile`).
+fn registration_from(
+    args: ClientCreate,
+    default_profile: ClientProfile,
+) -> Result<ClientRegistration, Failure> {
     let method = if args.public {
         "none"
     } else {
@@ -382,6 +395,13 @@ fn registration_from(args: ClientCreate) -> Result<ClientRegistration, Failure> 
         require_pushed_authorization_requests: args.require_pushed_authorization_requests,
         allowed_origins: args.allowed_origins,
         jwks,
+        jwks_uri: args.jwks_uri,
+        profile: Some(
+            args.profile
+                .map_or(default_profile, ClientProfile::from)
+                .as_str()
+                .to_owned(),
+        ),
         ..Default::default()
     })
 }
@@ -406,6 +426,7 @@ fn client_json(c: &Client) -> Value {
         "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
         // RFC 7638 SHA-256 thumbprints of a private_key_jwt client's keys.
         "jwk_thumbprints": c.jwks.as_ref().map(|j| j.thumbprints()),
+        "jwks_uri": c.jwks_uri,
         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scopes": c.scopes,
         "default_scopes": c.default_scopes,
@@ -421,6 +442,7 @@ fn client_json(c: &Client) -> Value {
         "claims": c.claims,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "profile": c.profile.as_str(),
         "source": c.source.as_str(),
         "previous_secret_expires_at": c.secrets.as_ref().and_then(|s| s.previous.map(|(_, at)| at)),
         "created_at": c.created_at,

@@ -151,6 +151,11 @@ pub enum PushedAuthorizationReason {
     /// here, where `/authorize` shows an error page).
     #[error(transparent)]
     RedirectUri(RedirectUriReason),
+    /// FAPI 2.0 §5.3.2.2 item 6: a `fapi2` client's pushed request has no
+    /// `redirect_uri` ("shall require the `redirect_uri` parameter in pushed
+    /// authorization requests").
+    #[error("redirect_uri is required in this client's pushed authorization requests (FAPI 2.0)")]
+    RedirectUriRequiredByProfile,
     /// The request breaks an authorization request rule (its `/authorize` code).
     #[error(transparent)]
     Request(super::request::AuthorizeReason),
@@ -206,7 +211,8 @@ impl PushedAuthorizationError {
 ///    authenticate, public clients send `client_id`; a body `client_id` must name the
 ///    authenticated client); then a browser `origin` the client must allow.
 /// 2. No `request_uri` (§2.1).
-/// 3. The redirect URI is registered ([`match_redirect_uri`]), then every other
+/// 3. A FAPI 2.0 client sends `redirect_uri` (§5.3.2.2 item 6); the redirect URI is
+///    registered ([`match_redirect_uri`]), then every other
 ///    `/authorize` rule ([`validate_redirectable`]); failures are JSON (§2.3).
 /// 4. A 256-bit reference is drawn; the request is stored sealed under its digest,
 ///    expiring `ttl` seconds after `now`.
@@ -259,6 +265,9 @@ async fn store(
     if params.request_uri.is_some() {
         return Err(PushedAuthorizationReason::RequestUriNotAllowed);
     }
+    if params.redirect_uri.is_none() && client.profile.requires_pushed_redirect_uri() {
+        return Err(PushedAuthorizationReason::RedirectUriRequiredByProfile);
+    }
     let (redirect_uri, sent) = match_redirect_uri(client, params.redirect_uri.as_deref())
         .map_err(PushedAuthorizationReason::RedirectUri)?;
     // As at `/authorize`: only the client's own audiences are looked up.
@@ -269,6 +278,7 @@ async fn store(
     let request = validate_redirectable(client, &registered, params, redirect_uri, sent)
         .map_err(PushedAuthorizationReason::Request)?;
     let reference = generate_secret().map_err(PushedAuthorizationReason::Random)?;
+    let ttl = client.profile.request_uri_ttl(endpoint.ttl);
     let digest = SecretDigest::of(reference.expose_secret());
     let json = serde_json::to_vec(&StoredAuthorizationRequest::from(&request))
         .map_err(|_| PushedAuthorizationReason::Seal(KeyRingError::Crypto("serializing")))?;
@@ -281,7 +291,7 @@ async fn store(
         client_id: client.client_id.clone(),
         sealed_request,
         created_at: now,
-        expires_at: now.saturating_add(endpoint.ttl),
+        expires_at: now.saturating_add(ttl),
     };
     endpoint
         .store
@@ -293,7 +303,7 @@ async fn store(
             "{REQUEST_URI_PREFIX}{}",
             reference.expose_secret()
         )),
-        expires_in: endpoint.ttl,
+        expires_in: ttl,
         client_id: client.client_id.clone(),
     })
 }

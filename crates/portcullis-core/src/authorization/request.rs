@@ -52,8 +52,8 @@ use std::sync::Arc;
 ///    claims, without ever showing the consent page. When every requested resource is
 ///    registered, each scope must be one they define or an OpenID Connect scope
 ///    ([`scope_outside_resources`], `invalid_scope`).
-/// 8. PKCE (RFC 7636, RFC 9700 §2.1.1): `S256` only. A public client must send a
-///    challenge; a confidential client without one is accepted only for an OpenID
+/// 8. PKCE (RFC 7636, RFC 9700 §2.1.1): `S256` only. A public client, and a client of
+///    the FAPI 2.0 profile (§5.3.2.2 item 5), must send a challenge; a confidential client without one is accepted only for an OpenID
 ///    request with a `nonce` (RFC 9700 §2.1.1 allows the nonce as the injection
 ///    countermeasure: it binds the id_token to the client's session).
 /// 9. OIDC `prompt` (`none`, `login`, `consent`; `none` alone), `max_age` (a
@@ -504,7 +504,8 @@ pub(crate) fn validate_redirectable(
     if code_challenge.is_none() {
         // Why: without PKCE a stolen code can be redeemed (RFC 9700 §4.5); a public
         // client has no other binding, a confidential one may rely on the OIDC nonce.
-        if client.is_public() {
+        // FAPI 2.0 §5.3.2.2 item 5: a `fapi2` client has no nonce fallback either.
+        if client.is_public() || client.profile.requires_pkce() {
             return Err(AuthorizeReason::PkceRequired);
         }
         if !(scopes.contains("openid") && params.nonce.is_some()) {

@@ -123,6 +123,62 @@ pub fn key_permits(key: &Jwk, alg: Algorithm) -> bool {
             .is_none_or(|own| signature_algorithm(own) == Some(alg))
 }
 
+/// RFC 7591 §2 `jwks_uri`: an absolute `https` URL, without user info or a fragment
+/// (why https: the keys decide who the client is; a plain-http fetch could be swapped
+/// on the way).
+///
+/// # Errors
+/// A sentence saying what is wrong with `uri`.
+pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
+    let url = url::Url::parse(uri)
+        .map_err(|e| format!("has `{uri}`, which is not an absolute URL ({e})"))?;
+    if url.scheme() != "https" || url.host_str().is_none() {
+        return Err(format!(
+            "is `{uri}`; a client's keys are fetched over https only"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "is `{uri}`; it must not carry user info or a fragment"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a key lookup may fetch the client's `jwks_uri` again before its cached copy
+/// expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefresh {
+    /// A cached copy will do.
+    Cached,
+    /// The assertion names a `kid` the cached copy lacks (the client may have rotated
+    /// its keys): fetch again, unless that was done within the source's cooldown.
+    UnknownKid,
+}
+
+/// The keys of clients registered with `jwks_uri` (RFC 7591 §2): the server fetches
+/// them through its guarded door and caches them. Core asks for them while checking an
+/// assertion ([`crate::client::authentication::assertion`]).
+#[async_trait::async_trait]
+pub trait RemoteClientKeys: Send + Sync {
+    /// The client's key set from its `jwks_uri` at `now`.
+    ///
+    /// # Errors
+    /// [`RemoteKeysUnavailable`] when no usable set can be had (fetch refused by a
+    /// guard, not a valid JWK Set, no `jwks_uri`); the detail goes to the log.
+    async fn client_keys(
+        &self,
+        client: &crate::client::Client,
+        refresh: KeyRefresh,
+        now: crate::UnixTime,
+    ) -> Result<std::sync::Arc<ClientJwks>, RemoteKeysUnavailable>;
+}
+
+/// A client's `jwks_uri` gave no usable key set (the reason, for the log).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the client's jwks_uri gave no usable keys: {0}")]
+pub struct RemoteKeysUnavailable(pub String);
+
 /// One key of the set: public, for signatures, of a supported type.
 fn parse_key(entry: &Value) -> Result<Jwk, String> {
     let Some(object) = entry.as_object() else {
@@ -313,7 +369,7 @@ mod tests {
         r.jwks = None;
         r.token_endpoint_auth_method = Some("private_key_jwt".into());
         let e = r.validate(RecordSource::Config, 0).unwrap_err();
-        assert!(e.problem.contains("jwks_uri is not supported yet"), "{e}");
+        assert!(e.problem.contains("or set jwks_uri"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! client_id_metadata_documents` is on: it has its own cache, bounded by the document's
 //! `Cache-Control`.
 
+pub mod jwks_uri;
 pub mod metadata_documents;
 
 use async_trait::async_trait;

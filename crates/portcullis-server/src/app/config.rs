@@ -145,13 +145,15 @@ impl Config {
         let tokens = tokens::resolve_tokens(&file.tokens).map_err(in_file)?;
         let keys = keys::resolve_keys(&file.keys).map_err(in_file)?;
         let database = database::resolve_database(&file.database).map_err(in_file)?;
-        let clients = clients::resolve_clients(file.clients).map_err(in_file)?;
+        let authorization =
+            authorization::resolve_authorization(&file.authorization).map_err(in_file)?;
+        let clients = clients::resolve_clients(file.clients, authorization.default_profile)
+            .map_err(in_file)?;
         let users = users::resolve_users(file.users).map_err(in_file)?;
         let resources = resources::resolve_resources(file.resources).map_err(in_file)?;
         let branding = branding::resolve_branding(file.branding).map_err(in_file)?;
         let metrics = metrics::resolve_metrics(file.metrics).map_err(in_file)?;
         let dpop = dpop::resolve_dpop(&file.dpop).map_err(in_file)?;
-        let authorization = authorization::resolve_authorization(&file.authorization);
         let outbound = outbound::resolve_outbound(file.outbound).map_err(in_file)?;
         let registration =
             registration::resolve_registration(file.registration).map_err(in_file)?;

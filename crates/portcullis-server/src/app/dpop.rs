@@ -209,8 +209,10 @@ struct Expected<'a> {
 }
 
 /// Seconds a proof's `iat` may lie in the future (clock skew between client and
-/// server).
-pub const PROOF_IAT_LEEWAY: u64 = 5;
+/// server): 10, what FAPI 2.0 §5.3.2.1 item 13 requires an authorization server to
+/// accept ("between 0 and 10 seconds in the future"; at most 60), for every client
+/// (the proof is checked before the client is known).
+pub const PROOF_IAT_LEEWAY: u64 = 10;
 
 /// HKDF label of the nonce key: distinct from every other key derived from the master
 /// key.

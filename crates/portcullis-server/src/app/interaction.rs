@@ -26,7 +26,8 @@ use portcullis_core::authorization::pending::{
 use portcullis_core::authorization::request::{
     AuthorizeReason, RedirectError, ValidatedAuthorizationRequest, success_location,
 };
-use portcullis_core::client::Client;
+use portcullis_core::client::authentication::ClientDirectory;
+use portcullis_core::client::{Client, ClientProfile};
 use portcullis_core::keys::KeyRingError;
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::store::StoreError;
@@ -230,7 +231,7 @@ pub async fn issue_and_redirect(
     auth_time: UnixTime,
 ) -> Reported<Interaction> {
     let now = state.clock().now();
-    let ttl = state.config().tokens.authorization_code_ttl;
+    let ttl = code_ttl(state, request.client_id()).await;
     let store = state.store().as_ref();
     match issue_code(store, request, user_id, auth_time, ttl, now).await {
         Ok(code) => {
@@ -256,6 +257,17 @@ pub async fn issue_and_redirect(
             )
         }
     }
+}
+
+/// The code lifetime for `client_id`: `[tokens] authorization_code_ttl`, at most 60 s
+/// for a FAPI 2.0 client (§5.3.2.1 item 11, [`ClientProfile::code_ttl`]). A lookup that
+/// fails takes the stricter bound (why: it must not lengthen a FAPI client's code).
+async fn code_ttl(state: &AppState, client_id: &str) -> i64 {
+    let profile = match state.clients().find_client(client_id).await {
+        Ok(Some(client)) => client.profile,
+        Ok(None) | Err(_) => ClientProfile::Fapi2,
+    };
+    profile.code_ttl(state.config().tokens.authorization_code_ttl)
 }
 
 /// Redirects to the client with an error (RFC 6749 §4.1.2.1, with `iss`, RFC 9207).

@@ -4,6 +4,7 @@
 use crate::app::access_token::CLOCK_SKEW_SECONDS;
 use crate::app::admin::{AdminError, sync_config};
 use crate::app::clients::ClientCache;
+use crate::app::clients::jwks_uri::ClientKeySets;
 use crate::app::clients::metadata_documents::MetadataDocuments;
 use crate::app::config::Config;
 use crate::app::cross_origin::CorsOrigins;
@@ -22,6 +23,7 @@ use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::authentication::assertion::{
     AudiencePolicy, ClientAssertionStore, ClientAssertionVerifier, MAX_ASSERTION_LIFETIME_SECONDS,
 };
+use portcullis_core::client::jwks::RemoteClientKeys;
 use portcullis_core::device::authorization::DeviceAuthorizationEndpoint;
 use portcullis_core::grants::token_endpoint::TokenEndpoint;
 use portcullis_core::keys::{KeyRing, MasterKey};
@@ -268,16 +270,16 @@ impl App {
         let pushed_request_sealer = master
             .derive_sealing_key(portcullis_core::authorization::pushed::SEALING_KEY_LABEL)
             .map_err(KeyError::from)?;
-        let metadata_documents = if config.registration.client_id_metadata_documents {
-            let outbound = Outbound::new(&config.outbound)?;
-            Some(MetadataDocuments::new(outbound, Arc::clone(&store)))
-        } else {
-            None
-        };
+        let outbound = Outbound::new(&config.outbound)?;
+        let metadata_documents = config
+            .registration
+            .client_id_metadata_documents
+            .then(|| MetadataDocuments::new(outbound.clone(), Arc::clone(&store)));
+        let key_sets: Arc<dyn RemoteClientKeys> = Arc::new(ClientKeySets::new(outbound));
         let clients = Arc::new(ClientCache::new(
             Arc::clone(&store),
             Arc::clone(&digest_keys.client_secret),
-            client_assertions(&config, &store),
+            client_assertions(&config, &store, key_sets),
             Arc::clone(&clock),
             metadata_documents,
         ));
@@ -372,7 +374,11 @@ fn token_endpoint(
 /// endpoint URL and the PAR endpoint URL (RFC 9126 §2) as audiences ([`AudiencePolicy::IssuerOrTokenEndpoint`]), the bounded
 /// lifetime ([`MAX_ASSERTION_LIFETIME_SECONDS`]), the cluster's clock skew
 /// ([`CLOCK_SKEW_SECONDS`]), and the shared `jti` record in the store.
-fn client_assertions(config: &Config, store: &Arc<dyn Store>) -> ClientAssertionVerifier {
+fn client_assertions(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    remote_keys: Arc<dyn RemoteClientKeys>,
+) -> ClientAssertionVerifier {
     ClientAssertionVerifier {
         issuer: config.issuer.clone(),
         token_endpoint: format!("{}{}", config.issuer, portcullis_proto::routes::TOKEN),
@@ -385,6 +391,7 @@ fn client_assertions(config: &Config, store: &Arc<dyn Store>) -> ClientAssertion
         max_lifetime: MAX_ASSERTION_LIFETIME_SECONDS,
         clock_skew: CLOCK_SKEW_SECONDS,
         replay: Arc::clone(store) as Arc<dyn ClientAssertionStore>,
+        remote_keys: Some(remote_keys),
     }
 }
 

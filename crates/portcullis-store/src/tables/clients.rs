@@ -7,7 +7,9 @@ use crate::codec::{
 };
 use crate::error::classify;
 use crate::store::sql_store_impl;
-use portcullis_core::client::{Client, ClientJwks, ClientSecrets, ClientStore, RecordSource};
+use portcullis_core::client::{
+    Client, ClientJwks, ClientProfile, ClientSecrets, ClientStore, RecordSource,
+};
 use portcullis_core::keys::SigningAlgorithm;
 use portcullis_core::{StoreError, UnixTime};
 use portcullis_proto::grant::TokenEndpointAuthMethod;
@@ -35,6 +37,8 @@ struct ClientRecord {
     pub dpop_bound_access_tokens: bool,
     pub require_pushed_authorization_requests: bool,
     pub jwks: Option<String>,
+    pub profile: String,
+    pub jwks_uri: Option<String>,
     pub source: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -84,6 +88,8 @@ impl ClientRecord {
                 .as_ref()
                 .map(|jwks| to_json("clients.jwks", &jwks.to_value()))
                 .transpose()?,
+            profile: client.profile.as_str().to_owned(),
+            jwks_uri: client.jwks_uri.clone(),
             source: stored_source(client.source).to_owned(),
             created_at: client.created_at,
             updated_at: client.updated_at,
@@ -124,12 +130,15 @@ impl ClientRecord {
                 )
             }
         };
+        let profile = ClientProfile::parse(&self.profile)
+            .ok_or_else(|| unknown("clients.profile", &self.profile))?;
         Ok(Client {
             client_id: self.client_id,
             client_name: self.client_name,
             secrets,
             token_endpoint_auth_method,
             jwks,
+            jwks_uri: self.jwks_uri,
             redirect_uris: from_json("clients.redirect_uris", &self.redirect_uris)?,
             post_logout_redirect_uris: from_json(
                 "clients.post_logout_redirect_uris",
@@ -149,6 +158,7 @@ impl ClientRecord {
             claims: from_json("clients.claims", &self.claims)?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            profile,
             source: record_source("clients.source", &self.source)?,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -220,23 +230,23 @@ macro_rules! client_columns {
          post_logout_redirect_uris, grant_types, scopes, audiences, skip_consent, \
          introspection_audiences, allowed_origins, id_token_signed_response_alg, claims, \
          dpop_bound_access_tokens, require_pushed_authorization_requests, source, \
-         created_at, updated_at, default_scopes, jwks"
+         created_at, updated_at, default_scopes, jwks, profile, jwks_uri"
     };
 }
 
-/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$23`.
+/// `INSERT INTO clients`, binding [`client_columns`] as `$1`…`$25`.
 macro_rules! client_insert {
     () => {
         concat!(
             "INSERT INTO clients (",
             client_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23)"
+             $18, $19, $20, $21, $22, $23, $24, $25)"
         )
     };
 }
 
-/// Binds a [`ClientRecord`] as `$1`…`$23` of [`client_insert`].
+/// Binds a [`ClientRecord`] as `$1`…`$25` of [`client_insert`].
 macro_rules! bind_client {
     ($query:expr, $record:expr) => {{
         let r = $record;
@@ -264,6 +274,8 @@ macro_rules! bind_client {
             .bind(r.updated_at)
             .bind(r.default_scopes)
             .bind(r.jwks)
+            .bind(r.profile)
+            .bind(r.jwks_uri)
     }};
 }
 
@@ -278,7 +290,7 @@ macro_rules! client_select_columns {
              introspection_audiences, allowed_origins, id_token_signed_response_alg, claims, \
              dpop_bound_access_tokens, require_pushed_authorization_requests, ",
             client_source!(),
-            ", created_at, updated_at, default_scopes, jwks"
+            ", created_at, updated_at, default_scopes, jwks, profile, jwks_uri"
         )
     };
 }
@@ -331,6 +343,8 @@ const CLIENT_UPSERT: &str = concat!(
     " dpop_bound_access_tokens = excluded.dpop_bound_access_tokens,",
     " require_pushed_authorization_requests = excluded.require_pushed_authorization_requests,",
     " jwks = excluded.jwks,",
+    " profile = excluded.profile,",
+    " jwks_uri = excluded.jwks_uri,",
     " source = excluded.source,",
     " updated_at = excluded.updated_at"
 );
@@ -469,6 +483,7 @@ mod tests {
             }),
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             jwks: None,
+            jwks_uri: None,
             redirect_uris: vec!["https://app.example/cb".into()],
             post_logout_redirect_uris: vec![],
             grant_types: vec![GrantType::AuthorizationCode, GrantType::DeviceCode],
@@ -482,6 +497,7 @@ mod tests {
             claims: Map::new(),
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: true,
+            profile: ClientProfile::Default,
             source: RecordSource::Admin,
             created_at: 1,
             updated_at: 2,

@@ -13,7 +13,9 @@
 //! ([`Db`], [`on_sqlite`], [`on_postgres`]) and the fixtures the tables share.
 
 use portcullis_core::authorization::code::AuthorizationCode;
-use portcullis_core::client::{Client, ClientSecretDigest, ClientSecrets, RecordSource};
+use portcullis_core::client::{
+    Client, ClientProfile, ClientSecretDigest, ClientSecrets, RecordSource,
+};
 use portcullis_core::device::{DeviceAuthorization, DeviceAuthorizationStatus, DevicePoll};
 use portcullis_core::keys::{KeyStatus, SigningAlgorithm, StoredSigningKey};
 use portcullis_core::pkce::CodeChallenge;
@@ -216,6 +218,7 @@ fn public_client(id: &str, source: RecordSource) -> Client {
         secrets: None,
         token_endpoint_auth_method: TokenEndpointAuthMethod::None,
         jwks: None,
+        jwks_uri: None,
         redirect_uris: vec!["http://127.0.0.1:8080/callback".into()],
         post_logout_redirect_uris: vec![],
         grant_types: vec![GrantType::AuthorizationCode],
@@ -229,6 +232,7 @@ fn public_client(id: &str, source: RecordSource) -> Client {
         claims: Map::new(),
         dpop_bound_access_tokens: false,
         require_pushed_authorization_requests: false,
+        profile: ClientProfile::Default,
         source,
         created_at: T0,
         updated_at: T0,
@@ -250,6 +254,7 @@ fn key_client(id: &str) -> Client {
         secrets: None,
         token_endpoint_auth_method: TokenEndpointAuthMethod::PrivateKeyJwt,
         jwks: Some(portcullis_core::client::ClientJwks::parse(&jwks).unwrap()),
+        jwks_uri: None,
         grant_types: vec![GrantType::ClientCredentials],
         audiences: vec!["https://api.example".into()],
         ..public_client(id, RecordSource::Admin)
@@ -275,6 +280,8 @@ fn full_client(id: &str) -> Client {
         }),
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
         jwks: None,
+        // Not a valid registration (a secret client), but every column round-trips.
+        jwks_uri: Some("https://ledger.example/jwks.json".into()),
         redirect_uris: vec![
             "https://ledger.example/callback".into(),
             "https://ledger.example/other?x=1".into(),
@@ -305,6 +312,7 @@ fn full_client(id: &str) -> Client {
         claims: claims(),
         dpop_bound_access_tokens: true,
         require_pushed_authorization_requests: true,
+        profile: ClientProfile::Fapi2,
         source: RecordSource::Config,
         created_at: T0 - 7,
         updated_at: T0 + 11,

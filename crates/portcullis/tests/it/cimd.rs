@@ -4,4 +4,4 @@
 
 mod documents;
 mod guards;
-pub mod server;
+pub(crate) mod server;

@@ -12,7 +12,11 @@
 
 use super::{AuthenticatedClient, ClientAuthReason, ClientDirectory};
 use crate::UnixTime;
-use crate::client::jwks::{ASSERTION_SIGNING_ALGORITHMS, key_permits};
+use crate::client::ClientProfile;
+use crate::client::jwks::{
+    ASSERTION_SIGNING_ALGORITHMS, KeyRefresh, RemoteClientKeys, key_permits,
+};
+use crate::client::{Client, ClientJwks};
 use crate::secret::SecretDigest;
 use crate::store::StoreError;
 use async_trait::async_trait;
@@ -72,6 +76,9 @@ pub struct ClientAssertionVerifier {
     pub clock_skew: i64,
     /// The `client_assertions` table.
     pub replay: Arc<dyn ClientAssertionStore>,
+    /// Where the keys of `jwks_uri` clients come from; `None` refuses their assertions
+    /// ([`ClientAssertionReason::KeysUnavailable`]: fail closed).
+    pub remote_keys: Option<Arc<dyn RemoteClientKeys>>,
 }
 
 /// The `client_assertions` table: assertions already used, by [`assertion_digest`],
@@ -128,6 +135,14 @@ pub enum ClientAssertionReason {
     /// its `alg`.
     #[error("no key of the client matches the client assertion")]
     UnknownKey,
+    /// The client's profile does not allow `alg` (FAPI 2.0 §5.4.1: PS256, ES256 or
+    /// EdDSA; RS256 is refused for a `fapi2` client).
+    #[error("the client assertion's alg is not accepted for this client's profile")]
+    AlgorithmNotAllowedByProfile,
+    /// The client's `jwks_uri` gave no usable key set (a fetch guard refused it: not
+    /// https, a redirect, too large, too slow, not JSON; or not a valid JWK Set).
+    #[error("the client's keys could not be fetched from its jwks_uri")]
+    KeysUnavailable,
     /// The key named by `kid` does not fit `alg` (its type, curve or own `alg`; RFC
     /// 8725 §3.1).
     #[error("the client assertion's alg does not fit the key")]
@@ -178,6 +193,8 @@ impl ClientAssertionReason {
             Self::MissingSubject => "assertion_missing_sub",
             Self::ClientIdMismatch => "assertion_client_id_mismatch",
             Self::AlgorithmNotAllowed => "assertion_alg_not_allowed",
+            Self::AlgorithmNotAllowedByProfile => "assertion_alg_not_allowed_by_profile",
+            Self::KeysUnavailable => "assertion_keys_unavailable",
             Self::UnknownKey => "assertion_unknown_key",
             Self::AlgorithmKeyMismatch => "assertion_alg_key_mismatch",
             Self::BadSignature => "assertion_bad_signature",
@@ -264,22 +281,25 @@ impl UnverifiedAssertion {
                 used: TokenEndpointAuthMethod::PrivateKeyJwt.as_str(),
             }));
         }
-        let keys = client.jwks.as_ref().map(|j| j.keys()).unwrap_or_default();
-        let claims = match self.verified_claims(keys) {
+        if !client
+            .profile
+            .permits_assertion_algorithm(self.unverified_alg)
+        {
+            return refused(ClientAssertionReason::AlgorithmNotAllowedByProfile);
+        }
+        let claims = match self.claims_with_client_keys(&client, verifier, now).await {
             Ok(claims) => claims,
             Err(reason) => return refused(reason),
         };
-        if let Err(reason) = claims.check(&client.client_id, verifier, now) {
+        let rules = ClaimRules::for_client(verifier, client.profile);
+        if let Err(reason) = claims.check(&client.client_id, verifier, rules, now) {
             return refused(reason);
         }
         let Some(jti) = claims.jti.as_deref() else {
             return refused(ClientAssertionReason::MissingJti);
         };
         let digest = assertion_digest(&client.client_id, jti);
-        let kept_until = claims
-            .exp
-            .unwrap_or(now)
-            .saturating_add(verifier.clock_skew);
+        let kept_until = claims.exp.unwrap_or(now).saturating_add(rules.skew);
         if !verifier
             .replay
             .client_assertion_record(&digest, kept_until)
@@ -291,6 +311,43 @@ impl UnverifiedAssertion {
             client,
             method: TokenEndpointAuthMethod::PrivateKeyJwt,
         }))
+    }
+
+    /// The claims, verified with the client's inline `jwks`, or with the keys of its
+    /// `jwks_uri` ([`RemoteClientKeys`]): cached, and fetched once more when the
+    /// assertion names a `kid` the cached set lacks (the client rotated its keys; the
+    /// source limits how often, so unknown `kid`s cannot make the server fetch on every
+    /// request).
+    async fn claims_with_client_keys(
+        &self,
+        client: &Client,
+        verifier: &ClientAssertionVerifier,
+        now: UnixTime,
+    ) -> Result<AssertionClaims, ClientAssertionReason> {
+        if let Some(jwks) = &client.jwks {
+            return self.verified_claims(jwks.keys());
+        }
+        let (Some(source), Some(_)) = (&verifier.remote_keys, &client.jwks_uri) else {
+            return Err(ClientAssertionReason::UnknownKey);
+        };
+        let fetch = |refresh| async move {
+            source
+                .client_keys(client, refresh, now)
+                .await
+                .map_err(|_| ClientAssertionReason::KeysUnavailable)
+        };
+        let cached: Arc<ClientJwks> = fetch(KeyRefresh::Cached).await?;
+        let kid_known = self.unverified_kid.as_deref().is_none_or(|kid| {
+            cached
+                .keys()
+                .iter()
+                .any(|k| k.common.key_id.as_deref() == Some(kid))
+        });
+        if kid_known {
+            return self.verified_claims(cached.keys());
+        }
+        let fresh = fetch(KeyRefresh::UnknownKid).await?;
+        self.verified_claims(fresh.keys())
     }
 
     /// The claims, from the token verified with the key `kid` names (or, without
@@ -352,6 +409,30 @@ fn names_an_alg(assertion: &str) -> bool {
         .is_some_and(|h| h.get("alg").is_some_and(Value::is_string))
 }
 
+/// The claim rules for one client: the verifier's, narrowed by its [`ClientProfile`]
+/// (FAPI 2.0 §5.3.2.1 items 8 and 13: the issuer as the only `aud`, and at least 10 s
+/// of skew on `iat`/`nbf`).
+#[derive(Debug, Clone, Copy)]
+struct ClaimRules {
+    /// Which audiences are accepted.
+    audience_policy: AudiencePolicy,
+    /// Seconds of clock skew on `exp`, `nbf` and `iat`.
+    skew: i64,
+}
+
+impl ClaimRules {
+    fn for_client(verifier: &ClientAssertionVerifier, profile: ClientProfile) -> Self {
+        Self {
+            audience_policy: if profile.issuer_only_audience() {
+                AudiencePolicy::IssuerOnly
+            } else {
+                verifier.audience_policy
+            },
+            skew: profile.assertion_clock_skew(verifier.clock_skew),
+        }
+    }
+}
+
 /// RFC 7523 §3 claims of a verified assertion. Times are seconds since the epoch.
 #[derive(Debug, Deserialize)]
 struct AssertionClaims {
@@ -373,16 +454,17 @@ impl AssertionClaims {
         &self,
         client_id: &str,
         verifier: &ClientAssertionVerifier,
+        rules: ClaimRules,
         now: UnixTime,
     ) -> Result<(), ClientAssertionReason> {
-        let skew = verifier.clock_skew;
+        let skew = rules.skew;
         if self.iss.as_deref() != Some(client_id) {
             return Err(ClientAssertionReason::IssuerMismatch);
         }
         if self.sub.as_deref() != Some(client_id) {
             return Err(ClientAssertionReason::SubjectMismatch);
         }
-        if !audience_accepted(self.aud.as_ref(), verifier) {
+        if !audience_accepted(self.aud.as_ref(), verifier, rules.audience_policy) {
             return Err(ClientAssertionReason::WrongAudience);
         }
         let Some(exp) = self.exp else {
@@ -411,9 +493,13 @@ impl AssertionClaims {
     }
 }
 
-/// Whether `aud` identifies this server under the verifier's [`AudiencePolicy`].
-fn audience_accepted(aud: Option<&Value>, verifier: &ClientAssertionVerifier) -> bool {
-    let accepted = |value: &str| match verifier.audience_policy {
+/// Whether `aud` identifies this server (`verifier`'s identifiers) under `policy`.
+fn audience_accepted(
+    aud: Option<&Value>,
+    verifier: &ClientAssertionVerifier,
+    policy: AudiencePolicy,
+) -> bool {
+    let accepted = |value: &str| match policy {
         AudiencePolicy::IssuerOnly => value == verifier.issuer,
         AudiencePolicy::IssuerOrTokenEndpoint => {
             value == verifier.issuer
@@ -421,7 +507,7 @@ fn audience_accepted(aud: Option<&Value>, verifier: &ClientAssertionVerifier) ->
                 || value == verifier.pushed_authorization_request_endpoint
         }
     };
-    match (aud, verifier.audience_policy) {
+    match (aud, policy) {
         (Some(Value::String(one)), _) => accepted(one),
         (Some(Value::Array(many)), AudiencePolicy::IssuerOrTokenEndpoint) => {
             many.iter().filter_map(Value::as_str).any(accepted)

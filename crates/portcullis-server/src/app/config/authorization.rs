@@ -1,10 +1,15 @@
 //! The `[authorization]` table: server-wide rules of the authorization endpoint.
 
 use super::file::FileAuthorization;
+use portcullis_core::client::ClientProfile;
 
 /// `[authorization]` resolved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuthorizationSettings {
+    /// The profile of a `[[clients]]` entry that names none (default
+    /// [`ClientProfile::Default`]; `fapi2` holds every config client to the FAPI 2.0
+    /// Security Profile).
+    pub default_profile: ClientProfile,
     /// RFC 9126 §5 `require_pushed_authorization_requests`: `/authorize` accepts a
     /// request only as a `request_uri` from the pushed authorization request endpoint,
     /// for every client (default [`DEFAULT_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS`]; a
@@ -12,13 +17,25 @@ pub struct AuthorizationSettings {
     pub require_pushed_authorization_requests: bool,
 }
 
-/// Resolves the `[authorization]` table (nothing to refuse: a boolean).
-pub(super) fn resolve_authorization(file: &FileAuthorization) -> AuthorizationSettings {
-    AuthorizationSettings {
+/// Resolves the `[authorization]` table.
+///
+/// # Errors
+/// `authorization.default_profile` that is not `default` or `fapi2`.
+pub(super) fn resolve_authorization(
+    file: &FileAuthorization,
+) -> Result<AuthorizationSettings, String> {
+    let default_profile = match file.default_profile.as_deref() {
+        None => ClientProfile::Default,
+        Some(name) => ClientProfile::parse(name).ok_or_else(|| {
+            format!("[authorization]: `default_profile` is `{name}`; use `default` or `fapi2`")
+        })?,
+    };
+    Ok(AuthorizationSettings {
+        default_profile,
         require_pushed_authorization_requests: file
             .require_pushed_authorization_requests
             .unwrap_or(DEFAULT_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS),
-    }
+    })
 }
 
 /// Default `authorization.require_pushed_authorization_requests`: off, so clients

@@ -182,6 +182,8 @@ fn client_view(client: &portcullis_core::client::Client) -> Value {
     json!({
         "client_id": client.client_id,
         "token_endpoint_auth_method": client.token_endpoint_auth_method.as_str(),
+        "profile": client.profile.as_str(),
+        "jwks_uri": client.jwks_uri,
         "client_secret": client.secrets.as_ref().map(|_| "***"),
         "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "redirect_uris": client.redirect_uris,

@@ -2,15 +2,18 @@
 //! (RFC 7591 §2 metadata names) and upserted at start-up.
 
 use super::file::FileClient;
-use portcullis_core::client::{Client, ClientRegistration, RecordSource};
+use portcullis_core::client::{Client, ClientProfile, ClientRegistration, RecordSource};
 use std::collections::BTreeSet;
 
 /// Validates each `[[clients]]` table into a [`Client`] (timestamps are set when it is
-/// stored).
+/// stored); an entry without `profile` gets `default_profile` (`[authorization]`).
 ///
 /// # Errors
 /// The first client that is invalid or whose `client_id` appears twice, named.
-pub(super) fn resolve_clients(file: Vec<FileClient>) -> Result<Vec<Client>, String> {
+pub(super) fn resolve_clients(
+    file: Vec<FileClient>,
+    default_profile: ClientProfile,
+) -> Result<Vec<Client>, String> {
     let mut seen = BTreeSet::new();
     let mut clients = Vec::with_capacity(file.len());
     for c in file {
@@ -27,6 +30,7 @@ pub(super) fn resolve_clients(file: Vec<FileClient>) -> Result<Vec<Client>, Stri
             secret_digest: None,
             token_endpoint_auth_method: c.token_endpoint_auth_method,
             jwks: c.jwks,
+            jwks_uri: c.jwks_uri,
             redirect_uris: c.redirect_uris,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             grant_types: c.grant_types,
@@ -40,6 +44,10 @@ pub(super) fn resolve_clients(file: Vec<FileClient>) -> Result<Vec<Client>, Stri
             claims: c.claims,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            profile: Some(
+                c.profile
+                    .unwrap_or_else(|| default_profile.as_str().to_owned()),
+            ),
         };
         let client = registration
             .validate(RecordSource::Config, 0)

@@ -126,6 +126,9 @@ pub struct FileAuthorization {
     /// RFC 9126 §5: every client must push its authorization requests to `/par` and
     /// send only `client_id` and `request_uri` to `/authorize`; default false.
     pub require_pushed_authorization_requests: Option<bool>,
+    /// The `profile` of every `[[clients]]` entry that names none: `default` or
+    /// `fapi2` (FAPI 2.0 Security Profile, `docs/fapi2.md`); default `default`.
+    pub default_profile: Option<String>,
 }
 
 /// `[outbound]`: the policy of fetches made on a client's behalf (CONVENTIONS §14).
@@ -276,6 +279,9 @@ pub struct FileClient {
     /// for `private_key_jwt` (RFC 7523 §2.2). A private member (`d`, `p`, `q`, `dp`,
     /// `dq`, `qi`, `k`) is a start-up error naming the client.
     pub jwks: Option<Value>,
+    /// RFC 7591 §2 `jwks_uri`: the https URL of the client's public keys (fetched
+    /// through `[outbound]`, cached), for `private_key_jwt`; not together with `jwks`.
+    pub jwks_uri: Option<String>,
     /// Exact redirect URIs.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
@@ -319,6 +325,10 @@ pub struct FileClient {
     /// `request_uri` from the pushed authorization request endpoint; default false.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// `default` or `fapi2`: the FAPI 2.0 Security Profile (PAR, PKCE S256,
+    /// private_key_jwt, DPoP, https redirect URIs, 60 s codes; `docs/fapi2.md`);
+    /// default `[authorization] default_profile`.
+    pub profile: Option<String>,
 }
 
 /// `[[users]]`: one user.

@@ -77,6 +77,7 @@ async fn fixture(policy: AudiencePolicy) -> Fixture {
         max_lifetime: MAX_ASSERTION_LIFETIME_SECONDS,
         clock_skew: SKEW,
         replay: Arc::clone(&store) as Arc<dyn ClientAssertionStore>,
+        remote_keys: None,
     };
     Fixture {
         directory: Directory { store, verifier },
