@@ -101,7 +101,8 @@ async fn mcp_sdk_client_with_a_metadata_document_and_no_scope_calls_a_tool_on_po
 
 #[tokio::test]
 async fn mcp_sdk_client_with_dynamic_registration_and_no_scope_calls_a_tool() {
-    let Some(node) = node_tools("mcp_sdk_client_with_dynamic_registration_and_no_scope_calls_a_tool")
+    let Some(node) =
+        node_tools("mcp_sdk_client_with_dynamic_registration_and_no_scope_calls_a_tool")
     else {
         return;
     };
@@ -141,7 +142,12 @@ enum Registration {
 /// One flow: Portcullis (SQLite, or PostgreSQL at `database`), the document server, the
 /// MCP server (announcing its scope when `scope_hints`), and the SDK client identifying
 /// itself as `registration` says.
-async fn run_case(node: &Path, database: Option<&str>, scope_hints: bool, registration: Registration) {
+async fn run_case(
+    node: &Path,
+    database: Option<&str>,
+    scope_hints: bool,
+    registration: Registration,
+) {
     let mut system = System::start(database, scope_hints).await;
     system.registration = registration;
     let report = tokio::time::timeout(SCRIPT_TIMEOUT, system.drive(node))
@@ -276,7 +282,10 @@ impl System {
                     .await
                     .unwrap()
                     .unwrap();
-                assert_eq!(stored.source, portcullis_core::client::RecordSource::Dynamic);
+                assert_eq!(
+                    stored.source,
+                    portcullis_core::client::RecordSource::Dynamic
+                );
             }
         }
 
