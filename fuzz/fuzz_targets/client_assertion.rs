@@ -74,6 +74,8 @@ fn fixture() -> &'static Fixture {
             max_lifetime: MAX_ASSERTION_LIFETIME_SECONDS,
             clock_skew: 5,
             replay: Arc::clone(&replay),
+            // Inline keys only: no fetches from a fuzz target.
+            remote_keys: None,
         };
         Fixture {
             client: Arc::new(client),
