@@ -71,7 +71,9 @@ pub fn next_step(
             Ok(NextStep::Login)
         };
     }
-    if client.skip_consent {
+    // A second guard: a self-registered client can never carry `skip_consent` (its
+    // registration refuses it), and is never let past consent if a record said so.
+    if client.skip_consent && !client.is_self_registered() {
         return Ok(NextStep::IssueCode);
     }
     let scopes_to_approve: BTreeSet<String> = if request.prompt().consent {

@@ -40,8 +40,8 @@ pub struct ConsentPrompt {
     /// at the client's command.
     pub unverified_host: Option<String>,
     /// The client registered itself at the registration endpoint (RFC 7591):
-    /// `unverified_host` is then its first redirect URI's host (or private-use scheme),
-    /// where the user's browser is sent back to.
+    /// `unverified_host` is then the host (or private-use scheme) of the redirect URI
+    /// this request sends the browser back to, or its `client_id` for a device request.
     pub registered_itself: bool,
     /// Who is signed in.
     pub username: String,
@@ -150,7 +150,10 @@ pub async fn prompt(
             .client_name
             .clone()
             .unwrap_or_else(|| client.client_id.clone()),
-        unverified_host: unverified_host(&client),
+        unverified_host: unverified_host(
+            &client,
+            pending.row.device.is_none().then(|| request.redirect_uri()),
+        ),
         registered_itself: client.source == RecordSource::Dynamic,
         username,
         scopes: shown.into_iter().cloned().collect(),
@@ -322,15 +325,19 @@ impl Decision<'_> {
     }
 }
 
-/// The host of a metadata document client's `client_id` URL, or of a dynamically
-/// registered client's first redirect URI (its scheme for a private-use URI, RFC 8252
-/// §7.1); `None` for a client an operator registered.
-fn unverified_host(client: &Client) -> Option<String> {
+/// What the consent page names an unvetted client by: the host of a metadata document
+/// client's `client_id` URL; for a dynamically registered client, the host (or
+/// private-use scheme, RFC 8252 §7.1) of the redirect URI **this request** returns to
+/// (why: a registrant lists redirect URIs nobody checked, so the first one proves
+/// nothing about where this request goes), or its `client_id` for a device request,
+/// which returns nowhere. `None` for a client an operator registered.
+fn unverified_host(client: &Client, redirect_uri: Option<&str>) -> Option<String> {
     let url = match client.source {
         RecordSource::MetadataDocument => url::Url::parse(&client.client_id).ok()?,
         RecordSource::Dynamic => {
-            let first = client.redirect_uris.first()?;
-            let url = url::Url::parse(first).ok()?;
+            let Some(url) = redirect_uri.and_then(|uri| url::Url::parse(uri).ok()) else {
+                return Some(client.client_id.clone());
+            };
             if url.host_str().is_none_or(str::is_empty) {
                 return Some(format!("{}:", url.scheme()));
             }

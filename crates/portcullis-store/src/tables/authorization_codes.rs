@@ -285,8 +285,12 @@ sql_store_impl!(
         let Some((Some(jti), Some(expires_at))) = issued else {
             return Ok(false);
         };
-        Self::revoke_access_token(&mut tx, &jti, expires_at, what).await?;
+        // The family first: it takes the family's lock before it writes, as every other
+        // family revocation does, so the two cannot wait on each other (why: the access
+        // token's jti is also a family token, and writing it before the lock is the
+        // opposite order of a concurrent family revoke, a deadlock on PostgreSQL).
         Self::revoke_refresh_family(&mut tx, family_id, now, what).await?;
+        Self::revoke_access_token(&mut tx, &jti, expires_at, what).await?;
         tx.commit().await.map_err(classify(what))?;
         Ok(true)
     },

@@ -52,6 +52,16 @@ impl CheckedMetadata {
         )
     }
 
+    /// Whether the client asks for the client credentials grant (RFC 6749 §4.4): tokens
+    /// with no user behind them.
+    pub fn uses_client_credentials(&self) -> bool {
+        self.registration
+            .grant_types
+            .iter()
+            .flatten()
+            .any(|g| g == "client_credentials")
+    }
+
     /// The client `client_id` with `secrets` (for [`Self::needs_secret`]), as stored.
     ///
     /// # Errors

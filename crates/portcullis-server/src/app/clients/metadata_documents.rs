@@ -106,16 +106,19 @@ impl MetadataDocuments {
             return Ok(None);
         }
         // No waiting for a fetch slot: a request that finds them all busy is refused.
+        // When a limit refuses the fetch, a client already stored keeps its last checked
+        // copy (why: whoever drains the budget with URLs of their own must not make the
+        // clients already in use unknown); it is fetched again once the budget allows.
         let Ok(_slot) = self.in_flight.try_acquire() else {
             tracing::info!(
                 client_id,
                 "client ID metadata document not fetched: all fetch slots busy"
             );
-            return Ok(None);
+            return Ok(stored.cloned().map(Arc::new));
         };
         if let Some(limit) = self.fetch_limit(&url, now) {
             tracing::info!(client_id, limit, "client ID metadata document not fetched");
-            return Ok(None);
+            return Ok(stored.cloned().map(Arc::new));
         }
         let fetched = match self.outbound.fetch(&url, DOCUMENT).await {
             Ok(fetched) => fetched,
@@ -154,14 +157,16 @@ impl MetadataDocuments {
     /// Counts a fetch against the server's budget and the URL's host's (fixed windows
     /// of [`HOST_FETCH_WINDOW_SECONDS`]); the name of the limit that is spent, if one is.
     fn fetch_limit(&self, url: &Url, now: UnixTime) -> Option<&'static str> {
-        if !take(&self.all_fetches, FETCHES_PER_WINDOW, now) {
-            return Some("server fetch limit");
-        }
+        // The host's budget first, so that one host's refused attempts do not spend the
+        // server's.
         let host = url.host_str().unwrap_or_default().to_owned();
         let window = self
             .host_fetches
             .get_with(host, || Arc::new(Mutex::new((now, 0))));
-        (!take(&window, HOST_FETCHES_PER_WINDOW, now)).then_some("host fetch limit")
+        if !take(&window, HOST_FETCHES_PER_WINDOW, now) {
+            return Some("host fetch limit");
+        }
+        (!take(&self.all_fetches, FETCHES_PER_WINDOW, now)).then_some("server fetch limit")
     }
 }
 

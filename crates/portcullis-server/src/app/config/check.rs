@@ -154,7 +154,7 @@ pub fn resolved_view(config: &Config) -> Value {
         },
         "registration": {
             "client_id_metadata_documents": config.registration.client_id_metadata_documents,
-            "mode": format!("{:?}", config.registration.mode),
+            "mode": config.registration.mode.as_str(),
             "initial_access_tokens": config.registration.initial_access_tokens.iter().map(|_| "***").collect::<Vec<_>>(),
             "max_dynamic_clients": config.registration.max_dynamic_clients,
             "registrations_per_hour": config.registration.registrations_per_hour,

@@ -38,6 +38,17 @@ pub enum RegistrationMode {
     InitialAccessToken,
 }
 
+impl RegistrationMode {
+    /// The configuration spelling: `off`, `open`, `initial_access_token`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Open => "open",
+            Self::InitialAccessToken => "initial_access_token",
+        }
+    }
+}
+
 impl Default for RegistrationSettings {
     fn default() -> Self {
         Self {

@@ -1,6 +1,7 @@
 //! What registration and management share: the failure type, the client information
 //! response (RFC 7591 §3.2.1, RFC 7592 §3) and the metadata check of a request body.
 
+use crate::app::config::registration::RegistrationMode;
 use crate::app::state::AppState;
 use portcullis_core::client::dynamic::DynamicRegistration;
 use portcullis_core::client::dynamic::metadata::{CheckedMetadata, MetadataReason, check_metadata};
@@ -74,5 +75,18 @@ pub(super) async fn parse_and_check(
     let unverified: Value = serde_json::from_slice(unverified_body)
         .map_err(|e| RegistrationFailure::NotJson(e.to_string()))?;
     let resources = state.store().resource_list().await?;
-    check_metadata(&unverified, &resources).map_err(RegistrationFailure::Metadata)
+    let checked = check_metadata(&unverified, &resources).map_err(RegistrationFailure::Metadata)?;
+    // Why: with open registration anyone could register a client_credentials client and
+    // take machine tokens for the open resources with no user and no consent; the
+    // resources opened to self-registered clients are opened to clients that *ask a
+    // user*. A holder of an initial access token was vetted by the operator.
+    if state.config().registration.mode == RegistrationMode::Open
+        && checked.uses_client_credentials()
+    {
+        return Err(RegistrationFailure::Metadata(MetadataReason::Metadata {
+            field: "grant_types",
+            problem: "client_credentials needs an initial access token: open registration gives only clients that act for a user, after their consent (the operator can set [registration] mode = \"initial_access_token\")".into(),
+        }));
+    }
+    Ok(checked)
 }
