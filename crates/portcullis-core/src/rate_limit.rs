@@ -26,6 +26,10 @@ pub trait RateLimitStore: Send + Sync {
     /// [`RateLimitStore::rate_limit_take`]): `tat = max(tat − interval_ms, now_ms)`, in
     /// one transaction. A missing row (a full bucket) stays missing.
     async fn rate_limit_refund(&self, keys: &[RateKey], now_ms: i64) -> Result<(), StoreError>;
+
+    /// Fills the bucket named `key` again (deletes its row): an administrator unlocks a
+    /// throttled account. `false` if it was full already.
+    async fn rate_limit_clear(&self, key: &str) -> Result<bool, StoreError>;
 }
 
 /// One rate-limit bucket ([`RateLimitStore::rate_limit_take`]): `burst` cells, all

@@ -40,4 +40,10 @@ pub trait SessionStore: Send + Sync {
     /// administrator ends their logins); returns how many rows were deleted. One
     /// statement, so a session inserted afterwards is the only one that survives.
     async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// The live sessions (`now < expires_at`), of `user_id` when given, oldest first.
+    async fn session_list(
+        &self,
+        user_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Vec<BrowserSession>, StoreError>;
 }

@@ -60,7 +60,7 @@ use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::{BrowserSession, SessionStore};
 use portcullis_core::store::{PoolStatus, StoreHealth};
 use portcullis_core::tokens::access_token::RevokedAccessTokenStore;
-use portcullis_core::tokens::refresh_token::{RefreshToken, RefreshTokenStore};
+use portcullis_core::tokens::refresh_token::{RefreshFamily, RefreshToken, RefreshTokenStore};
 use portcullis_core::user::{User, UserStore};
 use portcullis_core::{StoreError, UnixTime};
 use std::collections::BTreeSet;
@@ -251,6 +251,7 @@ within_deadline! {
         async fn session_get(&self, session_digest: &SecretDigest, now: UnixTime) -> Result<Option<BrowserSession>, StoreError>;
         async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError>;
         async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
+        async fn session_list(&self, user_id: Option<&str>, now: UnixTime) -> Result<Vec<BrowserSession>, StoreError>;
     }
     UsedAuthorizationRequestStore {
         async fn authorization_request_use(&self, id_digest: &SecretDigest, expires_at: UnixTime) -> Result<bool, StoreError>;
@@ -275,6 +276,7 @@ within_deadline! {
         async fn refresh_token_rotate(&self, old: &SecretDigest, successor: &RefreshToken, now: UnixTime, access_token_jti: &str, access_token_expires_at: UnixTime) -> Result<bool, StoreError>;
         async fn refresh_family_revoke(&self, family_id: &str, now: UnixTime) -> Result<u64, StoreError>;
         async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError>;
+        async fn refresh_family_list(&self, user_id: Option<&str>, client_id: Option<&str>, now: UnixTime) -> Result<Vec<RefreshFamily>, StoreError>;
     }
     RevokedAccessTokenStore {
         async fn access_token_revoke(&self, jti: &str, expires_at: UnixTime) -> Result<(), StoreError>;
@@ -297,6 +299,7 @@ within_deadline! {
     RateLimitStore {
         async fn rate_limit_take(&self, keys: &[RateKey], now_ms: i64) -> Result<Result<Vec<u32>, u64>, StoreError>;
         async fn rate_limit_refund(&self, keys: &[RateKey], now_ms: i64) -> Result<(), StoreError>;
+        async fn rate_limit_clear(&self, key: &str) -> Result<bool, StoreError>;
     }
     DpopProofStore {
         async fn dpop_proof_record(&self, digest: &SecretDigest, expires_at: UnixTime) -> Result<bool, StoreError>;

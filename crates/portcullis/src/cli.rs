@@ -10,9 +10,23 @@ pub struct Cli {
     /// Configuration file (TOML). Environment: PORTCULLIS_CONFIG.
     #[arg(long, global = true, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Output of the list and show commands (`user`, `session`, `keys`, `revoke`):
+    /// `table` (human times) or `json`. Default: a table on a terminal, JSON when
+    /// standard output is piped.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns, times as RFC 3339 UTC and how long ago.
+    Table,
+    /// JSON (times as seconds since the epoch).
+    Json,
 }
 
 /// Top-level commands.
@@ -40,6 +54,12 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// List and end browser sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Incident response: end the sessions and revoke the refresh tokens (and the access
+    /// tokens issued with them) of a user, a client or one session.
+    Revoke(RevokeArgs),
     /// Sign in at an OAuth 2.1 / OpenID Connect server (any that publishes RFC 8414 or
     /// OpenID Connect Discovery metadata): device flow by default, or the browser with
     /// `--browser`. Prints the token response as JSON (or saves it with `--save`).
@@ -299,19 +319,75 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// List users as JSON.
+    /// List users.
     List,
     /// Delete a user.
     Delete {
         /// Login name.
         username: String,
     },
+    /// Set a user's password (read from standard input); ends all their sessions and
+    /// revokes their refresh tokens (RFC 9700 §4.14).
+    SetPassword {
+        /// Login name.
+        username: String,
+        /// Read the password from standard input (first line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Unlock a user throttled after failed sign-ins.
+    Unlock {
+        /// Login name.
+        username: String,
+    },
+}
+
+/// `portcullis session …`
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List live browser sessions.
+    List {
+        /// Only this user's (login name).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End one session (by id, or a unique prefix of 8+ characters) or all of a user's,
+    /// with the refresh tokens issued in them.
+    Revoke {
+        /// The session id (`session list`).
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        id: Option<String>,
+        /// Every session of this user (login name).
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+/// `portcullis revoke …`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).multiple(false)))]
+pub struct RevokeArgs {
+    /// Everything of this user (login name): sessions and refresh tokens.
+    #[arg(long, group = "subject")]
+    pub user: Option<String>,
+    /// Every refresh token issued to this client.
+    #[arg(long, group = "subject")]
+    pub client: Option<String>,
+    /// One browser session (id or a unique prefix of 8+ characters) and the refresh
+    /// tokens issued in it.
+    #[arg(long, group = "subject")]
+    pub session: Option<String>,
+    /// Only what was issued at or after this time (RFC 3339, or seconds since the
+    /// epoch); older sessions and tokens are kept.
+    #[arg(long, value_name = "TIME")]
+    pub issued_after: Option<String>,
 }
 
 /// `portcullis keys …`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List signing keys as JSON (public parts only).
+    /// List signing keys (public parts only) with their stage: signing, next (signs
+    /// from …), retiring (still verifies until …) or retired.
     List,
     /// Rotate: a new key is published at once and signs after `[keys]
     /// publication_lead` (default 120 s), once every node and JWK Set cache has it; the

@@ -2,6 +2,8 @@
 //! also while it runs (a running server sees client changes within its cache TTL and
 //! key rotations within its key refresh interval).
 
+mod operate;
+
 use crate::cli::{
     Alg, Cli, ClientCommand, ClientCreate, Command, ConfigCommand, KeysCommand,
     RegisteredAuthMethod, RegistrationCommand, RegistrationTokenCommand, ResourceCommand,
@@ -134,14 +136,30 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let _guard = logging::init("warn,audit=info", true);
             let store = open_store(&config.database_url, &config.database, false).await?;
             let now = SystemClock.now();
+            let output = operate::format(cli.output);
             match command {
                 Command::Client(c) => {
                     let profile = config.authorization.default_profile;
                     client(store.as_ref(), c, profile, now).await
                 }
+                Command::User(UserCommand::SetPassword { username, .. }) => {
+                    operate::set_password(store.as_ref(), &username, output, now).await
+                }
+                Command::User(UserCommand::Unlock { username }) => {
+                    operate::unlock(store.as_ref(), &username).await
+                }
                 Command::User(u) => user(store.as_ref(), u, now).await,
+                Command::Session(s) => operate::session(store.as_ref(), s, output, now).await,
+                Command::Revoke(args) => operate::revoke(store.as_ref(), args, output, now).await,
                 Command::Resource(r) => resource(store.as_ref(), r, now).await,
-                Command::Keys(k) => keys(store.as_ref(), &config, k, now).await,
+                Command::Keys(KeysCommand::List) => {
+                    let keys = store
+                        .signing_keys_list()
+                        .await
+                        .map_err(|e| Failure::runtime(e.to_string()))?;
+                    operate::print_keys(&keys, output, now)
+                }
+                Command::Keys(k) => keys(store.as_ref(), &config, k, output, now).await,
                 Command::Registration(RegistrationCommand::Token(
                     RegistrationTokenCommand::Create,
                 )) => {
@@ -564,6 +582,7 @@ async fn user(store: &dyn Store, command: UserCommand, now: i64) -> Result<(), F
                 .collect();
             print_json(&Value::Array(out))
         }
+        UserCommand::SetPassword { .. } | UserCommand::Unlock { .. } => Ok(()),
         UserCommand::Delete { username } => {
             if !admin::delete_user(store, &username, "cli")
                 .await
@@ -580,27 +599,11 @@ async fn keys(
     store: &dyn Store,
     config: &Config,
     command: KeysCommand,
+    output: crate::cli::OutputFormat,
     now: i64,
 ) -> Result<(), Failure> {
     match command {
-        KeysCommand::List => {
-            let keys = store
-                .signing_keys_list()
-                .await
-                .map_err(|e| Failure::runtime(e.to_string()))?;
-            let out: Vec<Value> = keys
-                .iter()
-                .map(|k| {
-                    json!({
-                        "kid": k.kid, "alg": k.alg.as_str(), "status": k.status.as_str(),
-                        "published": k.is_published(now), "created_at": k.created_at,
-                        "activate_at": k.activate_at,
-                        "retired_at": k.retired_at, "publish_until": k.publish_until,
-                    })
-                })
-                .collect();
-            print_json(&Value::Array(out))
-        }
+        KeysCommand::List => Ok(()),
         KeysCommand::Rotate { alg, immediately } => {
             let master = load_master_key(&config.master_key, false)?;
             let algs: Vec<SigningAlgorithm> = match alg {
@@ -619,7 +622,7 @@ async fn keys(
             };
             let rotations =
                 rotate_signing_keys(store, &master, now, &algs, start, longest, "cli").await?;
-            print_json(&serde_json::to_value(rotations).unwrap_or(Value::Null))
+            operate::print_rotations(&rotations, output, now)
         }
     }
 }

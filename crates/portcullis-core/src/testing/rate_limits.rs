@@ -42,4 +42,8 @@ impl RateLimitStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn rate_limit_clear(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().rate_limits.remove(key).is_some())
+    }
 }

@@ -4,7 +4,8 @@ use super::{Inner, MemoryStore};
 use crate::UnixTime;
 use crate::secret::SecretDigest;
 use crate::store::StoreError;
-use crate::tokens::refresh_token::{RefreshToken, RefreshTokenStore};
+use crate::tokens::refresh_token::{RefreshFamily, RefreshToken, RefreshTokenStore};
+use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -74,6 +75,52 @@ impl RefreshTokenStore for MemoryStore {
             .family_access_tokens
             .get(jti)
             .map(|(family, _)| family.clone()))
+    }
+
+    async fn refresh_family_list(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Vec<RefreshFamily>, StoreError> {
+        let inner = self.lock();
+        let mut families: BTreeMap<String, RefreshFamily> = BTreeMap::new();
+        for t in inner.refresh_tokens.values().filter(|t| {
+            t.revoked_at.is_none()
+                && now < t.expires_at
+                && user_id.is_none_or(|u| t.user_id == u)
+                && client_id.is_none_or(|c| t.client_id == c)
+        }) {
+            let f = families
+                .entry(t.family_id.clone())
+                .or_insert_with(|| RefreshFamily {
+                    family_id: t.family_id.clone(),
+                    client_id: t.client_id.clone(),
+                    user_id: t.user_id.clone(),
+                    scopes: t.scopes.clone(),
+                    auth_time: t.auth_time,
+                    created_at: t.created_at,
+                    last_used_at: t.created_at,
+                    live_access_tokens: 0,
+                });
+            f.created_at = f.created_at.min(t.created_at);
+            f.last_used_at = f.last_used_at.max(t.created_at);
+        }
+        let mut out: Vec<RefreshFamily> = families
+            .into_values()
+            .map(|mut f| {
+                f.live_access_tokens = super::count(
+                    inner
+                        .family_access_tokens
+                        .values()
+                        .filter(|(family, exp)| *family == f.family_id && now < *exp)
+                        .count(),
+                );
+                f
+            })
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.family_id).cmp(&(b.created_at, &b.family_id)));
+        Ok(out)
     }
 }
 

@@ -46,4 +46,20 @@ impl SessionStore for MemoryStore {
         inner.sessions.retain(|_, s| s.user_id != user_id);
         Ok(count(before - inner.sessions.len()))
     }
+
+    async fn session_list(
+        &self,
+        user_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Vec<BrowserSession>, StoreError> {
+        let mut out: Vec<BrowserSession> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| now < s.expires_at && user_id.is_none_or(|u| s.user_id == u))
+            .cloned()
+            .collect();
+        out.sort_by_key(|s| s.created_at);
+        Ok(out)
+    }
 }

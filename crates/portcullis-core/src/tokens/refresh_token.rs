@@ -218,6 +218,37 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> Result<u64, StoreError>;
     /// The family an access token was issued in, if it was recorded in one.
     async fn access_token_family(&self, jti: &str) -> Result<Option<String>, StoreError>;
+    /// The live families (those with a refresh token not revoked and `now <
+    /// expires_at`), of `user_id` and of `client_id` when given, oldest first: what an
+    /// administrator sees and what incident response revokes.
+    async fn refresh_family_list(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Vec<RefreshFamily>, StoreError>;
+}
+
+/// A live refresh token family, summarised ([`RefreshTokenStore::refresh_family_list`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshFamily {
+    /// The family id (for a family started by a code, the code's hex digest).
+    pub family_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user (`sub`).
+    pub user_id: String,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+    /// When the user authenticated (OIDC `auth_time`), seconds since the epoch: the
+    /// same as the browser session's that authorized it.
+    pub auth_time: UnixTime,
+    /// When its first refresh token was issued, seconds since the epoch.
+    pub created_at: UnixTime,
+    /// When its newest refresh token was issued (its last use), seconds since the epoch.
+    pub last_used_at: UnixTime,
+    /// How many access tokens recorded in it are not yet expired at `now`.
+    pub live_access_tokens: u64,
 }
 
 /// The OpenID Connect scope (OIDC Core §3.1.2.1).

@@ -4,6 +4,8 @@
 
 pub mod dev;
 pub mod resources;
+pub mod revocation;
+pub mod users;
 
 use crate::app::audit;
 use crate::app::config::Config;
@@ -122,9 +124,17 @@ pub async fn sync_config(
         let user = hash_user(registration.clone(), user_id, RecordSource::Config, now).await?;
         store.user_upsert(&user).await?;
         if password_changed {
-            // A new password ends every session signed in with the old one.
-            let ended = store.session_delete_for_user(&user.user_id).await?;
-            tracing::info!(username = %user.username, sessions = ended, "password changed; sessions ended");
+            // A new password ends every session and refresh token signed in with the
+            // old one (RFC 9700 §4.14).
+            let ended = revocation::revoke(
+                store,
+                &revocation::RevocationSubject::User(user.username.clone()),
+                None,
+                now,
+                "config",
+            )
+            .await?;
+            tracing::info!(username = %user.username, sessions = ended.counts.sessions, refresh_families = ended.counts.refresh_families, "password changed; sessions and refresh tokens ended");
         }
         audit::user_changed(
             "config",
@@ -276,7 +286,7 @@ pub fn new_user_id(now: UnixTime) -> String {
     .to_string()
 }
 
-async fn hash_user(
+pub(crate) async fn hash_user(
     registration: UserRegistration,
     user_id: String,
     source: RecordSource,

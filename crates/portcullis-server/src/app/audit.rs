@@ -117,6 +117,19 @@ pub fn user_changed(actor: &str, username: &str, action: &str) {
     tracing::info!(target: TARGET, event = "user_changed", outcome = "success", actor, subject = username, action);
 }
 
+/// An administrator revoked what a user, a client or a session holds (incident
+/// response, a password change): the counts of what ended.
+pub fn tokens_revoked(
+    actor: &str,
+    subject: &str,
+    issued_after: Option<i64>,
+    sessions: u64,
+    refresh_families: u64,
+    access_tokens: u64,
+) {
+    tracing::info!(target: TARGET, event = "tokens_revoked", outcome = "success", actor, subject, issued_after = issued_after.unwrap_or(0), sessions, refresh_families, access_tokens);
+}
+
 /// A signing key was generated, rotated or purged.
 pub fn key_changed(actor: &str, kid: &str, alg: &str, action: &str) {
     tracing::info!(target: TARGET, event = "key_changed", outcome = "success", actor, kid, alg, action);

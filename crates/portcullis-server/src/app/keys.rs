@@ -209,8 +209,10 @@ pub struct Rotation {
     pub status: &'static str,
     /// When the new key signs (seconds since the epoch).
     pub activate_at: UnixTime,
-    /// The key it replaces, if any: it signs until `activate_at`, then is retired.
-    pub retired_kid: Option<String>,
+    /// The key it replaces, if any: it keeps signing until `activate_at`, then is
+    /// retiring (still published, so its tokens verify, until
+    /// `retired_published_until`).
+    pub replaced_kid: Option<String>,
     /// Until when the replaced key stays published at least (seconds since the
     /// epoch): `activate_at + longest_token_ttl + RETIRED_KEY_GRACE`. A staged
     /// rotation sets the exact time when a node promotes the new key.
@@ -266,7 +268,7 @@ pub async fn rotate_signing_keys(
                 activate_at: next.activate_at.unwrap_or_default(),
             });
         }
-        let retired_kid = before
+        let replaced_kid = before
             .iter()
             .find(|k| k.alg == alg && k.status == KeyStatus::Active)
             .map(|k| k.kid.clone());
@@ -275,7 +277,7 @@ pub async fn rotate_signing_keys(
             stored.status = KeyStatus::Next;
             stored.activate_at = Some(activate_at);
         }
-        planned.push((stored, retired_kid));
+        planned.push((stored, replaced_kid));
     }
     let new_keys: Vec<StoredSigningKey> = planned.iter().map(|(k, _)| k.clone()).collect();
     match start {
@@ -287,13 +289,13 @@ pub async fn rotate_signing_keys(
         }
     }
     let mut done = Vec::with_capacity(planned.len());
-    for (stored, retired_kid) in planned {
+    for (stored, replaced_kid) in planned {
         let alg = stored.alg.as_str();
         match start {
             RotationStart::After(_) => audit::key_changed(actor, &stored.kid, alg, "staged"),
             RotationStart::Immediately => {
                 audit::key_changed(actor, &stored.kid, alg, "rotated_in");
-                if let Some(old) = &retired_kid {
+                if let Some(old) = &replaced_kid {
                     audit::key_changed(actor, old, alg, "retired");
                 }
             }
@@ -303,7 +305,7 @@ pub async fn rotate_signing_keys(
             new_kid: stored.kid,
             status: stored.status.as_str(),
             activate_at,
-            retired_kid,
+            replaced_kid,
             retired_published_until: publish_until,
         });
     }

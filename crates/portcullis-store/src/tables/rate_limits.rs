@@ -21,6 +21,9 @@ const RATE_LIMIT_TAKE: &str = "INSERT INTO rate_limits (key, tat) VALUES ($1, $2
 const RATE_LIMIT_REFUND: &str = "UPDATE rate_limits SET tat = \
      CASE WHEN tat - $3 > $2 THEN tat - $3 ELSE $2 END WHERE key = $1";
 
+/// `$1` = key: the bucket is full again.
+const RATE_LIMIT_CLEAR: &str = "DELETE FROM rate_limits WHERE key = $1";
+
 sql_store_impl!(
     RateLimitStore,
     async fn rate_limit_take(
@@ -82,5 +85,13 @@ sql_store_impl!(
         }
         tx.commit().await.map_err(classify(what))?;
         Ok(())
+    },
+    async fn rate_limit_clear(&self, key: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(RATE_LIMIT_CLEAR)
+            .bind(key.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(classify("clearing a rate-limit bucket"))?;
+        Ok(DB::rows_affected(&result) > 0)
     },
 );

@@ -6,7 +6,7 @@ use crate::codec::{digest_bytes, digest_from, from_json, to_json};
 use crate::error::classify;
 use crate::store::{WriteConnection, sql_store_impl};
 use portcullis_core::secret::SecretDigest;
-use portcullis_core::tokens::refresh_token::{RefreshToken, RefreshTokenStore};
+use portcullis_core::tokens::refresh_token::{RefreshFamily, RefreshToken, RefreshTokenStore};
 use portcullis_core::{StoreError, UnixTime};
 
 /// One row of `refresh_tokens`, column for column.
@@ -274,6 +274,51 @@ sql_store_impl!(
     },
 );
 
+/// `$1` = now, `$2` = user_id or NULL, `$3` = client_id or NULL: the live families
+/// (a token neither revoked nor expired), oldest first, with the number of their
+/// access tokens not yet expired.
+const REFRESH_FAMILY_LIST: &str = "SELECT r.family_id, MIN(r.client_id) AS client_id, \
+     MIN(r.user_id) AS user_id, MIN(r.scopes) AS scopes, MIN(r.auth_time) AS auth_time, \
+     MIN(r.created_at) AS created_at, MAX(r.created_at) AS last_used_at, \
+     (SELECT COUNT(*) FROM family_access_tokens a \
+      WHERE a.family_id = r.family_id AND a.expires_at > $1) AS live_access_tokens \
+     FROM refresh_tokens r WHERE r.revoked_at IS NULL AND r.expires_at > $1 \
+     AND (CAST($2 AS TEXT) IS NULL OR r.user_id = $2) \
+     AND (CAST($3 AS TEXT) IS NULL OR r.client_id = $3) \
+     GROUP BY r.family_id ORDER BY MIN(r.created_at), r.family_id";
+
+/// One row of [`REFRESH_FAMILY_LIST`].
+#[derive(Debug, sqlx::FromRow)]
+struct RefreshFamilyRecord {
+    family_id: String,
+    client_id: String,
+    user_id: String,
+    scopes: String,
+    auth_time: i64,
+    created_at: i64,
+    last_used_at: i64,
+    live_access_tokens: i64,
+}
+
+impl RefreshFamilyRecord {
+    /// The family this row summarises.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the scopes do not decode.
+    fn decode(self) -> Result<RefreshFamily, StoreError> {
+        Ok(RefreshFamily {
+            scopes: from_json("refresh_tokens.scopes", &self.scopes)?,
+            family_id: self.family_id,
+            client_id: self.client_id,
+            user_id: self.user_id,
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+            live_access_tokens: u64::try_from(self.live_access_tokens).unwrap_or(0),
+        })
+    }
+}
+
 sql_store_impl!(
     RefreshTokenStore,
     async fn refresh_token_insert(
@@ -398,6 +443,23 @@ sql_store_impl!(
             .fetch_optional(&self.pool)
             .await
             .map_err(classify("reading the family of an access token"))
+    },
+    async fn refresh_family_list(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Vec<RefreshFamily>, StoreError> {
+        sqlx::query_as::<DB, RefreshFamilyRecord>(REFRESH_FAMILY_LIST)
+            .bind(now)
+            .bind(user_id.map(str::to_owned))
+            .bind(client_id.map(str::to_owned))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("listing refresh token families"))?
+            .into_iter()
+            .map(RefreshFamilyRecord::decode)
+            .collect()
     },
 );
 

@@ -86,6 +86,14 @@ const SESSION_DELETE: &str = "DELETE FROM browser_sessions WHERE session_digest 
 /// `$1` = user_id: every session of the user (served by `browser_sessions_user_id`).
 const SESSION_DELETE_FOR_USER: &str = "DELETE FROM browser_sessions WHERE user_id = $1";
 
+/// `$1` = now, `$2` = user_id or NULL for every user: live sessions, oldest first.
+const SESSION_LIST: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM browser_sessions WHERE expires_at > $1 \
+     AND (CAST($2 AS TEXT) IS NULL OR user_id = $2) ORDER BY created_at, session_digest"
+);
+
 sql_store_impl!(
     SessionStore,
     async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
@@ -130,5 +138,20 @@ sql_store_impl!(
                 "deleting the browser sessions of user `{user_id}`"
             )))?;
         Ok(DB::rows_affected(&result))
+    },
+    async fn session_list(
+        &self,
+        user_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Vec<BrowserSession>, StoreError> {
+        sqlx::query_as::<DB, SessionRecord>(SESSION_LIST)
+            .bind(now)
+            .bind(user_id.map(str::to_owned))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify("listing browser sessions"))?
+            .into_iter()
+            .map(SessionRecord::decode)
+            .collect()
     },
 );

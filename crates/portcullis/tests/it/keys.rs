@@ -51,7 +51,7 @@ async fn a_rotated_key_is_published_first_signs_after_the_lead_and_the_old_one_s
     assert_eq!(lead, DEFAULT_PUBLICATION_LEAD);
     let rotation = rotate(&app, RotationStart::After(lead)).await.unwrap();
     let new = rotation.new_kid.clone();
-    assert_eq!(rotation.retired_kid.as_deref(), Some(old.as_str()));
+    assert_eq!(rotation.replaced_kid.as_deref(), Some(old.as_str()));
     assert_eq!(rotation.status, "next");
     assert_eq!(rotation.activate_at, t0 + lead);
     assert_eq!(

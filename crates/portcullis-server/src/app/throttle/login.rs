@@ -153,6 +153,18 @@ impl LoginThrottle {
             .then_some(Duration::from_secs(REPLENISH_SECONDS))
     }
 
+    /// An administrator unlocks `username`: its account bucket is full again (failures
+    /// from an address or a device cookie stay counted). `false` when it was not
+    /// throttled at all.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn unlock(store: &dyn Store, username: &str) -> Result<bool, StoreError> {
+        store
+            .rate_limit_clear(&format!("login:{}", account_key(username)))
+            .await
+    }
+
     /// Forgets idle attempt slots (keeps memory bounded).
     pub fn prune(&self) {
         self.in_progress.run_pending_tasks();

@@ -53,7 +53,7 @@ async fn rotation_through_node_a_verifies_at_every_moment_against_node_b_jwks() 
             .find(|r| r["alg"] == "ES256")
             .unwrap_or_else(|| panic!("no ES256 rotation: {rotations}"));
         assert_eq!(es256["status"], "next", "{es256}");
-        assert_eq!(es256["retired_kid"], old.as_str(), "{es256}");
+        assert_eq!(es256["replaced_kid"], old.as_str(), "{es256}");
         let new = es256["new_kid"].as_str().unwrap().to_owned();
         let activate_at = es256["activate_at"].as_i64().unwrap();
         let lead = activate_at - unix_now();

@@ -1,0 +1,139 @@
+//! Administrative changes to users and their browser sessions: set a password (which
+//! ends the rest, RFC 9700 §4.14), unlock a throttled account, list and end sessions.
+
+use super::revocation::{self, Revocation, RevocationSubject, session_id};
+use super::{AdminError, hash_user};
+use crate::app::audit;
+use crate::app::throttle::login::LoginThrottle;
+use portcullis_core::user::{User, UserRegistration};
+use portcullis_core::{Store, UnixTime};
+use secrecy::SecretString;
+use std::collections::BTreeSet;
+
+/// Sets `username`'s password (argon2id; at least
+/// [`MIN_PASSWORD_LEN`](portcullis_core::user::MIN_PASSWORD_LEN) characters), then ends
+/// every browser session of theirs and revokes every refresh token family with the
+/// access tokens recorded in it ([`revocation::revoke`]): RFC 9700 §4.14, a password
+/// change ends what the old password gave. Audited as `user_changed`
+/// (`password_set`) and `tokens_revoked`, with `actor`.
+///
+/// # Errors
+/// [`AdminError::NotFound`] for an unknown user, [`AdminError::Invalid`] for a password
+/// that is too short; the store's.
+pub async fn set_password(
+    store: &dyn Store,
+    username: &str,
+    password: SecretString,
+    now: UnixTime,
+    actor: &str,
+) -> Result<Revocation, AdminError> {
+    let existing = get_user(store, username).await?;
+    let registration = UserRegistration {
+        username: existing.username.clone(),
+        password,
+        email: existing.email.clone(),
+        name: existing.name.clone(),
+        claims: existing.claims.clone(),
+    };
+    let mut user = hash_user(
+        registration,
+        existing.user_id.clone(),
+        existing.source,
+        now,
+    )
+    .await?;
+    user.created_at = existing.created_at;
+    store.user_upsert(&user).await?;
+    audit::user_changed(actor, &user.username, "password_set");
+    revocation::revoke(
+        store,
+        &RevocationSubject::User(user.username.clone()),
+        None,
+        now,
+        actor,
+    )
+    .await
+}
+
+/// Unlocks `username` after login throttling: its account's failure bucket is full
+/// again ([`LoginThrottle::unlock`]). `false` when it was not throttled. Audited as
+/// `user_changed` (`unlocked`).
+///
+/// # Errors
+/// [`AdminError::NotFound`] for an unknown user; the store's.
+pub async fn unlock(store: &dyn Store, username: &str, actor: &str) -> Result<bool, AdminError> {
+    let user = get_user(store, username).await?;
+    let cleared = LoginThrottle::unlock(store, &user.username).await?;
+    audit::user_changed(actor, &user.username, "unlocked");
+    Ok(cleared)
+}
+
+/// A live browser session as administrators see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionView {
+    /// [`session_id`]: hex SHA-256 of the cookie.
+    pub session_id: String,
+    /// The user (`sub`).
+    pub user_id: String,
+    /// Their username (empty if the user is gone).
+    pub username: String,
+    /// When they entered their password, seconds since the epoch.
+    pub auth_time: UnixTime,
+    /// Seconds since the epoch.
+    pub created_at: UnixTime,
+    /// Seconds since the epoch.
+    pub expires_at: UnixTime,
+    /// The clients holding a live refresh token family issued in it, sorted.
+    pub client_ids: Vec<String>,
+}
+
+/// The live sessions, of `username` when given, oldest first.
+///
+/// # Errors
+/// [`AdminError::NotFound`] for an unknown user; the store's.
+pub async fn list_sessions(
+    store: &dyn Store,
+    username: Option<&str>,
+    now: UnixTime,
+) -> Result<Vec<SessionView>, AdminError> {
+    let user = match username {
+        Some(u) => Some(get_user(store, u).await?),
+        None => None,
+    };
+    let user_id = user.as_ref().map(|u| u.user_id.as_str());
+    let sessions = store.session_list(user_id, now).await?;
+    let families = store.refresh_family_list(user_id, None, now).await?;
+    let mut out = Vec::with_capacity(sessions.len());
+    for s in sessions {
+        let username = match &user {
+            Some(u) => u.username.clone(),
+            None => store
+                .user_get(&s.user_id)
+                .await?
+                .map(|u| u.username)
+                .unwrap_or_default(),
+        };
+        let client_ids: BTreeSet<String> = families
+            .iter()
+            .filter(|f| f.user_id == s.user_id && f.auth_time == s.auth_time)
+            .map(|f| f.client_id.clone())
+            .collect();
+        out.push(SessionView {
+            session_id: session_id(&s),
+            user_id: s.user_id,
+            username,
+            auth_time: s.auth_time,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            client_ids: client_ids.into_iter().collect(),
+        });
+    }
+    Ok(out)
+}
+
+async fn get_user(store: &dyn Store, username: &str) -> Result<User, AdminError> {
+    store
+        .user_get_by_username(username)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no user `{username}`")))
+}
