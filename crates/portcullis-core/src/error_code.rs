@@ -205,6 +205,7 @@ impl From<&CodeGrantReason> for ErrorCode {
             | CodeGrantReason::UnexpectedVerifier
             | CodeGrantReason::Pkce(_)
             | CodeGrantReason::UnknownUser
+            | CodeGrantReason::UserDisabled
             // RFC 9449 §10.1: "the authorization server MUST reject the request".
             | CodeGrantReason::DpopKeyMismatch => Self::InvalidGrant,
         }
@@ -245,6 +246,7 @@ impl From<&RefreshGrantReason> for ErrorCode {
             | RefreshGrantReason::ReuseDetected
             | RefreshGrantReason::Expired
             | RefreshGrantReason::UnknownUser
+            | RefreshGrantReason::UserDisabled
             // RFC 9449 §5: the binding is part of the grant (RFC 6749 §5.2 invalid_grant).
             | RefreshGrantReason::DpopKeyMismatch => Self::InvalidGrant,
         }
@@ -265,7 +267,8 @@ impl From<&DeviceGrantReason> for ErrorCode {
             DeviceGrantReason::UnknownDeviceCode
             | DeviceGrantReason::WrongClient
             | DeviceGrantReason::AlreadyUsed
-            | DeviceGrantReason::UnknownUser => Self::InvalidGrant,
+            | DeviceGrantReason::UnknownUser
+            | DeviceGrantReason::UserDisabled => Self::InvalidGrant,
         }
     }
 }

@@ -93,7 +93,8 @@ async fn as_access_token(
     // A client credentials token has the client as `sub` (RFC 9068 §2.2); client ids
     // are never UUIDs, so no user can share it. A user's token dies with the user.
     let is_user_token = claims.sub != claims.client_id;
-    if is_user_token && store.user_get(&claims.sub).await?.is_none() {
+    // A disabled user's tokens are inactive too.
+    if is_user_token && !enabled_user(store, &claims.sub).await? {
         return Ok(None);
     }
     // A deleted client's tokens die with it (the caller itself exists: it authenticated).
@@ -130,7 +131,7 @@ async fn as_refresh_token(
     if stored.client_id != caller.client_id || !stored.is_live(now) {
         return Ok(None);
     }
-    if store.user_get(&stored.user_id).await?.is_none() {
+    if !enabled_user(store, &stored.user_id).await? {
         return Ok(None);
     }
     // The audience of the access tokens this refresh token mints (same rule as the
@@ -179,6 +180,14 @@ const DPOP: &str = "DPoP";
 /// `token_type` of a refresh token (RFC 7662 §2.2 leaves the value to the server;
 /// RFC 7009 §2.1 names the type `refresh_token`).
 const REFRESH_TOKEN_TYPE: &str = "refresh_token";
+
+/// Whether `user_id` exists and is not disabled.
+async fn enabled_user(store: &dyn Store, user_id: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .user_get(user_id)
+        .await?
+        .is_some_and(|u| u.disabled_at.is_none()))
+}
 
 #[cfg(test)]
 mod tests {

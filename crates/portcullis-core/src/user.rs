@@ -65,6 +65,12 @@ pub struct User {
     pub claims: Map<String, Value>,
     /// Config file or admin CLI.
     pub source: RecordSource,
+    /// When an administrator disabled the account (seconds since the epoch); `None`
+    /// while it is enabled. A disabled user cannot sign in, and their grants
+    /// (authorization codes, device codes, refresh tokens) are refused with
+    /// `invalid_grant`. Kept by [`UserStore::user_upsert`] (config sync does not
+    /// re-enable); changed only by [`UserStore::user_set_disabled`].
+    pub disabled_at: Option<UnixTime>,
     /// Seconds since the epoch.
     pub created_at: UnixTime,
     /// Seconds since the epoch.
@@ -102,6 +108,13 @@ pub trait UserStore: Send + Sync {
     /// user removed from the file can no longer sign in; their sessions, consents and
     /// tokens go with them). Returns the deleted usernames, sorted.
     async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
+    /// Disables the user `user_id` (`Some(time)`) or enables it (`None`); `false` if
+    /// there is no such user.
+    async fn user_set_disabled(
+        &self,
+        user_id: &str,
+        disabled_at: Option<UnixTime>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A user as an operator describes it, before validation and hashing.
@@ -197,6 +210,7 @@ impl UserRegistration {
             source,
             created_at: now,
             updated_at: now,
+            disabled_at: None,
         })
     }
 }

@@ -69,6 +69,7 @@ pub async fn userinfo(
     let user = store
         .user_get(&claims.sub)
         .await?
+        .filter(|u| u.disabled_at.is_none())
         .ok_or(UserInfoReason::UnknownUser)?;
     let mut out = Map::new();
     out.insert("sub".to_owned(), Value::String(user.user_id.clone()));
@@ -118,8 +119,8 @@ pub enum UserInfoReason {
     /// The token's `jti` is on the revocation list.
     #[error("the access token has been revoked")]
     Revoked,
-    /// The user (`sub`) no longer exists.
-    #[error("the access token's user no longer exists")]
+    /// The user (`sub`) no longer exists, or is disabled.
+    #[error("the access token's user no longer exists or is disabled")]
     UnknownUser,
     /// The client the token was issued to no longer exists.
     #[error("the access token's client no longer exists")]
@@ -170,6 +171,7 @@ mod tests {
             name: None,
             claims: Map::from_iter([("tenant_id".to_owned(), json!("t1"))]),
             source: RecordSource::Admin,
+            disabled_at: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -237,6 +237,7 @@ within_deadline! {
         async fn user_delete(&self, username: &str) -> Result<bool, StoreError>;
         async fn user_delete_config_except(&self, keep: &[String]) -> Result<Vec<String>, StoreError>;
         async fn user_keys_backfill(&self) -> Result<Vec<Vec<String>>, StoreError>;
+        async fn user_set_disabled(&self, user_id: &str, disabled_at: Option<UnixTime>) -> Result<bool, StoreError>;
     }
     SigningKeyStore {
         async fn signing_keys_list(&self) -> Result<Vec<StoredSigningKey>, StoreError>;

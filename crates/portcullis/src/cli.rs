@@ -335,6 +335,17 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Disable a user: they cannot sign in, their sessions end and their refresh
+    /// tokens are revoked (grants answer `invalid_grant`).
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// Login name.
+        username: String,
+    },
     /// Unlock a user throttled after failed sign-ins.
     Unlock {
         /// Login name.

@@ -145,6 +145,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 Command::User(UserCommand::SetPassword { username, .. }) => {
                     operate::set_password(store.as_ref(), &username, output, now).await
                 }
+                Command::User(UserCommand::Disable { username }) => {
+                    operate::set_disabled(store.as_ref(), &username, true, output, now).await
+                }
+                Command::User(UserCommand::Enable { username }) => {
+                    operate::set_disabled(store.as_ref(), &username, false, output, now).await
+                }
                 Command::User(UserCommand::Unlock { username }) => {
                     operate::unlock(store.as_ref(), &username).await
                 }
@@ -578,11 +584,14 @@ async fn user(store: &dyn Store, command: UserCommand, now: i64) -> Result<(), F
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             let out: Vec<Value> = users
                 .iter()
-                .map(|u| json!({"user_id": u.user_id, "username": u.username, "email": u.email, "name": u.name, "source": u.source.as_str(), "created_at": u.created_at}))
+                .map(|u| json!({"user_id": u.user_id, "username": u.username, "email": u.email, "name": u.name, "source": u.source.as_str(), "created_at": u.created_at, "disabled_at": u.disabled_at}))
                 .collect();
             print_json(&Value::Array(out))
         }
-        UserCommand::SetPassword { .. } | UserCommand::Unlock { .. } => Ok(()),
+        UserCommand::SetPassword { .. }
+        | UserCommand::Unlock { .. }
+        | UserCommand::Disable { .. }
+        | UserCommand::Enable { .. } => Ok(()),
         UserCommand::Delete { username } => {
             if !admin::delete_user(store, &username, "cli")
                 .await

@@ -76,6 +76,9 @@ pub enum CodeGrantReason {
     /// The user who approved the code no longer exists.
     #[error("the user of this authorization code no longer exists")]
     UnknownUser,
+    /// An administrator disabled the user who approved the code.
+    #[error("the user of this authorization code is disabled")]
+    UserDisabled,
     /// RFC 9449 §10.1: the authorization request bound the code to a DPoP key
     /// (`dpop_jkt`) and the token request has no proof, or a proof of another key.
     #[error(
@@ -154,6 +157,9 @@ pub async fn issue(
         .user_get(&stored.user_id)
         .await?
         .ok_or(CodeGrantReason::UnknownUser)?;
+    if user.disabled_at.is_some() {
+        return Err(CodeGrantReason::UserDisabled.into());
+    }
 
     let scopes: BTreeSet<String> = stored.scopes.iter().cloned().collect();
     let tokens = sign_user_tokens(

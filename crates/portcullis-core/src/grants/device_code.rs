@@ -82,6 +82,9 @@ pub enum DeviceGrantReason {
     /// The user who approved it no longer exists.
     #[error("the user who approved this device code no longer exists")]
     UnknownUser,
+    /// An administrator disabled the user who approved it.
+    #[error("the user who approved this device code is disabled")]
+    UserDisabled,
 }
 
 /// A refusal by this grant's rules, for `?`.
@@ -150,6 +153,9 @@ pub async fn issue(
         .user_get(&user_id)
         .await?
         .ok_or(DeviceGrantReason::UnknownUser)?;
+    if user.disabled_at.is_some() {
+        return Err(DeviceGrantReason::UserDisabled.into());
+    }
 
     let tokens = sign_user_tokens(
         endpoint,

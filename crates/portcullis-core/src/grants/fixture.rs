@@ -157,6 +157,7 @@ impl Fixture {
                 name: Some("Alice".into()),
                 claims,
                 source: RecordSource::Admin,
+                disabled_at: None,
                 created_at: 0,
                 updated_at: 0,
             })

@@ -87,6 +87,9 @@ pub enum RefreshGrantReason {
     /// The user of the grant no longer exists.
     #[error("the user of this refresh token no longer exists")]
     UnknownUser,
+    /// An administrator disabled the user of the grant.
+    #[error("the user of this refresh token is disabled")]
+    UserDisabled,
     /// RFC 9449 §5: the refresh token (of a public client) is bound to a DPoP key and
     /// the request has no proof, or a proof of another key. The token is left
     /// untouched (why: whoever stole it without the key must not be able to revoke the
@@ -173,6 +176,9 @@ pub async fn issue(
         .user_get(&stored.user_id)
         .await?
         .ok_or(RefreshGrantReason::UnknownUser)?;
+    if user.disabled_at.is_some() {
+        return Err(RefreshGrantReason::UserDisabled.into());
+    }
 
     let tokens = sign_user_tokens(
         endpoint,

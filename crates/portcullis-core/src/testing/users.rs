@@ -1,6 +1,7 @@
 //! The `users` table in memory: one map by user_id.
 
 use super::MemoryStore;
+use crate::UnixTime;
 use crate::client::RecordSource;
 use crate::store::StoreError;
 use crate::user::{User, UserStore, username_key};
@@ -50,6 +51,7 @@ impl UserStore for MemoryStore {
             Some(old) => {
                 user.user_id = old.user_id;
                 user.created_at = old.created_at;
+                user.disabled_at = old.disabled_at;
             }
             None if inner.users.contains_key(&user.user_id) => {
                 return Err(StoreError::Conflict(user.user_id.clone()));
@@ -90,5 +92,18 @@ impl UserStore for MemoryStore {
     async fn user_keys_backfill(&self) -> Result<Vec<Vec<String>>, StoreError> {
         // Inserts here check keys already: no clash can be stored.
         Ok(Vec::new())
+    }
+
+    async fn user_set_disabled(
+        &self,
+        user_id: &str,
+        disabled_at: Option<UnixTime>,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .users
+            .get_mut(user_id)
+            .map(|u| u.disabled_at = disabled_at)
+            .is_some())
     }
 }

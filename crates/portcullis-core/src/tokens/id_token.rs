@@ -136,6 +136,7 @@ mod tests {
             name: Some("Alice Liddell".into()),
             claims,
             source: RecordSource::Config,
+            disabled_at: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -141,7 +141,8 @@ pub fn login_succeeded(request_id: &str, client_id: &str, subject: &str) {
 }
 
 /// A sign-in failed. `username` is as typed (bounded); `reason` is `unknown_user`,
-/// `wrong_password` or `throttled` (the page says the same thing for the first two).
+/// `wrong_password`, `user_disabled` or `throttled` (the page says the same thing for
+/// the first three).
 pub fn login_failed(request_id: &str, client_id: &str, username: &str, reason: &str) {
     crate::app::metrics::login_failed(reason);
     let username = portcullis_proto::error::echo(username);

@@ -182,8 +182,9 @@ pub async fn sign_in(
 enum Verdict {
     /// The right password: the user, and the time after the verification.
     Accepted(User, UnixTime),
-    /// A failure (`unknown_user` or `wrong_password`); `Some(wait)` when it took the
-    /// last allowed attempt of the account or the address.
+    /// A failure (`unknown_user`, `wrong_password`, or `user_disabled`: the right
+    /// password of an account an administrator disabled); `Some(wait)` when it took
+    /// the last allowed attempt of the account or the address.
     Rejected {
         reason: &'static str,
         lock: Option<Duration>,
@@ -252,6 +253,18 @@ async fn check(
         return Reported::with(Err(e), incidents);
     };
     let verdict = match user {
+        Some(user) if verified && user.disabled_at.is_some() => {
+            // The right password of a disabled account: refused, with the page's usual
+            // words (it does not tell whoever holds the password that the account
+            // exists); not a guess, so its cells go back.
+            if let Err(e) = state.throttle().refund(store, attempt, now).await {
+                incidents.push(refund_failed(&e));
+            }
+            Verdict::Rejected {
+                reason: "user_disabled",
+                lock: None,
+            }
+        }
         Some(user) if verified => {
             // If the store fails here, the attempt stays counted as a failure: logged,
             // not shown (the user's sign-in goes on).

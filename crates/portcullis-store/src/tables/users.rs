@@ -23,6 +23,8 @@ struct UserRecord {
     pub source: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Migration 0019: when an administrator disabled the user.
+    pub disabled_at: Option<i64>,
 }
 
 impl UserRecord {
@@ -42,6 +44,7 @@ impl UserRecord {
             source: user.source.as_str().to_owned(),
             created_at: user.created_at,
             updated_at: user.updated_at,
+            disabled_at: user.disabled_at,
         })
     }
 
@@ -60,6 +63,7 @@ impl UserRecord {
             name: self.name,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            disabled_at: self.disabled_at,
         })
     }
 }
@@ -67,22 +71,22 @@ impl UserRecord {
 /// Columns of `users`, in [`UserRecord`] and `bind_user!` order.
 macro_rules! user_columns {
     () => {
-        "user_id, username, username_key, password_hash, email, name, claims, source, created_at, updated_at"
+        "user_id, username, username_key, password_hash, email, name, claims, source, created_at, updated_at, disabled_at"
     };
 }
 
-/// `INSERT INTO users`, binding [`user_columns`] as `$1`…`$10`.
+/// `INSERT INTO users`, binding [`user_columns`] as `$1`…`$11`.
 macro_rules! user_insert {
     () => {
         concat!(
             "INSERT INTO users (",
             user_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )
     };
 }
 
-/// Binds a [`UserRecord`] as `$1`…`$10` of [`user_insert`].
+/// Binds a [`UserRecord`] as `$1`…`$11` of [`user_insert`].
 macro_rules! bind_user {
     ($query:expr, $record:expr) => {{
         let r = $record;
@@ -97,6 +101,7 @@ macro_rules! bind_user {
             .bind(r.source)
             .bind(r.created_at)
             .bind(r.updated_at)
+            .bind(r.disabled_at)
     }};
 }
 
@@ -117,7 +122,8 @@ const USER_LIST: &str = concat!("SELECT ", user_columns!(), " FROM users ORDER B
 const USER_INSERT: &str = user_insert!();
 
 /// [`user_insert`] that keeps `user_id` and `created_at` of an existing username
-/// (by [`username_key`]; the username as given becomes the display form).
+/// (by [`username_key`]; the username as given becomes the display form), and its
+/// `disabled_at` (only [`UserStore::user_set_disabled`] changes that).
 const USER_UPSERT: &str = concat!(
     user_insert!(),
     " ON CONFLICT (username_key) DO UPDATE SET",
@@ -129,6 +135,9 @@ const USER_UPSERT: &str = concat!(
     " source = excluded.source,",
     " updated_at = excluded.updated_at"
 );
+
+/// `$1` = user_id, `$2` = disabled_at (NULL enables).
+const USER_SET_DISABLED: &str = "UPDATE users SET disabled_at = $2 WHERE user_id = $1";
 
 /// `$1` = [`username_key`], `$2` = the username exactly (a clashing row has no key).
 const USER_DELETE: &str =
@@ -245,6 +254,19 @@ sql_store_impl!(
             }
         }
         Ok(clashes)
+    },
+    async fn user_set_disabled(
+        &self,
+        user_id: &str,
+        disabled_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query::<DB>(USER_SET_DISABLED)
+            .bind(user_id.to_owned())
+            .bind(disabled_at)
+            .execute(&self.pool)
+            .await
+            .map_err(classify(&format!("disabling or enabling user `{user_id}`")))?;
+        Ok(DB::rows_affected(&result) > 0)
     },
 );
 

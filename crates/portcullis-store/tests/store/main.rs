@@ -342,6 +342,7 @@ fn user(username: &str, user_id: &str, source: RecordSource) -> User {
         name: Some(format!("{username} Example")),
         claims: claims(),
         source,
+        disabled_at: None,
         created_at: T0,
         updated_at: T0 + 1,
     }

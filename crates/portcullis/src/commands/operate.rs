@@ -83,6 +83,18 @@ pub async fn set_password(
     print_revocation(&done, output)
 }
 
+/// `portcullis user disable|enable NAME`
+pub async fn set_disabled(
+    store: &dyn Store,
+    username: &str,
+    disabled: bool,
+    output: OutputFormat,
+    now: UnixTime,
+) -> Result<(), Failure> {
+    let done = users::set_disabled(store, username, disabled, now, "cli").await?;
+    print_revocation(&done, output)
+}
+
 /// `portcullis user unlock NAME`
 pub async fn unlock(store: &dyn Store, username: &str) -> Result<(), Failure> {
     let was_throttled = users::unlock(store, username, "cli").await?;

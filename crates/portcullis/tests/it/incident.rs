@@ -344,3 +344,75 @@ async fn unlock_lets_a_throttled_user_sign_in_again() {
     let r = browser.login(&page, ALICE, ALICE_PASSWORD).await;
     assert_eq!(r.status(), 303, "unlocked");
 }
+
+#[tokio::test]
+async fn disable_ends_everything_and_enable_lets_the_user_back_in() {
+    let app = lifecycle::start().await;
+    let alice = sign_in_to_two_apps(&app, ALICE, ALICE_PASSWORD).await;
+    let out = json_out(&cli(
+        &app,
+        &["user", "disable", ALICE, "--output", "json"],
+        None,
+    ));
+    assert_eq!(
+        (&out["sessions"], &out["refresh_families"]),
+        (&json!(1), &json!(2)),
+        "{out}"
+    );
+    assert_all_ended(&app, &alice).await;
+    let listed = json_out(&cli(&app, &["user", "list"], None));
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == ALICE)
+        .unwrap();
+    assert!(row["disabled_at"].is_i64(), "{row}");
+
+    json_out(&cli(
+        &app,
+        &["user", "enable", ALICE, "--output", "json"],
+        None,
+    ));
+    let fresh = Browser::new(&app);
+    let (challenge, _) = pkce();
+    let page = fresh
+        .page(fresh.authorize(&AuthRequest::native(&challenge)).await)
+        .await;
+    let r = fresh.login(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(r.status(), 303, "enabled again");
+}
+
+#[tokio::test]
+async fn rejects_sign_in_of_a_disabled_user() {
+    let app = lifecycle::start().await;
+    json_out(&cli(&app, &["user", "disable", ALICE], None));
+    let browser = Browser::new(&app);
+    let (challenge, _) = pkce();
+    let page = browser
+        .page(browser.authorize(&AuthRequest::native(&challenge)).await)
+        .await;
+    // The right password: refused with the page's usual words (no session).
+    let r = browser.login(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("incorrect"), "{body}");
+    assert!(!browser.is_signed_in().await);
+}
+
+#[tokio::test]
+async fn rejects_the_code_of_a_user_disabled_before_redemption() {
+    let app = lifecycle::start().await;
+    let browser = Browser::new(&app);
+    let (challenge, verifier) = pkce();
+    let request = AuthRequest::web(&challenge).set("scope", "openid read:orders");
+    let (code, _) = browser.code(&request, ALICE, ALICE_PASSWORD).await;
+    json_out(&cli(&app, &["user", "disable", ALICE], None));
+    lifecycle::assert_rejection(
+        redeem_web(&app, &code, Some(&verifier)).await,
+        400,
+        "invalid_grant",
+        "the user of this authorization code is disabled",
+    )
+    .await;
+}

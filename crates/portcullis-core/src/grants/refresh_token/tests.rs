@@ -347,6 +347,28 @@ async fn rejects_a_refresh_token_of_a_deleted_user() {
 }
 
 #[tokio::test]
+async fn rejects_a_refresh_token_of_a_disabled_user() {
+    let f = Fixture::new().await;
+    let token = cli_refresh_token(&f).await;
+    let alice = f.store.user_get_by_username("alice").await.unwrap().unwrap();
+    assert!(
+        f.store
+            .user_set_disabled(&alice.user_id, Some(NOW))
+            .await
+            .unwrap()
+    );
+    let (reason, wire) = refused(f.refresh("cli", &token, None, NOW + 1).await);
+    assert_eq!(
+        (reason, wire),
+        (RefreshGrantReason::UserDisabled, ErrorCode::InvalidGrant)
+    );
+    assert_eq!(stored(&f, &token).await.rotated_at, None);
+    // Enabled again, the same token works.
+    f.store.user_set_disabled(&alice.user_id, None).await.unwrap();
+    assert!(f.refresh("cli", &token, None, NOW + 2).await.is_ok());
+}
+
+#[tokio::test]
 async fn rejects_a_reused_refresh_token_and_revokes_its_family() {
     let f = Fixture::new().await;
     let login = f

@@ -55,6 +55,45 @@ pub async fn set_password(
     .await
 }
 
+/// Disables `username` (`disabled`) or enables it again. Disabling ends every session
+/// of theirs and revokes every refresh token family with its access tokens
+/// ([`revocation::revoke`]); from then on sign-in is refused (audit reason
+/// `user_disabled`) and their grants fail with `invalid_grant`. Enabling revokes
+/// nothing. Audited as `user_changed` (`disabled` / `enabled`).
+///
+/// # Errors
+/// [`AdminError::NotFound`] for an unknown user; the store's.
+pub async fn set_disabled(
+    store: &dyn Store,
+    username: &str,
+    disabled: bool,
+    now: UnixTime,
+    actor: &str,
+) -> Result<Revocation, AdminError> {
+    let user = get_user(store, username).await?;
+    let at = disabled.then_some(user.disabled_at.unwrap_or(now));
+    store.user_set_disabled(&user.user_id, at).await?;
+    audit::user_changed(
+        actor,
+        &user.username,
+        if disabled { "disabled" } else { "enabled" },
+    );
+    if !disabled {
+        return Ok(Revocation {
+            counts: revocation::RevocationCounts::default(),
+            ended_sessions: Vec::new(),
+        });
+    }
+    revocation::revoke(
+        store,
+        &RevocationSubject::User(user.username.clone()),
+        None,
+        now,
+        actor,
+    )
+    .await
+}
+
 /// Unlocks `username` after login throttling: its account's failure bucket is full
 /// again ([`LoginThrottle::unlock`]). `false` when it was not throttled. Audited as
 /// `user_changed` (`unlocked`).
