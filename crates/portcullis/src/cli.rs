@@ -1,5 +1,9 @@
 //! Command-line arguments (clap).
 
+mod operate;
+
+pub use operate::{ClientUpdate, OutputFormat, RevokeArgs, SessionCommand};
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -18,15 +22,6 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// `--output`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// Aligned columns, times as RFC 3339 UTC and how long ago.
-    Table,
-    /// JSON (times as seconds since the epoch).
-    Json,
 }
 
 /// Top-level commands.
@@ -132,6 +127,9 @@ pub enum ClientCommand {
         /// The client_id.
         client_id: String,
     },
+    /// Change a client created with the CLI; prints it as JSON. A list option given
+    /// replaces the stored list; the result is validated as a registration is.
+    Update(Box<ClientUpdate>),
     /// Delete a client.
     Delete {
         /// The client_id.
@@ -335,6 +333,20 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Change a user's profile; prints it as JSON.
+    Update {
+        /// Login name.
+        username: String,
+        /// E-mail address (`""` removes it).
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name (`""` removes it).
+        #[arg(long)]
+        name: Option<String>,
+        /// Extra claims as a JSON object (replaces them; reserved names are refused).
+        #[arg(long, value_name = "JSON")]
+        claims: Option<String>,
+    },
     /// Disable a user: they cannot sign in, their sessions end and their refresh
     /// tokens are revoked (grants answer `invalid_grant`).
     Disable {
@@ -351,47 +363,6 @@ pub enum UserCommand {
         /// Login name.
         username: String,
     },
-}
-
-/// `portcullis session …`
-#[derive(Debug, Subcommand)]
-pub enum SessionCommand {
-    /// List live browser sessions.
-    List {
-        /// Only this user's (login name).
-        #[arg(long)]
-        user: Option<String>,
-    },
-    /// End one session (by id, or a unique prefix of 8+ characters) or all of a user's,
-    /// with the refresh tokens issued in them.
-    Revoke {
-        /// The session id (`session list`).
-        #[arg(required_unless_present = "user", conflicts_with = "user")]
-        id: Option<String>,
-        /// Every session of this user (login name).
-        #[arg(long)]
-        user: Option<String>,
-    },
-}
-
-/// `portcullis revoke …`
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("subject").required(true).multiple(false)))]
-pub struct RevokeArgs {
-    /// Everything of this user (login name): sessions and refresh tokens.
-    #[arg(long, group = "subject")]
-    pub user: Option<String>,
-    /// Every refresh token issued to this client.
-    #[arg(long, group = "subject")]
-    pub client: Option<String>,
-    /// One browser session (id or a unique prefix of 8+ characters) and the refresh
-    /// tokens issued in it.
-    #[arg(long, group = "subject")]
-    pub session: Option<String>,
-    /// Only what was issued at or after this time (RFC 3339, or seconds since the
-    /// epoch); older sessions and tokens are kept.
-    #[arg(long, value_name = "TIME")]
-    pub issued_after: Option<String>,
 }
 
 /// `portcullis keys …`

@@ -138,33 +138,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let now = SystemClock.now();
             let output = operate::format(cli.output);
             match command {
+                command if operate::handles(&command) => {
+                    operate::run(store.as_ref(), command, output, now).await
+                }
                 Command::Client(c) => {
                     let profile = config.authorization.default_profile;
                     client(store.as_ref(), c, profile, now).await
                 }
-                Command::User(UserCommand::SetPassword { username, .. }) => {
-                    operate::set_password(store.as_ref(), &username, output, now).await
-                }
-                Command::User(UserCommand::Disable { username }) => {
-                    operate::set_disabled(store.as_ref(), &username, true, output, now).await
-                }
-                Command::User(UserCommand::Enable { username }) => {
-                    operate::set_disabled(store.as_ref(), &username, false, output, now).await
-                }
-                Command::User(UserCommand::Unlock { username }) => {
-                    operate::unlock(store.as_ref(), &username).await
-                }
                 Command::User(u) => user(store.as_ref(), u, now).await,
-                Command::Session(s) => operate::session(store.as_ref(), s, output, now).await,
-                Command::Revoke(args) => operate::revoke(store.as_ref(), args, output, now).await,
                 Command::Resource(r) => resource(store.as_ref(), r, now).await,
-                Command::Keys(KeysCommand::List) => {
-                    let keys = store
-                        .signing_keys_list()
-                        .await
-                        .map_err(|e| Failure::runtime(e.to_string()))?;
-                    operate::print_keys(&keys, output, now)
-                }
                 Command::Keys(k) => keys(store.as_ref(), &config, k, output, now).await,
                 Command::Registration(RegistrationCommand::Token(
                     RegistrationTokenCommand::Create,
@@ -181,6 +163,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     }))
                 }
                 Command::Serve { .. }
+                | Command::Session(_)
+                | Command::Revoke(_)
                 | Command::Login(_)
                 | Command::Token(_)
                 | Command::Backup { .. }
@@ -322,6 +306,7 @@ async fn client(
     now: i64,
 ) -> Result<(), Failure> {
     match command {
+        ClientCommand::Update(_) => Ok(()),
         ClientCommand::Create(args) => {
             let generate = !args.public && args.auth_method != RegisteredAuthMethod::PrivateKeyJwt;
             let registration = registration_from(*args, default_profile)?;
@@ -443,7 +428,7 @@ fn read_jwks_file(path: &std::path::Path) -> Result<Value, Failure> {
 }
 
 /// A client as JSON (RFC 7591 §3.2.1 member names), without any secret material.
-fn client_json(c: &Client) -> Value {
+pub(crate) fn client_json(c: &Client) -> Value {
     json!({
         "client_id": c.client_id,
         "client_name": c.client_name,
@@ -589,6 +574,7 @@ async fn user(store: &dyn Store, command: UserCommand, now: i64) -> Result<(), F
             print_json(&Value::Array(out))
         }
         UserCommand::SetPassword { .. }
+        | UserCommand::Update { .. }
         | UserCommand::Unlock { .. }
         | UserCommand::Disable { .. }
         | UserCommand::Enable { .. } => Ok(()),

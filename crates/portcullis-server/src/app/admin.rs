@@ -2,6 +2,7 @@
 //! the admin CLI: they validate with core, write through the store, and emit audit
 //! events.
 
+pub mod clients;
 pub mod dev;
 pub mod resources;
 pub mod revocation;

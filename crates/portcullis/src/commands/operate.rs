@@ -4,7 +4,11 @@
 //! (`portcullis_server::app::admin`) and prints what it returns.
 
 use super::{Failure, print_json};
-use crate::cli::{OutputFormat, RevokeArgs, SessionCommand};
+use crate::cli::{
+    ClientCommand, ClientUpdate, Command, KeysCommand, OutputFormat, RevokeArgs, SessionCommand,
+    UserCommand,
+};
+use portcullis_server::app::admin::clients::{ClientChanges, update_client as update};
 use portcullis_core::keys::{KeyStatus, StoredSigningKey};
 use portcullis_core::{Store, UnixTime};
 use portcullis_server::app::admin::revocation::{self, Revocation, RevocationSubject};
@@ -15,6 +19,65 @@ use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+/// Whether [`run`] carries out `command` (the commands of this module).
+pub fn handles(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Session(_)
+            | Command::Revoke(_)
+            | Command::Keys(KeysCommand::List)
+            | Command::Client(ClientCommand::Update(_))
+            | Command::User(
+                UserCommand::SetPassword { .. }
+                    | UserCommand::Update { .. }
+                    | UserCommand::Disable { .. }
+                    | UserCommand::Enable { .. }
+                    | UserCommand::Unlock { .. }
+            )
+    )
+}
+
+/// Runs a command [`handles`] names against `store` at `now`.
+///
+/// # Errors
+/// A [`Failure`] with its exit status.
+pub async fn run(
+    store: &dyn Store,
+    command: Command,
+    output: OutputFormat,
+    now: UnixTime,
+) -> Result<(), Failure> {
+    match command {
+        Command::Session(s) => session(store, s, output, now).await,
+        Command::Revoke(args) => revoke(store, args, output, now).await,
+        Command::Keys(KeysCommand::List) => {
+            let keys = store
+                .signing_keys_list()
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            print_keys(&keys, output, now)
+        }
+        Command::Client(ClientCommand::Update(args)) => update_client(store, *args, now).await,
+        Command::User(UserCommand::SetPassword { username, .. }) => {
+            set_password(store, &username, output, now).await
+        }
+        Command::User(UserCommand::Update {
+            username,
+            email,
+            name,
+            claims,
+        }) => update_user(store, &username, email, name, claims, now).await,
+        Command::User(UserCommand::Disable { username }) => {
+            set_disabled(store, &username, true, output, now).await
+        }
+        Command::User(UserCommand::Enable { username }) => {
+            set_disabled(store, &username, false, output, now).await
+        }
+        Command::User(UserCommand::Unlock { username }) => unlock(store, &username).await,
+        _ => Err(Failure::runtime("not an operator command")),
+    }
+}
 
 /// The output format: as asked, else a table on a terminal and JSON when piped.
 pub fn format(asked: Option<OutputFormat>) -> OutputFormat {
@@ -81,6 +144,54 @@ pub async fn set_password(
     let password = read_password()?;
     let done = users::set_password(store, username, password, now, "cli").await?;
     print_revocation(&done, output)
+}
+
+/// `portcullis client update …`
+pub async fn update_client(
+    store: &dyn Store,
+    args: ClientUpdate,
+    now: UnixTime,
+) -> Result<(), Failure> {
+    let changes = ClientChanges {
+        client_name: args.name,
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        scopes: args.scopes,
+        default_scopes: args.default_scopes,
+        audiences: args.audiences,
+        allowed_origins: args.allowed_origins,
+        skip_consent: args.skip_consent,
+    };
+    let client = update(store, &args.client_id, changes, now, "cli").await?;
+    print_json(&super::client_json(&client))
+}
+
+/// `portcullis user update …`
+pub async fn update_user(
+    store: &dyn Store,
+    username: &str,
+    email: Option<String>,
+    name: Option<String>,
+    claims: Option<String>,
+    now: UnixTime,
+) -> Result<(), Failure> {
+    let claims = claims
+        .map(|text| match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(Failure::usage("--claims must be a JSON object")),
+        })
+        .transpose()?;
+    let changes = users::UserChanges {
+        email,
+        name,
+        claims,
+    };
+    let user = users::update_user(store, username, changes, now, "cli").await?;
+    print_json(&json!({
+        "user_id": user.user_id, "username": user.username, "email": user.email,
+        "name": user.name, "claims": user.claims, "disabled_at": user.disabled_at,
+        "updated_at": user.updated_at,
+    }))
 }
 
 /// `portcullis user disable|enable NAME`

@@ -117,3 +117,119 @@ async fn keys_list_json_shape_is_pinned() {
     assert_eq!(key["stage"], "signing");
     assert_eq!(key["published"], Value::Bool(true));
 }
+
+#[tokio::test]
+async fn client_update_changes_metadata_through_registration_validation() {
+    let app = TestApp::start().await;
+    json_out(&cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "shop",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "https://shop.example/cb",
+            "--scope",
+            "openid",
+        ],
+        None,
+    ));
+    let updated = json_out(&cli(
+        &app,
+        &[
+            "client",
+            "update",
+            "shop",
+            "--name",
+            "The Shop",
+            "--redirect-uri",
+            "https://shop.example/callback",
+            "--redirect-uri",
+            "https://shop.example/other",
+            "--allowed-origin",
+            "https://shop.example",
+        ],
+        None,
+    ));
+    assert_eq!(updated["client_name"], "The Shop");
+    assert_eq!(
+        updated["redirect_uris"],
+        serde_json::json!(["https://shop.example/callback", "https://shop.example/other"])
+    );
+    assert_eq!(updated["allowed_origins"], serde_json::json!(["https://shop.example"]));
+    assert_eq!(updated["scopes"], serde_json::json!(["openid"]), "kept");
+    let shown = json_out(&cli(&app, &["client", "show", "shop"], None));
+    assert_eq!(shown["client_name"], "The Shop");
+    assert_eq!(shown["source"], "admin");
+}
+
+#[tokio::test]
+async fn rejects_a_client_update_that_registration_refuses() {
+    let app = TestApp::start().await;
+    json_out(&cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "shop",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "https://shop.example/cb",
+            "--scope",
+            "openid",
+        ],
+        None,
+    ));
+    let out = cli(
+        &app,
+        &["client", "update", "shop", "--redirect-uri", "https://shop.example/cb#frag"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("client `shop`: `redirect_uris`"), "{stderr}");
+    // A config client is changed in the file.
+    let out = cli(&app, &["client", "update", "svc", "--name", "x"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("declared in the configuration file"), "{stderr}");
+}
+
+#[tokio::test]
+async fn user_update_changes_the_profile() {
+    let app = TestApp::start().await;
+    json_out(&cli(
+        &app,
+        &["user", "create", "--username", "dora", "--password-stdin"],
+        Some("dora-password-1\n"),
+    ));
+    let out = json_out(&cli(
+        &app,
+        &[
+            "user",
+            "update",
+            "dora",
+            "--email",
+            "dora@example.com",
+            "--name",
+            "Dora",
+            "--claims",
+            r#"{"tenant_id":"t1"}"#,
+        ],
+        None,
+    ));
+    assert_eq!(out["email"], "dora@example.com");
+    assert_eq!(out["name"], "Dora");
+    assert_eq!(out["claims"], serde_json::json!({"tenant_id": "t1"}));
+    let out = cli(&app, &["user", "update", "dora", "--email", "not an address"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an e-mail address"));
+    let out = cli(&app, &["user", "update", "dora", "--claims", r#"{"sub":"x"}"#], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`claims`"));
+}

@@ -5,6 +5,7 @@ use super::revocation::{self, Revocation, RevocationSubject, session_id};
 use super::{AdminError, hash_user};
 use crate::app::audit;
 use crate::app::throttle::login::LoginThrottle;
+use portcullis_core::client::check_claims;
 use portcullis_core::user::{User, UserRegistration};
 use portcullis_core::{Store, UnixTime};
 use secrecy::SecretString;
@@ -92,6 +93,55 @@ pub async fn set_disabled(
         actor,
     )
     .await
+}
+
+/// The profile fields [`update_user`] changes; `None` keeps the stored value, `Some("")`
+/// removes an e-mail address or name.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// OIDC `email`.
+    pub email: Option<String>,
+    /// OIDC `name`.
+    pub name: Option<String>,
+    /// Extra claims (replace the stored ones; reserved names are refused).
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Changes `username`'s profile, checked as registration checks it (an e-mail address
+/// with `@` and no spaces; no reserved claim names). The password, sessions and
+/// tokens are left alone (tokens issued from now on carry the new claims). Audited as
+/// `user_changed` (`updated`).
+///
+/// # Errors
+/// [`AdminError::NotFound`]; [`AdminError::Invalid`] naming the field; the store's.
+pub async fn update_user(
+    store: &dyn Store,
+    username: &str,
+    changes: UserChanges,
+    now: UnixTime,
+    actor: &str,
+) -> Result<User, AdminError> {
+    let mut user = get_user(store, username).await?;
+    if let Some(email) = changes.email {
+        if !email.is_empty() && (!email.contains('@') || email.chars().any(char::is_whitespace)) {
+            return Err(AdminError::Invalid(format!(
+                "user `{username}`: `email` `{email}` is not an e-mail address"
+            )));
+        }
+        user.email = (!email.is_empty()).then_some(email);
+    }
+    if let Some(name) = changes.name {
+        user.name = (!name.is_empty()).then_some(name);
+    }
+    if let Some(claims) = changes.claims {
+        check_claims(&claims)
+            .map_err(|p| AdminError::Invalid(format!("user `{username}`: `claims` {p}")))?;
+        user.claims = claims;
+    }
+    user.updated_at = now;
+    store.user_upsert(&user).await?;
+    audit::user_changed(actor, &user.username, "updated");
+    Ok(user)
 }
 
 /// Unlocks `username` after login throttling: its account's failure bucket is full
