@@ -9,6 +9,7 @@ store_cases!(
     rate_limit_refund_gives_back_one_cell_and_never_more,
     rate_limit_take_race_allows_exactly_the_burst,
     purge_expired_deletes_full_rate_limit_buckets,
+    rate_limit_clear_fills_the_bucket_again,
 );
 
 async fn rate_limit_take_allows_the_burst_then_refuses_with_the_wait(db: Db) {
@@ -173,4 +174,21 @@ fn bucket(key: &str, interval_ms: i64, burst: u32) -> RateKey {
 
 async fn rate_limit_rows(db: &Db) -> i64 {
     db.scalar("SELECT COUNT(*) FROM rate_limits").await
+}
+
+async fn rate_limit_clear_fills_the_bucket_again(db: Db) {
+    let s = &db.store;
+    let keys = [bucket("k", 1000, 2)];
+    let other = [bucket("other", 1000, 1)];
+    s.rate_limit_take(&keys, NOW_MS).await.unwrap().unwrap();
+    s.rate_limit_take(&keys, NOW_MS).await.unwrap().unwrap();
+    s.rate_limit_take(&other, NOW_MS).await.unwrap().unwrap();
+    assert!(s.rate_limit_take(&keys, NOW_MS).await.unwrap().is_err());
+    assert!(s.rate_limit_clear("k").await.unwrap());
+    assert!(!s.rate_limit_clear("k").await.unwrap(), "already full");
+    assert_eq!(s.rate_limit_take(&keys, NOW_MS).await.unwrap(), Ok(vec![1]));
+    assert!(
+        s.rate_limit_take(&other, NOW_MS).await.unwrap().is_err(),
+        "other buckets stay as they were"
+    );
 }

@@ -17,6 +17,7 @@ store_cases!(
     access_token_family_names_only_recorded_tokens,
     deleting_a_client_or_user_deletes_its_refresh_tokens,
     undecodable_refresh_token_rows_are_corrupt_naming_the_column,
+    refresh_family_list_summarises_live_families_by_user_and_client,
 );
 
 async fn refresh_token_round_trip_keeps_every_field(db: Db) {
@@ -622,5 +623,64 @@ async fn undecodable_refresh_token_rows_are_corrupt_naming_the_column(db: Db) {
     assert!(
         matches!(&err, StoreError::Corrupt(what) if what.contains("refresh_tokens.scopes")),
         "{err:?}"
+    );
+}
+
+async fn refresh_family_list_summarises_live_families_by_user_and_client(db: Db) {
+    let s = &db.store;
+    with_user(s, ALICE).await;
+    with_user(s, BOB).await;
+    with_client(s, "web").await;
+    with_client(s, "other").await;
+    let f1 = refresh("f1-a", "f1", T0);
+    s.refresh_token_insert(&f1, "j1", T0 + 900).await.unwrap();
+    s.refresh_token_rotate(&f1.token_digest, &refresh("f1-b", "f1", T0 + 50), T0 + 50, "j2", T0 + 950)
+        .await
+        .unwrap();
+    let f2 = RefreshToken {
+        client_id: "other".into(),
+        scopes: vec!["openid".into()],
+        ..refresh("f2-a", "f2", T0 + 10)
+    };
+    s.refresh_token_insert(&f2, "j3", T0 + 20).await.unwrap();
+    let bob = RefreshToken {
+        user_id: BOB.into(),
+        ..refresh("f3-a", "f3", T0 + 5)
+    };
+    s.refresh_token_insert(&bob, "j4", T0 + 900).await.unwrap();
+    let revoked = refresh("f4-a", "f4", T0 + 1);
+    s.refresh_token_insert(&revoked, "j5", T0 + 900).await.unwrap();
+    s.refresh_family_revoke("f4", T0 + 2).await.unwrap();
+
+    let now = T0 + 60;
+    let alice = s.refresh_family_list(Some(ALICE), None, now).await.unwrap();
+    let ids: Vec<&str> = alice.iter().map(|f| f.family_id.as_str()).collect();
+    assert_eq!(ids, ["f1", "f2"], "oldest first; a revoked family is not listed");
+    let first = &alice[0];
+    assert_eq!(
+        (first.client_id.as_str(), first.user_id.as_str()),
+        ("web", ALICE)
+    );
+    assert_eq!(
+        (first.created_at, first.last_used_at, first.auth_time),
+        (T0, T0 + 50, T0 - 30)
+    );
+    assert_eq!(first.live_access_tokens, 2);
+    assert_eq!(alice[1].scopes, ["openid"]);
+    assert_eq!(alice[1].live_access_tokens, 0, "its access token expired");
+    let web = s.refresh_family_list(None, Some("web"), now).await.unwrap();
+    let ids: Vec<&str> = web.iter().map(|f| f.family_id.as_str()).collect();
+    assert_eq!(ids, ["f1", "f3"]);
+    let both = s
+        .refresh_family_list(Some(BOB), Some("web"), now)
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 1);
+    assert!(
+        s.refresh_family_list(Some(ALICE), None, T0 + 86_400 + 51)
+            .await
+            .unwrap()
+            .is_empty(),
+        "expired families are not listed"
     );
 }

@@ -8,6 +8,7 @@ store_cases!(
     session_insert_of_an_existing_digest_is_a_conflict,
     session_insert_for_an_unknown_user_is_not_found,
     session_delete_for_user_removes_only_that_users_sessions,
+    session_list_lists_live_sessions_of_one_user_or_all,
 );
 
 async fn session_insert_get_and_delete(db: Db) {
@@ -125,4 +126,32 @@ async fn session_delete_for_user_removes_only_that_users_sessions(db: Db) {
         .unwrap();
     assert_eq!(s.session_delete_for_user(BOB).await.unwrap(), 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM browser_sessions").await, 1);
+}
+
+async fn session_list_lists_live_sessions_of_one_user_or_all(db: Db) {
+    let s = &db.store;
+    with_user(s, ALICE).await;
+    with_user(s, BOB).await;
+    let a1 = session("a1", ALICE);
+    let a2 = BrowserSession {
+        created_at: T0,
+        expires_at: T0 + 10,
+        ..session("a2", ALICE)
+    };
+    let b1 = session("b1", BOB);
+    for x in [&a2, &a1, &b1] {
+        s.session_insert(x).await.unwrap();
+    }
+    assert_eq!(
+        s.session_list(Some(ALICE), T0).await.unwrap(),
+        [a1.clone(), a2.clone()],
+        "oldest first"
+    );
+    assert_eq!(s.session_list(None, T0).await.unwrap().len(), 3);
+    assert_eq!(
+        s.session_list(Some(ALICE), T0 + 10).await.unwrap(),
+        [a1],
+        "an expired session is not listed"
+    );
+    assert!(s.session_list(Some("nobody"), T0).await.unwrap().is_empty());
 }

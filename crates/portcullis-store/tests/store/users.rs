@@ -11,6 +11,7 @@ store_cases!(
     user_get_finds_a_user_by_id_not_by_username,
     usernames_compare_without_case_and_keep_their_display_form,
     user_keys_backfill_keys_old_rows_and_names_clashes,
+    user_set_disabled_round_trips_and_survives_an_upsert,
 );
 
 async fn user_delete_config_except_spares_kept_and_admin_users(db: Db) {
@@ -224,4 +225,25 @@ async fn user_keys_backfill_keys_old_rows_and_names_clashes(db: Db) {
         "0190-demo"
     );
     assert!(s.user_keys_backfill().await.unwrap().is_empty());
+}
+
+async fn user_set_disabled_round_trips_and_survives_an_upsert(db: Db) {
+    let s = &db.store;
+    let erin = user("erin", "0190-erin", RecordSource::Config);
+    s.user_insert(&erin).await.unwrap();
+    assert!(s.user_set_disabled("0190-erin", Some(T0 + 5)).await.unwrap());
+    let stored = s.user_get("0190-erin").await.unwrap().unwrap();
+    assert_eq!(stored.disabled_at, Some(T0 + 5));
+    // The config sync's upsert does not re-enable.
+    s.user_upsert(&User {
+        name: Some("Erin".into()),
+        ..erin
+    })
+    .await
+    .unwrap();
+    let stored = s.user_get_by_username("erin").await.unwrap().unwrap();
+    assert_eq!((stored.disabled_at, stored.name.as_deref()), (Some(T0 + 5), Some("Erin")));
+    assert!(s.user_set_disabled("0190-erin", None).await.unwrap());
+    assert_eq!(s.user_get("0190-erin").await.unwrap().unwrap().disabled_at, None);
+    assert!(!s.user_set_disabled("nobody", Some(T0)).await.unwrap());
 }

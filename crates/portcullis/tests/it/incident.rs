@@ -6,8 +6,8 @@
 
 use crate::cli::{cli, json_out};
 use crate::flow::{
-    ALICE, ALICE_PASSWORD, AuthRequest, BOB, BOB_PASSWORD, Browser, pkce, redeem_native,
-    redeem_web, token_ok, userinfo,
+    ALICE, ALICE_PASSWORD, AuthRequest, BOB, BOB_PASSWORD, Browser, NATIVE_REDIRECT, location,
+    pkce, redeem_native, redeem_web, token_ok, userinfo,
 };
 use crate::lifecycle::{
     self, NATIVE_AUTH, ORDERS_API_AUTH, WEB_AUTH, access_token_of, assert_invalid_grant,
@@ -52,10 +52,26 @@ async fn native_tokens_in(
     password: &str,
 ) -> Value {
     let (challenge, verifier) = pkce();
-    let request =
-        AuthRequest::native(&challenge).set("scope", "openid offline_access read:orders");
+    let request = AuthRequest::native(&challenge).set("scope", NATIVE_SCOPE);
     let (code, _) = browser.code(&request, username, password).await;
     token_ok(redeem_native(app, &code, &verifier).await).await
+}
+
+/// The scope `native` is authorized for here (what the user consented to).
+const NATIVE_SCOPE: &str = "openid offline_access read:orders";
+
+/// Whether `browser` is signed in: `/authorize` for `native` with the consented scope
+/// goes straight back with a code rather than to the login page.
+async fn signed_in(browser: &Browser) -> bool {
+    let request = AuthRequest::native(&pkce().0).set("scope", NATIVE_SCOPE);
+    let r = browser.authorize(&request).await;
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    if to.starts_with("/login?") {
+        return false;
+    }
+    assert!(to.starts_with(NATIVE_REDIRECT), "{to}");
+    true
 }
 
 /// Whether `tokens` (of `web` or `native`) still work: the access token is active at
@@ -93,7 +109,7 @@ async fn assert_all_ended(app: &TestApp, h: &Holdings) {
         "native's refresh token"
     );
     assert!(
-        !h.browser.is_signed_in().await,
+        !signed_in(&h.browser).await,
         "the browser cookie no longer signs in"
     );
 }
@@ -103,7 +119,7 @@ async fn revoke_user_case(app: TestApp) {
     let bob = sign_in_to_two_apps(&app, BOB, BOB_PASSWORD).await;
     assert!(access_works(&app, &alice.web).await);
     assert!(access_works(&app, &alice.native).await);
-    assert!(alice.browser.is_signed_in().await);
+    assert!(signed_in(&alice.browser).await);
 
     let out = json_out(&cli(
         &app,
@@ -123,7 +139,7 @@ async fn revoke_user_case(app: TestApp) {
     assert!(access_works(&app, &bob.web).await);
     assert!(refresh_works(&app, true, &bob.web).await);
     assert!(refresh_works(&app, false, &bob.native).await);
-    assert!(bob.browser.is_signed_in().await);
+    assert!(signed_in(&bob.browser).await);
 }
 
 #[tokio::test]
@@ -163,7 +179,7 @@ async fn revoke_client_ends_only_that_clients_tokens() {
     assert!(!refresh_works(&app, true, &alice.web).await);
     assert!(access_works(&app, &alice.native).await);
     assert!(refresh_works(&app, false, &alice.native).await);
-    assert!(alice.browser.is_signed_in().await, "sessions are users'");
+    assert!(signed_in(&alice.browser).await, "sessions are users'");
 }
 
 #[tokio::test]
@@ -189,7 +205,7 @@ async fn revoke_issued_after_keeps_what_was_issued_before() {
     assert!(!refresh_works(&app, false, &after).await);
     assert!(access_works(&app, &before).await);
     assert!(refresh_works(&app, true, &before).await);
-    assert!(browser.is_signed_in().await);
+    assert!(signed_in(&browser).await);
 }
 
 #[tokio::test]
@@ -262,7 +278,7 @@ async fn session_list_and_revoke_by_id_prefix() {
         "{out}"
     );
     assert_all_ended(&app, &alice).await;
-    assert!(bob.browser.is_signed_in().await);
+    assert!(signed_in(&bob.browser).await);
 }
 
 #[tokio::test]
@@ -397,7 +413,7 @@ async fn rejects_sign_in_of_a_disabled_user() {
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap();
     assert!(body.contains("incorrect"), "{body}");
-    assert!(!browser.is_signed_in().await);
+    assert!(!signed_in(&browser).await);
 }
 
 #[tokio::test]
