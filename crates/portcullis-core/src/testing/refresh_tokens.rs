@@ -5,8 +5,8 @@ use crate::UnixTime;
 use crate::secret::SecretDigest;
 use crate::store::StoreError;
 use crate::tokens::refresh_token::{RefreshFamily, RefreshToken, RefreshTokenStore};
-use std::collections::BTreeMap;
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 
 #[async_trait]
 impl RefreshTokenStore for MemoryStore {

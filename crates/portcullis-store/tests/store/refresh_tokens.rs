@@ -634,9 +634,15 @@ async fn refresh_family_list_summarises_live_families_by_user_and_client(db: Db)
     with_client(s, "other").await;
     let f1 = refresh("f1-a", "f1", T0);
     s.refresh_token_insert(&f1, "j1", T0 + 900).await.unwrap();
-    s.refresh_token_rotate(&f1.token_digest, &refresh("f1-b", "f1", T0 + 50), T0 + 50, "j2", T0 + 950)
-        .await
-        .unwrap();
+    s.refresh_token_rotate(
+        &f1.token_digest,
+        &refresh("f1-b", "f1", T0 + 50),
+        T0 + 50,
+        "j2",
+        T0 + 950,
+    )
+    .await
+    .unwrap();
     let f2 = RefreshToken {
         client_id: "other".into(),
         scopes: vec!["openid".into()],
@@ -649,13 +655,19 @@ async fn refresh_family_list_summarises_live_families_by_user_and_client(db: Db)
     };
     s.refresh_token_insert(&bob, "j4", T0 + 900).await.unwrap();
     let revoked = refresh("f4-a", "f4", T0 + 1);
-    s.refresh_token_insert(&revoked, "j5", T0 + 900).await.unwrap();
+    s.refresh_token_insert(&revoked, "j5", T0 + 900)
+        .await
+        .unwrap();
     s.refresh_family_revoke("f4", T0 + 2).await.unwrap();
 
     let now = T0 + 60;
     let alice = s.refresh_family_list(Some(ALICE), None, now).await.unwrap();
     let ids: Vec<&str> = alice.iter().map(|f| f.family_id.as_str()).collect();
-    assert_eq!(ids, ["f1", "f2"], "oldest first; a revoked family is not listed");
+    assert_eq!(
+        ids,
+        ["f1", "f2"],
+        "oldest first; a revoked family is not listed"
+    );
     let first = &alice[0];
     assert_eq!(
         (first.client_id.as_str(), first.user_id.as_str()),

@@ -231,7 +231,11 @@ async fn user_set_disabled_round_trips_and_survives_an_upsert(db: Db) {
     let s = &db.store;
     let erin = user("erin", "0190-erin", RecordSource::Config);
     s.user_insert(&erin).await.unwrap();
-    assert!(s.user_set_disabled("0190-erin", Some(T0 + 5)).await.unwrap());
+    assert!(
+        s.user_set_disabled("0190-erin", Some(T0 + 5))
+            .await
+            .unwrap()
+    );
     let stored = s.user_get("0190-erin").await.unwrap().unwrap();
     assert_eq!(stored.disabled_at, Some(T0 + 5));
     // The config sync's upsert does not re-enable.
@@ -242,8 +246,14 @@ async fn user_set_disabled_round_trips_and_survives_an_upsert(db: Db) {
     .await
     .unwrap();
     let stored = s.user_get_by_username("erin").await.unwrap().unwrap();
-    assert_eq!((stored.disabled_at, stored.name.as_deref()), (Some(T0 + 5), Some("Erin")));
+    assert_eq!(
+        (stored.disabled_at, stored.name.as_deref()),
+        (Some(T0 + 5), Some("Erin"))
+    );
     assert!(s.user_set_disabled("0190-erin", None).await.unwrap());
-    assert_eq!(s.user_get("0190-erin").await.unwrap().unwrap().disabled_at, None);
+    assert_eq!(
+        s.user_get("0190-erin").await.unwrap().unwrap().disabled_at,
+        None
+    );
     assert!(!s.user_set_disabled("nobody", Some(T0)).await.unwrap());
 }

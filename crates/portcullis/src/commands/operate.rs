@@ -8,9 +8,9 @@ use crate::cli::{
     ClientCommand, ClientUpdate, Command, KeysCommand, OutputFormat, RevokeArgs, SessionCommand,
     UserCommand,
 };
-use portcullis_server::app::admin::clients::{ClientChanges, update_client as update};
 use portcullis_core::keys::{KeyStatus, StoredSigningKey};
 use portcullis_core::{Store, UnixTime};
+use portcullis_server::app::admin::clients::{ClientChanges, update_client as update};
 use portcullis_server::app::admin::revocation::{self, Revocation, RevocationSubject};
 use portcullis_server::app::admin::users::{self, SessionView};
 use portcullis_server::app::keys::Rotation;
@@ -281,7 +281,10 @@ fn print_sessions(
                     ]
                 })
                 .collect();
-            table(&["SESSION", "USER", "SIGNED IN", "EXPIRES", "CLIENTS"], rows);
+            table(
+                &["SESSION", "USER", "SIGNED IN", "EXPIRES", "CLIENTS"],
+                rows,
+            );
             Ok(())
         }
     }

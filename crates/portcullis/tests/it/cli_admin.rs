@@ -52,12 +52,22 @@ async fn keys_list_names_the_stages_plainly() {
         &["keys", "rotate", "--alg", "ES256", "--output", "table"],
         None,
     ));
-    assert!(said.contains("is next (published now, signs from "), "{said}");
-    assert!(said.contains("keeps signing until then, then is retiring"), "{said}");
+    assert!(
+        said.contains("is next (published now, signs from "),
+        "{said}"
+    );
+    assert!(
+        said.contains("keeps signing until then, then is retiring"),
+        "{said}"
+    );
     assert!(!said.contains("retired_kid"), "{said}");
     assert_eq!(
         stages(&app),
-        pairs(&[("ES256", "next"), ("ES256", "signing"), ("RS256", "signing")])
+        pairs(&[
+            ("ES256", "next"),
+            ("ES256", "signing"),
+            ("RS256", "signing")
+        ])
     );
     let table = text(&cli(&app, &["keys", "list", "--output", "table"], None));
     assert!(table.starts_with("KID"), "{table}");
@@ -98,7 +108,12 @@ async fn keys_list_json_shape_is_pinned() {
     // Piped standard output without --output: JSON.
     let listed = json_out(&cli(&app, &["keys", "list"], None));
     let key = &listed.as_array().unwrap()[0];
-    let mut fields: Vec<&str> = key.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut fields: Vec<&str> = key
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     fields.sort_unstable();
     assert_eq!(
         fields,
@@ -157,9 +172,15 @@ async fn client_update_changes_metadata_through_registration_validation() {
     assert_eq!(updated["client_name"], "The Shop");
     assert_eq!(
         updated["redirect_uris"],
-        serde_json::json!(["https://shop.example/callback", "https://shop.example/other"])
+        serde_json::json!([
+            "https://shop.example/callback",
+            "https://shop.example/other"
+        ])
     );
-    assert_eq!(updated["allowed_origins"], serde_json::json!(["https://shop.example"]));
+    assert_eq!(
+        updated["allowed_origins"],
+        serde_json::json!(["https://shop.example"])
+    );
     assert_eq!(updated["scopes"], serde_json::json!(["openid"]), "kept");
     let shown = json_out(&cli(&app, &["client", "show", "shop"], None));
     assert_eq!(shown["client_name"], "The Shop");
@@ -187,17 +208,29 @@ async fn rejects_a_client_update_that_registration_refuses() {
     ));
     let out = cli(
         &app,
-        &["client", "update", "shop", "--redirect-uri", "https://shop.example/cb#frag"],
+        &[
+            "client",
+            "update",
+            "shop",
+            "--redirect-uri",
+            "https://shop.example/cb#frag",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("client `shop`: `redirect_uris`"), "{stderr}");
+    assert!(
+        stderr.contains("client `shop`: `redirect_uris`"),
+        "{stderr}"
+    );
     // A config client is changed in the file.
     let out = cli(&app, &["client", "update", "svc", "--name", "x"], None);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("declared in the configuration file"), "{stderr}");
+    assert!(
+        stderr.contains("declared in the configuration file"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -226,10 +259,18 @@ async fn user_update_changes_the_profile() {
     assert_eq!(out["email"], "dora@example.com");
     assert_eq!(out["name"], "Dora");
     assert_eq!(out["claims"], serde_json::json!({"tenant_id": "t1"}));
-    let out = cli(&app, &["user", "update", "dora", "--email", "not an address"], None);
+    let out = cli(
+        &app,
+        &["user", "update", "dora", "--email", "not an address"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not an e-mail address"));
-    let out = cli(&app, &["user", "update", "dora", "--claims", r#"{"sub":"x"}"#], None);
+    let out = cli(
+        &app,
+        &["user", "update", "dora", "--claims", r#"{"sub":"x"}"#],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`claims`"));
 }

@@ -10,8 +10,8 @@ use crate::flow::{
     pkce, redeem_native, redeem_web, token_ok, userinfo,
 };
 use crate::lifecycle::{
-    self, NATIVE_AUTH, ORDERS_API_AUTH, WEB_AUTH, access_token_of, assert_invalid_grant,
-    is_active, refresh, refresh_token_of,
+    self, NATIVE_AUTH, ORDERS_API_AUTH, WEB_AUTH, access_token_of, assert_invalid_grant, is_active,
+    refresh, refresh_token_of,
 };
 use crate::postgres::with_fresh_database;
 use crate::support::TestApp;
@@ -103,7 +103,10 @@ async fn refresh_works(app: &TestApp, web: bool, tokens: &Value) -> bool {
 async fn assert_all_ended(app: &TestApp, h: &Holdings) {
     assert!(!access_works(app, &h.web).await, "web's access token");
     assert!(!access_works(app, &h.native).await, "native's access token");
-    assert!(!refresh_works(app, true, &h.web).await, "web's refresh token");
+    assert!(
+        !refresh_works(app, true, &h.web).await,
+        "web's refresh token"
+    );
     assert!(
         !refresh_works(app, false, &h.native).await,
         "native's refresh token"
@@ -150,8 +153,12 @@ async fn revoke_user_ends_the_session_and_every_token_of_both_apps() {
 #[tokio::test]
 async fn revoke_user_ends_the_session_and_every_token_on_postgres() {
     with_fresh_database(|db| async move {
-        let app =
-            TestApp::start_on(tempfile::TempDir::new().unwrap(), lifecycle::CONFIG, &db.url).await;
+        let app = TestApp::start_on(
+            tempfile::TempDir::new().unwrap(),
+            lifecycle::CONFIG,
+            &db.url,
+        )
+        .await;
         revoke_user_case(app).await;
     })
     .await;
@@ -193,7 +200,15 @@ async fn revoke_issued_after_keeps_what_was_issued_before() {
     let t = (t0 + 50).to_string();
     let out = json_out(&cli(
         &app,
-        &["revoke", "--user", ALICE, "--issued-after", &t, "--output", "json"],
+        &[
+            "revoke",
+            "--user",
+            ALICE,
+            "--issued-after",
+            &t,
+            "--output",
+            "json",
+        ],
         None,
     ));
     assert_eq!(

@@ -350,7 +350,12 @@ async fn rejects_a_refresh_token_of_a_deleted_user() {
 async fn rejects_a_refresh_token_of_a_disabled_user() {
     let f = Fixture::new().await;
     let token = cli_refresh_token(&f).await;
-    let alice = f.store.user_get_by_username("alice").await.unwrap().unwrap();
+    let alice = f
+        .store
+        .user_get_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         f.store
             .user_set_disabled(&alice.user_id, Some(NOW))
@@ -364,7 +369,10 @@ async fn rejects_a_refresh_token_of_a_disabled_user() {
     );
     assert_eq!(stored(&f, &token).await.rotated_at, None);
     // Enabled again, the same token works.
-    f.store.user_set_disabled(&alice.user_id, None).await.unwrap();
+    f.store
+        .user_set_disabled(&alice.user_id, None)
+        .await
+        .unwrap();
     assert!(f.refresh("cli", &token, None, NOW + 2).await.is_ok());
 }
 

@@ -162,7 +162,9 @@ pub async fn revoke(
             }
             (
                 Vec::new(),
-                store.refresh_family_list(None, Some(client_id), now).await?,
+                store
+                    .refresh_family_list(None, Some(client_id), now)
+                    .await?,
             )
         }
         RevocationSubject::Session(id) => {

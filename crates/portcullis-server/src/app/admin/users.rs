@@ -36,13 +36,7 @@ pub async fn set_password(
         name: existing.name.clone(),
         claims: existing.claims.clone(),
     };
-    let mut user = hash_user(
-        registration,
-        existing.user_id.clone(),
-        existing.source,
-        now,
-    )
-    .await?;
+    let mut user = hash_user(registration, existing.user_id.clone(), existing.source, now).await?;
     user.created_at = existing.created_at;
     store.user_upsert(&user).await?;
     audit::user_changed(actor, &user.username, "password_set");
