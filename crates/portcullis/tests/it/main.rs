@@ -50,6 +50,7 @@ mod registration;
 mod rejections;
 mod resource;
 mod revocation;
+mod selftest;
 mod serve;
 mod support;
 mod timeouts;
