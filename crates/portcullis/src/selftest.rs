@@ -159,10 +159,14 @@ fn test_client(args: &SelftestArgs) -> Result<Option<TestClient>, Failure> {
     })?;
     let secret = if args.client_secret_stdin {
         let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| usage(format!("cannot read the client secret from standard input: {e}")))?;
-        Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()))
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            usage(format!(
+                "cannot read the client secret from standard input: {e}"
+            ))
+        })?;
+        Some(SecretString::from(
+            text.trim_end_matches(['\r', '\n']).to_owned(),
+        ))
     } else {
         std::env::var(SECRET_VARIABLE).ok().map(SecretString::from)
     };
@@ -178,12 +182,13 @@ fn print(issuer: &str, outcomes: &[Outcome], format: SelftestOutput) -> Result<(
     match format {
         SelftestOutput::Table => print!("{}", report::table(issuer, outcomes)),
         SelftestOutput::Json => {
-            let text = serde_json::to_string_pretty(&report::json(issuer, outcomes)).map_err(
-                |e| Failure {
-                    message: format!("cannot write the report: {e}"),
-                    exit_code: 1,
-                },
-            )?;
+            let text =
+                serde_json::to_string_pretty(&report::json(issuer, outcomes)).map_err(|e| {
+                    Failure {
+                        message: format!("cannot write the report: {e}"),
+                        exit_code: 1,
+                    }
+                })?;
             println!("{text}");
         }
     }

@@ -47,7 +47,10 @@ impl Probes {
         };
         let mut no_challenge = base("code");
         probes.no_challenge = Some(send(target, &endpoint, &no_challenge).await);
-        no_challenge.extend([("code_challenge", VERIFIER), ("code_challenge_method", "plain")]);
+        no_challenge.extend([
+            ("code_challenge", VERIFIER),
+            ("code_challenge_method", "plain"),
+        ]);
         probes.plain = Some(send(target, &endpoint, &no_challenge).await);
         let mut implicit = base("token");
         implicit.extend(S256);
@@ -147,7 +150,9 @@ fn exact_redirect(client: Option<&TestClient>, probes: &Probes) -> Outcome {
                 Some(to) if to.as_str().starts_with(variant.as_str()) => {
                     failures.push(format!("{name}: redirected to {}", shown(&to)));
                 }
-                Some(to) => failures.push(format!("{name}: accepted (redirected to {})", shown(&to))),
+                Some(to) => {
+                    failures.push(format!("{name}: accepted (redirected to {})", shown(&to)))
+                }
                 None => unclear.push(format!("{name}: HTTP {}", answer.status)),
             },
         }
@@ -156,7 +161,10 @@ fn exact_redirect(client: Option<&TestClient>, probes: &Probes) -> Outcome {
     let (status, reason) = if !failures.is_empty() {
         (Status::Fail, failures.join("; "))
     } else if !unclear.is_empty() {
-        (Status::Warn, format!("not refused with 4xx: {}", unclear.join("; ")))
+        (
+            Status::Warn,
+            format!("not refused with 4xx: {}", unclear.join("; ")),
+        )
     } else {
         (Status::Pass, format!("refused: {}", tried.join(", ")))
     };
@@ -171,7 +179,10 @@ fn iss_advertised(target: &Target) -> Outcome {
         .and_then(serde_json::Value::as_bool)
         == Some(true);
     let (status, reason) = if advertised {
-        (Status::Pass, "authorization_response_iss_parameter_supported: true")
+        (
+            Status::Pass,
+            "authorization_response_iss_parameter_supported: true",
+        )
     } else {
         (
             Status::Fail,
@@ -253,7 +264,10 @@ fn verdict(answer: &Answer, redirect_uri: &Url) -> Verdict {
 fn variants(registered: &Url) -> Vec<(&'static str, Url)> {
     let mut out = Vec::new();
     let mut path = registered.clone();
-    path.set_path(&format!("{}/selftest", registered.path().trim_end_matches('/')));
+    path.set_path(&format!(
+        "{}/selftest",
+        registered.path().trim_end_matches('/')
+    ));
     out.push(("extra path segment", path));
     let mut query = registered.clone();
     query.query_pairs_mut().append_pair("selftest", "1");
@@ -282,7 +296,10 @@ const STATE: &str = "portcullis-selftest";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// RFC 7636 Appendix B's S256 challenge of [`VERIFIER`].
 const S256: [(&str, &str); 2] = [
-    ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+    (
+        "code_challenge",
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    ),
     ("code_challenge_method", "S256"),
 ];
 
@@ -299,11 +316,20 @@ mod tests {
         assert_eq!(
             names,
             [
-                ("extra path segment", "https://app.example.com/cb/selftest".to_owned()),
-                ("extra query", "https://app.example.com/cb?selftest=1".to_owned()),
+                (
+                    "extra path segment",
+                    "https://app.example.com/cb/selftest".to_owned()
+                ),
+                (
+                    "extra query",
+                    "https://app.example.com/cb?selftest=1".to_owned()
+                ),
                 ("another port", "https://app.example.com:444/cb".to_owned()),
             ]
         );
-        assert_eq!(variants(&Url::parse("http://127.0.0.1:8400/cb").unwrap()).len(), 2);
+        assert_eq!(
+            variants(&Url::parse("http://127.0.0.1:8400/cb").unwrap()).len(),
+            2
+        );
     }
 }

@@ -104,7 +104,10 @@ fn https_endpoints(target: &Target) -> Outcome {
     } else if loopback_only && is_loopback(&target.issuer_url) {
         (
             Status::Warn,
-            format!("plain http on loopback (development only): {}", plain.join(", ")),
+            format!(
+                "plain http on loopback (development only): {}",
+                plain.join(", ")
+            ),
         )
     } else {
         (Status::Fail, format!("not https: {}", plain.join(", ")))
@@ -128,7 +131,10 @@ fn required_fields(target: &Target) -> Outcome {
     let (status, reason) = if !missing.is_empty() {
         (Status::Fail, format!("missing: {}", missing.join(", ")))
     } else if target.field("jwks_uri").is_none() {
-        (Status::Warn, "no jwks_uri: tokens cannot be verified offline".to_owned())
+        (
+            Status::Warn,
+            "no jwks_uri: tokens cannot be verified offline".to_owned(),
+        )
     } else {
         (Status::Pass, "required fields present".to_owned())
     };
@@ -167,7 +173,10 @@ fn no_implicit(target: &Target) -> Outcome {
         .filter(|t| t.split(' ').any(|word| word == "id_token"))
         .collect();
     let (status, reason) = if !with_token.is_empty() {
-        (Status::Fail, format!("implicit response types advertised: {with_token:?}"))
+        (
+            Status::Fail,
+            format!("implicit response types advertised: {with_token:?}"),
+        )
     } else if !with_id_token.is_empty() {
         (
             Status::Warn,
@@ -271,7 +280,10 @@ fn no_private_members(keys: &[Value]) -> Outcome {
     let (status, reason) = if found.is_empty() {
         (Status::Pass, "public members only".to_owned())
     } else {
-        (Status::Fail, format!("private key material published: {}", found.join(", ")))
+        (
+            Status::Fail,
+            format!("private key material published: {}", found.join(", ")),
+        )
     };
     Outcome::new("jwks.no_private_members", "RFC 7517 §4", status, &reason)
 }
@@ -314,11 +326,19 @@ fn advertised_algs_have_keys(target: &Target, keys: &[Value]) -> Outcome {
         }
     }
     let (status, reason) = if missing.is_empty() {
-        (Status::Pass, "a key for every advertised signing algorithm".to_owned())
+        (
+            Status::Pass,
+            "a key for every advertised signing algorithm".to_owned(),
+        )
     } else {
         (Status::Fail, format!("no key for {missing:?}"))
     };
-    Outcome::new("jwks.advertised_algs_have_keys", "RFC 8414 §2", status, &reason)
+    Outcome::new(
+        "jwks.advertised_algs_have_keys",
+        "RFC 8414 §2",
+        status,
+        &reason,
+    )
 }
 
 /// Whether `key` can verify signatures made with `alg`: its `alg` says so, or (without

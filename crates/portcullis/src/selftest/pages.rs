@@ -11,8 +11,18 @@ use super::report::{Outcome, Status};
 pub async fn check(target: &Target) -> Vec<Outcome> {
     let Some(endpoint) = target.endpoint("authorization_endpoint") else {
         return vec![
-            Outcome::new(HEADERS, HEADERS_SECTION, Status::Skip, "no authorization_endpoint"),
-            Outcome::new(REFLECTION, REFLECTION_SECTION, Status::Skip, "no authorization_endpoint"),
+            Outcome::new(
+                HEADERS,
+                HEADERS_SECTION,
+                Status::Skip,
+                "no authorization_endpoint",
+            ),
+            Outcome::new(
+                REFLECTION,
+                REFLECTION_SECTION,
+                Status::Skip,
+                "no authorization_endpoint",
+            ),
         ];
     };
     let page = page(target, &endpoint).await;
@@ -54,7 +64,9 @@ fn security_headers(page: &Result<(url::Url, Answer), String>) -> Outcome {
         Ok(page) => page,
         Err(why) => return Outcome::new(HEADERS, HEADERS_SECTION, Status::Fail, why),
     };
-    let csp = answer.header_all("content-security-policy").to_ascii_lowercase();
+    let csp = answer
+        .header_all("content-security-policy")
+        .to_ascii_lowercase();
     let mut missing = Vec::new();
     if csp.is_empty() {
         missing.push("Content-Security-Policy");
@@ -76,7 +88,12 @@ fn security_headers(page: &Result<(url::Url, Answer), String>) -> Outcome {
     } else {
         (
             Status::Fail,
-            format!("missing on {} (HTTP {}): {}", shown(url), answer.status, missing.join(", ")),
+            format!(
+                "missing on {} (HTTP {}): {}",
+                shown(url),
+                answer.status,
+                missing.join(", ")
+            ),
         )
     };
     Outcome::new(HEADERS, HEADERS_SECTION, status, &reason)
@@ -94,11 +111,20 @@ fn not_reflected(crafted: &Result<Answer, String>) -> Outcome {
         .header("location")
         .is_some_and(|l| l.contains(MARKER_TAG));
     let (status, reason) = if reflected {
-        (Status::Fail, format!("`{MARKER_TAG}` is reflected unescaped in the HTML page"))
+        (
+            Status::Fail,
+            format!("`{MARKER_TAG}` is reflected unescaped in the HTML page"),
+        )
     } else if in_location {
-        (Status::Fail, "the crafted value is redirected to unencoded".to_owned())
+        (
+            Status::Fail,
+            "the crafted value is redirected to unencoded".to_owned(),
+        )
     } else {
-        (Status::Pass, format!("not reflected (HTTP {})", answer.status))
+        (
+            Status::Pass,
+            format!("not reflected (HTTP {})", answer.status),
+        )
     };
     Outcome::new(REFLECTION, REFLECTION_SECTION, status, &reason)
 }

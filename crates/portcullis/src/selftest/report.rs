@@ -131,7 +131,11 @@ pub fn clean(text: &str) -> String {
         .take(MAX_REASON)
         .map(|c| match c {
             '\n' | '\r' | '\t' => ' ',
-            c if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => '?',
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                '?'
+            }
             c => c,
         })
         .collect();

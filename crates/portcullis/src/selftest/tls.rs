@@ -38,11 +38,12 @@ async fn negotiate(target: &Target) -> Result<ProtocolVersion, String> {
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(443);
-    let config = ClientConfig::builder_with_provider(Arc::new(crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .and_then(BuilderVerifierExt::with_platform_verifier)
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
-        .with_no_client_auth();
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .and_then(BuilderVerifierExt::with_platform_verifier)
+            .map_err(|e| format!("cannot set up TLS: {e}"))?
+            .with_no_client_auth();
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| format!("`{host}` is not a TLS server name: {e}"))?;
     let handshake = async {

@@ -17,10 +17,12 @@ pub async fn check(target: &Target) -> Vec<Outcome> {
     match target.endpoint("token_endpoint") {
         Some(token) => {
             out.push(password_refused(target, &token).await);
-            let crafted = probe::send(target.http.post(token.clone()).form(&[
-                ("grant_type", CRAFTED),
-                ("code", "portcullis-selftest"),
-            ]))
+            let crafted = probe::send(
+                target
+                    .http
+                    .post(token.clone())
+                    .form(&[("grant_type", CRAFTED), ("code", "portcullis-selftest")]),
+            )
             .await;
             out.push(no_store(&crafted));
             out.push(json_error_charset(&crafted));
@@ -141,11 +143,16 @@ fn json_error_charset(crafted: &Result<Answer, String>) -> Outcome {
         })
         .collect();
     let (status, reason) = if bad.is_empty() {
-        (Status::Pass, "error fields use the allowed characters".to_owned())
+        (
+            Status::Pass,
+            "error fields use the allowed characters".to_owned(),
+        )
     } else {
         (
             Status::Fail,
-            format!("characters outside %x20-21/%x23-5B/%x5D-7E in {bad:?} (a crafted value is echoed)"),
+            format!(
+                "characters outside %x20-21/%x23-5B/%x5D-7E in {bad:?} (a crafted value is echoed)"
+            ),
         )
     };
     Outcome::new(ID, SECTION, status, &reason)
@@ -237,7 +244,10 @@ async fn preflight(target: &Target, url: &url::Url, method: &str) -> Result<Answ
             .request(Method::OPTIONS, url.clone())
             .header("origin", UNKNOWN_ORIGIN)
             .header("access-control-request-method", method)
-            .header("access-control-request-headers", "authorization, content-type"),
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            ),
     )
     .await
 }
@@ -269,10 +279,16 @@ async fn hsts(target: &Target) -> Outcome {
         }
     }
     let (status, reason) = match header {
-        None => (Status::Fail, "no Strict-Transport-Security header".to_owned()),
+        None => (
+            Status::Fail,
+            "no Strict-Transport-Security header".to_owned(),
+        ),
         Some(value) => match max_age(&value) {
             Some(age) if age >= ONE_YEAR => (Status::Pass, format!("max-age={age}")),
-            Some(age) => (Status::Fail, format!("max-age={age} is under a year ({ONE_YEAR})")),
+            Some(age) => (
+                Status::Fail,
+                format!("max-age={age} is under a year ({ONE_YEAR})"),
+            ),
             None => (Status::Fail, format!("no max-age in `{value}`")),
         },
     };
@@ -313,7 +329,10 @@ mod tests {
 
     #[test]
     fn max_age_reads_the_directive() {
-        assert_eq!(max_age("max-age=31536000; includeSubDomains"), Some(31_536_000));
+        assert_eq!(
+            max_age("max-age=31536000; includeSubDomains"),
+            Some(31_536_000)
+        );
         assert_eq!(max_age("includeSubDomains; Max-Age=\"60\""), Some(60));
         assert_eq!(max_age("includeSubDomains"), None);
     }

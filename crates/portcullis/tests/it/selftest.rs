@@ -67,9 +67,8 @@ async fn selftest(args: &[&str], secret: Option<&str>) -> Output {
 
 /// The report's checks as id → (status, reason).
 fn statuses(out: &Output) -> BTreeMap<String, (String, String)> {
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}\n{}", stdout_of(out), stderr_of(out))
-    });
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout_of(out), stderr_of(out)));
     report["checks"]
         .as_array()
         .unwrap()
@@ -90,12 +89,23 @@ fn statuses(out: &Output) -> BTreeMap<String, (String, String)> {
 async fn selftest_of_portcullis_passes_every_check_and_never_prints_the_secret() {
     let app = TestApp::start().await;
     let out = selftest(
-        &[&app.base, "--client-id", "web", "--redirect-uri", WEB_REDIRECT],
+        &[
+            &app.base,
+            "--client-id",
+            "web",
+            "--redirect-uri",
+            WEB_REDIRECT,
+        ],
         Some(WEB_SECRET),
     )
     .await;
     let checks = statuses(&out);
-    assert_eq!(out.status.code(), Some(0), "{checks:#?}\n{}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{checks:#?}\n{}",
+        stderr_of(&out)
+    );
     let ids: Vec<&str> = checks.keys().map(String::as_str).collect();
     let mut expected = ALL_IDS.to_vec();
     expected.sort_unstable();
@@ -110,7 +120,10 @@ async fn selftest_of_portcullis_passes_every_check_and_never_prints_the_secret()
         assert_eq!(status, want, "{id}: {reason}");
     }
     for stream in [stdout_of(&out), stderr_of(&out)] {
-        assert!(!stream.contains(WEB_SECRET), "the secret is printed: {stream}");
+        assert!(
+            !stream.contains(WEB_SECRET),
+            "the secret is printed: {stream}"
+        );
     }
 }
 
@@ -122,7 +135,10 @@ async fn selftest_table_output_names_each_check_and_strict_fails_on_a_warning() 
     let out = command.spawn().unwrap().wait_with_output().await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let table = stdout_of(&out);
-    assert!(table.starts_with(&format!("selftest of {}\n", app.base)), "{table}");
+    assert!(
+        table.starts_with(&format!("selftest of {}\n", app.base)),
+        "{table}"
+    );
     assert!(table.contains("pass  metadata.issuer_matches"), "{table}");
     assert!(
         table.contains("skip  pkce.required") && table.contains("needs --client-id"),
@@ -130,13 +146,21 @@ async fn selftest_table_output_names_each_check_and_strict_fails_on_a_warning() 
     );
     let strict = selftest(&[&app.base, "--strict"], None).await;
     assert_eq!(strict.status.code(), Some(1), "{}", stderr_of(&strict));
-    assert!(stderr_of(&strict).contains("--strict"), "{}", stderr_of(&strict));
+    assert!(
+        stderr_of(&strict).contains("--strict"),
+        "{}",
+        stderr_of(&strict)
+    );
 }
 
 #[tokio::test]
 async fn selftest_fails_each_check_of_a_misconfigured_server() {
     let base = start_bad_server().await;
-    let out = selftest(&[&base, "--client-id", "lax", "--redirect-uri", BAD_REDIRECT], None).await;
+    let out = selftest(
+        &[&base, "--client-id", "lax", "--redirect-uri", BAD_REDIRECT],
+        None,
+    )
+    .await;
     let checks = statuses(&out);
     assert_eq!(out.status.code(), Some(1), "{checks:#?}");
     for id in [
@@ -166,26 +190,48 @@ async fn selftest_fails_each_check_of_a_misconfigured_server() {
     }
     assert!(checks["jwks.kids_unique"].1.contains("k1"));
     assert!(checks["jwks.advertised_algs_have_keys"].1.contains("RS256"));
-    assert!(checks["redirect_uri.exact_match"].1.contains("extra path segment"));
+    assert!(
+        checks["redirect_uri.exact_match"]
+            .1
+            .contains("extra path segment")
+    );
     assert!(checks["grant.implicit_refused"].1.contains("issued"));
     assert_eq!(checks["metadata.fetch"].0, "pass");
     assert_eq!(checks["tls.version"].0, "skip");
     assert_eq!(checks["tls.hsts"].0, "skip");
     // The made-up password and the crafted values are probes, not secrets; the report
     // never carries the access token the lax server hands out.
-    assert!(!stdout_of(&out).contains("FAKE-ACCESS-TOKEN"), "{}", stdout_of(&out));
+    assert!(
+        !stdout_of(&out).contains("FAKE-ACCESS-TOKEN"),
+        "{}",
+        stdout_of(&out)
+    );
 }
 
 #[tokio::test]
 async fn selftest_fails_iss_in_error_response_without_iss() {
     let base = start_bad_server().await;
-    let out = selftest(&[&base, "--client-id", "noiss", "--redirect-uri", BAD_REDIRECT], None).await;
+    let out = selftest(
+        &[
+            &base,
+            "--client-id",
+            "noiss",
+            "--redirect-uri",
+            BAD_REDIRECT,
+        ],
+        None,
+    )
+    .await;
     let checks = statuses(&out);
     let (status, reason) = &checks["iss.in_error_response"];
     assert_eq!(status, "fail", "{reason}");
     assert!(reason.contains("without iss"), "{reason}");
     // The same client refuses every PKCE and redirect probe.
-    for id in ["pkce.required", "pkce.plain_refused", "redirect_uri.exact_match"] {
+    for id in [
+        "pkce.required",
+        "pkce.plain_refused",
+        "redirect_uri.exact_match",
+    ] {
         assert_eq!(checks[id].0, "pass", "{id}: {}", checks[id].1);
     }
 }
@@ -247,7 +293,10 @@ async fn start_bad_server() -> String {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = Router::new()
         .route("/.well-known/oauth-authorization-server", get(bad_metadata))
-        .route("/.well-known/oauth-authorization-server/sparse", get(sparse_metadata))
+        .route(
+            "/.well-known/oauth-authorization-server/sparse",
+            get(sparse_metadata),
+        )
         .route("/jwks", get(bad_jwks))
         .route("/authorize", any(bad_authorize))
         .route("/token", any(bad_token))
@@ -309,11 +358,16 @@ async fn bad_authorize(method: Method, RawQuery(query): RawQuery) -> Response {
     let mut response = if method == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()
     } else if client == "noiss" && redirect == BAD_REDIRECT {
-        let to = format!("{BAD_REDIRECT}?error=invalid_request&state={}", text("state"));
+        let to = format!(
+            "{BAD_REDIRECT}?error=invalid_request&state={}",
+            text("state")
+        );
         redirect_to(&to)
     } else if client == "lax" && redirect.starts_with(BAD_REDIRECT) {
         if text("response_type") == "token" {
-            redirect_to(&format!("{redirect}#access_token=FAKE-ACCESS-TOKEN&token_type=Bearer"))
+            redirect_to(&format!(
+                "{redirect}#access_token=FAKE-ACCESS-TOKEN&token_type=Bearer"
+            ))
         } else if redirect != BAD_REDIRECT {
             let separator = if redirect.contains('?') { '&' } else { '?' };
             redirect_to(&format!("{redirect}{separator}code=fake-code"))
