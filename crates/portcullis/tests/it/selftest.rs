@@ -2,6 +2,7 @@
 //! Portcullis (every check passes; plain http on loopback only warns and skips TLS),
 //! and against a deliberately misconfigured server (each check fails, named by id).
 
+use crate::cimd::server::{Canned, DocServer, TestCa};
 use crate::cli_client::{stderr_of, stdout_of};
 use crate::support::{TestApp, WEB_SECRET};
 use axum::Router;
@@ -49,15 +50,20 @@ const ALL_IDS: [&str; 26] = [
 /// Runs `portcullis selftest` with `args` (JSON output) and the client secret in the
 /// environment when given.
 async fn selftest(args: &[&str], secret: Option<&str>) -> Output {
-    let mut all = vec!["selftest", "--output", "json"];
-    all.extend_from_slice(args);
     let env: Vec<(&str, &str)> = secret
         .map(|s| vec![("PORTCULLIS_SELFTEST_CLIENT_SECRET", s)])
         .unwrap_or_default();
-    let mut command = crate::cli_client::command(&all, &env);
-    if secret.is_none() {
-        command.env_remove("PORTCULLIS_SELFTEST_CLIENT_SECRET");
-    }
+    selftest_with(args, &env).await
+}
+
+/// Runs `portcullis selftest` with `args` (JSON output) and `env` added.
+async fn selftest_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec!["selftest", "--output", "json"];
+    all.extend_from_slice(args);
+    let mut command = crate::cli_client::command(&all, &[]);
+    command
+        .env_remove("PORTCULLIS_SELFTEST_CLIENT_SECRET")
+        .envs(env.iter().copied());
     let child = command.spawn().unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
         .await
@@ -282,6 +288,42 @@ async fn rejects_selftest_usage_errors_with_exit_2() {
         assert!(stderr_of(&out).contains(needle), "{}", stderr_of(&out));
         assert!(out.stdout.is_empty());
     }
+}
+
+#[tokio::test]
+async fn selftest_fails_tls_hsts_over_https_with_a_short_max_age_and_reports_the_tls_version() {
+    // An https issuer whose certificate the platform verifier trusts through
+    // SSL_CERT_FILE (rustls-native-certs), sending HSTS for a minute only.
+    let ca = TestCa::new();
+    let server = DocServer::start(
+        &ca,
+        Canned::json("{}")
+            .status(404)
+            .header("Strict-Transport-Security", "max-age=60"),
+    )
+    .await;
+    let issuer = server.url("");
+    let document = json!({
+        "issuer": issuer,
+        "authorization_endpoint": server.url("/authorize"),
+        "token_endpoint": server.url("/token"),
+        "response_types_supported": ["code"],
+    });
+    server.answer(
+        "/.well-known/oauth-authorization-server",
+        Canned::json(&document.to_string()),
+    );
+    let ca_file = ca.ca_file();
+    let out = selftest_with(&[&issuer], &[("SSL_CERT_FILE", ca_file.to_str().unwrap())]).await;
+    let checks = statuses(&out);
+    assert_eq!(out.status.code(), Some(1), "{checks:#?}");
+    let (status, reason) = &checks["tls.version"];
+    assert_eq!(status, "pass", "{reason}");
+    assert!(reason == "TLS 1.3" || reason == "TLS 1.2", "{reason}");
+    let (status, reason) = &checks["tls.hsts"];
+    assert_eq!(status, "fail", "{reason}");
+    assert!(reason.contains("max-age=60"), "{reason}");
+    assert_eq!(checks["metadata.https_endpoints"].0, "pass");
 }
 
 /// The registered redirect URI of the misconfigured server's clients.
