@@ -67,9 +67,24 @@ impl Probes {
     }
 }
 
+impl Probes {
+    /// Whether any probe was answered with a redirect to the registered URI: proof that
+    /// the server knows the client and the URI, so that its error pages are about what
+    /// each probe changed and not about a mistyped `--client-id` / `--redirect-uri`.
+    fn reached_client(&self, client: &TestClient) -> bool {
+        [&self.no_challenge, &self.plain, &self.implicit]
+            .into_iter()
+            .flatten()
+            .filter_map(|answer| answer.as_ref().ok())
+            .filter_map(|answer| answer.location(&client.redirect_uri))
+            .any(|to| to.as_str().starts_with(client.redirect_uri.as_str()))
+    }
+}
+
 /// The checks over the probes' answers (skipped without a client).
 pub fn check(target: &Target, probes: &Probes) -> Vec<Outcome> {
     let client = target.client.as_ref();
+    let known = client.is_some_and(|c| probes.reached_client(c));
     vec![
         refused(
             "pkce.required",
@@ -77,6 +92,7 @@ pub fn check(target: &Target, probes: &Probes) -> Vec<Outcome> {
             client,
             probes.no_challenge.as_ref(),
             "a request without code_challenge",
+            known,
         ),
         refused(
             "pkce.plain_refused",
@@ -84,6 +100,7 @@ pub fn check(target: &Target, probes: &Probes) -> Vec<Outcome> {
             client,
             probes.plain.as_ref(),
             "code_challenge_method=plain",
+            known,
         ),
         refused(
             "grant.implicit_refused",
@@ -91,22 +108,25 @@ pub fn check(target: &Target, probes: &Probes) -> Vec<Outcome> {
             client,
             probes.implicit.as_ref(),
             "response_type=token",
+            known,
         ),
-        exact_redirect(client, probes),
+        exact_redirect(client, probes, known),
         iss_advertised(target),
         iss_in_error_response(target, probes),
     ]
 }
 
 /// Passes when `answer` refuses: an error redirect to the registered URI (no `code`,
-/// no token) or a 4xx page. A redirect elsewhere (a sign-in page) means the request was
-/// accepted: fail.
+/// no token) or a 4xx page (a warning when no probe reached the redirect URI: the page
+/// may be about an unknown client). A redirect elsewhere (a sign-in page) means the
+/// request was accepted: fail.
 fn refused(
     id: &'static str,
     section: &'static str,
     client: Option<&TestClient>,
     answer: Option<&Result<Answer, String>>,
     what: &str,
+    known: bool,
 ) -> Outcome {
     let (Some(client), Some(answer)) = (client, answer) else {
         return Outcome::new(id, section, Status::Skip, NEEDS_CLIENT);
@@ -117,7 +137,13 @@ fn refused(
     };
     let (status, reason) = match verdict(answer, &client.redirect_uri) {
         Verdict::ErrorRedirect(error) => (Status::Pass, format!("{what}: refused with {error}")),
-        Verdict::ErrorPage(code) => (Status::Pass, format!("{what}: refused (HTTP {code} page)")),
+        Verdict::ErrorPage(code) if known => {
+            (Status::Pass, format!("{what}: refused (HTTP {code} page)"))
+        }
+        Verdict::ErrorPage(code) => (
+            Status::Warn,
+            format!("{what}: HTTP {code} page; {UNPROVEN}"),
+        ),
         Verdict::Issued => (Status::Fail, format!("{what}: a code or token was issued")),
         Verdict::Elsewhere(to) => (
             Status::Fail,
@@ -134,7 +160,7 @@ fn refused(
 /// RFC 9700 §4.1.3 / OAuth 2.1 §2.3.1: the registered redirect URI with an extra path
 /// segment, an extra query parameter or another port (not for loopback URIs, whose
 /// port may vary: RFC 8252 §7.3) is refused and never redirected to.
-fn exact_redirect(client: Option<&TestClient>, probes: &Probes) -> Outcome {
+fn exact_redirect(client: Option<&TestClient>, probes: &Probes, known: bool) -> Outcome {
     const ID: &str = "redirect_uri.exact_match";
     const SECTION: &str = "RFC 9700 §4.1.3";
     if client.is_none() {
@@ -164,6 +190,11 @@ fn exact_redirect(client: Option<&TestClient>, probes: &Probes) -> Outcome {
         (
             Status::Warn,
             format!("not refused with 4xx: {}", unclear.join("; ")),
+        )
+    } else if !known {
+        (
+            Status::Warn,
+            format!("refused: {}; {UNPROVEN}", tried.join(", ")),
         )
     } else {
         (Status::Pass, format!("refused: {}", tried.join(", ")))
@@ -290,6 +321,8 @@ async fn send(target: &Target, endpoint: &Url, params: &[(&str, &str)]) -> Resul
 
 /// Why a check that needs a client was skipped.
 const NEEDS_CLIENT: &str = "needs --client-id and --redirect-uri";
+/// Why a refusal by an error page proves nothing.
+const UNPROVEN: &str = "no probe reached the redirect URI, so the page may be about the client: check --client-id and --redirect-uri";
 /// The `state` of every probe.
 const STATE: &str = "portcullis-selftest";
 /// RFC 7636 Appendix B's verifier (sent as a `plain` challenge).

@@ -160,6 +160,37 @@ async fn selftest_table_output_names_each_check_and_strict_fails_on_a_warning() 
 }
 
 #[tokio::test]
+async fn selftest_warns_instead_of_passing_when_no_probe_reaches_the_redirect_uri() {
+    // A mistyped client: every probe gets the unknown-client page, which proves nothing
+    // about PKCE or redirect matching.
+    let app = TestApp::start().await;
+    let out = selftest(
+        &[
+            &app.base,
+            "--client-id",
+            "nobody",
+            "--redirect-uri",
+            WEB_REDIRECT,
+        ],
+        None,
+    )
+    .await;
+    let checks = statuses(&out);
+    assert_eq!(out.status.code(), Some(0), "{checks:#?}");
+    for id in [
+        "pkce.required",
+        "pkce.plain_refused",
+        "grant.implicit_refused",
+        "redirect_uri.exact_match",
+    ] {
+        let (status, reason) = &checks[id];
+        assert_eq!(status, "warn", "{id}: {reason}");
+        assert!(reason.contains("check --client-id"), "{id}: {reason}");
+    }
+    assert_eq!(checks["iss.in_error_response"].0, "skip");
+}
+
+#[tokio::test]
 async fn selftest_fails_each_check_of_a_misconfigured_server() {
     let base = start_bad_server().await;
     let out = selftest(
