@@ -123,6 +123,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Token(command) => return Ok(oauth_client::token(command).await?),
         Command::Completions { shell } => return completions(shell),
         Command::Man => return manual_page(),
+        Command::Selftest(args) => return crate::selftest::run(args).await,
         other => other,
     };
     let config = Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
@@ -170,6 +171,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 | Command::Backup { .. }
                 | Command::Config(_)
                 | Command::Completions { .. }
+                | Command::Selftest(_)
                 | Command::Man => Ok(()),
             }
         }

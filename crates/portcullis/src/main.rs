@@ -8,6 +8,7 @@ mod commands;
 mod logging;
 mod oauth_client;
 mod output;
+mod selftest;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -52,6 +52,7 @@ mod registration;
 mod rejections;
 mod resource;
 mod revocation;
+mod selftest;
 mod serve;
 mod support;
 mod timeouts;
