@@ -154,8 +154,8 @@ pub struct ClientCreate {
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
     /// Grant type (repeatable): authorization_code, client_credentials, refresh_token,
-    /// urn:ietf:params:oauth:grant-type:device_code.
-    #[arg(long = "grant-type", value_name = "GRANT", required = true)]
+    /// device_code (short for urn:ietf:params:oauth:grant-type:device_code, RFC 8628).
+    #[arg(long = "grant-type", value_name = "GRANT", required = true, value_parser = grant_type)]
     pub grant_types: Vec<String>,
     /// Scope the client may request (repeatable).
     #[arg(long = "scope", value_name = "SCOPE")]
@@ -260,13 +260,13 @@ pub struct ResourceCreate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RegisteredAuthMethod {
     /// A generated secret, sent with HTTP Basic.
-    #[value(alias = "client_secret_basic")]
+    #[value(name = "client_secret_basic", alias = "client-secret-basic")]
     ClientSecretBasic,
     /// A generated secret, sent in the body.
-    #[value(alias = "client_secret_post")]
+    #[value(name = "client_secret_post", alias = "client-secret-post")]
     ClientSecretPost,
     /// A JWT signed with the client's private key (RFC 7523 §2.2); no secret.
-    #[value(alias = "private_key_jwt")]
+    #[value(name = "private_key_jwt", alias = "private-key-jwt")]
     PrivateKeyJwt,
 }
 
@@ -274,10 +274,10 @@ pub enum RegisteredAuthMethod {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuthMethod {
     /// HTTP Basic.
-    #[value(alias = "client_secret_basic")]
+    #[value(name = "client_secret_basic", alias = "client-secret-basic")]
     ClientSecretBasic,
     /// Body parameters.
-    #[value(alias = "client_secret_post")]
+    #[value(name = "client_secret_post", alias = "client-secret-post")]
     ClientSecretPost,
 }
 
@@ -495,4 +495,15 @@ pub struct InspectArgs {
     /// (unverified) `iss` claim, which proves nothing about who issued it.
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
+}
+
+/// The device grant's URN (RFC 8628 §3.4), which `--grant-type device_code` stands for.
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// `--grant-type`: `device_code` is short for [`DEVICE_CODE_GRANT`]; other values as given.
+fn grant_type(value: &str) -> Result<String, std::convert::Infallible> {
+    Ok(match value {
+        "device_code" => DEVICE_CODE_GRANT.to_owned(),
+        other => other.to_owned(),
+    })
 }

@@ -10,6 +10,8 @@
 //! request id), and `Cache-Control: no-store`.
 
 pub mod consent;
+pub mod dev;
+pub mod home;
 pub mod device;
 pub mod end_session;
 pub mod login;
