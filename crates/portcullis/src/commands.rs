@@ -235,13 +235,14 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
         tracing::warn!("{warning}");
     }
     // The banner's PKCE pair, which the dev callback page knows (its curl is complete).
-    let demo_pkce = if dev {
-        Some(dev::DemoPkce::generate().ok_or_else(|| {
-            Failure::runtime("no randomness for the demo PKCE pair".to_owned())
-        })?)
-    } else {
-        None
-    };
+    let demo_pkce =
+        if dev {
+            Some(dev::DemoPkce::generate().ok_or_else(|| {
+                Failure::runtime("no randomness for the demo PKCE pair".to_owned())
+            })?)
+        } else {
+            None
+        };
     let banner = if let Some(pkce) = &demo_pkce {
         let state = app.state();
         let credentials = dev::seed(state.store().as_ref(), state.config(), state.clock().now())

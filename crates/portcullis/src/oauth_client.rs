@@ -83,8 +83,10 @@ pub async fn login(args: LoginArgs) -> Result<()> {
 /// §5.1), where the tokens went, and whether a refresh token came (without
 /// `offline_access` an OpenID provider issues none, OIDC Core §11).
 fn login_summary(tokens: &TokenResponse, requested: Option<&str>, save: Option<&Path>) -> String {
-    let who = id_token::signed_in_as(tokens)
-        .map_or_else(|| "Signed in".to_owned(), |who| format!("Signed in as {who}"));
+    let who = id_token::signed_in_as(tokens).map_or_else(
+        || "Signed in".to_owned(),
+        |who| format!("Signed in as {who}"),
+    );
     let granted = tokens
         .scope()
         .map(terminal::sanitize)

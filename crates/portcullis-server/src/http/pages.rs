@@ -11,9 +11,9 @@
 
 pub mod consent;
 pub mod dev;
-pub mod home;
 pub mod device;
 pub mod end_session;
+pub mod home;
 pub mod login;
 
 use crate::app::config::Branding;

@@ -1,12 +1,12 @@
 //! The router: every route from `portcullis_proto::routes`, and the middleware stack
 //! (request id, tracing that never logs secrets, body limit, security headers).
 
+use crate::app::admin::dev::DemoPkce;
 use crate::app::state::AppState;
 use crate::http::endpoints::{
     assets, authorize, consent, dev, device, device_authorization, discovery, end_session, health,
     home, introspection, jwks, login, metrics, par, registration, revocation, token, userinfo,
 };
-use crate::app::admin::dev::DemoPkce;
 use crate::http::extract::request_id_header;
 use crate::http::middleware;
 use crate::http::middleware::cors;

@@ -121,7 +121,9 @@ async fn logout_without_a_hint_asks_for_confirmation_first() {
     // Cancel: a plain link to the landing page, no form (nothing is posted).
     let cancel: Vec<_> = crate::html::elements(&page)
         .into_iter()
-        .filter(|(tag, attrs)| tag == "a" && attrs.get("class").is_some_and(|c| c.contains("button")))
+        .filter(|(tag, attrs)| {
+            tag == "a" && attrs.get("class").is_some_and(|c| c.contains("button"))
+        })
         .collect();
     assert_eq!(cancel.len(), 1, "one Cancel link");
     assert_eq!(cancel[0].1["href"], "/");

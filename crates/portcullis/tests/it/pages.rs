@@ -836,7 +836,11 @@ async fn consent_switch_account_signs_out_and_returns_to_the_same_request() {
     fields.push(("decision".into(), "switch_account".into()));
     let r = browser.post_form("/consent", &fields).await;
     assert_eq!(r.status(), 303);
-    assert!(location(&r).starts_with("/login?request="), "{}", location(&r));
+    assert!(
+        location(&r).starts_with("/login?request="),
+        "{}",
+        location(&r)
+    );
     let cleared = set_cookies(r.headers(), SESSION_COOKIE);
     assert!(
         cleared.iter().any(|c| c.contains("Max-Age=0")),
@@ -944,7 +948,9 @@ async fn rejects_a_client_that_is_not_a_browser_at_the_root_with_json() {
 
 /// The curl the dev callback page shows, as the form fields it would post.
 fn curl_fields(page: &str) -> (Vec<(String, String)>, String) {
-    let (_, rest) = page.split_once("<pre class=\"copy\">").expect("a curl on the page");
+    let (_, rest) = page
+        .split_once("<pre class=\"copy\">")
+        .expect("a curl on the page");
     let (curl, _) = rest.split_once("</pre>").unwrap();
     let curl = curl.replace("&#x2f;", "/").replace("&#47;", "/");
     let words: Vec<&str> = curl.split_whitespace().collect();
@@ -1005,7 +1011,10 @@ async fn dev_callback_shows_an_error_response_escaped_and_no_command() {
     let page = html_page(r, 200).await;
     assert_no_script(&page);
     assert!(page.contains("access_denied"));
-    assert!(page.contains("&#60;script&#62;alert(1)&#60;"), "escaped: {page}");
+    assert!(
+        page.contains("&#60;script&#62;alert(1)&#60;"),
+        "escaped: {page}"
+    );
     assert!(!page.contains("<script"), "{page}");
     assert!(page.contains("not this server"), "a foreign iss is flagged");
     assert!(!page.contains("<pre"), "no command without a code");

@@ -79,9 +79,7 @@ impl TestApp {
 
     /// A `serve --dev` server: [`BASE_CONFIG`], the demo records seeded, and the dev
     /// callback page mounted with `pkce`. Returns the demo user's password too.
-    pub async fn start_dev(
-        pkce: portcullis_server::app::admin::dev::DemoPkce,
-    ) -> (Self, String) {
+    pub async fn start_dev(pkce: portcullis_server::app::admin::dev::DemoPkce) -> (Self, String) {
         let dir = TempDir::new().unwrap();
         let db = database_url(dir.path());
         let app = Self::start_with(dir, BASE_CONFIG, &db, Some(pkce)).await;

@@ -52,9 +52,7 @@ pub fn dev_callback<'a>(
     }
     callback.iss_matches = callback.iss.as_deref() == Some(issuer);
     callback.verifier_known = callback.state.as_deref() == Some(DEMO_STATE);
-    let verifier = callback
-        .verifier_known
-        .then_some(pkce.verifier.as_str());
+    let verifier = callback.verifier_known.then_some(pkce.verifier.as_str());
     callback.curl = callback
         .code
         .as_deref()
@@ -106,7 +104,10 @@ mod tests {
         assert!(c.iss_matches && c.verifier_known);
         let curl = c.curl.unwrap();
         assert!(curl.contains("-d code=abc_-1 "), "{curl}");
-        assert!(curl.contains(&format!("code_verifier={}", pkce().verifier)), "{curl}");
+        assert!(
+            curl.contains(&format!("code_verifier={}", pkce().verifier)),
+            "{curl}"
+        );
         assert!(curl.ends_with("http://127.0.0.1:8080/token"), "{curl}");
     }
 
@@ -128,7 +129,11 @@ mod tests {
     fn the_first_value_counts_and_a_foreign_iss_is_flagged() {
         let c = dev_callback(
             ISSUER,
-            [("iss", "https://evil.example"), ("iss", ISSUER), ("error", "access_denied")],
+            [
+                ("iss", "https://evil.example"),
+                ("iss", ISSUER),
+                ("error", "access_denied"),
+            ],
             &pkce(),
         );
         assert!(!c.iss_matches);
