@@ -633,6 +633,24 @@ async fn cli_device_login_completed_by_scripted_approval() {
     );
     assert_eq!(token["token_type"], "Bearer");
     assert!(token["id_token"].is_string(), "{token}");
+    // The one-line summary: who (the id_token's preferred_username, else sub), which
+    // scopes, where the tokens went, and why there is no refresh token.
+    let summary = stderr.lines().last().unwrap();
+    let sub = flow::user_id(&app, ALICE).await;
+    assert!(
+        summary.starts_with("Signed in as alice ")
+            || summary.starts_with(&format!("Signed in as {sub} ")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("with scope \"openid read:orders\""),
+        "{summary}"
+    );
+    assert!(summary.contains("standard output"), "{summary}");
+    assert!(
+        summary.contains("no refresh token (ask for the offline_access scope"),
+        "{summary}"
+    );
 }
 
 #[tokio::test]
