@@ -344,8 +344,9 @@ pub enum Alg {
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// The issuer identifier (RFC 8414 §2): endpoints are discovered from its metadata.
-    /// https, or http on a loopback host (127.0.0.1, [::1], localhost).
-    #[arg(long, value_name = "URL")]
+    /// https, or http on a loopback host (127.0.0.1, [::1], localhost). Default: the
+    /// PORTCULLIS_ISSUER variable (the one `serve` reads), so it need not be typed each time.
+    #[arg(long, value_name = "URL", env = "PORTCULLIS_ISSUER")]
     pub issuer: String,
     /// The client_id registered at the server.
     #[arg(long, value_name = "ID")]

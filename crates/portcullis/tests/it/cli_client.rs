@@ -96,6 +96,26 @@ pub(crate) fn mode_of(path: &std::path::Path) -> u32 {
 // --- token client-credentials -------------------------------------------------------------
 
 #[tokio::test]
+async fn cli_client_credentials_takes_the_issuer_from_portcullis_issuer() {
+    let app = TestApp::start().await;
+    let args = [
+        "token",
+        "client-credentials",
+        "--client-id",
+        "svc",
+        "--client-secret-stdin",
+        "--scope",
+        "read:orders",
+        "--resource",
+        API,
+    ];
+    let env = [("PORTCULLIS_ISSUER", app.base.as_str())];
+    let out = run(&args, &env, Some(&format!("{SVC_SECRET}\n"))).await;
+    let token = json_out(&out);
+    assert_eq!(token["scope"], "read:orders");
+}
+
+#[tokio::test]
 async fn cli_client_credentials_prints_token() {
     let app = TestApp::start().await;
     let args = [
