@@ -78,4 +78,7 @@ pub mod consent_form {
     pub const APPROVE: &str = "approve";
     /// The value of the deny button.
     pub const DENY: &str = "deny";
+    /// The value of the "Not you? Switch account" button: ends the session and returns
+    /// to the login page of the same request.
+    pub const SWITCH_ACCOUNT: &str = "switch_account";
 }

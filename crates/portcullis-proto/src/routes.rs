@@ -45,6 +45,13 @@ pub const FAVICON: &str = "/favicon.ico";
 pub const HEALTH_LIVE: &str = "/health/live";
 /// Readiness: the database answers (503 otherwise).
 pub const HEALTH_READY: &str = "/health/ready";
+/// The landing page for a person who opens the issuer in a browser (`Accept:
+/// text/html`); other clients get the JSON 404 that names the metadata document.
+pub const HOME: &str = "/";
+/// `serve --dev` only: the demo public client's redirect URI, a page that shows the
+/// authorization response (RFC 6749 §4.1.2, RFC 9207 `iss`) and the curl that redeems
+/// the code. Not routed without `--dev`.
+pub const DEV_CALLBACK: &str = "/dev/callback";
 /// Prometheus text exposition for scrapers on allowed addresses (not advertised).
 pub const METRICS: &str = "/metrics";
 

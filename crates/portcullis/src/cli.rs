@@ -215,8 +215,8 @@ pub struct ClientCreate {
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
     /// Grant type (repeatable): authorization_code, client_credentials, refresh_token,
-    /// urn:ietf:params:oauth:grant-type:device_code.
-    #[arg(long = "grant-type", value_name = "GRANT", required = true)]
+    /// device_code (short for urn:ietf:params:oauth:grant-type:device_code, RFC 8628).
+    #[arg(long = "grant-type", value_name = "GRANT", required = true, value_parser = grant_type)]
     pub grant_types: Vec<String>,
     /// Scope the client may request (repeatable).
     #[arg(long = "scope", value_name = "SCOPE")]
@@ -321,13 +321,13 @@ pub struct ResourceCreate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RegisteredAuthMethod {
     /// A generated secret, sent with HTTP Basic.
-    #[value(alias = "client_secret_basic")]
+    #[value(name = "client_secret_basic", alias = "client-secret-basic")]
     ClientSecretBasic,
     /// A generated secret, sent in the body.
-    #[value(alias = "client_secret_post")]
+    #[value(name = "client_secret_post", alias = "client-secret-post")]
     ClientSecretPost,
     /// A JWT signed with the client's private key (RFC 7523 §2.2); no secret.
-    #[value(alias = "private_key_jwt")]
+    #[value(name = "private_key_jwt", alias = "private-key-jwt")]
     PrivateKeyJwt,
 }
 
@@ -335,10 +335,10 @@ pub enum RegisteredAuthMethod {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuthMethod {
     /// HTTP Basic.
-    #[value(alias = "client_secret_basic")]
+    #[value(name = "client_secret_basic", alias = "client-secret-basic")]
     ClientSecretBasic,
     /// Body parameters.
-    #[value(alias = "client_secret_post")]
+    #[value(name = "client_secret_post", alias = "client-secret-post")]
     ClientSecretPost,
 }
 
@@ -445,8 +445,9 @@ pub enum Alg {
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// The issuer identifier (RFC 8414 §2): endpoints are discovered from its metadata.
-    /// https, or http on a loopback host (127.0.0.1, [::1], localhost).
-    #[arg(long, value_name = "URL")]
+    /// https, or http on a loopback host (127.0.0.1, [::1], localhost). Default: the
+    /// PORTCULLIS_ISSUER variable (the one `serve` reads), so it need not be typed each time.
+    #[arg(long, value_name = "URL", env = "PORTCULLIS_ISSUER")]
     pub issuer: String,
     /// The client_id registered at the server.
     #[arg(long, value_name = "ID")]
@@ -596,4 +597,15 @@ pub struct InspectArgs {
     /// (unverified) `iss` claim, which proves nothing about who issued it.
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
+}
+
+/// The device grant's URN (RFC 8628 §3.4), which `--grant-type device_code` stands for.
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// `--grant-type`: `device_code` is short for [`DEVICE_CODE_GRANT`]; other values as given.
+fn grant_type(value: &str) -> Result<String, std::convert::Infallible> {
+    Ok(match value {
+        "device_code" => DEVICE_CODE_GRANT.to_owned(),
+        other => other.to_owned(),
+    })
 }

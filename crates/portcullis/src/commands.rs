@@ -244,7 +244,16 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
     for warning in layout::warnings(app.state().config(), config_file, dev) {
         tracing::warn!("{warning}");
     }
-    let banner = if dev {
+    // The banner's PKCE pair, which the dev callback page knows (its curl is complete).
+    let demo_pkce =
+        if dev {
+            Some(dev::DemoPkce::generate().ok_or_else(|| {
+                Failure::runtime("no randomness for the demo PKCE pair".to_owned())
+            })?)
+        } else {
+            None
+        };
+    let banner = if let Some(pkce) = &demo_pkce {
         let state = app.state();
         let credentials = dev::seed(state.store().as_ref(), state.config(), state.clock().now())
             .await
@@ -254,7 +263,7 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
             .refresh_metadata()
             .await
             .map_err(|e| Failure::runtime(e.to_string()))?;
-        Some(dev::banner(state.config(), &credentials))
+        Some(dev::banner(state.config(), &credentials, pkce))
     } else {
         None
     };
@@ -268,7 +277,10 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
     }
     serve::serve(
         listener,
-        app.router(),
+        match demo_pkce {
+            Some(pkce) => app.dev_router(pkce),
+            None => app.router(),
+        },
         ServeLimits::default(),
         shutdown_signal(),
     )

@@ -72,7 +72,39 @@ pub async fn login(args: LoginArgs) -> Result<()> {
         };
         device::login(&session, &request).await?
     };
-    output(&session, tokens, args.save.as_deref())
+    let summary = login_summary(&tokens, scope.as_deref(), args.save.as_deref());
+    output(&session, tokens, args.save.as_deref())?;
+    eprintln!("{summary}");
+    Ok(())
+}
+
+/// The line `portcullis login` ends with: who signed in (from the checked id_token),
+/// which scopes were granted (the response's `scope`, else the requested one, RFC 6749
+/// §5.1), where the tokens went, and whether a refresh token came (without
+/// `offline_access` an OpenID provider issues none, OIDC Core §11).
+fn login_summary(tokens: &TokenResponse, requested: Option<&str>, save: Option<&Path>) -> String {
+    let who = id_token::signed_in_as(tokens).map_or_else(
+        || "Signed in".to_owned(),
+        |who| format!("Signed in as {who}"),
+    );
+    let granted = tokens
+        .scope()
+        .map(terminal::sanitize)
+        .or_else(|| requested.map(str::to_owned));
+    let scopes = granted.map_or_else(
+        || " (no scope stated)".to_owned(),
+        |s| format!(" with scope \"{s}\""),
+    );
+    let place = save.map_or_else(
+        || "the token response is on standard output".to_owned(),
+        |p| format!("saved to {}", p.display()),
+    );
+    let refresh = if tokens.refresh_token().is_some() {
+        ""
+    } else {
+        "; no refresh token (ask for the offline_access scope, e.g. --scope \"openid offline_access\", to get one)"
+    };
+    format!("{who}{scopes}; {place}{refresh}.")
 }
 
 /// `portcullis token …`.
@@ -178,7 +210,7 @@ fn refresh_token_source(args: &RefreshArgs) -> Result<(SecretString, Option<Dpop
             .get("refresh_token")
             .and_then(serde_json::Value::as_str)
             .map(|t| SecretString::from(t.to_owned()))
-            .ok_or_else(|| UsageError(format!("{} holds no refresh_token", from.display())))?;
+            .ok_or_else(|| UsageError(format!("{} holds no refresh_token: the server issued none; log in again asking for the offline_access scope (--scope \"openid offline_access\")", from.display())))?;
         return Ok((token, dpop));
     }
     match std::env::var(REFRESH_TOKEN_ENV) {

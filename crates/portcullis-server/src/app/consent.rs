@@ -73,7 +73,7 @@ pub struct ConsentAnswer {
     pub pending_id: Option<String>,
     /// The form's CSRF token.
     pub csrf_token: Option<String>,
-    /// `approve` or `deny`.
+    /// `approve`, `deny` or `switch_account`.
     pub decision: Option<String>,
 }
 
@@ -190,6 +190,9 @@ pub async fn decide(
     let approve = match answer.decision.as_deref() {
         Some(consent_form::APPROVE) => true,
         Some(consent_form::DENY) => false,
+        Some(consent_form::SWITCH_ACCOUNT) => {
+            return switch_account(state, browser, pending).await;
+        }
         _ => return Interaction::Refused(PageError::NoDecision).into(),
     };
     // Taken first, in both flows (single use: of a double submission, only one decides).
@@ -218,6 +221,28 @@ pub async fn decide(
     match row.device {
         Some(device) => decision.device(device).await,
         None => decision.redirect_based().await,
+    }
+}
+
+/// "Not you? Switch account": ends this browser's session (the session record and
+/// its cookie) and goes back to the login page of the same request, which no longer
+/// names who signed in for it. The request is not taken: the next person answers it.
+async fn switch_account(
+    state: &AppState,
+    browser: &Browser,
+    pending: Pending,
+) -> Reported<Interaction> {
+    let clear = match browser.end_session(state).await {
+        Ok(clear) => clear,
+        Err(e) => return Interaction::Refused(e.into()).into(),
+    };
+    match pending.without_user(state) {
+        Ok(pending) => Interaction::Login {
+            id: pending.id,
+            cookies: vec![clear],
+        }
+        .into(),
+        Err(e) => Interaction::Refused(e).into(),
     }
 }
 

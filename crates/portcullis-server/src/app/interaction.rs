@@ -379,6 +379,21 @@ impl Pending {
         Ok(Self { id, row })
     }
 
+    /// The same request with nobody recorded on it (the consent page's "Switch
+    /// account": whoever signs in next answers it).
+    ///
+    /// # Errors
+    /// [`PageError`] if sealing fails.
+    pub fn without_user(self, state: &AppState) -> Result<Self, PageError> {
+        let row = PendingAuthorization {
+            user_id: None,
+            auth_time: None,
+            ..self.row
+        };
+        let id = sealed::seal(state.request_sealer(), &row).map_err(PageError::from)?;
+        Ok(Self { id, row })
+    }
+
     /// The extra CSP `form-action` source of this request's pages: the redirect URI's
     /// origin, where the consent form's answer may redirect; none for a device
     /// authorization, which ends on our own page.

@@ -3,11 +3,13 @@
 pub mod assets;
 pub mod authorize;
 pub mod consent;
+pub mod dev;
 pub mod device;
 pub mod device_authorization;
 pub mod discovery;
 pub mod end_session;
 pub mod health;
+pub mod home;
 pub mod introspection;
 pub mod jwks;
 pub mod login;

@@ -10,8 +10,10 @@
 //! request id), and `Cache-Control: no-store`.
 
 pub mod consent;
+pub mod dev;
 pub mod device;
 pub mod end_session;
+pub mod home;
 pub mod login;
 
 use crate::app::config::Branding;

@@ -1,10 +1,11 @@
 //! The router: every route from `portcullis_proto::routes`, and the middleware stack
 //! (request id, tracing that never logs secrets, body limit, security headers).
 
+use crate::app::admin::dev::DemoPkce;
 use crate::app::state::AppState;
 use crate::http::endpoints::{
-    assets, authorize, consent, device, device_authorization, discovery, end_session, health,
-    introspection, jwks, login, metrics, par, registration, revocation, token, userinfo,
+    assets, authorize, consent, dev, device, device_authorization, discovery, end_session, health,
+    home, introspection, jwks, login, metrics, par, registration, revocation, token, userinfo,
 };
 use crate::http::extract::request_id_header;
 use crate::http::middleware;
@@ -27,8 +28,24 @@ use tracing::Span;
 
 /// Builds the router over `state`: the routes, then our middleware around them.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] plus `serve --dev`'s demo callback page ([`routes::DEV_CALLBACK`]),
+/// which fills `pkce`'s verifier into the curl it shows.
+pub fn dev_router(state: AppState, pkce: DemoPkce) -> Router {
+    let dev = Router::new().route(
+        routes::DEV_CALLBACK,
+        get(move |state, query| dev::dev_callback_get(state, query, pkce.clone())),
+    );
+    router_with(state, dev)
+}
+
+/// The router with `extra` routes merged among the others.
+fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let routes = Router::new()
         .merge(oauth_routes(&state))
+        .merge(extra)
         .merge(page_routes())
         .merge(public_routes())
         .merge(registration_routes())
@@ -122,6 +139,7 @@ fn page_routes() -> Router<AppState> {
             routes::END_SESSION,
             get(end_session::end_session_get).post(end_session::end_session_post),
         )
+        .route(routes::HOME, get(home::home_get))
         .route(routes::STYLESHEET, get(assets::stylesheet_get))
         .route(routes::FAVICON, get(assets::favicon_get))
 }
@@ -188,6 +206,11 @@ impl crate::app::state::App {
     /// The router with every endpoint and middleware.
     pub fn router(&self) -> Router {
         router(self.state().clone())
+    }
+
+    /// [`Self::router`] plus `serve --dev`'s demo callback page ([`dev_router`]).
+    pub fn dev_router(&self, pkce: DemoPkce) -> Router {
+        dev_router(self.state().clone(), pkce)
     }
 }
 

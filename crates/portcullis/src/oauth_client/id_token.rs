@@ -35,6 +35,18 @@ pub async fn check(session: &Session, tokens: &TokenResponse, nonce: Option<&str
     )
 }
 
+/// Who signed in, for the one-line summary of `portcullis login`: the id_token's
+/// `preferred_username` (OIDC Core §5.1), else its `sub`. Call only on tokens that
+/// [`check`] accepted (both logins do before returning them), so these claims are
+/// verified ones; `None` without an id_token.
+pub fn signed_in_as(tokens: &TokenResponse) -> Option<String> {
+    let checked_claims = super::jwt::unverified(tokens.id_token()?).ok()?.claims;
+    ["preferred_username", "sub"]
+        .iter()
+        .find_map(|name| checked_claims.get(*name).and_then(Value::as_str))
+        .map(sanitize)
+}
+
 /// The claims of `token` once its signature is verified (see the module
 /// documentation for which algorithms, with which keys).
 async fn verified_claims(session: &Session, token: &str) -> Result<Map<String, Value>> {

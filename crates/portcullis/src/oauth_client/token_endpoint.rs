@@ -30,7 +30,12 @@ impl TokenResponse {
         self.0.get("refresh_token").and_then(Value::as_str)
     }
 
-    /// OIDC Core §3.1.3.3 `id_token`, if issued.
+    /// RFC 6749 §5.1 `scope` (the granted scope, when it differs from the request).
+    pub fn scope(&self) -> Option<&str> {
+        self.0.get("scope").and_then(Value::as_str)
+    }
+
+    /// The `id_token` (OIDC Core §3.1.3.3), if any.
     pub fn id_token(&self) -> Option<&str> {
         self.0.get("id_token").and_then(Value::as_str)
     }

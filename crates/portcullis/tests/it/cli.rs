@@ -111,6 +111,32 @@ async fn client_create_prints_a_secret_that_works_against_the_running_server() {
 }
 
 #[tokio::test]
+async fn client_create_takes_device_code_as_the_device_grants_short_name() {
+    let app = TestApp::start().await;
+    let out = cli(
+        &app,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "tv",
+            "--public",
+            "--grant-type",
+            "device_code",
+            "--scope",
+            "openid",
+        ],
+        None,
+    );
+    let created = json_out(&out);
+    assert_eq!(
+        created["grant_types"],
+        serde_json::json!(["urn:ietf:params:oauth:grant-type:device_code"]),
+        "{created}"
+    );
+}
+
+#[tokio::test]
 async fn rotate_secret_keeps_the_old_one_for_the_requested_time() {
     let app = TestApp::start().await;
     let created = json_out(&cli(

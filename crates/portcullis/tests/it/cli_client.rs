@@ -96,6 +96,26 @@ pub(crate) fn mode_of(path: &std::path::Path) -> u32 {
 // --- token client-credentials -------------------------------------------------------------
 
 #[tokio::test]
+async fn cli_client_credentials_takes_the_issuer_from_portcullis_issuer() {
+    let app = TestApp::start().await;
+    let args = [
+        "token",
+        "client-credentials",
+        "--client-id",
+        "svc",
+        "--client-secret-stdin",
+        "--scope",
+        "read:orders",
+        "--resource",
+        API,
+    ];
+    let env = [("PORTCULLIS_ISSUER", app.base.as_str())];
+    let out = run(&args, &env, Some(&format!("{SVC_SECRET}\n"))).await;
+    let token = json_out(&out);
+    assert_eq!(token["scope"], "read:orders");
+}
+
+#[tokio::test]
 async fn cli_client_credentials_prints_token() {
     let app = TestApp::start().await;
     let args = [
@@ -633,6 +653,24 @@ async fn cli_device_login_completed_by_scripted_approval() {
     );
     assert_eq!(token["token_type"], "Bearer");
     assert!(token["id_token"].is_string(), "{token}");
+    // The one-line summary: who (the id_token's preferred_username, else sub), which
+    // scopes, where the tokens went, and why there is no refresh token.
+    let summary = stderr.lines().last().unwrap();
+    let sub = flow::user_id(&app, ALICE).await;
+    assert!(
+        summary.starts_with("Signed in as alice ")
+            || summary.starts_with(&format!("Signed in as {sub} ")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("with scope \"openid read:orders\""),
+        "{summary}"
+    );
+    assert!(summary.contains("standard output"), "{summary}");
+    assert!(
+        summary.contains("no refresh token (ask for the offline_access scope"),
+        "{summary}"
+    );
 }
 
 #[tokio::test]

@@ -118,6 +118,19 @@ async fn logout_without_a_hint_asks_for_confirmation_first() {
     let form = Form::find(&page, "/logout").expect("a confirmation form posting to /logout");
     assert_eq!(form.method, "post");
     assert!(form.hidden("csrf_token").is_some_and(|t| !t.is_empty()));
+    // Cancel: a plain link to the landing page, no form (nothing is posted).
+    let cancel: Vec<_> = crate::html::elements(&page)
+        .into_iter()
+        .filter(|(tag, attrs)| {
+            tag == "a" && attrs.get("class").is_some_and(|c| c.contains("button"))
+        })
+        .collect();
+    assert_eq!(cancel.len(), 1, "one Cancel link");
+    assert_eq!(cancel[0].1["href"], "/");
+    assert!(page.contains(">Cancel</a>"));
+    let home = browser.get("/").await;
+    assert_eq!(home.status(), 404, "a non-browser Accept gets JSON at /");
+    assert!(browser.is_signed_in().await, "Cancel signed nobody out");
 
     let r = browser.post_form("/logout", &form.hidden).await;
     assert!(r.headers().get("location").is_none());

@@ -803,3 +803,234 @@ async fn a_user_removed_from_the_configuration_can_no_longer_sign_in() {
         .unwrap();
     assert!(found.is_none(), "alice must be deleted");
 }
+
+// --- switch account -----------------------------------------------------------------------
+
+/// The consent page's "Switch account" form (the second form posting to `/consent`).
+fn switch_account_form(page: &str) -> Form {
+    let (_, rest) = page.split_once("</form>").expect("the consent form");
+    let form = Form::find(rest, "/consent").expect("a switch-account form posting to /consent");
+    assert_eq!(form.method, "post");
+    assert!(
+        form.buttons
+            .contains(&("decision".into(), "switch_account".into())),
+        "{:?}",
+        form.buttons
+    );
+    form
+}
+
+#[tokio::test]
+async fn consent_switch_account_signs_out_and_returns_to_the_same_request() {
+    let app = flow::start().await;
+    let browser = Browser::new(&app);
+    let (challenge, verifier) = pkce();
+    let request = AuthRequest::web(&challenge).set("scope", "openid read:orders");
+    let r = browser.authorize(&request).await;
+    let page = browser.page(r).await;
+    let r = browser.login(&page, ALICE, ALICE_PASSWORD).await;
+    let page = browser.page(r).await;
+    assert!(page.contains("Not alice?"), "{page}");
+    let form = switch_account_form(&page);
+    let mut fields = form.hidden.clone();
+    fields.push(("decision".into(), "switch_account".into()));
+    let r = browser.post_form("/consent", &fields).await;
+    assert_eq!(r.status(), 303);
+    assert!(
+        location(&r).starts_with("/login?request="),
+        "{}",
+        location(&r)
+    );
+    let cleared = set_cookies(r.headers(), SESSION_COOKIE);
+    assert!(
+        cleared.iter().any(|c| c.contains("Max-Age=0")),
+        "the session cookie is cleared: {cleared:?}"
+    );
+    // The same request, answered by Bob: the code is Bob's.
+    let (to, shown) = browser.complete(r, BOB, BOB_PASSWORD).await;
+    assert_eq!(shown, ["login", "consent"]);
+    let params = redirect_params(&to, WEB_REDIRECT);
+    assert_eq!(params["state"], STATE);
+    let token = token_ok(flow::redeem_web(&app, &params["code"], Some(&verifier)).await).await;
+    let info: Value = userinfo(&app, token["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], user_id(&app, BOB).await);
+}
+
+#[tokio::test]
+async fn rejects_switch_account_with_a_wrong_csrf_token() {
+    let app = flow::start().await;
+    let browser = Browser::new(&app);
+    let page = consent_page(&browser, "openid").await;
+    let form = switch_account_form(&page);
+    let fields = vec![
+        (
+            "request".to_owned(),
+            form.hidden("request").unwrap().to_owned(),
+        ),
+        (
+            "csrf_token".to_owned(),
+            "forged-0123456789abcdefghijklmnop".to_owned(),
+        ),
+        ("decision".to_owned(), "switch_account".to_owned()),
+    ];
+    let r = browser.post_form("/consent", &fields).await;
+    assert!(r.headers().get("location").is_none());
+    assert!(set_cookies(r.headers(), SESSION_COOKIE).is_empty());
+    html_page(r, 400).await;
+    // Still signed in: the next request goes straight to the consent page.
+    let r = browser
+        .authorize(&AuthRequest::web(&pkce().0).set("scope", "openid"))
+        .await;
+    assert!(location(&r).starts_with("/consent?"), "{}", location(&r));
+}
+
+// --- landing page -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn landing_page_for_a_browser_names_the_issuer_and_links_the_metadata() {
+    let app = flow::start().await;
+    let r = app
+        .http
+        .get(app.url("/"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    let page = html_page(r, 200).await;
+    assert_no_script(&page);
+    assert!(page.contains(&app.base), "the issuer");
+    let links: Vec<String> = elements(&page)
+        .into_iter()
+        .filter(|(tag, _)| tag == "a")
+        .filter_map(|(_, attrs)| attrs.get("href").cloned())
+        .collect();
+    for href in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/jwks",
+    ] {
+        assert!(links.iter().any(|l| l == href), "{href} in {links:?}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_a_client_that_is_not_a_browser_at_the_root_with_json() {
+    let app = flow::start().await;
+    for accept in [None, Some("application/json")] {
+        let mut request = app.http.get(app.url("/"));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "invalid_request",
+                "error_description": "no such endpoint; see /.well-known/oauth-authorization-server"
+            })
+        );
+    }
+}
+
+// --- serve --dev callback -----------------------------------------------------------------
+
+/// The curl the dev callback page shows, as the form fields it would post.
+fn curl_fields(page: &str) -> (Vec<(String, String)>, String) {
+    let (_, rest) = page
+        .split_once("<pre class=\"copy\">")
+        .expect("a curl on the page");
+    let (curl, _) = rest.split_once("</pre>").unwrap();
+    let curl = curl.replace("&#x2f;", "/").replace("&#47;", "/");
+    let words: Vec<&str> = curl.split_whitespace().collect();
+    assert_eq!(words[0], "curl");
+    let mut fields = Vec::new();
+    for pair in words.windows(2) {
+        if pair[0] == "-d" || pair[0] == "--data-urlencode" {
+            let (k, v) = pair[1].split_once('=').unwrap();
+            fields.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    (fields, (*words.last().unwrap()).to_owned())
+}
+
+#[tokio::test]
+async fn dev_callback_shows_the_code_and_a_curl_that_redeems_it() {
+    let pkce = portcullis_server::app::admin::dev::DemoPkce::generate().unwrap();
+    let (app, password) = TestApp::start_dev(pkce.clone()).await;
+    let browser = Browser::new(&app);
+    let redirect_uri = format!("{}/dev/callback", app.base);
+    let request = AuthRequest::new("demo-app", &redirect_uri)
+        .set("scope", "openid profile")
+        .set("state", "demo-state")
+        .set("code_challenge", &pkce.challenge())
+        .set("code_challenge_method", "S256");
+    let r = browser.authorize(&request).await;
+    let (to, _) = browser.complete(r, "demo", &password).await;
+    let params = redirect_params(&to, &redirect_uri);
+    let page = html_page(browser.get(&to).await, 200).await;
+    assert_no_script(&page);
+    assert!(page.contains(params["code"].as_str()), "the code is shown");
+    assert!(page.contains("demo-state"), "the state is shown");
+    assert!(page.contains("(this server)"), "iss checked: {page}");
+    let (fields, endpoint) = curl_fields(&page);
+    assert_eq!(endpoint, app.url("/token"));
+    let find = |name: &str| fields.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    assert_eq!(find("code"), params["code"]);
+    assert_eq!(find("code_verifier"), pkce.verifier);
+    assert_eq!(find("redirect_uri"), redirect_uri);
+    // Run it: the page's command redeems the code.
+    let r = app.http.post(endpoint).form(&fields).send().await.unwrap();
+    let token = token_ok(r).await;
+    assert!(token["id_token"].is_string(), "{token}");
+}
+
+#[tokio::test]
+async fn dev_callback_shows_an_error_response_escaped_and_no_command() {
+    let pkce = portcullis_server::app::admin::dev::DemoPkce::generate().unwrap();
+    let (app, _) = TestApp::start_dev(pkce).await;
+    let r = app
+        .http
+        .get(app.url(
+            "/dev/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=s&iss=https%3A%2F%2Fevil.example",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let page = html_page(r, 200).await;
+    assert_no_script(&page);
+    assert!(page.contains("access_denied"));
+    assert!(
+        page.contains("&#60;script&#62;alert(1)&#60;"),
+        "escaped: {page}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+    assert!(page.contains("not this server"), "a foreign iss is flagged");
+    assert!(!page.contains("<pre"), "no command without a code");
+}
+
+#[tokio::test]
+async fn rejects_the_dev_callback_without_dev_as_an_unknown_path() {
+    let app = flow::start().await;
+    let r = app
+        .http
+        .get(app.url("/dev/callback?code=abc&state=demo-state"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}

@@ -74,13 +74,42 @@ impl TestApp {
 
     /// A server with `toml` on the database at `database_url`.
     pub async fn start_on(dir: TempDir, toml: &str, database_url: &str) -> Self {
+        Self::start_with(dir, toml, database_url, None).await
+    }
+
+    /// A `serve --dev` server: [`BASE_CONFIG`], the demo records seeded, and the dev
+    /// callback page mounted with `pkce`. Returns the demo user's password too.
+    pub async fn start_dev(pkce: portcullis_server::app::admin::dev::DemoPkce) -> (Self, String) {
+        let dir = TempDir::new().unwrap();
+        let db = database_url(dir.path());
+        let app = Self::start_with(dir, BASE_CONFIG, &db, Some(pkce)).await;
+        let state = app.app.state();
+        let credentials = portcullis_server::app::admin::dev::seed(
+            state.store().as_ref(),
+            state.config(),
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+        (app, credentials.user_password)
+    }
+
+    async fn start_with(
+        dir: TempDir,
+        toml: &str,
+        database_url: &str,
+        dev: Option<portcullis_server::app::admin::dev::DemoPkce>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         let config = config_for(dir.path(), &base, toml, database_url);
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let app = App::start(config, clock.clone()).await.unwrap();
-        let router = app.router();
+        let router = match dev {
+            Some(pkce) => app.dev_router(pkce),
+            None => app.router(),
+        };
         let server = tokio::spawn(async move {
             let limits = portcullis_server::http::serve::ServeLimits::default();
             portcullis_server::http::serve::serve(listener, router, limits, std::future::pending())

@@ -5,6 +5,8 @@
 //! `<data dir>/dev-credentials.json` (mode 0600) so every restart prints the same ones
 //! and the records are re-created if deleted (idempotent).
 
+pub mod callback;
+
 use crate::app::admin::{AdminError, new_user_id, same_client};
 use crate::app::audit;
 use crate::app::config::Config;
@@ -49,8 +51,13 @@ pub const DEMO_MCP_RESOURCE: &str = "http://localhost:3001/mcp";
 pub const DEMO_MCP_SCOPES: [&str; 2] = ["tools:read", "tools:call"];
 /// The demo MCP resource's default scope.
 pub const DEMO_MCP_DEFAULT_SCOPE: &str = "tools:read";
-/// Redirect URI of the demo public client.
+/// Second redirect URI of the demo public client (the `login_flow` and `web_app`
+/// examples listen there); the first is the issuer's own dev callback page
+/// ([`dev_callback_uri`]).
 pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:8081/callback";
+/// The `state` of the banner's authorization URL: the dev callback page fills the
+/// banner's PKCE verifier into its curl only for a response carrying this `state`.
+pub const DEMO_STATE: &str = "demo-state";
 /// File that keeps the generated demo credentials.
 pub const DEV_CREDENTIALS_FILE: &str = "dev-credentials.json";
 
@@ -61,6 +68,34 @@ pub struct DevCredentials {
     pub service_client_secret: String,
     /// Password of [`DEMO_USERNAME`].
     pub user_password: String,
+}
+
+/// The PKCE pair (RFC 7636 §4.1) of the banner's authorization URL, made at each
+/// start: the dev callback page knows the verifier, so its curl is ready to run.
+#[derive(Debug, Clone)]
+pub struct DemoPkce {
+    /// The `code_verifier` (base64url, 43 characters).
+    pub verifier: String,
+}
+
+impl DemoPkce {
+    /// A fresh pair; `None` without randomness.
+    pub fn generate() -> Option<Self> {
+        let verifier = generate_secret().ok()?;
+        Some(Self {
+            verifier: verifier.expose_secret().to_owned(),
+        })
+    }
+
+    /// The S256 `code_challenge` (RFC 7636 §4.2).
+    pub fn challenge(&self) -> String {
+        portcullis_core::pkce::s256(&self.verifier)
+    }
+}
+
+/// The demo public client's redirect URI on `issuer`: the dev callback page.
+pub fn dev_callback_uri(issuer: &str) -> String {
+    format!("{issuer}{}", portcullis_proto::routes::DEV_CALLBACK)
 }
 
 /// Why dev seeding failed.
@@ -114,7 +149,7 @@ pub async fn seed(
     };
     let service = ClientRegistration {
         client_id: DEMO_SERVICE_CLIENT_ID.into(),
-        client_name: Some("Demo service (client credentials)".into()),
+        client_name: Some("Demo service".into()),
         secret_digest: Some(secrets),
         grant_types: Some(vec!["client_credentials".into()]),
         scopes: vec!["read:orders".into(), "write:orders".into()],
@@ -125,10 +160,10 @@ pub async fn seed(
     };
     let app = ClientRegistration {
         client_id: DEMO_APP_CLIENT_ID.into(),
-        client_name: Some("Demo app (authorization code + PKCE)".into()),
+        client_name: Some("Demo web app".into()),
         token_endpoint_auth_method: Some("none".into()),
         grant_types: Some(vec!["authorization_code".into(), "refresh_token".into()]),
-        redirect_uris: vec![DEMO_REDIRECT_URI.into()],
+        redirect_uris: vec![dev_callback_uri(&config.issuer), DEMO_REDIRECT_URI.into()],
         scopes: [
             "openid",
             "profile",
@@ -145,7 +180,7 @@ pub async fn seed(
     };
     let cli = ClientRegistration {
         client_id: DEMO_CLI_CLIENT_ID.into(),
-        client_name: Some("Demo CLI (device authorization)".into()),
+        client_name: Some("Demo command line".into()),
         token_endpoint_auth_method: Some("none".into()),
         grant_types: Some(vec![
             "urn:ietf:params:oauth:grant-type:device_code".into(),
@@ -169,7 +204,7 @@ pub async fn seed(
     };
     let spa = ClientRegistration {
         client_id: DEMO_SPA_CLIENT_ID.into(),
-        client_name: Some("Demo single-page app (oidc-client-ts)".into()),
+        client_name: Some("Demo browser app".into()),
         token_endpoint_auth_method: Some("none".into()),
         grant_types: Some(vec!["authorization_code".into(), "refresh_token".into()]),
         redirect_uris: vec![DEMO_SPA_URI.into()],
@@ -266,7 +301,7 @@ async fn seed_mcp_resource(store: &dyn Store, now: UnixTime) -> Result<(), DevEr
 }
 
 /// The banner `serve --dev` prints: ids, secrets and a ready-to-paste curl.
-pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
+pub fn banner(config: &Config, credentials: &DevCredentials, pkce: &DemoPkce) -> String {
     let issuer = &config.issuer;
     let secret = &credentials.service_client_secret;
     let password = &credentials.user_password;
@@ -279,7 +314,8 @@ pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
             "  machine client  client_id={DEMO_SERVICE_CLIENT_ID}  client_secret={secret}  (client_credentials; scopes read:orders write:orders; aud {DEMO_AUDIENCE})"
         ),
         format!(
-            "  public client   client_id={DEMO_APP_CLIENT_ID}  (authorization_code + PKCE; redirect_uri {DEMO_REDIRECT_URI})"
+            "  public client   client_id={DEMO_APP_CLIENT_ID}  (authorization_code + PKCE; redirect_uri {} or {DEMO_REDIRECT_URI})",
+            dev_callback_uri(issuer)
         ),
         format!(
             "  cli client      client_id={DEMO_CLI_CLIENT_ID}  (device authorization, RFC 8628; verification page {issuer}{})",
@@ -307,40 +343,32 @@ pub fn banner(config: &Config, credentials: &DevCredentials) -> String {
         "Try a browser app (oidc-client-ts; needs Node.js 20+), from the repository root:".to_owned(),
         "  cd crates/portcullis/examples/spa && npm ci && npm start     # then open http://localhost:5173/".to_owned(),
         String::new(),
-        authorization_code_example(issuer),
+        authorization_code_example(issuer, pkce),
     ]
     .join("\n")
 }
 
-/// The authorization code example of the banner: an authorization URL with a fresh
-/// PKCE pair (RFC 7636 §4.1–4.2) and the curl that redeems the code.
-fn authorization_code_example(issuer: &str) -> String {
-    let Ok(verifier) = generate_secret() else {
-        return String::new();
-    };
-    let verifier = verifier.expose_secret();
-    let challenge = portcullis_core::pkce::s256(verifier);
+/// The authorization code example of the banner: an authorization URL with the
+/// start's PKCE pair (RFC 7636 §4.1–4.2) that ends on the dev callback page, which
+/// shows the code and the curl that redeems it.
+fn authorization_code_example(issuer: &str, pkce: &DemoPkce) -> String {
+    let redirect_uri = dev_callback_uri(issuer);
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query
         .append_pair("response_type", "code")
         .append_pair("client_id", DEMO_APP_CLIENT_ID)
-        .append_pair("redirect_uri", DEMO_REDIRECT_URI)
+        .append_pair("redirect_uri", &redirect_uri)
         .append_pair("scope", "openid profile email")
-        .append_pair("state", "demo-state")
-        .append_pair("code_challenge", &challenge)
+        .append_pair("state", DEMO_STATE)
+        .append_pair("code_challenge", &pkce.challenge())
         .append_pair("code_challenge_method", "S256");
     [
         "Log a user in (authorization code + PKCE): open this URL in a browser, sign in as the user above and approve;".to_owned(),
-        format!("the browser then goes to {DEMO_REDIRECT_URI}?code=... (nothing listens there: copy `code` from the address bar)"),
+        format!("the browser then shows {redirect_uri}: the code and a ready-to-run curl that redeems it within a minute"),
         format!(
             "  {issuer}{}?{}",
             portcullis_proto::routes::AUTHORIZE,
             query.finish()
-        ),
-        "and redeem the code within a minute:".to_owned(),
-        format!(
-            "  curl -s -d grant_type=authorization_code -d client_id={DEMO_APP_CLIENT_ID} --data-urlencode redirect_uri={DEMO_REDIRECT_URI} -d code_verifier={verifier} -d code=PASTE_CODE {issuer}{}",
-            portcullis_proto::routes::TOKEN
         ),
         String::new(),
     ]

@@ -12,14 +12,14 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
-/// The consent form (`decision` = `approve` | `deny` is a contract).
+/// The consent form (`decision` = `approve` | `deny` | `switch_account` is a contract).
 #[derive(Deserialize)]
 pub struct ConsentForm {
     /// Pending request id.
     pub request: Option<String>,
     /// CSRF token.
     pub csrf_token: Option<String>,
-    /// `approve` or `deny`.
+    /// `approve`, `deny` or `switch_account`.
     pub decision: Option<String>,
 }
 

@@ -37,6 +37,10 @@ pub struct LogoutConfirmView {
     pub post_logout_redirect_uri: Option<String>,
     /// Carried through.
     pub state: Option<String>,
+    /// Where Cancel goes: the landing page, signed in still. Not the client's
+    /// `post_logout_redirect_uri`: the client asked to end the session and has ended its
+    /// own, so returning there would tell it a logout happened that did not.
+    pub cancel: &'static str,
 }
 
 /// Asks before signing out; the form may end at the carried redirect URI.
@@ -49,6 +53,7 @@ pub fn confirm_page(state: &AppState, confirmation: LogoutConfirmation) -> Respo
         client_id: confirmation.client_id,
         post_logout_redirect_uri: confirmation.post_logout_redirect_uri.clone(),
         state: confirmation.state,
+        cancel: routes::HOME,
     };
     let target = confirmation.post_logout_redirect_uri.as_deref();
     render_page(state, StatusCode::OK, &view, target)
