@@ -224,6 +224,25 @@ pub fn self_registered_client_limits(
     limits
 }
 
+/// A self-registered client held to what is open to such clients *now*: its
+/// `audiences` keep only the resources among `open` (those of its audiences that are
+/// still registered, looked up by the caller) with `dynamic_clients = true`, and its
+/// `scopes` keep only those resources' scopes and the user scopes
+/// ([`self_registered_client_limits`]). Why: closing a resource to self-registered
+/// clients, or deleting it, must narrow the clients that registered while it was open
+/// at once, not when they next update or expire (an operator closes a resource to stop
+/// unvetted clients from reaching it). Clients with another source are returned as
+/// they are.
+pub fn narrow_self_registered(mut client: Client, open: &[Resource]) -> Client {
+    if !client.is_self_registered() {
+        return client;
+    }
+    let limits = self_registered_client_limits(open, true);
+    client.audiences.retain(|a| limits.resources.contains(a));
+    client.scopes.retain(|s| limits.scopes.contains(s));
+    client
+}
+
 /// The audiences a request's token is for, as far as the registry's scope rules go: the
 /// client's audiences among `requested` (RFC 8707 §2 `resource` values; others are
 /// refused later), else the client's first audience — the `aud` a token gets when the

@@ -164,3 +164,49 @@ fn registered_resources_carry_only_their_scopes() {
     assert_eq!(scope_outside_resources(&bad, &mixed, &[a]), None);
     assert_eq!(scope_outside_resources(&bad, &[], &[]), None);
 }
+
+fn registered(source: RecordSource, audiences: &[&str], scopes: &[&str]) -> Client {
+    ClientRegistration {
+        client_id: "agent".into(),
+        redirect_uris: vec!["https://agent.example/cb".into()],
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        audiences: audiences.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+    .validate(source, 0)
+    .unwrap()
+}
+
+#[test]
+fn a_closed_or_deleted_resource_narrows_self_registered_clients() {
+    let client = registered(
+        RecordSource::Dynamic,
+        &[
+            "https://a.example",
+            "https://closed.example",
+            "https://gone.example",
+        ],
+        &["a:read", "secret", "gone:write", "openid", "offline_access"],
+    );
+    // What the caller found of the client's audiences now: one open, one closed, one
+    // deleted (absent).
+    let found = [
+        stored("https://a.example", &["a:read"], &[], true),
+        stored("https://closed.example", &["secret"], &[], false),
+    ];
+    let narrowed = narrow_self_registered(client, &found);
+    assert_eq!(narrowed.audiences, ["https://a.example"]);
+    assert_eq!(narrowed.scopes, ["a:read", "openid", "offline_access"]);
+}
+
+#[test]
+fn narrowing_leaves_operator_registered_clients_alone() {
+    let client = registered(
+        RecordSource::Admin,
+        &["https://closed.example"],
+        &["secret"],
+    );
+    let found = [stored("https://closed.example", &["secret"], &[], false)];
+    let narrowed = narrow_self_registered(client.clone(), &found);
+    assert_eq!(narrowed, client);
+}

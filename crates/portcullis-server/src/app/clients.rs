@@ -22,7 +22,7 @@ use moka::sync::Cache;
 use portcullis_core::client::authentication::ClientDirectory;
 use portcullis_core::client::authentication::assertion::ClientAssertionVerifier;
 use portcullis_core::client::{Client, RecordSource};
-use portcullis_core::resource::Resource;
+use portcullis_core::resource::{Resource, narrow_self_registered};
 use portcullis_core::secret::DigestKey;
 use portcullis_core::store::StoreError;
 use portcullis_core::{Clock, Store};
@@ -110,6 +110,25 @@ impl ClientCache {
     }
 }
 
+impl ClientCache {
+    /// A self-registered client held to the resources open to such clients now
+    /// ([`narrow_self_registered`]), read through the resource cache: a resource
+    /// closed or deleted with the CLI narrows such clients within
+    /// [`CLIENT_CACHE_TTL`]. Other clients are returned as they are.
+    async fn narrowed(&self, client: Client) -> Result<Client, StoreError> {
+        if !client.is_self_registered() {
+            return Ok(client);
+        }
+        let mut found = Vec::with_capacity(client.audiences.len());
+        for audience in &client.audiences {
+            if let Some(resource) = self.find_resource(audience).await? {
+                found.push(Arc::unwrap_or_clone(resource));
+            }
+        }
+        Ok(narrow_self_registered(client, &found))
+    }
+}
+
 #[async_trait]
 impl ClientDirectory for ClientCache {
     async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
@@ -133,11 +152,16 @@ impl ClientDirectory for ClientCache {
                 {
                     tracing::warn!(%error, client_id, "recording a dynamic client's use failed");
                 }
-                let client = Arc::new(client);
+                let client = Arc::new(self.narrowed(client).await?);
                 self.cache.insert(client_id.to_owned(), Arc::clone(&client));
                 Ok(Some(client))
             }
-            stored => self.find_by_document(client_id, stored).await,
+            stored => match self.find_by_document(client_id, stored).await? {
+                Some(client) => Ok(Some(Arc::new(
+                    self.narrowed(Arc::unwrap_or_clone(client)).await?,
+                ))),
+                None => Ok(None),
+            },
         }
     }
 

@@ -156,7 +156,8 @@ impl Config {
         let dpop = dpop::resolve_dpop(&file.dpop).map_err(in_file)?;
         let outbound = outbound::resolve_outbound(file.outbound).map_err(in_file)?;
         let registration =
-            registration::resolve_registration(file.registration).map_err(in_file)?;
+            registration::resolve_registration(file.registration, authorization.default_profile)
+                .map_err(in_file)?;
         Ok(Self {
             issuer,
             listen,

@@ -65,7 +65,12 @@ pub async fn register(
     });
     let metadata = checked.metadata.clone();
     let client = checked
-        .into_client(&client_id, secrets, now)
+        .into_client(
+            &client_id,
+            secrets,
+            state.config().authorization.default_profile,
+            now,
+        )
         .map_err(RegistrationFailure::Metadata)?;
     let token = generate_secret().map_err(|_| RegistrationFailure::Random)?;
     let registration = DynamicRegistration {

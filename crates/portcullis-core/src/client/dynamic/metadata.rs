@@ -6,7 +6,9 @@
 
 use crate::UnixTime;
 use crate::client::metadata_document::MAX_CLIENT_NAME_CHARS;
-use crate::client::{Client, ClientRegistration, ClientSecrets, RecordSource, RegistrationError};
+use crate::client::{
+    Client, ClientProfile, ClientRegistration, ClientSecrets, RecordSource, RegistrationError,
+};
 use crate::resource::{Resource, self_registered_client_limits};
 use crate::scope::is_oidc_scope;
 use portcullis_proto::grant::{GrantType, TokenEndpointAuthMethod};
@@ -62,20 +64,25 @@ impl CheckedMetadata {
             .any(|g| g == "client_credentials")
     }
 
-    /// The client `client_id` with `secrets` (for [`Self::needs_secret`]), as stored.
+    /// The client `client_id` with `secrets` (for [`Self::needs_secret`]), as stored,
+    /// held to `profile` (`[authorization] default_profile`: under `fapi2` a
+    /// registration must meet FAPI 2.0's client rules, [`crate::client::profile`]).
     ///
     /// # Errors
     /// A [`MetadataReason`] for what only the full client check finds (e.g.
-    /// client_credentials with no resource open to dynamic clients).
+    /// client_credentials with no resource open to dynamic clients, or a public
+    /// client under `fapi2`).
     pub fn into_client(
         self,
         client_id: &str,
         secrets: Option<ClientSecrets>,
+        profile: ClientProfile,
         now: UnixTime,
     ) -> Result<Client, MetadataReason> {
         ClientRegistration {
             client_id: client_id.to_owned(),
             secret_digest: secrets,
+            profile: Some(profile.as_str().to_owned()),
             ..self.registration
         }
         .validate(RecordSource::Dynamic, now)
@@ -398,7 +405,9 @@ mod tests {
         });
         let checked = check_metadata(&body, &[open_resource()]).unwrap();
         assert!(!checked.needs_secret());
-        let client = checked.into_client("dcr-abc", None, 1).unwrap();
+        let client = checked
+            .into_client("dcr-abc", None, ClientProfile::Default, 1)
+            .unwrap();
         assert_eq!(client.source, RecordSource::Dynamic);
         assert!(!client.skip_consent);
         assert!(client.scopes.contains(&"tools:read".to_owned()));

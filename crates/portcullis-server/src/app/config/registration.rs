@@ -5,6 +5,7 @@
 //! limits (docs/security.md "Dynamic client registration").
 
 use super::file::FileRegistration;
+use portcullis_core::client::ClientProfile;
 use portcullis_core::secret::SecretDigest;
 
 /// `[registration]` resolved.
@@ -62,12 +63,19 @@ impl Default for RegistrationSettings {
     }
 }
 
-/// Resolves the `[registration]` table.
+/// Resolves the `[registration]` table; `default_profile` is `[authorization]
+/// default_profile`. Under `fapi2`, client ID metadata documents default to off, and
+/// turning them on is an error: such clients are public, and FAPI 2.0 §5.3.2.1 item 3
+/// admits only confidential clients (why: `default_profile = "fapi2"` must not leave a
+/// door through which a client with none of its protections signs people in).
 ///
 /// # Errors
 /// A message naming the key: an unknown `mode`, a digest that is not 64 hex
-/// characters, a zero limit or a TTL under a day.
-pub(super) fn resolve_registration(file: FileRegistration) -> Result<RegistrationSettings, String> {
+/// characters, a zero limit or a TTL under a day, or metadata documents on under `fapi2`.
+pub(super) fn resolve_registration(
+    file: FileRegistration,
+    default_profile: ClientProfile,
+) -> Result<RegistrationSettings, String> {
     let mode = match file.mode.as_deref() {
         None | Some("off") => RegistrationMode::Off,
         Some("open") => RegistrationMode::Open,
@@ -104,10 +112,18 @@ pub(super) fn resolve_registration(file: FileRegistration) -> Result<Registratio
             "registration.unused_client_ttl = {unused_client_ttl}: must be at least {MIN_UNUSED_CLIENT_TTL} seconds (a day: use is recorded once a day)"
         ));
     }
+    let fapi2 = default_profile == ClientProfile::Fapi2;
+    let client_id_metadata_documents = match file.client_id_metadata_documents {
+        Some(true) if fapi2 => {
+            return Err(
+                "registration.client_id_metadata_documents = true with authorization.default_profile = \"fapi2\": metadata-document clients are public, and FAPI 2.0 admits only confidential clients (§5.3.2.1 item 3); remove client_id_metadata_documents or give clients their profile one by one".into(),
+            );
+        }
+        Some(on) => on,
+        None => DEFAULT_CLIENT_ID_METADATA_DOCUMENTS && !fapi2,
+    };
     Ok(RegistrationSettings {
-        client_id_metadata_documents: file
-            .client_id_metadata_documents
-            .unwrap_or(DEFAULT_CLIENT_ID_METADATA_DOCUMENTS),
+        client_id_metadata_documents,
         mode,
         initial_access_tokens,
         max_dynamic_clients,
@@ -189,5 +205,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.registration.initial_access_tokens.len(), 1);
+    }
+
+    #[test]
+    fn metadata_documents_default_to_off_under_fapi2() {
+        let c = resolve("[authorization]\ndefault_profile = \"fapi2\"\n", &[]).unwrap();
+        assert!(!c.registration.client_id_metadata_documents);
+    }
+
+    #[test]
+    fn rejects_metadata_documents_turned_on_under_fapi2() {
+        let e = resolve(
+            "[authorization]\ndefault_profile = \"fapi2\"\n[registration]\nclient_id_metadata_documents = true\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("client_id_metadata_documents") && e.message.contains("fapi2"),
+            "{e}"
+        );
     }
 }

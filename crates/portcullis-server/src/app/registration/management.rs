@@ -85,7 +85,12 @@ pub async fn update(
     let metadata = checked.metadata.clone();
     let now = state.clock().now();
     let client = checked
-        .into_client(client_id, secrets, now)
+        .into_client(
+            client_id,
+            secrets,
+            state.config().authorization.default_profile,
+            now,
+        )
         .map_err(RegistrationFailure::Metadata)?;
     if !store.dynamic_client_replace(&client, &metadata).await? {
         return Err(RegistrationFailure::InvalidToken);

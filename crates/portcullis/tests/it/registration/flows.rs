@@ -390,3 +390,61 @@ async fn a_device_only_registered_client_is_labelled_unverified() {
     );
     assert!(page.contains("a device of your own"), "{page}");
 }
+
+/// A reviewer finding: closing a resource to self-registered clients (or deleting it)
+/// left the clients that registered while it was open with its audience until they
+/// updated or expired. The client directory now holds them to what is open now.
+#[tokio::test]
+async fn closing_a_resource_narrows_clients_registered_while_it_was_open() {
+    let registration = "mode = \"initial_access_token\"";
+    let app = start_with(registration).await;
+    let store = app.app.state().store().clone();
+    let token = create_initial_access_token(store.as_ref(), app.clock.now())
+        .await
+        .unwrap();
+    let response = register(
+        &app,
+        &json!({
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }),
+        Some(token.expose_secret()),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let client: Value = response.json().await.unwrap();
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let ask = |scope: &'static str| {
+        [
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            ("resource", MCP),
+        ]
+    };
+    let response = app
+        .post_token(&ask("tools:call"), Some((&id, &secret)))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // The operator closes the resource (the configuration file, applied at start).
+    let dir = app.stop().await;
+    let closed = config(registration).replace("dynamic_clients = true", "dynamic_clients = false");
+    let app = crate::support::TestApp::start_in(dir, &closed).await;
+    let response = app
+        .post_token(&ask("tools:call"), Some((&id, &secret)))
+        .await;
+    let body = assert_error(response, 400, "invalid_target", MCP).await;
+    assert!(body.get("access_token").is_none(), "{body}");
+    // Without `resource`, the closed resource's scope is not the client's any more.
+    let response = app
+        .post_token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "tools:call"),
+            ],
+            Some((&id, &secret)),
+        )
+        .await;
+    assert_error(response, 400, "invalid_scope", "tools:call").await;
+}

@@ -383,3 +383,48 @@ async fn rejects_an_update_that_chooses_the_client_secret() {
     )
     .await;
 }
+
+/// A reviewer finding: `[authorization] default_profile = "fapi2"` did not reach
+/// dynamic registrations, so a public client could register in a FAPI 2.0 deployment.
+/// Now a registration is held to the default profile (FAPI 2.0 §5.3.2.1 item 3).
+#[tokio::test]
+async fn rejects_a_public_registration_under_default_profile_fapi2() {
+    // No configured clients (the flow tests' public ones would not meet fapi2).
+    let toml = format!(
+        "{}\n[authorization]\ndefault_profile = \"fapi2\"\n[registration]\nmode = \"open\"\n",
+        super::RESOURCES
+    );
+    let app = TestApp::start_in(tempfile::TempDir::new().unwrap(), &toml).await;
+    refused(
+        &app,
+        mcp_metadata(),
+        "invalid_client_metadata",
+        "profile `fapi2` supports only confidential clients",
+    )
+    .await;
+    // The other half: a private_key_jwt registration with an https redirect URI is
+    // admitted, and stored with the fapi2 profile.
+    let mut body = with("token_endpoint_auth_method", json!("private_key_jwt"));
+    body["redirect_uris"] = json!(["https://agent.example.com/cb"]);
+    body["grant_types"] = json!(["authorization_code"]);
+    body["jwks"] = json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "ec-1",
+        "x": "uavdMp3pRz6xoLQTYsKXmluuPjBkyOJaHqk_PtlPeoE",
+        "y": "adfOsZCIZM1kneiHz41-KCuJ-swNJICIbp80Pc5OKIw"
+    }]});
+    let response = register(&app, &body, None).await;
+    assert_eq!(response.status(), 201);
+    let client: Value = response.json().await.unwrap();
+    let stored = app
+        .app
+        .state()
+        .store()
+        .client_get(client["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.profile,
+        portcullis_core::client::ClientProfile::Fapi2
+    );
+}
