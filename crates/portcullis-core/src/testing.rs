@@ -18,6 +18,7 @@ mod dynamic_clients;
 mod purge;
 mod pushed_authorization_requests;
 mod rate_limits;
+mod acme;
 mod refresh_tokens;
 mod resources;
 mod revoked_access_tokens;
@@ -106,6 +107,14 @@ struct Inner {
     dynamic_clients: BTreeMap<String, crate::client::dynamic::DynamicRegistration>,
     /// Initial access token digests.
     initial_access_tokens: BTreeSet<[u8; 32]>,
+    /// ACME accounts: directory → sealed credentials.
+    acme_accounts: BTreeMap<String, Vec<u8>>,
+    /// ACME certificates by name.
+    acme_certificates: BTreeMap<String, crate::acme::StoredCertificate>,
+    /// ACME leases: name → (holder, expiry).
+    acme_leases: BTreeMap<String, (String, UnixTime)>,
+    /// Published TLS-ALPN-01 challenges: domain → (digest, expiry).
+    acme_challenges: BTreeMap<String, (Vec<u8>, UnixTime)>,
 }
 
 impl MemoryStore {
