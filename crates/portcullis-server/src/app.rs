@@ -48,6 +48,7 @@ pub mod registration;
 pub mod sign_in;
 pub mod state;
 pub mod throttle;
+pub mod tls;
 pub mod token;
 pub mod token_inquiry;
 pub mod userinfo;

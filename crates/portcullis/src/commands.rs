@@ -20,7 +20,9 @@ use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL, check};
 use portcullis_server::app::database::BackupError;
 use portcullis_server::app::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
 use portcullis_server::app::layout;
+use portcullis_server::http::listeners;
 use portcullis_server::http::serve::{self, ServeLimits};
+use portcullis_server::http::tls::TlsLimits;
 use portcullis_server::{App, StartError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -229,6 +231,16 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
         ));
     }
     let listen = config.listen;
+    // `[tls]`: the certificate files must load before anything starts.
+    let tls = config
+        .tls
+        .clone()
+        .map(|settings| {
+            listeners::initial_certificates(&settings)
+                .map(|setup| (settings, setup))
+                .map_err(|e| Failure::runtime(format!("[tls]: {e}")))
+        })
+        .transpose()?;
     let app = App::start(config, Arc::new(SystemClock)).await?;
     // Where the secrets sit on disk (issue 16): logged, not refused.
     for warning in layout::warnings(app.state().config(), config_file, dev) {
@@ -256,14 +268,31 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
     if let Some(banner) = banner {
         crate::output::line(&banner);
     }
-    serve::serve(
-        listener,
-        app.router(),
-        ServeLimits::default(),
-        shutdown_signal(),
-    )
-    .await
-    .map_err(|e| Failure::runtime(format!("server error: {e}")))?;
+    let served = match tls {
+        None => {
+            serve::serve(
+                listener,
+                app.router(),
+                ServeLimits::default(),
+                shutdown_signal(),
+            )
+            .await
+        }
+        Some((settings, setup)) => {
+            let issuer = app.state().config().issuer.clone();
+            listeners::serve_with_tls(
+                listener,
+                app.router(),
+                &issuer,
+                &settings,
+                setup,
+                TlsLimits::default(),
+                shutdown_signal(),
+            )
+            .await
+        }
+    };
+    served.map_err(|e| Failure::runtime(format!("server error: {e}")))?;
     tracing::info!("portcullis stopped");
     Ok(())
 }
