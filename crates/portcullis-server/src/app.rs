@@ -16,6 +16,7 @@
 //! (`.ci/run` checks it with a grep).
 
 pub mod access_token;
+pub mod acme;
 pub mod admin;
 pub mod audit;
 pub mod authorization_request;

@@ -242,6 +242,24 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
         })
         .transpose()?;
     let app = App::start(config, Arc::new(SystemClock)).await?;
+    // `[tls.acme]`: the stored certificate now, then orders and renewals in the background.
+    let acme = match tls
+        .as_ref()
+        .and_then(|(settings, setup)| settings.acme().map(|acme| (acme, setup)))
+    {
+        Some((acme, setup)) => Some(
+            portcullis_server::app::acme::start(
+                acme.clone(),
+                Arc::clone(app.state().store()),
+                app.state().master_key(),
+                Arc::new(SystemClock),
+                setup.certificates.clone(),
+            )
+            .await
+            .map_err(|e| Failure::runtime(format!("[tls.acme]: {e}")))?,
+        ),
+        None => None,
+    };
     // Where the secrets sit on disk (issue 16): logged, not refused.
     for warning in layout::warnings(app.state().config(), config_file, dev) {
         tracing::warn!("{warning}");
@@ -292,6 +310,9 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
             .await
         }
     };
+    if let Some(acme) = acme {
+        acme.abort();
+    }
     served.map_err(|e| Failure::runtime(format!("server error: {e}")))?;
     tracing::info!("portcullis stopped");
     Ok(())
