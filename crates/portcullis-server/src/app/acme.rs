@@ -23,7 +23,7 @@ pub use certificate::{Installed, challenge_certificate};
 
 use crate::app::config::AcmeSettings;
 use crate::app::tls::TlsCertificates;
-use portcullis_core::acme::{AcmeStore, certificate_name};
+use portcullis_core::acme::certificate_name;
 use portcullis_core::clock::Clock;
 use portcullis_core::keys::{KeyRingError, MasterKey};
 use portcullis_core::{Store, StoreError};

@@ -6,8 +6,7 @@
 //! in the store for the other nodes (the CA's validation may reach any of them).
 
 use super::certificate::challenge_certificate;
-use super::{AcmeError, CertificateSlot, Manager};
-use portcullis_core::acme::AcmeStore;
+use super::{AcmeError, Manager};
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
     NewOrder, OrderStatus, RetryPolicy,
