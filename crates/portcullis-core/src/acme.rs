@@ -99,7 +99,11 @@ mod tests {
 
     #[test]
     fn certificate_name_is_sorted_lowercase_and_unique() {
-        let domains = vec!["B.example".to_owned(), "a.example".to_owned(), "b.example".to_owned()];
+        let domains = vec![
+            "B.example".to_owned(),
+            "a.example".to_owned(),
+            "b.example".to_owned(),
+        ];
         assert_eq!(certificate_name(&domains), "a.example,b.example");
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! [`Store`]: crate::Store
 
+mod acme;
 mod authorization_codes;
 mod client_assertions;
 mod clients;
@@ -18,7 +19,6 @@ mod dynamic_clients;
 mod purge;
 mod pushed_authorization_requests;
 mod rate_limits;
-mod acme;
 mod refresh_tokens;
 mod resources;
 mod revoked_access_tokens;

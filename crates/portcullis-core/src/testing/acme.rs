@@ -69,7 +69,11 @@ impl AcmeStore for MemoryStore {
 
     async fn acme_lease_release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner.acme_leases.get(name).is_some_and(|(who, _)| who == holder) {
+        if inner
+            .acme_leases
+            .get(name)
+            .is_some_and(|(who, _)| who == holder)
+        {
             inner.acme_leases.remove(name);
         }
         Ok(())

@@ -205,7 +205,10 @@ impl Manager {
         }
         let installed = certificate::open(&self.sealer, &stored)?;
         self.slot.set_certificate(Arc::clone(&installed.key));
-        tracing::info!(not_after = installed.not_after, "installed the stored certificate");
+        tracing::info!(
+            not_after = installed.not_after,
+            "installed the stored certificate"
+        );
         node.installed = Some(installed);
         Ok(())
     }
@@ -260,7 +263,11 @@ impl Manager {
             Err(_) => Err(AcmeError::Timeout),
         };
         let outcome = match outcome {
-            Ok(stored) => self.store.acme_certificate_put(&stored).await.map_err(AcmeError::from),
+            Ok(stored) => self
+                .store
+                .acme_certificate_put(&stored)
+                .await
+                .map_err(AcmeError::from),
             Err(e) => Err(e),
         };
         match outcome {
@@ -283,7 +290,11 @@ impl Manager {
                 );
                 // Hold the lease through the backoff: no node asks the CA before it ends.
                 let until = node.next_attempt;
-                if let Err(e) = self.store.acme_lease_take(&self.name, &self.holder, now, until).await {
+                if let Err(e) = self
+                    .store
+                    .acme_lease_take(&self.name, &self.holder, now, until)
+                    .await
+                {
                     tracing::warn!(error = %e, "could not extend the ACME lease");
                 }
             }
@@ -297,16 +308,28 @@ impl Manager {
         chain_pem: &str,
         key_pem: &str,
     ) -> Result<portcullis_core::acme::StoredCertificate, AcmeError> {
-        let (stored, installed) =
-            certificate::seal(&self.sealer, &self.name, chain_pem, key_pem, self.clock.now())?;
+        let (stored, installed) = certificate::seal(
+            &self.sealer,
+            &self.name,
+            chain_pem,
+            key_pem,
+            self.clock.now(),
+        )?;
         self.slot.set_certificate(Arc::clone(&installed.key));
-        tracing::info!(not_after = installed.not_after, "installed a new certificate from the CA");
+        tracing::info!(
+            not_after = installed.not_after,
+            "installed a new certificate from the CA"
+        );
         node.installed = Some(installed);
         Ok(stored)
     }
 
     async fn release(&self) {
-        if let Err(e) = self.store.acme_lease_release(&self.name, &self.holder).await {
+        if let Err(e) = self
+            .store
+            .acme_lease_release(&self.name, &self.holder)
+            .await
+        {
             tracing::warn!(error = %e, "could not release the ACME lease");
         }
     }
@@ -343,7 +366,10 @@ pub async fn start(
     let manager = Manager::new(settings, store, master, clock, Arc::new(certificates))?;
     let installed = match manager.load().await {
         Ok(Some(installed)) => {
-            tracing::info!(not_after = installed.not_after, "serving the stored certificate");
+            tracing::info!(
+                not_after = installed.not_after,
+                "serving the stored certificate"
+            );
             Some(installed)
         }
         Ok(None) => {

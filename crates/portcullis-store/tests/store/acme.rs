@@ -29,24 +29,47 @@ async fn an_account_is_stored_and_replaced(db: Db) {
     assert_eq!(s.acme_account_get(dir).await.unwrap(), None);
     s.acme_account_put(dir, b"sealed-1", T0).await.unwrap();
     s.acme_account_put(dir, b"sealed-2", T0 + 1).await.unwrap();
-    assert_eq!(s.acme_account_get(dir).await.unwrap(), Some(b"sealed-2".to_vec()));
-    assert_eq!(s.acme_account_get("https://other.example/dir").await.unwrap(), None);
+    assert_eq!(
+        s.acme_account_get(dir).await.unwrap(),
+        Some(b"sealed-2".to_vec())
+    );
+    assert_eq!(
+        s.acme_account_get("https://other.example/dir")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn a_certificate_is_replaced_only_by_a_later_one(db: Db) {
     let s = &db.store;
-    assert_eq!(s.acme_certificate_get("a.example,b.example").await.unwrap(), None);
-    assert!(s.acme_certificate_put(&certificate(T0 + 100)).await.unwrap());
+    assert_eq!(
+        s.acme_certificate_get("a.example,b.example").await.unwrap(),
+        None
+    );
+    assert!(
+        s.acme_certificate_put(&certificate(T0 + 100))
+            .await
+            .unwrap()
+    );
     assert!(
         !s.acme_certificate_put(&certificate(T0 + 50)).await.unwrap(),
         "an older certificate never replaces a newer one"
     );
-    assert!(!s.acme_certificate_put(&certificate(T0 + 100)).await.unwrap());
+    assert!(
+        !s.acme_certificate_put(&certificate(T0 + 100))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         s.acme_certificate_get("a.example,b.example").await.unwrap(),
         Some(certificate(T0 + 100))
     );
-    assert!(s.acme_certificate_put(&certificate(T0 + 200)).await.unwrap());
+    assert!(
+        s.acme_certificate_put(&certificate(T0 + 200))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         s.acme_certificate_get("a.example,b.example").await.unwrap(),
         Some(certificate(T0 + 200))
@@ -56,18 +79,48 @@ async fn a_certificate_is_replaced_only_by_a_later_one(db: Db) {
 async fn one_holder_at_a_time_takes_the_lease(db: Db) {
     let s = &db.store;
     assert!(s.acme_lease_take("n", "node-a", T0, T0 + 60).await.unwrap());
-    assert!(!s.acme_lease_take("n", "node-b", T0 + 59, T0 + 119).await.unwrap(), "held");
-    assert!(s.acme_lease_take("n", "node-a", T0 + 30, T0 + 90).await.unwrap(), "extended");
-    assert!(!s.acme_lease_take("n", "node-b", T0 + 89, T0 + 149).await.unwrap());
     assert!(
-        s.acme_lease_take("n", "node-b", T0 + 90, T0 + 150).await.unwrap(),
+        !s.acme_lease_take("n", "node-b", T0 + 59, T0 + 119)
+            .await
+            .unwrap(),
+        "held"
+    );
+    assert!(
+        s.acme_lease_take("n", "node-a", T0 + 30, T0 + 90)
+            .await
+            .unwrap(),
+        "extended"
+    );
+    assert!(
+        !s.acme_lease_take("n", "node-b", T0 + 89, T0 + 149)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.acme_lease_take("n", "node-b", T0 + 90, T0 + 150)
+            .await
+            .unwrap(),
         "expired at its expiry"
     );
     s.acme_lease_release("n", "node-a").await.unwrap();
-    assert!(!s.acme_lease_take("n", "node-a", T0 + 91, T0 + 151).await.unwrap(), "not a's to release");
+    assert!(
+        !s.acme_lease_take("n", "node-a", T0 + 91, T0 + 151)
+            .await
+            .unwrap(),
+        "not a's to release"
+    );
     s.acme_lease_release("n", "node-b").await.unwrap();
-    assert!(s.acme_lease_take("n", "node-a", T0 + 92, T0 + 152).await.unwrap(), "released");
-    assert!(s.acme_lease_take("other", "node-b", T0 + 92, T0 + 152).await.unwrap());
+    assert!(
+        s.acme_lease_take("n", "node-a", T0 + 92, T0 + 152)
+            .await
+            .unwrap(),
+        "released"
+    );
+    assert!(
+        s.acme_lease_take("other", "node-b", T0 + 92, T0 + 152)
+            .await
+            .unwrap()
+    );
 }
 
 async fn the_lease_is_taken_once_across_two_stores_racing(db: Db) {
@@ -95,18 +148,27 @@ async fn the_lease_is_taken_once_across_two_stores_racing(db: Db) {
 async fn challenges_are_published_until_they_expire_or_are_withdrawn(db: Db) {
     let s = &db.store;
     assert!(s.acme_challenges(T0).await.unwrap().is_empty());
-    s.acme_challenge_put("b.example", &[2; 32], T0 + 60).await.unwrap();
-    s.acme_challenge_put("a.example", &[1; 32], T0 + 10).await.unwrap();
+    s.acme_challenge_put("b.example", &[2; 32], T0 + 60)
+        .await
+        .unwrap();
+    s.acme_challenge_put("a.example", &[1; 32], T0 + 10)
+        .await
+        .unwrap();
     assert_eq!(
         s.acme_challenges(T0).await.unwrap(),
-        vec![("a.example".to_owned(), vec![1; 32]), ("b.example".to_owned(), vec![2; 32])]
+        vec![
+            ("a.example".to_owned(), vec![1; 32]),
+            ("b.example".to_owned(), vec![2; 32])
+        ]
     );
     assert_eq!(
         s.acme_challenges(T0 + 10).await.unwrap(),
         vec![("b.example".to_owned(), vec![2; 32])],
         "expired at its expiry"
     );
-    s.acme_challenge_put("b.example", &[3; 32], T0 + 60).await.unwrap();
+    s.acme_challenge_put("b.example", &[3; 32], T0 + 60)
+        .await
+        .unwrap();
     assert_eq!(
         s.acme_challenges(T0).await.unwrap().get(1),
         Some(&("b.example".to_owned(), vec![3; 32])),

@@ -34,15 +34,21 @@ async fn issues_a_certificate_serves_it_and_serves_it_at_once_after_a_restart() 
     let dir = TempDir::new().unwrap();
     let config = server_config(&dir, &pebble, port, &sqlite_url(&dir));
     let mut server = Server::start(&dir, &config, port, "only");
-    let client = pebble.client(port);
-    let first = server.first_https_answer(&client, Duration::from_secs(60)).await;
+    let first = server
+        .first_https_answer(&pebble, Duration::from_secs(60))
+        .await;
     assert_eq!(first.status, 200);
     assert!(server.log().contains("ordering a certificate"));
     // Stored: a restart serves the same certificate at once, without ordering.
     server.stop();
     let mut again = Server::start(&dir, &config, port, "again");
-    let second = again.first_https_answer(&client, Duration::from_secs(20)).await;
-    assert_eq!(second.serial, first.serial, "the stored certificate is served");
+    let second = again
+        .first_https_answer(&pebble, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        second.serial, first.serial,
+        "the stored certificate is served"
+    );
     assert!(
         !again.log().contains("ordering a certificate"),
         "{}",
@@ -61,13 +67,18 @@ async fn renews_a_short_lived_certificate_without_a_failed_request() {
     let dir = TempDir::new().unwrap();
     let config = server_config(&dir, &pebble, port, &sqlite_url(&dir));
     let mut server = Server::start(&dir, &config, port, "only");
-    let client = pebble.client(port);
-    let first = server.first_https_answer(&client, Duration::from_secs(60)).await;
+    let first = server
+        .first_https_answer(&pebble, Duration::from_secs(60))
+        .await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut requests = 0;
     let renewed = loop {
-        assert!(Instant::now() < deadline, "not renewed in 60 s: {}", server.log());
-        let answer = get(&client, port)
+        assert!(
+            Instant::now() < deadline,
+            "not renewed in 60 s: {}",
+            server.log()
+        );
+        let answer = get(&pebble, port)
             .await
             .unwrap_or_else(|e| panic!("request {requests} failed: {e}; {}", server.log()));
         requests += 1;
@@ -78,7 +89,10 @@ async fn renews_a_short_lived_certificate_without_a_failed_request() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(renewed.not_after > first.not_after);
-    assert!(requests > 20, "requests went on through the renewal ({requests})");
+    assert!(
+        requests > 20,
+        "requests went on through the renewal ({requests})"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,23 +104,30 @@ async fn a_failed_renewal_keeps_the_old_certificate() {
     let dir = TempDir::new().unwrap();
     let config = server_config(&dir, &pebble, port, &sqlite_url(&dir));
     let mut server = Server::start(&dir, &config, port, "only");
-    let client = pebble.client(port);
-    let first = server.first_https_answer(&client, Duration::from_secs(60)).await;
+    let first = server
+        .first_https_answer(&pebble, Duration::from_secs(60))
+        .await;
     pebble.stop();
     // Past the renewal moment (10–12.5 s before expiry): the order fails...
     let deadline = Instant::now() + Duration::from_secs(40);
     while !server.log().contains("the ACME order failed") {
-        assert!(Instant::now() < deadline, "no failed order: {}", server.log());
-        let answer = get(&client, port).await.unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "no failed order: {}",
+            server.log()
+        );
+        let answer = get(&pebble, port).await.unwrap();
         assert_eq!(answer.serial, first.serial);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // ...and the old certificate is still served (with the CA's test root, until it
     // expires), never nothing.
-    let answer = get(&client, port).await.unwrap();
+    let answer = get(&pebble, port).await.unwrap();
     assert_eq!((answer.status, answer.serial), (200, first.serial));
     assert!(
-        server.log().contains("still serving the current certificate"),
+        server
+            .log()
+            .contains("still serving the current certificate"),
         "{}",
         server.log()
     );
@@ -125,12 +146,8 @@ async fn two_nodes_share_one_certificate_and_only_one_orders() {
         let config = server_config(&dir, &pebble, ports[0], &db.url);
         let mut a = Server::start(&dir, &config, ports[0], "a");
         let mut b = Server::start(&dir, &config, ports[1], "b");
-        let on_a = a
-            .first_https_answer(&pebble.client(ports[0]), Duration::from_secs(60))
-            .await;
-        let on_b = b
-            .first_https_answer(&pebble.client(ports[1]), Duration::from_secs(30))
-            .await;
+        let on_a = a.first_https_answer(&pebble, Duration::from_secs(60)).await;
+        let on_b = b.first_https_answer(&pebble, Duration::from_secs(30)).await;
         assert_eq!(on_a.serial, on_b.serial, "both serve the one certificate");
         let orders = [&a, &b]
             .iter()
@@ -153,9 +170,11 @@ struct Answer {
     not_after: i64,
 }
 
-/// `GET /health/live` over https on a fresh connection.
-async fn get(client: &reqwest::Client, port: u16) -> Result<Answer, reqwest::Error> {
-    let response = client
+/// `GET /health/live` over https on a new connection (a new client each time: a new
+/// handshake, so the certificate served now is the one seen).
+async fn get(pebble: &Pebble, port: u16) -> Result<Answer, reqwest::Error> {
+    let response = pebble
+        .client(port)
         .get(format!("https://{DOMAIN}:{port}/health/live"))
         .send()
         .await?;
@@ -213,7 +232,10 @@ impl Server {
             .arg(config)
             .arg("serve")
             .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PORTCULLIS_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+            .env(
+                "PORTCULLIS_MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )
             .env("RUST_LOG", "info")
             .env_remove("PORTCULLIS_ISSUER")
             .env_remove("PORTCULLIS_DATABASE_URL")
@@ -239,14 +261,14 @@ impl Server {
 
     /// Retries until an https request succeeds (the first certificate may still be on
     /// its way), then returns it.
-    async fn first_https_answer(&mut self, client: &reqwest::Client, within: Duration) -> Answer {
+    async fn first_https_answer(&mut self, pebble: &Pebble, within: Duration) -> Answer {
         let port = self.port;
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("the server exited ({status}): {}", self.log());
             }
-            match get(client, port).await {
+            match get(pebble, port).await {
                 Ok(answer) => return answer,
                 Err(e) if Instant::now() >= deadline => {
                     panic!("no https answer within {within:?}: {e:?}\n{}", self.log())
@@ -305,8 +327,13 @@ impl Pebble {
         std::fs::write(&ca_file, &ca_pem).unwrap();
         std::fs::write(dir.path().join("cert.pem"), cert_pem).unwrap();
         std::fs::write(dir.path().join("key.pem"), key_pem).unwrap();
-        let [acme_port, management_port, dns_port, dns_management_port, http_port] =
-            [(); 5].map(|()| free_port());
+        let [
+            acme_port,
+            management_port,
+            dns_port,
+            dns_management_port,
+            http_port,
+        ] = [(); 5].map(|()| free_port());
         let config = serde_json::json!({
             "pebble": {
                 "listenAddress": format!("127.0.0.1:{acme_port}"),
@@ -380,8 +407,7 @@ impl Pebble {
     }
 
     /// A client for the server on `port` (reached as [`DOMAIN`]) that trusts only
-    /// Pebble's issuing root, opens a new connection (a new handshake) per request and
-    /// reports the served certificate.
+    /// Pebble's issuing root and reports the served certificate.
     fn client(&self, port: u16) -> reqwest::Client {
         reqwest::Client::builder()
             .tls_certs_only([self.root.clone()])
@@ -395,7 +421,10 @@ impl Pebble {
 
     /// Stops Pebble (the CA is gone); its DNS server too.
     fn stop(&mut self) {
-        for child in [self.pebble.take(), self.challtestsrv.take()].into_iter().flatten() {
+        for child in [self.pebble.take(), self.challtestsrv.take()]
+            .into_iter()
+            .flatten()
+        {
             let mut child = child;
             let _ = child.kill();
             let _ = child.wait();

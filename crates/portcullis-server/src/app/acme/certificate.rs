@@ -120,7 +120,10 @@ pub fn challenge_certificate(domain: &str, digest: &[u8]) -> Result<Arc<Certifie
     let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
     let signing = any_supported_type(&private)
         .map_err(|e| AcmeError::Certificate(format!("challenge key: {e}")))?;
-    Ok(Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing)))
+    Ok(Arc::new(CertifiedKey::new(
+        vec![cert.der().clone()],
+        signing,
+    )))
 }
 
 #[cfg(test)]
@@ -139,11 +142,19 @@ mod tests {
         let master = MasterKey::from_bytes(&[7; 32]).unwrap();
         let (chain, key) = issued("a.example");
         let (stored, installed) = seal(&master, "a.example", &chain, &key, 5).unwrap();
-        assert!(!stored.sealed_key.windows(10).any(|w| key.as_bytes().windows(10).any(|k| k == w)));
+        assert!(
+            !stored
+                .sealed_key
+                .windows(10)
+                .any(|w| key.as_bytes().windows(10).any(|k| k == w))
+        );
         assert_eq!(stored.not_after, installed.not_after);
         let opened = open(&master, &stored).unwrap();
         assert_eq!(opened.leaf, installed.leaf);
-        let moved = StoredCertificate { name: "b.example".to_owned(), ..stored.clone() };
+        let moved = StoredCertificate {
+            name: "b.example".to_owned(),
+            ..stored.clone()
+        };
         assert!(matches!(open(&master, &moved), Err(AcmeError::Seal(_))));
         let other = MasterKey::from_bytes(&[8; 32]).unwrap();
         assert!(matches!(open(&other, &stored), Err(AcmeError::Seal(_))));
@@ -152,7 +163,10 @@ mod tests {
     #[test]
     fn rejects_a_chain_that_is_not_pem() {
         let (_, key) = issued("a.example");
-        assert!(matches!(parse("garbage", &key), Err(AcmeError::Certificate(_))));
+        assert!(matches!(
+            parse("garbage", &key),
+            Err(AcmeError::Certificate(_))
+        ));
     }
 
     #[test]

@@ -101,8 +101,14 @@ mod tests {
             assert!(at <= 60 * DAY, "{at}");
             assert!(at > 60 * DAY - MAX_JITTER_SECONDS, "{at}");
         }
-        assert_ne!(renew_at(0, 90 * DAY, 30, b"a"), renew_at(0, 90 * DAY, 30, b"b"));
-        assert_eq!(renew_at(0, 90 * DAY, 30, b"a"), renew_at(0, 90 * DAY, 30, b"a"));
+        assert_ne!(
+            renew_at(0, 90 * DAY, 30, b"a"),
+            renew_at(0, 90 * DAY, 30, b"b")
+        );
+        assert_eq!(
+            renew_at(0, 90 * DAY, 30, b"a"),
+            renew_at(0, 90 * DAY, 30, b"a")
+        );
     }
 
     #[test]
@@ -110,13 +116,20 @@ mod tests {
         let at = renew_at(1000, 1060, 30, b"pebble");
         assert!((1035..=1040).contains(&at), "{at}: 20 s left, jitter ≤ 5 s");
         let six_days = renew_at(0, 6 * DAY, 30, b"x");
-        assert!(six_days <= 4 * DAY && six_days > 4 * DAY - 12 * 3600, "{six_days}");
+        assert!(
+            six_days <= 4 * DAY && six_days > 4 * DAY - 12 * 3600,
+            "{six_days}"
+        );
     }
 
     #[test]
     fn a_certificate_is_never_due_before_it_is_valid() {
         assert!(renew_at(500, 530, 30, b"x") > 500);
-        assert_eq!(renew_at(500, 500, 30, b"x"), 500, "zero lifetime: due at once");
+        assert_eq!(
+            renew_at(500, 500, 30, b"x"),
+            500,
+            "zero lifetime: due at once"
+        );
     }
 
     #[test]
