@@ -16,17 +16,19 @@
 //! speaks JOSE.
 
 mod certificate;
+mod error;
 mod order;
 pub mod renewal;
 
 pub use certificate::{Installed, challenge_certificate};
+pub use error::AcmeError;
 
 use crate::app::config::AcmeSettings;
 use crate::app::tls::TlsCertificates;
+use portcullis_core::Store;
 use portcullis_core::acme::certificate_name;
 use portcullis_core::clock::Clock;
-use portcullis_core::keys::{KeyRingError, MasterKey};
-use portcullis_core::{Store, StoreError};
+use portcullis_core::keys::MasterKey;
 use rustls::sign::CertifiedKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,11 +40,8 @@ use std::time::Duration;
 pub const SEALING_KEY_LABEL: &[u8] = b"portcullis acme v1";
 
 /// How long one node may order before another may take over: longer than an order
-/// takes ([`ORDER_DEADLINE`]).
+/// takes ([`renewal::ORDER_DEADLINE`]).
 const LEASE_SECONDS: i64 = 600;
-
-/// The most one order may take, then it counts as failed.
-const ORDER_DEADLINE: Duration = Duration::from_secs(300);
 
 /// Where the manager puts certificates: the TLS listener's resolver.
 pub trait CertificateSlot: Send + Sync + 'static {
@@ -52,29 +51,6 @@ pub trait CertificateSlot: Send + Sync + 'static {
     fn set_challenge(&self, domain: &str, key: Arc<CertifiedKey>);
     /// Stops answering the challenge for `domain`.
     fn clear_challenge(&self, domain: &str);
-}
-
-/// Why an ACME step failed. Logged by the manager; never reaches a client.
-#[derive(Debug, thiserror::Error)]
-pub enum AcmeError {
-    /// The database failed.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// The ACME server or the way to it failed (RFC 8555 §6.7 problem, network, TLS).
-    #[error("ACME: {0}")]
-    Acme(#[from] instant_acme::Error),
-    /// The CA refused: an authorization or the order is not valid.
-    #[error("ACME refused: {0}")]
-    Refused(String),
-    /// Sealing or opening a stored secret failed (another master key).
-    #[error("sealed ACME data: {0}")]
-    Seal(#[from] KeyRingError),
-    /// A certificate or key did not parse or could not be made.
-    #[error("certificate: {0}")]
-    Certificate(String),
-    /// The order took longer than [`ORDER_DEADLINE`].
-    #[error("the order took longer than {} s", ORDER_DEADLINE.as_secs())]
-    Timeout,
 }
 
 /// The certificate manager of one node (module docs).
@@ -258,7 +234,7 @@ impl Manager {
             return;
         }
         tracing::info!(domains = ?self.domains, "ordering a certificate");
-        let outcome = match tokio::time::timeout(ORDER_DEADLINE, self.order()).await {
+        let outcome = match tokio::time::timeout(renewal::ORDER_DEADLINE, self.order()).await {
             Ok(outcome) => outcome.and_then(|(chain, key)| self.keep(node, &chain, &key)),
             Err(_) => Err(AcmeError::Timeout),
         };

@@ -2,7 +2,7 @@
 //! into what rustls serves (`CertifiedKey`) and into the sealed store row, back again,
 //! and the RFC 8737 §3 challenge certificate.
 
-use super::AcmeError;
+use super::error::AcmeError;
 use portcullis_core::UnixTime;
 use portcullis_core::acme::StoredCertificate;
 use portcullis_core::keys::MasterKey;

@@ -5,8 +5,9 @@
 //! and the chain. The challenge certificates are installed on this node and published
 //! in the store for the other nodes (the CA's validation may reach any of them).
 
+use super::Manager;
 use super::certificate::challenge_certificate;
-use super::{AcmeError, Manager};
+use super::error::AcmeError;
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
     NewOrder, OrderStatus, RetryPolicy,

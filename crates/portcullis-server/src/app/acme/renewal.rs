@@ -31,6 +31,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 /// Longest wait between two reads of the stored certificate when none is due.
 pub const MAX_POLL: Duration = Duration::from_secs(60);
 
+/// The most one order may take, then it counts as failed.
+pub const ORDER_DEADLINE: Duration = Duration::from_secs(300);
+
 /// Wait between two reads while a renewal is due or no certificate exists yet: the
 /// ordering node may be publishing a challenge for this node to answer.
 pub const DUE_POLL: Duration = Duration::from_secs(1);
