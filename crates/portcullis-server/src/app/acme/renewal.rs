@@ -149,7 +149,8 @@ mod tests {
         assert_eq!(backoff(1), Duration::from_secs(60));
         assert_eq!(backoff(2), Duration::from_secs(120));
         assert_eq!(backoff(5), Duration::from_secs(960));
-        assert_eq!(backoff(9), MAX_BACKOFF);
+        assert_eq!(backoff(9), Duration::from_secs(15_360));
+        assert_eq!(backoff(10), MAX_BACKOFF);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }
