@@ -4,6 +4,7 @@
 //! [`clock::Clock`]) and a [`store::Store`], and return precise reasons on failure;
 //! [`error_code`] maps each reason to its RFC error code, in one place.
 
+pub mod acme;
 pub mod authorization;
 pub mod client;
 pub mod clock;

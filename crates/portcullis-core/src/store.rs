@@ -12,7 +12,7 @@
 //! [`PushedAuthorizationStore`] (`authorization/pushed.rs`),
 //! [`ClientAssertionStore`] (`client/authentication/assertion.rs`),
 //! [`PurgeStore`] (`purge.rs`), [`ResourceStore`] (`resource.rs`),
-//! [`DynamicClientStore`] (`client/dynamic.rs`), and
+//! [`DynamicClientStore`] (`client/dynamic.rs`), [`AcmeStore`] (`acme.rs`), and
 //! [`StoreHealth`] here. Call sites take `&dyn Store` and call any of their methods;
 //! code holding a concrete store (a test's `MemoryStore`) imports the traits it calls.
 //!
@@ -25,6 +25,7 @@ mod error;
 pub use error::StoreError;
 
 // The per-table traits, and the types that used to live here, at their old paths.
+pub use crate::acme::AcmeStore;
 pub use crate::authorization::code::AuthorizationCodeStore;
 pub use crate::authorization::consent::ConsentStore;
 pub use crate::authorization::pending::UsedAuthorizationRequestStore;
@@ -67,6 +68,7 @@ pub trait Store:
     + PushedAuthorizationStore
     + ClientAssertionStore
     + DynamicClientStore
+    + AcmeStore
     + 'static
 {
 }
@@ -91,6 +93,7 @@ impl<T> Store for T where
         + PushedAuthorizationStore
         + ClientAssertionStore
         + DynamicClientStore
+        + AcmeStore
         + 'static
 {
 }

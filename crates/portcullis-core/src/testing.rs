@@ -8,6 +8,7 @@
 //!
 //! [`Store`]: crate::Store
 
+mod acme;
 mod authorization_codes;
 mod client_assertions;
 mod clients;
@@ -106,6 +107,14 @@ struct Inner {
     dynamic_clients: BTreeMap<String, crate::client::dynamic::DynamicRegistration>,
     /// Initial access token digests.
     initial_access_tokens: BTreeSet<[u8; 32]>,
+    /// ACME accounts: directory → sealed credentials.
+    acme_accounts: BTreeMap<String, Vec<u8>>,
+    /// ACME certificates by name.
+    acme_certificates: BTreeMap<String, crate::acme::StoredCertificate>,
+    /// ACME leases: name → (holder, expiry).
+    acme_leases: BTreeMap<String, (String, UnixTime)>,
+    /// Published TLS-ALPN-01 challenges: domain → (digest, expiry).
+    acme_challenges: BTreeMap<String, (Vec<u8>, UnixTime)>,
 }
 
 impl MemoryStore {

@@ -16,6 +16,7 @@
 //! (`.ci/run` checks it with a grep).
 
 pub mod access_token;
+pub mod acme;
 pub mod admin;
 pub mod audit;
 pub mod authorization_request;
@@ -48,6 +49,7 @@ pub mod registration;
 pub mod sign_in;
 pub mod state;
 pub mod throttle;
+pub mod tls;
 pub mod token;
 pub mod token_inquiry;
 pub mod userinfo;

@@ -41,6 +41,7 @@
 //! [`Store`]: portcullis_core::Store
 
 use async_trait::async_trait;
+use portcullis_core::acme::{AcmeStore, StoredCertificate};
 use portcullis_core::authorization::code::{AuthorizationCode, AuthorizationCodeStore};
 use portcullis_core::authorization::consent::ConsentStore;
 use portcullis_core::authorization::pending::UsedAuthorizationRequestStore;
@@ -307,6 +308,17 @@ within_deadline! {
     }
     ClientAssertionStore {
         async fn client_assertion_record(&self, digest: &SecretDigest, expires_at: UnixTime) -> Result<bool, StoreError>;
+    }
+    AcmeStore {
+        async fn acme_account_get(&self, directory: &str) -> Result<Option<Vec<u8>>, StoreError>;
+        async fn acme_account_put(&self, directory: &str, sealed_credentials: &[u8], now: UnixTime) -> Result<(), StoreError>;
+        async fn acme_certificate_get(&self, name: &str) -> Result<Option<StoredCertificate>, StoreError>;
+        async fn acme_certificate_put(&self, certificate: &StoredCertificate) -> Result<bool, StoreError>;
+        async fn acme_lease_take(&self, name: &str, holder: &str, now: UnixTime, until: UnixTime) -> Result<bool, StoreError>;
+        async fn acme_lease_release(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+        async fn acme_challenge_put(&self, domain: &str, digest: &[u8], expires_at: UnixTime) -> Result<(), StoreError>;
+        async fn acme_challenge_delete(&self, domain: &str) -> Result<(), StoreError>;
+        async fn acme_challenges(&self, now: UnixTime) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     }
 }
 

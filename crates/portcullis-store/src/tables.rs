@@ -6,6 +6,7 @@
 //! also binds by number. Statements that differ between backends are constants of
 //! [`crate::Backend`] instead.
 
+mod acme;
 mod authorization_codes;
 mod client_assertions;
 mod clients;

@@ -22,7 +22,9 @@ use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL, check};
 use portcullis_server::app::database::BackupError;
 use portcullis_server::app::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
 use portcullis_server::app::layout;
+use portcullis_server::http::listeners;
 use portcullis_server::http::serve::{self, ServeLimits};
+use portcullis_server::http::tls::TlsLimits;
 use portcullis_server::{App, StartError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -239,7 +241,35 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
         ));
     }
     let listen = config.listen;
+    // `[tls]`: the certificate files must load before anything starts.
+    let tls = config
+        .tls
+        .clone()
+        .map(|settings| {
+            listeners::initial_certificates(&settings)
+                .map(|setup| (settings, setup))
+                .map_err(|e| Failure::runtime(format!("[tls]: {e}")))
+        })
+        .transpose()?;
     let app = App::start(config, Arc::new(SystemClock)).await?;
+    // `[tls.acme]`: the stored certificate now, then orders and renewals in the background.
+    let acme = match tls
+        .as_ref()
+        .and_then(|(settings, setup)| settings.acme().map(|acme| (acme, setup)))
+    {
+        Some((acme, setup)) => Some(
+            portcullis_server::app::acme::start(
+                acme.clone(),
+                Arc::clone(app.state().store()),
+                app.state().master_key(),
+                Arc::new(SystemClock),
+                setup.certificates.clone(),
+            )
+            .await
+            .map_err(|e| Failure::runtime(format!("[tls.acme]: {e}")))?,
+        ),
+        None => None,
+    };
     // Where the secrets sit on disk (issue 16): logged, not refused.
     for warning in layout::warnings(app.state().config(), config_file, dev) {
         tracing::warn!("{warning}");
@@ -275,17 +305,38 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
     if let Some(banner) = banner {
         crate::output::line(&banner);
     }
-    serve::serve(
-        listener,
-        match demo_pkce {
-            Some(pkce) => app.dev_router(pkce),
-            None => app.router(),
-        },
-        ServeLimits::default(),
-        shutdown_signal(),
-    )
-    .await
-    .map_err(|e| Failure::runtime(format!("server error: {e}")))?;
+    let router = match demo_pkce {
+        Some(pkce) => app.dev_router(pkce),
+        None => app.router(),
+    };
+    let served = match tls {
+        None => {
+            serve::serve(
+                listener,
+                router,
+                ServeLimits::default(),
+                shutdown_signal(),
+            )
+            .await
+        }
+        Some((settings, setup)) => {
+            let issuer = app.state().config().issuer.clone();
+            listeners::serve_with_tls(
+                listener,
+                router,
+                &issuer,
+                &settings,
+                setup,
+                TlsLimits::default(),
+                shutdown_signal(),
+            )
+            .await
+        }
+    };
+    if let Some(acme) = acme {
+        acme.abort();
+    }
+    served.map_err(|e| Failure::runtime(format!("server error: {e}")))?;
     tracing::info!("portcullis stopped");
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! parsing, [`ConfigError`]), [`server`] (`listen`, `issuer`, `trusted_proxies`),
 //! [`database`], [`tokens`], [`keys`], [`clients`], [`users`], [`resources`], [`branding`],
 //! [`metrics`], [`dpop`](mod@dpop), [`outbound`], [`registration`] and
-//! [`authorization`]. [`Config::resolve`] calls them in turn.
+//! [`authorization`] and [`tls`](mod@tls). [`Config::resolve`] calls them in turn.
 
 pub mod authorization;
 pub mod branding;
@@ -24,6 +24,7 @@ pub mod outbound;
 pub mod registration;
 pub mod resources;
 pub mod server;
+pub mod tls;
 pub mod tokens;
 pub mod users;
 
@@ -45,6 +46,7 @@ pub use metrics::MetricsConfig;
 pub use outbound::OutboundSettings;
 pub use registration::RegistrationSettings;
 pub use server::{DEFAULT_LISTEN, ENV_ISSUER, ENV_LISTEN};
+pub use tls::{AcmeSettings, CertificateSource, TlsSettings};
 pub use tokens::{MAX_ACCESS_TOKEN_TTL, TokenLifetimes};
 
 use crate::app::net::IpNetwork;
@@ -95,6 +97,8 @@ pub struct Config {
     pub outbound: OutboundSettings,
     /// Clients that identify themselves (client ID metadata documents).
     pub registration: RegistrationSettings,
+    /// `[tls]`: built-in TLS (`None`: plain HTTP, for loopback or behind a proxy).
+    pub tls: Option<TlsSettings>,
 }
 
 impl Config {
@@ -158,6 +162,7 @@ impl Config {
         let registration =
             registration::resolve_registration(file.registration, authorization.default_profile)
                 .map_err(in_file)?;
+        let tls = tls::resolve_tls(file.tls, &issuer).map_err(in_file)?;
         Ok(Self {
             issuer,
             listen,
@@ -177,6 +182,7 @@ impl Config {
             authorization,
             outbound,
             registration,
+            tls,
         })
     }
 

@@ -53,12 +53,30 @@ fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(crate::http::extract::MAX_BODY_BYTES));
     // Around the routes: the request span, fault logging and `nosniff`; around those,
     // the sensitive-header marks and our own request id.
-    with_request_id(with_request_span(routes))
+    let https = state.config().issuer.starts_with("https://");
+    let router = with_request_id(with_request_span(routes))
         // Outermost, so it sees every response (413 included); inside routing, so the
         // matched route is known.
         .layer(axum::middleware::from_fn(middleware::metrics::track))
-        .with_state(state)
+        .with_state(state);
+    if https { with_hsts(router) } else { router }
 }
+
+/// `Strict-Transport-Security: max-age=31536000` (RFC 6797 §6.1: one year, the
+/// usual value; no `includeSubDomains`, which would bind hosts we do not serve) on
+/// every answer of an https issuer, whether TLS ends here or at a proxy (why: after
+/// one visit a browser never again tries `http://`, so an active attacker cannot strip
+/// TLS from the login page, RFC 6797 §2.3.1). Browsers ignore it over plain HTTP
+/// (RFC 6797 §8.1).
+pub(crate) fn with_hsts(router: Router) -> Router {
+    router.layer(SetResponseHeaderLayer::if_not_present(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static(HSTS),
+    ))
+}
+
+/// The `Strict-Transport-Security` value of an https issuer.
+pub const HSTS: &str = "max-age=31536000";
 
 /// The OAuth endpoints clients call (JSON answers; the POST-only ones answer any other
 /// method with 405). Browser apps call all but introspection, so those get per-client

@@ -21,7 +21,9 @@
 //!
 //! HTTP/1.1 only: HTTP/2 without TLS (prior knowledge) has no request-head deadline in
 //! hyper, so an idle HTTP/2 connection could be held open forever. Clients reach
-//! Portcullis through a TLS-terminating proxy, which speaks HTTP/2 to them.
+//! Portcullis through a TLS-terminating proxy, which speaks HTTP/2 to them, or through
+//! the built-in TLS listener ([`super::tls`]), which speaks HTTP/2 (chosen by ALPN)
+//! with deadlines of its own.
 
 use crate::http::error::OAuthError;
 use axum::Router;
@@ -148,7 +150,7 @@ pub async fn serve(
 
 /// Wraps `router` so that a request that is not answered within `limit` (body reading
 /// included) gets 408 `invalid_request`.
-fn with_request_timeout(router: Router, limit: Duration) -> Router {
+pub(crate) fn with_request_timeout(router: Router, limit: Duration) -> Router {
     router.layer(axum::middleware::from_fn(
         move |request: Request, next: Next| async move {
             let method = request.method().clone();
@@ -186,11 +188,11 @@ fn request_timeout_response(limit: Duration) -> Response {
 
 /// The router with the connection's peer address in each request's extensions, as
 /// axum's `ConnectInfo` (login throttling keys on it).
-fn with_peer(router: Router, remote: SocketAddr) -> PeerRouter {
+pub(crate) fn with_peer(router: Router, remote: SocketAddr) -> PeerRouter {
     tower::Layer::layer(&axum::Extension(ConnectInfo(remote)), router)
 }
 
-type PeerRouter = axum::middleware::AddExtension<Router, ConnectInfo<SocketAddr>>;
+pub(crate) type PeerRouter = axum::middleware::AddExtension<Router, ConnectInfo<SocketAddr>>;
 
 /// One accepted connection, before its task starts.
 struct Connection {
@@ -222,7 +224,7 @@ impl Connection {
 }
 
 /// Accept errors that concern one connection only, so accepting can go on at once.
-fn is_connection_error(error: &io::Error) -> bool {
+pub(crate) fn is_connection_error(error: &io::Error) -> bool {
     matches!(
         error.kind(),
         io::ErrorKind::ConnectionRefused
@@ -249,7 +251,7 @@ pub const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
 pub const MAX_READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Pause after an accept error that is not about one connection (such as `EMFILE`).
-const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+pub(crate) const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {

@@ -58,6 +58,7 @@ macro_rules! store_cases {
     };
 }
 
+mod acme;
 mod authorization_codes;
 mod client_assertions;
 mod clients;

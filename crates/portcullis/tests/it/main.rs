@@ -9,6 +9,7 @@
     missing_docs
 )]
 
+mod acme;
 mod authorization_code;
 mod authorize_rejections;
 mod authorize_storage;

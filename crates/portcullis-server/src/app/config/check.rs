@@ -6,9 +6,9 @@
 //!   directory, a data directory open to others, a world-readable configuration that
 //!   holds secrets);
 //! - an `http://` issuer (allowed on loopback only: development);
-//! - an https issuer with no `trusted_proxies`: Portcullis speaks plain HTTP, so TLS is
-//!   terminated by a proxy, whose address then stands for every client (rate limits and
-//!   audit lines see one address) unless it is listed;
+//! - an https issuer with neither `[tls]` nor `trusted_proxies`: Portcullis speaks
+//!   plain HTTP, so TLS is terminated by a proxy, whose address then stands for every
+//!   client (rate limits and audit lines see one address) unless it is listed;
 //! - an access token lifetime above one hour (RFC 9700 §2.2.2 / the guides: short-lived
 //!   access tokens, since APIs validating JWTs locally accept them until `exp`);
 //! - a client with `skip_consent` whose redirect URIs are not on the issuer's host (a
@@ -61,10 +61,10 @@ pub fn findings(config: &Config, config_file: Option<&Path>) -> Vec<Finding> {
             "issuer",
             "is http:// (allowed on a loopback host for development only); production needs an https:// issuer (RFC 8414 §2, OAuth 2.1 §1.5)",
         ));
-    } else if config.trusted_proxies.is_empty() {
+    } else if config.trusted_proxies.is_empty() && config.tls.is_none() {
         found.push(finding(
             "trusted_proxies",
-            "is empty while the issuer is https: Portcullis serves plain HTTP, so TLS ends at a proxy; list the proxy's addresses (e.g. trusted_proxies = [\"10.0.0.0/24\"]) so that rate limits and audit lines see the clients' addresses instead of the proxy's",
+            "is empty while the issuer is https and [tls] is not set: Portcullis serves plain HTTP, so TLS ends at a proxy; configure [tls] to terminate TLS here, or list the proxy's addresses (e.g. trusted_proxies = [\"10.0.0.0/24\"]) so that rate limits and audit lines see the clients' addresses instead of the proxy's",
         ));
     }
     if config.tokens.access_token_ttl > MAX_ADVISED_ACCESS_TOKEN_TTL {
@@ -139,6 +139,7 @@ pub fn resolved_view(config: &Config) -> Value {
         "data_dir": config.data_dir.display().to_string(),
         "master_key": master_key,
         "trusted_proxies": config.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "tls": config.tls.as_ref().map(tls_view),
         "tokens": {
             "access_token_ttl": config.tokens.access_token_ttl,
             "refresh_token_ttl": config.tokens.refresh_token_ttl,
@@ -174,6 +175,31 @@ pub fn resolved_view(config: &Config) -> Value {
             "default_scopes": r.default_scopes,
             "dynamic_clients": r.dynamic_clients,
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// `[tls]` (no secrets: the key file is a path).
+fn tls_view(tls: &crate::app::config::TlsSettings) -> Value {
+    use crate::app::config::CertificateSource;
+    let source = match &tls.source {
+        CertificateSource::Files {
+            certificate,
+            private_key,
+        } => json!({
+            "certificate": certificate.display().to_string(),
+            "private_key": private_key.display().to_string(),
+        }),
+        CertificateSource::Acme(acme) => json!({ "acme": {
+            "directory": acme.directory.as_str(),
+            "contact": acme.contact,
+            "domains": acme.domains,
+            "ca_certificates": acme.ca_certificates.as_ref().map(|p| p.display().to_string()),
+            "renew_before_days": acme.renew_before_days,
+        }}),
+    };
+    json!({
+        "source": source,
+        "redirect_http": tls.redirect_http.map(|a| a.to_string()),
     })
 }
 

@@ -117,6 +117,8 @@ pub struct FileConfig {
     /// Clients that identify themselves (client ID metadata documents).
     #[serde(default)]
     pub registration: FileRegistration,
+    /// Built-in TLS (`[tls]`, with `[tls.acme]`); default none (plain HTTP).
+    pub tls: Option<super::tls::FileTls>,
 }
 
 /// `[authorization]`: server-wide rules of the authorization endpoint.

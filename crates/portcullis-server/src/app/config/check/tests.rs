@@ -33,6 +33,15 @@ fn warns_about_an_https_issuer_without_trusted_proxies() {
 }
 
 #[test]
+fn no_trusted_proxies_finding_when_tls_ends_here() {
+    let tls = format!("{HTTPS}[tls]\ncertificate = \"fullchain.pem\"\nprivate_key = \"key.pem\"\n");
+    assert_eq!(keys(&tls), Vec::<String>::new());
+    let config = resolve(&tls, &[("PORTCULLIS_MASTER_KEY", KEY)]).unwrap();
+    let view = resolved_view(&config);
+    assert_eq!(view["tls"]["source"]["private_key"], "key.pem");
+}
+
+#[test]
 fn warns_about_an_access_token_lifetime_above_an_hour() {
     let at_limit = format!("{HTTPS}{PROXIES}[tokens]\naccess_token_ttl = 3600\n");
     assert!(keys(&at_limit).is_empty());
