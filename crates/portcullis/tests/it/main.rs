@@ -53,4 +53,5 @@ mod revocation;
 mod serve;
 mod support;
 mod timeouts;
+mod tls;
 mod userinfo;
