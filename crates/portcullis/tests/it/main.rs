@@ -57,4 +57,5 @@ mod selftest;
 mod serve;
 mod support;
 mod timeouts;
+mod tls;
 mod userinfo;
