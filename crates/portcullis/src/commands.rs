@@ -310,15 +310,7 @@ async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<
         None => app.router(),
     };
     let served = match tls {
-        None => {
-            serve::serve(
-                listener,
-                router,
-                ServeLimits::default(),
-                shutdown_signal(),
-            )
-            .await
-        }
+        None => serve::serve(listener, router, ServeLimits::default(), shutdown_signal()).await,
         Some((settings, setup)) => {
             let issuer = app.state().config().issuer.clone();
             listeners::serve_with_tls(
