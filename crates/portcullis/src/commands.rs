@@ -3,6 +3,7 @@
 //! key rotations within its key refresh interval).
 
 mod operate;
+mod serve;
 
 use crate::cli::{
     Alg, Cli, ClientCommand, ClientCreate, Command, ConfigCommand, KeysCommand,
@@ -17,21 +18,15 @@ use portcullis_core::keys::SigningAlgorithm;
 use portcullis_core::resource::{Resource, ResourceRegistration};
 use portcullis_core::user::UserRegistration;
 use portcullis_core::{Clock, Store};
-use portcullis_server::app::admin::{self, AdminError, OpenStoreError, dev, open_store};
+use portcullis_server::StartError;
+use portcullis_server::app::admin::{self, AdminError, OpenStoreError, open_store};
 use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL, check};
 use portcullis_server::app::database::BackupError;
 use portcullis_server::app::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
-use portcullis_server::app::layout;
-use portcullis_server::http::listeners;
-use portcullis_server::http::serve::{self, ServeLimits};
-use portcullis_server::http::tls::TlsLimits;
-use portcullis_server::{App, StartError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::io::BufRead;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Instant;
 
 /// A command failure: the one-line message and the exit status.
 #[derive(Debug)]
@@ -130,7 +125,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     };
     let config = Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
     match command {
-        Command::Serve { dev } => serve(config, cli.config.as_deref(), dev).await,
+        Command::Serve { dev } => serve::serve(config, cli.config.as_deref(), dev).await,
         Command::Backup { file } => backup(&config, &file).await,
         Command::Config(ConfigCommand::Check { strict }) => {
             config_check(&config, cli.config.as_deref(), strict)
@@ -230,130 +225,6 @@ fn manual_page() -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("rendering the manual page: {e}")))?;
     crate::output::raw(&out);
     Ok(())
-}
-
-async fn serve(config: Config, config_file: Option<&Path>, dev: bool) -> Result<(), Failure> {
-    let _guard = logging::init("info", false);
-    let started = Instant::now();
-    if dev && !config.is_loopback_only() {
-        return Err(Failure::usage(
-            dev::DevError::not_loopback(&config).to_string(),
-        ));
-    }
-    let listen = config.listen;
-    // `[tls]`: the certificate files must load before anything starts.
-    let tls = config
-        .tls
-        .clone()
-        .map(|settings| {
-            listeners::initial_certificates(&settings)
-                .map(|setup| (settings, setup))
-                .map_err(|e| Failure::runtime(format!("[tls]: {e}")))
-        })
-        .transpose()?;
-    let app = App::start(config, Arc::new(SystemClock)).await?;
-    // `[tls.acme]`: the stored certificate now, then orders and renewals in the background.
-    let acme = match tls
-        .as_ref()
-        .and_then(|(settings, setup)| settings.acme().map(|acme| (acme, setup)))
-    {
-        Some((acme, setup)) => Some(
-            portcullis_server::app::acme::start(
-                acme.clone(),
-                Arc::clone(app.state().store()),
-                app.state().master_key(),
-                Arc::new(SystemClock),
-                setup.certificates.clone(),
-            )
-            .await
-            .map_err(|e| Failure::runtime(format!("[tls.acme]: {e}")))?,
-        ),
-        None => None,
-    };
-    // Where the secrets sit on disk (issue 16): logged, not refused.
-    for warning in layout::warnings(app.state().config(), config_file, dev) {
-        tracing::warn!("{warning}");
-    }
-    // The banner's PKCE pair, which the dev callback page knows (its curl is complete).
-    let demo_pkce =
-        if dev {
-            Some(dev::DemoPkce::generate().ok_or_else(|| {
-                Failure::runtime("no randomness for the demo PKCE pair".to_owned())
-            })?)
-        } else {
-            None
-        };
-    let banner = if let Some(pkce) = &demo_pkce {
-        let state = app.state();
-        let credentials = dev::seed(state.store().as_ref(), state.config(), state.clock().now())
-            .await
-            .map_err(|e| Failure::runtime(e.to_string()))?;
-        // The demo resource's scopes belong in the discovery document.
-        state
-            .refresh_metadata()
-            .await
-            .map_err(|e| Failure::runtime(e.to_string()))?;
-        Some(dev::banner(state.config(), &credentials, pkce))
-    } else {
-        None
-    };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
-    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(address = %listen, issuer = %app.state().config().issuer, ready_ms, "portcullis is ready");
-    if let Some(banner) = banner {
-        crate::output::line(&banner);
-    }
-    let router = match demo_pkce {
-        Some(pkce) => app.dev_router(pkce),
-        None => app.router(),
-    };
-    let served = match tls {
-        None => serve::serve(listener, router, ServeLimits::default(), shutdown_signal()).await,
-        Some((settings, setup)) => {
-            let issuer = app.state().config().issuer.clone();
-            listeners::serve_with_tls(
-                listener,
-                router,
-                &issuer,
-                &settings,
-                setup,
-                TlsLimits::default(),
-                shutdown_signal(),
-            )
-            .await
-        }
-    };
-    if let Some(acme) = acme {
-        acme.abort();
-    }
-    served.map_err(|e| Failure::runtime(format!("server error: {e}")))?;
-    tracing::info!("portcullis stopped");
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM; then the server stops accepting and finishes the
-/// requests in flight (for at most the shutdown grace, 30 s).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
 async fn client(
