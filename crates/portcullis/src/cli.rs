@@ -14,7 +14,8 @@ pub struct Cli {
     /// Configuration file (TOML). Environment: PORTCULLIS_CONFIG.
     #[arg(long, global = true, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Output of the list and show commands (`user`, `session`, `keys`, `revoke`):
+    /// Output of the list and show commands (`user`, `session`, `keys`, `revoke`) and of
+    /// `selftest` (a table unless `json` is asked for):
     /// `table` (human times) or `json`. Default: a table on a terminal, JSON when
     /// standard output is piped.
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
@@ -110,21 +111,9 @@ pub struct SelftestArgs {
     /// The scope of the probing authorization requests.
     #[arg(long, value_name = "SCOPE", default_value = "openid")]
     pub scope: String,
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = SelftestOutput::Table)]
-    pub output: SelftestOutput,
     /// Exit with status 1 on a warning too (for CI).
     #[arg(long)]
     pub strict: bool,
-}
-
-/// `selftest --output`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SelftestOutput {
-    /// One line per check: status, id, RFC section, reason.
-    Table,
-    /// `{"issuer", "checks": [{id, section, status, reason}], "summary"}`.
-    Json,
 }
 
 /// `portcullis config …`

@@ -120,7 +120,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Token(command) => return Ok(oauth_client::token(command).await?),
         Command::Completions { shell } => return completions(shell),
         Command::Man => return manual_page(),
-        Command::Selftest(args) => return crate::selftest::run(args).await,
+        Command::Selftest(args) => return crate::selftest::run(args, cli.output).await,
         other => other,
     };
     let config = Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;

@@ -21,7 +21,7 @@ mod report;
 mod tls;
 mod transport;
 
-use crate::cli::{SelftestArgs, SelftestOutput};
+use crate::cli::{OutputFormat, SelftestArgs};
 use crate::commands::Failure;
 use report::{Outcome, Status};
 use secrecy::SecretString;
@@ -82,12 +82,14 @@ impl Target {
     }
 }
 
-/// Runs the selftest and prints the report on standard output.
+/// Runs the selftest and prints the report on standard output as `output` (the global
+/// `--output`; a table when not given, piped or not: the report is for people and CI
+/// logs alike).
 ///
 /// # Errors
 /// A [`Failure`] with exit status 1 when a check fails (or warns, with `--strict`), 2
 /// for a usage error or a server that does not answer at its metadata address.
-pub async fn run(args: SelftestArgs) -> Result<(), Failure> {
+pub async fn run(args: SelftestArgs, output: Option<OutputFormat>) -> Result<(), Failure> {
     let issuer_url = Url::parse(&args.url)
         .map_err(|e| usage(format!("`{}` is not a URL: {e}", report::clean(&args.url))))?;
     if !matches!(issuer_url.scheme(), "https" | "http") {
@@ -111,7 +113,11 @@ pub async fn run(args: SelftestArgs) -> Result<(), Failure> {
         target.metadata = document;
         outcomes.extend(checks(&target).await);
     }
-    print(&target.issuer, &outcomes, args.output)?;
+    print(
+        &target.issuer,
+        &outcomes,
+        output.unwrap_or(OutputFormat::Table),
+    )?;
     let failed = outcomes.iter().filter(|o| o.status == Status::Fail).count();
     let warned = outcomes.iter().filter(|o| o.status == Status::Warn).count();
     if failed > 0 {
@@ -178,10 +184,10 @@ fn test_client(args: &SelftestArgs) -> Result<Option<TestClient>, Failure> {
 }
 
 /// Prints the report as `format` asks.
-fn print(issuer: &str, outcomes: &[Outcome], format: SelftestOutput) -> Result<(), Failure> {
+fn print(issuer: &str, outcomes: &[Outcome], format: OutputFormat) -> Result<(), Failure> {
     match format {
-        SelftestOutput::Table => print!("{}", report::table(issuer, outcomes)),
-        SelftestOutput::Json => {
+        OutputFormat::Table => print!("{}", report::table(issuer, outcomes)),
+        OutputFormat::Json => {
             let text =
                 serde_json::to_string_pretty(&report::json(issuer, outcomes)).map_err(|e| {
                     Failure {
