@@ -345,8 +345,9 @@ pub enum UserCommand {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
-        /// Read the password from standard input (first line).
-        #[arg(long, required = true)]
+        /// Read the password from standard input (first line). Without it, the password
+        /// is asked for on the terminal, twice, without echo.
+        #[arg(long)]
         password_stdin: bool,
     },
     /// List users.
@@ -361,8 +362,9 @@ pub enum UserCommand {
     SetPassword {
         /// Login name.
         username: String,
-        /// Read the password from standard input (first line).
-        #[arg(long, required = true)]
+        /// Read the password from standard input (first line). Without it, the password
+        /// is asked for on the terminal, twice, without echo.
+        #[arg(long)]
         password_stdin: bool,
     },
     /// Change a user's profile; prints it as JSON.

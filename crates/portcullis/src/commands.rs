@@ -23,9 +23,8 @@ use portcullis_server::app::admin::{self, AdminError, OpenStoreError, open_store
 use portcullis_server::app::config::{Config, MAX_ACCESS_TOKEN_TTL, check};
 use portcullis_server::app::database::BackupError;
 use portcullis_server::app::keys::{KeyError, RotationStart, load_master_key, rotate_signing_keys};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use std::io::BufRead;
 use std::path::Path;
 
 /// A command failure: the one-line message and the exit status.
@@ -465,21 +464,12 @@ async fn user(store: &dyn Store, command: UserCommand, now: i64) -> Result<(), F
             username,
             email,
             name,
-            password_stdin: _,
+            password_stdin,
         } => {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-                Failure::usage(format!("cannot read the password from standard input: {e}"))
-            })?;
-            let password = line.trim_end_matches(['\r', '\n']).to_owned();
-            if password.is_empty() {
-                return Err(Failure::usage(
-                    "no password on standard input (pipe it in: `echo … | portcullis user create … --password-stdin`)",
-                ));
-            }
+            let password = operate::read_password(password_stdin)?;
             let registration = UserRegistration {
                 username,
-                password: SecretString::from(password),
+                password,
                 email,
                 name,
                 claims: serde_json::Map::new(),

@@ -59,9 +59,10 @@ pub async fn run(
             print_keys(&keys, output, now)
         }
         Command::Client(ClientCommand::Update(args)) => update_client(store, *args, now).await,
-        Command::User(UserCommand::SetPassword { username, .. }) => {
-            set_password(store, &username, output, now).await
-        }
+        Command::User(UserCommand::SetPassword {
+            username,
+            password_stdin,
+        }) => set_password(store, &username, password_stdin, output, now).await,
         Command::User(UserCommand::Update {
             username,
             email,
@@ -134,14 +135,15 @@ pub async fn revoke(
     print_revocation(&done, output)
 }
 
-/// `portcullis user set-password NAME --password-stdin`
+/// `portcullis user set-password NAME [--password-stdin]`
 pub async fn set_password(
     store: &dyn Store,
     username: &str,
+    password_stdin: bool,
     output: OutputFormat,
     now: UnixTime,
 ) -> Result<(), Failure> {
-    let password = read_password()?;
+    let password = read_password(password_stdin)?;
     let done = users::set_password(store, username, password, now, "cli").await?;
     print_revocation(&done, output)
 }
@@ -212,16 +214,40 @@ pub async fn unlock(store: &dyn Store, username: &str) -> Result<(), Failure> {
     print_json(&json!({"unlocked": username, "was_throttled": was_throttled}))
 }
 
-/// The first line of standard input, as a password.
-pub fn read_password() -> Result<SecretString, Failure> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-        Failure::usage(format!("cannot read the password from standard input: {e}"))
-    })?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+/// A new password: the first line of standard input with `--password-stdin`, else
+/// asked for twice on the terminal without echo (`rpassword`).
+///
+/// # Errors
+/// A usage failure: nothing on standard input, no terminal to ask on (the message
+/// names `--password-stdin`), or two answers that differ.
+pub fn read_password(from_stdin: bool) -> Result<SecretString, Failure> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+            Failure::usage(format!("cannot read the password from standard input: {e}"))
+        })?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::usage(
+                "no terminal to ask for the password on: pipe it in with --password-stdin (`echo … | portcullis user … --password-stdin`)",
+            ));
+        }
+        let asked = |prompt: &str| {
+            rpassword::prompt_password(prompt)
+                .map_err(|e| Failure::usage(format!("cannot read the password: {e}")))
+        };
+        let first = asked("New password: ")?;
+        if first != asked("Again: ")? {
+            return Err(Failure::usage(
+                "the two passwords differ; nothing was changed",
+            ));
+        }
+        first
+    };
     if password.is_empty() {
         return Err(Failure::usage(
-            "no password on standard input (pipe it in: `echo … | portcullis user … --password-stdin`)",
+            "the password is empty (pipe it in: `echo … | portcullis user … --password-stdin`)",
         ));
     }
     Ok(SecretString::from(password))

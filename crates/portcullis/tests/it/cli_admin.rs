@@ -274,3 +274,81 @@ async fn user_update_changes_the_profile() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`claims`"));
 }
+
+/// Without `--password-stdin` the password is asked for on a terminal; with no terminal
+/// (standard input piped, as here) the command refuses and names the flag, and no
+/// user is created.
+#[tokio::test]
+async fn rejects_a_password_with_neither_a_terminal_nor_password_stdin() {
+    let app = TestApp::start().await;
+    for args in [
+        &["user", "create", "--username", "erin"][..],
+        &["user", "set-password", "alice"][..],
+    ] {
+        let out = cli(&app, args, Some("piped-but-not-asked-for\n"));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--password-stdin"), "{stderr}");
+    }
+    let users = json_out(&cli(&app, &["user", "list"], None));
+    assert!(
+        !users.to_string().contains("erin"),
+        "no user is created: {users}"
+    );
+}
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), the password is asked
+/// for twice without echo; two different answers change nothing.
+#[tokio::test]
+async fn user_create_asks_for_the_password_on_a_terminal() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: util-linux `script` (a pseudo-terminal) is not installed");
+        return;
+    }
+    let app = TestApp::start().await;
+    let run = |name: &str, answers: &str| {
+        let command = format!(
+            "{} user create --username {name}",
+            crate::support::binary().display()
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("PORTCULLIS_DATABASE_URL", app.database_url())
+            .env_remove("PORTCULLIS_CONFIG")
+            .env_remove("PORTCULLIS_MASTER_KEY")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        for line in answers.lines() {
+            // One answer per prompt: the terminal reads a line at a time.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::io::Write::write_all(&mut input, format!("{line}\n").as_bytes()).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(input);
+        child.wait_with_output().unwrap()
+    };
+    let out = run("frank", "frank-password-1\nfrank-password-1");
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("New password:") && shown.contains("Again:"),
+        "{shown}"
+    );
+    assert!(!shown.contains("frank-password-1"), "no echo: {shown}");
+    let out = run("gina", "gina-password-1\ngina-password-2");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the two passwords differ"));
+    let users = json_out(&cli(&app, &["user", "list"], None)).to_string();
+    assert!(
+        users.contains("frank") && !users.contains("gina"),
+        "{users}"
+    );
+}
