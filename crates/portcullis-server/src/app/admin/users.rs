@@ -5,7 +5,7 @@ use super::revocation::{self, Revocation, RevocationSubject, session_id};
 use super::{AdminError, hash_user};
 use crate::app::audit;
 use crate::app::throttle::login::LoginThrottle;
-use portcullis_core::client::check_claims;
+use portcullis_core::client::{RecordSource, check_claims};
 use portcullis_core::user::{User, UserRegistration};
 use portcullis_core::{Store, UnixTime};
 use secrecy::SecretString;
@@ -20,7 +20,8 @@ use std::collections::BTreeSet;
 ///
 /// # Errors
 /// [`AdminError::NotFound`] for an unknown user, [`AdminError::Invalid`] for a password
-/// that is too short; the store's.
+/// that is too short or a user declared in the configuration file
+/// ([`changeable_here`]); the store's.
 pub async fn set_password(
     store: &dyn Store,
     username: &str,
@@ -29,6 +30,7 @@ pub async fn set_password(
     actor: &str,
 ) -> Result<Revocation, AdminError> {
     let existing = get_user(store, username).await?;
+    changeable_here(&existing)?;
     let registration = UserRegistration {
         username: existing.username.clone(),
         password,
@@ -48,6 +50,25 @@ pub async fn set_password(
         actor,
     )
     .await
+}
+
+/// A `[[users]]` entry of the configuration file is changed in the file: start-up
+/// writes the file's password and profile back over the store (config as code), so a
+/// change made here would silently come undone at the next restart (why: a password
+/// reset after a phishing must not bring the old password back with the next deploy).
+/// A changed password in the file ends the user's sessions and refresh tokens at
+/// start-up, as [`set_password`] does.
+///
+/// # Errors
+/// [`AdminError::Invalid`] naming the file for a configured user.
+fn changeable_here(user: &User) -> Result<(), AdminError> {
+    if user.source == RecordSource::Config {
+        return Err(AdminError::Invalid(format!(
+            "user `{}` is declared in the configuration file; change it there and restart (start-up ends their sessions and refresh tokens when the password changes)",
+            user.username
+        )));
+    }
+    Ok(())
 }
 
 /// Disables `username` (`disabled`) or enables it again. Disabling ends every session
@@ -116,6 +137,7 @@ pub async fn update_user(
     actor: &str,
 ) -> Result<User, AdminError> {
     let mut user = get_user(store, username).await?;
+    changeable_here(&user)?;
     if let Some(email) = changes.email {
         if !email.is_empty() && (!email.contains('@') || email.chars().any(char::is_whitespace)) {
             return Err(AdminError::Invalid(format!(
