@@ -40,6 +40,21 @@ pub trait SessionStore: Send + Sync {
     /// administrator ends their logins); returns how many rows were deleted. One
     /// statement, so a session inserted afterwards is the only one that survives.
     async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// Withdraws what was approved but not yet turned into tokens (incident response,
+    /// a password change): deletes the unredeemed authorization codes and the approved,
+    /// unconsumed device authorizations (RFC 8628 §3.4) that match every filter given —
+    /// `user_id`, `client_id`, `auth_time` (one sign-in), and `since` (created at or
+    /// after, seconds since the epoch). Why: revoking a user's tokens must also stop a
+    /// code or an approved device code issued a moment before from becoming fresh
+    /// tokens after it (a device then polls `invalid_grant`/`expired_token`). Redeemed
+    /// codes stay (replay detection). Returns how many rows were withdrawn.
+    async fn pending_grants_withdraw(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        auth_time: Option<UnixTime>,
+        since: Option<UnixTime>,
+    ) -> Result<u64, StoreError>;
     /// The live sessions (`now < expires_at`), of `user_id` when given, oldest first.
     async fn session_list(
         &self,

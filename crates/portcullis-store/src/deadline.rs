@@ -253,6 +253,7 @@ within_deadline! {
         async fn session_get(&self, session_digest: &SecretDigest, now: UnixTime) -> Result<Option<BrowserSession>, StoreError>;
         async fn session_delete(&self, session_digest: &SecretDigest) -> Result<bool, StoreError>;
         async fn session_delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
+        async fn pending_grants_withdraw(&self, user_id: Option<&str>, client_id: Option<&str>, auth_time: Option<UnixTime>, since: Option<UnixTime>) -> Result<u64, StoreError>;
         async fn session_list(&self, user_id: Option<&str>, now: UnixTime) -> Result<Vec<BrowserSession>, StoreError>;
     }
     UsedAuthorizationRequestStore {

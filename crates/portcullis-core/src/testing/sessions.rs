@@ -2,6 +2,7 @@
 
 use super::{MemoryStore, count};
 use crate::UnixTime;
+use crate::device::DeviceAuthorizationStatus;
 use crate::secret::SecretDigest;
 use crate::session::{BrowserSession, SessionStore};
 use crate::store::StoreError;
@@ -45,6 +46,33 @@ impl SessionStore for MemoryStore {
         let before = inner.sessions.len();
         inner.sessions.retain(|_, s| s.user_id != user_id);
         Ok(count(before - inner.sessions.len()))
+    }
+
+    async fn pending_grants_withdraw(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        auth_time: Option<UnixTime>,
+        since: Option<UnixTime>,
+    ) -> Result<u64, StoreError> {
+        let matches = |user: &str, client: &str, auth: UnixTime, created: UnixTime| {
+            user_id.is_none_or(|u| u == user)
+                && client_id.is_none_or(|c| c == client)
+                && auth_time.is_none_or(|a| a == auth)
+                && since.is_none_or(|t| created >= t)
+        };
+        let mut inner = self.lock();
+        let before = inner.codes.len() + inner.devices.len();
+        inner.codes.retain(|_, c| {
+            c.consumed_at.is_some() || !matches(&c.user_id, &c.client_id, c.auth_time, c.created_at)
+        });
+        inner.devices.retain(|_, d| match &d.status {
+            DeviceAuthorizationStatus::Approved { user_id, auth_time } => {
+                d.consumed_at.is_some() || !matches(user_id, &d.client_id, *auth_time, d.created_at)
+            }
+            _ => true,
+        });
+        Ok(count(before - inner.codes.len() - inner.devices.len()))
     }
 
     async fn session_list(

@@ -3,7 +3,7 @@
 
 use crate::codec::{digest_bytes, digest_from};
 use crate::error::classify;
-use crate::store::sql_store_impl;
+use crate::store::{WriteConnection, sql_store_impl};
 use portcullis_core::secret::SecretDigest;
 use portcullis_core::session::{BrowserSession, SessionStore};
 use portcullis_core::{StoreError, UnixTime};
@@ -94,6 +94,22 @@ const SESSION_LIST: &str = concat!(
      AND (CAST($2 AS TEXT) IS NULL OR user_id = $2) ORDER BY created_at, session_digest"
 );
 
+/// `$1` user_id, `$2` client_id, `$3` auth_time, `$4` since (each NULL for any):
+/// unredeemed authorization codes.
+const PENDING_CODES_WITHDRAW: &str = "DELETE FROM authorization_codes WHERE consumed_at IS NULL \
+     AND (CAST($1 AS TEXT) IS NULL OR user_id = $1) \
+     AND (CAST($2 AS TEXT) IS NULL OR client_id = $2) \
+     AND (CAST($3 AS BIGINT) IS NULL OR auth_time = $3) \
+     AND (CAST($4 AS BIGINT) IS NULL OR created_at >= $4)";
+
+/// The same filters: approved, unconsumed device authorizations.
+const PENDING_DEVICES_WITHDRAW: &str = "DELETE FROM device_authorizations \
+     WHERE consumed_at IS NULL AND status = 'approved' \
+     AND (CAST($1 AS TEXT) IS NULL OR user_id = $1) \
+     AND (CAST($2 AS TEXT) IS NULL OR client_id = $2) \
+     AND (CAST($3 AS BIGINT) IS NULL OR auth_time = $3) \
+     AND (CAST($4 AS BIGINT) IS NULL OR created_at >= $4)";
+
 sql_store_impl!(
     SessionStore,
     async fn session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
@@ -138,6 +154,33 @@ sql_store_impl!(
                 "deleting the browser sessions of user `{user_id}`"
             )))?;
         Ok(DB::rows_affected(&result))
+    },
+    async fn pending_grants_withdraw(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        auth_time: Option<UnixTime>,
+        since: Option<UnixTime>,
+    ) -> Result<u64, StoreError> {
+        let what = "withdrawing unredeemed codes and approved device codes";
+        let mut conn = WriteConnection::acquire(&self.pool)
+            .await
+            .map_err(classify(what))?;
+        let mut tx = conn.begin().await.map_err(classify(what))?;
+        let mut withdrawn = 0;
+        for statement in [PENDING_CODES_WITHDRAW, PENDING_DEVICES_WITHDRAW] {
+            let result = sqlx::query::<DB>(statement)
+                .bind(user_id.map(str::to_owned))
+                .bind(client_id.map(str::to_owned))
+                .bind(auth_time)
+                .bind(since)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify(what))?;
+            withdrawn += DB::rows_affected(&result);
+        }
+        tx.commit().await.map_err(classify(what))?;
+        Ok(withdrawn)
     },
     async fn session_list(
         &self,

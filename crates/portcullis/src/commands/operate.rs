@@ -276,11 +276,12 @@ fn print_revocation(done: &Revocation, output: OutputFormat) -> Result<(), Failu
         OutputFormat::Table => {
             let c = done.counts;
             crate::output::line(&format!(
-                "ended {} session(s); revoked {} refresh token famil{} and {} access token(s) issued with them",
+                "ended {} session(s); revoked {} refresh token famil{} and {} access token(s) issued with them; withdrew {} unredeemed code(s)",
                 c.sessions,
                 c.refresh_families,
                 if c.refresh_families == 1 { "y" } else { "ies" },
-                c.access_tokens
+                c.access_tokens,
+                c.pending_grants
             ));
             Ok(())
         }

@@ -1197,3 +1197,29 @@ const UNKNOWN_DESCRIPTION: &str = "the device code is invalid";
 const MISSING_DESCRIPTION: &str = "the device_code parameter is missing";
 /// The verification page's message for unknown, expired, used and denied codes.
 const CODE_NOT_VALID: &str = "That code is not valid or has expired.";
+
+/// A reviewer finding: `revoke --user` (and a password change) left a device code the
+/// user had approved and the device had not yet polled, so the device got fresh tokens
+/// after the incident response. The approval is withdrawn with the rest.
+#[tokio::test]
+async fn rejects_a_device_code_approved_before_revoke_user() {
+    let app = start().await;
+    let started = start_raw(&app, &[("client_id", TV), ("scope", "read:orders")], None).await;
+    let browser = Browser::new(&app);
+    approve(&browser, started["user_code"].as_str().unwrap()).await;
+    let out = crate::cli::json_out(&crate::cli::cli(
+        &app,
+        &["revoke", "--user", ALICE, "--output", "json"],
+        None,
+    ));
+    assert_eq!(out["pending_grants"], 1, "{out}");
+    let error = error_of(
+        poll(&app, started["device_code"].as_str().unwrap()).await,
+        400,
+    )
+    .await;
+    assert!(
+        error == "invalid_grant" || error == "expired_token",
+        "no token after the revocation: {error}"
+    );
+}

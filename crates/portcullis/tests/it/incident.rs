@@ -478,7 +478,17 @@ async fn rejects_the_code_of_a_user_disabled_before_redemption() {
     let (challenge, verifier) = pkce();
     let request = AuthRequest::web(&challenge).set("scope", "openid read:orders");
     let (code, _) = browser.code(&request, ALICE, ALICE_PASSWORD).await;
-    json_out(&cli(&app, &["user", "disable", ALICE], None));
+    // The grant's own check, as when a code is issued while `user disable` runs
+    // (`user disable` itself also withdraws unredeemed codes: the next test): the
+    // account is marked disabled in the store, and nothing else is done.
+    let store = app.app.state().store().clone();
+    let alice = store.user_get_by_username(ALICE).await.unwrap().unwrap();
+    assert!(
+        store
+            .user_set_disabled(&alice.user_id, Some(app.clock.now()))
+            .await
+            .unwrap()
+    );
     lifecycle::assert_rejection(
         redeem_web(&app, &code, Some(&verifier)).await,
         400,
@@ -486,4 +496,23 @@ async fn rejects_the_code_of_a_user_disabled_before_redemption() {
         "the user of this authorization code is disabled",
     )
     .await;
+}
+
+/// A reviewer finding: a code issued just before `revoke --user` could still be
+/// redeemed afterwards (codes live 60 s), giving the attacker a fresh refresh family.
+#[tokio::test]
+async fn rejects_a_code_issued_before_revoke_user() {
+    let app = lifecycle::start().await;
+    let browser = Browser::new(&app);
+    let (challenge, verifier) = pkce();
+    let (code, _) = browser
+        .code(&AuthRequest::native(&challenge), ALICE, ALICE_PASSWORD)
+        .await;
+    let out = json_out(&cli(
+        &app,
+        &["revoke", "--user", ALICE, "--output", "json"],
+        None,
+    ));
+    assert_eq!(out["pending_grants"], 1, "{out}");
+    assert_invalid_grant(redeem_native(&app, &code, &verifier).await).await;
 }

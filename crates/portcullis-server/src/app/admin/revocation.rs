@@ -62,6 +62,9 @@ pub struct RevocationCounts {
     /// Access tokens not yet expired that were recorded in those families (now on the
     /// revocation list until their `exp`).
     pub access_tokens: u64,
+    /// Unredeemed authorization codes and approved, unconsumed device codes withdrawn
+    /// (no token will come of them).
+    pub pending_grants: u64,
 }
 
 /// A browser session [`revoke`] ended: the hook for back-channel logout.
@@ -143,7 +146,7 @@ pub async fn revoke(
     actor: &str,
 ) -> Result<Revocation, AdminError> {
     let after = |t: UnixTime| issued_after.is_none_or(|a| t >= a);
-    let (sessions, families) = match subject {
+    let (sessions, families, withdraw) = match subject {
         RevocationSubject::User(username) => {
             let user = store
                 .user_get_by_username(username)
@@ -154,6 +157,7 @@ pub async fn revoke(
                 store
                     .refresh_family_list(Some(&user.user_id), None, now)
                     .await?,
+                (Some(user.user_id), None, None),
             )
         }
         RevocationSubject::Client(client_id) => {
@@ -165,6 +169,7 @@ pub async fn revoke(
                 store
                     .refresh_family_list(None, Some(client_id), now)
                     .await?,
+                (None, Some(client_id.clone()), None),
             )
         }
         RevocationSubject::Session(id) => {
@@ -175,9 +180,21 @@ pub async fn revoke(
                 .into_iter()
                 .filter(|f| f.auth_time == session.auth_time)
                 .collect();
-            (vec![session], families)
+            let grants = (Some(session.user_id.clone()), None, Some(session.auth_time));
+            (vec![session], families, grants)
         }
     };
+    // What was approved and not yet redeemed goes first, so no new token comes of it
+    // while the rest is revoked.
+    let (grant_user, grant_client, grant_auth_time) = withdraw;
+    let pending_grants = store
+        .pending_grants_withdraw(
+            grant_user.as_deref(),
+            grant_client.as_deref(),
+            grant_auth_time,
+            issued_after,
+        )
+        .await?;
     let sessions: Vec<BrowserSession> = sessions
         .into_iter()
         .filter(|s| after(s.created_at))
@@ -186,7 +203,10 @@ pub async fn revoke(
         .into_iter()
         .filter(|f| after(f.last_used_at))
         .collect();
-    let mut counts = RevocationCounts::default();
+    let mut counts = RevocationCounts {
+        pending_grants,
+        ..RevocationCounts::default()
+    };
     let mut ended_sessions = Vec::with_capacity(sessions.len());
     for session in &sessions {
         if store.session_delete(&session.session_digest).await? {
