@@ -52,7 +52,12 @@ async fn redirect(issuer: std::sync::Arc<str>, request: Request) -> Response {
             .into_response();
     }
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    let location = format!("{issuer}{path}");
+    // The request's path already carries the issuer's path (if any): join it to the
+    // issuer's origin only, never to the request's Host (no open redirect).
+    let origin = url::Url::parse(&issuer)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| issuer.to_string());
+    let location = format!("{origin}{path}");
     match HeaderValue::from_str(&location) {
         Ok(location) => (
             StatusCode::PERMANENT_REDIRECT,
@@ -60,5 +65,39 @@ async fn redirect(issuer: std::sync::Arc<str>, request: Request) -> Response {
         )
             .into_response(),
         Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    async fn location_for(issuer: &str, path: &str) -> String {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let response = redirect(std::sync::Arc::from(issuer), request).await;
+        assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+        response.headers()[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A reviewer finding: under an issuer with a path, the path was doubled
+    /// (`/auth/auth/authorize`). The request's path is joined to the issuer's origin.
+    #[tokio::test]
+    async fn redirects_to_the_issuers_origin_without_doubling_its_path() {
+        assert_eq!(
+            location_for("https://id.example.com/auth", "/auth/authorize?x=1").await,
+            "https://id.example.com/auth/authorize?x=1"
+        );
+        assert_eq!(
+            location_for("https://id.example.com", "/token").await,
+            "https://id.example.com/token"
+        );
     }
 }

@@ -57,9 +57,19 @@ async fn password_refused(target: &Target, token: &url::Url) -> Outcome {
         ("password", "portcullis-selftest-not-a-password".to_owned()),
     ];
     let mut request = target.http.post(token.clone());
+    // The secret goes only to a token endpoint on the issuer's own origin over https
+    // (or loopback http): the metadata under test names the endpoint, and a wrong one
+    // must not receive the client's secret (it is flagged by `metadata.*` instead).
+    let secret_safe = token.origin() == target.issuer_url.origin()
+        && (token.scheme() == "https"
+            || token.host().is_some_and(|h| {
+                matches!(h, url::Host::Ipv4(ip) if ip.is_loopback())
+                    || matches!(h, url::Host::Ipv6(ip) if ip.is_loopback())
+                    || matches!(h, url::Host::Domain("localhost"))
+            }));
     let with_client = match &target.client {
         Some(client) => {
-            match &client.secret {
+            match client.secret.as_ref().filter(|_| secret_safe) {
                 Some(secret) => {
                     request = request.basic_auth(&client.id, Some(secret.expose_secret()));
                 }
