@@ -313,6 +313,12 @@ impl Pebble {
         let (Some(pebble_bin), Some(challtestsrv_bin)) =
             (on_path("pebble"), on_path("pebble-challtestsrv"))
         else {
+            // CI installs Pebble and sets this: there a missing Pebble is a failure,
+            // not a skip (the ACME tests must not pass without running).
+            assert!(
+                std::env::var_os("PORTCULLIS_REQUIRE_PEBBLE").is_none(),
+                "PORTCULLIS_REQUIRE_PEBBLE is set but `pebble` / `pebble-challtestsrv` are not on PATH"
+            );
             use std::io::Write;
             let _ = writeln!(
                 std::io::stderr().lock(),
